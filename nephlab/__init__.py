@@ -1,0 +1,16 @@
+"""nephlab: a Jupyter-first research environment for nonequilibrium physics.
+
+The science core (``nephlab.quantum`` and, later, ``stochastic``, ``control``, ``largedev``) is
+pure JAX in float64; ``nephlab.widgets`` holds the UI components.
+"""
+
+from . import _config
+from ._config import device
+from .quantum import Result, mesolve
+
+try:
+    from ._version import __version__
+except ImportError:  # pragma: no cover - before packaging lands
+    __version__ = "0.0.0"
+
+__all__ = ["Result", "__version__", "device", "mesolve"]

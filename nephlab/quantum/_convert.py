@@ -1,0 +1,131 @@
+"""Input conversion and validation shared by every public function of nephlab.quantum.
+
+Everything that enters the engine passes through here first, so that bad input fails at the
+public boundary with a message that names the argument, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _config  # noqa: F401
+
+HERMITIAN_TOL = 1e-10
+
+
+def is_qobj(x: Any) -> bool:
+    """True for a QuTiP ``Qobj`` (checked without importing QuTiP)."""
+    return type(x).__name__ == "Qobj" and hasattr(x, "full")
+
+
+def to_numpy(x: Any, name: str) -> np.ndarray:
+    """Convert a NumPy/JAX array, nested list or QuTiP ``Qobj`` to a complex128 NumPy array.
+
+    Raises TypeError naming ``name`` for anything else.
+    """
+    if is_qobj(x):
+        return np.asarray(x.full(), dtype=np.complex128)
+    if isinstance(x, jax.core.Tracer):
+        raise TypeError(
+            f"{name} must be concrete (a NumPy/JAX array or Qobj), got a traced JAX value; "
+            "call nephlab functions outside jax.jit/vmap, or pass the traced values through args"
+        )
+    if isinstance(x, (np.ndarray, jax.Array, list, tuple, int, float, complex, np.number)):
+        try:
+            arr = np.asarray(x, dtype=np.complex128)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} could not be read as a complex array: {err}") from None
+        return arr
+    raise TypeError(
+        f"{name} must be a NumPy array, JAX array or QuTiP Qobj, got {type(x).__name__}"
+    )
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Raise ValueError if ``arr`` holds NaN or inf, naming the first bad entry."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} contains NaN or inf (entry {idx} is {arr[idx]}); all entries must be finite")
+
+
+def as_operator(x: Any, name: str, *, batch: bool = True, hermitian: bool = False) -> np.ndarray:
+    """Validate an operator: shape (..., n, n) (leading batch axes only if ``batch``), finite,
+    and Hermitian to ``HERMITIAN_TOL`` (relative to its largest entry) if ``hermitian``.
+
+    Returns a complex128 NumPy array.
+    """
+    arr = to_numpy(x, name)
+    if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
+        raise ValueError(f"{name} must be a square matrix of shape (n, n){' or (batch..., n, n)' if batch else ''}, got shape {arr.shape}")
+    if not batch and arr.ndim != 2:
+        raise ValueError(f"{name} must be a single (n, n) matrix here, got shape {arr.shape}")
+    check_finite(arr, name)
+    if hermitian:
+        check_hermitian(arr, name)
+    return arr
+
+
+def check_hermitian(arr: np.ndarray, name: str) -> None:
+    """Raise ValueError if ``arr`` (..., n, n) is not Hermitian to ``HERMITIAN_TOL`` relative."""
+    dev = np.abs(arr - np.conj(np.swapaxes(arr, -1, -2)))
+    scale = max(1.0, float(np.abs(arr).max(initial=0.0)))
+    worst = float(dev.max(initial=0.0))
+    if worst > HERMITIAN_TOL * scale:
+        idx = tuple(int(i) for i in np.unravel_index(np.argmax(dev), dev.shape))
+        raise ValueError(
+            f"{name} must be Hermitian, but |{name} - {name}†| reaches {worst:.3g} at entry {idx}; "
+            "a Hamiltonian must equal its conjugate transpose"
+        )
+
+
+def check_dims(arr: np.ndarray, n: int, name: str, ref: str) -> None:
+    """Raise ValueError unless the last two axes of ``arr`` are (n, n)."""
+    if arr.shape[-2:] != (n, n):
+        raise ValueError(f"{name} has shape {arr.shape}, whose last two axes do not match the dimension n={n} of {ref}")
+
+
+def as_density_matrix(x: Any, name: str = "rho0", *, normalize: bool = False, tol: float = 1e-9) -> np.ndarray:
+    """Validate a state: a ket (..., n) / (..., n, 1) becomes ``|psi><psi|``; a density matrix
+    (..., n, n) must be Hermitian, have unit trace and be positive semidefinite (smallest
+    eigenvalue >= -tol). With ``normalize=True`` kets and traces are rescaled to 1 instead of
+    raising (never silently otherwise).
+    """
+    arr = to_numpy(x, name)
+    check_finite(arr, name)
+    if is_qobj(x) and getattr(x, "isket", False):
+        arr = arr[:, 0]
+    elif arr.ndim >= 2 and arr.shape[-1] == 1 and arr.shape[-2] != 1:
+        arr = arr[..., 0]
+    if arr.ndim == 1 or (arr.ndim >= 2 and arr.shape[-1] != arr.shape[-2]):
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must be a ket (n,), (n, 1) or a density matrix (..., n, n), got shape {arr.shape}")
+        norm = np.linalg.norm(arr)
+        if abs(norm - 1.0) > tol:
+            if not normalize or norm == 0:
+                raise ValueError(f"{name} is a ket of norm {norm:.6g}, not 1; pass normalize=True to rescale it")
+            arr = arr / norm
+        return np.outer(arr, np.conj(arr))
+    check_hermitian(arr, name)
+    tr = np.trace(arr, axis1=-2, axis2=-1).real
+    if np.any(np.abs(tr - 1.0) > tol):
+        if not normalize or np.any(tr <= 0):
+            raise ValueError(f"{name} has trace {np.atleast_1d(tr).ravel()[:4]} but must have trace 1; pass normalize=True to rescale it")
+        arr = arr / tr[..., None, None]
+    herm = 0.5 * (arr + np.conj(np.swapaxes(arr, -1, -2)))
+    lam = np.linalg.eigvalsh(herm).min()
+    if lam < -tol:
+        raise ValueError(
+            f"{name} is not positive semidefinite: its smallest eigenvalue is {lam:.3g} (< -{tol:g}); "
+            "a density matrix needs eigenvalues >= 0 (normalize=True fixes the trace only)"
+        )
+    return arr
+
+
+def to_jax(arr: np.ndarray, device=None) -> jnp.ndarray:
+    """Put a NumPy array on nephlab's device as complex128 (or its own real dtype)."""
+    return jax.device_put(jnp.asarray(arr), device if device is not None else _config.device())

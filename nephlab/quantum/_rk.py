@@ -1,0 +1,206 @@
+"""A lean adaptive explicit Runge–Kutta loop for density matrices (one system; vmap for batches).
+
+diffrax supplies the Butcher tableaus (Dormand–Prince 5(4) and Tsitouras 5(4)); the loop itself
+is ours because the master equation wants things a general ODE library does not do by default:
+
+* **exact right-hand-side counts** in the statistics;
+* **dense output** at the saved times from the stages already computed (4th-order continuous
+  extensions), so saving 101 points costs no extra steps;
+* **materialised stages**: each stage value is computed once and stored. Left to itself XLA's CPU
+  fusion re-evaluates a stage sum inside every shifted read of the banded right-hand side.
+
+The local error is measured in the weighted RMS norm of Hairer, Nørsett & Wanner,
+``sqrt(mean((err / (atol + rtol * max(|y|, |y_new|)))²))`` over the real and imaginary parts of all
+entries, the same convention as QuTiP, diffrax and dynamiqs, so tolerances mean the same thing
+side by side. The step-size controller is the standard PI controller (Hairer, Nørsett & Wanner II, IV.2)
+with safety 0.9 and factors limited to [0.2, 10].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+@dataclass(frozen=True)
+class Tableau:
+    name: str
+    a: tuple  # lower-triangular rows for stages 2..7
+    b: tuple  # 7 weights (the 7th stage is the FSAL derivative at the new point)
+    e: tuple  # 7 error weights
+    c: tuple  # 7 nodes
+    order: int = 5
+
+
+def _from_diffrax(name: str) -> Tableau:
+    import diffrax as dfx
+
+    tb = {"tsit5": dfx.Tsit5, "dopri5": dfx.Dopri5}[name].tableau
+    a = tuple(tuple(float(x) for x in row) for row in tb.a_lower)
+    return Tableau(
+        name=name, a=a, b=tuple(float(x) for x in tb.b_sol), e=tuple(float(x) for x in tb.b_error),
+        c=(0.0,) + tuple(float(x) for x in tb.c),
+    )
+
+
+_TABLEAUS: dict[str, Tableau] = {}
+
+
+def tableau(name: str) -> Tableau:
+    if name not in _TABLEAUS:
+        _TABLEAUS[name] = _from_diffrax(name)
+    return _TABLEAUS[name]
+
+
+# Dense output weights b_i(θ), y(t + θh) = y + h Σ b_i(θ) k_i.
+# Dormand–Prince: Shampine's 4th-order continuous extension as used in Hairer's DOPRI5.
+_DOPRI_D = (-12715105075.0 / 11282082432.0, 0.0, 87487479700.0 / 32700410799.0,
+            -10690763975.0 / 1880347072.0, 701980252875.0 / 199316789632.0,
+            -1453857185.0 / 822651844.0, 69997945.0 / 29380423.0)
+
+
+def dense_weights(name: str, theta, b: tuple):
+    """Weights (7,) of the continuous extension at fraction ``theta`` of the step."""
+    t = theta
+    if name == "tsit5":
+        # Tsitouras (2011), the interpolant of his 5(4) pair.
+        w = [
+            -1.0530884977290216 * t * (t - 1.3299890189751412) * (t * t - 1.4364028541716351 * t + 0.7139816917074209),
+            0.1017 * t * t * (t * t - 2.1966568338249754 * t + 1.2949852507374631),
+            2.490627285651252793 * t * t * (t * t - 2.38535645472061657 * t + 1.57803468208092486),
+            -16.54810288924490272 * (t - 1.21712927295533244) * (t - 0.61620406037800089) * t * t,
+            47.37952196281928122 * (t - 1.203071208372362603) * (t - 0.658047292653547382) * t * t,
+            -34.87065786149660974 * (t - 1.2) * (t - 0.666666666666666667) * t * t,
+            2.5 * (t - 1.0) * (t - 0.6) * t * t,
+        ]
+        return w
+    # dopri5: y(θ) = y0 + θ r2 + θ(1-θ)(r3 + θ(r4 + (1-θ) r5)) with (per unit h)
+    # r2 = Σ b_i k_i, r3 = k1 - r2, r4 = r2 - k7 - r3, r5 = Σ d_i k_i.
+    s = 1.0 - t
+    out = []
+    for i in range(7):
+        r2 = b[i]
+        k1 = 1.0 if i == 0 else 0.0
+        k7 = 1.0 if i == 6 else 0.0
+        r3 = k1 - r2
+        r4 = r2 - k7 - r3
+        r5 = _DOPRI_D[i]
+        out.append(t * r2 + t * s * (r3 + t * (r4 + s * r5)))
+    return out
+
+
+def materialize(x):
+    """Return ``x`` (2, ...) unchanged, but computed once and kept in memory.
+
+    XLA's CPU fusion happily recomputes a cheap-looking producer (a stage sum, a cos(E t) vector,
+    a user's coefficient) inside every element of an n×n consumer loop, which turns n
+    trigonometric evaluations into n² of them. A contraction with the 2×2 identity is not fused
+    into elementwise consumers, so it pins the value.
+    """
+    return jnp.tensordot(jnp.eye(2, dtype=x.dtype), x, axes=1)
+
+
+def _lincomb(ws, ks):
+    out = None
+    for w, k in zip(ws, ks):
+        if isinstance(w, float) and w == 0.0:
+            continue
+        out = w * k if out is None else out + w * k
+    return out
+
+
+def adaptive_solve(
+    f: Callable, y0, tlist, save: Callable, *, rtol, atol, max_steps: int, name: str = "tsit5"
+):
+    """Integrate ``y' = f(t, y)`` from ``tlist[0]`` and call ``save(t, y)`` at every ``tlist`` time.
+
+    Returns ``(saved, y_final, stats)``; ``saved`` stacks the pytrees returned by ``save``.
+    """
+    tb = tableau(name)
+    T = tlist.shape[0]
+    t0, t_end = tlist[0], tlist[-1]
+    first = save(t0, y0)
+    buf = jax.tree_util.tree_map(lambda x: jnp.zeros((T,) + x.shape, x.dtype).at[0].set(x), first)
+
+    def scale(y, yn):
+        return atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(yn))
+
+    def err_norm(e, y, yn):
+        return jnp.sqrt(jnp.mean((e / scale(y, yn)) ** 2))
+
+    # Initial step (Hairer, Nørsett & Wanner I, II.4).
+    k1 = f(t0, y0)
+    d0 = err_norm(y0, y0, y0)
+    d1 = err_norm(k1, y0, y0)
+    h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
+    y1 = y0 + h0 * k1
+    k2 = f(t0 + h0, y1)
+    d2 = err_norm(k2 - k1, y0, y0) / h0
+    h1 = jnp.where(jnp.maximum(d1, d2) <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3),
+                   (0.01 / jnp.maximum(d1, d2)) ** (1.0 / tb.order))
+    h = jnp.minimum(jnp.minimum(100 * h0, h1), t_end - t0)
+
+    def cond(s):
+        return (s["idx"] < T) & (s["steps"] < max_steps) & (s["h"] > 0)
+
+    def body(s):
+        t, y, h, k1 = s["t"], s["y"], s["h"], s["k1"]
+        h = jnp.minimum(h, t_end - t)
+        ks = [k1]
+        for i in range(1, 7):
+            yi = materialize(y + h * _lincomb(tb.a[i - 1], ks))
+            ks.append(f(t + tb.c[i] * h, yi))
+            if i == 6:
+                y_new = yi  # FSAL: the last stage is evaluated at the new solution
+        err = h * _lincomb(tb.e, ks)
+        en = err_norm(err, y, y_new)
+        accept = en <= 1.0
+        # PI controller
+        en_safe = jnp.maximum(en, 1e-10)
+        fac = 0.9 * en_safe ** (-0.7 / tb.order) * s["en_prev"] ** (0.4 / tb.order)
+        fac = jnp.where(accept, jnp.clip(fac, 0.2, 10.0), jnp.clip(0.9 * en_safe ** (-1.0 / tb.order), 0.2, 1.0))
+        t_new = jnp.where(t + h >= t_end, t_end, t + h)
+
+        def save_one(c):
+            idx, buf = c
+            ts = tlist[idx]
+            theta = (ts - t) / h
+            w = dense_weights(name, theta, tb.b)
+            ys = jnp.where(ts >= t_new, y_new, y + h * _lincomb(w, ks))
+            out = save(ts, ys)
+            buf = jax.tree_util.tree_map(lambda b, o: lax.dynamic_update_index_in_dim(b, o, idx, 0), buf, out)
+            return idx + 1, buf
+
+        def save_cond(c):
+            return accept & (c[0] < T) & (tlist[jnp.minimum(c[0], T - 1)] <= t_new)
+
+        idx, buf = lax.while_loop(save_cond, save_one, (s["idx"], s["buf"]))
+        return {
+            "t": jnp.where(accept, t_new, t),
+            "y": jnp.where(accept, y_new, y),
+            "k1": jnp.where(accept, ks[6], k1),
+            "h": h * fac,
+            "en_prev": jnp.where(accept, jnp.maximum(en, 1e-4), s["en_prev"]),
+            "idx": idx,
+            "buf": buf,
+            "steps": s["steps"] + 1,
+            "accepted": s["accepted"] + accept.astype(jnp.int32),
+        }
+
+    s0 = {"t": t0, "y": y0, "k1": k1, "h": h, "en_prev": jnp.asarray(1.0), "idx": jnp.asarray(1, jnp.int32),
+          "buf": buf, "steps": jnp.asarray(0, jnp.int32), "accepted": jnp.asarray(0, jnp.int32)}
+    s = lax.while_loop(cond, body, s0)
+    stats = {
+        "steps": s["steps"],
+        "accepted": s["accepted"],
+        "rejected": s["steps"] - s["accepted"],
+        "rhs_evals": 6 * s["steps"] + 2,
+        "success": s["idx"] >= T,
+    }
+    return s["buf"], s["y"], stats
+
+

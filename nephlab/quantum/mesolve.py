@@ -1,0 +1,594 @@
+"""``mesolve``: the Lindblad master equation, QuTiP's call order, JAX underneath."""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _config
+from . import _engine, _ops
+from ._convert import as_density_matrix, check_dims, check_finite, check_hermitian, to_numpy
+from .methods import Method, get_method
+from .result import Result
+from .timedep import CallableOperator, Coefficient, parse_operator
+
+__all__ = ["mesolve"]
+
+_OPTION_ALIASES = {
+    "method": "method",
+    "rtol": "rtol",
+    "atol": "atol",
+    "dt": "dt",
+    "store_states": "store_states",
+    "progress": "progress",
+    "progress_bar": "progress",
+    "nsteps": "max_steps",
+    "max_steps": "max_steps",
+    "normalize": "normalize",
+}
+AUTO_EXPM_MAX_N = 12  # exact propagator when n² ≤ 144: one small matrix exponential beats stepping
+MEMORY_FRACTION = 0.8
+
+
+def mesolve(
+    H: Any,
+    rho0: Any,
+    tlist: Any,
+    c_ops: Any = None,
+    *,
+    e_ops: Any = None,
+    args: dict | None = None,
+    method: str | Method = "auto",
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    dt: float | None = None,
+    store_states: bool = True,
+    progress: bool = False,
+    normalize: bool = False,
+    max_steps: int = 100_000,
+    options: dict | None = None,
+) -> Result:
+    """Solve the Lindblad master equation ``dρ/dt = -i[H, ρ] + Σ_k (L_k ρ L_k† - ½{L_k†L_k, ρ})``.
+
+    Units: ħ = 1; ``H`` in energy units, times in inverse energy units, collapse operators
+    ``L_k = sqrt(rate) * O`` in sqrt(energy). Precision float64/complex128.
+
+    Args:
+        H: Hamiltonian (..., n, n) as NumPy/JAX array or QuTiP ``Qobj``; or QuTiP's list format
+            ``[H0, [H1, f1], ...]`` with JAX-traceable ``f(t, args)`` or arrays sampled on
+            ``tlist``; or a callable ``H(t, args) -> (n, n)``. Leading axes are batch axes.
+        rho0: initial density matrix (..., n, n) or ket (n,) / (n, 1). Must have unit trace and
+            be positive semidefinite unless ``normalize=True`` (which rescales the trace/norm).
+        tlist: strictly increasing times (T,) at which results are saved; integration starts at
+            ``tlist[0]``.
+        c_ops: list of collapse operators, each (..., n, n) or in the list format.
+        e_ops: list (or dict) of operators (n, n) whose expectation values are recorded.
+        args: dict passed to coefficient functions as ``f(t, args)``.
+        method: ``"auto"``, ``"dopri5"``, ``"tsit5"``, ``"kvaerno5"``, ``"rk4"``, ``"expm"``,
+            ``"magnus4"`` or a :mod:`nephlab.quantum.methods` object. See that module.
+        rtol, atol: tolerances of the adaptive methods (relative, absolute per entry).
+        dt: step of the fixed-step methods ``rk4`` and ``magnus4`` (required by them only).
+        store_states: keep ρ(t) at every time (``Result.states``); the final state is always kept.
+        progress: print a progress bar to stderr.
+        normalize: rescale a ``rho0`` whose trace (or ket norm) is not 1 instead of raising.
+        max_steps: step limit of the adaptive methods.
+        options: QuTiP-style dict of the options above (``nsteps``, ``progress_bar`` accepted);
+            unknown keys raise ValueError.
+
+    Returns:
+        :class:`Result` with ``times`` (T,), ``expect`` (one array per e_op, batch + (T,), real
+        for Hermitian e_ops), ``states`` (batch + (T, n, n) or None), ``final_state``,
+        ``method`` and ``stats``.
+
+    Example:
+        >>> import numpy as np, nephlab
+        >>> from nephlab.quantum import destroy, fock_dm
+        >>> a = destroy(2)
+        >>> res = nephlab.mesolve(a.T @ a, fock_dm(2, 1), np.linspace(0, 1, 11), [np.sqrt(0.5) * a],
+        ...                       e_ops=[a.T @ a])
+        >>> bool(abs(res.expect[0][-1] - np.exp(-0.5)) < 1e-6)
+        True
+    """
+    if options is not None:
+        if not isinstance(options, dict):
+            raise TypeError(f"options must be a dict, got {type(options).__name__}")
+        unknown = sorted(set(options) - set(_OPTION_ALIASES))
+        if unknown:
+            raise ValueError(f"options has unknown key(s) {unknown}; allowed: {sorted(_OPTION_ALIASES)}")
+        loc = dict(method=method, rtol=rtol, atol=atol, dt=dt, store_states=store_states,
+                   progress=progress, max_steps=max_steps, normalize=normalize)
+        for k, v in options.items():
+            loc[_OPTION_ALIASES[k]] = v
+        method, rtol, atol, dt = loc["method"], loc["rtol"], loc["atol"], loc["dt"]
+        store_states, progress, max_steps, normalize = loc["store_states"], loc["progress"], loc["max_steps"], loc["normalize"]
+
+    t_start = time.perf_counter()
+    args = {} if args is None else args
+    if not isinstance(args, dict):
+        raise TypeError(f"args must be a dict (passed to coefficients as f(t, args)), got {type(args).__name__}")
+    tl = _check_tlist(tlist)
+    jargs = _check_args(args)
+    rtol = _positive_float(rtol, "rtol")
+    atol = _positive_float(atol, "atol")
+    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    meth = get_method(method)
+
+    rho = as_density_matrix(rho0, "rho0", normalize=bool(normalize))
+    n = rho.shape[-1]
+    h_parsed = parse_operator(H, "H", tl)
+    if c_ops is None:
+        c_list = []
+    elif isinstance(c_ops, (np.ndarray, jax.Array)) or type(c_ops).__name__ == "Qobj":
+        c_list = [c_ops]
+    elif isinstance(c_ops, (list, tuple)):
+        c_list = list(c_ops)
+    else:
+        raise TypeError(f"c_ops must be a list of collapse operators, got {type(c_ops).__name__}")
+    c_parsed = [parse_operator(c, f"c_ops[{i}]", tl, allow_callable=False) for i, c in enumerate(c_list)]
+
+    h_callable = None
+    if isinstance(h_parsed, CallableOperator):
+        h_callable = h_parsed.func
+        h0 = _eval_callable_h(h_callable, tl[0], args)
+        check_dims(h0, n, "H(t0, args)", "rho0")
+        h_terms: tuple = ()
+    else:
+        h_terms = h_parsed
+        for i, term in enumerate(h_terms):
+            check_dims(term.op, n, "H" if len(h_terms) == 1 else f"H[{i}]", "rho0")
+    for i, terms in enumerate(c_parsed):
+        for j, term in enumerate(terms):
+            check_dims(term.op, n, f"c_ops[{i}]" if len(terms) == 1 else f"c_ops[{i}][{j}]", "rho0")
+    _check_coefficients(h_terms, c_parsed, tl, args)
+    _check_hamiltonian_hermitian(h_terms, h_callable, tl, args)
+
+    e_list, e_keys = _parse_eops(e_ops, n)
+
+    time_dep_h = h_callable is not None or any(t.coeff is not None for t in h_terms)
+    time_dep_c = any(t.coeff is not None for terms in c_parsed for t in terms)
+    batch_shape = _broadcast_batches(rho, h_terms, c_parsed)
+    n_batch = int(np.prod(batch_shape)) if batch_shape else 1
+    if meth is None:
+        meth = _auto_method(n, n_batch, time_dep_h or time_dep_c, len(tl), store_states)
+    _check_method_fits(meth, dt, time_dep_h, time_dep_c, h_callable is not None)
+    dt_val = _positive_float(dt, "dt") if meth.needs_dt else 0.0
+    uniform = _is_uniform(tl)
+    _check_memory(meth, n, n_batch, len(tl), store_states, len(e_list), uniform)
+
+    device = _config.device()
+    splines: list = []
+    if meth.family == "ode":
+        st, dyn = _assemble_ode(meth, n, h_terms, h_callable, c_parsed, rho, splines)
+    else:
+        st, dyn = _assemble_dense(meth, n, h_terms, h_callable, c_parsed, rho, splines)
+    st = _replace(st, n_eops=len(e_list), store_states=bool(store_states), uniform=uniform if meth.family == "expm" else True,
+                  max_steps=int(max_steps), progress=bool(progress))
+    dyn["splines"] = [(jnp.asarray(k), jnp.asarray(c)) for k, c in splines]
+    dyn["tlist"] = jnp.asarray(tl)
+    dyn["eops"] = jnp.asarray(np.stack(e_list) if e_list else np.zeros((0, n, n), np.complex128))
+    dyn["args"] = jargs
+    dyn["rtol"], dyn["atol"], dyn["dt"] = jnp.asarray(rtol), jnp.asarray(atol), jnp.asarray(dt_val)
+
+    dyn, in_axes = _flatten_batch(dyn, batch_shape, _batch_ndims(dyn, batch_shape))
+    dyn = jax.device_put(dyn, device)
+    batched = bool(batch_shape)
+    saved, final, stats = _engine.solve(st, dyn, in_axes=in_axes, batched=batched)
+    final = jax.block_until_ready(final)
+    wall = time.perf_counter() - t_start
+
+    expect = None
+    if e_list:
+        ex = np.asarray(saved["expect"])  # (B?, T, n_e)
+        ex = ex.reshape(batch_shape + ex.shape[-2:])
+        vals = [ex[..., k].real if herm else ex[..., k] for k, herm in enumerate(_hermitian_flags(e_list))]
+        expect = dict(zip(e_keys, vals)) if e_keys is not None else vals
+    states = saved["state"].reshape(batch_shape + saved["state"].shape[-3:]) if store_states else None
+    final = final.reshape(batch_shape + (n, n))
+    stats_out = {k: _to_host(v, batch_shape) for k, v in stats.items()}
+    if not bool(np.all(stats_out["success"])):
+        raise RuntimeError(
+            f"mesolve: method {meth.name!r} did not reach t={tl[-1]} within max_steps={max_steps} "
+            "(or the step size underflowed); raise max_steps, loosen rtol/atol, or try method='kvaerno5' for stiff problems"
+        )
+    stats_out.pop("success")
+    stats_out.update(method=meth.name, wall_time=wall, device=_config.device_name(),
+                     format=st.fmt if meth.family == "ode" else "dense-superoperator" if meth.family == "expm" else "dense",
+                     interaction_frame=st.frame)
+    return Result(times=tl, expect=expect, states=states, final_state=final, method=meth.name,
+                  stats=stats_out, batch_shape=tuple(batch_shape), e_keys=e_keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _positive_float(x, name: str) -> float:
+    if x is None:
+        raise ValueError(f"{name} is required by this method; give a positive number (time units)" if name == "dt" else f"{name} must be a positive number, got None")
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a positive number, got {x!r} of type {type(x).__name__}")
+    if not math.isfinite(float(x)) or float(x) <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {x!r}")
+    return float(x)
+
+
+def _check_tlist(tlist) -> np.ndarray:
+    if isinstance(tlist, jax.core.Tracer):
+        raise TypeError("tlist must be concrete (a NumPy/JAX array), not a traced value")
+    try:
+        raw = np.asarray(tlist)
+    except (TypeError, ValueError):
+        raise TypeError(f"tlist must be a 1-D array of real times, got {type(tlist).__name__}") from None
+    if np.iscomplexobj(raw):
+        raise TypeError(f"tlist must hold real times, got complex values (dtype {raw.dtype})")
+    try:
+        tl = raw.astype(float)
+    except (TypeError, ValueError):
+        raise TypeError(f"tlist must be a 1-D array of real times, got dtype {raw.dtype}") from None
+    if tl.ndim != 1 or tl.shape[0] < 2:
+        raise ValueError(f"tlist must be a 1-D array of at least 2 times, got shape {tl.shape}")
+    check_finite(tl, "tlist")
+    d = np.diff(tl)
+    if np.any(d <= 0):
+        i = int(np.argmax(d <= 0))
+        raise ValueError(f"tlist must be strictly increasing, but tlist[{i}]={tl[i]} >= tlist[{i + 1}]={tl[i + 1]}")
+    return tl
+
+
+def _broadcast_batches(rho, h_terms, c_parsed) -> tuple:
+    shapes = {"rho0": rho.shape[:-2]}
+    for i, t in enumerate(h_terms):
+        shapes["H" if len(h_terms) == 1 else f"H[{i}]"] = t.op.shape[:-2]
+    for i, ts in enumerate(c_parsed):
+        for j, t in enumerate(ts):
+            shapes[f"c_ops[{i}]" if len(ts) == 1 else f"c_ops[{i}][{j}]"] = t.op.shape[:-2]
+    try:
+        return tuple(np.broadcast_shapes(*shapes.values()))
+    except ValueError:
+        desc = ", ".join(f"{k}: {v}" for k, v in shapes.items() if v)
+        raise ValueError(
+            f"the batch axes of the inputs do not broadcast against each other ({desc}); leading "
+            "batch axes must be equal or 1, as in NumPy broadcasting"
+        ) from None
+
+
+def _check_args(args: dict):
+    def conv(path, x):
+        try:
+            a = jnp.asarray(x)
+        except (TypeError, ValueError):
+            key = "".join(str(p) for p in path)
+            raise TypeError(
+                f"args{key} = {x!r} cannot be passed into JAX; args values must be numbers or arrays"
+            ) from None
+        return a
+
+    return jax.tree_util.tree_map_with_path(conv, args)
+
+
+def _is_uniform(tl: np.ndarray) -> bool:
+    d = np.diff(tl)
+    return bool(np.all(np.abs(d - d[0]) <= 1e-12 * max(1.0, abs(d[0]), float(np.abs(tl).max()))))
+
+
+def _eval_callable_h(f, t, args) -> np.ndarray:
+    try:
+        h = np.asarray(f(jnp.asarray(t), args), dtype=np.complex128)
+    except Exception as err:  # noqa: BLE001 - report the user's error at the boundary
+        raise TypeError(f"H(t, args) could not be evaluated at t={t}: {type(err).__name__}: {err}") from err
+    if h.ndim != 2 or h.shape[0] != h.shape[1]:
+        raise ValueError(f"H(t, args) must return a square (n, n) matrix, got shape {h.shape}")
+    check_finite(h, f"H(t={t}, args)")
+    return h
+
+
+@partial(jax.jit, static_argnums=0)
+def _func_on_grid(f, tl, args):
+    return jax.vmap(lambda t: jnp.asarray(f(t, args), jnp.complex128))(tl)
+
+
+def _coefficient_values(c: Coefficient, tl: np.ndarray, args) -> np.ndarray:
+    """A callable coefficient on every time of tlist (one cached, vectorised call)."""
+    try:
+        return np.asarray(_func_on_grid(c.func, jnp.asarray(tl), args))
+    except Exception:  # noqa: BLE001 - fall back for non-vmappable user functions
+        pass
+    return np.array([complex(np.asarray(c.func(jnp.asarray(t), args))) for t in tl])
+
+
+def _check_coefficients(h_terms, c_parsed, tl, args) -> None:
+    groups = [("H", h_terms)] + [(f"c_ops[{i}]", ts) for i, ts in enumerate(c_parsed)]
+    for name, terms in groups:
+        for j, term in enumerate(terms):
+            if term.coeff is None or term.coeff.kind != "func":
+                continue
+            try:
+                vals = _coefficient_values(term.coeff, tl, args)
+            except Exception as err:  # noqa: BLE001
+                raise TypeError(f"{name}[{j}][1]: the coefficient f(t, args) failed at t={tl[0]}: {type(err).__name__}: {err}") from err
+            if vals.shape != tl.shape:
+                raise ValueError(f"{name}[{j}][1]: the coefficient f(t, args) must return a scalar, got shape {vals.shape[1:]}")
+            bad = ~np.isfinite(vals)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"{name}[{j}][1]: the coefficient is {vals[i]} (not finite) at t={tl[i]}; coefficients must be finite on tlist")
+
+
+def _check_hamiltonian_hermitian(h_terms, h_callable, tl, args) -> None:
+    """H(t) must be Hermitian at every time of tlist (a callable H: at first, middle, last)."""
+    if h_callable is not None:
+        for i in sorted({0, len(tl) // 2, len(tl) - 1}):
+            check_hermitian(_eval_callable_h(h_callable, tl[i], args), f"H(t={tl[i]:g})")
+        return
+    if all(term.coeff is None for term in h_terms):
+        check_hermitian(sum(term.op for term in h_terms), "H")
+        return
+    # H(t) - H(t)† = Σ_j 2i Im c_j(t) S_j + 2 Re c_j(t) K_j with S_j, K_j the Hermitian and
+    # anti-Hermitian parts of H_j: its Frobenius norm at every t is a quadratic form in the
+    # coefficients, so checking all of tlist costs O(T J²) instead of O(T n²).
+    from .timedep import eval_coefficient
+
+    vals = np.stack([
+        np.ones(len(tl), complex) if term.coeff is None else
+        (_coefficient_values(term.coeff, tl, args) if term.coeff.kind == "func"
+         else np.array([complex(np.asarray(eval_coefficient(term.coeff, jnp.asarray(t), args))) for t in tl]))
+        for term in h_terms
+    ])  # (J, T)
+    ops = [term.op for term in h_terms]
+    S = [0.5 * (o + np.conj(np.swapaxes(o, -1, -2))) for o in ops]
+    K = [0.5 * (o - np.conj(np.swapaxes(o, -1, -2))) for o in ops]
+    M = S + K
+    x = np.concatenate([2 * vals.imag, 2 * vals.real])  # (2J, T)
+    G = np.array([[np.real(np.sum(np.conj(a) * b)) for b in M] for a in M])  # (2J, 2J), batch summed
+    dev = np.sqrt(np.maximum(np.einsum("at,ab,bt->t", x, G, x), 0.0))
+    scale = np.maximum(1.0, np.abs(vals).T @ np.array([np.sqrt(np.sum(np.abs(o) ** 2)) for o in ops]))
+    bad = dev > 1e-10 * scale
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"H(t) must be Hermitian, but at t={tl[i]:g} ||H - H†|| = {dev[i]:.3g}; check that the "
+            "coefficients of Hermitian terms are real (or pair each term with its Hermitian conjugate)"
+        )
+
+
+def _parse_eops(e_ops, n):
+    if e_ops is None:
+        return [], None
+    keys = None
+    if isinstance(e_ops, dict):
+        keys = list(e_ops)
+        items = [e_ops[k] for k in keys]
+        names = [f"e_ops[{k!r}]" for k in keys]
+    elif isinstance(e_ops, (list, tuple)):
+        items = list(e_ops)
+        names = [f"e_ops[{i}]" for i in range(len(items))]
+    elif isinstance(e_ops, (np.ndarray, jax.Array)) or type(e_ops).__name__ == "Qobj":
+        items, names = [e_ops], ["e_ops"]
+    else:
+        raise TypeError(f"e_ops must be a list or dict of operators, got {type(e_ops).__name__}")
+    out = []
+    for item, name in zip(items, names):
+        if callable(item) and not isinstance(item, (np.ndarray, jax.Array)) and type(item).__name__ != "Qobj":
+            raise TypeError(f"{name} is a callable; e_ops must be operators (n, n)")
+        arr = to_numpy(item, name)
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must be a single operator of shape ({n}, {n}), got shape {arr.shape}")
+        check_dims(arr, n, name, "rho0")
+        check_finite(arr, name)
+        out.append(arr)
+    return out, keys
+
+
+def _hermitian_flags(e_list):
+    return [bool(np.allclose(o, o.conj().T, atol=1e-12, rtol=0)) for o in e_list]
+
+
+def _auto_method(n: int, n_batch: int, time_dep: bool, T: int, store_states: bool) -> Method:
+    from .methods import Expm, Tsit5
+
+    if not time_dep and n <= AUTO_EXPM_MAX_N:
+        return Expm()
+    return Tsit5()
+
+
+def _check_method_fits(meth: Method, dt, time_dep_h: bool, time_dep_c: bool, callable_h: bool) -> None:
+    if callable_h and not meth.callable_h:
+        raise ValueError(f"method={meth.name!r} needs a time-independent H, but H is a callable H(t, args); use 'tsit5', 'dopri5', 'rk4' or 'magnus4'")
+    if time_dep_h and not meth.time_dependent_h:
+        raise ValueError(f"method={meth.name!r} needs a time-independent H, but H has time-dependent terms; use 'tsit5', 'dopri5', 'kvaerno5', 'rk4' or 'magnus4'")
+    if time_dep_c and not meth.time_dependent_c_ops:
+        raise ValueError(f"method={meth.name!r} needs time-independent c_ops, but c_ops have time-dependent terms; use 'tsit5', 'dopri5', 'kvaerno5' or 'rk4'")
+    if meth.needs_dt and dt is None:
+        raise ValueError(f"method={meth.name!r} is a fixed-step method and needs dt (a positive step in time units)")
+    if not meth.needs_dt and dt is not None:
+        raise ValueError(f"dt={dt!r} is only used by the fixed-step methods 'rk4' and 'magnus4', not by method={meth.name!r}; remove dt or pick a fixed-step method")
+
+
+def estimate_memory_bytes(meth: Method, n: int, n_batch: int, T: int, store_states: bool, n_eops: int, uniform: bool = True) -> int:
+    """Rough peak memory (bytes) of a mesolve call: stored results plus the method's workspace."""
+    per = 16 * n_eops * T + 16 * n * n * 4
+    if store_states:
+        per += 16 * n * n * T
+    N = n * n
+    if meth.family == "expm":
+        per += 16 * N * N * (8 if uniform else 8 + (T - 1))
+    elif meth.family == "magnus":
+        per += 16 * n * n * 12 + 16 * N * N * 6
+    elif meth.name == "kvaerno5":
+        per += 8 * (2 * N) ** 2 * 3 + 8 * 2 * N * 20
+    else:
+        per += 8 * 2 * N * 20
+    return int(per * n_batch)
+
+
+def _available_bytes() -> tuple[int, str]:
+    dev = _config.device()
+    if dev.platform != "cpu":
+        try:
+            ms = dev.memory_stats()
+            return int(ms["bytes_limit"] - ms.get("bytes_in_use", 0)), f"{dev.platform} memory"
+        except Exception:  # noqa: BLE001
+            pass
+    import psutil
+
+    return int(psutil.virtual_memory().available), "free RAM"
+
+
+def _check_memory(meth, n, n_batch, T, store_states, n_eops, uniform) -> None:
+    need = estimate_memory_bytes(meth, n, n_batch, T, store_states, n_eops, uniform)
+    avail, what = _available_bytes()
+    if need > MEMORY_FRACTION * avail:
+        hint = []
+        if store_states:
+            hint.append("store_states=False")
+        if meth.family in ("expm", "magnus") or meth.name == "kvaerno5":
+            hint.append("method='tsit5' (no superoperator or Jacobian)")
+        hint.append("fewer batch elements per call, or a device with more memory (NEPHLAB_DEVICE=gpu)")
+        raise ValueError(
+            f"mesolve with method={meth.name!r}, n={n}, batch={n_batch}, {T} times would need about "
+            f"{need / 1e9:.1f} GB, but only {avail / 1e9:.1f} GB of {what} is available; try " + ", ".join(hint)
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# assembly
+# ---------------------------------------------------------------------------------------------
+
+
+def _spec(coeff: Coefficient | None, splines: list):
+    if coeff is None:
+        return None
+    if coeff.kind == "func":
+        return ("func", coeff.func)
+    splines.append((coeff.knots, coeff.coeffs))
+    return ("spline", len(splines) - 1)
+
+
+def _assemble_ode(meth, n, h_terms, h_callable, c_parsed, rho, splines):
+    # A-terms: -i H_j (coeff f_j) and -1/2 L_j† L_k (coeff conj(g_j) g_k); constants merged.
+    const = np.zeros((n, n), np.complex128)
+    h_const = np.zeros((n, n), np.complex128)
+    a_terms: list = []
+    for term in h_terms:
+        if term.coeff is None:
+            h_const = h_const + term.op
+        else:
+            a_terms.append((_spec(term.coeff, splines), -1j * term.op))
+    jump_specs, jump_ops = [], []
+    for terms in c_parsed:
+        specs = [_spec(t.coeff, splines) for t in terms]
+        jump_specs.append(specs)
+        jump_ops.append([t.op for t in terms])
+        for sj, tj in zip(specs, terms):
+            for sk, tk in zip(specs, terms):
+                # einsum, not @: NumPy's BLAS is slow for small matrices on some builds
+                prod = -0.5 * np.einsum("...ji,...jk->...ik", np.conj(tj.op), tk.op)
+                if sj is None and sk is None:
+                    const = const + prod
+                else:
+                    a_terms.append((("prod", sj, sk), prod))
+    E = np.real(np.diagonal(h_const, axis1=-2, axis2=-1))
+    frame = bool(meth.uses_frame and h_callable is None and np.ptp(E, axis=-1).max(initial=0.0) > 0)
+    if frame:
+        h_const = h_const - np.eye(n) * E[..., None, :]  # remove diag(E); handled exactly by the frame
+    const = const + (-1j) * h_const
+    if np.any(const != 0) or not a_terms:
+        a_terms.insert(0, (None, const))
+    mats = [op for _, op in a_terms] + [op for ops in jump_ops for op in ops]
+    fmt, _ = _ops.choose_format(mats) if mats else ("dense", ())
+    if fmt == "dia":
+        a_offs = _ops.occupied_offsets([op for _, op in a_terms])
+        a_data = [_ops.to_dia(op, a_offs) for _, op in a_terms]
+        j_offs = tuple(_ops.occupied_offsets(ops) for ops in jump_ops)
+        j_data = [[_ops.to_dia(op, offs) for op in ops] for ops, offs in zip(jump_ops, j_offs)]
+    else:
+        a_offs = ()
+        a_data = [_ops.to_dense(op) for _, op in a_terms]
+        j_offs = tuple(() for _ in jump_ops)
+        j_data = [[_ops.to_dense(op) for op in ops] for ops in jump_ops]
+    st = _engine.Structure(
+        n=n, method=meth, fmt=fmt, a_offsets=a_offs, a_coeffs=tuple(s for s, _ in a_terms),
+        jump_offsets=j_offs, jump_coeffs=tuple(tuple(s) for s in jump_specs), h_callable=h_callable,
+        frame=frame, n_eops=0, store_states=True, uniform=True, max_steps=1, progress=False,
+    )
+    dyn = {
+        "a": a_data,
+        "jumps": j_data,
+        "E": E if frame else np.zeros(n),
+        "rho0": np.stack([rho.real, rho.imag], axis=-3),
+    }
+    return st, dyn
+
+
+def _assemble_dense(meth, n, h_terms, h_callable, c_parsed, rho, splines):
+    Ls = [sum(t.op for t in terms) for terms in c_parsed]
+    if Ls:
+        bshape = np.broadcast_shapes(*[L.shape[:-2] for L in Ls])
+        Ls_arr = np.stack([np.broadcast_to(L, bshape + (n, n)) for L in Ls], axis=-3)
+    else:
+        Ls_arr = np.zeros((0, n, n), np.complex128)
+    dyn = {"Ls": Ls_arr, "rho0c": rho}
+    h_coeffs: tuple = ()
+    if meth.family == "expm":
+        dyn["H"] = sum(t.op for t in h_terms)
+    else:
+        dyn["Hterms"] = [t.op for t in h_terms]
+        h_coeffs = tuple(_spec(t.coeff, splines) for t in h_terms)
+    st = _engine.Structure(
+        n=n, method=meth, fmt="dense", a_offsets=(), a_coeffs=(), jump_offsets=(), jump_coeffs=(),
+        h_callable=h_callable, frame=False, n_eops=0, store_states=True, uniform=True, max_steps=1,
+        progress=False, h_terms=len(h_terms), h_coeffs=h_coeffs,
+    )
+    return st, dyn
+
+
+def _replace(st, **kw):
+    import dataclasses
+
+    return dataclasses.replace(st, **kw)
+
+
+# Number of trailing "core" axes of each dyn leaf (everything before them is batch).
+_CORE_NDIM = {"a": 3, "jumps": 3, "E": 1, "rho0": 3, "Ls": 3, "rho0c": 2, "H": 2, "Hterms": 2}
+
+
+def _batch_ndims(dyn, batch_shape):
+    out = {}
+    for key, val in dyn.items():
+        core = _CORE_NDIM.get(key)
+        out[key] = jax.tree_util.tree_map(lambda x: (np.ndim(x) - core) if core is not None else 0, val)
+    return out
+
+
+def _flatten_batch(dyn, batch_shape, bnd):
+    """Broadcast batched leaves to batch_shape and flatten it to one axis; in_axes per leaf."""
+    leaves, tree = jax.tree_util.tree_flatten(dyn)
+    nds = jax.tree_util.tree_leaves(bnd)
+    B = int(np.prod(batch_shape)) if batch_shape else 1
+    new, axes = [], []
+    for x, nd in zip(leaves, nds):
+        x = np.asarray(x) if not isinstance(x, jax.Array) else x
+        if batch_shape and nd > 0:
+            core = x.shape[nd:]
+            x = np.broadcast_to(np.asarray(x), tuple(batch_shape) + core).reshape((B,) + core)
+            axes.append(0)
+        else:
+            axes.append(None)
+        new.append(jnp.asarray(x))
+    return jax.tree_util.tree_unflatten(tree, new), tuple(axes)
+
+
+def _to_host(v, batch_shape):
+    a = np.asarray(v)
+    if batch_shape and a.ndim:
+        a = a.reshape(batch_shape)
+        return a
+    return a.item() if a.ndim == 0 else a
