@@ -354,7 +354,7 @@ def _check_hamiltonian_hermitian(h_terms, h_callable, tl, args) -> None:
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(
-            f"H(t) must be Hermitian, but at t={tl[i]:g} ||H - H†|| = {dev[i]:.3g}; check that the "
+            f"H(t={tl[i]:g}) must be Hermitian, but ||H - H†|| = {dev[i]:.3g} there; check that the "
             "coefficients of Hermitian terms are real (or pair each term with its Hermitian conjugate)"
         )
 

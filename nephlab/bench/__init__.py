@@ -1,0 +1,10 @@
+"""Benchmarks that compare nephlab with established peer codes on the same problems.
+
+Each benchmark is a module with ``main(argv=None) -> int``; importing this package
+does not import JAX or any peer code.
+
+- :mod:`nephlab.bench.lindblad` -- Lindblad master equation: nephlab vs QuTiP 5 vs
+  dynamiqs on a driven Kerr oscillator (``python benchmarks/lindblad.py --help``).
+"""
+
+__all__ = ["lindblad"]

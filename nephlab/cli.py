@@ -1,0 +1,135 @@
+"""The ``nephlab`` command line.
+
+Each subcommand is one entry of :data:`COMMANDS`: a name, a help line, a function that adds
+its options to an ``argparse`` parser, and a handler ``(args, rest) -> int``. Handlers import
+what they need lazily, so ``nephlab --version`` starts without loading JAX.
+
+Example:
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    nephlab ...
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ._version import __version__
+
+Handler = Callable[[argparse.Namespace, list[str]], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: ``nephlab NAME ...``.
+
+    ``passthrough=True`` hands every argument after the subcommand (and its own
+    sub-subcommand, if any) to the handler unparsed, for tools that parse their own options.
+    """
+
+    name: str
+    help: str
+    handler: Handler
+    add_arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None
+    subcommands: tuple[Command, ...] = field(default_factory=tuple)
+    passthrough: bool = False
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="nephlab-demo.png", help="PNG to write (default: %(default)s)")
+    p.add_argument("--n", type=int, default=15, help="Fock levels (default: %(default)s)")
+    p.add_argument("--F", type=float, default=0.5, help="drive amplitude (default: %(default)s)")
+
+
+def _demo(args: argparse.Namespace, rest: list[str]) -> int:
+    from . import demo
+
+    return int(demo.main(args) or 0)
+
+
+def _bench_lindblad(args: argparse.Namespace, rest: list[str]) -> int:
+    from .bench import lindblad
+
+    return int(lindblad.main(rest) or 0)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "demo",
+        "solve a driven damped oscillator and write a PNG",
+        _demo,
+        add_arguments=_demo_args,
+    ),
+    Command(
+        "bench",
+        "run benchmarks against peer codes",
+        handler=lambda args, rest: 2,  # never called: a COMMAND is required
+        subcommands=(
+            Command(
+                "lindblad",
+                "Lindblad solvers: nephlab vs QuTiP vs dynamiqs (options: see --help)",
+                _bench_lindblad,
+                passthrough=True,
+            ),
+        ),
+    ),
+)
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+
+def _add(subparsers, cmd: Command) -> None:
+    p = subparsers.add_parser(
+        cmd.name, help=cmd.help, description=cmd.help, add_help=not cmd.passthrough
+    )
+    cmd.add_arguments(p)
+    p.set_defaults(_command=cmd)
+    if cmd.subcommands:
+        sub = p.add_subparsers(title="commands", metavar="COMMAND")
+        for c in cmd.subcommands:
+            _add(sub, c)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``argparse`` parser for the whole command line (one subparser per command)."""
+    parser = argparse.ArgumentParser(
+        prog="nephlab", description="nephlab: a research environment for nonequilibrium physics."
+    )
+    parser.add_argument("--version", action="version", version=f"nephlab {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for cmd in COMMANDS:
+        _add(sub, cmd)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args, rest = parser.parse_known_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors exit inside argparse
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    cmd: Command | None = getattr(args, "_command", None)
+    if cmd is None:
+        parser.print_help()
+        return 2
+    if cmd.subcommands:
+        names = ", ".join(c.name for c in cmd.subcommands)
+        print(f"nephlab {cmd.name}: missing COMMAND; choose one of: {names}", file=sys.stderr)
+        return 2
+    if rest and not cmd.passthrough:
+        print(f"nephlab {cmd.name}: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
+        return 2
+    return cmd.handler(args, rest)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
