@@ -20,10 +20,25 @@ from .operators import (
     thermal_dm,
 )
 from .result import Result
+from .steadystate import steadystate
+from .superop import dissipator_apply, lindblad_dissipator, lindblad_rhs, liouvillian, spost, spre, sprepost
+from .thermo import (
+    WorkStatistics,
+    entropy_production_rate,
+    entropy_vn,
+    heat_currents,
+    purity,
+    relative_entropy,
+    thermal_bath,
+    tpm_work,
+)
 from .timedep import hamiltonian_function
 
 __all__ = [
-    "Dopri5", "Expm", "Kvaerno5", "Magnus4", "Method", "RK4", "Result", "Tsit5",
-    "basis", "coherent", "create", "destroy", "estimate_memory_bytes", "fock_dm", "hamiltonian_function",
-    "ket2dm", "mesolve", "num", "qeye", "sigmam", "sigmap", "sigmax", "sigmay", "sigmaz", "tensor", "thermal_dm",
+    "Dopri5", "Expm", "Kvaerno5", "Magnus4", "Method", "RK4", "Result", "Tsit5", "WorkStatistics",
+    "basis", "coherent", "create", "destroy", "dissipator_apply", "entropy_production_rate", "entropy_vn",
+    "estimate_memory_bytes", "fock_dm", "hamiltonian_function", "heat_currents", "ket2dm", "lindblad_dissipator",
+    "lindblad_rhs", "liouvillian", "mesolve", "num", "purity", "qeye", "relative_entropy", "sigmam", "sigmap",
+    "sigmax", "sigmay", "sigmaz", "spost", "spre", "sprepost", "steadystate", "tensor", "thermal_bath",
+    "thermal_dm", "tpm_work",
 ]

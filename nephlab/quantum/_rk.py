@@ -202,5 +202,3 @@ def adaptive_solve(
         "success": s["idx"] >= T,
     }
     return s["buf"], s["y"], stats
-
-
