@@ -502,18 +502,23 @@ def _cell_ms(cell: Cell, loop: bool = False) -> str:
     return _ms(cell.median_s) + (" (loop)" if loop else "")
 
 
-def _steps(info: dict) -> str:
-    stats = info.get("stats") or {}
-    steps = stats.get("steps")
+def _count(steps: Any) -> str:
+    """A step count, or its range over a batch ("42–125")."""
     if steps is None:
         return "?"
-    if isinstance(steps, dict):  # summarised big array
-        return f"{steps['min']:.0f}–{steps['max']:.0f}"
-    if isinstance(steps, list):
+    if isinstance(steps, dict):  # a big array summarised by _jsonable
+        lo, hi = steps.get("min"), steps.get("max")
+    elif isinstance(steps, list):
         flat = np.asarray(steps).reshape(-1)
-        lo, hi = int(flat.min()), int(flat.max())
-        return str(lo) if lo == hi else f"{lo}–{hi}"
-    return str(steps)
+        lo, hi = flat.min(), flat.max()
+    else:
+        return str(steps)
+    lo, hi = int(lo), int(hi)
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
+def _steps(info: dict) -> str:
+    return _count((info.get("stats") or {}).get("steps"))
 
 
 def table_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
@@ -529,6 +534,7 @@ def table_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
         "|Δ| dynamiqs (rel)",
         "method",
         "steps",
+        "dynamiqs steps",
     ]
     body = []
     for r in results:
@@ -553,6 +559,7 @@ def table_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
                 *agree,
                 str(neph.info.get("method", "?")) if neph.status == "ok" else "-",
                 _steps(neph.info) if neph.status == "ok" else "-",
+                _count(cells["dynamiqs"].info.get("nsteps")) if cells["dynamiqs"].status == "ok" else "-",
             ]
         )
     return head, body
@@ -606,7 +613,8 @@ def problem_lines(repeats: int | None) -> list[str]:
         "dynamiqs mesolve Tsit5 (batch = batched H)",
         f"times: median of {rep} calls after a first call (first call includes JAX compilation "
         "for this shape); nephlab/fastest = nephlab median / fastest peer median; "
-        "|Δ| = max over the batch of |⟨a†a⟩(10)_nephlab − ⟨a†a⟩(10)_peer| (relative in brackets)",
+        "|Δ| = max over the batch of |⟨a†a⟩(10)_nephlab − ⟨a†a⟩(10)_peer| (relative in brackets); "
+        "method and steps: what nephlab's method='auto' chose, and its steps",
     ]
 
 

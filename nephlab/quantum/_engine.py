@@ -265,6 +265,9 @@ class HermitianBasis:
         r2 = 1.0 / np.sqrt(2.0)
         # vec(G_k) = Σ_p w[p, k] e_{idx[p, k]}: two (index, weight) pairs per basis element
         self.idx = np.stack([np.concatenate([d, ij, ij]), np.concatenate([d, ji, ji])])
+        # vec(ρ) from coordinates without a scatter: [diag, upper, lower] values, then one gather
+        self.inv_perm = np.argsort(np.concatenate([d, ij, ji]))
+        self.m = len(iu)
         self.row = self.idx // n  # (2, N): matrix row p and column q of each (index, weight) pair
         self.col = self.idx % n
         self.w = np.stack([np.concatenate([np.ones(n), np.full(len(iu), r2), np.full(len(iu), -1j * r2)]),
@@ -306,9 +309,12 @@ class HermitianBasis:
         return jnp.real(jnp.conj(self.w[0]) * v[self.idx[0]] + jnp.conj(self.w[1]) * v[self.idx[1]])
 
     def matrix(self, x):
-        v = jnp.zeros(self.n * self.n, jnp.complex128)
-        v = v.at[self.idx[0]].add(self.w[0] * x).at[self.idx[1]].add(self.w[1] * x)
-        return v.reshape(self.n, self.n)
+        """The Hermitian matrix (n, n) with coordinates x (N,)."""
+        n, m = self.n, self.m
+        xd, xr, xi = x[:n], x[n:n + m], x[n + m:]
+        upper = (xr - 1j * xi) / np.sqrt(2.0)
+        v = jnp.concatenate([xd.astype(jnp.complex128), upper, jnp.conj(upper)])[self.inv_perm]
+        return v.reshape(n, n)
 
     def dual(self, ops):
         """w_k with Tr(O ρ) = Σ_k w_k x_k for each operator O (m, n, n) -> (m, N)."""

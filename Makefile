@@ -1,0 +1,60 @@
+# nephlab: set-up, demo, tests, benchmarks, docs.
+#
+#   make demo    create .venv (Python >= 3.11), install nephlab, run `nephlab demo`
+#   make test    install nephlab[test] into .venv, run tests/, doctests and notebooks
+#   make bench   install nephlab[bench], run `nephlab bench lindblad`
+#   make docs    install nephlab[docs], build the site into site/
+#   make clean   remove build outputs (keeps .venv); `make distclean` removes .venv too
+#
+# Each extra is (re)installed only when pyproject.toml or setup.py changed since the last
+# install: a stamp file per extra lives inside .venv.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+PYTEST_ARGS ?=
+PKG_FILES := pyproject.toml setup.py
+
+.PHONY: demo test test-fast bench docs clean distclean venv
+.DEFAULT_GOAL := demo
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
+	  "nephlab needs Python >= 3.11, but $(PYTHON) is %d.%d (set PYTHON=...)" % v[:2])'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+venv: $(BIN)/python
+
+# $(VENV)/.stamp-core installs `-e .`; $(VENV)/.stamp-EXTRA installs `-e .[EXTRA]`.
+$(VENV)/.stamp-%: $(PKG_FILES) | $(BIN)/python
+	$(PIP) install --quiet -e ".$(if $(filter core,$*),,[$*])"
+	@touch $@
+
+demo: $(VENV)/.stamp-core
+	$(BIN)/nephlab demo
+
+# One pytest run: unit tests, doctests of the nephlab package, notebooks (nbval, lax mode:
+# every cell must run; outputs are not compared).
+test: $(VENV)/.stamp-test
+	$(BIN)/python -m pytest tests --doctest-modules nephlab \
+	  --nbval-lax --nbval-current-env notebooks $(PYTEST_ARGS)
+
+# Unit tests only, skipping the slow ones.
+test-fast: $(VENV)/.stamp-test
+	$(BIN)/python -m pytest tests -m "not slow and not notebooks" $(PYTEST_ARGS)
+
+bench: $(VENV)/.stamp-bench
+	$(BIN)/nephlab bench lindblad
+
+docs: $(VENV)/.stamp-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+clean:
+	rm -rf build dist site *.egg-info .pytest_cache .hypothesis nephlab-demo.png
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print | xargs rm -rf
+
+distclean: clean
+	rm -rf $(VENV)
