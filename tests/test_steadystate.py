@@ -6,11 +6,15 @@ import qutip as qt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import importlib
+
 import nephlab._config  # noqa: F401
-from nephlab.quantum import steadystate as ss_mod
 from nephlab.quantum.operators import destroy, sigmam, sigmap, sigmax, sigmaz
 from nephlab.quantum.steadystate import steadystate
 from nephlab.quantum.superop import lindblad_rhs
+
+# the module, not the function that nephlab.quantum re-exports under the same name
+ss_mod = importlib.import_module("nephlab.quantum.steadystate")
 
 METHODS = ["direct", "iterative", "eigen", "auto"]
 

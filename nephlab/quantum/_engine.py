@@ -318,7 +318,7 @@ class HermitianBasis:
 
     def dual(self, ops):
         """w_k with Tr(O ρ) = Σ_k w_k x_k for each operator O (m, n, n) -> (m, N)."""
-        vT = jnp.swapaxes(ops, -1, -2).reshape(ops.shape[0], -1)  # Tr(Oρ) = Σ_ij O_ji ρ_ij
+        vT = jnp.swapaxes(ops, -1, -2).reshape(ops.shape[0], self.n * self.n)  # Tr(Oρ) = Σ_ij O_ji ρ_ij
         return vT[:, self.idx[0]] * self.w[0] + vT[:, self.idx[1]] * self.w[1]
 
 

@@ -170,14 +170,17 @@ def mesolve(
         st, dyn = _assemble_dense(meth, n, h_terms, h_callable, c_parsed, rho, splines)
     st = _replace(st, n_eops=len(e_list), store_states=bool(store_states), uniform=uniform if meth.family == "expm" else True,
                   max_steps=int(max_steps), progress=bool(progress))
-    dyn["splines"] = [(jnp.asarray(k), jnp.asarray(c)) for k, c in splines]
-    dyn["tlist"] = jnp.asarray(tl)
-    dyn["eops"] = jnp.asarray(np.stack(e_list) if e_list else np.zeros((0, n, n), np.complex128))
+    # Plain NumPy leaves: the jitted call moves them to the device in one go (creating a JAX
+    # array per leaf here would cost a dispatch each).
+    dyn["splines"] = [(np.asarray(k), np.asarray(c)) for k, c in splines]
+    dyn["tlist"] = tl
+    dyn["eops"] = np.stack(e_list) if e_list else np.zeros((0, n, n), np.complex128)
     dyn["args"] = jargs
-    dyn["rtol"], dyn["atol"], dyn["dt"] = jnp.asarray(rtol), jnp.asarray(atol), jnp.asarray(dt_val)
+    dyn["rtol"], dyn["atol"], dyn["dt"] = np.float64(rtol), np.float64(atol), np.float64(dt_val)
 
     dyn, in_axes = _flatten_batch(dyn, batch_shape, _batch_ndims(dyn, batch_shape))
-    dyn = jax.device_put(dyn, device)
+    if device != jax.devices()[0]:
+        dyn = jax.device_put(dyn, device)
     batched = bool(batch_shape)
     saved, final, stats = _engine.solve(st, dyn, in_axes=in_axes, batched=batched)
     final = jax.block_until_ready(final)
@@ -263,7 +266,9 @@ def _broadcast_batches(rho, h_terms, c_parsed) -> tuple:
 def _check_args(args: dict):
     def conv(path, x):
         try:
-            a = jnp.asarray(x)
+            a = x if isinstance(x, jax.Array) else np.asarray(x)
+            if a.dtype.kind not in "biufc":
+                raise TypeError
         except (TypeError, ValueError):
             key = "".join(str(p) for p in path)
             raise TypeError(
@@ -444,6 +449,8 @@ def _available_bytes() -> tuple[int, str]:
 
 def _check_memory(meth, n, n_batch, T, store_states, n_eops, uniform) -> None:
     need = estimate_memory_bytes(meth, n, n_batch, T, store_states, n_eops, uniform)
+    if need < 64 * 2**20:  # small problems: skip the system query
+        return
     avail, what = _available_bytes()
     if need > MEMORY_FRACTION * avail:
         hint = []
@@ -582,7 +589,7 @@ def _flatten_batch(dyn, batch_shape, bnd):
             axes.append(0)
         else:
             axes.append(None)
-        new.append(jnp.asarray(x))
+        new.append(x)
     return jax.tree_util.tree_unflatten(tree, new), tuple(axes)
 
 
