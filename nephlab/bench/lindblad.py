@@ -384,13 +384,20 @@ def measure(code: Code, p: Problem, repeats: int | None) -> Cell:
         cell.info = code.info(out)
         del out
         target = repeats
-        while target is None or len(cell.times_s) < target:
-            gc.collect()
-            t0 = time.perf_counter()
-            fn()
-            cell.times_s.append(time.perf_counter() - t0)
-            if target is None:
-                target = _auto_repeats(cell.times_s[0])
+        # Back-to-back calls with the garbage collector off, as timeit does: a collection (or
+        # any idle gap) between calls lets the CPU and the thread pools go cold and adds up to
+        # a millisecond to the next call of every code, which swamps the small rows.
+        gc.collect()
+        gc.disable()
+        try:
+            while target is None or len(cell.times_s) < target:
+                t0 = time.perf_counter()
+                fn()
+                cell.times_s.append(time.perf_counter() - t0)
+                if target is None:
+                    target = _auto_repeats(cell.times_s[0])
+        finally:
+            gc.enable()
         cell.median_s = statistics.median(cell.times_s) if cell.times_s else None
         return cell
     except Exception as err:  # keep the run going; report the failure in the table
