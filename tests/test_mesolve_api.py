@@ -220,7 +220,6 @@ def test_populations_values():
 
 
 def test_entropy_purity_pure_state():
-    pytest.importorskip("nephlab.quantum.thermo", reason="nephlab.quantum.thermo not written yet")
     res = solve(c_ops=None)  # closed system: stays pure
     S = res.entropy()
     P = res.purity()
@@ -230,7 +229,6 @@ def test_entropy_purity_pure_state():
 
 
 def test_entropy_purity_mixed_state():
-    pytest.importorskip("nephlab.quantum.thermo", reason="nephlab.quantum.thermo not written yet")
     p = np.array([0.3, 0.7])
     res = solve(H=SZ, rho0=np.diag(p).astype(complex), c_ops=None)  # diagonal state, H commutes
     S_nat = -(p * np.log(p)).sum()
@@ -243,7 +241,6 @@ def test_entropy_purity_mixed_state():
 
 
 def test_accessors_batched_shapes():
-    pytest.importorskip("nephlab.quantum.thermo", reason="nephlab.quantum.thermo not written yet")
     res = solve(H=np.stack([H, 2 * H, 3 * H]))
     assert res.entropy().shape == (3, len(TL))
     assert res.purity().shape == (3, len(TL))
@@ -252,8 +249,6 @@ def test_accessors_batched_shapes():
 
 @pytest.mark.parametrize("accessor", ["entropy", "purity", "populations"])
 def test_accessors_need_states(accessor):
-    if accessor != "populations":
-        pytest.importorskip("nephlab.quantum.thermo", reason="nephlab.quantum.thermo not written yet")
     res = solve(store_states=False)
     with pytest.raises(ValueError, match="store_states"):
         getattr(res, accessor)()

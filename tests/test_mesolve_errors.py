@@ -129,12 +129,13 @@ def test_non_hermitian_callable_H():
 
 
 def test_negative_rate_thermal_bath():
-    thermo = pytest.importorskip("nephlab.quantum.thermo", reason="nephlab.quantum.thermo not written yet")
+    from nephlab.quantum import thermal_bath
+
     a = np.asarray(destroy(3))
-    rho = np.diag([0.0, 1.0, 0.0]).astype(complex)
     with raises(ValueError, r"gamma", r"-0\.1"):
-        c_ops = thermo.thermal_bath(a, gamma=-0.1)
-        mesolve(a.conj().T @ a, rho, TL, c_ops)
+        thermal_bath(a, gamma=-0.1)
+    with raises(ValueError, r"n_th", r"-0\.5"):
+        thermal_bath(a, gamma=0.1, n_th=-0.5)
 
 
 # ---------------------------------------------------------------------------------------------
