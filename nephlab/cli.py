@@ -43,7 +43,7 @@ class Command:
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="nephlab-demo.png", help="PNG to write (default: %(default)s)")
-    p.add_argument("--n", type=int, default=15, help="Fock levels (default: %(default)s)")
+    p.add_argument("--n", type=int, default=25, help="Fock levels (default: %(default)s)")
     p.add_argument("--F", type=float, default=0.5, help="drive amplitude (default: %(default)s)")
 
 

@@ -120,15 +120,16 @@ def test_cli_demo_writes_png(tmp_path):
     out = tmp_path / "tmp.png"
     env = {**os.environ, "MPLBACKEND": "Agg"}
     res = subprocess.run(
-        [*_nephlab_cmd(), "demo", "--out", str(out), "--n", "12"],
+        [*_nephlab_cmd(), "demo", "--out", str(out)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "analytic <n>_ss" in res.stdout
-    # the coherent-state closed form is reproduced
-    err = float(re.search(r"max \|<n> - exact\| over t: (\S+)", res.stdout).group(1))
-    assert err < 1e-4, res.stdout
+    # the displaced-thermal closed forms are reproduced (default n = 25 levels)
+    err = float(re.search(r"max \|<n> - exact\| over t: ([0-9.eE+-]+);", res.stdout).group(1))
+    err_s = float(re.search(r"max \|S - exact\| [^:]*: ([0-9.eE+-]+)", res.stdout).group(1))
+    assert err < 1e-6 and err_s < 1e-6, res.stdout
 
 
 def test_demo_analytic_values():
