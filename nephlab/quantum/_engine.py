@@ -20,6 +20,7 @@ from jax import lax
 from . import _ops
 from ._linalg import expm
 from ._rk import materialize
+from .superop import _liouvillian_core
 from .methods import Method
 from .propagator import GAUSS_NODES, expm_hermitian, magnus4_exponent
 from .timedep import spline_eval
@@ -235,18 +236,6 @@ def _fixed_step_loop(st, dyn, step, y0, to_complex, tlist, dt, evals_per_step):
     return saved, to_complex(y), stats
 
 
-def liouvillian_dense(H, Ls):
-    """Row-major superoperator (n², n²) of -i[H, ·] + Σ D[L] for complex H (n, n), Ls (m, n, n)."""
-    n = H.shape[-1]
-    eye = jnp.eye(n, dtype=jnp.complex128)
-    Lsup = -1j * (jnp.kron(H, eye) - jnp.kron(eye, H.T))
-    for k in range(Ls.shape[0]):
-        L = Ls[k]
-        LdL = jnp.conj(L.T) @ L
-        Lsup = Lsup + jnp.kron(L, jnp.conj(L)) - 0.5 * jnp.kron(LdL, eye) - 0.5 * jnp.kron(eye, LdL.T)
-    return Lsup
-
-
 class HermitianBasis:
     """Orthonormal real basis of the n×n Hermitian matrices (Hilbert–Schmidt inner product).
 
@@ -376,7 +365,7 @@ def _solve_magnus(st: Structure, dyn):
     has_diss = Ls.shape[0] > 0
     if has_diss:
         zero = jnp.zeros((n, n), jnp.complex128)
-        Dsup = liouvillian_dense(zero, Ls)
+        Dsup = _liouvillian_core(zero, Ls)
 
     def H_at(t):
         if st.h_callable is not None:
