@@ -418,7 +418,15 @@ def _check_method_fits(meth: Method, dt, time_dep_h: bool, time_dep_c: bool, cal
 
 
 def estimate_memory_bytes(meth: Method, n: int, n_batch: int, T: int, store_states: bool, n_eops: int, uniform: bool = True) -> int:
-    """Rough peak memory (bytes) of a mesolve call: stored results plus the method's workspace."""
+    """Rough peak memory (bytes) of a mesolve call: stored results plus the method's workspace.
+
+    ``mesolve`` compares this with the free memory of the device before it starts.
+
+    Example:
+        >>> from nephlab.quantum.methods import Expm
+        >>> estimate_memory_bytes(Expm(), n=10, n_batch=1, T=101, store_states=True, n_eops=1) < 4 * 2**20
+        True
+    """
     per = 16 * n_eops * T + 16 * n * n * 4
     if store_states:
         per += 16 * n * n * T

@@ -32,7 +32,14 @@ __all__ = ["Dopri5", "Expm", "Kvaerno5", "Magnus4", "Method", "RK4", "Tsit5", "g
 
 @dataclass(frozen=True)
 class Method:
-    """Base class: declares a method's name and capabilities."""
+    """Base class: declares a method's name and capabilities.
+
+    Example:
+        >>> from nephlab.quantum.methods import get_method
+        >>> m = get_method("magnus4")
+        >>> m.name, m.needs_dt, m.time_dependent_c_ops
+        ('magnus4', True, False)
+    """
 
     name: ClassVar[str] = ""
     adaptive: ClassVar[bool] = False
@@ -46,7 +53,12 @@ class Method:
 
 @dataclass(frozen=True)
 class Dopri5(Method):
-    """Adaptive Dormand–Prince 5(4), explicit (diffrax ``Dopri5``)."""
+    """Adaptive Dormand–Prince 5(4), explicit (diffrax's tableau, nephlab's loop).
+
+    Example:
+        >>> Dopri5().name, Dopri5.adaptive
+        ('dopri5', True)
+    """
 
     name: ClassVar[str] = "dopri5"
     adaptive: ClassVar[bool] = True
@@ -55,7 +67,15 @@ class Dopri5(Method):
 
 @dataclass(frozen=True)
 class Tsit5(Method):
-    """Adaptive Tsitouras 5(4), explicit (diffrax ``Tsit5``)."""
+    """Adaptive Tsitouras 5(4), explicit (diffrax's tableau, nephlab's loop).
+
+    Example:
+        >>> import numpy as np, nephlab
+        >>> from nephlab.quantum import sigmax, fock_dm
+        >>> res = nephlab.mesolve(sigmax(), fock_dm(2, 0), np.linspace(0, 1, 3), method=Tsit5())
+        >>> res.method
+        'tsit5'
+    """
 
     name: ClassVar[str] = "tsit5"
     adaptive: ClassVar[bool] = True
@@ -67,6 +87,10 @@ class Kvaerno5(Method):
     """Adaptive Kvaerno 5(4), implicit ESDIRK for stiff problems (diffrax ``Kvaerno5``).
 
     Each step solves with a dense Jacobian of size (2n²)², so it suits n up to a few tens.
+
+    Example:
+        >>> Kvaerno5().name
+        'kvaerno5'
     """
 
     name: ClassVar[str] = "kvaerno5"
@@ -79,6 +103,10 @@ class RK4(Method):
 
     Each interval of ``tlist`` is split into ``ceil(Δt/dt)`` equal steps, so saved times are hit
     exactly. Four right-hand-side evaluations (three distinct times) per step.
+
+    Example:
+        >>> RK4.needs_dt
+        True
     """
 
     name: ClassVar[str] = "rk4"
@@ -91,6 +119,10 @@ class Expm(Method):
 
     Builds the dense n² × n² superoperator, so it suits n up to about 30; for uniformly spaced
     ``tlist`` one matrix exponential serves every interval.
+
+    Example:
+        >>> Expm.time_dependent_h
+        False
     """
 
     name: ClassVar[str] = "expm"
@@ -110,6 +142,10 @@ class Magnus4(Method):
     dissipator alone. Every step is completely positive and trace preserving. For closed systems
     the method is 4th order; with dissipation the splitting makes it 2nd order in the
     commutator of H and the dissipator. Collapse operators must be time independent.
+
+    Example:
+        >>> Magnus4().name, Magnus4.needs_dt
+        ('magnus4', True)
     """
 
     name: ClassVar[str] = "magnus4"

@@ -26,6 +26,14 @@ class Result:
             batched), ``wall_time`` (s, compile included on a first call), ``device``,
             ``format`` (operator storage) and ``interaction_frame``.
         batch_shape: the broadcast batch axes of H, c_ops and rho0.
+
+    Example:
+        >>> import numpy as np, nephlab
+        >>> from nephlab.quantum import destroy, fock_dm
+        >>> a = destroy(3)
+        >>> res = nephlab.mesolve(a.T @ a, fock_dm(3, 1), np.linspace(0, 1, 5), [0.3 * a], e_ops=[a.T @ a])
+        >>> res.expect[0].shape, res.states.shape, res.purity().shape
+        ((5,), (5, 3, 3), (5,))
     """
 
     times: np.ndarray
