@@ -108,16 +108,21 @@ def make_rhs(st: Structure, dyn) -> Callable:
         A = _combine(st.a_coeffs, dyn["a"], t, dyn)
         if st.frame:
             ce, se = materialize(jnp.stack([jnp.cos(dyn["E"] * t), jnp.sin(dyn["E"] * t)]))
+            if fmt == "dia":
+                all_offs = set(st.a_offsets).union(*st.jump_offsets)
+                phases = _ops.offset_phases(tuple(all_offs), ce, se)
+            else:
+                phases = None
         if A is not None:
             if st.frame:
-                A = _ops.rotate(fmt, st.a_offsets, A, ce, se)
+                A = _ops.rotate(fmt, st.a_offsets, A, ce, se, phases)
             out = _ops.lmul(fmt, st.a_offsets, A, y) + _ops.rmul_adj(fmt, st.a_offsets, A, y)
         else:
             out = jnp.zeros_like(y)
         for offs, specs, datas in zip(st.jump_offsets, st.jump_coeffs, dyn["jumps"]):
             L = _combine(specs, datas, t, dyn)
             if st.frame:
-                L = _ops.rotate(fmt, offs, L, ce, se)
+                L = _ops.rotate(fmt, offs, L, ce, se, phases)
             X = _ops.lmul(fmt, offs, L, y)
             out = out + _ops.rmul_adj(fmt, offs, L, X)
         if st.h_callable is not None:

@@ -101,7 +101,8 @@ def lmul(fmt: str, offsets: tuple[int, ...], a, y):
     outi = 0.0
     for k, off in enumerate(offsets):
         dr, di = a[0, k][:, None], a[1, k][:, None]
-        sr, si = _shift_rows(xr, off), _shift_rows(xi, off)
+        sh = _shift_rows(y, off)  # one shifted copy of both parts: half the kernels of two
+        sr, si = sh[0], sh[1]
         outr = outr + dr * sr - di * si
         outi = outi + dr * si + di * sr
     return jnp.stack([outr, outi])
@@ -118,33 +119,53 @@ def rmul_adj(fmt: str, offsets: tuple[int, ...], a, y):
     outi = 0.0
     for k, off in enumerate(offsets):
         dr, di = a[0, k][None, :], a[1, k][None, :]
-        sr, si = _shift_cols(xr, off), _shift_cols(xi, off)
+        sh = _shift_cols(y, off)
+        sr, si = sh[0], sh[1]
         # x[i, j+off] * conj(d[j])
         outr = outr + sr * dr + si * di
         outi = outi + si * dr - sr * di
     return jnp.stack([outr, outi])
 
 
-def rotate(fmt: str, offsets: tuple[int, ...], a, cos_e, sin_e):
+def offset_phases(offsets, cos_e, sin_e) -> dict:
+    """Phase factors e^{i(E_i - E_{i+k}) t} (real, imaginary parts, each (n,)) per offset k ≠ 0.
+
+    ``cos_e``, ``sin_e`` are cos(E t), sin(E t) of the frame energies E (n,). Computed once per
+    right-hand side and shared by every banded operator.
+    """
+    n = cos_e.shape[0]
+    out = {}
+    for off in sorted(set(offsets) - {0}):
+        cj = _shift_vec(cos_e, off, n)
+        sj = _shift_vec(sin_e, off, n)
+        out[off] = (cos_e * cj + sin_e * sj, sin_e * cj - cos_e * sj)
+    return out
+
+
+def rotate(fmt: str, offsets: tuple[int, ...], a, cos_e, sin_e, phases: dict | None = None):
     """Interaction-picture transform ``Ã = e^{iEt} A e^{-iEt}`` of a real-split operator.
 
     ``cos_e``, ``sin_e`` are cos(E t), sin(E t) for the frame energies E (n,). Entry (i, j)
-    picks up the phase e^{i(E_i - E_j) t}.
+    picks up the phase e^{i(E_i - E_j) t}; the diagonal is unchanged. For banded operators,
+    ``phases`` (from :func:`offset_phases`) may supply the per-offset factors.
     """
     if fmt == "dense":
         # phase_ij = (c_i + i s_i)(c_j - i s_j)
         pr = cos_e[:, None] * cos_e[None, :] + sin_e[:, None] * sin_e[None, :]
         pi = sin_e[:, None] * cos_e[None, :] - cos_e[:, None] * sin_e[None, :]
-    else:
-        n = cos_e.shape[0]
-        pr_rows, pi_rows = [], []
-        for off in offsets:
-            cj = _shift_vec(cos_e, off, n)
-            sj = _shift_vec(sin_e, off, n)
-            pr_rows.append(cos_e * cj + sin_e * sj)
-            pi_rows.append(sin_e * cj - cos_e * sj)
-        pr, pi = jnp.stack(pr_rows), jnp.stack(pi_rows)
-    return jnp.stack([a[0] * pr - a[1] * pi, a[0] * pi + a[1] * pr])
+        return jnp.stack([a[0] * pr - a[1] * pi, a[0] * pi + a[1] * pr])
+    if phases is None:
+        phases = offset_phases(offsets, cos_e, sin_e)
+    rows_r, rows_i = [], []
+    for k, off in enumerate(offsets):
+        if off == 0:
+            rows_r.append(a[0, k])
+            rows_i.append(a[1, k])
+            continue
+        pr, pi = phases[off]
+        rows_r.append(a[0, k] * pr - a[1, k] * pi)
+        rows_i.append(a[0, k] * pi + a[1, k] * pr)
+    return jnp.stack([jnp.stack(rows_r), jnp.stack(rows_i)])
 
 
 def _shift_vec(v, k: int, n: int):
