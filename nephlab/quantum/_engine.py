@@ -171,7 +171,8 @@ def _progress_print(t, t_end):
 # ---------------------------------------------------------------------------------------------
 
 
-def _solve_diffrax(st: Structure, dyn):
+def _solve_kvaerno5(st: Structure, dyn):
+    """Kvaerno5 through diffrax (implicit; its Newton solves need a Jacobian)."""
     import diffrax as dfx
 
     rhs = make_rhs(st, dyn)
@@ -431,7 +432,7 @@ def _solve_one(st: Structure, dyn):
         return _solve_rk4(st, dyn)
     if st.method.name in ("tsit5", "dopri5"):
         return _solve_rk_adaptive(st, dyn)
-    return _solve_diffrax(st, dyn)
+    return _solve_kvaerno5(st, dyn)
 
 
 @partial(jax.jit, static_argnames=("st", "in_axes", "batched"))
