@@ -53,10 +53,15 @@ def _demo(args: argparse.Namespace, rest: list[str]) -> int:
     return int(demo.main(args) or 0)
 
 
-def _bench_lindblad(args: argparse.Namespace, rest: list[str]) -> int:
-    from .bench import lindblad
+def _bench(name: str):
+    """Handler that runs ``nephlab.bench.<name>.main(rest)``, imported only when called."""
 
-    return int(lindblad.main(rest) or 0)
+    def handler(args: argparse.Namespace, rest: list[str]) -> int:
+        import importlib
+
+        return int(importlib.import_module(f"nephlab.bench.{name}").main(rest) or 0)
+
+    return handler
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -74,7 +79,13 @@ COMMANDS: tuple[Command, ...] = (
             Command(
                 "lindblad",
                 "Lindblad solvers: nephlab vs QuTiP vs dynamiqs (options: see --help)",
-                _bench_lindblad,
+                _bench("lindblad"),
+                passthrough=True,
+            ),
+            Command(
+                "grape",
+                "GRAPE on the qutip-qoc Hadamard problem: nephlab vs qutip-qoc",
+                _bench("grape"),
                 passthrough=True,
             ),
         ),

@@ -5,6 +5,8 @@ does not import JAX or any peer code.
 
 - :mod:`nephlab.bench.lindblad` -- Lindblad master equation: nephlab vs QuTiP 5 vs
   dynamiqs on a driven Kerr oscillator (``python benchmarks/lindblad.py --help``).
+- :mod:`nephlab.bench.grape` -- GRAPE: nephlab vs qutip-qoc on the Hadamard-gate problem
+  (``python benchmarks/grape.py --help``).
 """
 
-__all__ = ["lindblad"]
+__all__ = ["grape", "lindblad"]
