@@ -1,0 +1,611 @@
+"""Batched Langevin integrators driven by a protocol λ(t), with Sekimoto energetics.
+
+Dynamics (units: k_B = 1, energies in units of k_BT's unit, time in the unit of ``dt``)::
+
+    overdamped:   γ dx = -∂ₓU(x, λ(t)) dt + sqrt(2 γ k_BT) dB(t)
+    underdamped:  dx = v dt,   m dv = -∂ₓU(x, λ(t)) dt - γ v dt + sqrt(2 γ k_BT) dB(t)
+
+Energetics (Sekimoto), per trajectory, on the grid ``t_n = t0 + n dt``, n = 0..n_steps:
+
+- work ``W = ∫ ∂_λU dλ``: the energy change at fixed position when λ moves;
+- heat ``Q`` = heat dissipated *into the bath* (Q > 0 when the system gives energy to the bath);
+- first law ``ΔE = W - Q`` (E = U overdamped, E = U + m v²/2 underdamped);
+- medium entropy ``ΔS_m = Q / k_BT`` (units of k_B); total entropy
+  ``ΔS_tot = ΔS_m + Δs_sys`` with ``s_sys = -ln p(x, t)`` is returned only with
+  ``system_entropy="gaussian"`` (p fitted as a Gaussian to the ensemble at t0 and at the end: exact
+  in the many-trajectory limit for linear forces and Gaussian initial states, an approximation
+  otherwise).
+
+Discretisations (λ moves first, then the particle relaxes at the new λ):
+
+- ``"euler_maruyama"``: ``W_n = U(x_n, λ_{n+1}) - U(x_n, λ_n)``, then one EM step with the force at
+  ``(x_n, λ_{n+1})``; weak order 1.
+- ``"heun"`` (stochastic Heun, Stratonovich, weak order 2 for additive noise): force averaged over
+  ``(x_n, λ_n)`` and the predictor ``(x̃, λ_{n+1})``; Stratonovich-consistent (trapezoidal) work
+  ``W_n = ½[U(x_n, λ_{n+1}) - U(x_n, λ_n)] + ½[U(x_{n+1}, λ_{n+1}) - U(x_{n+1}, λ_n)]``.
+- ``"baoab"`` (Leimkuhler–Matthews): ``W_n = U(x_n, λ_{n+1}) - U(x_n, λ_n)``, then B A O A B at
+  ``λ_{n+1}``; heat = kinetic energy lost in the O (thermostat) step; the B/A steps do not conserve
+  energy exactly, and the remainder ``ΔE - (W - Q)`` is reported as ``shadow_work`` (O(dt²)).
+
+For overdamped methods ``Q := W - ΔU`` so the first law holds to rounding.
+
+Batching: leading axes of the protocol array, ``gamma``, ``kBT``, ``mass`` and ``x0`` broadcast to a
+batch shape; every batch element has ``n_traj`` trajectories. The whole ensemble is one jitted
+call (``vmap`` over the batch, batched arrays over trajectories, ``lax.scan`` over time). ``U`` is a
+static argument: pass the same function object again to reuse the compiled code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _config  # noqa: F401  (float64)
+
+__all__ = ["LangevinResult", "overdamped_langevin", "underdamped_langevin"]
+
+_OVERDAMPED = ("euler_maruyama", "heun")
+_UNDERDAMPED = ("baoab",)
+
+
+@dataclass(frozen=True)
+class LangevinResult:
+    """An ensemble of Langevin trajectories and their energetics.
+
+    Shapes use ``B`` = batch shape, ``N`` = n_traj, ``S`` = number of saved times, ``X`` = x_shape.
+
+    Attributes:
+        times: (S,) saved times (time units); ``[t0, t_end]`` when trajectories are not stored.
+        x: B + (N, S) + X positions at ``times``, or None (``save_every=None``).
+        v: same for velocities (underdamped only), or None.
+        work_t: B + (N, S) accumulated work at ``times`` (energy), or None.
+        x_initial, x_final: B + (N,) + X positions at t0 and at the end.
+        v_initial, v_final: B + (N,) + X velocities (underdamped), else None.
+        work: B + (N,) Sekimoto work W = ∫ ∂_λU dλ (energy).
+        heat: B + (N,) heat Q dissipated into the bath (energy).
+        delta_energy: B + (N,) ΔE (ΔU overdamped, ΔU + ΔKE underdamped).
+        entropy_medium: B + (N,) ΔS_m = Q/k_BT (units of k_B).
+        entropy_total: B + (N,) ΔS_tot = ΔS_m + Δs_sys (``system_entropy="gaussian"``), else None.
+        shadow_work: B + (N,) ΔE - (W - Q) of BAOAB (underdamped), else None.
+        kBT: B-shaped temperatures (energy).
+        method, dt, n_steps, batch_shape: what ran.
+        stats: ``wall_time`` (s, compile included on a first call).
+    """
+
+    times: np.ndarray
+    x: Any
+    v: Any
+    work_t: Any
+    x_initial: Any
+    x_final: Any
+    v_initial: Any
+    v_final: Any
+    work: Any
+    heat: Any
+    delta_energy: Any
+    entropy_medium: Any
+    entropy_total: Any
+    shadow_work: Any
+    kBT: Any
+    method: str
+    dt: float
+    n_steps: int
+    batch_shape: tuple = ()
+    stats: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        n = self.work.shape[-1]
+        return (
+            f"LangevinResult(method={self.method!r}, n_traj={n}, n_steps={self.n_steps}, dt={self.dt:g}"
+            + (f", batch={self.batch_shape}" if self.batch_shape else "")
+            + f", trajectories {'stored' if self.x is not None else 'not stored'}"
+            + f", <W>={float(jnp.mean(self.work)):.4g}, <Q>={float(jnp.mean(self.heat)):.4g})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_real_array(value: Any, name: str) -> np.ndarray:
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a real number or array, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except Exception as err:  # pragma: no cover
+        raise TypeError(f"{name} must be a real number or array, got {type(value).__name__}") from err
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a real number or array, got {value!r}")
+    if np.iscomplexobj(arr):
+        if np.any(arr.imag != 0):
+            raise TypeError(f"{name} must be real, got complex values")
+        arr = arr.real
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {value!r} (contains NaN or inf)")
+    return arr
+
+
+def _positive(value: Any, name: str) -> np.ndarray:
+    arr = _as_real_array(value, name)
+    if np.any(arr <= 0):
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return arr
+
+
+def _pos_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _key(seed: Any) -> jax.Array:
+    if seed is None:
+        raise TypeError("seed is required: pass an int or a jax.random key (seed=0, seed=jax.random.key(0))")
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return jax.random.key(int(seed))
+    if isinstance(seed, jax.Array):
+        if jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
+            if seed.shape != ():
+                raise ValueError(f"seed must be a single key, got a key array of shape {seed.shape}")
+            return seed
+        if seed.dtype == jnp.uint32 and seed.shape == (2,):
+            return jax.random.wrap_key_data(seed)
+    raise TypeError(f"seed must be an int or a jax.random key, got {seed!r}")
+
+
+def _protocol_grid(protocol: Any, n_steps: int | None, dt: float, t0: float, lam_ndim: int) -> tuple[np.ndarray, int]:
+    """Return λ on the grid, shape batch + (n_steps + 1,) + lam_shape, and n_steps."""
+    if callable(protocol):
+        if n_steps is None:
+            raise TypeError("n_steps is required when protocol is a callable λ(t)")
+        ts = t0 + dt * np.arange(n_steps + 1)
+        try:
+            lam = np.asarray(jax.vmap(protocol)(jnp.asarray(ts)))
+        except Exception:
+            lam = np.asarray([np.asarray(protocol(float(t))) for t in ts])
+        lam = _as_real_array(lam, "protocol(t)")
+        if lam.shape[:1] != (n_steps + 1,):
+            raise ValueError(f"protocol(t) must return one λ per time, got values of shape {lam.shape}")
+        return lam, n_steps
+    lam = _as_real_array(protocol, "protocol")
+    if lam.ndim < 1 + lam_ndim:
+        raise ValueError(
+            f"protocol must be an array with a time axis of length n_steps + 1 (then {lam_ndim} λ axes), "
+            f"got shape {lam.shape}; pass a callable λ(t) for a constant or analytic protocol"
+        )
+    n_t = lam.shape[lam.ndim - 1 - lam_ndim]
+    if n_steps is None:
+        if n_t < 2:
+            raise ValueError(f"protocol needs at least 2 time points, got shape {lam.shape}")
+        n_steps = n_t - 1
+    elif n_t != n_steps + 1:
+        raise ValueError(
+            f"protocol has {n_t} time points (shape {lam.shape}) but the grid t0 + dt*arange(n_steps + 1) "
+            f"has n_steps + 1 = {n_steps + 1}"
+        )
+    return lam, n_steps
+
+
+# ---------------------------------------------------------------------------------------------
+# the jitted core
+# ---------------------------------------------------------------------------------------------
+
+
+def _per_traj(U: Callable) -> tuple[Callable, Callable]:
+    u = jax.vmap(U, in_axes=(0, None))
+    vg = jax.vmap(jax.value_and_grad(U, argnums=0), in_axes=(0, None))
+    return u, vg
+
+
+def _sum_x(a: jax.Array, n_x: int) -> jax.Array:
+    return a if n_x == 0 else jnp.sum(a, axis=tuple(range(1, 1 + n_x)))
+
+
+@partial(jax.jit, static_argnames=("U", "method", "n_steps", "save_every", "n_x"))
+def _run_batch(U, method, n_steps, save_every, n_x, keys, x0, v0, lam, gamma, kBT, mass, dt):
+    """vmapped over the flattened batch axis (leading) of every array argument except dt."""
+
+    def one(key, x0, v0, lam, gamma, kBT, mass):
+        u, vg = _per_traj(U)
+        shape = x0.shape
+        sig_od = jnp.sqrt(2.0 * kBT * dt / gamma)
+        c1 = jnp.exp(-gamma * dt / mass)
+        sig_v = jnp.sqrt((1.0 - c1**2) * kBT / mass)
+        e0 = u(x0, lam[0])
+        if method == "euler_maruyama":
+            carry0 = (x0, jnp.zeros(shape[:1]), e0)
+        elif method == "heun":
+            _, g0 = vg(x0, lam[0])
+            carry0 = (x0, jnp.zeros(shape[:1]), e0, g0)
+        else:
+            carry0 = (x0, v0, jnp.zeros(shape[:1]), jnp.zeros(shape[:1]))
+
+        def step(carry, n):
+            xi = jax.random.normal(jax.random.fold_in(key, n), shape)
+            l0, l1 = lam[n], lam[n + 1]
+            if method == "euler_maruyama":
+                x, w, e = carry
+                e01, g = vg(x, l1)
+                w = w + (e01 - e)
+                x = x - g * (dt / gamma) + sig_od * xi
+                return (x, w, u(x, l1))
+            if method == "heun":
+                x, w, e, g = carry
+                xt = x - g * (dt / gamma) + sig_od * xi
+                _, gt = vg(xt, l1)
+                x1 = x - (g + gt) * (0.5 * dt / gamma) + sig_od * xi
+                e11, g1 = vg(x1, l1)
+                w = w + 0.5 * ((u(x, l1) - e) + (e11 - u(x1, l0)))
+                return (x1, w, e11, g1)
+            x, v, w, q = carry  # BAOAB
+            e01, g = vg(x, l1)
+            w = w + (e01 - u(x, l0))
+            v = v - g * (0.5 * dt / mass)
+            x = x + v * (0.5 * dt)
+            ke = _sum_x(v * v, n_x)
+            v = c1 * v + sig_v * xi
+            q = q - 0.5 * mass * (_sum_x(v * v, n_x) - ke)
+            x = x + v * (0.5 * dt)
+            _, g = vg(x, l1)
+            v = v - g * (0.5 * dt / mass)
+            return (x, v, w, q)
+
+        def block(carry, b):
+            carry = jax.lax.fori_loop(b * save_every, (b + 1) * save_every, lambda n, c: step(c, n), carry)
+            return carry, (carry[0], carry[1] if method == "baoab" else carry[0], carry[2] if method == "baoab" else carry[1])
+
+        if save_every is None:
+            carry = jax.lax.fori_loop(0, n_steps, lambda n, c: step(c, n), carry0)
+            saved = None
+        else:
+            carry, saved = jax.lax.scan(block, carry0, jnp.arange(n_steps // save_every))
+        xf = carry[0]
+        ef = u(xf, lam[-1])
+        if method == "baoab":
+            vf, w, q = carry[1], carry[2], carry[3]
+            de = ef - e0 + 0.5 * mass * (_sum_x(vf * vf, n_x) - _sum_x(v0 * v0, n_x))
+            shadow = de - (w - q)
+        else:
+            vf, w = None, carry[1]
+            de = ef - e0
+            q = w - de
+            shadow = None
+        out = dict(x_final=xf, v_final=vf, work=w, heat=q, delta_energy=de, shadow_work=shadow)
+        if saved is not None:
+            xs, vs, ws = saved
+            out["x"] = jnp.moveaxis(jnp.concatenate([x0[None], xs]), 0, 1)
+            out["work_t"] = jnp.concatenate([jnp.zeros((1,) + shape[:1]), ws]).T
+            if method == "baoab":
+                out["v"] = jnp.moveaxis(jnp.concatenate([v0[None], vs]), 0, 1)
+        return out
+
+    return jax.vmap(one)(keys, x0, v0, lam, gamma, kBT, mass)
+
+
+# ---------------------------------------------------------------------------------------------
+# initial conditions
+# ---------------------------------------------------------------------------------------------
+
+
+def _harmonic_equilibrium(U: Callable, lam0: np.ndarray, kBT: np.ndarray, x_shape: tuple, n_traj: int, key) -> np.ndarray:
+    """Exact Boltzmann samples of a quadratic U(·, λ0) per batch element: (nb, n_traj) + x_shape."""
+    d = int(np.prod(x_shape)) if x_shape else 1
+
+    def flat_u(z, lam):
+        return U(z.reshape(x_shape), lam)
+
+    def moments(lam):
+        z0 = jnp.zeros(d)
+        return flat_u(z0, lam), jax.grad(flat_u)(z0, lam), jax.hessian(flat_u)(z0, lam)
+
+    u0, g, H = (np.asarray(a) for a in jax.vmap(moments)(jnp.asarray(lam0)))
+    out = []
+    for b in range(lam0.shape[0]):
+        Hb = 0.5 * (H[b] + H[b].T)
+        evals = np.linalg.eigvalsh(Hb)
+        if not np.all(np.isfinite(Hb)) or evals.min() <= 0:
+            raise ValueError(
+                f"x0='equilibrium' needs a confining harmonic U(x, λ(t0)); its Hessian has eigenvalues {evals}"
+            )
+        xstar = -np.linalg.solve(Hb, g[b])
+        # quadratic check at ±3 thermal widths along each axis
+        width = 3.0 * np.sqrt(kBT[b] / evals.min())
+        pts = np.concatenate([np.eye(d), -np.eye(d), np.ones((1, d)) / np.sqrt(d)]) * width
+        quad = u0[b] + pts @ g[b] + 0.5 * np.einsum("pi,ij,pj->p", pts, Hb, pts)
+        actual = np.asarray(jax.vmap(flat_u, in_axes=(0, None))(jnp.asarray(pts), jnp.asarray(lam0[b])))
+        scale = np.abs(quad - u0[b] - pts @ g[b]).max() + abs(u0[b]) + 1.0
+        if not np.allclose(actual, quad, rtol=0, atol=1e-8 * scale):
+            raise ValueError(
+                "x0='equilibrium' is exact only for a harmonic (quadratic in x) U(x, λ(t0)); this U is not "
+                "quadratic: pass equilibrium samples as an array x0 instead"
+            )
+        L = np.linalg.cholesky(kBT[b] * np.linalg.inv(Hb))
+        xi = np.asarray(jax.random.normal(jax.random.fold_in(key, b), (n_traj, d)))
+        out.append((xstar + xi @ L.T).reshape((n_traj,) + x_shape))
+    return np.stack(out)
+
+
+def _gaussian_logpdf(samples: np.ndarray) -> np.ndarray:
+    """ln p(x) of each sample under the Gaussian fitted to the ensemble: (nb, N, d) -> (nb, N)."""
+    mu = samples.mean(axis=1, keepdims=True)
+    c = samples - mu
+    cov = np.einsum("bni,bnj->bij", c, c) / (samples.shape[1] - 1)
+    out = np.empty(samples.shape[:2])
+    for b in range(samples.shape[0]):
+        sign, logdet = np.linalg.slogdet(cov[b])
+        if sign <= 0:
+            raise ValueError("system_entropy='gaussian': the ensemble covariance is singular")
+        sol = np.linalg.solve(cov[b], c[b].T).T
+        out[b] = -0.5 * np.sum(c[b] * sol, axis=1) - 0.5 * logdet - 0.5 * c.shape[2] * np.log(2 * np.pi)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------------------------
+
+
+def _simulate(U, x0, protocol, *, dt, n_steps, seed, n_traj, gamma, kBT, mass, v0, method, save_every, t0,
+              lam_ndim, x_shape, system_entropy) -> LangevinResult:
+    t_start = time.perf_counter()
+    if not callable(U):
+        raise TypeError(f"U must be a callable U(x, lam) returning a scalar energy, got {U!r}")
+    key = _key(seed)
+    dt_a = _positive(dt, "dt")
+    if dt_a.ndim != 0:
+        raise ValueError(f"dt must be a scalar, got shape {dt_a.shape}")
+    dt_f = float(dt_a)
+    t0_f = float(_as_real_array(t0, "t0"))
+    if n_steps is not None:
+        n_steps = _pos_int(n_steps, "n_steps")
+    if n_traj is not None:
+        n_traj = _pos_int(n_traj, "n_traj")
+    if save_every is not None:
+        save_every = _pos_int(save_every, "save_every")
+    if isinstance(lam_ndim, bool) or not isinstance(lam_ndim, int) or lam_ndim < 0:
+        raise TypeError(f"lam_ndim must be a non-negative int, got {lam_ndim!r}")
+    try:
+        x_shape = tuple(int(s) for s in x_shape)
+    except TypeError:
+        raise TypeError(f"x_shape must be a tuple of ints, got {x_shape!r}") from None
+    if system_entropy not in (None, "none", "gaussian"):
+        raise ValueError(f"system_entropy must be 'none' or 'gaussian', got {system_entropy!r}")
+    gamma_a = _positive(gamma, "gamma")
+    kBT_a = _positive(kBT, "kBT")
+    mass_a = _positive(mass, "mass")
+
+    lam, n_steps = _protocol_grid(protocol, n_steps, dt_f, t0_f, lam_ndim)
+    if callable(protocol):
+        lam_shape = lam.shape[1:]
+        lam_batch: tuple = ()
+    else:
+        lam_shape = lam.shape[lam.ndim - lam_ndim:]
+        lam_batch = lam.shape[: lam.ndim - 1 - lam_ndim]
+    if save_every is not None and n_steps % save_every:
+        raise ValueError(f"save_every={save_every} must divide n_steps={n_steps}")
+
+    nx = len(x_shape)
+    x0_is_eq = isinstance(x0, str)
+    if x0_is_eq and x0 != "equilibrium":
+        raise ValueError(f"x0 must be an array or 'equilibrium', got {x0!r}")
+    x0_batch: tuple = ()
+    if not x0_is_eq:
+        x0_a = _as_real_array(x0, "x0")
+        if x0_a.ndim < nx or x0_a.shape[x0_a.ndim - nx:] != x_shape:
+            raise ValueError(f"x0 must have shape batch + (n_traj,) + x_shape = ... + {x_shape}, got {x0_a.shape}")
+        if x0_a.ndim == nx:
+            x0_a = x0_a[None]
+        nt_x0 = x0_a.shape[x0_a.ndim - nx - 1]
+        x0_batch = x0_a.shape[: x0_a.ndim - nx - 1]
+        if n_traj is None:
+            n_traj = nt_x0
+        elif nt_x0 not in (1, n_traj):
+            raise ValueError(f"x0 has {nt_x0} trajectories (shape {x0_a.shape}) but n_traj={n_traj}")
+    elif n_traj is None:
+        raise TypeError("n_traj is required with x0='equilibrium'")
+    if n_traj is None:  # pragma: no cover
+        raise TypeError("n_traj is required")
+
+    shapes = {"protocol": lam_batch, "gamma": gamma_a.shape, "kBT": kBT_a.shape, "mass": mass_a.shape, "x0": x0_batch}
+    try:
+        batch = np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        raise ValueError(f"batch shapes do not broadcast: {shapes}") from None
+    nb = int(np.prod(batch)) if batch else 1
+
+    lam_b = np.broadcast_to(lam, batch + (n_steps + 1,) + lam_shape).reshape((nb, n_steps + 1) + lam_shape)
+    g_b = np.broadcast_to(gamma_a, batch).reshape(nb)
+    k_b = np.broadcast_to(kBT_a, batch).reshape(nb)
+    m_b = np.broadcast_to(mass_a, batch).reshape(nb)
+    k_init, k_run, k_v = jax.random.split(key, 3)
+    if x0_is_eq:
+        x0_b = _harmonic_equilibrium(U, lam_b[:, 0], k_b, x_shape, n_traj, k_init)
+    else:
+        x0_b = np.broadcast_to(x0_a, batch + (n_traj,) + x_shape).reshape((nb, n_traj) + x_shape)
+
+    underdamped = method in _UNDERDAMPED
+    if underdamped:
+        if isinstance(v0, str):
+            if v0 != "equilibrium":
+                raise ValueError(f"v0 must be an array or 'equilibrium', got {v0!r}")
+            xi = np.asarray(jax.random.normal(k_v, (nb, n_traj) + x_shape))
+            v0_b = xi * np.sqrt(k_b / m_b).reshape((nb,) + (1,) * (1 + nx))
+        else:
+            v0_a = _as_real_array(v0, "v0")
+            try:
+                v0_b = np.broadcast_to(v0_a, batch + (n_traj,) + x_shape).reshape((nb, n_traj) + x_shape)
+            except ValueError:
+                raise ValueError(f"v0 of shape {v0_a.shape} does not broadcast to {batch + (n_traj,) + x_shape}") from None
+    else:
+        v0_b = np.zeros((nb,))  # unused placeholder
+
+    # evaluate U once eagerly so that a wrong signature fails here, not deep inside the scan
+    try:
+        e = jax.eval_shape(U, jax.ShapeDtypeStruct(x_shape, jnp.float64), jax.ShapeDtypeStruct(lam_shape, jnp.float64))
+    except Exception as err:
+        raise TypeError(f"U(x, lam) failed for x of shape {x_shape} and lam of shape {lam_shape}: {err}") from None
+    if getattr(e, "shape", None) != ():
+        raise TypeError(f"U(x, lam) must return a scalar energy, got shape {getattr(e, 'shape', None)}")
+
+    keys = jax.random.split(k_run, nb)
+    out = _run_batch(U, method, n_steps, save_every, nx, keys, jnp.asarray(x0_b), jnp.asarray(v0_b),
+                     jnp.asarray(lam_b), jnp.asarray(g_b), jnp.asarray(k_b), jnp.asarray(m_b), dt_f)
+    out = jax.block_until_ready(out)
+
+    def rs(a, tail):
+        return None if a is None else a.reshape(batch + tail)
+
+    N = (n_traj,)
+    work, heat = rs(out["work"], N), rs(out["heat"], N)
+    kBT_full = jnp.asarray(np.broadcast_to(kBT_a, batch))
+    s_m = heat / kBT_full[..., None]
+    s_tot = None
+    if system_entropy == "gaussian":
+        if underdamped:
+            ini = np.concatenate([x0_b.reshape(nb, n_traj, -1), v0_b.reshape(nb, n_traj, -1)], axis=-1)
+            fin = np.concatenate([np.asarray(out["x_final"]).reshape(nb, n_traj, -1),
+                                  np.asarray(out["v_final"]).reshape(nb, n_traj, -1)], axis=-1)
+        else:
+            ini = x0_b.reshape(nb, n_traj, -1)
+            fin = np.asarray(out["x_final"]).reshape(nb, n_traj, -1)
+        ds_sys = _gaussian_logpdf(ini) - _gaussian_logpdf(fin)
+        s_tot = s_m + jnp.asarray(ds_sys.reshape(batch + N))
+    if save_every is None:
+        times = np.array([t0_f, t0_f + n_steps * dt_f])
+    else:
+        times = t0_f + dt_f * np.arange(0, n_steps + 1, save_every)
+    S = (len(times),)
+    return LangevinResult(
+        times=times,
+        x=rs(out.get("x"), N + S + x_shape),
+        v=rs(out.get("v"), N + S + x_shape),
+        work_t=rs(out.get("work_t"), N + S),
+        x_initial=jnp.asarray(x0_b).reshape(batch + N + x_shape),
+        x_final=rs(out["x_final"], N + x_shape),
+        v_initial=jnp.asarray(v0_b).reshape(batch + N + x_shape) if underdamped else None,
+        v_final=rs(out["v_final"], N + x_shape),
+        work=work,
+        heat=heat,
+        delta_energy=rs(out["delta_energy"], N),
+        entropy_medium=s_m,
+        entropy_total=s_tot,
+        shadow_work=rs(out["shadow_work"], N),
+        kBT=kBT_full,
+        method=method,
+        dt=dt_f,
+        n_steps=n_steps,
+        batch_shape=tuple(batch),
+        stats={"wall_time": time.perf_counter() - t_start},
+    )
+
+
+def overdamped_langevin(
+    U: Callable[[jax.Array, jax.Array], jax.Array],
+    x0: Any,
+    protocol: Any,
+    *,
+    dt: float,
+    seed: Any,
+    n_steps: int | None = None,
+    n_traj: int | None = None,
+    gamma: Any = 1.0,
+    kBT: Any = 1.0,
+    method: str = "euler_maruyama",
+    save_every: int | None = None,
+    t0: float = 0.0,
+    lam_ndim: int = 0,
+    x_shape: tuple = (),
+    system_entropy: str = "none",
+) -> LangevinResult:
+    """Overdamped Langevin ensemble ``γ dx = -∂ₓU(x, λ(t)) dt + sqrt(2 γ k_BT) dB`` with Sekimoto energetics.
+
+    Args:
+        U: potential ``U(x, lam) -> scalar`` (energy) for ONE particle; x has shape ``x_shape``,
+            lam has shape ``lam_shape``. Any JAX function; the force is ``-jax.grad(U)``.
+        x0: initial positions, shape batch + (n_traj,) + x_shape (broadcastable; a single
+            position of shape x_shape is repeated), or ``"equilibrium"``: exact Boltzmann samples
+            of U(·, λ(t0)) at k_BT, valid only for U quadratic in x (checked; ValueError otherwise).
+        protocol: λ on the grid ``t0 + dt*arange(n_steps+1)``: an array of shape
+            batch + (n_steps+1,) + lam_shape (``lam_ndim = len(lam_shape)``), or a callable
+            ``λ(t)`` (evaluated on the grid).
+        dt: time step (time units), > 0.
+        seed: int or ``jax.random`` key; required.
+        n_steps: number of steps; inferred from an array protocol when omitted.
+        n_traj: trajectories per batch element; inferred from an array x0 when omitted.
+        gamma: friction γ > 0 (energy·time/length²), scalar or batch-shaped.
+        kBT: temperature k_BT > 0 (energy), scalar or batch-shaped.
+        method: ``"euler_maruyama"`` (Itô, weak order 1) or ``"heun"`` (Stratonovich, weak order 2).
+        save_every: store x and the running work every this many steps (must divide n_steps);
+            None stores nothing but the initial and final states (the memory-light default).
+        t0: initial time.
+        lam_ndim: number of axes of one λ value (0 for a scalar protocol).
+        x_shape: shape of one particle's position (() for 1D, (d,) for d dimensions).
+        system_entropy: ``"none"`` or ``"gaussian"`` (adds ``entropy_total``; see module doc).
+
+    Returns:
+        :class:`LangevinResult`; ``work``/``heat`` have shape batch + (n_traj,).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> U = lambda x, lam: 0.5 * (x - lam) ** 2
+        >>> r = overdamped_langevin(U, "equilibrium", jnp.linspace(0, 1, 101), dt=0.01, n_traj=1000, seed=0)
+        >>> r.work.shape, bool(jnp.allclose(r.delta_energy, r.work - r.heat))
+        ((1000,), True)
+    """
+    if method not in _OVERDAMPED:
+        raise ValueError(f"method must be one of {_OVERDAMPED} for overdamped dynamics, got {method!r}")
+    return _simulate(U, x0, protocol, dt=dt, n_steps=n_steps, seed=seed, n_traj=n_traj, gamma=gamma, kBT=kBT,
+                     mass=1.0, v0=None, method=method, save_every=save_every, t0=t0, lam_ndim=lam_ndim,
+                     x_shape=x_shape, system_entropy=system_entropy)
+
+
+def underdamped_langevin(
+    U: Callable[[jax.Array, jax.Array], jax.Array],
+    x0: Any,
+    protocol: Any,
+    *,
+    dt: float,
+    seed: Any,
+    n_steps: int | None = None,
+    n_traj: int | None = None,
+    gamma: Any = 1.0,
+    kBT: Any = 1.0,
+    mass: Any = 1.0,
+    v0: Any = "equilibrium",
+    method: str = "baoab",
+    save_every: int | None = None,
+    t0: float = 0.0,
+    lam_ndim: int = 0,
+    x_shape: tuple = (),
+    system_entropy: str = "none",
+) -> LangevinResult:
+    """Underdamped Langevin ensemble ``m dv = -∂ₓU dt - γ v dt + sqrt(2 γ k_BT) dB`` (BAOAB).
+
+    Arguments as :func:`overdamped_langevin`, plus ``mass`` m > 0 (scalar or batch-shaped) and
+    ``v0``: initial velocities batch + (n_traj,) + x_shape, or ``"equilibrium"`` (Maxwell,
+    variance k_BT/m). γ is the friction coefficient (force -γ v; relaxation rate γ/m). Heat is the
+    kinetic energy the O step gives to the bath; ``shadow_work = ΔE - (W - Q)`` is the
+    discretisation energy error of the B/A steps.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> U = lambda x, lam: 0.5 * lam * x ** 2
+        >>> r = underdamped_langevin(U, "equilibrium", lambda t: 1.0, dt=0.05, n_steps=100, n_traj=500, seed=1)
+        >>> r.v_final.shape, r.shadow_work.shape
+        ((500,), (500,))
+    """
+    if method not in _UNDERDAMPED:
+        raise ValueError(f"method must be one of {_UNDERDAMPED} for underdamped dynamics, got {method!r}")
+    return _simulate(U, x0, protocol, dt=dt, n_steps=n_steps, seed=seed, n_traj=n_traj, gamma=gamma, kBT=kBT,
+                     mass=mass, v0=v0, method=method, save_every=save_every, t0=t0, lam_ndim=lam_ndim,
+                     x_shape=x_shape, system_entropy=system_entropy)
