@@ -83,6 +83,12 @@ COMMANDS: tuple[Command, ...] = (
                 passthrough=True,
             ),
             Command(
+                "langevin",
+                "batched Langevin integrator: nephlab vs NumPy vs pure Python",
+                _bench("langevin"),
+                passthrough=True,
+            ),
+            Command(
                 "grape",
                 "GRAPE on the qutip-qoc Hadamard problem: nephlab vs qutip-qoc",
                 _bench("grape"),

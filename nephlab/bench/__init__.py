@@ -5,8 +5,10 @@ does not import JAX or any peer code.
 
 - :mod:`nephlab.bench.lindblad` -- Lindblad master equation: nephlab vs QuTiP 5 vs
   dynamiqs on a driven Kerr oscillator (``python benchmarks/lindblad.py --help``).
+- :mod:`nephlab.bench.langevin` -- batched overdamped Langevin: nephlab vs a NumPy loop vs pure
+  Python (``python benchmarks/langevin.py --help``).
 - :mod:`nephlab.bench.grape` -- GRAPE: nephlab vs qutip-qoc on the Hadamard-gate problem
   (``python benchmarks/grape.py --help``).
 """
 
-__all__ = ["grape", "lindblad"]
+__all__ = ["grape", "langevin", "lindblad"]
