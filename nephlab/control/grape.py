@@ -33,6 +33,7 @@ import numpy as np
 import scipy.optimize
 
 from nephlab import _config  # noqa: F401  (enables float64)
+from nephlab._validate import integer, positive_float
 from nephlab.quantum._convert import as_operator, is_qobj, to_numpy
 from nephlab.quantum.superop import _liouvillian_core
 
@@ -262,17 +263,9 @@ def grape(
                 raise ValueError(f"c_ops[{k}] must have the shape of H0 ({d}, {d}), got {ck.shape}")
             Cs.append(ck)
         C = np.stack(Cs)
-    try:
-        Tf = float(T)
-    except (TypeError, ValueError):
-        raise TypeError(f"T must be a positive number, got {T!r}") from None
-    if not np.isfinite(Tf) or Tf <= 0:
-        raise ValueError(f"T must be finite and > 0, got {T!r}")
-    if isinstance(n_slices, bool) or int(n_slices) != n_slices or n_slices < 1:
-        raise ValueError(f"n_slices must be a positive integer, got {n_slices!r}")
-    n_slices = int(n_slices)
-    if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 0:
-        raise ValueError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+    Tf = positive_float(T, "T")
+    n_slices = integer(n_slices, "n_slices")
+    max_iter = integer(max_iter, "max_iter", minimum=0)
 
     if u_bounds is not None:
         if not isinstance(u_bounds, (tuple, list)) or len(u_bounds) != 2:

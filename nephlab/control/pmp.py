@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nephlab import _config  # noqa: F401  (enables float64)
+from nephlab._validate import integer, positive_float
 
 __all__ = ["PMPResult", "solve_pmp"]
 
@@ -159,19 +160,10 @@ def solve_pmp(
     if not np.all(np.isfinite(x0n)):
         raise ValueError(f"x0 must be finite, got {x0n.tolist()}")
     n = x0n.size
-    try:
-        Tf = float(T)
-    except (TypeError, ValueError):
-        raise TypeError(f"T must be a positive number, got {T!r}") from None
-    if not np.isfinite(Tf) or Tf <= 0:
-        raise ValueError(f"T must be finite and > 0, got {T!r}")
-    if isinstance(n_controls, bool) or int(n_controls) != n_controls or n_controls < 1:
-        raise ValueError(f"n_controls must be a positive integer, got {n_controls!r}")
-    m = int(n_controls)
-    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 0:
-        raise ValueError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+    Tf = positive_float(T, "T")
+    m = integer(n_controls, "n_controls")
+    n_steps = integer(n_steps, "n_steps")
+    max_iter = integer(max_iter, "max_iter", minimum=0)
     if not (tol > 0):
         raise ValueError(f"tol must be > 0, got {tol!r}")
     if xT is None:
