@@ -287,3 +287,45 @@ def test_grape_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         grape(base.pop("H0"), base.pop("H_controls"), base.pop("initial"), base.pop("target"),
               base.pop("T"), base.pop("n_slices"), **base)
+
+
+# ---------------------------------------------------------------------------------------------
+# solve_pmp, method="collocation"
+# ---------------------------------------------------------------------------------------------
+
+
+def test_pmp_collocation_minimum_energy_second_order():
+    """Trapezoidal collocation: J* = 6, u* = 6 - 12 t, p(0) = (-12, -6), errors O(h²)."""
+    f = lambda x, u, t: jnp.array([x[1], u[0]])  # noqa: E731
+    L = lambda x, u, t: 0.5 * u[0] ** 2  # noqa: E731
+    errs = []
+    for n_steps in (100, 200):
+        r = solve_pmp(f, L, [-1.0, 0.0], 1.0, xT=[0.0, 0.0], n_steps=n_steps, method="collocation")
+        assert r.converged and r.iterations <= 20
+        assert np.abs(r.u[:, 0] - (6 - 12 * r.t)).max() < 1e-3
+        assert np.abs(r.p[0] - [-12.0, -6.0]).max() < 1e-2
+        assert abs(r.x[-1]).max() < 1e-12  # the end condition is imposed exactly
+        errs.append(abs(r.cost - 6.0))
+    assert 3.5 < errs[0] / errs[1] < 4.5, errs  # second order in h
+
+
+def test_pmp_collocation_unstable_long_horizon_matches_riccati():
+    """x' = x + u, L = (x² + u²)/2 on [0, 20], free end: p(t) = P(t) x(t) with the Riccati P.
+
+    Over this horizon the costate equation grows like e^{sqrt(2) t} ~ 1e12, which makes single
+    shooting in p(0) ill-conditioned; collocation solves all nodes at once.
+    """
+    f = lambda x, u, t: x + u  # noqa: E731
+    L = lambda x, u, t: 0.5 * (x[0] ** 2 + u[0] ** 2)  # noqa: E731
+    r = solve_pmp(f, L, [1.0], 20.0, n_steps=2000, method="collocation")
+    assert r.converged
+    P0 = lqr(np.array([[1.0]]), np.array([[1.0]]), np.array([[1.0]]), np.array([[1.0]]), horizon=20.0).P[0]
+    assert abs(r.p[0, 0] - float(np.squeeze(P0))) < 1e-3  # P(0) = 1 + sqrt(2) up to e^{-2 sqrt(2) T}
+    assert abs(r.p[-1, 0]) < 1e-12  # transversality p(T) = 0
+    # cost from the Riccati solution: J = ½ x0ᵀ P(0) x0
+    assert abs(r.cost - 0.5 * float(np.squeeze(P0))) < 1e-3
+
+
+def test_pmp_rejects_unknown_method():
+    with pytest.raises(ValueError, match="method.*'shooting' or 'collocation'.*'magic'"):
+        solve_pmp(lambda x, u, t: u, lambda x, u, t: jnp.sum(u**2), [0.0], 1.0, method="magic")

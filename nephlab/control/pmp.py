@@ -115,7 +115,13 @@ def solve_pmp(
     max_iter: int = 20,
     p0_guess: Any = None,
 ) -> PMPResult:
-    """Solve an optimal-control problem with Pontryagin's principle by indirect shooting.
+    """Solve an optimal-control problem with Pontryagin's principle.
+
+    ``method="shooting"``: Newton on the unknown costate p(0), state and costate integrated
+    together by RK4 (4th order in ``T/n_steps``). ``method="collocation"``: the whole
+    state–costate boundary-value problem discretised by the trapezoidal rule on the same grid
+    and solved by Newton for all nodes at once (2nd order, but robust where shooting is
+    sensitive to p(0), e.g. unstable dynamics or long horizons).
 
     Args:
         f: dynamics ``f(x, u, t) -> (n,)``, JAX-traceable; x (n,), u (m,), t scalar.
@@ -126,7 +132,7 @@ def solve_pmp(
         terminal_cost: ``φ(x) -> scalar`` added for the free end components (default 0).
         n_controls: number of controls m.
         u_bounds: ``(u_lo, u_hi)``, scalars or (m,) arrays with ``u_lo < u_hi``; ``None``: none.
-        method: "shooting" (the only method implemented).
+        method: "shooting" (default) or "collocation".
         n_steps: RK4 steps on ``[0, T]``.
         tol: tolerance on the max-norm of the boundary residual.
         max_iter: maximum Newton iterations.
@@ -150,12 +156,8 @@ def solve_pmp(
         raise TypeError(f"L must be a callable L(x, u, t), got {type(L).__name__}")
     if terminal_cost is not None and not callable(terminal_cost):
         raise TypeError(f"terminal_cost must be a callable phi(x) or None, got {type(terminal_cost).__name__}")
-    if method == "collocation":
-        raise NotImplementedError(
-            "method='collocation' is not implemented yet; use method='shooting'"
-        )
-    if method != "shooting":
-        raise ValueError(f"method must be 'shooting', got {method!r}")
+    if method not in ("shooting", "collocation"):
+        raise ValueError(f"method must be 'shooting' or 'collocation', got {method!r}")
     x0n = _vector(x0, "x0")
     if not np.all(np.isfinite(x0n)):
         raise ValueError(f"x0 must be finite, got {x0n.tolist()}")
@@ -306,6 +308,11 @@ def solve_pmp(
         x, p = zT[:n], zT[n : 2 * n]
         return jnp.where(fixed_j, x - xT_j, p - jax.grad(lambda y: jnp.asarray(phi(y)))(x))
 
+    if method == "collocation":
+        return _collocation(
+            f, L, phi, H_x, ustar, jnp.asarray(x0n), fixed_j, xT_j, p0n, ts, h, n, tol, max_iter, mode
+        )
+
     res_fn = jax.jit(residual)
     jac_fn = jax.jit(jax.jacfwd(residual))
 
@@ -343,5 +350,70 @@ def solve_pmp(
         )
     return PMPResult(
         t=np.asarray(ts), x=xs_, u=us_, p=ps_, cost=cost, iterations=it, converged=converged,
+        residual=rn, control_mode=mode,
+    )
+
+
+def _collocation(f, L, phi, H_x, ustar, x0, fixed, xT, p0n, ts, h, n, tol, max_iter, mode) -> PMPResult:
+    """Trapezoidal collocation of the state–costate BVP, Newton on all node values."""
+    N = ts.shape[0] - 1
+    vf = jax.vmap(f)
+    vhx = jax.vmap(H_x)
+    vu = jax.vmap(ustar)
+
+    def unpack(z):
+        return z[: (N + 1) * n].reshape(N + 1, n), z[(N + 1) * n :].reshape(N + 1, n)
+
+    def residual(z):
+        X, P = unpack(z)
+        U = vu(X, P, ts)
+        F = vf(X, U, ts)
+        G = vhx(X, U, P, ts)
+        r_x = X[1:] - X[:-1] - 0.5 * h * (F[1:] + F[:-1])
+        r_p = P[1:] - P[:-1] + 0.5 * h * (G[1:] + G[:-1])
+        xe, pe = X[-1], P[-1]
+        r_end = jnp.where(fixed, xe - xT, pe - jax.grad(lambda y: jnp.asarray(phi(y)))(xe))
+        return jnp.concatenate([X[0] - x0, r_x.ravel(), r_p.ravel(), r_end])
+
+    # initial guess: a straight line to the fixed end components, constant costate
+    frac = (ts / ts[-1])[:, None]
+    x_end = jnp.where(fixed, xT, x0)
+    X0 = x0[None, :] + frac * (x_end - x0)[None, :]
+    P0 = jnp.broadcast_to(jnp.asarray(p0n), (N + 1, n))
+    z = jnp.concatenate([X0.ravel(), P0.ravel()])
+    res_fn = jax.jit(residual)
+    jac_fn = jax.jit(jax.jacfwd(residual))
+    r = res_fn(z)
+    rn = float(jnp.max(jnp.abs(r)))
+    it = 0
+    while rn > tol and it < max_iter and np.isfinite(rn):
+        dz = jnp.linalg.solve(jac_fn(z), -r)
+        alpha, accepted = 1.0, False
+        for _ in range(30):
+            cand = z + alpha * dz
+            rc = res_fn(cand)
+            rcn = float(jnp.max(jnp.abs(rc)))
+            if np.isfinite(rcn) and rcn < rn:
+                accepted = True
+                break
+            alpha *= 0.5
+        it += 1
+        if not accepted:
+            break  # no decrease along the Newton direction: report non-convergence
+        z, r, rn = cand, rc, rcn
+    converged = bool(rn <= tol)
+    X, P = (np.asarray(a) for a in unpack(z))
+    U = np.asarray(jax.jit(vu)(jnp.asarray(X), jnp.asarray(P), ts))
+    Lv = np.asarray(jax.vmap(L)(jnp.asarray(X), jnp.asarray(U), ts))
+    cost = float(0.5 * h * (Lv[1:] + Lv[:-1]).sum()) + float(phi(jnp.asarray(X[-1])))
+    if not converged:
+        warnings.warn(
+            f"solve_pmp (collocation) did not converge: residual {rn:.3e} > tol={tol:g} after {it} "
+            f"Newton iterations (max_iter={max_iter}); try p0_guess or more n_steps",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return PMPResult(
+        t=np.asarray(ts), x=X, u=U, p=P, cost=cost, iterations=it, converged=converged,
         residual=rn, control_mode=mode,
     )
