@@ -89,6 +89,12 @@ COMMANDS: tuple[Command, ...] = (
                 passthrough=True,
             ),
             Command(
+                "cloning",
+                "cloning (population dynamics) for SCGFs: nephlab vs a NumPy implementation",
+                _bench("cloning"),
+                passthrough=True,
+            ),
+            Command(
                 "grape",
                 "GRAPE on the qutip-qoc Hadamard problem: nephlab vs qutip-qoc",
                 _bench("grape"),

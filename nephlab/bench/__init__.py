@@ -7,8 +7,10 @@ does not import JAX or any peer code.
   dynamiqs on a driven Kerr oscillator (``python benchmarks/lindblad.py --help``).
 - :mod:`nephlab.bench.langevin` -- batched overdamped Langevin: nephlab vs a NumPy loop vs pure
   Python (``python benchmarks/langevin.py --help``).
+- :mod:`nephlab.bench.cloning` -- cloning algorithm: nephlab vs a NumPy implementation of the
+  same algorithm (``python benchmarks/cloning.py --help``).
 - :mod:`nephlab.bench.grape` -- GRAPE: nephlab vs qutip-qoc on the Hadamard-gate problem
   (``python benchmarks/grape.py --help``).
 """
 
-__all__ = ["grape", "langevin", "lindblad"]
+__all__ = ["cloning", "grape", "langevin", "lindblad"]

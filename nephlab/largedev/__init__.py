@@ -15,3 +15,4 @@ from .committor import (
     tpt,
 )
 from .diffusion import scgf_diffusion_1d, scgf_diffusion_2d, sqra_generator_1d, sqra_generator_2d
+from .cloning import CloningResult, Extrapolation, cloning, extrapolate_clones, extrapolate_time, two_state_scgf
