@@ -40,3 +40,19 @@ def integer(x: Any, name: str, minimum: int = 1) -> int:
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {what}, got {x!r}")
     return int(x)
+
+
+def finite_float(x: Any, name: str) -> float:
+    """``x`` as a finite float.
+
+    Example:
+        >>> finite_float(-1, "a")
+        -1.0
+    """
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {x!r}") from None
+    if isinstance(x, bool) or not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    return v

@@ -18,7 +18,7 @@ import scipy.integrate as si
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from nephlab._validate import positive_float
+from nephlab._validate import finite_float, positive_float
 from nephlab.largedev.diffusion import _uniform_grid, sqra_generator_1d, sqra_generator_2d
 
 __all__ = ["committor_1d", "committor_2d", "muller_brown", "double_well_2d", "tpt", "TPTResult",
@@ -26,13 +26,7 @@ __all__ = ["committor_1d", "committor_2d", "muller_brown", "double_well_2d", "tp
 
 
 def _finite(x, name: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {x!r}") from None
-    if not np.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {x!r}")
-    return v
+    return finite_float(x, name)
 
 
 def _callable(fn, name: str) -> None:
