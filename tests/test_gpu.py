@@ -23,16 +23,6 @@ TL = np.linspace(0.0, 2.0, 11)
 VERY_TIGHT = dict(rtol=1e-12, atol=1e-14)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _require_gpu():
-    try:
-        gpus = jax.devices("gpu")
-    except RuntimeError:
-        gpus = []
-    if not gpus:
-        pytest.skip("no JAX GPU device")
-
-
 def _problem(n=4, batch=()):
     rng = np.random.default_rng(7)
     a = np.asarray(destroy(n))

@@ -313,29 +313,7 @@ def solve_pmp(
             f, L, phi, H_x, ustar, jnp.asarray(x0n), fixed_j, xT_j, p0n, ts, h, n, tol, max_iter, mode
         )
 
-    res_fn = jax.jit(residual)
-    jac_fn = jax.jit(jax.jacfwd(residual))
-
-    p0 = jnp.asarray(p0n)
-    r = res_fn(p0)
-    rn = float(jnp.max(jnp.abs(r)))
-    it = 0
-    while rn > tol and it < max_iter and np.isfinite(rn):
-        J = jac_fn(p0)
-        dp = jnp.linalg.lstsq(J, -r)[0]
-        alpha = 1.0
-        for _ in range(30):
-            cand = p0 + alpha * dp
-            rc = res_fn(cand)
-            rcn = float(jnp.max(jnp.abs(rc)))
-            if np.isfinite(rcn) and rcn < rn:
-                break
-            alpha *= 0.5
-        it += 1
-        if not (np.isfinite(rcn) and rcn < rn):
-            break  # no decrease along the Newton direction: stop, report non-convergence
-        p0, r, rn = cand, rc, rcn
-
+    p0, rn, it = _damped_newton(residual, jnp.asarray(p0n), tol, max_iter, lstsq=True)
     converged = bool(rn <= tol)
     zs = np.asarray(jax.jit(integrate)(p0))
     xs_, ps_ = zs[:, :n], zs[:, n : 2 * n]
@@ -381,26 +359,7 @@ def _collocation(f, L, phi, H_x, ustar, x0, fixed, xT, p0n, ts, h, n, tol, max_i
     X0 = x0[None, :] + frac * (x_end - x0)[None, :]
     P0 = jnp.broadcast_to(jnp.asarray(p0n), (N + 1, n))
     z = jnp.concatenate([X0.ravel(), P0.ravel()])
-    res_fn = jax.jit(residual)
-    jac_fn = jax.jit(jax.jacfwd(residual))
-    r = res_fn(z)
-    rn = float(jnp.max(jnp.abs(r)))
-    it = 0
-    while rn > tol and it < max_iter and np.isfinite(rn):
-        dz = jnp.linalg.solve(jac_fn(z), -r)
-        alpha, accepted = 1.0, False
-        for _ in range(30):
-            cand = z + alpha * dz
-            rc = res_fn(cand)
-            rcn = float(jnp.max(jnp.abs(rc)))
-            if np.isfinite(rcn) and rcn < rn:
-                accepted = True
-                break
-            alpha *= 0.5
-        it += 1
-        if not accepted:
-            break  # no decrease along the Newton direction: report non-convergence
-        z, r, rn = cand, rc, rcn
+    z, rn, it = _damped_newton(residual, z, tol, max_iter, lstsq=False)
     converged = bool(rn <= tol)
     X, P = (np.asarray(a) for a in unpack(z))
     U = np.asarray(jax.jit(vu)(jnp.asarray(X), jnp.asarray(P), ts))
@@ -417,3 +376,33 @@ def _collocation(f, L, phi, H_x, ustar, x0, fixed, xT, p0n, ts, h, n, tol, max_i
         t=np.asarray(ts), x=X, u=U, p=P, cost=cost, iterations=it, converged=converged,
         residual=rn, control_mode=mode,
     )
+
+
+def _damped_newton(residual, z, tol: float, max_iter: int, *, lstsq: bool):
+    """Newton on ``residual(z) = 0`` with Jacobians by ``jax.jacfwd`` and backtracking on the
+    max-norm of the residual. Stops when no step along the Newton direction decreases it.
+
+    Returns ``(z, residual max-norm, iterations)``.
+    """
+    res_fn = jax.jit(residual)
+    jac_fn = jax.jit(jax.jacfwd(residual))
+    r = res_fn(z)
+    rn = float(jnp.max(jnp.abs(r)))
+    it = 0
+    while rn > tol and it < max_iter and np.isfinite(rn):
+        J = jac_fn(z)
+        dz = jnp.linalg.lstsq(J, -r)[0] if lstsq else jnp.linalg.solve(J, -r)
+        alpha, accepted = 1.0, False
+        for _ in range(30):
+            cand = z + alpha * dz
+            rc = res_fn(cand)
+            rcn = float(jnp.max(jnp.abs(rc)))
+            if np.isfinite(rcn) and rcn < rn:
+                accepted = True
+                break
+            alpha *= 0.5
+        it += 1
+        if not accepted:
+            break  # no decrease along the Newton direction: report non-convergence
+        z, r, rn = cand, rc, rcn
+    return z, rn, it
