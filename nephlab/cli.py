@@ -105,6 +105,26 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+# Subcommand tables that live next to the code they drive. Each module exposes
+# ``COMMANDS: tuple[Command, ...]`` and imports its heavy dependencies inside the handlers.
+COMMAND_MODULES: tuple[str, ...] = (
+    "nephlab.tasks.cli",  # run, tasks, estimate
+    "nephlab.cluster.cli",  # sweep
+    "nephlab.cluster.jobs_cli",  # submit, status, cancel, fetch, cluster
+    "nephlab.widgets.cli",  # serve
+)
+
+
+def all_commands() -> tuple[Command, ...]:
+    """Every subcommand: :data:`COMMANDS` followed by those of :data:`COMMAND_MODULES`."""
+    import importlib
+
+    extra: list[Command] = []
+    for mod in COMMAND_MODULES:
+        extra.extend(importlib.import_module(mod).COMMANDS)
+    return COMMANDS + tuple(extra)
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -127,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nephlab {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for cmd in COMMANDS:
+    for cmd in all_commands():
         _add(sub, cmd)
     return parser
 

@@ -1,0 +1,1 @@
+"""Execution of tasks: sweeps, Dask clusters, dask-jobqueue profiles and batch jobs."""

@@ -1,0 +1,1 @@
+"""Named tasks: every capability as a typed, JSON-serialisable parameter spec plus a function."""
