@@ -19,12 +19,20 @@ def stiff(x, lam):
     return 0.5 * lam * x**2
 
 
-@pytest.mark.parametrize("method", ["euler_maruyama", "heun"])
-def test_dragged_trap_exact(method):
-    # U = k(x - vt)^2/2, k = gamma = kBT = 1, v = 1, tau = 1: ΔF = 0
+@pytest.mark.parametrize(
+    "method, noise",
+    [("euler_maruyama", "gaussian"), ("heun", "gaussian"), ("euler_maruyama", "rademacher"),
+     ("euler_maruyama", "three_point"), ("heun", "three_point")],
+)
+def test_dragged_trap_exact(method, noise):
+    # U = k(x - vt)^2/2, k = gamma = kBT = 1, v = 1, tau = 1: ΔF = 0. The weak noises share the
+    # Gaussian's first two moments, so <W> and Var W (linear dynamics) agree with it exactly at
+    # equal dt; <exp(-W)> differs by O(dt) from the fourth cumulant (~1e-3 here, < the 4σ band).
     k, g, v, tau, dt = 1.0, 1.0, 1.0, 1.0, 2e-3
     n = int(round(tau / dt))
-    r = overdamped_langevin(trap, "equilibrium", v * dt * np.arange(n + 1), dt=dt, n_traj=20000, seed=11, method=method)
+    r = overdamped_langevin(trap, "equilibrium", v * dt * np.arange(n + 1), dt=dt, n_traj=20000, seed=11,
+                            method=method, noise=noise)
+    assert r.stats["noise"] == noise
     W = np.asarray(r.work)
     N = W.size
     # <exp(-W)> = 1 within 4 sigma
@@ -82,6 +90,44 @@ def test_weak_order_heun_vs_em():
     assert abs(out["euler_maruyama"][0] - exact_em) < 4 * se_em
     assert abs(out["heun"][0] - exact_heun) < 4 * se_h
     assert abs(bias_h) < 0.25 * abs(bias_em)  # 0.011 vs 0.111
+
+
+def test_rademacher_increments_are_lattice_steps():
+    # free particle: x_N - x_0 = sqrt(2 dt) Σ ξ_n with ξ_n = ±1, so (x_N - x_0)/sqrt(2 dt) is an
+    # integer of the parity of N; N = 45 crosses one 32-step word boundary and ends mid-word.
+    dt, n, m = 0.01, 45, 40000
+    r = overdamped_langevin(lambda x, lam: 0.0 * x, 0.0, np.zeros(n + 1), dt=dt, n_traj=m, seed=9, noise="rademacher")
+    k = np.asarray(r.x_final) / math.sqrt(2 * dt)
+    np.testing.assert_allclose(k, np.round(k), atol=1e-9)
+    assert set(np.unique(np.round(k).astype(int) % 2)) == {n % 2}
+    # Σ ξ_n over independent fair bits: mean 0, variance N (4σ bands)
+    assert abs(k.mean()) < 4 * math.sqrt(n / m)
+    assert abs(k.var() / n - 1) < 4 * math.sqrt(2 / m)
+    # different trajectories and different words get different bits
+    assert np.unique(np.round(k)).size > 10
+
+
+def test_weak_noises_keep_exact_discrete_stationary_variance():
+    # the stationary <x²> of the linear EM / Heun maps depends on the noise only through Var ξ = 1,
+    # so the exact values of test_weak_order_heun_vs_em hold for the weak noises too
+    dt, n_traj = 0.2, 20000
+    a = dt
+    exact = {"euler_maruyama": 1 / (1 - a / 2),
+             "heun": 2 * a * (1 - a / 2) ** 2 / (1 - (1 - a + a**2 / 2) ** 2)}
+    for m, noise in (("euler_maruyama", "rademacher"), ("heun", "three_point")):
+        r = overdamped_langevin(trap, "equilibrium", np.zeros(201), dt=dt, n_traj=n_traj, seed=22, method=m,
+                                save_every=20, noise=noise)
+        x2 = np.asarray(r.x)[:, 3:] ** 2
+        assert abs(x2.mean() - exact[m]) < 4 * x2.std() / math.sqrt(x2.size), (m, x2.mean(), exact[m])
+
+
+def test_bad_noise():
+    with pytest.raises(ValueError, match="noise must be one of"):
+        overdamped_langevin(trap, 0.0, np.zeros(3), dt=0.1, n_traj=2, seed=0, noise="uniform")
+    with pytest.raises(ValueError, match="noise='rademacher'.*method='heun'"):
+        overdamped_langevin(trap, 0.0, np.zeros(3), dt=0.1, n_traj=2, seed=0, method="heun", noise="rademacher")
+    with pytest.raises(ValueError, match="noise='rademacher'.*method='baoab'"):
+        underdamped_langevin(trap, 0.0, np.zeros(3), dt=0.1, n_traj=2, seed=0, noise="rademacher")
 
 
 def test_baoab_equilibrium():
