@@ -29,14 +29,22 @@ Biases: the estimator has a systematic finite-population bias, roughly ``c / n_c
 finite-time bias ``~ c' / t_max`` when no burn-in is discarded. :func:`extrapolate_clones` and
 :func:`extrapolate_time` fit these forms and return the extrapolated value.
 
-Langevin dynamics are not supported yet.
+Langevin dynamics
+-----------------
+:func:`cloning_langevin` runs the same population dynamics for the overdamped Langevin equation
+``dX = F(X) dt + sigma dW`` and ``A_t = int f(X) dt + int g(X) o dX`` (Stratonovich), with the
+sign convention of :mod:`nephlab.largedev.diffusion`: ``lambda(k) = lim (1/t) ln <exp(+k A_t)>``.
+Each clone is integrated by Euler–Maruyama with step ``h`` (``lax.scan``), carries the weight
+``exp(k dA)`` per step (trapezoidal rule for ``f``, midpoint rule for ``g o dX``), and the
+population is resampled every ``resample_every`` steps. Besides the ``1/N_c`` and ``1/T`` biases
+there is an ``O(h)`` time-step bias.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import jax
@@ -46,8 +54,11 @@ import numpy as np
 import nephlab._config  # noqa: F401  (float64)
 from nephlab._validate import integer, positive_float
 
-__all__ = ["CloningResult", "Extrapolation", "cloning", "extrapolate_clones", "extrapolate_time",
-           "two_state_scgf"]
+__all__ = ["CloningResult", "Extrapolation", "cloning", "cloning_langevin", "extrapolate_clones",
+           "extrapolate_time", "two_state_scgf"]
+
+_THETA_CONVENTION = "theta(s) = lim (1/t) ln <exp(-s A_t)>"
+_LAMBDA_CONVENTION = "lambda(k) = lim (1/t) ln <exp(+k A_t)>"
 
 
 def two_state_scgf(a: float, b: float, s):
@@ -205,7 +216,12 @@ class CloningResult:
         trajectories: the population's states after resampling at ``trajectory_times``, integer
             array of shape ``(n_runs, n_rec, n_clones)`` (empty if not stored).
         s, dt, t_max, burn_in: bias parameter, resampling interval, total and discarded time.
+            For :func:`cloning_langevin`, ``s`` holds the tilt ``k`` (see ``convention``).
         n_clones, n_runs: population size and number of independent runs.
+        convention: definition of the estimated SCGF and of the sign of the tilt.
+        time_step: integration step ``h`` of :func:`cloning_langevin` (``None`` for jump
+            processes, which are simulated exactly). Langevin trajectories are float positions
+            of shape ``(n_runs, n_rec, n_clones, d)``.
     """
 
     scgf: float
@@ -221,6 +237,8 @@ class CloningResult:
     burn_in: float
     n_clones: int
     n_runs: int
+    convention: str = _THETA_CONVENTION
+    time_step: float | None = None
 
     @property
     def running_scgf(self) -> np.ndarray:
@@ -236,26 +254,39 @@ class CloningResult:
         return np.cumsum(self.log_growth, axis=1) / self.times
 
     def to_xarray(self):
-        """The result as an ``xarray.Dataset`` (dims ``run``, ``time``, ``rec_time``, ``clone``).
+        """The result as an ``xarray.Dataset`` (dims ``run``, ``time``, ``rec_time``, ``clone``,
+        and ``dim`` for Langevin positions); scalars and units in attrs.
 
         Example:
             >>> r = cloning([[0, 1], [1, 0]], 1.0, n_clones=20, t_max=2.0, seed=0)
-            >>> sorted(r.to_xarray().data_vars)
-            ['log_growth', 'scgf_runs', 'trajectories']
+            >>> ds = r.to_xarray()
+            >>> sorted(ds.data_vars), ds.time.attrs["units"]
+            (['log_growth', 'running_scgf', 'scgf_runs', 'trajectories'], 'time')
         """
         import xarray as xr
 
+        tdims = ("run", "rec_time", "clone") + (("dim",) if self.trajectories.ndim == 4 else ())
+        what = "state index" if self.time_step is None else "position"
         ds = xr.Dataset(
             {
-                "log_growth": (("run", "time"), self.log_growth),
-                "scgf_runs": (("run",), self.scgf_runs),
-                "trajectories": (("run", "rec_time", "clone"), self.trajectories),
+                "log_growth": (("run", "time"), self.log_growth,
+                               {"long_name": "ln(mean clone weight) per interval", "units": "1"}),
+                "running_scgf": (("run", "time"), self.running_scgf,
+                                 {"long_name": "(1/t) sum ln(mean weight), no burn-in", "units": "1/time"}),
+                "scgf_runs": (("run",), self.scgf_runs,
+                              {"long_name": "per-run SCGF estimate", "units": "1/time"}),
+                "trajectories": (tdims, self.trajectories,
+                                 {"long_name": f"population ({what}) after resampling"}),
             },
-            coords={"time": self.times, "rec_time": self.trajectory_times},
+            coords={"time": ("time", self.times, {"long_name": "end of resampling interval", "units": "time"}),
+                    "rec_time": ("rec_time", self.trajectory_times, {"units": "time"})},
             attrs={k: getattr(self, k) for k in ("scgf", "stderr", "s", "dt", "t_max", "burn_in",
                                                   "n_clones", "n_runs")},
         )
-        ds.attrs["convention"] = "theta(s) = lim (1/t) ln <exp(-s A_t)>"
+        ds.attrs["convention"] = self.convention
+        ds.attrs["units"] = "scgf, stderr: 1/time; s: 1/[A]; dt, t_max, burn_in: time"
+        if self.time_step is not None:
+            ds.attrs["time_step"] = self.time_step
         return ds
 
 
@@ -366,17 +397,207 @@ def cloning(rates, s, observable="activity", n_clones: int = 1000, t_max: float 
     lms = np.asarray(lms)
     xs = np.asarray(xs) if store_trajectories else np.zeros((n_runs, 0, n_clones), dtype=np.int32)
 
+    per_run, stderr = _estimate(lms, dt, n_burn, n_blocks)
+    times = dt * np.arange(1, n_steps + 1)
+    rec_times = times[record_every - 1::record_every] if store_trajectories else np.zeros(0)
+    return CloningResult(scgf=float(per_run.mean()), stderr=stderr, scgf_runs=per_run, times=times,
+                         log_growth=lms, trajectory_times=rec_times, trajectories=xs, s=s, dt=dt,
+                         t_max=t_max, burn_in=n_burn * dt, n_clones=n_clones, n_runs=n_runs)
+
+
+def _estimate(lms: np.ndarray, dt: float, n_burn: int, n_blocks: int) -> tuple[np.ndarray, float]:
+    """Per-run estimates after burn-in and the batch-means standard error of their mean."""
+    n_runs = lms.shape[0]
     kept = lms[:, n_burn:]
     per_run = kept.sum(axis=1) / (kept.shape[1] * dt)
     m = kept.shape[1] // n_blocks
     blocks = kept[:, : m * n_blocks].reshape(n_runs, n_blocks, m).sum(axis=2) / (m * dt)
     blocks = blocks.reshape(-1)
     stderr = float(np.std(blocks, ddof=1) / np.sqrt(blocks.size))
-    times = dt * np.arange(1, n_steps + 1)
+    return per_run, stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Langevin dynamics
+
+
+@partial(jax.jit, static_argnames=("drift", "f", "g", "n_rec", "record_every", "m"))
+def _langevin_batch(keys, x0, h, sigma, k, drift, f, g, n_rec, record_every, m):
+    F = jax.vmap(drift)
+    sqh = jnp.sqrt(h)
+
+    def obs_rate(x):
+        return jnp.zeros(x.shape[0], x.dtype) if f is None else jax.vmap(lambda y: jnp.reshape(f(y), ()))(x)
+
+    def one_run(key, x):
+        def step(c, _):
+            x, logw, fx, key = c
+            key, kn = jax.random.split(key)
+            x1 = x + F(x) * h + sigma * sqh * jax.random.normal(kn, x.shape, x.dtype)
+            f1 = obs_rate(x1)
+            dA = 0.5 * h * (fx + f1)
+            if g is not None:
+                dA = dA + jnp.sum(jax.vmap(g)(0.5 * (x + x1)) * (x1 - x), axis=-1)
+            return (x1, logw + k * dA, f1, key), None
+
+        def inner(carry, _):
+            key, x = carry
+            key, k1, k2 = jax.random.split(key, 3)
+            (x, logw, _, _), _ = jax.lax.scan(step, (x, jnp.zeros(x.shape[0], x.dtype), obs_rate(x), k1),
+                                              None, length=m)
+            x, lm = _resample(k2, x, logw)
+            return (key, x), lm
+
+        def outer(carry, _):
+            carry, lms = jax.lax.scan(inner, carry, None, length=record_every)
+            return carry, (lms, carry[1])
+
+        _, (lms, xs) = jax.lax.scan(outer, (key, x), None, length=n_rec)
+        return lms.reshape(-1), xs
+
+    return jax.vmap(one_run)(keys, x0)
+
+
+def _check_fn(fn, name: str, d: int, out: str, allow_none: bool):
+    """Check that ``fn`` maps a (d,) float64 array to the ``out`` shape under JAX tracing."""
+    if fn is None and allow_none:
+        return
+    if not callable(fn):
+        raise TypeError(f"{name} must be a JAX-traceable callable of x with shape ({d},), got {type(fn).__name__}")
+    try:
+        res = jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), jnp.float64))
+    except Exception as e:  # noqa: BLE001 (report any tracing failure at the boundary)
+        raise TypeError(f"{name} must be a JAX-traceable callable of x with shape ({d},) (use jax.numpy); "
+                        f"calling it failed with {type(e).__name__}: {e}") from None
+    shape = getattr(res, "shape", None)
+    want = (d,) if out == "vector" else ()
+    ok = shape is not None and (tuple(shape) == want or (out == "vector" and d == 1 and tuple(shape) == ())
+                                or (out == "scalar" and tuple(shape) == (1,)))
+    if not ok:
+        raise ValueError(f"{name} must return shape {want} for x of shape ({d},), got {shape}")
+
+
+def cloning_langevin(drift, sigma, k, observable=None, *, current=None, x0=0.0, n_clones: int = 1000,
+                     t_max: float = 50.0, seed: int = 0, dt: float = 0.01, resample_every: int = 10,
+                     n_runs: int = 1, burn_in: float | None = None, record_every: int = 1,
+                     store_trajectories: bool = True, n_blocks: int = 10) -> CloningResult:
+    """SCGF of a time-integrated observable of overdamped Langevin dynamics by cloning.
+
+    Dynamics and observable (d dimensions; sign convention of :mod:`nephlab.largedev.diffusion`)::
+
+        dX = F(X) dt + sigma dW,     A_t = int_0^t f(X) dt + int_0^t g(X) o dX   (Stratonovich)
+        lambda(k) = lim (1/t) ln < exp(+k A_t) >
+
+    Euler–Maruyama with step ``dt`` (``lax.scan``, vectorised over clones and runs); the clone
+    weights ``exp(k dA)`` use the trapezoidal rule for ``f`` and the midpoint rule for ``g o dX``;
+    the population is resampled (systematically) every ``resample_every`` steps and ``lambda``
+    is the time average of ln(mean weight) after ``burn_in``. Biases: ``O(1/n_clones)``,
+    ``O(dt)`` (Euler–Maruyama), and ``O(1/t_max)`` without burn-in (see
+    :func:`extrapolate_clones`, :func:`extrapolate_time`).
+
+    Args:
+        drift: JAX-traceable ``F(x)``, ``x`` of shape ``(d,)`` -> ``(d,)`` (length/time).
+        sigma: noise amplitude (length/sqrt(time)), > 0 (isotropic; ``D = sigma**2/2``).
+        k: tilt (1/[A]), finite.
+        observable: JAX-traceable ``f(x)`` -> scalar ([A]/time), or None.
+        current: JAX-traceable ``g(x)`` -> ``(d,)`` ([A]/length), or None; at least one of
+            ``observable``, ``current`` is needed.
+        x0: initial position: scalar (d = 1), ``(d,)`` (all clones), or ``(n_clones, d)``.
+        n_clones: population size >= 2.  t_max: time per run (> 0).  seed: int seed.
+        dt: integration step (time) > 0.  resample_every: steps per resampling interval.
+        n_runs: independent populations in one vectorised call.
+        burn_in: discarded time, default ``0.1 * t_max``.
+        record_every: store the population every this many resampling intervals.
+        store_trajectories: if False, ``trajectories`` is empty.
+        n_blocks: blocks per run for the batch-means error bar.
+
+    Returns:
+        :class:`CloningResult` with ``convention`` = lambda(k) (``.s`` holds ``k``), ``.scgf``
+        (1/time), ``.stderr``, ``.time_step`` = dt and trajectories ``(n_runs, n_rec, n_clones, d)``.
+
+    Example (Ornstein–Uhlenbeck, int X dt: exact sigma^2 k^2 / (2 gamma^2) = 0.125):
+        >>> r = cloning_langevin(lambda x: -x, 1.0, 0.5, lambda x: x[0], n_clones=200, t_max=20.0,
+        ...                      seed=0, dt=0.02)
+        >>> abs(r.scgf - 0.125) < 0.03
+        True
+    """
+    sigma = positive_float(sigma, "sigma")
+    k = _finite(k, "k")
+    n_clones = integer(n_clones, "n_clones", minimum=2)
+    t_max = positive_float(t_max, "t_max")
+    h = positive_float(dt, "dt")
+    resample_every = integer(resample_every, "resample_every")
+    n_runs = integer(n_runs, "n_runs")
+    record_every = integer(record_every, "record_every")
+    n_blocks = integer(n_blocks, "n_blocks")
+    seed = integer(seed, "seed", minimum=0)
+    try:
+        x0n = np.array(x0, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"x0 must be a real scalar or array, got {x0!r}") from None
+    if x0n.ndim == 0:
+        x0n = x0n.reshape(1)
+    if x0n.ndim == 1:
+        x0n = np.broadcast_to(x0n, (n_clones, x0n.size))
+    if x0n.ndim != 2 or x0n.shape[0] != n_clones or x0n.shape[1] < 1:
+        raise ValueError(f"x0 must be a scalar, a (d,) array or an (n_clones, d) = ({n_clones}, d) array, "
+                         f"got shape {np.shape(x0)}")
+    if not np.all(np.isfinite(x0n)):
+        raise ValueError("x0 must be finite")
+    d = x0n.shape[1]
+    if observable is None and current is None:
+        raise ValueError("observable and current are both None: give f(x) (observable=) and/or g(x) (current=)")
+    _check_fn(drift, "drift", d, "vector", allow_none=False)
+    _check_fn(observable, "observable", d, "scalar", allow_none=True)
+    _check_fn(current, "current", d, "vector", allow_none=True)
+    interval = h * resample_every
+    if interval > t_max:
+        raise ValueError(f"dt * resample_every = {interval!r} must be <= t_max = {t_max!r}")
+    n_steps = max(1, round(t_max / interval))
+    n_rec = -(-n_steps // record_every)
+    n_steps = n_rec * record_every
+    interval = t_max / n_steps
+    h = interval / resample_every
+    burn = 0.1 * t_max if burn_in is None else float(burn_in)
+    if not (math.isfinite(burn) and 0 <= burn < t_max):
+        raise ValueError(f"burn_in must be in [0, t_max) = [0, {t_max!r}), got {burn_in!r}")
+    n_burn = int(round(burn / interval))
+    if n_steps - n_burn < 2:
+        raise ValueError(f"t_max = {t_max!r} leaves {n_steps - n_burn} resampling interval(s) after burn_in "
+                         f"= {burn!r}; need at least 2 (increase t_max or decrease dt * resample_every)")
+    n_blocks = min(n_blocks, n_steps - n_burn)
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), n_runs)
+    x0a = jnp.broadcast_to(jnp.asarray(x0n), (n_runs, n_clones, d))
+    g_fn = None
+    if current is not None:
+        g_fn = current if d > 1 else _as_vector(current)
+    drift_fn = drift if d > 1 else _as_vector(drift)
+    lms, xs = _langevin_batch(keys, x0a, jnp.asarray(h), jnp.asarray(sigma), jnp.asarray(k), drift_fn,
+                              observable, g_fn, n_rec=n_rec, record_every=record_every, m=resample_every)
+    lms = np.asarray(lms)
+    if not np.all(np.isfinite(lms)):
+        raise ValueError(f"the clone weights overflowed (k = {k!r}, dt = {h!r}): lambda(k) may be infinite "
+                         "for this k, or the step is too large for the drift")
+    xs = np.asarray(xs) if store_trajectories else np.zeros((n_runs, 0, n_clones, d))
+    per_run, stderr = _estimate(lms, interval, n_burn, n_blocks)
+    times = interval * np.arange(1, n_steps + 1)
     rec_times = times[record_every - 1::record_every] if store_trajectories else np.zeros(0)
     return CloningResult(scgf=float(per_run.mean()), stderr=stderr, scgf_runs=per_run, times=times,
-                         log_growth=lms, trajectory_times=rec_times, trajectories=xs, s=s, dt=dt,
-                         t_max=t_max, burn_in=n_burn * dt, n_clones=n_clones, n_runs=n_runs)
+                         log_growth=lms, trajectory_times=rec_times, trajectories=xs, s=k, dt=interval,
+                         t_max=t_max, burn_in=n_burn * interval, n_clones=n_clones, n_runs=n_runs,
+                         convention=_LAMBDA_CONVENTION, time_step=h)
+
+
+@lru_cache(maxsize=64)
+def _as_vector(fn):
+    """Wrap a 1-D ``fn`` so it returns shape (1,) even if it returns a scalar.
+
+    Cached (bounded) so that a second call with the same ``fn`` reuses the compiled scan.
+    """
+    def w(x):
+        return jnp.reshape(fn(x), (1,))
+    return w
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,6 +621,27 @@ class Extrapolation:
     x: np.ndarray
     y: np.ndarray
     yerr: np.ndarray
+
+    def to_xarray(self):
+        """The fit as an ``xarray.Dataset``: ``y``, ``yerr`` and the fitted line on dim ``x``.
+
+        Example:
+            >>> e = extrapolate_clones(([10, 100], [-0.7, -0.637], [0.01, 0.01]))
+            >>> ds = e.to_xarray()
+            >>> ds.y.dims, round(ds.attrs["value"], 3)
+            (('x',), -0.63)
+        """
+        import xarray as xr
+
+        return xr.Dataset(
+            {"y": ("x", self.y, {"long_name": "SCGF estimate", "units": "1/time"}),
+             "yerr": ("x", self.yerr, {"long_name": "standard error", "units": "1/time"}),
+             "fit": ("x", self.value + self.slope * self.x, {"long_name": "value + slope x",
+                                                            "units": "1/time"})},
+            coords={"x": ("x", self.x, {"long_name": "1/N_c or 1/T", "units": "1 or 1/time"})},
+            attrs={"value": self.value, "stderr": self.stderr, "slope": self.slope,
+                   "slope_stderr": self.slope_stderr, "units": "value, stderr: 1/time"},
+        )
 
 
 def _points(results, attr: str):

@@ -22,7 +22,7 @@ from nephlab._validate import finite_float, positive_float
 from nephlab.largedev.diffusion import _uniform_grid, sqra_generator_1d, sqra_generator_2d
 
 __all__ = ["committor_1d", "committor_2d", "muller_brown", "double_well_2d", "tpt", "TPTResult",
-           "kramers_rate", "mfpt_rate_1d", "grid_rate_1d"]
+           "kramers_rate", "mfpt_rate_1d", "grid_rate_1d", "committor_to_xarray", "reactive_paths_2d"]
 
 
 def _finite(x, name: str) -> float:
@@ -161,6 +161,80 @@ def committor_2d(V: Callable, A, B, beta: float, x, y) -> np.ndarray:
     return q.reshape(X.shape)
 
 
+def reactive_paths_2d(V: Callable, A, B, beta: float, x, y, *, q=None, n_paths: int = 4, seed: int = 0,
+                      max_steps: int = 200_000) -> list[np.ndarray]:
+    """Exact reactive paths A -> B of the grid dynamics behind :func:`committor_2d`.
+
+    The square-root-approximation generator ``W`` of the diffusion (the discretisation that
+    :func:`committor_2d` solves) conditioned on reaching B before A is the jump process with
+    rates ``W_ij q_j / q_i`` (Doob's h-transform by the committor q). Each path starts on a grid
+    point just outside A, drawn with weight equal to the reactive flux out of A
+    (``π_i W_ij q_j`` summed over i in A, π ∝ e^{-βV}), and runs until it enters B. Every path is an exact sample of the
+    reactive (transition-path) ensemble of the discretised dynamics; no path re-enters A.
+
+    Args:
+        V, A, B, beta, x, y: as :func:`committor_2d` (time in units of γ = 1).
+        q: the committor on the grid, shape (nx, ny); computed with :func:`committor_2d` if None.
+        n_paths: number of paths (>= 1).
+        seed: NumPy random seed.
+        max_steps: jumps at most per path (a path that has not reached B by then is returned
+            as it is and a ValueError is raised only if ``max_steps < 1``).
+
+    Returns:
+        list of ``n_paths`` arrays of shape ``(n_jumps + 1, 3)``, columns ``t`` (time), ``x``, ``y``.
+
+    Example:
+        >>> g = np.linspace(-1.5, 1.5, 31)
+        >>> A, B = (lambda X, Y: X <= -1), (lambda X, Y: X >= 1)
+        >>> p = reactive_paths_2d(double_well_2d, A, B, 3.0, g, g, n_paths=2, seed=1)
+        >>> [bool(path[-1, 1] >= 1) for path in p]
+        [True, True]
+    """
+    _callable(V, "V")
+    beta = positive_float(beta, "beta")
+    if isinstance(n_paths, bool) or not isinstance(n_paths, (int, np.integer)) or n_paths < 1:
+        raise ValueError(f"n_paths must be an integer >= 1, got {n_paths!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    x, _ = _uniform_grid(x, "x")
+    y, _ = _uniform_grid(y, "y")
+    if q is None:
+        q = committor_2d(V, A, B, beta, x, y)
+    q = np.asarray(q, dtype=float)
+    if q.shape != (x.size, y.size):
+        raise ValueError(f"q must have shape (len(x), len(y)) = {(x.size, y.size)}, got {q.shape}")
+    X, Y = np.meshgrid(x, y, indexing="ij")
+    in_A, in_B = _set_mask(A, "A", X, Y).ravel(), _set_mask(B, "B", X, Y).ravel()
+    W = sp.csr_matrix(sqra_generator_2d(lambda X_, Y_: V(X_, Y_), 1.0 / beta, x, y))
+    qf, Xf, Yf = q.ravel(), X.ravel(), Y.ravel()
+    Wc = W.tocoo()
+    leave = in_A[Wc.row] & ~in_A[Wc.col] & (qf[Wc.col] > 0)
+    # reactive flux out of A into j: sum over i in A of pi_i W_ij q_j, pi ∝ exp(-beta V)
+    Vf = np.asarray(V(X, Y), dtype=float).ravel()
+    pi_i = np.exp(-beta * (Vf[Wc.row[leave]] - Vf[in_A].min()))
+    starts, flux = Wc.col[leave], pi_i * Wc.data[leave] * qf[Wc.col[leave]]
+    if starts.size == 0:
+        raise ValueError("no reactive flux leaves A on this grid (A has no neighbour with q > 0)")
+    rng = np.random.default_rng(seed)
+    paths = []
+    for _ in range(int(n_paths)):
+        i = int(rng.choice(starts, p=flux / flux.sum()))
+        t, traj = 0.0, [(0.0, Xf[i], Yf[i])]
+        for _step in range(int(max_steps)):
+            if in_B[i]:
+                break
+            lo, hi = W.indptr[i], W.indptr[i + 1]
+            js, r = W.indices[lo:hi], W.data[lo:hi]
+            keep = js != i
+            js, r = js[keep], r[keep] * qf[js[keep]] / qf[i]
+            tot = r.sum()
+            t += rng.exponential(1.0 / tot)
+            i = int(js[np.searchsorted(np.cumsum(r), rng.random() * tot)])
+            traj.append((t, Xf[i], Yf[i]))
+        paths.append(np.array(traj))
+    return paths
+
+
 def _dirichlet_solve(L, mA, mB) -> np.ndarray:
     L = sp.csr_matrix(L)
     free = ~(mA | mB)
@@ -193,6 +267,68 @@ class TPTResult:
     net_flux: np.ndarray
     total_flux: float
     rate: float
+
+    def to_xarray(self, states=None):
+        """The result as an ``xarray.Dataset`` on dims ``state`` (and ``to`` for fluxes).
+
+        Args:
+            states: optional ``(n,)`` coordinate values of the states (e.g. grid positions);
+                default ``0..n-1``.
+
+        Example:
+            >>> W = np.diag([2.0, 2.0, 2.0], 1) + np.diag([1.0, 1.0, 1.0], -1)
+            >>> ds = tpt(W, [0], [3]).to_xarray()
+            >>> ds.q_plus.dims, ds.flux.dims
+            (('state',), ('state', 'to'))
+        """
+        import xarray as xr
+
+        n = self.pi.size
+        st = np.arange(n) if states is None else np.asarray(states)
+        if st.shape != (n,):
+            raise ValueError(f"states must have shape ({n},), got {st.shape}")
+        flux = self.flux.toarray() if sp.issparse(self.flux) else np.asarray(self.flux)
+        net = self.net_flux.toarray() if sp.issparse(self.net_flux) else np.asarray(self.net_flux)
+        return xr.Dataset(
+            {"pi": ("state", self.pi, {"long_name": "stationary distribution", "units": "1"}),
+             "q_plus": ("state", self.q_plus, {"long_name": "forward committor", "units": "1"}),
+             "q_minus": ("state", self.q_minus, {"long_name": "backward committor", "units": "1"}),
+             "flux": (("state", "to"), flux, {"long_name": "reactive flux", "units": "1/time"}),
+             "net_flux": (("state", "to"), net, {"long_name": "net reactive flux", "units": "1/time"})},
+            coords={"state": ("state", st), "to": ("to", st)},
+            attrs={"total_flux": self.total_flux, "rate": self.rate,
+                   "units": "total_flux, rate: 1/time"},
+        )
+
+
+def committor_to_xarray(q, x, y=None, *, name: str = "q"):
+    """Wrap a committor array from :func:`committor_1d` / :func:`committor_2d` as an ``xarray.Dataset``.
+
+    Args:
+        q: shape ``(nx,)`` or ``(nx, ny)`` (``indexing='ij'``), dimensionless.
+        x, y: grids (length) of shapes ``(nx,)``, ``(ny,)``; ``y`` only for 2D.
+        name: variable name.
+
+    Example:
+        >>> g = np.linspace(-1.5, 1.5, 31)
+        >>> q = committor_2d(double_well_2d, lambda X, Y: X <= -1, lambda X, Y: X >= 1, 3.0, g, g)
+        >>> committor_to_xarray(q, g, g).q.dims
+        ('x', 'y')
+    """
+    import xarray as xr
+
+    q = np.asarray(q, dtype=float)
+    x = np.asarray(x, dtype=float)
+    dims, coords = ("x",), {"x": ("x", x, {"units": "length"})}
+    if y is not None:
+        y = np.asarray(y, dtype=float)
+        dims = ("x", "y")
+        coords["y"] = ("y", y, {"units": "length"})
+    want = tuple(c[1].size for c in coords.values())
+    if q.shape != want:
+        raise ValueError(f"q must have shape {want} to match the grids, got {q.shape}")
+    return xr.Dataset({name: (dims, q, {"long_name": "committor (probability to reach B before A)",
+                                        "units": "1"})}, coords=coords)
 
 
 def _stationary(L) -> np.ndarray:

@@ -37,7 +37,7 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph
 import scipy.sparse.linalg
 
-__all__ = ["MarkovJumpProcess", "Observable", "RateFunctionResult"]
+__all__ = ["MarkovJumpProcess", "Observable", "RateFunctionResult", "ScgfResult"]
 
 DEFAULT_SPARSE_THRESHOLD = 10_000
 
@@ -176,6 +176,92 @@ class RateFunctionResult:
     kink_s: np.ndarray
     s_grid: np.ndarray
     theta: np.ndarray
+
+    def to_xarray(self):
+        """The result as an ``xarray.Dataset``.
+
+        Variables ``I``, ``s_star``, ``at_boundary`` on dim ``x``; ``theta`` on dim ``s``;
+        ``kink_s`` on dim ``kink``; attrs ``kink``, ``convention`` and ``units`` per variable.
+
+        Example:
+            >>> from nephlab.largedev.models import two_state
+            >>> ds = two_state(1.0, 1.0).rate_function([0.5, 2.0], "activity").to_xarray()
+            >>> ds.I.dims, ds.theta.dims, ds.attrs["kink"]
+            (('x',), ('s',), 0)
+        """
+        import xarray as xr
+
+        ds = xr.Dataset(
+            {"I": ("x", self.I, {"long_name": "rate function (convex hull)", "units": "1/time"}),
+             "s_star": ("x", self.s_star, {"long_name": "maximising s", "units": "1/[A]"}),
+             "at_boundary": ("x", self.at_boundary,
+                             {"long_name": "supremum at an end of the s grid (I is a lower bound)"}),
+             "theta": ("s", self.theta, {"long_name": "SCGF theta(s)", "units": "1/time"}),
+             "kink_s": ("kink", self.kink_s, {"long_name": "s of detected kinks", "units": "1/[A]"})},
+            coords={"x": ("x", self.x, {"long_name": "A per unit time", "units": "[A]/time"}),
+                    "s": ("s", self.s_grid, {"long_name": "tilt s", "units": "1/[A]"})},
+            attrs={"kink": int(self.kink),
+                   "convention": "I(x) = sup_s [-s x - theta(s)], theta(s) = lim (1/t) ln <exp(-s A_t)>"},
+        )
+        return ds
+
+
+@dataclass(frozen=True)
+class ScgfResult:
+    """SCGF and its first two derivatives on a grid of s (see :meth:`MarkovJumpProcess.scgf_curve`).
+
+    Attributes:
+        s: ``(m,)`` tilts (1/[A]).
+        theta: ``(m,)`` theta(s) (1/time).
+        dtheta: ``(m,)`` theta'(s) ([A]/time); ``-dtheta`` is the mean rate of A in the tilted
+            (Doob) ensemble.
+        d2theta: ``(m,)`` theta''(s) ([A]^2/time), the scaled variance of A in the tilted ensemble.
+        observable: the observable's name.
+
+    Example:
+        >>> from nephlab.largedev.models import two_state
+        >>> r = two_state(1.0, 1.0).scgf_curve([0.0], "activity")   # theta = exp(-s) - 1
+        >>> [round(float(v[0]), 10) for v in (r.theta, r.dtheta, r.d2theta)]
+        [0.0, -1.0, 1.0]
+    """
+
+    s: np.ndarray
+    theta: np.ndarray
+    dtheta: np.ndarray
+    d2theta: np.ndarray
+    observable: str
+
+    @property
+    def mean(self) -> np.ndarray:
+        """``-theta'(s)``: mean rate of A in the tilted ensemble, shape ``(m,)`` ([A]/time).
+
+        Example:
+            >>> from nephlab.largedev.models import two_state
+            >>> np.round(two_state(1.0, 1.0).scgf_curve([0.0], "activity").mean, 12).tolist()
+            [1.0]
+        """
+        return -self.dtheta
+
+    def to_xarray(self):
+        """The result as an ``xarray.Dataset`` with dim ``s`` and variables ``theta``,
+        ``dtheta``, ``d2theta``, ``mean`` (units in attrs).
+
+        Example:
+            >>> from nephlab.largedev.models import two_state
+            >>> sorted(two_state(1.0, 2.0).scgf_curve([0.0, 1.0]).to_xarray().data_vars)
+            ['d2theta', 'dtheta', 'mean', 'theta']
+        """
+        import xarray as xr
+
+        return xr.Dataset(
+            {"theta": ("s", self.theta, {"long_name": "SCGF theta(s)", "units": "1/time"}),
+             "dtheta": ("s", self.dtheta, {"long_name": "theta'(s)", "units": "[A]/time"}),
+             "d2theta": ("s", self.d2theta, {"long_name": "theta''(s)", "units": "[A]^2/time"}),
+             "mean": ("s", self.mean, {"long_name": "tilted mean rate of A", "units": "[A]/time"})},
+            coords={"s": ("s", self.s, {"long_name": "tilt s", "units": "1/[A]"})},
+            attrs={"observable": self.observable,
+                   "convention": "theta(s) = lim (1/t) ln <exp(-s A_t)>"},
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -532,6 +618,118 @@ class MarkovJumpProcess:
         obs = self.observable(observable, **kw)
         d = [self.scgf_derivative(float(s) + e, obs, sparse_threshold=sparse_threshold) for e in (h, -h)]
         return (d[0] - d[1]) / (2 * h)
+
+    def scgf_curve(self, s, observable="activity", *, sparse_threshold=None, **kw) -> ScgfResult:
+        """theta(s), theta'(s) and theta''(s) on a 1-D grid of s, by perturbation theory.
+
+        Dense case (``n_states < sparse_threshold``): one batched eigendecomposition
+        ``W_s = R diag(w) R^{-1}`` per chunk of s; with ``A1 = R^{-1} W_s' R`` and
+        ``A2 = R^{-1} W_s'' R``, ``theta' = A1[0, 0]`` and
+        ``theta'' = A2[0, 0] + 2 sum_{m != 0} A1[0, m] A1[m, 0] / (w_0 - w_m)`` (index 0: the
+        Perron root). Exact up to round-off; needs a simple leading eigenvalue (irreducible chain).
+        Sparse case: :meth:`scgf`, :meth:`scgf_derivative` and a central difference for theta''.
+
+        Args:
+            s: scalar or 1-D array of tilts (1/[A]).
+            observable: see :meth:`observable`.
+
+        Returns:
+            :class:`ScgfResult` (shapes ``(m,)``).
+
+        Example:
+            >>> p = MarkovJumpProcess([[0.0, 1.0], [2.0, 0.0]])
+            >>> r = p.scgf_curve([0.0, 0.5], "activity")
+            >>> bool(np.allclose(r.d2theta[0], p.scgf_second_derivative(0.0, "activity"), atol=1e-6))
+            True
+        """
+        obs = self.observable(observable, **kw)
+        self.check_irreducible()
+        s_arr = np.atleast_1d(np.asarray(s, dtype=float))
+        if s_arr.ndim != 1 or not np.all(np.isfinite(s_arr)):
+            raise ValueError(f"s must be a finite scalar or 1-D array, got {s!r}")
+        if self._use_sparse(sparse_threshold):
+            th = np.asarray(self.scgf(s_arr, obs, sparse_threshold=sparse_threshold), float).reshape(-1)
+            d1 = np.array([self.scgf_derivative(v, obs, sparse_threshold=sparse_threshold) for v in s_arr])
+            d2 = np.array([self.scgf_second_derivative(v, obs, sparse_threshold=sparse_threshold)
+                           for v in s_arr])
+            return ScgfResult(s_arr, th, d1, d2, obs.name)
+        n = self.n_states
+        gv, f = self._parts(obs)
+        idx = np.arange(n)
+        th, d1, d2 = (np.empty(s_arr.size) for _ in range(3))
+        chunk = max(1, int(4e6 // max(n * n, 1)))
+        sym = self._symmetrizer(gv)
+        if sym is not None:
+            # reversible chain, symmetric increments: S_s = pi^{1/2} W_s pi^{-1/2} is symmetric
+            vals = self._vals * sym
+            for a in range(0, s_arr.size, chunk):
+                sc = s_arr[a:a + chunk]
+                e = vals * np.exp(-sc[:, None] * gv)
+                w = np.zeros((sc.size, n, n))
+                w[:, self._rows, self._cols] = e
+                w[:, idx, idx] = -self.escape - sc[:, None] * f
+                w1 = np.zeros_like(w)
+                w1[:, self._rows, self._cols] = -gv * e
+                w1[:, idx, idx] = -f
+                ev, V = np.linalg.eigh(w)
+                v0 = V[:, :, -1]
+                c = np.einsum("bij,bi->bj", V, np.einsum("bij,bj->bi", w1, v0))   # A1[:, m, 0]
+                a2 = np.einsum("bi,bi->b", v0[:, self._rows] * v0[:, self._cols], gv**2 * e)
+                gap = ev[:, -1:] - ev[:, :-1]
+                th[a:a + chunk] = ev[:, -1]
+                d1[a:a + chunk] = c[:, -1]
+                d2[a:a + chunk] = a2 + 2 * np.sum(c[:, :-1] ** 2 / gap, axis=1)
+            return ScgfResult(s_arr, th, d1, d2, obs.name)
+        for a in range(0, s_arr.size, chunk):
+            sc = s_arr[a:a + chunk]
+            e = self._vals * np.exp(-sc[:, None] * gv)           # (b, k)
+            w = np.zeros((sc.size, n, n))
+            w[:, self._rows, self._cols] = e
+            w[:, idx, idx] = -self.escape - sc[:, None] * f
+            w1 = np.zeros_like(w)
+            w1[:, self._rows, self._cols] = -gv * e
+            w1[:, idx, idx] = -f
+            w2 = np.zeros_like(w)
+            w2[:, self._rows, self._cols] = gv**2 * e
+            ev, R = np.linalg.eig(w)
+            Rinv = np.linalg.inv(R)
+            k = np.argmax(ev.real, axis=1)
+            b = np.arange(sc.size)
+            lam = ev[b, k]
+            r0 = R[b, :, k]                                        # (b, n)
+            l0 = Rinv[b, k, :]                                     # (b, n)
+            col = np.einsum("bij,bj->bi", Rinv, np.einsum("bij,bj->bi", w1, r0))   # A1[:, m, 0]
+            row = np.einsum("bi,bij->bj", np.einsum("bi,bij->bj", l0, w1), R)      # A1[:, 0, m]
+            a2 = np.einsum("bi,bij,bj->b", l0, w2, r0)
+            gap = lam[:, None] - ev
+            gap[b, k] = 1.0
+            term = row * col / gap
+            term[b, k] = 0.0
+            th[a:a + chunk] = lam.real
+            d1[a:a + chunk] = row[b, k].real
+            d2[a:a + chunk] = (a2 + 2 * term.sum(axis=1)).real
+        return ScgfResult(s_arr, th, d1, d2, obs.name)
+
+    def _symmetrizer(self, gv):
+        """``sqrt(pi_i / pi_j)`` on the transitions if the chain is reversible and the increments
+        symmetric (then the tilted generator is similar to a symmetric matrix), else None."""
+        if self.n_states < 2:
+            return None
+        key = (self._rows * self.n_states + self._cols)
+        rkey = (self._cols * self.n_states + self._rows)
+        order = np.argsort(key)
+        pos = np.searchsorted(key[order], rkey)
+        pos = np.minimum(pos, key.size - 1)
+        if not np.array_equal(key[order][pos], rkey):
+            return None                                  # some jump has no reverse
+        rev = order[pos]                                 # index of the reverse transition
+        if not np.allclose(gv, gv[rev], rtol=0, atol=1e-14):
+            return None
+        pi = self.stationary()
+        flux = pi[self._rows] * self._vals
+        if not np.allclose(flux, flux[rev], rtol=1e-10, atol=1e-14 * float(flux.max())):
+            return None
+        return np.sqrt(pi[self._rows] / pi[self._cols])
 
     # ---------------------------------------------------------------- Legendre
     def rate_function(self, x, observable="activity", s_grid=None, *, kink_tol: float = 1e-2,
