@@ -168,6 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = ", ".join(c.name for c in cmd.subcommands)
         print(f"nephlab {cmd.name}: missing COMMAND; choose one of: {names}", file=sys.stderr)
         return 2
+    if rest and not cmd.passthrough and hasattr(args, "assignments"):
+        # argparse stops filling a nargs="*" positional at the first option, so key=value pairs
+        # written after an option arrive in `rest`: hand them back to the command's assignments
+        moved = [r for r in rest if "=" in r and not r.startswith("-")]
+        args.assignments = [*(args.assignments or []), *moved]
+        rest = [r for r in rest if r not in moved]
     if rest and not cmd.passthrough:
         print(f"nephlab {cmd.name}: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
         return 2
