@@ -1,6 +1,7 @@
 # nephlab: set-up, demo, tests, benchmarks, docs.
 #
-#   make demo    create .venv (Python >= 3.11), install nephlab, run `nephlab demo`
+#   make demo    create .venv (Python >= 3.11), install nephlab[ui], serve the app (`nephlab serve`)
+#                on http://127.0.0.1:5006 (SERVE_ARGS="--port 8080 --no-show" passes options)
 #   make test    install nephlab[test] into .venv, run tests/, doctests and notebooks
 #   make bench   install nephlab[bench], run `nephlab bench lindblad`
 #   make docs    install nephlab[docs], build the site into site/
@@ -17,7 +18,7 @@ PIP := $(BIN)/python -m pip
 PYTEST_ARGS ?=
 PKG_FILES := pyproject.toml setup.py
 
-.PHONY: demo test test-fast bench docs clean distclean venv
+.PHONY: demo demo-cli test test-fast bench docs clean distclean venv
 .DEFAULT_GOAL := demo
 
 $(BIN)/python:
@@ -33,7 +34,13 @@ $(VENV)/.stamp-%: $(PKG_FILES) | $(BIN)/python
 	$(PIP) install --quiet -e ".$(if $(filter core,$*),,[$*])"
 	@touch $@
 
-demo: $(VENV)/.stamp-core
+SERVE_ARGS ?=
+
+demo: $(VENV)/.stamp-ui
+	$(BIN)/nephlab serve $(SERVE_ARGS)
+
+# The command-line demo of the Lindblad engine (a table and a PNG, no server).
+demo-cli: $(VENV)/.stamp-core
 	$(BIN)/nephlab demo
 
 # One pytest run: unit tests, doctests of the nephlab package, notebooks (nbval, lax mode:
