@@ -83,6 +83,18 @@ def parse_walltime(value: str, *, what: str = "walltime") -> int:
     return total
 
 
+def default_log_directory() -> Path:
+    """Where worker jobs write their stdout/stderr when a profile sets no ``log_directory``:
+    ``$NEPHLAB_LOG_DIR``, else ``~/.cache/nephlab/dask-logs``.
+
+    Example:
+        >>> default_log_directory().name in ("dask-logs",) or "NEPHLAB_LOG_DIR" in os.environ
+        True
+    """
+    env = os.environ.get("NEPHLAB_LOG_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "nephlab" / "dask-logs"
+
+
 @dataclass(frozen=True)
 class Profile:
     """One cluster profile: how Dask workers are started as batch jobs.
@@ -283,6 +295,8 @@ class Profile:
         for key in ("interface", "local_directory", "log_directory", "death_timeout"):
             if getattr(self, key) is not None:
                 kw[key] = getattr(self, key)
+        # worker-job logs go to a cache folder, not to the directory the cluster was started from
+        kw.setdefault("log_directory", str(default_log_directory()))
         return kw
 
     def scheduler_options(self) -> dict[str, Any]:
