@@ -95,6 +95,12 @@ COMMANDS: tuple[Command, ...] = (
                 passthrough=True,
             ),
             Command(
+                "sweep",
+                "sweeps on Dask: a 1000-point lindblad sweep vs a naive client.submit loop",
+                _bench("sweep"),
+                passthrough=True,
+            ),
+            Command(
                 "grape",
                 "GRAPE on the qutip-qoc Hadamard problem: nephlab vs qutip-qoc",
                 _bench("grape"),

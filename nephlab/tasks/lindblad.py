@@ -63,15 +63,28 @@ def _tlist(p: dict) -> np.ndarray:
 
 
 def _outputs(res, idx=()) -> dict[str, np.ndarray]:
-    final = np.asarray(res.final_state)[idx]
-    return {
-        "time": np.asarray(res.times, dtype=float),
-        "n_mean": np.asarray(res.expect[0])[idx].astype(float),
-        "entropy": np.asarray(res.entropy())[idx].astype(float) + 0.0,  # no -0.0
-        "purity": np.asarray(res.purity())[idx].astype(float),
-        "rho_final_real": final.real.copy(),
-        "rho_final_imag": final.imag.copy(),
-    }
+    return _split(res, [idx])[0]
+
+
+def _split(res, indices) -> list[dict[str, np.ndarray]]:
+    """Per-point outputs of one (possibly batched) result: entropy, purity and the states are
+    computed once for the whole batch and then sliced, so a batch of N points costs O(N)."""
+    final = np.asarray(res.final_state)
+    times = np.asarray(res.times, dtype=float)
+    n_mean = np.asarray(res.expect[0]).astype(float)
+    entropy = np.asarray(res.entropy()).astype(float) + 0.0  # no -0.0
+    purity = np.asarray(res.purity()).astype(float)
+    return [
+        {
+            "time": times,
+            "n_mean": n_mean[idx],
+            "entropy": entropy[idx],
+            "purity": purity[idx],
+            "rho_final_real": final[idx].real.copy(),
+            "rho_final_imag": final[idx].imag.copy(),
+        }
+        for idx in indices
+    ]
 
 
 def run(p: dict) -> dict[str, np.ndarray]:
@@ -119,7 +132,7 @@ def run_many(points: list[dict]) -> list[dict[str, np.ndarray]]:
     p0 = points[0]
     with on_device(p0["device"], "lindblad"):
         res = mesolve(H, models[0].rho0, _tlist(p0), c_ops, e_ops=[models[0].number], **_solver_kwargs(p0))
-        return [_outputs(res, (i,)) for i in range(len(points))]
+        return _split(res, [(i,) for i in range(len(points))])
 
 
 def to_dataset(out: Mapping[str, np.ndarray], p: Mapping[str, Any]):
