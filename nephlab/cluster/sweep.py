@@ -75,8 +75,9 @@ def connect(cluster: Any = None) -> Iterator[Any]:
     Args:
         cluster: ``None`` or ``"local"``: an embedded :func:`local_cluster` (127.0.0.1, sized
             to the machine); a scheduler address (``"tcp://host:8786"``, any ``scheme://``):
-            connect to it; another string: a dask-jobqueue profile name, started with
-            :func:`nephlab.cluster.profiles.make_cluster`; a ``distributed.Client``: used as
+            connect to it; another string: a dask-jobqueue profile name: the cluster that
+            ``nephlab cluster start PROFILE`` keeps running if there is one, else one started
+            with :func:`nephlab.cluster.profiles.make_cluster` (and closed on exit); a ``distributed.Client``: used as
             is and left open; a ``distributed`` cluster object: a client for it.
 
     Example:
@@ -98,8 +99,13 @@ def connect(cluster: Any = None) -> Iterator[Any]:
             with Client(cluster) as client:
                 yield client
             return
-        from . import profiles  # lazily: dask-jobqueue is only needed for profiles
+        from . import _clusters, profiles  # lazily: dask-jobqueue is only needed for profiles
 
+        running = _clusters.running_address(cluster)  # kept by `nephlab cluster start PROFILE`
+        if running is not None:
+            with Client(running) as client:
+                yield client
+            return
         jq = profiles.make_cluster(cluster)
         try:
             with Client(jq) as client:
