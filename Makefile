@@ -46,7 +46,7 @@ demo-cli: $(VENV)/.stamp-core
 # One pytest run: unit tests, doctests of the nephlab package, notebooks (nbval, lax mode:
 # every cell must run; outputs are not compared).
 test: $(VENV)/.stamp-test
-	$(BIN)/python -m pytest tests --doctest-modules nephlab \
+	$(BIN)/python -m pytest tests --doctest-modules nephlab widgets \
 	  --nbval-lax --nbval-current-env notebooks $(PYTEST_ARGS)
 
 # Unit tests only, skipping the slow ones.

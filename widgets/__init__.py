@@ -1,6 +1,62 @@
-"""nephlab.widgets: Panel/ipywidgets components over the nephlab science core.
+"""nephlab.widgets: Panel components over the nephlab science core and execution layer.
 
-The components (LindbladExplorer, ProtocolDesigner, LargeDeviationExplorer, ClusterPanel)
-arrive with the dashboard issue; this package exists now so that the layout and the install
-mapping (``widgets/`` -> ``nephlab.widgets``) are in place from the start.
+Components (each a ``pn.viewable.Viewer``; display it in JupyterLab after ``pn.extension()``,
+in VS Code/Colab through ``pn.ipywidget(component)``, or serve it with ``nephlab serve``):
+
+- :class:`LindbladExplorer`: presets or custom operators, ρ(t) streamed live, exports;
+- ``ProtocolDesigner``: drag λ(t), work/dissipation/speed limit, optimal protocols;
+- ``LargeDeviationExplorer``: θ(s), I(x), cloning, committors;
+- :class:`ClusterPanel`: Dask status, sweep launcher, results browser, resume.
+
+Shared machinery: :class:`Component`, :class:`Job`, :func:`controls_from_spec`,
+:func:`export_figure`, :func:`export_dataset`, :func:`export_animation`; the app:
+:func:`serve`, :func:`routes`, :func:`tabbed_app`.
+
+Names are imported lazily, so ``import nephlab.widgets.cli`` (used by ``nephlab --version``)
+loads neither Panel nor JAX.
+
+Example:
+    >>> from nephlab.widgets import LindbladExplorer  # doctest: +SKIP
+    >>> LindbladExplorer(model="qubit")  # doctest: +SKIP
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "LindbladExplorer": "lindblad",
+    "ClusterPanel": "cluster",
+    "ProtocolDesigner": "protocol",
+    "LargeDeviationExplorer": "largedev",
+    "Component": "_base",
+    "Job": "_base",
+    "JobContext": "_base",
+    "Cancelled": "_base",
+    "cluster_client": "_base",
+    "export_figure": "_base",
+    "export_dataset": "_base",
+    "export_animation": "_base",
+    "controls_from_spec": "_controls",
+    "control_values": "_controls",
+    "serve": "app",
+    "routes": "app",
+    "tabbed_app": "app",
+    "build_page": "app",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'nephlab.widgets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,108 @@
+"""Real-browser tests of the science components (marked ``ui``): headless Debian Chromium + Playwright.
+
+- ``/protocol``: drag a control point with the mouse (Bokeh PointDrawTool) and see the work number
+  (``.nl-work``) change; prints page-load-to-interactive and the drag-to-update time.
+- ``/largedev``: switch models in the picker and see θ(s) redraw (the ``.nl-theta-summary`` text
+  and the title of the θ(s) plot); prints the switch-to-redraw time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ui
+
+import ui_helpers  # noqa: E402  (tests/ui_helpers.py)
+
+_POINT_JS = """
+(idx) => {
+  for (const doc of Bokeh.documents) {
+    const fig = doc.get_model_by_name('nl-protocol-figure');
+    const rend = doc.get_model_by_name('nl-control-points');
+    if (fig == null || rend == null) continue;
+    const view = Bokeh.index.find_one(fig);
+    if (view == null) continue;
+    const data = rend.data_source.data;
+    const t = data.t[idx], lam = data.lam[idx];
+    const frame = view.frame;
+    const sx = frame.x_scale.compute(t), sy = frame.y_scale.compute(lam);
+    const dy = frame.y_scale.compute(lam + 1.0) - sy;   // pixels per unit of lambda
+    const el = (view.canvas_view && view.canvas_view.el) || view.el;
+    const r = el.getBoundingClientRect();
+    return {x: r.left + sx, y: r.top + sy, dy: dy, t: t, lam: lam};
+  }
+  return null;
+}
+"""
+
+_TITLE_JS = """
+(needle) => Bokeh.documents.some(doc => [...doc.all_models].some(
+    m => m.type === 'Title' && typeof m.text === 'string' && m.text.includes(needle)))
+"""
+
+
+def _text(page, selector: str, timeout: float = 30.0) -> str:
+    """Visible text of a Panel pane (its content lives in the element's shadow root)."""
+    deadline = time.time() + timeout
+    while True:
+        text = page.locator(selector + " pre").first.inner_text().strip()  # a Str pane renders <pre>
+        if text or time.time() > deadline:
+            return text
+        page.wait_for_timeout(100)
+
+
+def test_designer_drag_changes_work():
+    with ui_helpers.served_app() as url, ui_helpers.chromium_page() as page:
+        with ui_helpers.screenshot_on_failure(page, "protocol-drag"):
+            t0 = time.perf_counter()
+            page.goto(url + "/protocol")
+            page.locator(".nl-work").first.wait_for(state="visible", timeout=60_000)
+            page.wait_for_function("() => window.Bokeh && Bokeh.documents.some(d => { "
+                                   "const f = d.get_model_by_name('nl-protocol-figure'); "
+                                   "return f != null && Bokeh.index.find_one(f) != null; })", timeout=60_000)
+            load = time.perf_counter() - t0
+            before = _text(page, ".nl-work")
+            assert before.startswith("⟨W⟩ = ") and "–" not in before, before
+            pt = page.evaluate(_POINT_JS, 2)
+            assert pt is not None, "could not locate the control points in the Bokeh figure"
+            t1 = time.perf_counter()
+            page.mouse.move(pt["x"], pt["y"])
+            page.mouse.down()
+            page.mouse.move(pt["x"], pt["y"] + 1.5 * pt["dy"], steps=8)  # lambda + 1.5
+            page.mouse.up()
+            deadline = time.time() + 30
+            after = before
+            while time.time() < deadline and after == before:
+                page.wait_for_timeout(100)
+                after = _text(page, ".nl-work")
+            update = time.perf_counter() - t1
+            moved = page.evaluate(_POINT_JS, 2)
+            print(f"\n/protocol: page load to interactive {load:.2f} s; drag to new work number {update:.2f} s; "
+                  f"{before!r} -> {after!r}; point lambda {pt['lam']:.3f} -> {moved['lam']:.3f}; "
+                  f"{_text(page, '.nl-latency')}")
+            assert after != before, f"work number did not change after the drag ({before!r})"
+            assert moved["lam"] > pt["lam"] + 0.5
+
+
+def test_largedev_model_switch_redraws_theta():
+    with ui_helpers.served_app() as url, ui_helpers.chromium_page() as page:
+        with ui_helpers.screenshot_on_failure(page, "largedev-switch"):
+            t0 = time.perf_counter()
+            page.goto(url + "/largedev")
+            page.locator(".nl-theta-summary").first.wait_for(state="visible", timeout=60_000)
+            load = time.perf_counter() - t0
+            page.wait_for_function(_TITLE_JS, arg="SCGF θ(s): two_state", timeout=30_000)
+            before = _text(page, ".nl-theta-summary")
+            timings = []
+            for model in ("east", "random_walk"):
+                t1 = time.perf_counter()
+                page.locator(".nl-ld-model select").first.select_option(model)
+                page.wait_for_function(_TITLE_JS, arg=f"SCGF θ(s): {model}", timeout=30_000)
+                timings.append(time.perf_counter() - t1)
+                after = _text(page, ".nl-theta-summary")
+                assert after != before, f"θ(s) summary did not change when switching to {model}"
+                before = after
+            print(f"\n/largedev: page load to interactive {load:.2f} s; model switch to θ(s) redraw "
+                  f"{', '.join(f'{x:.2f} s' for x in timings)}")

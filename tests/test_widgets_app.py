@@ -1,0 +1,214 @@
+"""The app: routes, pages, `nephlab serve` options, websocket origins, the shared job machinery,
+controls from specs, exporters, and serving through `nephlab serve` and plain `panel serve`."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+import pytest
+from bokeh.document import Document
+
+from nephlab.cli import all_commands, main
+from nephlab.tasks import Param, TaskSpec, get_task
+from nephlab.widgets import app
+from nephlab.widgets._base import Cancelled, Component, Job, export_animation, export_dataset, export_figure
+from nephlab.widgets._controls import control_values, controls_from_spec, param_for
+
+from ui_helpers import free_port, served_app, wait_for_http
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+def test_routes_and_pages_build():
+    assert sorted(app.routes()) == ["/", "cluster", "largedev", "lindblad", "protocol"]
+    assert "Lindblad explorer" in app.index_page().objects[1].object
+    for name, (title, target, _) in app.PAGES.items():
+        page = app.build_page(name)
+        alerts = [o for o in page.objects if isinstance(o, pn.pane.Alert)]
+        importable = importlib.util.find_spec(target.split(":")[0]) is not None
+        if importable:
+            assert not alerts, f"{name}: {alerts[0].object if alerts else ''}"
+            assert page.get_root(Document()) is not None
+        else:  # a missing component shows its import error, the rest of the app keeps working
+            assert alerts and "not available" in alerts[0].object
+    with pytest.raises(ValueError, match="page must be one of"):
+        app.build_page("nope")
+
+
+def test_websocket_origins_are_restricted_to_the_served_address():
+    assert app.websocket_origins("127.0.0.1", 5006) == ["127.0.0.1:5006", "localhost:5006"]
+    assert app.websocket_origins("10.0.0.5", 80) == ["10.0.0.5:80"]
+    server = app.serve(port=0, show=False, start=False)
+    try:
+        assert server.address == "127.0.0.1"
+        assert server._tornado.websocket_origins == {f"127.0.0.1:{server.port}", f"localhost:{server.port}"}
+    finally:
+        server.stop()
+    with pytest.raises(ValueError, match="port"):
+        app.serve(port=70000, show=False, start=False)
+
+
+def test_serve_command_line():
+    assert "serve" in [c.name for c in all_commands()]
+    assert main(["serve", "--help"]) == 0
+    assert main(["serve", "--port", "99999", "--no-show"]) == 2
+    assert main(["serve", "--basic-auth", "secret", "--no-show"]) == 2  # needs --cookie-secret
+
+
+def test_nephlab_serve_answers_http():
+    with served_app() as url:
+        for route in ("/", "/lindblad", "/cluster"):
+            with urllib.request.urlopen(url + route, timeout=60) as r:
+                body = r.read().decode()
+            assert r.status == 200 and "bokeh" in body.lower()
+
+
+def test_plain_panel_serve_runs_the_app_module():
+    port = free_port()
+    cmd = [sys.executable, "-m", "panel", "serve", str(ROOT / "widgets" / "app.py"), "--port", str(port),
+           "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/app", timeout=90, proc=proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/app?page=lindblad", timeout=60) as r:
+            body = r.read().decode()
+        assert r.status == 200 and "Traceback" not in body and "bokeh" in body.lower()
+    finally:  # a throwaway test server: nothing to flush
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=15)
+
+
+# --- jobs ---------------------------------------------------------------------------------------
+
+class _Echo(Component):
+    def __panel__(self):
+        return self.status_bar()
+
+
+def test_job_streams_throttled_and_cancels():
+    c = _Echo()
+    c.rate_hz = 20.0
+    got = []
+    started = threading.Event()
+
+    def work(ctx):
+        started.set()
+        for i in range(10**6):
+            ctx.check()
+            ctx.emit(i, progress=min(i / 1000, 1.0))
+            time.sleep(0.001)
+
+    job = c.start_job(work, on_update=got.append)
+    assert c.running
+    started.wait(5)
+    time.sleep(0.6)
+    with pytest.raises(RuntimeError, match="already running"):
+        c.start_job(lambda ctx: None)
+    c.cancel()
+    with pytest.raises(Cancelled):
+        job.wait(timeout=10)
+    assert not c.running and c.status == "cancelled"
+    # ~0.6 s at <= 20 Hz: a handful of updates, strictly increasing, never a backlog
+    assert 3 <= len(got) <= 20, len(got)
+    assert got == sorted(got) and len(set(got)) == len(got)
+    assert c.updates == len(got)
+
+
+def test_job_errors_reach_the_status_and_wait():
+    c = _Echo()
+
+    def boom(ctx):
+        raise ValueError("gamma must be > 0")
+
+    with pytest.raises(ValueError, match="gamma"):
+        c.run_sync(boom)
+    assert c.status == "error: ValueError: gamma must be > 0" and not c.running
+    with pytest.raises(ValueError, match="rate_hz"):
+        Job(lambda ctx: 1, rate_hz=0)
+    with pytest.raises(TypeError, match="work"):
+        Job(42)
+
+
+def test_component_works_as_ipywidget_and_in_a_document():
+    c = _Echo()
+    assert type(pn.ipywidget(c)).__name__ == "BokehModel"
+    assert pn.panel(c).get_root(Document()) is not None
+
+
+# --- controls -----------------------------------------------------------------------------------
+
+def test_controls_from_a_spec_match_bounds_units_and_choices():
+    spec = TaskSpec("demo", "demo", (
+        Param("x", "float", 0.5, "x", units="energy", minimum=0.0, maximum=2.0),
+        Param("g", "float", 0.1, "rate", units="1/time", minimum=0.0, exclusive_minimum=True),
+        Param("k", "int", 3, "count", minimum=1, maximum=9, exclusive_maximum=True),
+        Param("mode", "str", "a", "mode", choices=("a", "b")),
+        Param("flag", "bool", False, "flag"),
+        Param("label", "str", "hi", "text"),
+    ))
+    ctl = controls_from_spec(spec)
+    assert [type(w).__name__ for w in ctl.values()] == ["FloatInput", "FloatInput", "IntInput", "Select",
+                                                         "Checkbox", "TextInput"]
+    assert (ctl["x"].start, ctl["x"].end, ctl["x"].label) == (0.0, 2.0, "x [energy]")
+    assert ctl["g"].start is None  # a strict bound is left to validate(), which names it
+    assert (ctl["k"].start, ctl["k"].end) == (1, 8)
+    assert ctl["mode"].options == ["a", "b"]
+    assert "nl-param-x" in ctl["x"].css_classes
+    ctl["g"].value = 0.0
+    with pytest.raises(ValueError, match="'g'"):
+        control_values(spec, ctl)
+    ctl["g"].value = 0.3
+    assert control_values(spec, ctl)["g"] == 0.3
+    with pytest.raises(ValueError, match="no parameter 'nope'"):
+        controls_from_spec(spec, ["nope"])
+    # the lindblad task by name
+    lctl = controls_from_spec("lindblad", ["gamma", "method"])
+    assert list(lctl) == ["gamma", "method"] and lctl["gamma"].label == "gamma [1/time]"
+    p = param_for(get_task("lindblad").spec.param("gamma"))
+    assert p.bounds == (0.0, None) and p.inclusive_bounds == (False, True)
+
+
+# --- exporters ----------------------------------------------------------------------------------
+
+def test_exporters_validate_and_write(tmp_path):
+    import imageio.v3 as iio
+    import xarray as xr
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 2))
+    fig.subplots().plot([0, 1], [1, 0])
+    assert export_figure(fig, tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    assert b"<svg" in export_figure(fig, tmp_path / "f.svg").read_bytes()[:2000]
+    with pytest.raises(ValueError, match="suffixes"):
+        export_figure(fig, tmp_path / "f.jpg")
+    with pytest.raises(TypeError, match="matplotlib Figure"):
+        export_figure(object(), tmp_path / "f.png")
+    ds = xr.Dataset({"y": ("t", np.arange(4.0))})
+    assert xr.load_dataset(export_dataset(ds, tmp_path / "d.nc"), engine="h5netcdf").y.values.tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="complex"):
+        export_dataset(xr.Dataset({"z": ("t", np.ones(2, complex))}), tmp_path / "c.nc")
+    frames = np.random.default_rng(0).random((5, 15, 17, 3))
+    gif = export_animation(frames, tmp_path / "a.gif", fps=5)
+    assert iio.imread(gif, index=None).shape[:3] == (5, 15, 17)
+    mp4 = export_animation(frames, tmp_path / "a.mp4", fps=5)  # odd sizes are padded for H.264
+    import imageio_ffmpeg
+
+    assert imageio_ffmpeg.count_frames_and_secs(str(mp4))[0] == 5
+    with pytest.raises(ValueError, match=r"frames\[0\]"):
+        export_animation(frames * 2, tmp_path / "b.gif")
+    with pytest.raises(ValueError, match="empty"):
+        export_animation([], tmp_path / "b.gif")
+    with pytest.raises(ValueError, match="fps"):
+        export_animation(frames, tmp_path / "b.gif", fps=0)

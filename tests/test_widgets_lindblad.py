@@ -1,0 +1,177 @@
+"""LindbladExplorer: numbers against mesolve / the lindblad task / closed forms, streaming,
+cancel, exports, validation, and rendering (Bokeh document, ipywidget)."""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import pytest
+import xarray as xr
+from bokeh.document import Document
+
+import nephlab
+from nephlab.tasks import get_task, run_task
+from nephlab.widgets import LindbladExplorer
+from nephlab.widgets._base import Cancelled
+
+SM = np.array([[0, 0], [1, 0]], complex)  # |0> (excited) -> |1> (ground), QuTiP's convention
+SZ = np.diag([1.0, -1.0]).astype(complex)
+SX = np.array([[0, 1], [1, 0]], complex)
+
+
+def test_oscillator_matches_the_lindblad_task():
+    # exact propagator (auto -> expm for n <= 12): window restarts are exact up to round-off
+    ex = LindbladExplorer(model="oscillator", n=6, F=0.4, gamma=0.3, kerr=0.2, t_max=4.0, n_times=41, n_chunks=7)
+    ds = ex.run().wait()
+    ref = run_task("lindblad", model="oscillator", n=6, F=0.4, gamma=0.3, kerr=0.2, t_max=4.0, n_times=41)
+    np.testing.assert_allclose(ds.time, ref.time, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ds.n_mean, ref.n_mean, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ds.purity, ref.purity, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ds.entropy, ref.entropy, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(ds.rho_real[-1], ref.rho_final_real, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ds.rho_imag[-1], ref.rho_final_imag, rtol=0, atol=1e-9)
+    # populations sum to one; <n> = sum_k k p_k
+    np.testing.assert_allclose(ds.populations.sum("level"), 1.0, atol=1e-10)
+    np.testing.assert_allclose((ds.populations * ds.level).sum("level"), ds.n_mean, atol=1e-10)
+    assert ex.status == "done" and ex.progress == 1.0 and not ex.running and ex.n_done == 41
+
+
+def test_adaptive_method_windows_agree_with_one_mesolve_call():
+    ex = LindbladExplorer(model="coupled_qubits", F=0.3, J=0.7, gamma=0.2, t_max=5.0, n_times=51, n_chunks=5,
+                          method="tsit5", rtol=1e-8, atol=1e-10)
+    ds = ex.run().wait()
+    p = ex.task_params()
+    from nephlab.tasks import _models
+
+    m = _models.build(p)
+    res = nephlab.mesolve(m.H, m.rho0, np.linspace(0, 5.0, 51), m.c_ops(p["gamma"], p["nth"]), method="tsit5",
+                          rtol=1e-8, atol=1e-10)
+    states = np.asarray(res.states)
+    # restarting every 10 steps adds errors at the solver tolerance only
+    np.testing.assert_allclose(ds.rho_real + 1j * ds.rho_imag, states, rtol=0, atol=1e-7)
+    assert ds.attrs["max_psd_correction"] < 1e-8
+
+
+def test_custom_operators_closed_form_decay_and_bloch_vector():
+    g, w = 0.7, 2.0
+    ex = LindbladExplorer(H=0.5 * w * SZ, c_ops=[np.sqrt(g) * SM], rho0=np.array([1.0, 0.0]),
+                          e_ops={"excited": SM.conj().T @ SM}, t_max=3.0, n_times=31, n_chunks=3)
+    assert ex.model == "custom"
+    ds = ex.run().wait()
+    t = ds.time.values
+    np.testing.assert_allclose(ds.excited, np.exp(-g * t), atol=1e-10)
+    np.testing.assert_allclose(ds.sigma_z, 2 * np.exp(-g * t) - 1, atol=1e-10)
+    np.testing.assert_allclose(ds.sigma_x, 0.0, atol=1e-10)
+    # a superposition precesses at w and its coherence decays at g/2
+    psi = np.array([1.0, 1.0]) / np.sqrt(2)
+    ex2 = LindbladExplorer(H=0.5 * w * SZ, c_ops=[np.sqrt(g) * SM], rho0=psi, t_max=3.0, n_times=31, n_chunks=2)
+    ds2 = ex2.run().wait()
+    t = ds2.time.values
+    np.testing.assert_allclose(ds2.sigma_x, np.exp(-g * t / 2) * np.cos(w * t), atol=1e-10)
+    np.testing.assert_allclose(ds2.sigma_y, np.exp(-g * t / 2) * np.sin(w * t), atol=1e-10)
+
+
+def test_streaming_delivers_increasing_partial_results():
+    ex = LindbladExplorer(model="qubit", F=0.5, t_max=2.0, n_times=21, n_chunks=5)
+    ex.rate_hz = 1e9  # no throttling: every window reaches the views
+    seen: list[int] = []
+    ex.param.watch(lambda e: seen.append(e.new), "n_done")
+    ex.run().wait()
+    assert seen == [5, 9, 13, 17, 21]
+    assert ex.updates == 5 and ex.time_index == 20
+
+
+def test_cancel_stops_between_windows():
+    ex = LindbladExplorer(model="spin_chain", n=4, t_max=50.0, n_times=5001, n_chunks=5000, method="expm")
+    first = []
+
+    def on_first(event):
+        if not first:
+            first.append(event.new)
+            ex.cancel()
+
+    ex.param.watch(on_first, "n_done")
+    job = ex.run()
+    with pytest.raises(Cancelled):
+        job.wait(timeout=120)
+    assert ex.status == "cancelled" and not ex.running
+    assert 0 < ex.n_done < 5001
+    ds = ex.to_dataset()  # what was computed is kept
+    assert ds.sizes["time"] == ex.n_done
+
+
+def test_exports_are_valid_files(tmp_path):
+    import imageio.v3 as iio
+    import imageio_ffmpeg
+
+    ex = LindbladExplorer(model="qubit", F=0.5, gamma=0.3, t_max=3.0, n_times=31, n_chunks=3)
+    ds = ex.run().wait()
+    png = ex.export(tmp_path / "v.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in ex.export(tmp_path / "v.svg").read_bytes()[:2000]
+    back = xr.load_dataset(ex.export(tmp_path / "v.nc"), engine="h5netcdf")
+    xr.testing.assert_allclose(back, ds)
+    gif = ex.export(tmp_path / "rho.gif", max_frames=12, fps=5)
+    assert iio.imread(gif, index=None).shape[0] == 12
+    mp4 = ex.export(tmp_path / "rho.mp4", max_frames=10)
+    assert imageio_ffmpeg.count_frames_and_secs(str(mp4))[0] == 10
+    with pytest.raises(ValueError, match="suffix"):
+        ex.export(tmp_path / "v.txt")
+
+
+def test_bad_inputs_name_the_argument():
+    with pytest.raises(ValueError, match="gamma"):
+        LindbladExplorer(gamma=0.0)
+    with pytest.raises(ValueError, match="'n'"):
+        LindbladExplorer(model="spin_chain", n=11).run()
+    with pytest.raises(ValueError, match="model='custom'"):
+        LindbladExplorer(model="custom")
+    with pytest.raises(ValueError, match="H must be a square"):
+        LindbladExplorer(H=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"c_ops\[0\]"):
+        LindbladExplorer(H=SZ, c_ops=[np.eye(3)])
+    with pytest.raises(ValueError, match="Hermitian"):
+        LindbladExplorer(H=SM)
+    with pytest.raises(TypeError, match="e_ops"):
+        LindbladExplorer(H=SZ, e_ops=[SZ])
+    with pytest.raises(RuntimeError, match="run"):
+        LindbladExplorer().to_dataset()
+
+
+def test_controls_come_from_the_task_spec_and_stay_linked():
+    ex = LindbladExplorer()
+    spec = get_task("lindblad").spec
+    ctl = ex.controls()
+    assert ctl["n"].start == spec.param("n").minimum and ctl["n"].end == spec.param("n").maximum
+    assert ctl["gamma"].label == "gamma [1/time]"
+    assert list(ctl["method"].options) == list(spec.param("method").choices)
+    assert "custom" in ctl["model"].options
+    ctl["n"].value = 7
+    assert ex.n == 7
+    ex.F = 0.9
+    assert ctl["F"].value == 0.9
+
+
+def test_renders_in_a_document_and_as_ipywidget():
+    ex = LindbladExplorer(model="qubit", t_max=1.0, n_times=11, n_chunks=2)
+    root = pn.panel(ex).get_root(Document())
+    assert root is not None
+    ex.run().wait()
+    src = ex._views["src"]
+    assert len(src["ent"].data["t"]) == 11 and len(src["traj"].data["u"]) == 11
+    assert src["rho"].data["image"][0].shape == (2, 2)
+    w = pn.ipywidget(LindbladExplorer(model="qubit"))
+    assert type(w).__name__ == "BokehModel"
+
+
+def test_cluster_executor_gives_the_same_numbers():
+    from distributed import Client
+
+    kw = dict(model="oscillator", n=5, F=0.3, t_max=2.0, n_times=21, n_chunks=4)
+    local = LindbladExplorer(**kw).run().wait()
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        ex = LindbladExplorer(executor="cluster", **kw)  # "" -> the current default client
+        job = ex.run()
+        assert job.client is client
+        ds = job.wait(timeout=120)
+    xr.testing.assert_allclose(ds, local)

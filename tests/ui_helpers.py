@@ -1,0 +1,163 @@
+"""Helpers for the real-browser tests (marked ``ui``): serve the app, drive headless Chromium.
+
+- :func:`served_app`: ``nephlab serve --port P --address 127.0.0.1 --no-show`` as a subprocess
+  (``sys.executable -m nephlab``), waits until HTTP answers, yields the base URL, kills it after.
+- :func:`chromium_page`: a Playwright sync ``Page`` in the Debian Chromium (never downloads one).
+- :func:`screenshot_on_failure`: keeps a PNG in ``test-artifacts/`` when the block raises.
+- :func:`free_port`, :func:`wait_for_http`, :func:`chromium_path`.
+
+Usage::
+
+    with served_app() as url, chromium_page() as page:
+        with screenshot_on_failure(page, "lindblad"):
+            page.goto(url + "/lindblad")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chromium_path() -> str | None:
+    """The Chromium binary from the system (``/usr/bin/chromium`` on Debian), or None."""
+    for name in ("chromium", "chromium-browser"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+
+
+def wait_for_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> float:
+    """Poll ``url`` until it answers HTTP (any status < 500); return the seconds waited.
+
+    Raises RuntimeError if ``proc`` exits first, TimeoutError after ``timeout`` seconds.
+    """
+    t0 = time.perf_counter()
+    last: Exception | None = None
+    while time.perf_counter() - t0 < timeout:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status < 500:
+                    return time.perf_counter() - t0
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return time.perf_counter() - t0
+            last = exc
+        except (OSError, urllib.error.URLError) as exc:
+            last = exc
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout} s (last error: {last!r})")
+
+
+def nephlab_command() -> list[str]:
+    """``[sys.executable, "-m", "nephlab"]`` (or the equivalent ``-c`` call when the package
+    has no ``__main__`` module)."""
+    import importlib.util
+
+    if importlib.util.find_spec("nephlab.__main__") is not None:
+        return [sys.executable, "-m", "nephlab"]
+    return [sys.executable, "-c", "import sys; from nephlab.cli import main; sys.exit(main())"]
+
+
+@contextlib.contextmanager
+def served_app(port: int | None = None, *, timeout: float = 90.0, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Serve the nephlab app in a subprocess; yield ``http://127.0.0.1:PORT``.
+
+    The server's output goes to a temporary log file, printed if it fails to start.
+    """
+    port = free_port() if port is None else int(port)
+    cmd = [*nephlab_command(), "serve", "--port", str(port), "--address", "127.0.0.1", "--no-show", *extra_args]
+    log = tempfile.NamedTemporaryFile(prefix="nephlab-serve-", suffix=".log", delete=False)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT), env=env,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_for_http(url + "/", timeout=timeout, proc=proc)
+        except Exception:
+            log.flush()
+            print(Path(log.name).read_text(errors="replace")[-5000:], file=sys.stderr)
+            raise
+        yield url
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
+        with contextlib.suppress(OSError):
+            os.unlink(log.name)
+
+
+@contextlib.contextmanager
+def chromium_page(*, width: int = 1400, height: int = 1000, timeout_ms: float = 30_000) -> Iterator:
+    """A Playwright sync ``Page`` in headless system Chromium (no browser download, ever)."""
+    from playwright.sync_api import sync_playwright
+
+    exe = chromium_path()
+    if exe is None:
+        raise RuntimeError("no chromium binary on PATH (apt-get install chromium)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=list(CHROMIUM_ARGS))
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height})
+            page = context.new_page()
+            page.set_default_timeout(timeout_ms)
+            yield page
+            context.close()
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, name: str) -> Iterator[None]:
+    """On an exception inside the block, save ``test-artifacts/<name>.png`` (full page), re-raise."""
+    try:
+        yield
+    except BaseException:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"{safe}.png"), full_page=True)
+            print(f"screenshot saved: {ARTIFACTS / (safe + '.png')}", file=sys.stderr)
+        raise

@@ -1,0 +1,209 @@
+"""Panel widgets built from a task's parameter spec, so controls match the engine.
+
+:func:`controls_from_spec` turns each :class:`nephlab.tasks.Param` into a widget whose bounds,
+choices, default and units come from the spec (units appear in the label, the parameter's doc
+as the tooltip); :func:`control_values` reads the widgets back and validates the values with
+:meth:`nephlab.tasks.TaskSpec.validate`, so a bad value raises the engine's own error.
+
+Each widget carries the CSS class ``nl-param-<name>`` (a stable hook for browser tests).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import panel as pn
+import param
+
+__all__ = ["control_for_param", "control_values", "controls_from_spec", "link_controls", "param_for", "param_label"]
+
+
+def param_label(p: Any) -> str:
+    """The label of a parameter's widget: ``"name [units]"`` (just ``"name"`` when dimensionless).
+
+    Example:
+        >>> from nephlab.tasks import Param
+        >>> param_label(Param("gamma", "float", 0.1, "decay rate", units="1/time"))
+        'gamma [1/time]'
+    """
+    return f"{p.name} [{p.units}]" if getattr(p, "units", "") else p.name
+
+
+def _finite(x: Any) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def control_for_param(p: Any, value: Any = None, **kwargs: Any) -> pn.widgets.Widget:
+    """One Panel widget for the parameter ``p`` (a :class:`nephlab.tasks.Param`).
+
+    - ``choices`` -> ``Select`` over the choices;
+    - ``float`` -> ``FloatInput`` with ``start``/``end`` from the inclusive bounds (a strict
+      bound is left to :meth:`TaskSpec.validate`, which names it when violated);
+    - ``int`` -> ``IntInput`` with the bounds (strict bounds shifted by one);
+    - ``str`` -> ``TextInput``; ``bool`` -> ``Checkbox``.
+
+    Args:
+        p: the parameter.
+        value: the initial value (default: ``p.default``); checked with ``p.check``.
+        **kwargs: extra widget options (``width``, ``css_classes`` added to ``nl-param-<name>``).
+
+    Example:
+        >>> from nephlab.tasks import Param
+        >>> w = control_for_param(Param("n", "int", 4, "levels", minimum=2, maximum=40))
+        >>> type(w).__name__, w.value, w.start, w.end
+        ('IntInput', 4, 2, 40)
+    """
+    if not hasattr(p, "name") or not hasattr(p, "type"):
+        raise TypeError(f"p must be a nephlab.tasks.Param, got {type(p).__name__}")
+    v = p.default if value is None else p.check(value)
+    css = [f"nl-param-{p.name}"] + list(kwargs.pop("css_classes", []))
+    common: dict[str, Any] = dict(label=param_label(p), css_classes=css, description=p.doc or None)
+    common.update(kwargs)
+    if p.choices is not None:
+        return pn.widgets.Select(options=list(p.choices), value=v, **common)
+    if p.type == "float":
+        lo, hi = _finite(p.minimum), _finite(p.maximum)
+        opts: dict[str, Any] = {}
+        if lo is not None and not p.exclusive_minimum:
+            opts["start"] = lo
+        if hi is not None and not p.exclusive_maximum:
+            opts["end"] = hi
+        step = _float_step(v)
+        return pn.widgets.FloatInput(value=float(v), step=step, **opts, **common)
+    if p.type == "int":
+        opts = {}
+        if p.minimum is not None:
+            lo = math.floor(p.minimum) + 1 if p.exclusive_minimum and float(p.minimum).is_integer() else math.ceil(p.minimum)
+            opts["start"] = int(lo)
+        if p.maximum is not None:
+            hi = math.ceil(p.maximum) - 1 if p.exclusive_maximum and float(p.maximum).is_integer() else math.floor(p.maximum)
+            opts["end"] = int(hi)
+        return pn.widgets.IntInput(value=int(v), step=1, **opts, **common)
+    if p.type == "bool":
+        common.pop("description", None)
+        return pn.widgets.Checkbox(value=bool(v), **common)
+    return pn.widgets.TextInput(value=str(v), **common)
+
+
+def _float_step(v: float) -> float:
+    a = abs(float(v))
+    if a == 0 or not math.isfinite(a):
+        return 0.1
+    return 10.0 ** (math.floor(math.log10(a)) - 1)
+
+
+def controls_from_spec(spec: Any, names: Iterable[str] | None = None, **kwargs: Any) -> dict[str, pn.widgets.Widget]:
+    """Widgets for the parameters of a :class:`nephlab.tasks.TaskSpec`, in spec order.
+
+    Args:
+        spec: the task spec (``nephlab.tasks.get_task(name).spec``), or a task name.
+        names: the parameters to build (default: all), in the order given; unknown names raise
+            the spec's ValueError naming the task and its parameters.
+        **kwargs: options passed to every widget (e.g. ``width=160``).
+
+    Returns:
+        ``{name: widget}``; read the values back with :func:`control_values`.
+
+    Example:
+        >>> from nephlab.tasks import Param, TaskSpec
+        >>> spec = TaskSpec("demo", "a demo", (Param("x", "float", 0.5, "x", units="energy", minimum=0.0),
+        ...                                    Param("mode", "str", "a", "mode", choices=("a", "b"))))
+        >>> ctl = controls_from_spec(spec)
+        >>> {k: type(w).__name__ for k, w in ctl.items()}
+        {'x': 'FloatInput', 'mode': 'Select'}
+        >>> ctl["x"].name, ctl["x"].start
+        ('x [energy]', 0.0)
+    """
+    if isinstance(spec, str):
+        from nephlab.tasks import get_task
+
+        spec = get_task(spec).spec
+    if not hasattr(spec, "params") or not hasattr(spec, "validate"):
+        raise TypeError(f"spec must be a nephlab.tasks.TaskSpec or a task name, got {type(spec).__name__}")
+    if names is None:
+        plist = list(spec.params)
+    else:
+        if isinstance(names, str):
+            raise TypeError(f"names must be an iterable of parameter names, not a single str {names!r}")
+        plist = [spec.param(n) for n in names]
+    return {p.name: control_for_param(p, **kwargs) for p in plist}
+
+
+def control_values(spec: Any, controls: Mapping[str, pn.widgets.Widget], **overrides: Any) -> dict[str, Any]:
+    """The validated parameter dict for ``spec`` from the widgets' values (plus ``overrides``).
+
+    Parameters without a widget take their defaults. Raises the spec's ValueError/TypeError
+    (naming task, parameter, value and what is allowed) for a bad value.
+
+    Example:
+        >>> from nephlab.tasks import Param, TaskSpec
+        >>> spec = TaskSpec("demo", "a demo", (Param("x", "float", 0.5, "x", minimum=0.0),))
+        >>> ctl = controls_from_spec(spec); ctl["x"].value = 2
+        >>> control_values(spec, ctl)
+        {'x': 2.0}
+    """
+    values = {k: w.value for k, w in controls.items()}
+    values.update(overrides)
+    return spec.validate(values)
+
+
+def param_for(p: Any, **overrides: Any) -> param.Parameter:
+    """A ``param`` Parameter declaring a component's state for the spec parameter ``p``.
+
+    Bounds (and strictness), choices, default and doc come from the spec, so the component's
+    state can never hold a value the engine refuses. ``overrides`` replace the declaration's
+    options (e.g. ``objects=[..., "custom"]`` to add a component-only choice).
+
+    Example:
+        >>> from nephlab.tasks import Param
+        >>> import param as pm
+        >>> class C(pm.Parameterized):
+        ...     gamma = param_for(Param("gamma", "float", 0.5, "rate", minimum=0.0, exclusive_minimum=True))
+        >>> C().gamma, C.param.gamma.bounds, C.param.gamma.inclusive_bounds
+        (0.5, (0.0, None), (False, True))
+    """
+    doc = p.doc + (f" [{p.units}]" if getattr(p, "units", "") else "")
+    if p.choices is not None:
+        kw: dict[str, Any] = dict(default=p.default, objects=list(p.choices), doc=doc)
+        kw.update(overrides)
+        return param.Selector(**kw)
+    if p.type in ("float", "int"):
+        kw = dict(default=p.default, doc=doc, bounds=(p.minimum, p.maximum),
+                  inclusive_bounds=(not p.exclusive_minimum, not p.exclusive_maximum))
+        kw.update(overrides)
+        return param.Number(**kw) if p.type == "float" else param.Integer(**kw)
+    if p.type == "bool":
+        return param.Boolean(**{"default": p.default, "doc": doc, **overrides})
+    return param.String(**{"default": p.default, "doc": doc, **overrides})
+
+
+def link_controls(obj: param.Parameterized, controls: Mapping[str, pn.widgets.Widget]) -> None:
+    """Keep each widget's ``value`` and the parameter of ``obj`` with the same name in sync (both ways).
+
+    Example:
+        >>> import param as pm
+        >>> class C(pm.Parameterized):
+        ...     x = pm.Number(1.0)
+        >>> c = C(); w = {"x": pn.widgets.FloatInput(value=1.0)}
+        >>> link_controls(c, w); w["x"].value = 3.0; c.x
+        3.0
+        >>> c.x = 4.0; w["x"].value
+        4.0
+    """
+    for name, w in controls.items():
+        if name not in obj.param:
+            raise ValueError(f"{type(obj).__name__} has no parameter {name!r} to link; parameters: {list(obj.param)}")
+        w.value = getattr(obj, name)
+
+        def to_obj(event, name=name):
+            if getattr(obj, name) != event.new:
+                setattr(obj, name, event.new)
+
+        def to_widget(event, w=w):
+            if w.value != event.new:
+                w.value = event.new
+
+        w.param.watch(to_obj, "value")
+        obj.param.watch(to_widget, name)

@@ -1,0 +1,178 @@
+"""The nephlab app: every component on its own page, served by ``nephlab serve``.
+
+Routes: ``/`` (an index with links), ``/lindblad`` (:class:`~nephlab.widgets.LindbladExplorer`),
+``/protocol`` (``ProtocolDesigner``), ``/largedev`` (``LargeDeviationExplorer``) and
+``/cluster`` (:class:`~nephlab.widgets.ClusterPanel`). Each session gets fresh components.
+
+- ``nephlab serve [--port 5006] [--address 127.0.0.1] [--show/--no-show]`` calls :func:`serve`;
+  websocket origins are restricted to the served ``address:port``.
+- ``panel serve widgets/app.py`` also works: the module marks a tabbed app ``.servable()``
+  when Bokeh runs it as a script (``__name__`` starts with ``bokeh``); ``?page=lindblad`` opens
+  one page directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import panel as pn
+
+__all__ = ["PAGES", "build_page", "index_page", "routes", "serve", "tabbed_app", "websocket_origins"]
+
+PAGES: dict[str, tuple[str, str, str]] = {
+    "lindblad": ("Lindblad explorer", "nephlab.widgets.lindblad:LindbladExplorer",
+                 "open quantum systems: presets or your own operators, ρ(t), entropy, Bloch sphere"),
+    "protocol": ("Protocol designer", "nephlab.widgets.protocol:ProtocolDesigner",
+                 "drag λ(t), see work and dissipation; optimal, Pontryagin and GRAPE protocols"),
+    "largedev": ("Large-deviation explorer", "nephlab.widgets.largedev:LargeDeviationExplorer",
+                 "θ(s), I(x), cloning against the exact SCGF, committors and transition paths"),
+    "cluster": ("Cluster panel", "nephlab.widgets.cluster:ClusterPanel",
+                "Dask status, sweep launcher with progress, results browser, resume"),
+}
+"""``route -> (title, "module:Class", one-line description)``."""
+
+
+def _load(target: str) -> type:
+    mod, _, cls = target.partition(":")
+    return getattr(importlib.import_module(mod), cls)
+
+
+def _nav(active: str = "") -> pn.viewable.Viewable:
+    links = ['<a href="./">nephlab</a>'] + [
+        f'<a href="./{k}" class="nl-nav-{k}">{"<b>" + t + "</b>" if k == active else t}</a>'
+        for k, (t, _, _) in PAGES.items()
+    ]
+    return pn.pane.HTML(" &nbsp;|&nbsp; ".join(links), css_classes=["nl-nav"], sizing_mode="stretch_width")
+
+
+def build_page(name: str) -> pn.viewable.Viewable:
+    """The page of one component (``name`` in :data:`PAGES`): navigation bar + a fresh component.
+
+    A component whose module cannot be imported shows the import error instead of the page.
+
+    Example:
+        >>> type(build_page("cluster")).__name__
+        'Column'
+    """
+    if name not in PAGES:
+        raise ValueError(f"page must be one of {list(PAGES)}, got {name!r}")
+    title, target, _ = PAGES[name]
+    try:
+        body: Any = _load(target)()
+    except Exception as exc:  # noqa: BLE001 - shown on the page, the other pages keep working
+        body = pn.pane.Alert(f"**{title}** is not available: `{type(exc).__name__}: {exc}`", alert_type="danger")
+    return pn.Column(_nav(name), pn.pane.Markdown(f"## {title}"), body, sizing_mode="stretch_width",
+                     css_classes=[f"nl-page-{name}"])
+
+
+def index_page() -> pn.viewable.Viewable:
+    """The index: one link and a line of description per page (CSS class ``nl-index``).
+
+    Example:
+        >>> "lindblad" in index_page().objects[1].object
+        True
+    """
+    rows = "\n".join(f"- [{t}](./{k}): {d}" for k, (t, _, d) in PAGES.items())
+    return pn.Column(
+        _nav(),
+        pn.pane.Markdown(f"# nephlab\n\nA research environment for nonequilibrium physics.\n\n{rows}\n"),
+        css_classes=["nl-index"],
+        sizing_mode="stretch_width",
+    )
+
+
+def routes() -> dict[str, Callable[[], pn.viewable.Viewable]]:
+    """``{route: page factory}`` for :func:`panel.serve`: ``"/"`` plus one route per page.
+
+    Example:
+        >>> sorted(routes())
+        ['/', 'cluster', 'largedev', 'lindblad', 'protocol']
+    """
+    out: dict[str, Callable[[], pn.viewable.Viewable]] = {"/": index_page}
+    for k in PAGES:
+        out[k] = (lambda k=k: build_page(k))
+    return out
+
+
+def tabbed_app() -> pn.viewable.Viewable:
+    """All components in one ``Tabs`` (only the visible tab is rendered); for ``panel serve
+    widgets/app.py`` and notebooks. ``?page=NAME`` in the URL shows that page alone.
+
+    Example:
+        >>> len(tabbed_app())
+        4
+    """
+    page = None
+    try:
+        if pn.state.location is not None:
+            page = pn.state.location.query_params.get("page")
+    except Exception:  # noqa: BLE001 - no session
+        page = None
+    if page in PAGES:
+        return build_page(page)
+    return pn.Tabs(*[(PAGES[k][0], pn.panel(lambda k=k: build_page(k))) for k in PAGES], dynamic=True,
+                   css_classes=["nl-tabs"])
+
+
+def websocket_origins(address: str, port: int) -> list[str]:
+    """The allowed websocket origins for a server on ``address:port``: that origin only (plus its
+    ``localhost``/``127.0.0.1`` twin for a loopback address).
+
+    Example:
+        >>> websocket_origins("127.0.0.1", 5006)
+        ['127.0.0.1:5006', 'localhost:5006']
+    """
+    out = [f"{address}:{port}"]
+    if address in ("127.0.0.1", "localhost"):
+        out.append(f"{'localhost' if address == '127.0.0.1' else '127.0.0.1'}:{port}")
+    return out
+
+
+def serve(
+    port: int = 5006,
+    address: str = "127.0.0.1",
+    *,
+    show: bool = True,
+    start: bool = True,
+    extra_origins: tuple[str, ...] = (),
+    **server_kwargs: Any,
+):
+    """Serve the app (blocking when ``start``); return the Bokeh ``Server``.
+
+    Args:
+        port: TCP port (0: a free one).
+        address: interface to bind; the default is loopback only.
+        show: open a browser tab.
+        start: run the IO loop (blocks until interrupted).
+        extra_origins: further allowed websocket origins (``host:port``), e.g. behind a proxy.
+        **server_kwargs: Panel server options: ``basic_auth``, ``cookie_secret``,
+            ``oauth_provider``, ``oauth_key``, ``oauth_secret``, ``oauth_redirect_uri``,
+            ``oauth_encryption_key``, ... (see ``panel serve --help``).
+
+    Example:
+        >>> server = serve(port=0, show=False, start=False)  # doctest: +SKIP
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an integer in [0, 65535], got {port!r}")
+    if not isinstance(address, str) or not address:
+        raise ValueError(f"address must be a non-empty host name or IP, got {address!r}")
+    if port == 0:
+        import socket
+
+        with socket.socket() as s:
+            s.bind((address, 0))
+            port = int(s.getsockname()[1])
+    pn.extension(notifications=False)
+    origins = websocket_origins(address, port) + list(extra_origins)
+    return pn.serve(
+        routes(), port=port, address=address, websocket_origin=origins, show=show, start=start,
+        title={"/": "nephlab", **{k: f"nephlab · {v[0]}" for k, v in PAGES.items()}}, verbose=True,
+        **server_kwargs,
+    )
+
+
+if __name__.startswith("bokeh"):  # `panel serve widgets/app.py`
+    pn.extension()
+    tabbed_app().servable(title="nephlab")
