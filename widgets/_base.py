@@ -57,6 +57,19 @@ def use_bokeh_backend() -> None:
         hv.Store.set_current_backend("bokeh")
 
 
+def holoviews() -> Any:
+    """The ``holoviews`` module with the Bokeh plotting backend registered (no notebook output)."""
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # noqa: F401 - registers the Bokeh backend
+
+    return hv
+
+
+def hv_pane(obj: Any, **kwargs: Any) -> Any:
+    """A HoloViews pane whose axes are not linked to the other plots (their dimensions differ)."""
+    return pn.pane.HoloViews(obj, linked_axes=False, **kwargs)
+
+
 class Cancelled(Exception):
     """Raised inside a job by :meth:`JobContext.check` once cancellation was requested."""
 

@@ -11,7 +11,7 @@ Each widget carries the CSS class ``nl-param-<name>`` (a stable hook for browser
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import panel as pn
@@ -179,8 +179,12 @@ def param_for(p: Any, **overrides: Any) -> param.Parameter:
     return param.String(**{"default": p.default, "doc": doc, **overrides})
 
 
-def link_controls(obj: param.Parameterized, controls: Mapping[str, pn.widgets.Widget]) -> None:
+def link_controls(obj: param.Parameterized, controls: Mapping[str, pn.widgets.Widget],
+                  on_error: Callable[[ValueError], None] | None = None) -> None:
     """Keep each widget's ``value`` and the parameter of ``obj`` with the same name in sync (both ways).
+
+    ``on_error``: called with the ``ValueError`` when ``obj`` refuses a widget's value (the
+    parameter keeps its old value); without it the error propagates.
 
     Example:
         >>> import param as pm
@@ -198,8 +202,14 @@ def link_controls(obj: param.Parameterized, controls: Mapping[str, pn.widgets.Wi
         w.value = getattr(obj, name)
 
         def to_obj(event, name=name):
-            if getattr(obj, name) != event.new:
+            if getattr(obj, name) == event.new:
+                return
+            try:
                 setattr(obj, name, event.new)
+            except ValueError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
 
         def to_widget(event, w=w):
             if w.value != event.new:

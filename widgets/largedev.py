@@ -35,8 +35,8 @@ import param
 
 from nephlab.tasks import Param, TaskSpec
 
-from ._base import Component, JobContext, export_animation, export_dataset, export_figure
-from ._controls import controls_from_spec, param_for
+from ._base import Component, JobContext, holoviews, hv_pane, export_animation, export_dataset, export_figure
+from ._controls import controls_from_spec, param_for, link_controls
 
 __all__ = [
     "CLONING_SPEC",
@@ -541,25 +541,13 @@ class LargeDeviationExplorer(Component):
     # ---- view -----------------------------------------------------------------------------------
     def _controls(self, spec: TaskSpec, names=None) -> list:
         widgets = controls_from_spec(spec, names, width=240)
-        for name, w in widgets.items():
-            w.value = getattr(self, name)
-
-            def to_self(ev, name=name):
-                if ev.new == getattr(self, name):
-                    return
-                try:
-                    setattr(self, name, ev.new)
-                except ValueError as exc:
-                    self.status = f"rejected: {exc}"
-
-            w.param.watch(to_self, "value")
-            self.param.watch(lambda ev, w=w: setattr(w, "value", ev.new), name)
+        link_controls(self, widgets, on_error=lambda exc: setattr(self, "status", f"rejected: {exc}"))
         if "model" in widgets:
             widgets["model"].css_classes = list(widgets["model"].css_classes) + ["nl-ld-model"]
         return list(widgets.values())
 
     def _theta_plot(self, s, theta, kink):
-        hv = _hv()
+        hv = holoviews()
 
         curve = hv.Curve((s, theta), "s", "θ(s)").opts(backend="bokeh", width=420, height=300,
                                                        title=f"SCGF θ(s): {self.model}",
@@ -567,13 +555,13 @@ class LargeDeviationExplorer(Component):
         return curve * hv.HLine(0).opts(backend="bokeh", color="gray", line_dash="dotted")
 
     def _rate_plot(self, x, I):
-        hv = _hv()
+        hv = holoviews()
 
         return hv.Curve((x, I), "x", "I(x)").opts(backend="bokeh", width=420, height=300, title="rate function I(x)",
                                                   line_width=2, tools=["hover"])
 
     def _phase_plot(self, activity):
-        hv = _hv()
+        hv = holoviews()
 
         s_act = np.asarray(self.s)[:: max(1, int(self.n_s) // 20)]
         curves = [hv.Curve((s_act, a), "s", "activity per site", label=f"size {n}") for n, a in activity.items()]
@@ -581,7 +569,7 @@ class LargeDeviationExplorer(Component):
                                        legend_position="top_right")
 
     def _clone_plot(self, runs):
-        hv = _hv()
+        hv = holoviews()
 
         items = [hv.Curve((r["times"], r["running"]), "t", "running θ estimate", label=f"run {i}")
                  for i, r in enumerate(runs)] or [hv.Curve(([], []), "t", "running θ estimate")]
@@ -598,7 +586,7 @@ class LargeDeviationExplorer(Component):
                 f"({len(runs)} runs)")
 
     def _committor_plot(self, committor, paths, path_index, frame):
-        hv = _hv()
+        hv = holoviews()
 
         if not committor:
             return hv.Image(np.zeros((2, 2)), bounds=(-1.5, -0.25, 1.2, 2.0)).opts(
@@ -627,11 +615,11 @@ class LargeDeviationExplorer(Component):
                                        button_type="light", css_classes=[f"nl-export-{suffix[1:]}"])
 
     def __panel__(self) -> pn.viewable.Viewable:
-        theta = _hv_pane(pn.bind(self._theta_plot, self.param.s, self.param.theta, self.param.kink),
+        theta = hv_pane(pn.bind(self._theta_plot, self.param.s, self.param.theta, self.param.kink),
                                   css_classes=["nl-theta"])
-        rate = _hv_pane(pn.bind(self._rate_plot, self.param.x_rate, self.param.I_rate),
+        rate = hv_pane(pn.bind(self._rate_plot, self.param.x_rate, self.param.I_rate),
                                  css_classes=["nl-rate-function"])
-        phase = _hv_pane(pn.bind(self._phase_plot, self.param.activity), css_classes=["nl-phase-diagram"])
+        phase = hv_pane(pn.bind(self._phase_plot, self.param.activity), css_classes=["nl-phase-diagram"])
         summary = pn.pane.Str(pn.bind(lambda s, th, k, n: f"θ({s[0]:.3g}) = {th[0]:.6g}, θ({s[-1]:.3g}) = "
                                       f"{th[-1]:.6g}" + ("; kink flagged (dynamical phase transition)" if k else ""),
                                       self.param.s, self.param.theta, self.param.kink, self.param.n_redraws),
@@ -645,7 +633,7 @@ class LargeDeviationExplorer(Component):
         clone_tab = pn.Row(pn.Column(*self._controls(CLONING_SPEC), crun, width=270),
                            pn.Column(pn.pane.Str(pn.bind(self._clone_text, self.param.clone_runs),
                                                  css_classes=["nl-clone-summary"]),
-                                     _hv_pane(pn.bind(self._clone_plot, self.param.clone_runs),
+                                     hv_pane(pn.bind(self._clone_plot, self.param.clone_runs),
                                                        css_classes=["nl-clone-plot"])))
         mrun = pn.widgets.Button(name="Compute committor", button_type="primary", css_classes=["nl-committor-run"],
                                  disabled=self.param.running)
@@ -660,22 +648,9 @@ class LargeDeviationExplorer(Component):
         player.link(self, value="frame")
         path_pick = pn.widgets.IntInput.from_param(self.param.path_index, name="path", width=100)
         com_tab = pn.Row(pn.Column(*self._controls(COMMITTOR_SPEC), mrun, path_pick, width=270),
-                         pn.Column(_hv_pane(pn.bind(self._committor_plot, self.param.committor,
+                         pn.Column(hv_pane(pn.bind(self._committor_plot, self.param.committor,
                                                              self.param.paths, self.param.path_index,
                                                              self.param.frame), css_classes=["nl-committor"]),
                                    player, pn.Row(self._download(".gif", "anim"), self._download(".mp4", "anim"))))
         return pn.Column(self.status_bar(), pn.Tabs(("θ(s) and I(x)", ld_tab), ("Cloning", clone_tab),
                                                     ("Committor and paths", com_tab)), sizing_mode="stretch_width")
-
-
-def _hv():
-    """HoloViews with the Bokeh plotting extension registered (no notebook side effects)."""
-    import holoviews as hv
-    import holoviews.plotting.bokeh  # noqa: F401 - registers the Bokeh backend
-
-    return hv
-
-
-def _hv_pane(obj, **kwargs):
-    """A HoloViews pane whose axes are not linked to the other plots (their dimensions differ)."""
-    return pn.pane.HoloViews(obj, linked_axes=False, **kwargs)

@@ -41,8 +41,8 @@ import param
 
 from nephlab.tasks import Param, TaskSpec
 
-from ._base import Component, JobContext, export_dataset, export_figure
-from ._controls import controls_from_spec, param_for
+from ._base import Component, JobContext, holoviews, hv_pane, export_dataset, export_figure
+from ._controls import controls_from_spec, param_for, link_controls
 
 __all__ = [
     "DESIGNER_SPEC",
@@ -881,19 +881,7 @@ class ProtocolDesigner(Component):
 
     def _controls(self, spec: TaskSpec) -> list:
         widgets = controls_from_spec(spec, width=260)
-        for name, w in widgets.items():
-            w.value = getattr(self, name)
-
-            def to_self(ev, name=name):
-                if ev.new == getattr(self, name):
-                    return
-                try:
-                    setattr(self, name, ev.new)
-                except ValueError as exc:
-                    self.status = f"rejected: {exc}"
-
-            w.param.watch(to_self, "value")
-            self.param.watch(lambda ev, w=w: setattr(w, "value", ev.new), name)
+        link_controls(self, widgets, on_error=lambda exc: setattr(self, "status", f"rejected: {exc}"))
         return list(widgets.values())
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -956,7 +944,7 @@ def _langevin_text(res: dict) -> str:
 
 
 def _quantum_plot(res: dict):
-    hv = _hv()
+    hv = holoviews()
 
     if not res:
         return pn.pane.Markdown("Press *Compute* to run the counterdiabatic and GRAPE comparison.")
@@ -966,7 +954,7 @@ def _quantum_plot(res: dict):
               hv.Curve((t, res["cd"]), "t", "amplitude", label="counterdiabatic c(t) σy"),
               hv.Curve(step(u[0]), "t", "amplitude", label="GRAPE u_z σz/2"),
               hv.Curve(step(u[1]), "t", "amplitude", label="GRAPE u_x σx/2")]
-    return _hv_pane(hv.Overlay(curves).opts(backend="bokeh", width=640, height=340, legend_position="bottom_right"),
+    return hv_pane(hv.Overlay(curves).opts(backend="bokeh", width=640, height=340, legend_position="bottom_right"),
                              css_classes=["nl-quantum-plot"])
 
 
@@ -976,16 +964,3 @@ def _quantum_table(res: dict):
     if not res:
         return pd.DataFrame({"fidelity": []})
     return pd.DataFrame({"fidelity": res["fidelity"]})
-
-
-def _hv():
-    """HoloViews with the Bokeh plotting extension registered (no notebook side effects)."""
-    import holoviews as hv
-    import holoviews.plotting.bokeh  # noqa: F401 - registers the Bokeh backend
-
-    return hv
-
-
-def _hv_pane(obj, **kwargs):
-    """A HoloViews pane whose axes are not linked to the other plots (their dimensions differ)."""
-    return pn.pane.HoloViews(obj, linked_axes=False, **kwargs)

@@ -100,7 +100,7 @@ def _sweep(_: argparse.Namespace, rest: list[str]) -> int:
     print(f"{done} of {status.size} points done, {failed} failed; results in {args.store}")
     print(f"  open with: nephlab.cluster.open_sweep({args.store!r})  (or xarray.open_zarr)")
     if failed:
-        print(f"  failed points keep their error text in the 'error' variable; rerun with --resume to retry them")
+        print("  failed points keep their error text in the 'error' variable; rerun with --resume to retry them")
         return 1
     return 0
 

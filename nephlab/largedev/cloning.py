@@ -294,6 +294,24 @@ class CloningResult:
 # public entry point
 
 
+def _resampling_grid(t_max: float, interval: float, record_every: int, burn_in, n_blocks: int,
+                     what: str) -> tuple[int, int, float, int, int]:
+    """Resampling steps on [0, t_max]: ``(n_steps, n_rec, interval, n_burn, n_blocks)`` with
+    n_steps a multiple of record_every and the interval adjusted to t_max / n_steps."""
+    n_steps = max(1, round(t_max / interval))
+    n_rec = -(-n_steps // record_every)
+    n_steps = n_rec * record_every
+    interval = t_max / n_steps
+    burn = 0.1 * t_max if burn_in is None else float(burn_in)
+    if not (math.isfinite(burn) and 0 <= burn < t_max):
+        raise ValueError(f"burn_in must be in [0, t_max) = [0, {t_max!r}), got {burn_in!r}")
+    n_burn = int(round(burn / interval))
+    if n_steps - n_burn < 2:
+        raise ValueError(f"t_max = {t_max!r} leaves {n_steps - n_burn} resampling interval(s) after burn_in "
+                         f"= {burn!r}; need at least 2 (increase t_max or decrease {what})")
+    return n_steps, n_rec, interval, n_burn, min(n_blocks, n_steps - n_burn)
+
+
 def cloning(rates, s, observable="activity", n_clones: int = 1000, t_max: float = 100.0,
             seed: int = 0, dt: float | None = None, *, n_runs: int = 1, burn_in: float | None = None,
             x0=None, record_every: int = 1, store_trajectories: bool = True,
@@ -358,19 +376,7 @@ def cloning(rates, s, observable="activity", n_clones: int = 1000, t_max: float 
         dt = positive_float(dt, "dt")
         if dt > t_max:
             raise ValueError(f"dt must be <= t_max = {t_max!r}, got {dt!r}")
-    n_steps = max(1, round(t_max / dt))
-    n_rec = -(-n_steps // record_every)
-    n_steps = n_rec * record_every
-    dt = t_max / n_steps
-
-    burn = 0.1 * t_max if burn_in is None else float(burn_in)
-    if not (math.isfinite(burn) and 0 <= burn < t_max):
-        raise ValueError(f"burn_in must be in [0, t_max) = [0, {t_max!r}), got {burn_in!r}")
-    n_burn = int(round(burn / dt))
-    if n_steps - n_burn < 2:
-        raise ValueError(f"t_max = {t_max!r} leaves {n_steps - n_burn} resampling interval(s) after burn_in "
-                         f"= {burn!r}; need at least 2 (increase t_max or decrease dt)")
-    n_blocks = min(n_blocks, n_steps - n_burn)
+    n_steps, n_rec, dt, n_burn, n_blocks = _resampling_grid(t_max, dt, record_every, burn_in, n_blocks, "dt")
 
     key = jax.random.PRNGKey(seed)
     kx, kr = jax.random.split(key)
@@ -553,19 +559,9 @@ def cloning_langevin(drift, sigma, k, observable=None, *, current=None, x0=0.0, 
     interval = h * resample_every
     if interval > t_max:
         raise ValueError(f"dt * resample_every = {interval!r} must be <= t_max = {t_max!r}")
-    n_steps = max(1, round(t_max / interval))
-    n_rec = -(-n_steps // record_every)
-    n_steps = n_rec * record_every
-    interval = t_max / n_steps
+    n_steps, n_rec, interval, n_burn, n_blocks = _resampling_grid(t_max, interval, record_every, burn_in,
+                                                                  n_blocks, "dt * resample_every")
     h = interval / resample_every
-    burn = 0.1 * t_max if burn_in is None else float(burn_in)
-    if not (math.isfinite(burn) and 0 <= burn < t_max):
-        raise ValueError(f"burn_in must be in [0, t_max) = [0, {t_max!r}), got {burn_in!r}")
-    n_burn = int(round(burn / interval))
-    if n_steps - n_burn < 2:
-        raise ValueError(f"t_max = {t_max!r} leaves {n_steps - n_burn} resampling interval(s) after burn_in "
-                         f"= {burn!r}; need at least 2 (increase t_max or decrease dt * resample_every)")
-    n_blocks = min(n_blocks, n_steps - n_burn)
 
     keys = jax.random.split(jax.random.PRNGKey(seed), n_runs)
     x0a = jnp.broadcast_to(jnp.asarray(x0n), (n_runs, n_clones, d))

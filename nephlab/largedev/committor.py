@@ -86,15 +86,24 @@ def muller_brown(x, y):
         >>> round(float(muller_brown(-0.558, 1.442)), 1)
         -146.7
     """
-    A = (-200.0, -100.0, -170.0, 15.0)
-    a = (-1.0, -1.0, -6.5, 0.7)
-    b = (0.0, 0.0, 11.0, 0.6)
-    c = (-10.0, -10.0, -6.5, 0.7)
-    x0 = (1.0, 0.0, -0.5, -1.0)
-    y0 = (0.0, 0.5, 1.5, 1.0)
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    return sum(A[i] * np.exp(a[i] * (x - x0[i])**2 + b[i] * (x - x0[i]) * (y - y0[i])
-                             + c[i] * (y - y0[i])**2) for i in range(4))
+    return _muller_brown_sum(x, y, np.exp)
+
+
+# Müller & Brown (1979): V = sum_i A_i exp(a_i (x-x0_i)^2 + b_i (x-x0_i)(y-y0_i) + c_i (y-y0_i)^2)
+_MB_A = (-200.0, -100.0, -170.0, 15.0)
+_MB_a = (-1.0, -1.0, -6.5, 0.7)
+_MB_b = (0.0, 0.0, 11.0, 0.6)
+_MB_c = (-10.0, -10.0, -6.5, 0.7)
+_MB_X0 = (1.0, 0.0, -0.5, -1.0)
+_MB_Y0 = (0.0, 0.5, 1.5, 1.0)
+
+
+def _muller_brown_sum(x, y, exp):
+    """The Müller–Brown sum with a given ``exp`` (``np.exp`` or ``jnp.exp``); shared by the NumPy
+    and the JAX potential."""
+    return sum(_MB_A[i] * exp(_MB_a[i] * (x - _MB_X0[i]) ** 2 + _MB_b[i] * (x - _MB_X0[i]) * (y - _MB_Y0[i])
+                              + _MB_c[i] * (y - _MB_Y0[i]) ** 2) for i in range(4))
 
 
 def double_well_2d(x, y):

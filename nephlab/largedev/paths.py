@@ -50,7 +50,7 @@ from scipy.special import ndtri
 
 import nephlab._config  # noqa: F401  (float64)
 from nephlab._validate import finite_float, integer, positive_float
-from nephlab.largedev.committor import double_well_2d, muller_brown
+from nephlab.largedev.committor import double_well_2d, _muller_brown_sum, muller_brown
 
 __all__ = [
     "ShootingCommittorResult",
@@ -90,14 +90,7 @@ def muller_brown_jax(x, y):
         >>> round(float(muller_brown_jax(-0.558, 1.442)), 1)
         -146.7
     """
-    A = (-200.0, -100.0, -170.0, 15.0)
-    a = (-1.0, -1.0, -6.5, 0.7)
-    b = (0.0, 0.0, 11.0, 0.6)
-    c = (-10.0, -10.0, -6.5, 0.7)
-    x0 = (1.0, 0.0, -0.5, -1.0)
-    y0 = (0.0, 0.5, 1.5, 1.0)
-    return sum(A[i] * jnp.exp(a[i] * (x - x0[i]) ** 2 + b[i] * (x - x0[i]) * (y - y0[i])
-                              + c[i] * (y - y0[i]) ** 2) for i in range(4))
+    return _muller_brown_sum(x, y, jnp.exp)
 
 
 def double_well_2d_jax(x, y):
