@@ -251,11 +251,10 @@ def _run_batch(U, method, n_steps, save_every, n_x, keys, x0, v0, lam, gamma, kB
         c1 = jnp.exp(-gamma * dt / mass)
         sig_v = jnp.sqrt((1.0 - c1**2) * kBT / mass)
         e0 = u(x0, lam[0])
-        if method == "euler_maruyama":
-            carry0 = (x0, jnp.zeros(shape[:1]), e0)
-        elif method == "heun":
-            _, g0 = vg(x0, lam[0])
-            carry0 = (x0, jnp.zeros(shape[:1]), e0, g0)
+        if method in _OVERDAMPED:
+            # energies and forces at (x_n, λ_n) are recomputed each step rather than carried:
+            # fewer arrays in the loop carry make the memory-bound step ~2x faster on CPU
+            carry0 = (x0, jnp.zeros(shape[:1]))
         else:
             carry0 = (x0, v0, jnp.zeros(shape[:1]), jnp.zeros(shape[:1]))
 
@@ -269,19 +268,19 @@ def _run_batch(U, method, n_steps, save_every, n_x, keys, x0, v0, lam, gamma, kB
         def _step(carry, n, xi):
             l0, l1 = lam[n], lam[n + 1]
             if method == "euler_maruyama":
-                x, w, e = carry
+                x, w = carry
                 e01, g = vg(x, l1)
-                w = w + (e01 - e)
+                w = w + (e01 - u(x, l0))
                 x = x - g * (dt / gamma) + sig_od * xi
-                return (x, w, u(x, l1))
+                return (x, w)
             if method == "heun":
-                x, w, e, g = carry
+                x, w = carry
+                e, g = vg(x, l0)
                 xt = x - g * (dt / gamma) + sig_od * xi
                 _, gt = vg(xt, l1)
                 x1 = x - (g + gt) * (0.5 * dt / gamma) + sig_od * xi
-                e11, g1 = vg(x1, l1)
-                w = w + 0.5 * ((u(x, l1) - e) + (e11 - u(x1, l0)))
-                return (x1, w, e11, g1)
+                w = w + 0.5 * ((u(x, l1) - e) + (u(x1, l1) - u(x1, l0)))
+                return (x1, w)
             x, v, w, q = carry  # BAOAB
             e01, g = vg(x, l1)
             w = w + (e01 - u(x, l0))
