@@ -533,6 +533,7 @@ class Component(pn.viewable.Viewer):
             value=pn.bind(lambda p: int(round(100 * p)), self.param.progress),
             max=100,
             width=200,
+            height=20,
             css_classes=["nl-progress"],
             sizing_mode="fixed",
         )
