@@ -176,22 +176,31 @@ def _resample(key, x, logw):
     return x[idx], log_mean
 
 
+def _population_loop(interval, key, x, n_rec: int, record_every: int):
+    """One cloning run: ``n_rec * record_every`` resampling intervals of ``interval(key, x) ->
+    (x, logw)``, each followed by systematic resampling; returns the per-interval log mean
+    weights (n_rec * record_every,) and the population every ``record_every`` intervals."""
+
+    def inner(carry, _):
+        key, x = carry
+        key, k1, k2 = jax.random.split(key, 3)
+        x, logw = interval(k1, x)
+        x, lm = _resample(k2, x, logw)
+        return (key, x), lm
+
+    def outer(carry, _):
+        carry, lms = jax.lax.scan(inner, carry, None, length=record_every)
+        return carry, (lms, carry[1])
+
+    _, (lms, xs) = jax.lax.scan(outer, (key, x), None, length=n_rec)
+    return lms.reshape(-1), xs
+
+
 @partial(jax.jit, static_argnames=("n_rec", "record_every"))
 def _run_batch(keys, x0, dt, rs, delta, cum_p, n_rec, record_every):
     def one_run(key, x):
-        def inner(carry, _):
-            key, x = carry
-            key, k1, k2 = jax.random.split(key, 3)
-            x, logw = _one_interval(k1, x, dt, rs, delta, cum_p)
-            x, lm = _resample(k2, x, logw)
-            return (key, x), lm
-
-        def outer(carry, _):
-            carry, lms = jax.lax.scan(inner, carry, None, length=record_every)
-            return carry, (lms, carry[1])
-
-        _, (lms, xs) = jax.lax.scan(outer, (key, x), None, length=n_rec)
-        return lms.reshape(-1), xs
+        return _population_loop(lambda k1, x: _one_interval(k1, x, dt, rs, delta, cum_p), key, x, n_rec,
+                                record_every)
 
     return jax.vmap(one_run)(keys, x0)
 
@@ -446,20 +455,12 @@ def _langevin_batch(keys, x0, h, sigma, k, drift, f, g, n_rec, record_every, m):
                 dA = dA + jnp.sum(jax.vmap(g)(0.5 * (x + x1)) * (x1 - x), axis=-1)
             return (x1, logw + k * dA, f1, key), None
 
-        def inner(carry, _):
-            key, x = carry
-            key, k1, k2 = jax.random.split(key, 3)
+        def interval(k1, x):
             (x, logw, _, _), _ = jax.lax.scan(step, (x, jnp.zeros(x.shape[0], x.dtype), obs_rate(x), k1),
                                               None, length=m)
-            x, lm = _resample(k2, x, logw)
-            return (key, x), lm
+            return x, logw
 
-        def outer(carry, _):
-            carry, lms = jax.lax.scan(inner, carry, None, length=record_every)
-            return carry, (lms, carry[1])
-
-        _, (lms, xs) = jax.lax.scan(outer, (key, x), None, length=n_rec)
-        return lms.reshape(-1), xs
+        return _population_loop(interval, key, x, n_rec, record_every)
 
     return jax.vmap(one_run)(keys, x0)
 
