@@ -25,11 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from nephlab import _io
 from nephlab.cli import Command
 
 __all__ = ["COMMANDS", "parse_assignments", "load_params", "write_dataset", "summary"]
@@ -84,10 +83,9 @@ def load_params(path: str | os.PathLike) -> dict:
 
 
 def write_dataset(ds, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write ``ds`` to ``out``: ``.nc`` with engine h5netcdf, ``.zarr`` with ``to_zarr``.
+    """Write ``ds`` to ``out`` (``.nc`` or ``.zarr``); see :func:`nephlab._io.write_dataset`.
 
-    The data go to a temporary sibling first and are renamed into place, so an interrupted write
-    never leaves a partial file at ``out``. An existing ``out`` is refused unless ``overwrite``.
+    An existing ``out`` is refused unless ``overwrite``; the write is atomic.
 
     Example:
         >>> import os, tempfile, xarray as xr
@@ -95,31 +93,7 @@ def write_dataset(ds, out: str | os.PathLike, *, overwrite: bool = False) -> Pat
         >>> p.suffix
         '.nc'
     """
-    path = Path(out)
-    suffix = path.suffix.lower()
-    if suffix not in (".nc", ".zarr"):
-        raise ValueError(f"--out {str(out)!r} must end in .nc (netCDF, h5netcdf) or .zarr")
-    if path.exists() and not overwrite:
-        raise ValueError(f"--out {str(out)!r} exists; pass --overwrite to replace it")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ValueError(f"--out {str(out)!r}: directory {str(parent)!r} does not exist")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
-    try:
-        target = tmp / path.name
-        if suffix == ".nc":
-            ds.to_netcdf(target, engine="h5netcdf")
-        else:
-            ds.to_zarr(target, mode="w", consolidated=False)
-        if path.exists():
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        os.replace(target, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    return _io.write_dataset(ds, out, overwrite=overwrite, argname="--out")
 
 
 def summary(ds) -> str:
