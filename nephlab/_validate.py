@@ -56,3 +56,282 @@ def finite_float(x: Any, name: str) -> float:
     if isinstance(x, bool) or not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {x!r}")
     return v
+
+
+# --- large deviations ---
+# Rate matrices, increments, grids, index sets, regions A/B, points, seeds and JAX-traceable
+# callables of nephlab.largedev. JAX is imported inside the functions that trace, so that this
+# module stays cheap to import.
+
+
+def rate_matrix(x: Any, name: str = "rates") -> np.ndarray:
+    """``x`` as a dense float ``(n, n)`` jump-rate matrix, ``n >= 2``, zero diagonal.
+
+    Off-diagonal entries must be finite and >= 0 with at least one > 0; the diagonal is ignored
+    (set to zero).
+
+    Example:
+        >>> rate_matrix([[5.0, 1.0], [2.0, 7.0]]).tolist()
+        [[0.0, 1.0], [2.0, 0.0]]
+        >>> rate_matrix([[0.0, -1.0], [1.0, 0.0]])
+        Traceback (most recent call last):
+        ...
+        ValueError: rates must have non-negative off-diagonal entries, got rates[0, 1] = -1.0
+    """
+    try:
+        W = np.array(x, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a square array of jump rates, got {type(x).__name__}") from None
+    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] < 2:
+        raise ValueError(f"{name} must be a square (n, n) matrix with n >= 2, got shape {W.shape}")
+    np.fill_diagonal(W, 0.0)
+    bad = np.argwhere(~np.isfinite(W))
+    if bad.size:
+        i, j = bad[0]
+        raise ValueError(f"{name} must be finite, got {name}[{i}, {j}] = {float(W[i, j])!r}")
+    bad = np.argwhere(W < 0)
+    if bad.size:
+        i, j = bad[0]
+        raise ValueError(f"{name} must have non-negative off-diagonal entries, got {name}[{i}, {j}] = "
+                         f"{float(W[i, j])!r}")
+    if not np.any(W > 0):
+        raise ValueError(f"{name} must have at least one positive off-diagonal entry, got all zeros")
+    return W
+
+
+def jump_increments(x: Any, name: str, n: int) -> np.ndarray:
+    """Increments ``g[i, j]`` of a counting observable as a dense ``(n, n)`` array, zero diagonal.
+
+    ``x`` is ``"activity"`` (every jump counts 1) or an ``(n, n)`` dense or scipy.sparse matrix.
+
+    Example:
+        >>> jump_increments("activity", "observable", 2).tolist()
+        [[0.0, 1.0], [1.0, 0.0]]
+    """
+    allowed = f"'activity' or an ({n}, {n}) increments matrix"
+    if isinstance(x, str):
+        if x != "activity":
+            raise ValueError(f"{name} must be {allowed}, got {x!r}")
+        g = np.ones((n, n))
+    else:
+        if hasattr(x, "toarray") and hasattr(x, "nnz"):  # scipy.sparse
+            x = x.toarray()
+        try:
+            g = np.array(x, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be {allowed}, got {type(x).__name__}") from None
+        if g.shape != (n, n):
+            raise ValueError(f"{name} must have the shape of rates {(n, n)}, got shape {g.shape}")
+        if not np.all(np.isfinite(g)):
+            raise ValueError(f"{name} must be finite, got a non-finite increment")
+    np.fill_diagonal(g, 0.0)
+    return g
+
+
+def vectorised_callable(fn: Any, name: str) -> Any:
+    """``fn``, which must be callable (a function of NumPy arrays).
+
+    Example:
+        >>> vectorised_callable(abs, "V") is abs
+        True
+    """
+    if not callable(fn):
+        raise TypeError(f"{name} must be a vectorised callable, got {type(fn).__name__}")
+    return fn
+
+
+def uniform_grid(x: Any, name: str) -> tuple[np.ndarray, float]:
+    """``(x, h)``: ``x`` as a uniform increasing 1D float grid of >= 3 points, and its spacing h.
+
+    Example:
+        >>> uniform_grid([0.0, 0.5, 1.0], "x")[1]
+        0.5
+    """
+    try:
+        x = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a 1D array of grid points, got {type(x).__name__}") from None
+    if x.ndim != 1 or x.size < 3:
+        raise ValueError(f"{name} must be a 1D array of >= 3 points, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} must be finite, got non-finite entries")
+    d = np.diff(x)
+    h = float(d.mean())
+    if h <= 0 or np.max(np.abs(d - h)) > 1e-9 * abs(h) * 10:
+        raise ValueError(f"{name} must be uniform and increasing (e.g. np.linspace), got spacings "
+                         f"in [{d.min():g}, {d.max():g}]")
+    return x, h
+
+
+def index_mask(x: Any, name: str, n: int) -> np.ndarray:
+    """A non-empty set of states ``0..n-1`` (integer indices or a boolean mask) as a bool ``(n,)`` mask.
+
+    Example:
+        >>> index_mask([0, 2], "A", 3).tolist()
+        [True, False, True]
+    """
+    s = np.asarray(x)
+    if s.dtype == bool:
+        if s.shape != (n,):
+            raise ValueError(f"{name} as a mask must have shape ({n},), got {s.shape}")
+        m = s.copy()
+    else:
+        if s.size and not np.issubdtype(s.dtype, np.integer):
+            raise TypeError(f"{name} must be integer indices or a boolean mask, got dtype {s.dtype}")
+        s = s.ravel()
+        if s.size and (s.min() < 0 or s.max() >= n):
+            raise ValueError(f"{name} has indices outside [0, {n}), got {s.tolist()}")
+        m = np.zeros(n, bool)
+        m[s] = True
+    if not m.any():
+        raise ValueError(f"{name} must be non-empty, got {x!r}")
+    return m
+
+
+def points(x: Any, name: str) -> np.ndarray:
+    """Finite points as a float ``(m, d)`` array: scalar -> (1, 1), (m,) -> (m, 1), (m, d) stays.
+
+    Example:
+        >>> points([0.0, 1.0], "x0").shape
+        (2, 1)
+    """
+    what = f"{name} must be a real array of points, shape (m,) or (m, d), got {x!r}"
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(what)
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(what) from None
+    if arr.ndim == 0:
+        arr = arr.reshape(1, 1)
+    elif arr.ndim == 1:
+        arr = arr[:, None]
+    elif arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (m,) (1D) or (m, d), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must contain at least one point, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    return arr
+
+
+def seed_key(x: Any, name: str = "seed") -> Any:
+    """An int seed or a single ``jax.random`` key as a ``jax.random`` key.
+
+    Example:
+        >>> seed_key(3).shape
+        ()
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if x is None:
+        raise TypeError(f"{name} is required: pass an int or a jax.random key")
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        return jax.random.key(int(x))
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key) and x.shape == ():
+        return x
+    raise TypeError(f"{name} must be an int or a single jax.random key, got {x!r}")
+
+
+def jax_callable(fn: Any, name: str, d: int, *, shapes: tuple[tuple[int, ...], ...], returns: str,
+                 coords: bool = False, boolean: bool = False) -> Any:
+    """``fn``, checked to be traceable by JAX on one point of dimension ``d``.
+
+    ``fn`` is called as ``fn(x)`` with ``x`` of shape ``(d,)`` or, with ``coords=True``, as
+    ``fn(x_1, ..., x_d)`` on scalar coordinates; its result must have one of ``shapes`` (and a bool
+    dtype if ``boolean``). ``returns`` describes the result in messages. Nothing is computed:
+    ``jax.eval_shape`` traces abstract values only.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> f = jax_callable(lambda x, y: x * y, "V", 2, shapes=((),), returns="a scalar", coords=True)
+        >>> jax_callable(lambda x: x, "V", 2, shapes=((),), returns="a scalar energy")
+        Traceback (most recent call last):
+        ...
+        ValueError: V must return shape () (a scalar energy) for one point of dimension d=2, got shape (2,)
+    """
+    import jax
+    import jax.numpy as jnp
+
+    args = f"{d} coordinate(s)" if coords else f"x with shape ({d},)"
+    if not callable(fn):
+        raise TypeError(f"{name} must be a JAX-traceable callable of {args} returning {returns}, "
+                        f"got {type(fn).__name__}")
+    call = (lambda x: fn(*[x[i] for i in range(d)])) if coords else fn
+    try:
+        out = jax.eval_shape(lambda x: jnp.asarray(call(x)), jax.ShapeDtypeStruct((d,), jnp.float64))
+    except Exception as err:  # noqa: BLE001 - any failure means "not traceable"
+        raise TypeError(f"{name} must be a JAX-traceable callable of {args} (use jax.numpy, not numpy) "
+                        f"returning {returns}; calling it on a traced value failed: "
+                        f"{type(err).__name__}: {str(err)[:200]}") from None
+    shape = tuple(out.shape)
+    if shape not in shapes or (boolean and out.dtype != jnp.bool_):
+        want = " or ".join(str(s) for s in shapes)
+        got = f"shape {shape}" + (f", dtype {out.dtype}" if boolean else "")
+        raise ValueError(f"{name} must return shape {want} ({returns}) for one point of dimension d={d}, got {got}")
+    return fn
+
+
+def region(x: Any, name: str, d: int, *, traced: bool = True) -> tuple:
+    """A closed region (A or B) in ``d`` dimensions in canonical, hashable form.
+
+    ``x`` is a boolean function ``f(x_1, ..., x_d)`` -> ``('callable', f)`` (checked to be
+    JAX-traceable if ``traced``), a ball ``((c_1, ..., c_d), radius)`` -> ``('ball', c, r)``, or in
+    1D an interval ``(lo, hi)`` (``-inf``/``inf`` allowed) -> ``('interval', lo, hi)``.
+
+    Example:
+        >>> region(((0, 1), 0.5), "A", 2)
+        ('ball', (0.0, 1.0), 0.5)
+        >>> region((-float("inf"), -1), "A", 1)
+        ('interval', -inf, -1.0)
+    """
+    if callable(x):
+        if traced:
+            jax_callable(x, name, d, shapes=((),), returns="one boolean per point", coords=True, boolean=True)
+        return ("callable", x)
+    allowed = (f"a boolean function f(x, ...), a ball ((c_1, ..., c_{d}), radius)"
+               + (", or an interval (lo, hi)" if d == 1 else ""))
+    try:
+        first, second = x
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {allowed}, got {x!r}") from None
+    if np.ndim(first) == 1 or isinstance(first, (tuple, list)):
+        try:
+            c = tuple(float(v) for v in np.asarray(first, dtype=float).ravel())
+            r = float(second)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be {allowed}, got {x!r}") from None
+        if len(c) != d:
+            raise ValueError(f"{name}: ball centre must have {d} coordinate(s), got {len(c)} in {x!r}")
+        if not all(math.isfinite(v) for v in c) or not (math.isfinite(r) and r > 0):
+            raise ValueError(f"{name}: ball needs a finite centre and a finite radius > 0, got {x!r}")
+        return ("ball", c, r)
+    if d != 1:
+        raise TypeError(f"{name} must be {allowed} in d={d}, got {x!r}")
+    try:
+        lo, hi = float(first), float(second)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {allowed}, got {x!r}") from None
+    if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+        raise ValueError(f"{name}: interval (lo, hi) needs lo < hi (inf allowed, no NaN), got {x!r}")
+    return ("interval", lo, hi)
+
+
+def disjoint_regions(a: tuple, b: tuple, names: tuple[str, str] = ("A", "B")) -> None:
+    """Raise if two canonical regions (see :func:`region`) of the same kind overlap.
+
+    Intervals and balls are compared exactly; callables cannot be compared here (test them on a
+    grid or along trajectories).
+
+    Example:
+        >>> disjoint_regions(("interval", 0.0, 1.0), ("interval", 0.5, 2.0))
+        Traceback (most recent call last):
+        ...
+        ValueError: A = [0.0, 1.0] and B = [0.5, 2.0] overlap; they must be disjoint
+    """
+    na, nb = names
+    if a[0] == "interval" and b[0] == "interval" and max(a[1], b[1]) <= min(a[2], b[2]):
+        raise ValueError(f"{na} = [{a[1]}, {a[2]}] and {nb} = [{b[1]}, {b[2]}] overlap; they must be disjoint")
+    if a[0] == "ball" and b[0] == "ball" and math.dist(a[1], b[1]) <= a[2] + b[2]:
+        raise ValueError(f"balls {na}={a[1:]} and {nb}={b[1:]} overlap; they must be disjoint")

@@ -119,7 +119,7 @@ def test_extrapolate_time_and_tuple_form():
         (dict(rates=[[0, -1.0], [1, 0]]), r"rates must have non-negative off-diagonal entries, got rates\[0, 1\] = -1\.0"),
         (dict(observable=np.ones((3, 3))), r"observable must have the shape of rates \(2, 2\), got shape \(3, 3\)"),
         (dict(observable="current"), "observable must be 'activity'"),
-        (dict(s=float("nan")), "s must be a finite real number, got nan"),
+        (dict(s=float("nan")), "s must be finite, got nan"),
         (dict(rates=np.ones((2, 3))), r"rates must be a square .*got shape \(2, 3\)"),
         (dict(x0=5), "x0 must be"),
         (dict(dt=20.0), "dt must be <= t_max"),

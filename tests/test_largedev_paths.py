@@ -61,13 +61,13 @@ def test_shooting_committor_1d_matches_exact():
 
 
 def test_shooting_committor_points_in_regions_and_no_recompile():
-    from nephlab.largedev import paths
+    from nephlab.largedev import sampling
 
     r = shooting_committor(V, [-1.5, -1.0, 1.0, 2.0], BETA, A1, B1, n_shots=10, dt=1e-2, seed=0)
     assert r.p.tolist() == [0.0, 0.0, 1.0, 1.0]
-    n0 = paths._absorb._cache_size()
+    n0 = sampling._absorb._cache_size()
     shooting_committor(V, [-1.2, -1.1, 1.3, 2.5], BETA, A1, B1, n_shots=10, dt=2e-2, seed=3)
-    assert paths._absorb._cache_size() == n0
+    assert sampling._absorb._cache_size() == n0
 
 
 def test_shooting_committor_2d_double_well_matches_grid():

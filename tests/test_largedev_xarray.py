@@ -62,7 +62,8 @@ def test_cloning_results(tmp_path):
                           resample_every=2, seed=0)
     dl = rl.to_xarray()
     assert dl.trajectories.dims == ("run", "rec_time", "clone", "dim")
-    assert dl.attrs["convention"].startswith("lambda(k)") and dl.attrs["time_step"] == pytest.approx(0.05)
+    assert dl.attrs["convention"] == ds.attrs["convention"] == "theta(s) = lim (1/t) ln <exp(-s A_t)>"
+    assert dl.attrs["time_step"] == pytest.approx(0.05)
     roundtrip(dl, tmp_path)
 
 
@@ -104,3 +105,32 @@ def test_phase_diagram(tmp_path):
     np.testing.assert_array_equal(ds.L.values, [3, 4])
     assert ds.susceptibility.attrs["units"] == "1/time"
     roundtrip(ds, tmp_path)
+
+
+def test_every_largedev_result_uses_the_result_base(tmp_path):
+    """Issue 10, item 13: one base (to_xarray, compact repr, save) for every result class."""
+    import dataclasses
+    import importlib
+    import inspect
+
+    from nephlab._result import ResultBase
+
+    mods = [importlib.import_module(f"nephlab.largedev.{m}")
+            for m in ("markov", "models", "committor", "cloning", "shooting", "passage", "rates", "tps")]
+    classes = {name: obj for mod in mods
+               for name, obj in vars(mod).items()
+               if inspect.isclass(obj) and obj.__module__ == mod.__name__ and dataclasses.is_dataclass(obj)
+               and name != "Observable"}
+    assert set(classes) == {"RateFunctionResult", "ScgfResult", "PhaseDiagramResult", "TPTResult", "CloningResult",
+                            "Extrapolation", "ShootingCommittorResult", "FirstPassageResult", "FluxRateResult",
+                            "TPSResult"}
+    for name, cls in classes.items():
+        assert issubclass(cls, ResultBase), name
+        assert "__repr__" not in vars(cls) and "save" not in vars(cls), name
+    r = two_state(1.0, 2.0).scgf_curve(np.linspace(-1, 1, 3))
+    assert repr(r) == "ScgfResult(s=float64(3,), theta=float64(3,), dtheta=float64(3,), d2theta=float64(3,), " \
+                      "observable='activity')"
+    back = xr.open_dataset(r.save(tmp_path / "scgf.nc"), engine="h5netcdf")
+    np.testing.assert_array_equal(back.theta.values, r.theta)
+    assert back.attrs["convention"] == r.to_xarray().attrs["convention"]
+    back.close()

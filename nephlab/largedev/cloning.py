@@ -6,14 +6,15 @@ its *modified-rate* form, vectorised in JAX over clones and over independent run
 Conventions
 -----------
 * Process: a continuous-time Markov jump process on states ``0..n-1`` given by a rate matrix
-  ``rates`` of shape ``(n, n)``: ``rates[i, j]`` is the rate (1/time) of the jump ``i -> j`` for
-  ``i != j``; the diagonal is ignored. The escape rate is ``r(i) = sum_{j != i} rates[i, j]``.
+  ``rates`` of shape ``(n, n)`` or a :class:`~nephlab.largedev.markov.MarkovJumpProcess`:
+  ``rates[i, j]`` is the rate (1/time) of the jump ``i -> j`` for ``i != j``; the diagonal is
+  ignored. The escape rate is ``r(i) = sum_{j != i} rates[i, j]``.
 * Observable: a counting observable ``A_t = sum over jumps (i -> j) up to time t of g[i, j]``;
   ``"activity"`` means ``g[i, j] = 1`` for every ``i != j`` (the number of jumps); an explicit
   increments matrix ``g`` of shape ``(n, n)`` gives currents and the like.
-* SCGF: ``theta(s) = lim_{t->inf} (1/t) ln < exp(-s A_t) >`` (units 1/time). With this sign,
-  ``s > 0`` favours *low* values of ``A`` (for the activity: rare inactive histories) and
-  ``s < 0`` favours high values.
+* SCGF: ``theta(s) = lim_{t->inf} (1/t) ln < exp(-s A_t) >`` (units 1/time), the one sign
+  convention of :mod:`nephlab.largedev`: ``s > 0`` favours *low* values of ``A`` (for the
+  activity: rare inactive histories) and ``s < 0`` favours high values.
 
 Algorithm
 ---------
@@ -33,9 +34,9 @@ Langevin dynamics
 -----------------
 :func:`cloning_langevin` runs the same population dynamics for the overdamped Langevin equation
 ``dX = F(X) dt + sigma dW`` and ``A_t = int f(X) dt + int g(X) o dX`` (Stratonovich), with the
-sign convention of :mod:`nephlab.largedev.diffusion`: ``lambda(k) = lim (1/t) ln <exp(+k A_t)>``.
+same convention ``theta(s) = lim (1/t) ln <exp(-s A_t)>``.
 Each clone is integrated by Euler–Maruyama with step ``h`` (``lax.scan``), carries the weight
-``exp(k dA)`` per step (trapezoidal rule for ``f``, midpoint rule for ``g o dX``), and the
+``exp(-s dA)`` per step (trapezoidal rule for ``f``, midpoint rule for ``g o dX``), and the
 population is resampled every ``resample_every`` steps. Besides the ``1/N_c`` and ``1/T`` biases
 there is an ``O(h)`` time-step bias.
 """
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from functools import lru_cache, partial
 from typing import Any
 
@@ -52,13 +54,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import nephlab._config  # noqa: F401  (float64)
-from nephlab._validate import integer, positive_float
+from nephlab._result import ResultBase, attr, coord, var
+from nephlab._validate import finite_float, integer, jax_callable, jump_increments, positive_float, rate_matrix
+from nephlab.largedev._conventions import SCGF_CONVENTION, accepts_deprecated_k
+from nephlab.largedev.markov import MarkovJumpProcess, Observable
 
 __all__ = ["CloningResult", "Extrapolation", "cloning", "cloning_langevin", "extrapolate_clones",
            "extrapolate_time", "two_state_scgf"]
-
-_THETA_CONVENTION = "theta(s) = lim (1/t) ln <exp(-s A_t)>"
-_LAMBDA_CONVENTION = "lambda(k) = lim (1/t) ln <exp(+k A_t)>"
 
 
 def two_state_scgf(a: float, b: float, s):
@@ -77,58 +79,20 @@ def two_state_scgf(a: float, b: float, s):
 
 
 # --------------------------------------------------------------------------------------------
-# validation
+# inputs
 
 
-def _rates_matrix(rates: Any) -> np.ndarray:
-    try:
-        W = np.array(rates, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"rates must be a square array of jump rates, got {type(rates).__name__}") from None
-    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] < 2:
-        raise ValueError(f"rates must be a square (n, n) matrix with n >= 2, got shape {W.shape}")
-    np.fill_diagonal(W, 0.0)
-    bad = np.argwhere(~np.isfinite(W))
-    if bad.size:
-        i, j = bad[0]
-        raise ValueError(f"rates must be finite, got rates[{i}, {j}] = {float(W[i, j])!r}")
-    bad = np.argwhere(W < 0)
-    if bad.size:
-        i, j = bad[0]
-        raise ValueError(f"rates must have non-negative off-diagonal entries, got rates[{i}, {j}] = {float(W[i, j])!r}")
-    if not np.any(W > 0):
-        raise ValueError("rates must have at least one positive off-diagonal entry, got all zeros")
-    return W
-
-
-def _increments(observable: Any, n: int) -> np.ndarray:
-    if isinstance(observable, str):
-        if observable != "activity":
-            raise ValueError(f"observable must be 'activity' or an (n, n) increments matrix, got {observable!r}")
-        g = np.ones((n, n))
-    else:
-        try:
-            g = np.array(observable, dtype=float)
-        except (TypeError, ValueError):
-            raise TypeError(f"observable must be 'activity' or an (n, n) increments matrix, "
-                            f"got {type(observable).__name__}") from None
-        if g.shape != (n, n):
-            raise ValueError(f"observable must have the shape of rates {(n, n)}, got shape {g.shape}")
-        if not np.all(np.isfinite(g)):
-            raise ValueError("observable must be finite, got a non-finite increment")
-    g = g.copy()
-    np.fill_diagonal(g, 0.0)
-    return g
-
-
-def _finite(x: Any, name: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {x!r}") from None
-    if isinstance(x, bool) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite real number, got {x!r}")
-    return v
+def _rates_and_increments(rates: Any, observable: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Dense rates ``W`` and increments ``g`` (both ``(n, n)``, zero diagonal) from a rate matrix or
+    a :class:`MarkovJumpProcess`, and ``"activity"``, an increments matrix or a jump
+    :class:`Observable`."""
+    W = rate_matrix(rates.rates() if isinstance(rates, MarkovJumpProcess) else rates, "rates")
+    if isinstance(observable, Observable):
+        if observable.state_function is not None or observable.increments is None:
+            raise ValueError(f"observable must count jumps (cloning has no state-function part), got the "
+                             f"{observable.name!r} Observable with state_function set or no increments")
+        observable = "activity" if isinstance(observable.increments, str) else observable.increments
+    return W, jump_increments(observable, "observable", W.shape[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,9 +173,9 @@ def _run_batch(keys, x0, dt, rs, delta, cum_p, n_rec, record_every):
 # results
 
 
-@dataclasses.dataclass(frozen=True)
-class CloningResult:
-    """Result of :func:`cloning`.
+@dataclasses.dataclass(frozen=True, repr=False)
+class CloningResult(ResultBase):
+    """Result of :func:`cloning` and :func:`cloning_langevin`.
 
     Attributes:
         scgf: estimate of theta(s) (1/time): mean over runs of the per-run estimate after burn-in.
@@ -224,30 +188,66 @@ class CloningResult:
         trajectory_times: times at which the population was stored, shape ``(n_rec,)``.
         trajectories: the population's states after resampling at ``trajectory_times``, integer
             array of shape ``(n_runs, n_rec, n_clones)`` (empty if not stored).
-        s, dt, t_max, burn_in: bias parameter, resampling interval, total and discarded time.
-            For :func:`cloning_langevin`, ``s`` holds the tilt ``k`` (see ``convention``).
+        s, dt, t_max, burn_in: bias (1/[A]; sign convention of :mod:`nephlab.largedev`),
+            resampling interval, total and discarded time.
         n_clones, n_runs: population size and number of independent runs.
-        convention: definition of the estimated SCGF and of the sign of the tilt.
         time_step: integration step ``h`` of :func:`cloning_langevin` (``None`` for jump
             processes, which are simulated exactly). Langevin trajectories are float positions
             of shape ``(n_runs, n_rec, n_clones, d)``.
+
+    ``to_xarray()`` gives a Dataset with dims ``run``, ``time``, ``rec_time``, ``clone`` (and
+    ``dim`` for Langevin positions); scalars, ``convention`` and units in attrs.
+
+    Example:
+        >>> r = cloning([[0, 1], [1, 0]], 1.0, n_clones=20, t_max=2.0, seed=0)
+        >>> ds = r.to_xarray()
+        >>> sorted(ds.data_vars), ds.time.attrs["units"]
+        (['log_growth', 'running_scgf', 'scgf_runs', 'trajectories'], 'time')
     """
 
-    scgf: float
-    stderr: float
-    scgf_runs: np.ndarray
-    times: np.ndarray
-    log_growth: np.ndarray
-    trajectory_times: np.ndarray
-    trajectories: np.ndarray
-    s: float
-    dt: float
-    t_max: float
-    burn_in: float
-    n_clones: int
-    n_runs: int
-    convention: str = _THETA_CONVENTION
+    scgf: float = attr()
+    stderr: float = attr()
+    scgf_runs: np.ndarray = var("run", units="1/time", long_name="per-run SCGF estimate")
+    times: np.ndarray = coord("time", units="time", long_name="end of resampling interval", name="time")
+    log_growth: np.ndarray = var("run", "time", units="1", long_name="ln(mean clone weight) per interval")
+    trajectory_times: np.ndarray = coord("rec_time", units="time", name="rec_time")
+    trajectories: np.ndarray  # dims depend on the dynamics: added by _xarray_extra
+    s: float = attr()
+    dt: float = attr()
+    t_max: float = attr()
+    burn_in: float = attr()
+    n_clones: int = attr()
+    n_runs: int = attr()
     time_step: float | None = None
+
+    xarray_attrs = {"convention": SCGF_CONVENTION,
+                    "units": "scgf, stderr: 1/time; s: 1/[A]; dt, t_max, burn_in: time"}
+
+    @property
+    def convention(self) -> str:
+        """The definition of the estimated SCGF and of the sign of ``s`` (the same for every result).
+
+        Example:
+            >>> cloning([[0, 1], [1, 0]], 1.0, n_clones=10, t_max=1.0).convention
+            'theta(s) = lim (1/t) ln <exp(-s A_t)>'
+        """
+        return SCGF_CONVENTION
+
+    @property
+    def k(self) -> float:
+        """Deprecated: the bias of the old Langevin convention ``lambda(k)``, ``k = -s``.
+
+        Example:
+            >>> import warnings
+            >>> r = cloning([[0, 1], [1, 0]], 0.5, n_clones=10, t_max=1.0)
+            >>> with warnings.catch_warnings():
+            ...     warnings.simplefilter("ignore", DeprecationWarning)
+            ...     r.k
+            -0.5
+        """
+        warnings.warn("CloningResult.k is deprecated: nephlab.largedev uses one convention, "
+                      "theta(s) = lim (1/t) ln <exp(-s A_t)>; use .s (k = -s)", DeprecationWarning, stacklevel=2)
+        return -self.s
 
     @property
     def running_scgf(self) -> np.ndarray:
@@ -262,38 +262,13 @@ class CloningResult:
         """
         return np.cumsum(self.log_growth, axis=1) / self.times
 
-    def to_xarray(self):
-        """The result as an ``xarray.Dataset`` (dims ``run``, ``time``, ``rec_time``, ``clone``,
-        and ``dim`` for Langevin positions); scalars and units in attrs.
-
-        Example:
-            >>> r = cloning([[0, 1], [1, 0]], 1.0, n_clones=20, t_max=2.0, seed=0)
-            >>> ds = r.to_xarray()
-            >>> sorted(ds.data_vars), ds.time.attrs["units"]
-            (['log_growth', 'running_scgf', 'scgf_runs', 'trajectories'], 'time')
-        """
-        import xarray as xr
-
+    def _xarray_extra(self, ds):
         tdims = ("run", "rec_time", "clone") + (("dim",) if self.trajectories.ndim == 4 else ())
         what = "state index" if self.time_step is None else "position"
-        ds = xr.Dataset(
-            {
-                "log_growth": (("run", "time"), self.log_growth,
-                               {"long_name": "ln(mean clone weight) per interval", "units": "1"}),
-                "running_scgf": (("run", "time"), self.running_scgf,
-                                 {"long_name": "(1/t) sum ln(mean weight), no burn-in", "units": "1/time"}),
-                "scgf_runs": (("run",), self.scgf_runs,
-                              {"long_name": "per-run SCGF estimate", "units": "1/time"}),
-                "trajectories": (tdims, self.trajectories,
-                                 {"long_name": f"population ({what}) after resampling"}),
-            },
-            coords={"time": ("time", self.times, {"long_name": "end of resampling interval", "units": "time"}),
-                    "rec_time": ("rec_time", self.trajectory_times, {"units": "time"})},
-            attrs={k: getattr(self, k) for k in ("scgf", "stderr", "s", "dt", "t_max", "burn_in",
-                                                  "n_clones", "n_runs")},
-        )
-        ds.attrs["convention"] = self.convention
-        ds.attrs["units"] = "scgf, stderr: 1/time; s: 1/[A]; dt, t_max, burn_in: time"
+        ds = ds.assign(
+            running_scgf=(("run", "time"), self.running_scgf,
+                          {"long_name": "(1/t) sum ln(mean weight), no burn-in", "units": "1/time"}),
+            trajectories=(tdims, self.trajectories, {"long_name": f"population ({what}) after resampling"}))
         if self.time_step is not None:
             ds.attrs["time_step"] = self.time_step
         return ds
@@ -328,12 +303,14 @@ def cloning(rates, s, observable="activity", n_clones: int = 1000, t_max: float 
     """SCGF theta(s) of a counting observable of a Markov jump process by population dynamics.
 
     Args:
-        rates: ``(n, n)`` rate matrix (1/time), ``rates[i, j]`` = rate of ``i -> j`` for
-            ``i != j``; off-diagonals must be >= 0; the diagonal is ignored.
-        s: bias (1/[A]), a finite real; theta(s) = lim (1/t) ln <exp(-s A_t)>; ``s > 0`` selects
-            low ``A``.
-        observable: ``"activity"`` or an ``(n, n)`` increments matrix ``g`` (``A_t`` = sum of
-            ``g[from, to]`` over the jumps).
+        rates: a :class:`~nephlab.largedev.markov.MarkovJumpProcess`, or its ``(n, n)`` rate matrix
+            (1/time), ``rates[i, j]`` = rate of ``i -> j`` for ``i != j``; off-diagonals must be
+            >= 0; the diagonal is ignored. Both give identical results.
+        s: bias (1/[A]), a finite real; theta(s) = lim (1/t) ln <exp(-s A_t)> (the convention of
+            :mod:`nephlab.largedev`); ``s > 0`` selects low ``A``.
+        observable: ``"activity"``, an ``(n, n)`` increments matrix ``g`` (dense or sparse;
+            ``A_t`` = sum of ``g[from, to]`` over the jumps), or an
+            :class:`~nephlab.largedev.markov.Observable` with increments only.
         n_clones: population size, >= 2.
         t_max: simulated time per run (time units), > 0.
         seed: integer seed of the ``jax.random`` key.
@@ -358,11 +335,13 @@ def cloning(rates, s, observable="activity", n_clones: int = 1000, t_max: float 
         >>> r = cloning([[0, 1], [1, 0]], 1.0, n_clones=200, t_max=40.0, seed=1)
         >>> abs(r.scgf - two_state_scgf(1, 1, 1.0)) < 0.05
         True
+        >>> from nephlab.largedev.models import two_state
+        >>> cloning(two_state(1.0, 1.0), 1.0, n_clones=200, t_max=40.0, seed=1).scgf == r.scgf
+        True
     """
-    W = _rates_matrix(rates)
+    W, g = _rates_and_increments(rates, observable)
     n = W.shape[0]
-    s = _finite(s, "s")
-    g = _increments(observable, n)
+    s = finite_float(s, "s")
     n_clones = integer(n_clones, "n_clones", minimum=2)
     t_max = positive_float(t_max, "t_max")
     n_runs = integer(n_runs, "n_runs")
@@ -437,7 +416,7 @@ def _estimate(lms: np.ndarray, dt: float, n_burn: int, n_blocks: int) -> tuple[n
 
 
 @partial(jax.jit, static_argnames=("drift", "f", "g", "n_rec", "record_every", "m"))
-def _langevin_batch(keys, x0, h, sigma, k, drift, f, g, n_rec, record_every, m):
+def _langevin_batch(keys, x0, h, sigma, s, drift, f, g, n_rec, record_every, m):
     F = jax.vmap(drift)
     sqh = jnp.sqrt(h)
 
@@ -453,7 +432,7 @@ def _langevin_batch(keys, x0, h, sigma, k, drift, f, g, n_rec, record_every, m):
             dA = 0.5 * h * (fx + f1)
             if g is not None:
                 dA = dA + jnp.sum(jax.vmap(g)(0.5 * (x + x1)) * (x1 - x), axis=-1)
-            return (x1, logw + k * dA, f1, key), None
+            return (x1, logw - s * dA, f1, key), None
 
         def interval(k1, x):
             (x, logw, _, _), _ = jax.lax.scan(step, (x, jnp.zeros(x.shape[0], x.dtype), obs_rate(x), k1),
@@ -465,39 +444,21 @@ def _langevin_batch(keys, x0, h, sigma, k, drift, f, g, n_rec, record_every, m):
     return jax.vmap(one_run)(keys, x0)
 
 
-def _check_fn(fn, name: str, d: int, out: str, allow_none: bool):
-    """Check that ``fn`` maps a (d,) float64 array to the ``out`` shape under JAX tracing."""
-    if fn is None and allow_none:
-        return
-    if not callable(fn):
-        raise TypeError(f"{name} must be a JAX-traceable callable of x with shape ({d},), got {type(fn).__name__}")
-    try:
-        res = jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), jnp.float64))
-    except Exception as e:  # noqa: BLE001 (report any tracing failure at the boundary)
-        raise TypeError(f"{name} must be a JAX-traceable callable of x with shape ({d},) (use jax.numpy); "
-                        f"calling it failed with {type(e).__name__}: {e}") from None
-    shape = getattr(res, "shape", None)
-    want = (d,) if out == "vector" else ()
-    ok = shape is not None and (tuple(shape) == want or (out == "vector" and d == 1 and tuple(shape) == ())
-                                or (out == "scalar" and tuple(shape) == (1,)))
-    if not ok:
-        raise ValueError(f"{name} must return shape {want} for x of shape ({d},), got {shape}")
-
-
-def cloning_langevin(drift, sigma, k, observable=None, *, current=None, x0=0.0, n_clones: int = 1000,
+@accepts_deprecated_k
+def cloning_langevin(drift, sigma, s, observable=None, *, current=None, x0=0.0, n_clones: int = 1000,
                      t_max: float = 50.0, seed: int = 0, dt: float = 0.01, resample_every: int = 10,
                      n_runs: int = 1, burn_in: float | None = None, record_every: int = 1,
                      store_trajectories: bool = True, n_blocks: int = 10) -> CloningResult:
     """SCGF of a time-integrated observable of overdamped Langevin dynamics by cloning.
 
-    Dynamics and observable (d dimensions; sign convention of :mod:`nephlab.largedev.diffusion`)::
+    Dynamics and observable (d dimensions; the sign convention of :mod:`nephlab.largedev`)::
 
         dX = F(X) dt + sigma dW,     A_t = int_0^t f(X) dt + int_0^t g(X) o dX   (Stratonovich)
-        lambda(k) = lim (1/t) ln < exp(+k A_t) >
+        theta(s) = lim (1/t) ln < exp(-s A_t) >
 
     Euler–Maruyama with step ``dt`` (``lax.scan``, vectorised over clones and runs); the clone
-    weights ``exp(k dA)`` use the trapezoidal rule for ``f`` and the midpoint rule for ``g o dX``;
-    the population is resampled (systematically) every ``resample_every`` steps and ``lambda``
+    weights ``exp(-s dA)`` use the trapezoidal rule for ``f`` and the midpoint rule for ``g o dX``;
+    the population is resampled (systematically) every ``resample_every`` steps and ``theta``
     is the time average of ln(mean weight) after ``burn_in``. Biases: ``O(1/n_clones)``,
     ``O(dt)`` (Euler–Maruyama), and ``O(1/t_max)`` without burn-in (see
     :func:`extrapolate_clones`, :func:`extrapolate_time`).
@@ -505,7 +466,7 @@ def cloning_langevin(drift, sigma, k, observable=None, *, current=None, x0=0.0, 
     Args:
         drift: JAX-traceable ``F(x)``, ``x`` of shape ``(d,)`` -> ``(d,)`` (length/time).
         sigma: noise amplitude (length/sqrt(time)), > 0 (isotropic; ``D = sigma**2/2``).
-        k: tilt (1/[A]), finite.
+        s: bias (1/[A]), finite; ``s > 0`` favours small A.
         observable: JAX-traceable ``f(x)`` -> scalar ([A]/time), or None.
         current: JAX-traceable ``g(x)`` -> ``(d,)`` ([A]/length), or None; at least one of
             ``observable``, ``current`` is needed.
@@ -517,19 +478,21 @@ def cloning_langevin(drift, sigma, k, observable=None, *, current=None, x0=0.0, 
         record_every: store the population every this many resampling intervals.
         store_trajectories: if False, ``trajectories`` is empty.
         n_blocks: blocks per run for the batch-means error bar.
+        k: deprecated keyword of the old convention ``lambda(k) = lim (1/t) ln <exp(+k A_t)>``;
+            ``k=`` is the same as ``s=-k`` (``DeprecationWarning``).
 
     Returns:
-        :class:`CloningResult` with ``convention`` = lambda(k) (``.s`` holds ``k``), ``.scgf``
-        (1/time), ``.stderr``, ``.time_step`` = dt and trajectories ``(n_runs, n_rec, n_clones, d)``.
+        :class:`CloningResult` with ``.s``, ``.scgf`` = theta(s) (1/time), ``.stderr``,
+        ``.time_step`` = dt and trajectories ``(n_runs, n_rec, n_clones, d)``.
 
-    Example (Ornstein–Uhlenbeck, int X dt: exact sigma^2 k^2 / (2 gamma^2) = 0.125):
-        >>> r = cloning_langevin(lambda x: -x, 1.0, 0.5, lambda x: x[0], n_clones=200, t_max=20.0,
-        ...                      seed=0, dt=0.02)
-        >>> abs(r.scgf - 0.125) < 0.03
+    Example (Ornstein–Uhlenbeck around 1, int X dt: exact -s + sigma^2 s^2 / (2 gamma^2) = -0.375):
+        >>> r = cloning_langevin(lambda x: 1.0 - x, 1.0, 0.5, lambda x: x[0], x0=1.0, n_clones=200,
+        ...                      t_max=20.0, seed=0, dt=0.02)
+        >>> abs(r.scgf - (-0.375)) < 0.03
         True
     """
     sigma = positive_float(sigma, "sigma")
-    k = _finite(k, "k")
+    s = finite_float(s, "s")
     n_clones = integer(n_clones, "n_clones", minimum=2)
     t_max = positive_float(t_max, "t_max")
     h = positive_float(dt, "dt")
@@ -554,9 +517,12 @@ def cloning_langevin(drift, sigma, k, observable=None, *, current=None, x0=0.0, 
     d = x0n.shape[1]
     if observable is None and current is None:
         raise ValueError("observable and current are both None: give f(x) (observable=) and/or g(x) (current=)")
-    _check_fn(drift, "drift", d, "vector", allow_none=False)
-    _check_fn(observable, "observable", d, "scalar", allow_none=True)
-    _check_fn(current, "current", d, "vector", allow_none=True)
+    vector = ((d,), ()) if d == 1 else ((d,),)
+    jax_callable(drift, "drift", d, shapes=vector, returns=f"the drift, shape ({d},)")
+    if observable is not None:
+        jax_callable(observable, "observable", d, shapes=((), (1,)), returns="a scalar rate f(x)")
+    if current is not None:
+        jax_callable(current, "current", d, shapes=vector, returns=f"g(x), shape ({d},)")
     interval = h * resample_every
     if interval > t_max:
         raise ValueError(f"dt * resample_every = {interval!r} must be <= t_max = {t_max!r}")
@@ -570,20 +536,20 @@ def cloning_langevin(drift, sigma, k, observable=None, *, current=None, x0=0.0, 
     if current is not None:
         g_fn = current if d > 1 else _as_vector(current)
     drift_fn = drift if d > 1 else _as_vector(drift)
-    lms, xs = _langevin_batch(keys, x0a, jnp.asarray(h), jnp.asarray(sigma), jnp.asarray(k), drift_fn,
+    lms, xs = _langevin_batch(keys, x0a, jnp.asarray(h), jnp.asarray(sigma), jnp.asarray(s), drift_fn,
                               observable, g_fn, n_rec=n_rec, record_every=record_every, m=resample_every)
     lms = np.asarray(lms)
     if not np.all(np.isfinite(lms)):
-        raise ValueError(f"the clone weights overflowed (k = {k!r}, dt = {h!r}): lambda(k) may be infinite "
-                         "for this k, or the step is too large for the drift")
+        raise ValueError(f"the clone weights overflowed (s = {s!r}, dt = {h!r}): theta(s) may be infinite "
+                         "for this s, or the step is too large for the drift")
     xs = np.asarray(xs) if store_trajectories else np.zeros((n_runs, 0, n_clones, d))
     per_run, stderr = _estimate(lms, interval, n_burn, n_blocks)
     times = interval * np.arange(1, n_steps + 1)
     rec_times = times[record_every - 1::record_every] if store_trajectories else np.zeros(0)
     return CloningResult(scgf=float(per_run.mean()), stderr=stderr, scgf_runs=per_run, times=times,
-                         log_growth=lms, trajectory_times=rec_times, trajectories=xs, s=k, dt=interval,
+                         log_growth=lms, trajectory_times=rec_times, trajectories=xs, s=s, dt=interval,
                          t_max=t_max, burn_in=n_burn * interval, n_clones=n_clones, n_runs=n_runs,
-                         convention=_LAMBDA_CONVENTION, time_step=h)
+                         time_step=h)
 
 
 @lru_cache(maxsize=64)
@@ -601,47 +567,41 @@ def _as_vector(fn):
 # extrapolation
 
 
-@dataclasses.dataclass(frozen=True)
-class Extrapolation:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Extrapolation(ResultBase):
     """Weighted least-squares fit ``y = value + slope * x`` with ``x = 1/N_c`` or ``1/T``.
 
     Attributes:
         value: extrapolated theta at ``x = 0`` (1/time); stderr: its standard error.
         slope: fitted coefficient ``c`` (1/time times the unit of 1/x); slope_stderr: its error.
         x, y, yerr: the fitted points, shape ``(k,)``.
+
+    ``to_xarray()``: ``y``, ``yerr`` and the fitted line ``fit`` on dim ``x``; the fit
+    parameters as attributes.
+
+    Example:
+        >>> e = extrapolate_clones(([10, 100], [-0.7, -0.637], [0.01, 0.01]))
+        >>> ds = e.to_xarray()
+        >>> ds.y.dims, round(ds.attrs["value"], 3)
+        (('x',), -0.63)
     """
 
-    value: float
-    stderr: float
-    slope: float
-    slope_stderr: float
-    x: np.ndarray
-    y: np.ndarray
-    yerr: np.ndarray
+    value: float = attr()
+    stderr: float = attr()
+    slope: float = attr()
+    slope_stderr: float = attr()
+    x: np.ndarray = coord("x", units="1 or 1/time", long_name="1/N_c or 1/T")
+    y: np.ndarray = var("x", units="1/time", long_name="SCGF estimate")
+    yerr: np.ndarray = var("x", units="1/time", long_name="standard error")
 
-    def to_xarray(self):
-        """The fit as an ``xarray.Dataset``: ``y``, ``yerr`` and the fitted line on dim ``x``.
+    xarray_attrs = {"units": "value, stderr: 1/time"}
 
-        Example:
-            >>> e = extrapolate_clones(([10, 100], [-0.7, -0.637], [0.01, 0.01]))
-            >>> ds = e.to_xarray()
-            >>> ds.y.dims, round(ds.attrs["value"], 3)
-            (('x',), -0.63)
-        """
-        import xarray as xr
-
-        return xr.Dataset(
-            {"y": ("x", self.y, {"long_name": "SCGF estimate", "units": "1/time"}),
-             "yerr": ("x", self.yerr, {"long_name": "standard error", "units": "1/time"}),
-             "fit": ("x", self.value + self.slope * self.x, {"long_name": "value + slope x",
-                                                            "units": "1/time"})},
-            coords={"x": ("x", self.x, {"long_name": "1/N_c or 1/T", "units": "1 or 1/time"})},
-            attrs={"value": self.value, "stderr": self.stderr, "slope": self.slope,
-                   "slope_stderr": self.slope_stderr, "units": "value, stderr: 1/time"},
-        )
+    def _xarray_extra(self, ds):
+        return ds.assign(fit=("x", self.value + self.slope * self.x, {"long_name": "value + slope x",
+                                                                     "units": "1/time"}))
 
 
-def _points(results, attr: str):
+def _fit_points(results, attr: str):
     if isinstance(results, tuple) and len(results) == 3 and not isinstance(results[0], CloningResult):
         p, y, e = (np.atleast_1d(np.asarray(v, dtype=float)) for v in results)
     else:
@@ -686,7 +646,7 @@ def extrapolate_clones(results) -> Extrapolation:
         >>> round(e.value, 3)
         -0.63
     """
-    return _fit(*_points(results, "n_clones"))
+    return _fit(*_fit_points(results, "n_clones"))
 
 
 def extrapolate_time(results) -> Extrapolation:
@@ -706,4 +666,4 @@ def extrapolate_time(results) -> Extrapolation:
         >>> round(e.value, 3)
         -0.63
     """
-    return _fit(*_points(results, "t_max"))
+    return _fit(*_fit_points(results, "t_max"))

@@ -11,27 +11,21 @@ ignored and the generator is ``L = W - diag(W.sum(1))``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import scipy.integrate as si
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from nephlab._validate import finite_float, positive_float
-from nephlab.largedev.diffusion import _uniform_grid, sqra_generator_1d, sqra_generator_2d
+from nephlab._result import ResultBase, attr, var
+from nephlab._validate import (finite_float, index_mask, integer, positive_float, region, uniform_grid,
+                               vectorised_callable)
+from nephlab.largedev.diffusion import sqra_generator_1d, sqra_generator_2d
+from nephlab.largedev.potentials import double_well_2d, muller_brown
 
 __all__ = ["committor_1d", "committor_2d", "muller_brown", "double_well_2d", "tpt", "TPTResult",
            "kramers_rate", "mfpt_rate_1d", "grid_rate_1d", "committor_to_xarray", "reactive_paths_2d"]
-
-
-def _finite(x, name: str) -> float:
-    return finite_float(x, name)
-
-
-def _callable(fn, name: str) -> None:
-    if not callable(fn):
-        raise TypeError(f"{name} must be a vectorised callable, got {type(fn).__name__}")
 
 
 def committor_1d(V: Callable, a: float, b: float, beta: float, x):
@@ -51,8 +45,8 @@ def committor_1d(V: Callable, a: float, b: float, beta: float, x):
         >>> [round(float(v), 6) for v in q]
         [0.5, 0.929389]
     """
-    _callable(V, "V")
-    a, b = _finite(a, "a"), _finite(b, "b")
+    vectorised_callable(V, "V")
+    a, b = finite_float(a, "a"), finite_float(b, "b")
     if not a < b:
         raise ValueError(f"a must be < b, got a={a!r}, b={b!r}")
     beta = positive_float(beta, "beta")
@@ -73,62 +67,13 @@ def committor_1d(V: Callable, a: float, b: float, beta: float, x):
     return out.reshape(xx.shape)
 
 
-def muller_brown(x, y):
-    """Mueller-Brown potential with the standard parameters (energy units of the original paper).
-
-    Args:
-        x, y: arrays of broadcastable shapes (length).
-
-    Returns:
-        V(x, y), broadcast shape.  Minima near (-0.558, 1.442) V=-146.7, (0.623, 0.028) V=-108.2.
-
-    Example:
-        >>> round(float(muller_brown(-0.558, 1.442)), 1)
-        -146.7
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    return _muller_brown_sum(x, y, np.exp)
-
-
-# Müller & Brown (1979): V = sum_i A_i exp(a_i (x-x0_i)^2 + b_i (x-x0_i)(y-y0_i) + c_i (y-y0_i)^2)
-_MB_A = (-200.0, -100.0, -170.0, 15.0)
-_MB_a = (-1.0, -1.0, -6.5, 0.7)
-_MB_b = (0.0, 0.0, 11.0, 0.6)
-_MB_c = (-10.0, -10.0, -6.5, 0.7)
-_MB_X0 = (1.0, 0.0, -0.5, -1.0)
-_MB_Y0 = (0.0, 0.5, 1.5, 1.0)
-
-
-def _muller_brown_sum(x, y, exp):
-    """The Müller–Brown sum with a given ``exp`` (``np.exp`` or ``jnp.exp``); shared by the NumPy
-    and the JAX potential."""
-    return sum(_MB_A[i] * exp(_MB_a[i] * (x - _MB_X0[i]) ** 2 + _MB_b[i] * (x - _MB_X0[i]) * (y - _MB_Y0[i])
-                              + _MB_c[i] * (y - _MB_Y0[i]) ** 2) for i in range(4))
-
-
-def double_well_2d(x, y):
-    """Symmetric double well ``V = (x**2 - 1)**2 + y**2`` (energy); minima at (+-1, 0), barrier 1.
-
-    Example:
-        >>> float(double_well_2d(0.0, 0.0)), float(double_well_2d(1.0, 0.0))
-        (1.0, 0.0)
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    return (x**2 - 1)**2 + y**2
-
-
-def _set_mask(S, name: str, X, Y) -> np.ndarray:
-    if callable(S):
-        m = np.broadcast_to(np.asarray(S(X, Y), dtype=bool), X.shape)
+def _grid_mask(S, name: str, X, Y) -> np.ndarray:
+    """Boolean mask on the grid of a region: a function ``f(X, Y)`` or a disk ``((cx, cy), r)``."""
+    spec = region(S, name, 2, traced=False)
+    if spec[0] == "callable":
+        m = np.broadcast_to(np.asarray(spec[1](X, Y), dtype=bool), X.shape)
     else:
-        try:
-            (cx, cy), r = S
-            cx, cy, r = float(cx), float(cy), float(r)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a boolean function f(X, Y) or ((cx, cy), radius), "
-                            f"got {S!r}") from None
-        if not r > 0:
-            raise ValueError(f"{name}: radius must be > 0, got {r!r}")
+        (cx, cy), r = spec[1], spec[2]
         m = (X - cx)**2 + (Y - cy)**2 <= r**2
     if not m.any():
         raise ValueError(f"{name} contains no grid point; enlarge it or refine the grid")
@@ -157,13 +102,13 @@ def committor_2d(V: Callable, A, B, beta: float, x, y) -> np.ndarray:
         >>> round(float(q[30, 30]), 6)
         0.5
     """
-    _callable(V, "V")
+    vectorised_callable(V, "V")
     beta = positive_float(beta, "beta")
     L = sqra_generator_2d(lambda X, Y: V(X, Y), 1.0 / beta, x, y)
-    x, _ = _uniform_grid(x, "x")
-    y, _ = _uniform_grid(y, "y")
+    x, _ = uniform_grid(x, "x")
+    y, _ = uniform_grid(y, "y")
     X, Y = np.meshgrid(x, y, indexing="ij")
-    mA, mB = _set_mask(A, "A", X, Y).ravel(), _set_mask(B, "B", X, Y).ravel()
+    mA, mB = _grid_mask(A, "A", X, Y).ravel(), _grid_mask(B, "B", X, Y).ravel()
     if (mA & mB).any():
         raise ValueError("A and B overlap on the grid; they must be disjoint")
     q = _dirichlet_solve(L, mA, mB)
@@ -199,21 +144,18 @@ def reactive_paths_2d(V: Callable, A, B, beta: float, x, y, *, q=None, n_paths: 
         >>> [bool(path[-1, 1] >= 1) for path in p]
         [True, True]
     """
-    _callable(V, "V")
+    vectorised_callable(V, "V")
     beta = positive_float(beta, "beta")
-    if isinstance(n_paths, bool) or not isinstance(n_paths, (int, np.integer)) or n_paths < 1:
-        raise ValueError(f"n_paths must be an integer >= 1, got {n_paths!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
-    x, _ = _uniform_grid(x, "x")
-    y, _ = _uniform_grid(y, "y")
+    n_paths, max_steps = integer(n_paths, "n_paths"), integer(max_steps, "max_steps")
+    x, _ = uniform_grid(x, "x")
+    y, _ = uniform_grid(y, "y")
     if q is None:
         q = committor_2d(V, A, B, beta, x, y)
     q = np.asarray(q, dtype=float)
     if q.shape != (x.size, y.size):
         raise ValueError(f"q must have shape (len(x), len(y)) = {(x.size, y.size)}, got {q.shape}")
     X, Y = np.meshgrid(x, y, indexing="ij")
-    in_A, in_B = _set_mask(A, "A", X, Y).ravel(), _set_mask(B, "B", X, Y).ravel()
+    in_A, in_B = _grid_mask(A, "A", X, Y).ravel(), _grid_mask(B, "B", X, Y).ravel()
     W = sp.csr_matrix(sqra_generator_2d(lambda X_, Y_: V(X_, Y_), 1.0 / beta, x, y))
     qf, Xf, Yf = q.ravel(), X.ravel(), Y.ravel()
     Wc = W.tocoo()
@@ -255,27 +197,30 @@ def _dirichlet_solve(L, mA, mB) -> np.ndarray:
     return q
 
 
-@dataclass
-class TPTResult:
+@dataclass(frozen=True, repr=False)
+class TPTResult(ResultBase):
     """Transition path theory quantities of a Markov chain (``W[i, j]`` = rate i -> j).
 
     Attributes (n = number of states):
         pi: (n,) stationary distribution.
         q_plus: (n,) forward committor (0 on A, 1 on B).
         q_minus: (n,) backward committor (1 on A, 0 on B).
-        flux: (n, n) reactive flux ``pi_i q-_i W_ij q+_j`` (i != j), probability / time.
+        flux: (n, n) reactive flux ``pi_i q-_i W_ij q+_j`` (i != j), probability / time (dense, or
+            scipy.sparse for more than 4000 states).
         net_flux: (n, n) ``max(flux_ij - flux_ji, 0)``.
         total_flux: F_AB, reactive trajectories A -> B per unit time.
         rate: ``k_AB = F_AB / rho_A`` with ``rho_A = sum pi q-`` (1 / time).
     """
 
-    pi: np.ndarray
-    q_plus: np.ndarray
-    q_minus: np.ndarray
-    flux: np.ndarray
-    net_flux: np.ndarray
-    total_flux: float
-    rate: float
+    pi: np.ndarray = var("state", units="1", long_name="stationary distribution")
+    q_plus: np.ndarray = var("state", units="1", long_name="forward committor")
+    q_minus: np.ndarray = var("state", units="1", long_name="backward committor")
+    flux: Any  # dense or sparse: added by to_xarray
+    net_flux: Any
+    total_flux: float = attr()
+    rate: float = attr()
+
+    xarray_attrs = {"units": "total_flux, rate: 1/time"}
 
     def to_xarray(self, states=None):
         """The result as an ``xarray.Dataset`` on dims ``state`` (and ``to`` for fluxes).
@@ -290,24 +235,19 @@ class TPTResult:
             >>> ds.q_plus.dims, ds.flux.dims
             (('state',), ('state', 'to'))
         """
-        import xarray as xr
-
         n = self.pi.size
         st = np.arange(n) if states is None else np.asarray(states)
         if st.shape != (n,):
             raise ValueError(f"states must have shape ({n},), got {st.shape}")
-        flux = self.flux.toarray() if sp.issparse(self.flux) else np.asarray(self.flux)
-        net = self.net_flux.toarray() if sp.issparse(self.net_flux) else np.asarray(self.net_flux)
-        return xr.Dataset(
-            {"pi": ("state", self.pi, {"long_name": "stationary distribution", "units": "1"}),
-             "q_plus": ("state", self.q_plus, {"long_name": "forward committor", "units": "1"}),
-             "q_minus": ("state", self.q_minus, {"long_name": "backward committor", "units": "1"}),
-             "flux": (("state", "to"), flux, {"long_name": "reactive flux", "units": "1/time"}),
-             "net_flux": (("state", "to"), net, {"long_name": "net reactive flux", "units": "1/time"})},
-            coords={"state": ("state", st), "to": ("to", st)},
-            attrs={"total_flux": self.total_flux, "rate": self.rate,
-                   "units": "total_flux, rate: 1/time"},
-        )
+
+        def dense(m):
+            return m.toarray() if sp.issparse(m) else np.asarray(m)
+
+        ds = super().to_xarray()
+        ds = ds.assign(flux=(("state", "to"), dense(self.flux), {"long_name": "reactive flux", "units": "1/time"}),
+                       net_flux=(("state", "to"), dense(self.net_flux),
+                                 {"long_name": "net reactive flux", "units": "1/time"}))
+        return ds.assign_coords(state=("state", st), to=("to", st))
 
 
 def committor_to_xarray(q, x, y=None, *, name: str = "q"):
@@ -390,7 +330,7 @@ def tpt(W, A, B) -> TPTResult:
     if np.any(data < 0):
         i, j = (np.argwhere(offdiag.toarray() < 0)[0] if n < 5000 else (None, None))
         raise ValueError(f"W must have non-negative off-diagonal rates, got W[{i}, {j}] < 0")
-    mA, mB = _index_mask(A, "A", n), _index_mask(B, "B", n)
+    mA, mB = index_mask(A, "A", n), index_mask(B, "B", n)
     if (mA & mB).any():
         raise ValueError(f"A and B must be disjoint, both contain states {np.flatnonzero(mA & mB).tolist()}")
     ncomp, _ = sp.csgraph.connected_components(offdiag, directed=True, connection="strong")
@@ -409,25 +349,6 @@ def tpt(W, A, B) -> TPTResult:
     total = float(np.asarray(F[mA][:, ~mA].sum()))
     rho_a = float(np.sum(pi * qm))
     return TPTResult(pi, qp, qm, F, net, total, total / rho_a)
-
-
-def _index_mask(S, name: str, n: int) -> np.ndarray:
-    s = np.asarray(S)
-    if s.dtype == bool:
-        if s.shape != (n,):
-            raise ValueError(f"{name} as a mask must have shape ({n},), got {s.shape}")
-        m = s.copy()
-    else:
-        if s.size and not np.issubdtype(s.dtype, np.integer):
-            raise TypeError(f"{name} must be integer indices or a boolean mask, got dtype {s.dtype}")
-        s = s.ravel()
-        if s.size and (s.min() < 0 or s.max() >= n):
-            raise ValueError(f"{name} has indices outside [0, {n}), got {s.tolist()}")
-        m = np.zeros(n, bool)
-        m[s] = True
-    if not m.any():
-        raise ValueError(f"{name} must be non-empty, got {S!r}")
-    return m
 
 
 def _second_derivative(V, x: float) -> float:
@@ -453,8 +374,8 @@ def kramers_rate(V: Callable, x_min: float, x_barrier: float, beta: float, gamma
         >>> round(kramers_rate(lambda x: (x**2 - 1)**2, -1.0, 0.0, 10.0), 8)
         4.087e-05
     """
-    _callable(V, "V")
-    x_min, x_barrier = _finite(x_min, "x_min"), _finite(x_barrier, "x_barrier")
+    vectorised_callable(V, "V")
+    x_min, x_barrier = finite_float(x_min, "x_min"), finite_float(x_barrier, "x_barrier")
     beta, gamma = positive_float(beta, "beta"), positive_float(gamma, "gamma")
     wa, wb = _second_derivative(V, x_min), _second_derivative(V, x_barrier)
     if wa <= 0:
@@ -485,8 +406,8 @@ def mfpt_rate_1d(V: Callable, a: float, b: float, beta: float, gamma: float = 1.
         >>> round(mfpt_rate_1d(lambda x: (x**2 - 1)**2, -1.0, 1.0, 10.0), 8)
         3.917e-05
     """
-    _callable(V, "V")
-    a, b = _finite(a, "a"), _finite(b, "b")
+    vectorised_callable(V, "V")
+    a, b = finite_float(a, "a"), finite_float(b, "b")
     if not a < b:
         raise ValueError(f"a must be < b, got a={a!r}, b={b!r}")
     if not lower < a:
@@ -516,10 +437,10 @@ def grid_rate_1d(V: Callable, a: float, b: float, beta: float, x, gamma: float =
         >>> abs(r.rate / mfpt_rate_1d(lambda x: (x**2 - 1)**2, -1.0, 1.0, 10.0) - 1) < 1e-3
         True
     """
-    _callable(V, "V")
-    a, b = _finite(a, "a"), _finite(b, "b")
+    vectorised_callable(V, "V")
+    a, b = finite_float(a, "a"), finite_float(b, "b")
     beta, gamma = positive_float(beta, "beta"), positive_float(gamma, "gamma")
-    x, h = _uniform_grid(x, "x")
+    x, h = uniform_grid(x, "x")
     if not (x[0] <= a < b <= x[-1]):
         raise ValueError(f"x=[{x[0]:g}, {x[-1]:g}] must cover a={a!r} < b={b!r}")
     D = 1.0 / (beta * gamma)

@@ -4,16 +4,17 @@ Model (units: time t, length x; ``sigma`` in x / sqrt(t))::
 
     dX = F(X) dt + sigma dW,        D = sigma**2 / 2,
     A_t = int_0^t f(X_s) ds,
-    lambda(k) = lim_{t -> oo} (1/t) ln < exp(k A_t) >          (note the sign: + k A_t)
+    theta(s) = lim_{t -> oo} (1/t) ln < exp(-s A_t) >
 
-lambda(k) is the largest eigenvalue of the tilted generator ``L_k = F d/dx + D d^2/dx^2 + k f(x)``.
+(the one SCGF convention of :mod:`nephlab.largedev`). theta(s) is the largest eigenvalue of the
+tilted generator ``L_s = F d/dx + D d^2/dx^2 - s f(x)``.
 
 Discretisation: the square-root approximation (SqRA) on a uniform grid with reflecting (no-flux)
 edges.  A jump i -> j between neighbouring nodes at spacing h has rate
 ``(D / h**2) exp(h F(x_mid) . e_ij / (2 D))`` (in 2D with F = -grad V: ``exp(-(V_j - V_i)/(2D))``).
 The chain obeys detailed balance with respect to ``exp(-V/D)``, so the ground-state transform
 ``pi^{1/2} L pi^{-1/2}`` is symmetric (off-diagonals exactly ``D / h**2``) and its largest
-eigenvalue is real.  The scheme is consistent to second order: the error of lambda(k) is O(h**2).
+eigenvalue is real.  The scheme is consistent to second order: the error of theta(s) is O(h**2).
 In 1D every drift is a gradient, so any ``F`` is accepted.
 """
 
@@ -26,29 +27,13 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from nephlab._validate import positive_float
+from nephlab._validate import positive_float, uniform_grid
+from nephlab.largedev._conventions import accepts_deprecated_k
 
 __all__ = ["scgf_diffusion_1d", "scgf_diffusion_2d", "sqra_generator_1d", "sqra_generator_2d"]
 
 #: Minimum number of grid points per characteristic length sqrt(D / max|F'|).
 POINTS_PER_LENGTH = 10
-
-
-def _uniform_grid(x, name: str) -> tuple[np.ndarray, float]:
-    try:
-        x = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a 1D array of grid points, got {type(x).__name__}") from None
-    if x.ndim != 1 or x.size < 3:
-        raise ValueError(f"{name} must be a 1D array of >= 3 points, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} must be finite, got non-finite entries")
-    d = np.diff(x)
-    h = float(d.mean())
-    if h <= 0 or np.max(np.abs(d - h)) > 1e-9 * abs(h) * 10:
-        raise ValueError(f"{name} must be uniform and increasing (e.g. np.linspace), got spacings "
-                         f"in [{d.min():g}, {d.max():g}]")
-    return x, h
 
 
 def _eval(fn, name: str, *args) -> np.ndarray:
@@ -90,7 +75,7 @@ def sqra_generator_1d(drift: Callable, sigma: float, x) -> tuple[np.ndarray, np.
         True
     """
     sigma = positive_float(sigma, "sigma")
-    x, h = _uniform_grid(x, "x")
+    x, h = uniform_grid(x, "x")
     D = 0.5 * sigma**2
     Fm = _eval(drift, "drift", 0.5 * (x[1:] + x[:-1]))
     expo = h * Fm / (2 * D)
@@ -101,42 +86,52 @@ def sqra_generator_1d(drift: Callable, sigma: float, x) -> tuple[np.ndarray, np.
     return c * np.exp(expo), c * np.exp(-expo)
 
 
-def scgf_diffusion_1d(k, observable: Callable, drift: Callable, sigma: float, x,
+def _tilts(s) -> np.ndarray:
+    try:
+        ss = np.asarray(s, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"s must be a real number or array, got {s!r}") from None
+    if not np.all(np.isfinite(ss)):
+        raise ValueError(f"s must be finite, got {s!r}")
+    return ss
+
+
+@accepts_deprecated_k
+def scgf_diffusion_1d(s, observable: Callable, drift: Callable, sigma: float, x,
                       *, check_domain: bool = True) -> np.ndarray:
-    """SCGF ``lambda(k) = lim (1/t) ln <exp(k int_0^t f(X) ds)>`` of a 1D overdamped diffusion.
+    """SCGF ``theta(s) = lim (1/t) ln <exp(-s int_0^t f(X) du)>`` of a 1D overdamped diffusion.
+
+    Sign convention: the one of :mod:`nephlab.largedev` (s > 0 favours small A).
 
     Args:
-        k: scalar or array of any shape (1 / units of f); the tilt.
-        observable: vectorised ``f(x)``.
+        s: scalar or array of any shape (1 / units of A); the bias.
+        observable: vectorised ``f(x)`` (units of A per time).
         drift: vectorised ``F(x)`` (length / time); ``dX = F dt + sigma dW``.
         sigma: noise amplitude (length / sqrt(time)), > 0.
         x: shape (n,), uniform grid covering where the tilted ground state lives; reflecting edges.
             It must resolve the drift: ``h <= sqrt(D / max|F'|) / 10`` with ``D = sigma**2/2``.
-        check_domain: estimate where lambda is finite from the growth of the confining
+        check_domain: estimate where theta is finite from the growth of the confining
             Schroedinger potential ``W = F**2/(4D) + F'/2`` against ``f`` at the grid edges and raise
-            for k outside; also raise when the tilted ground state piles up at an edge.
+            for s outside; also raise when the tilted ground state piles up at an edge.
+        k: deprecated keyword of the old convention ``lambda(k) = lim (1/t) ln <exp(+k A_t)>``;
+            ``k=`` is the same as ``s=-k`` (``DeprecationWarning``).
 
     Returns:
-        lambda(k), same shape as ``k`` (1 / time).  Error O(h**2) from the grid.
+        theta(s), same shape as ``s`` (1 / time).  Error O(h**2) from the grid.
 
     Raises:
-        ValueError: k outside the domain where lambda is finite (naming k and the bound), a grid
+        ValueError: s outside the domain where theta is finite (naming s and the bound), a grid
             too coarse for the drift, or a ground state that reaches the grid edge.
 
-    Example (Ornstein-Uhlenbeck, exact sigma**2 k**2 / (2 gamma**2) = 0.125):
-        >>> x = np.linspace(-8, 8, 801)
-        >>> lam = scgf_diffusion_1d(0.5, lambda x: x, lambda x: -x, 1.0, x)
-        >>> round(float(lam), 4)
-        0.125
+    Example (Ornstein-Uhlenbeck around 1, A = int X dt: exact -s + sigma**2 s**2 / (2 gamma**2)):
+        >>> x = np.linspace(-7, 9, 801)
+        >>> theta = scgf_diffusion_1d(0.5, lambda x: x, lambda x: 1.0 - x, 1.0, x)
+        >>> round(float(theta), 4)
+        -0.375
     """
     sigma = positive_float(sigma, "sigma")
-    x, h = _uniform_grid(x, "x")
-    try:
-        kk = np.asarray(k, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"k must be a real number or array, got {k!r}") from None
-    if not np.all(np.isfinite(kk)):
-        raise ValueError(f"k must be finite, got {k!r}")
+    x, h = uniform_grid(x, "x")
+    ss = _tilts(s)
     D = 0.5 * sigma**2
     F = _eval(drift, "drift", x)
     f = _eval(observable, "observable", x)
@@ -149,33 +144,33 @@ def scgf_diffusion_1d(k, observable: Callable, drift: Callable, sigma: float, x,
     off = np.full(x.size - 1, D / h**2)  # sqrt(up * down), symmetrised chain
 
     if check_domain:
-        lo, hi = _k_domain(x, F, f, D)
-        bad = kk[(kk >= hi) | (kk <= lo)]
+        lo, hi = _s_domain(x, F, f, D)
+        bad = ss[(ss >= hi) | (ss <= lo)]
         if bad.size:
-            kb = float(bad.flat[0])
-            bound = f"k < {hi:.6g}" if kb >= hi else f"k > {lo:.6g}"
+            sb = float(bad.flat[0])
+            bound = f"s < {hi:.6g}" if sb >= hi else f"s > {lo:.6g}"
             raise ValueError(
-                f"k={kb:g} is outside the domain where lambda(k) is finite: need {bound} "
+                f"s={sb:g} is outside the domain where theta(s) is finite: need {bound} "
                 f"(estimated from the growth of F**2/(4D)+F'/2 against the observable at the edges of x; "
-                f"if lambda is finite beyond, widen x)")
+                f"if theta is finite beyond, widen x)")
 
-    res = np.empty(kk.size)
-    for n, kv in enumerate(kk.ravel()):
-        d = -out_rate + kv * f
+    res = np.empty(ss.size)
+    for n, sv in enumerate(ss.ravel()):
+        d = -out_rate - sv * f
         w, v = sla.eigh_tridiagonal(d, off, select="i", select_range=(x.size - 1, x.size - 1))
         res[n] = w[0]
         if check_domain:
             psi = np.abs(v[:, 0])
             if max(psi[0], psi[-1]) > 1e-6 * psi.max():
                 raise ValueError(
-                    f"k={kv:g}: the tilted ground state reaches the edge of x=[{x[0]:g}, {x[-1]:g}]"
-                    f" (edge weight {max(psi[0], psi[-1]) / psi.max():.2g}); widen the grid, or k "
-                    f"is outside the domain where lambda(k) is finite")
-    return res.reshape(kk.shape)
+                    f"s={sv:g}: the tilted ground state reaches the edge of x=[{x[0]:g}, {x[-1]:g}]"
+                    f" (edge weight {max(psi[0], psi[-1]) / psi.max():.2g}); widen the grid, or s "
+                    f"is outside the domain where theta(s) is finite")
+    return res.reshape(ss.shape)
 
 
-def _k_domain(x, F, f, D) -> tuple[float, float]:
-    """(lower, upper) bound on k for which W - k f stays confining at both edges."""
+def _s_domain(x, F, f, D) -> tuple[float, float]:
+    """(lower, upper) bound on s for which W + s f stays confining at both edges."""
     dF = np.gradient(F, x)
     W = F**2 / (4 * D) + 0.5 * dF
     m = max(2, x.size // 10)
@@ -183,9 +178,9 @@ def _k_domain(x, F, f, D) -> tuple[float, float]:
     for inner, outer in ((m, 0), (-1 - m, -1)):
         dW, df = W[outer] - W[inner], f[outer] - f[inner]
         if df > 0:
-            hi = min(hi, dW / df)
+            lo = max(lo, -dW / df)
         elif df < 0:
-            lo = max(lo, dW / df)
+            hi = min(hi, -dW / df)
     return lo, hi
 
 
@@ -207,8 +202,8 @@ def sqra_generator_2d(potential: Callable, D: float, x, y) -> sp.csr_matrix:
         ((25, 25), True)
     """
     D = positive_float(D, "D")
-    x, hx = _uniform_grid(x, "x")
-    y, hy = _uniform_grid(y, "y")
+    x, hx = uniform_grid(x, "x")
+    y, hy = uniform_grid(y, "y")
     if abs(hx - hy) > 1e-9 * hx:
         raise ValueError(f"x and y must have the same spacing, got {hx:g} and {hy:g}")
     X, Y = np.meshgrid(x, y, indexing="ij")
@@ -231,46 +226,46 @@ def sqra_generator_2d(potential: Callable, D: float, x, y) -> sp.csr_matrix:
     return L.tocsr()
 
 
-def scgf_diffusion_2d(k, observable: Callable, potential: Callable, sigma: float, x, y) -> np.ndarray:
-    """SCGF of ``int f(X, Y) dt`` for the 2D gradient diffusion ``dX = -grad V dt + sigma dW``.
-
-    Convention as in :func:`scgf_diffusion_1d`: ``lambda(k) = lim (1/t) ln <exp(k A_t)>``.
+@accepts_deprecated_k
+def scgf_diffusion_2d(s, observable: Callable, potential: Callable, sigma: float, x, y) -> np.ndarray:
+    """SCGF ``theta(s) = lim (1/t) ln <exp(-s int f(X, Y) dt)>`` of the 2D gradient diffusion
+    ``dX = -grad V dt + sigma dW`` (the sign convention of :mod:`nephlab.largedev`).
 
     Args:
-        k: scalar or array (1 / units of f).
+        s: scalar or array (1 / units of A); the bias.
         observable: vectorised ``f(X, Y)``.
         potential: vectorised ``V(X, Y)`` (length**2 / time); drift is ``-grad V``.
         sigma: noise amplitude (length / sqrt(time)), > 0.
         x, y: shapes (nx,), (ny,), uniform grids with equal spacing; reflecting edges.
+        k: deprecated keyword of the old convention, ``k=`` is ``s=-k`` (``DeprecationWarning``).
 
     Returns:
-        lambda(k), same shape as ``k`` (1 / time); error O(h**2).  No domain check in 2D:
-        the caller must keep k where the tilted ground state stays inside the grid.
+        theta(s), same shape as ``s`` (1 / time); error O(h**2).  No domain check in 2D:
+        the caller must keep s where the tilted ground state stays inside the grid.
 
     Example (2D OU, separable: 2 * 0.125):
         >>> g = np.linspace(-6, 6, 121)
-        >>> lam = scgf_diffusion_2d(0.5, lambda X, Y: X + Y, lambda X, Y: (X**2 + Y**2) / 2, 1.0, g, g)
-        >>> round(float(lam), 2)
+        >>> theta = scgf_diffusion_2d(-0.5, lambda X, Y: X + Y, lambda X, Y: (X**2 + Y**2) / 2, 1.0, g, g)
+        >>> round(float(theta), 2)
         0.25
     """
     sigma = positive_float(sigma, "sigma")
     D = 0.5 * sigma**2
     L = sqra_generator_2d(potential, D, x, y)
-    x, _ = _uniform_grid(x, "x")
-    y, _ = _uniform_grid(y, "y")
+    x, _ = uniform_grid(x, "x")
+    y, _ = uniform_grid(y, "y")
     X, Y = np.meshgrid(x, y, indexing="ij")
     V = _eval(potential, "potential", X, Y).ravel()
     f = _eval(observable, "observable", X, Y).ravel()
-    kk = np.asarray(k, dtype=float)
-    if not np.all(np.isfinite(kk)):
-        raise ValueError(f"k must be finite, got {k!r}")
+    ss = _tilts(s)
     # ground-state transform: S = pi^{1/2} L pi^{-1/2}, pi ~ exp(-V/D)
-    s = np.exp(-(V - V.min()) / (2 * D))
-    S = sp.diags(s) @ L @ sp.diags(1 / s)
+    root_pi = np.exp(-(V - V.min()) / (2 * D))
+    S = sp.diags(root_pi) @ L @ sp.diags(1 / root_pi)
     S = 0.5 * (S + S.T)
-    res = np.empty(kk.size)
-    for n, kv in enumerate(kk.ravel()):
-        H = (S + sp.diags(kv * f)).tocsc()
-        w = spla.eigsh(H, k=1, which="LA", return_eigenvectors=False, tol=1e-12)
+    res = np.empty(ss.size)
+    for n, sv in enumerate(ss.ravel()):
+        H = (S - sp.diags(sv * f)).tocsc()
+        # start from the s = 0 ground state: deterministic, and close for small |s|
+        w = spla.eigsh(H, k=1, which="LA", v0=root_pi, return_eigenvectors=False, tol=1e-12)
         res[n] = w[0]
-    return res.reshape(kk.shape)
+    return res.reshape(ss.shape)

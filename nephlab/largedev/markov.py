@@ -8,8 +8,8 @@ Conventions (used everywhere in this module):
 * **Observables.** A time-additive observable ``A_t = sum_jumps g[i, j] + int_0^t f(x(u)) du``
   with an increments matrix ``g`` (dimensionless, shape ``(n, n)``; only entries on allowed
   jumps are read) and a state function ``f`` (units 1/time, shape ``(n,)``).
-* **Tilting / SCGF.** ``theta(s) = lim_{t->inf} (1/t) ln E[exp(-s A_t)]`` (note the minus sign:
-  s > 0 favours *small* A). The tilted generator is ``W_s[i, j] = W[i, j] exp(-s g[i, j])`` for
+* **Tilting / SCGF.** ``theta(s) = lim_{t->inf} (1/t) ln E[exp(-s A_t)]``, the one sign
+  convention of :mod:`nephlab.largedev` (s > 0 favours *small* A). The tilted generator is ``W_s[i, j] = W[i, j] exp(-s g[i, j])`` for
   ``i != j`` and ``W_s[i, i] = -escape(i) - s f(i)``; ``theta(s)`` is its largest real
   eigenvalue. Hence ``theta'(0) = -<a>`` (minus the mean rate of A) and ``theta''(0)`` is the
   scaled variance ``lim Var(A_t)/t``.
@@ -37,7 +37,11 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph
 import scipy.sparse.linalg
 
-__all__ = ["MarkovJumpProcess", "Observable", "RateFunctionResult", "ScgfResult"]
+from nephlab._result import ResultBase, attr, coord, var
+from nephlab.largedev._conventions import RATE_FUNCTION_CONVENTION, SCGF_CONVENTION
+
+__all__ = ["MarkovJumpProcess", "Observable", "RateFunctionResult", "ScgfResult", "as_process", "doob",
+           "rate_function", "scgf"]
 
 DEFAULT_SPARSE_THRESHOLD = 10_000
 
@@ -144,8 +148,8 @@ def _as_matrix(g, name):
 # --------------------------------------------------------------------------------------------
 # result
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RateFunctionResult:
+@dataclass(frozen=True, repr=False)
+class RateFunctionResult(ResultBase):
     """Legendre–Fenchel rate function ``I(x) = sup_s [-s x - theta(s)]``.
 
     Attributes:
@@ -159,6 +163,9 @@ class RateFunctionResult:
         kink_s: ``(k,)`` s locations of detected kinks.
         s_grid, theta: the grid and theta on it.
 
+    ``to_xarray()``: ``I``, ``s_star``, ``at_boundary`` on dim ``x``; ``theta`` on dim ``s``;
+    ``kink_s`` on dim ``kink``; attrs ``kink`` (0/1), ``convention`` and ``units`` per variable.
+
     Example:
         >>> from nephlab.largedev.models import two_state
         >>> r = two_state(1.0, 1.0).rate_function([0.5, 1.0, 2.0], "activity")
@@ -166,48 +173,29 @@ class RateFunctionResult:
         [0.153426, 0.0, 0.386294]
         >>> r.kink
         False
+        >>> ds = r.to_xarray()
+        >>> ds.I.dims, ds.theta.dims, ds.attrs["kink"]
+        (('x',), ('s',), 0)
     """
 
-    x: np.ndarray
-    I: np.ndarray
-    s_star: np.ndarray
-    at_boundary: np.ndarray
-    kink: bool
-    kink_s: np.ndarray
-    s_grid: np.ndarray
-    theta: np.ndarray
+    x: np.ndarray = coord("x", units="[A]/time", long_name="A per unit time")
+    I: np.ndarray = var("x", units="1/time", long_name="rate function (convex hull)")
+    s_star: np.ndarray = var("x", units="1/[A]", long_name="maximising s")
+    at_boundary: np.ndarray = var("x", long_name="supremum at an end of the s grid (I is a lower bound)")
+    kink: bool  # -> attrs["kink"] as 0/1
+    kink_s: np.ndarray = var("kink", units="1/[A]", long_name="s of detected kinks")
+    s_grid: np.ndarray = coord("s", units="1/[A]", long_name="tilt s", name="s")
+    theta: np.ndarray = var("s", units="1/time", long_name="SCGF theta(s)")
 
-    def to_xarray(self):
-        """The result as an ``xarray.Dataset``.
+    xarray_attrs = {"convention": RATE_FUNCTION_CONVENTION}
 
-        Variables ``I``, ``s_star``, ``at_boundary`` on dim ``x``; ``theta`` on dim ``s``;
-        ``kink_s`` on dim ``kink``; attrs ``kink``, ``convention`` and ``units`` per variable.
-
-        Example:
-            >>> from nephlab.largedev.models import two_state
-            >>> ds = two_state(1.0, 1.0).rate_function([0.5, 2.0], "activity").to_xarray()
-            >>> ds.I.dims, ds.theta.dims, ds.attrs["kink"]
-            (('x',), ('s',), 0)
-        """
-        import xarray as xr
-
-        ds = xr.Dataset(
-            {"I": ("x", self.I, {"long_name": "rate function (convex hull)", "units": "1/time"}),
-             "s_star": ("x", self.s_star, {"long_name": "maximising s", "units": "1/[A]"}),
-             "at_boundary": ("x", self.at_boundary,
-                             {"long_name": "supremum at an end of the s grid (I is a lower bound)"}),
-             "theta": ("s", self.theta, {"long_name": "SCGF theta(s)", "units": "1/time"}),
-             "kink_s": ("kink", self.kink_s, {"long_name": "s of detected kinks", "units": "1/[A]"})},
-            coords={"x": ("x", self.x, {"long_name": "A per unit time", "units": "[A]/time"}),
-                    "s": ("s", self.s_grid, {"long_name": "tilt s", "units": "1/[A]"})},
-            attrs={"kink": int(self.kink),
-                   "convention": "I(x) = sup_s [-s x - theta(s)], theta(s) = lim (1/t) ln <exp(-s A_t)>"},
-        )
+    def _xarray_extra(self, ds):
+        ds.attrs["kink"] = int(self.kink)
         return ds
 
 
-@dataclass(frozen=True)
-class ScgfResult:
+@dataclass(frozen=True, repr=False)
+class ScgfResult(ResultBase):
     """SCGF and its first two derivatives on a grid of s (see :meth:`MarkovJumpProcess.scgf_curve`).
 
     Attributes:
@@ -218,18 +206,25 @@ class ScgfResult:
         d2theta: ``(m,)`` theta''(s) ([A]^2/time), the scaled variance of A in the tilted ensemble.
         observable: the observable's name.
 
+    ``to_xarray()``: dim ``s``, variables ``theta``, ``dtheta``, ``d2theta``, ``mean`` (units
+    in attrs), attrs ``observable`` and ``convention``.
+
     Example:
         >>> from nephlab.largedev.models import two_state
         >>> r = two_state(1.0, 1.0).scgf_curve([0.0], "activity")   # theta = exp(-s) - 1
         >>> [round(float(v[0]), 10) for v in (r.theta, r.dtheta, r.d2theta)]
         [0.0, -1.0, 1.0]
+        >>> sorted(two_state(1.0, 2.0).scgf_curve([0.0, 1.0]).to_xarray().data_vars)
+        ['d2theta', 'dtheta', 'mean', 'theta']
     """
 
-    s: np.ndarray
-    theta: np.ndarray
-    dtheta: np.ndarray
-    d2theta: np.ndarray
-    observable: str
+    s: np.ndarray = coord("s", units="1/[A]", long_name="tilt s")
+    theta: np.ndarray = var("s", units="1/time", long_name="SCGF theta(s)")
+    dtheta: np.ndarray = var("s", units="[A]/time", long_name="theta'(s)")
+    d2theta: np.ndarray = var("s", units="[A]^2/time", long_name="theta''(s)")
+    observable: str = attr()
+
+    xarray_attrs = {"convention": SCGF_CONVENTION}
 
     @property
     def mean(self) -> np.ndarray:
@@ -242,26 +237,8 @@ class ScgfResult:
         """
         return -self.dtheta
 
-    def to_xarray(self):
-        """The result as an ``xarray.Dataset`` with dim ``s`` and variables ``theta``,
-        ``dtheta``, ``d2theta``, ``mean`` (units in attrs).
-
-        Example:
-            >>> from nephlab.largedev.models import two_state
-            >>> sorted(two_state(1.0, 2.0).scgf_curve([0.0, 1.0]).to_xarray().data_vars)
-            ['d2theta', 'dtheta', 'mean', 'theta']
-        """
-        import xarray as xr
-
-        return xr.Dataset(
-            {"theta": ("s", self.theta, {"long_name": "SCGF theta(s)", "units": "1/time"}),
-             "dtheta": ("s", self.dtheta, {"long_name": "theta'(s)", "units": "[A]/time"}),
-             "d2theta": ("s", self.d2theta, {"long_name": "theta''(s)", "units": "[A]^2/time"}),
-             "mean": ("s", self.mean, {"long_name": "tilted mean rate of A", "units": "[A]/time"})},
-            coords={"s": ("s", self.s, {"long_name": "tilt s", "units": "1/[A]"})},
-            attrs={"observable": self.observable,
-                   "convention": "theta(s) = lim (1/t) ln <exp(-s A_t)>"},
-        )
+    def _xarray_extra(self, ds):
+        return ds.assign(mean=("s", self.mean, {"long_name": "tilted mean rate of A", "units": "[A]/time"}))
 
 
 # --------------------------------------------------------------------------------------------
@@ -809,3 +786,67 @@ class MarkovJumpProcess:
         n = self.n_states
         m = sp.csr_matrix((data, (self._rows, self._cols)), shape=(n, n))
         return MarkovJumpProcess(m, states=self.states, sparse_threshold=self.sparse_threshold)
+
+
+# --------------------------------------------------------------------------------------------
+# one entry point for a process or a rate matrix
+# --------------------------------------------------------------------------------------------
+def as_process(process: MarkovJumpProcess | Any, name: str = "process") -> MarkovJumpProcess:
+    """``process`` itself if it is a :class:`MarkovJumpProcess`, else ``MarkovJumpProcess(process)``.
+
+    A rate matrix (``(n, n)`` dense array-like or scipy.sparse, ``rates[i, j]`` = rate of
+    ``i -> j``) is validated as by :class:`MarkovJumpProcess`.
+
+    Example:
+        >>> as_process([[0.0, 1.0], [2.0, 0.0]]).n_states
+        2
+        >>> p = MarkovJumpProcess([[0.0, 1.0], [2.0, 0.0]])
+        >>> as_process(p) is p
+        True
+    """
+    if isinstance(process, MarkovJumpProcess):
+        return process
+    if process is None or isinstance(process, (str, bytes)):
+        raise TypeError(f"{name} must be a MarkovJumpProcess or an (n, n) rate matrix, got {process!r}")
+    return MarkovJumpProcess(process)
+
+
+def scgf(process: MarkovJumpProcess | Any, s, observable="activity", **kw):
+    """SCGF ``theta(s)`` of a :class:`MarkovJumpProcess` or of a rate matrix.
+
+    The same as ``as_process(process).scgf(s, observable, **kw)``; see
+    :meth:`MarkovJumpProcess.scgf` (sign convention of :mod:`nephlab.largedev`).
+
+    Example:
+        >>> rates = [[0.0, 1.0], [1.0, 0.0]]
+        >>> scgf(rates, 1.0) == scgf(MarkovJumpProcess(rates), 1.0)
+        True
+    """
+    return as_process(process).scgf(s, observable, **kw)
+
+
+def rate_function(process: MarkovJumpProcess | Any, x, observable="activity", s_grid=None,
+                  **kw) -> RateFunctionResult:
+    """Rate function ``I(x)`` of a :class:`MarkovJumpProcess` or of a rate matrix.
+
+    The same as ``as_process(process).rate_function(x, observable, s_grid, **kw)``; see
+    :meth:`MarkovJumpProcess.rate_function`.
+
+    Example:
+        >>> round(float(rate_function([[0.0, 1.0], [1.0, 0.0]], 2.0).I[0]), 8)   # 2 ln 2 - 1
+        0.38629436
+    """
+    return as_process(process).rate_function(x, observable, s_grid, **kw)
+
+
+def doob(process: MarkovJumpProcess | Any, s, observable="activity", **kw) -> MarkovJumpProcess:
+    """Doob-transformed (driven) process at tilt s of a :class:`MarkovJumpProcess` or a rate matrix.
+
+    The same as ``as_process(process).doob(s, observable, **kw)``; see :meth:`MarkovJumpProcess.doob`.
+
+    Example:
+        >>> d = doob([[0.0, 1.0], [1.0, 0.0]], 1.0)
+        >>> round(d.mean("activity"), 12)   # -theta'(1) = exp(-1)
+        0.367879441171
+    """
+    return as_process(process).doob(s, observable, **kw)

@@ -20,7 +20,9 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from nephlab._result import ResultBase, attr, coord, var
 from nephlab._validate import integer, positive_float
+from nephlab.largedev._conventions import SCGF_CONVENTION
 from nephlab.largedev.markov import MarkovJumpProcess
 
 __all__ = ["two_state", "ring_random_walk", "tasep_ring", "tasep_scgf_exact", "east", "fredrickson_andersen",
@@ -313,8 +315,8 @@ def kcm_equilibrium_activity(model, N, c, boundary="open") -> float:
     return flip * (n_always + (N - n_always) * p_f)
 
 
-@dataclass(frozen=True)
-class PhaseDiagramResult:
+@dataclass(frozen=True, repr=False)
+class PhaseDiagramResult(ResultBase):
     """s-ensemble activity of a family of models of increasing size (see :func:`activity_phase_diagram`).
 
     Attributes (``k`` sizes, ``m`` tilts):
@@ -328,43 +330,26 @@ class PhaseDiagramResult:
         at_boundary: ``(k,)`` True where the maximum of chi on the grid is at an end of ``s``
             (``s_star`` is then only a bound; widen the grid).
         observable: name of the observable (``"activity"``).
+
+    ``to_xarray()`` gives a Dataset with dims ``L`` and ``s`` (units in attrs).
+
+    Example:
+        >>> r = activity_phase_diagram(lambda L: east(L, 0.5), [3, 4], np.linspace(0, 0.3, 7))
+        >>> r.to_xarray().activity.dims
+        ('L', 's')
     """
 
-    sizes: np.ndarray
-    s: np.ndarray
-    theta: np.ndarray
-    activity: np.ndarray
-    susceptibility: np.ndarray
-    s_star: np.ndarray
-    chi_max: np.ndarray
-    at_boundary: np.ndarray
-    observable: str = "activity"
+    sizes: np.ndarray = coord("L", long_name="system size", name="L")
+    s: np.ndarray = coord("s", units="1/[A]", long_name="tilt s")
+    theta: np.ndarray = var("L", "s", units="1/time", long_name="SCGF theta(s)")
+    activity: np.ndarray = var("L", "s", units="1/time", long_name="activity per site -theta'(s)/L")
+    susceptibility: np.ndarray = var("L", "s", units="1/time", long_name="theta''(s)/L")
+    s_star: np.ndarray = var("L", units="1/[A]", long_name="crossover s*(L) (max of chi)")
+    chi_max: np.ndarray = var("L", units="1/time", long_name="chi(s*)")
+    at_boundary: np.ndarray = var("L", long_name="max of chi at an end of the grid")
+    observable: str = attr(default="activity")
 
-    def to_xarray(self):
-        """The result as an ``xarray.Dataset`` with dims ``L`` and ``s`` (units in attrs).
-
-        Example:
-            >>> r = activity_phase_diagram(lambda L: east(L, 0.5), [3, 4], np.linspace(0, 0.3, 7))
-            >>> r.to_xarray().activity.dims
-            ('L', 's')
-        """
-        import xarray as xr
-
-        return xr.Dataset(
-            {"theta": (("L", "s"), self.theta, {"long_name": "SCGF theta(s)", "units": "1/time"}),
-             "activity": (("L", "s"), self.activity,
-                          {"long_name": "activity per site -theta'(s)/L", "units": "1/time"}),
-             "susceptibility": (("L", "s"), self.susceptibility,
-                                {"long_name": "theta''(s)/L", "units": "1/time"}),
-             "s_star": ("L", self.s_star, {"long_name": "crossover s*(L) (max of chi)",
-                                           "units": "1/[A]"}),
-             "chi_max": ("L", self.chi_max, {"long_name": "chi(s*)", "units": "1/time"}),
-             "at_boundary": ("L", self.at_boundary, {"long_name": "max of chi at an end of the grid"})},
-            coords={"L": ("L", self.sizes, {"long_name": "system size"}),
-                    "s": ("s", self.s, {"long_name": "tilt s", "units": "1/[A]"})},
-            attrs={"observable": self.observable,
-                   "convention": "theta(s) = lim (1/t) ln <exp(-s A_t)>"},
-        )
+    xarray_attrs = {"convention": SCGF_CONVENTION}
 
 
 def activity_phase_diagram(model_factory: Callable[[int], MarkovJumpProcess], sizes, s_grid,

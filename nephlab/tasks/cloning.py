@@ -51,10 +51,9 @@ def run(p: dict) -> dict[str, np.ndarray]:
     from ..largedev import cloning
 
     proc, g = _markov.build(p)
-    obs = "activity" if p["observable"] == "activity" else np.asarray(g.toarray())
-    rates = np.asarray(proc.rates())
+    obs = "activity" if p["observable"] == "activity" else g
     with on_device(p["device"], "cloning"):
-        res = cloning(rates, p["s"], obs, n_clones=p["n_clones"], t_max=p["t_max"], seed=p["seed"],
+        res = cloning(proc, p["s"], obs, n_clones=p["n_clones"], t_max=p["t_max"], seed=p["seed"],
                       n_runs=p["n_runs"], burn_in=p["burn_in_fraction"] * p["t_max"], store_trajectories=False)
     kw = {"increments": g} if p["observable"] == "current" else {}
     exact = proc.scgf(p["s"], p["observable"], **kw)
