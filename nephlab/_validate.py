@@ -335,3 +335,19 @@ def disjoint_regions(a: tuple, b: tuple, names: tuple[str, str] = ("A", "B")) ->
         raise ValueError(f"{na} = [{a[1]}, {a[2]}] and {nb} = [{b[1]}, {b[2]}] overlap; they must be disjoint")
     if a[0] == "ball" and b[0] == "ball" and math.dist(a[1], b[1]) <= a[2] + b[2]:
         raise ValueError(f"balls {na}={a[1:]} and {nb}={b[1:]} overlap; they must be disjoint")
+
+
+def finite_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as a float array of any shape (a scalar gives a 0-d array) with finite entries.
+
+    Example:
+        >>> finite_array([0.5, -1], "s").tolist()
+        [0.5, -1.0]
+    """
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number or array, got {x!r}") from None
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    return a

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nephlab._result import ResultBase, attr, coord, var
-from nephlab._validate import integer, positive_float
+from nephlab._validate import finite_array, integer, positive_float
 from nephlab.largedev._conventions import SCGF_CONVENTION
 from nephlab.largedev.markov import MarkovJumpProcess
 
@@ -244,12 +244,7 @@ def tasep_scgf_exact(L, n, s, rate=1.0):
     if n >= L:
         raise ValueError(f"n must satisfy 0 < n < L = {L}, got n = {n}")
     rate = positive_float(rate, "rate")
-    try:
-        s_arr = np.asarray(s, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"s must be a real number or array, got {s!r}") from None
-    if not np.all(np.isfinite(s_arr)):
-        raise ValueError(f"s must be finite, got {s!r}")
+    s_arr = finite_array(s, "s")
     q, log_g, log_l, log_bc = _dl_series(L, n)
     b_edge = _DL_EDGE * np.exp(log_bc)
     # s(B) = sum_q c_q B^q is increasing in B on [-b_edge, b_edge]

@@ -16,7 +16,7 @@ import scipy.integrate as si
 
 from nephlab._result import ResultBase, attr, var
 from nephlab._validate import finite_float, integer, positive_float, region, seed_key
-from nephlab.largedev.potentials import double_well_1d_jax
+from nephlab.largedev.potentials import double_well_1d_jax  # noqa: F401  (used by the examples)
 from nephlab.largedev.sampling import _absorb, _common, boundary_shift
 
 __all__ = ["FirstPassageResult", "first_passage_times", "mean_transition_path_time_1d"]

@@ -18,7 +18,7 @@ import numpy as np
 import nephlab._config  # noqa: F401  (float64)
 from nephlab._result import ResultBase, attr, var
 from nephlab._validate import disjoint_regions, integer, points, positive_float, region, seed_key
-from nephlab.largedev.potentials import double_well_1d_jax
+from nephlab.largedev.potentials import double_well_1d_jax  # noqa: F401  (used by the examples)
 from nephlab.largedev.sampling import _drift_fn, _potential, _region_fn, boundary_shift
 
 __all__ = ["FluxRateResult", "flux_rate"]

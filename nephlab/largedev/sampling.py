@@ -33,11 +33,10 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import nephlab._config  # noqa: F401  (float64)
 from nephlab._validate import integer, jax_callable, points, positive_float

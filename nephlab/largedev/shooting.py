@@ -17,7 +17,7 @@ from scipy.special import ndtri
 
 from nephlab._result import ResultBase, attr, var
 from nephlab._validate import disjoint_regions, finite_float, integer, region, seed_key
-from nephlab.largedev.potentials import double_well_1d_jax
+from nephlab.largedev.potentials import double_well_1d_jax  # noqa: F401  (used by the examples)
 from nephlab.largedev.sampling import _absorb, _common, boundary_shift
 
 __all__ = ["ShootingCommittorResult", "shooting_committor"]
