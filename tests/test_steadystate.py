@@ -56,8 +56,10 @@ def test_driven_damped_oscillator_vs_qutip(method):
     H = delta * a.dag() * a + F * (a + a.dag())
     c_ops = [np.sqrt(kappa * (nth + 1)) * a, np.sqrt(kappa * nth) * a.dag()]
     expected = qt.steadystate(H, c_ops).full()
-    rho = np.asarray(steadystate(H, c_ops, method=method))
-    np.testing.assert_allclose(rho, expected, atol=1e-8)
+    rho = steadystate(H, c_ops, method=method)
+    # Qobj in, Qobj out (issue 10, item 7)
+    assert isinstance(rho, qt.Qobj) and rho.dims == H.dims
+    np.testing.assert_allclose(rho.full(), expected, atol=1e-8)
 
 
 def kerr(n, delta=-1.0, K=0.5, F=1.5, kappa=1.0):

@@ -84,9 +84,15 @@ def test_dissipator_matches_qutip():
 def test_accepts_qobj_and_trace_preservation():
     a = qt.destroy(4)
     H = a.dag() * a + 0.3 * (a + a.dag())
-    L = np.asarray(liouvillian(H, [0.5 * a, 0.2 * a.dag()]))
-    # trace preservation: vec(I)ᵀ L = 0 in row-major convention
+    # Qobj in, Qobj out (issue 10, item 7): a QuTiP superoperator in QuTiP's column-stacking
+    # convention, equal to qutip.liouvillian
+    Lq = liouvillian(H, [0.5 * a, 0.2 * a.dag()])
+    assert isinstance(Lq, qt.Qobj) and Lq.issuper
+    assert (Lq - qt.liouvillian(H, [0.5 * a, 0.2 * a.dag()])).norm() < 1e-13
+    L = np.asarray(liouvillian(H.full(), [0.5 * a.full(), 0.2 * a.dag().full()]))
+    # trace preservation: vec(I)ᵀ L = 0 in row-major convention (and in QuTiP's, I being symmetric)
     np.testing.assert_allclose(np.eye(4).reshape(16) @ L, 0, atol=1e-12)
+    np.testing.assert_allclose(np.eye(4).reshape(16) @ Lq.full(), 0, atol=1e-12)
 
 
 def test_batch_equals_loop():

@@ -53,9 +53,10 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} contains NaN or inf (entry {idx} is {arr[idx]}); all entries must be finite")
 
 
-def as_operator(x: Any, name: str, *, batch: bool = True, hermitian: bool = False) -> np.ndarray:
+def as_operator(x: Any, name: str, *, batch: bool = True, hermitian: bool = False, kind: str | None = None) -> np.ndarray:
     """Validate an operator: shape (..., n, n) (leading batch axes only if ``batch``), finite,
-    and Hermitian to ``HERMITIAN_TOL`` (relative to its largest entry) if ``hermitian``.
+    and Hermitian to ``HERMITIAN_TOL`` (relative to its largest entry) if ``hermitian``
+    (``kind``, e.g. ``"Hamiltonian"``, names what it is in that message).
 
     Returns a complex128 NumPy array.
     """
@@ -66,21 +67,29 @@ def as_operator(x: Any, name: str, *, batch: bool = True, hermitian: bool = Fals
         raise ValueError(f"{name} must be a single (n, n) matrix here, got shape {arr.shape}")
     check_finite(arr, name)
     if hermitian:
-        check_hermitian(arr, name)
+        check_hermitian(arr, name, kind)
     return arr
 
 
-def check_hermitian(arr: np.ndarray, name: str) -> None:
-    """Raise ValueError if ``arr`` (..., n, n) is not Hermitian to ``HERMITIAN_TOL`` relative."""
+def check_hermitian(arr: np.ndarray, name: str, kind: str | None = None) -> None:
+    """Raise ValueError if ``arr`` (..., n, n) is not Hermitian to ``HERMITIAN_TOL`` relative.
+
+    The message names the argument ``name`` and, if given, what it is (``kind``: e.g.
+    ``"Hamiltonian"`` or ``"density matrix"``).
+
+    Example:
+        >>> check_hermitian(np.array([[0.5, 0.5], [0.1, 0.5]]), "rho0", "density matrix")
+        Traceback (most recent call last):
+        ...
+        ValueError: rho0 must be Hermitian (a density matrix equals its conjugate transpose), but |rho0 - rho0†| reaches 0.4 at entry (0, 1)
+    """
     dev = np.abs(arr - np.conj(np.swapaxes(arr, -1, -2)))
     scale = max(1.0, float(np.abs(arr).max(initial=0.0)))
     worst = float(dev.max(initial=0.0))
     if worst > HERMITIAN_TOL * scale:
         idx = tuple(int(i) for i in np.unravel_index(np.argmax(dev), dev.shape))
-        raise ValueError(
-            f"{name} must be Hermitian, but |{name} - {name}†| reaches {worst:.3g} at entry {idx}; "
-            "a Hamiltonian must equal its conjugate transpose"
-        )
+        what = f"a {kind} equals its conjugate transpose" if kind else "equal to its conjugate transpose"
+        raise ValueError(f"{name} must be Hermitian ({what}), but |{name} - {name}†| reaches {worst:.3g} at entry {idx}")
 
 
 def check_dims(arr: np.ndarray, n: int, name: str, ref: str) -> None:
@@ -110,7 +119,7 @@ def as_density_matrix(x: Any, name: str = "rho0", *, normalize: bool = False, to
                 raise ValueError(f"{name} is a ket of norm {norm:.6g}, not 1; pass normalize=True to rescale it")
             arr = arr / norm
         return np.outer(arr, np.conj(arr))
-    check_hermitian(arr, name)
+    check_hermitian(arr, name, "density matrix")
     tr = np.trace(arr, axis1=-2, axis2=-1).real
     if np.any(np.abs(tr - 1.0) > tol):
         if not normalize or np.any(tr <= 0):
@@ -129,3 +138,76 @@ def as_density_matrix(x: Any, name: str = "rho0", *, normalize: bool = False, to
 def to_jax(arr: np.ndarray, device=None) -> jnp.ndarray:
     """Put a NumPy array on nephlab's device as complex128 (or its own real dtype)."""
     return jax.device_put(jnp.asarray(arr), device if device is not None else _config.device())
+
+
+# ---------------------------------------------------------------------------------------------
+# QuTiP structure: what comes in as Qobj goes out as Qobj, with its dims
+# ---------------------------------------------------------------------------------------------
+
+
+def _operator_dims(q: Any) -> list | None:
+    dims = [list(d) for d in q.dims]
+    if getattr(q, "isket", False):
+        return [dims[0], dims[0]]
+    if getattr(q, "isbra", False):
+        return [dims[1], dims[1]]
+    if getattr(q, "isoper", True):
+        return dims
+    return None
+
+
+def _find_qobjs(x: Any, name: str, out: list) -> None:
+    if is_qobj(x):
+        out.append((name, x))
+    elif isinstance(x, dict):
+        for k, v in x.items():
+            _find_qobjs(v, f"{name}[{k!r}]", out)
+    elif isinstance(x, (list, tuple)):
+        for i, v in enumerate(x):
+            _find_qobjs(v, f"{name}[{i}]", out)
+
+
+def qobj_dims(named: list[tuple[str, Any]]) -> list | None:
+    """QuTiP dims ``[[d1, d2, ...], [d1, d2, ...]]`` of the operators among the inputs, or None.
+
+    ``named`` is a list of ``(argument name, value)``; values are searched through lists,
+    tuples and dicts (QuTiP's list format). A ket's dims ``[[2, 2], [1]]`` count as the dims
+    ``[[2, 2], [2, 2]]`` of its density matrix. Inputs with different dims are a ValueError
+    naming both, as in QuTiP.
+
+    Example:
+        >>> import qutip
+        >>> qobj_dims([("rho0", qutip.tensor(qutip.basis(2, 0), qutip.basis(2, 1))), ("H", None)])
+        [[2, 2], [2, 2]]
+    """
+    found: list = []
+    for name, value in named:
+        _find_qobjs(value, name, found)
+    dims, first = None, None
+    for name, q in found:
+        d = _operator_dims(q)
+        if d is None:
+            continue
+        if dims is None:
+            dims, first = d, name
+        elif d != dims:
+            raise ValueError(
+                f"{name} has QuTiP dims {d}, but {first} has dims {dims}; Qobj inputs must have equal dims"
+            )
+    return dims
+
+
+def to_qobj(arr: Any, dims: list | None) -> Any:
+    """An (..., n, n) array as a QuTiP ``Qobj`` with ``dims``, nested lists over batch axes.
+
+    Example:
+        >>> import numpy as np
+        >>> to_qobj(np.eye(4) / 4, [[2, 2], [2, 2]]).dims
+        [[2, 2], [2, 2]]
+    """
+    import qutip
+
+    a = np.asarray(arr)
+    if a.ndim == 2:
+        return qutip.Qobj(a, dims=dims)
+    return [to_qobj(x, dims) for x in a]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import time
-from functools import partial
 from typing import Any
 
 import jax
@@ -12,11 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config
+from .._validate import args_dict, broadcast_batch, integer, real_number, time_grid
 from . import _engine, _ops
-from ._convert import as_density_matrix, check_dims, check_finite, check_hermitian, to_numpy
+from ._convert import as_density_matrix, check_dims, check_finite, check_hermitian, qobj_dims, to_numpy
 from .methods import Method, get_method
 from .result import Result
-from .timedep import CallableOperator, Coefficient, parse_operator
+from .timedep import CallableOperator, Coefficient, function_name, parse_operator, sample
 
 __all__ = ["mesolve"]
 
@@ -61,15 +60,17 @@ def mesolve(
 
     Args:
         H: Hamiltonian (..., n, n) as NumPy/JAX array or QuTiP ``Qobj``; or QuTiP's list format
-            ``[H0, [H1, f1], ...]`` with JAX-traceable ``f(t, args)`` or arrays sampled on
-            ``tlist``; or a callable ``H(t, args) -> (n, n)``. Leading axes are batch axes.
+            ``[H0, [H1, f1], ...]`` with coefficients ``f(t)`` or ``f(t, args)`` (chosen by
+            signature; written with ``jax.numpy``, since they run inside compiled code, see
+            :mod:`nephlab.quantum.timedep`) or arrays sampled on ``tlist``; or a callable
+            ``H(t)`` / ``H(t, args) -> (n, n)``. Leading axes are batch axes.
         rho0: initial density matrix (..., n, n) or ket (n,) / (n, 1). Must have unit trace and
             be positive semidefinite unless ``normalize=True`` (which rescales the trace/norm).
         tlist: strictly increasing times (T,) at which results are saved; integration starts at
             ``tlist[0]``.
         c_ops: list of collapse operators, each (..., n, n) or in the list format.
         e_ops: list (or dict) of operators (n, n) whose expectation values are recorded.
-        args: dict passed to coefficient functions as ``f(t, args)``.
+        args: dict passed to coefficient functions written as ``f(t, args)``.
         method: ``"auto"``, ``"dopri5"``, ``"tsit5"``, ``"kvaerno5"``, ``"rk4"``, ``"expm"``,
             ``"magnus4"`` or a :mod:`nephlab.quantum.methods` object. See that module.
         rtol, atol: tolerances of the adaptive methods (relative, absolute per entry).
@@ -84,7 +85,8 @@ def mesolve(
     Returns:
         :class:`Result` with ``times`` (T,), ``expect`` (one array per e_op, batch + (T,), real
         for Hermitian e_ops), ``states`` (batch + (T, n, n) or None), ``final_state``,
-        ``method`` and ``stats``.
+        ``method`` and ``stats``; ``Result.to_qutip()`` gives ``Qobj`` states with the dims of
+        the ``Qobj`` inputs.
 
     Example:
         >>> import numpy as np, nephlab
@@ -109,19 +111,16 @@ def mesolve(
         store_states, progress, max_steps, normalize = loc["store_states"], loc["progress"], loc["max_steps"], loc["normalize"]
 
     t_start = time.perf_counter()
-    args = {} if args is None else args
-    if not isinstance(args, dict):
-        raise TypeError(f"args must be a dict (passed to coefficients as f(t, args)), got {type(args).__name__}")
-    tl = _check_tlist(tlist)
-    jargs = _check_args(args)
-    rtol = _positive_float(rtol, "rtol")
-    atol = _positive_float(atol, "atol")
-    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    tl = time_grid(tlist, "tlist")
+    args = jargs = args_dict(args)
+    rtol = real_number(rtol, "rtol", positive=True)
+    atol = real_number(atol, "atol", positive=True)
+    max_steps = integer(max_steps, "max_steps")
     meth = get_method(method)
 
     rho = as_density_matrix(rho0, "rho0", normalize=bool(normalize))
     n = rho.shape[-1]
+    dims = qobj_dims([("rho0", rho0), ("H", H), ("c_ops", c_ops), ("e_ops", e_ops)])
     h_parsed = parse_operator(H, "H", tl)
     if c_ops is None:
         c_list = []
@@ -158,7 +157,7 @@ def mesolve(
     if meth is None:
         meth = _auto_method(n, n_batch, time_dep_h or time_dep_c, len(tl), store_states)
     _check_method_fits(meth, dt, time_dep_h, time_dep_c, h_callable is not None)
-    dt_val = _positive_float(dt, "dt") if meth.needs_dt else 0.0
+    dt_val = real_number(dt, "dt", positive=True) if meth.needs_dt else 0.0
     uniform = _is_uniform(tl)
     _check_memory(meth, n, n_batch, len(tl), store_states, len(e_list), uniform)
 
@@ -205,45 +204,12 @@ def mesolve(
                      format=st.fmt if meth.family == "ode" else "dense-superoperator" if meth.family == "expm" else "dense",
                      interaction_frame=st.frame)
     return Result(times=tl, expect=expect, states=states, final_state=final, method=meth.name,
-                  stats=stats_out, batch_shape=tuple(batch_shape), e_keys=e_keys)
+                  stats=stats_out, batch_shape=tuple(batch_shape), e_keys=e_keys, dims=dims)
 
 
 # ---------------------------------------------------------------------------------------------
 # checks
 # ---------------------------------------------------------------------------------------------
-
-
-def _positive_float(x, name: str) -> float:
-    if x is None:
-        raise ValueError(f"{name} is required by this method; give a positive number (time units)" if name == "dt" else f"{name} must be a positive number, got None")
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a positive number, got {x!r} of type {type(x).__name__}")
-    if not math.isfinite(float(x)) or float(x) <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {x!r}")
-    return float(x)
-
-
-def _check_tlist(tlist) -> np.ndarray:
-    if isinstance(tlist, jax.core.Tracer):
-        raise TypeError("tlist must be concrete (a NumPy/JAX array), not a traced value")
-    try:
-        raw = np.asarray(tlist)
-    except (TypeError, ValueError):
-        raise TypeError(f"tlist must be a 1-D array of real times, got {type(tlist).__name__}") from None
-    if np.iscomplexobj(raw):
-        raise TypeError(f"tlist must hold real times, got complex values (dtype {raw.dtype})")
-    try:
-        tl = raw.astype(float)
-    except (TypeError, ValueError):
-        raise TypeError(f"tlist must be a 1-D array of real times, got dtype {raw.dtype}") from None
-    if tl.ndim != 1 or tl.shape[0] < 2:
-        raise ValueError(f"tlist must be a 1-D array of at least 2 times, got shape {tl.shape}")
-    check_finite(tl, "tlist")
-    d = np.diff(tl)
-    if np.any(d <= 0):
-        i = int(np.argmax(d <= 0))
-        raise ValueError(f"tlist must be strictly increasing, but tlist[{i}]={tl[i]} >= tlist[{i + 1}]={tl[i + 1]}")
-    return tl
 
 
 def _broadcast_batches(rho, h_terms, c_parsed) -> tuple:
@@ -253,30 +219,7 @@ def _broadcast_batches(rho, h_terms, c_parsed) -> tuple:
     for i, ts in enumerate(c_parsed):
         for j, t in enumerate(ts):
             shapes[f"c_ops[{i}]" if len(ts) == 1 else f"c_ops[{i}][{j}]"] = t.op.shape[:-2]
-    try:
-        return tuple(np.broadcast_shapes(*shapes.values()))
-    except ValueError:
-        desc = ", ".join(f"{k}: {v}" for k, v in shapes.items() if v)
-        raise ValueError(
-            f"the batch axes of the inputs do not broadcast against each other ({desc}); leading "
-            "batch axes must be equal or 1, as in NumPy broadcasting"
-        ) from None
-
-
-def _check_args(args: dict):
-    def conv(path, x):
-        try:
-            a = x if isinstance(x, jax.Array) else np.asarray(x)
-            if a.dtype.kind not in "biufc":
-                raise TypeError
-        except (TypeError, ValueError):
-            key = "".join(str(p) for p in path)
-            raise TypeError(
-                f"args{key} = {x!r} cannot be passed into JAX; args values must be numbers or arrays"
-            ) from None
-        return a
-
-    return jax.tree_util.tree_map_with_path(conv, args)
+    return broadcast_batch(shapes.items())
 
 
 def _is_uniform(tl: np.ndarray) -> bool:
@@ -285,56 +228,41 @@ def _is_uniform(tl: np.ndarray) -> bool:
 
 
 def _eval_callable_h(f, t, args) -> np.ndarray:
-    try:
-        h = np.asarray(f(jnp.asarray(t), args), dtype=np.complex128)
-    except Exception as err:  # noqa: BLE001 - report the user's error at the boundary
-        raise TypeError(f"H(t, args) could not be evaluated at t={t}: {type(err).__name__}: {err}") from err
+    h = sample(f, [t], args, f"H (the callable `{function_name(f)}`)")[0].astype(np.complex128)
     if h.ndim != 2 or h.shape[0] != h.shape[1]:
         raise ValueError(f"H(t, args) must return a square (n, n) matrix, got shape {h.shape}")
     check_finite(h, f"H(t={t}, args)")
     return h
 
 
-@partial(jax.jit, static_argnums=0)
-def _func_on_grid(f, tl, args):
-    return jax.vmap(lambda t: jnp.asarray(f(t, args), jnp.complex128))(tl)
-
-
 def _coefficient_values(c: Coefficient, tl: np.ndarray, args) -> np.ndarray:
     """A callable coefficient on every time of tlist (one cached, vectorised call)."""
-    try:
-        return np.asarray(_func_on_grid(c.func, jnp.asarray(tl), args))
-    except Exception:  # noqa: BLE001 - fall back for non-vmappable user functions
-        pass
-    return np.array([complex(np.asarray(c.func(jnp.asarray(t), args))) for t in tl])
+    return sample(c.func, tl, args, c.name).astype(np.complex128)
 
 
 def _check_coefficients(h_terms, c_parsed, tl, args) -> None:
-    groups = [("H", h_terms)] + [(f"c_ops[{i}]", ts) for i, ts in enumerate(c_parsed)]
-    for name, terms in groups:
-        for j, term in enumerate(terms):
+    for terms in [h_terms] + list(c_parsed):
+        for term in terms:
             if term.coeff is None or term.coeff.kind != "func":
                 continue
-            try:
-                vals = _coefficient_values(term.coeff, tl, args)
-            except Exception as err:  # noqa: BLE001
-                raise TypeError(f"{name}[{j}][1]: the coefficient f(t, args) failed at t={tl[0]}: {type(err).__name__}: {err}") from err
+            vals = _coefficient_values(term.coeff, tl, args)
+            name = term.coeff.name
             if vals.shape != tl.shape:
-                raise ValueError(f"{name}[{j}][1]: the coefficient f(t, args) must return a scalar, got shape {vals.shape[1:]}")
+                raise ValueError(f"{name} must return a scalar, got shape {vals.shape[1:]}")
             bad = ~np.isfinite(vals)
             if bad.any():
                 i = int(np.argmax(bad))
-                raise ValueError(f"{name}[{j}][1]: the coefficient is {vals[i]} (not finite) at t={tl[i]}; coefficients must be finite on tlist")
+                raise ValueError(f"{name} is {vals[i]} (not finite) at t={tl[i]}; coefficients must be finite on tlist")
 
 
 def _check_hamiltonian_hermitian(h_terms, h_callable, tl, args) -> None:
     """H(t) must be Hermitian at every time of tlist (a callable H: at first, middle, last)."""
     if h_callable is not None:
         for i in sorted({0, len(tl) // 2, len(tl) - 1}):
-            check_hermitian(_eval_callable_h(h_callable, tl[i], args), f"H(t={tl[i]:g})")
+            check_hermitian(_eval_callable_h(h_callable, tl[i], args), f"H(t={tl[i]:g})", "Hamiltonian")
         return
     if all(term.coeff is None for term in h_terms):
-        check_hermitian(sum(term.op for term in h_terms), "H")
+        check_hermitian(sum(term.op for term in h_terms), "H", "Hamiltonian")
         return
     # H(t) - H(t)† = Σ_j 2i Im c_j(t) S_j + 2 Re c_j(t) K_j with S_j, K_j the Hermitian and
     # anti-Hermitian parts of H_j: its Frobenius norm at every t is a quadratic form in the

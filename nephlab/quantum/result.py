@@ -8,11 +8,13 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from .._result import ResultBase
+
 __all__ = ["Result"]
 
 
-@dataclass(frozen=True)
-class Result:
+@dataclass(frozen=True, repr=False)
+class Result(ResultBase):
     """Solution of a master equation.
 
     Attributes:
@@ -26,6 +28,11 @@ class Result:
             batched), ``wall_time`` (s, compile included on a first call), ``device``,
             ``format`` (operator storage) and ``interaction_frame``.
         batch_shape: the broadcast batch axes of H, c_ops and rho0.
+        dims: QuTiP dims of the Qobj inputs (e.g. ``[[2, 2], [2, 2]]``), kept for
+            :meth:`to_qutip`; None when no input was a ``Qobj``.
+
+    ``repr`` is the compact one of every nephlab result; ``str`` a short summary;
+    ``save(path)`` writes :meth:`to_xarray` (its keyword arguments pass through).
 
     Example:
         >>> import numpy as np, nephlab
@@ -44,6 +51,7 @@ class Result:
     stats: dict
     batch_shape: tuple = ()
     e_keys: Any = field(default=None, repr=False)
+    dims: Any = field(default=None, repr=False)
 
     def __str__(self) -> str:
         n = self.final_state.shape[-1]
@@ -119,22 +127,32 @@ class Result:
                 attrs[k] = v
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
-    def to_qutip(self):
-        """States as QuTiP ``Qobj`` density matrices.
+    def to_qutip(self, final: bool = False):
+        """States as QuTiP ``Qobj`` density matrices, with the dims of the ``Qobj`` inputs.
 
-        Returns a list over time for an unbatched result (the final state alone when states
-        were not stored), or a nested list following ``batch_shape`` for a batch.
+        When ``rho0``, ``H``, ``c_ops`` or ``e_ops`` came as ``Qobj`` their dims (e.g.
+        ``[[2, 2], [2, 2]]`` for two qubits) are kept, so ``ptrace`` and ``tensor`` work on the
+        output; otherwise the dims are QuTiP's default ``[[n], [n]]``.
+
+        Args:
+            final: return the final state only (a ``Qobj``, or nested lists over the batch).
+
+        Returns:
+            a list over time for an unbatched result (the final state alone when states were
+            not stored, or with ``final=True``), nested in lists following ``batch_shape``.
+
+        Example:
+            >>> import numpy as np, qutip, nephlab
+            >>> sm = qutip.tensor(qutip.sigmam(), qutip.qeye(2))
+            >>> psi = qutip.tensor(qutip.basis(2, 0), qutip.basis(2, 1))
+            >>> res = nephlab.mesolve(qutip.qzero([2, 2]), psi, np.linspace(0, 1, 3), [sm])
+            >>> res.to_qutip(final=True).dims, res.to_qutip()[-1].ptrace(1).full().real.round(12)
+            ([[2, 2], [2, 2]], array([[0., 0.],
+                   [0., 1.]]))
         """
-        import qutip
+        from ._convert import to_qobj
 
-        arr = np.asarray(self.states if self.states is not None else self.final_state)
-
-        def conv(a):
-            if a.ndim == 2:
-                return qutip.Qobj(a)
-            return [conv(x) for x in a]
-
-        return conv(arr)
+        return to_qobj(self.final_state if final or self.states is None else self.states, self.dims)
 
 
 def _short(v) -> str:

@@ -26,7 +26,15 @@ Every result is checked: the relative residual
     r = ‖L(ρ)‖_F / (s ‖ρ‖_F),    s = ‖H - Tr(H)/n‖_F / √n + Σ_k ‖L_k‖_F² / n
 
 (``s`` is a typical energy/rate of the generator) must be ≤ ``tol``, else a RuntimeError reports
-``r``. A non-unique steady state (e.g. no dissipation) fails this check or the eigen-gap check.
+``r``.
+
+Uniqueness: ``"eigen"`` counts the (near-)zero eigenvalues of the Liouvillian (``|λ| ≤ 1e-10 s``)
+of every system; ``"direct"`` does the same for a system whose LU factorisation has a pivot below
+``1e-10`` times the largest one, or whose residual check fails. More than one zero eigenvalue
+raises a RuntimeError saying that the steady state is not unique and how many linearly
+independent stationary states there are (e.g. pure dephasing: 2; two qubits of which only one
+decays: 2, or 4 when the other has no Hamiltonian). ``"iterative"`` cannot detect this: it returns
+one stationary state.
 """
 
 from __future__ import annotations
@@ -38,7 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config
-from ._convert import to_jax
+from .._validate import integer, real_number
+from ._convert import qobj_dims, to_jax, to_qobj
 from .superop import _dag, _liouvillian_core, _rhs_core, _stack_system
 
 __all__ = ["steadystate"]
@@ -47,6 +56,9 @@ METHODS = ("auto", "direct", "iterative", "eigen")
 AUTO_DIRECT_MAX_N2 = 1600
 # copies of the n² × n² matrix alive during a direct solve (Liouvillian, regularised copy, LU)
 _DIRECT_COPIES = 3
+# |λ| ≤ _NULL_TOL · s counts as a zero eigenvalue of the Liouvillian (s: the rate scale); an LU
+# pivot ratio below it makes "direct" count them
+_NULL_TOL = 1e-10
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,9 +91,11 @@ def _direct_one(H, C, normalize):
     vec_sigma = (jnp.eye(n, dtype=H.dtype) / n).reshape(n * n)
     vec_id = jnp.eye(n, dtype=H.dtype).reshape(n * n)
     A = Lm + s * vec_sigma[:, None] * vec_id[None, :]
-    X = jnp.linalg.solve(A, s * vec_sigma).reshape(n, n)
+    lu, piv = jax.scipy.linalg.lu_factor(A)
+    X = jax.scipy.linalg.lu_solve((lu, piv), s * vec_sigma).reshape(n, n)
     rho = _finish(X, normalize)
-    return rho, _residual(H, C, rho, s)
+    d = jnp.abs(jnp.diagonal(lu))
+    return rho, _residual(H, C, rho, s), d.min() / d.max()
 
 
 def _jacobi_diag(H, C, s):
@@ -119,6 +133,14 @@ def _direct_batch(H, C, normalize):
     return jax.vmap(lambda h, c: _direct_one(h, c, normalize))(H, C)
 
 
+def _direct_check_unique(H, C, res, pivot, tol, bshape) -> None:
+    """Count the zero eigenvalues (host) of the systems whose direct solve looks singular."""
+    suspect = np.flatnonzero((np.asarray(pivot) <= _NULL_TOL) | ~(np.asarray(res) <= tol))
+    if suspect.size:
+        Lm, s = _liouvillian_and_scale(H[suspect], C[suspect])
+        _check_unique("direct", np.linalg.eigvals(np.asarray(Lm)), np.asarray(s), suspect, bshape)
+
+
 @jax.jit(static_argnames=("restart", "maxiter", "normalize"))
 def _iterative_batch(H, C, tol, restart, maxiter, normalize):
     return jax.vmap(lambda h, c: _iterative_one(h, c, tol, restart, maxiter, normalize))(H, C)
@@ -135,19 +157,31 @@ def _finish_batch(H, C, X, s, normalize):
     return rho, jax.vmap(_residual)(H, C, rho, s)
 
 
-def _eigen_batch(H, C, normalize):
+def _check_unique(method: str, lam: np.ndarray, s: np.ndarray, index: np.ndarray, bshape: tuple) -> None:
+    """Raise if a Liouvillian has more than one (near-)zero eigenvalue.
+
+    ``lam`` (m, n²) are the eigenvalues of m systems, ``s`` (m,) their rate scales and
+    ``index`` (m,) their flat positions in the batch of shape ``bshape``.
+    """
+    zeros = np.sum(np.abs(lam) <= _NULL_TOL * s[:, None], axis=-1)
+    if np.any(zeros > 1):
+        k = int(np.argmax(zeros > 1))
+        where = f" at batch index {tuple(int(j) for j in np.unravel_index(int(index[k]), bshape))}" if bshape else ""
+        raise RuntimeError(
+            f"steadystate(method={method!r}): the steady state is not unique{where}: the Liouvillian has "
+            f"{int(zeros[k])} (near-)zero eigenvalues (|λ| ≤ {_NULL_TOL:g} × rate scale {s[k]:.3g}), so there "
+            f"are {int(zeros[k])} linearly independent stationary states (e.g. a part of the system without "
+            "dissipation, pure dephasing, or a conserved quantity); add dissipation that connects them, or "
+            "use method='iterative' to get one of them"
+        )
+
+
+def _eigen_batch(H, C, normalize, bshape):
     Lm, s = _liouvillian_and_scale(H, C)
     lam, vecs = np.linalg.eig(np.asarray(Lm))  # host, CPU only
     order = np.argsort(np.abs(lam), axis=-1)
     s_np = np.asarray(s)
-    gap = np.take_along_axis(np.abs(lam), order[:, 1:2], axis=-1)[:, 0] if lam.shape[-1] > 1 else s_np
-    if np.any(gap <= 1e-10 * s_np):
-        i = int(np.argmin(gap / s_np))
-        raise RuntimeError(
-            f"steadystate(method='eigen'): the Liouvillian has more than one (near-)zero eigenvalue "
-            f"(second smallest |λ| = {gap[i]:.3g}, rate scale {s_np[i]:.3g}, batch element {i}); "
-            "the steady state is not unique"
-        )
+    _check_unique("eigen", lam, s_np, np.arange(lam.shape[0]), bshape)
     n = H.shape[-1]
     v = np.take_along_axis(vecs, order[:, None, :1], axis=-1)[..., 0]
     X = v.reshape(v.shape[0], n, n)
@@ -209,13 +243,16 @@ def steadystate(
         normalize_output: make the result exactly Hermitian with unit trace (default True).
 
     Returns:
-        complex128 ``jax.Array`` of shape (..., n, n): one steady state per batch element.
+        complex128 ``jax.Array`` of shape (..., n, n): one steady state per batch element; a
+        QuTiP ``Qobj`` with the inputs' dims when ``H`` or a collapse operator came as ``Qobj``
+        (nested lists of ``Qobj`` over batch axes).
 
     Raises:
         ValueError: bad input (shapes, non-Hermitian H, NaN/inf, unknown method, bad ``tol``/
             ``maxiter``/``restart``), or ``method="direct"`` would not fit in free memory (the
             message gives the estimate in GB).
-        RuntimeError: the residual exceeds ``tol`` (no convergence, or no unique steady state).
+        RuntimeError: the steady state is not unique (``"direct"``, ``"eigen"``: the message gives
+            the number of stationary states), or the residual exceeds ``tol`` (no convergence).
 
     Example:
         >>> import jax.numpy as jnp
@@ -227,11 +264,9 @@ def steadystate(
     """
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}; got {method!r}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)) or not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
-    for nm, val in (("maxiter", maxiter), ("restart", restart)):
-        if val is not None and (isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1):
-            raise ValueError(f"{nm} must be a positive integer or None, got {val!r}")
+    tol = real_number(tol, "tol", positive=True)
+    maxiter = None if maxiter is None else integer(maxiter, "maxiter")
+    restart = None if restart is None else integer(restart, "restart")
     if not isinstance(normalize_output, bool):
         raise TypeError(f"normalize_output must be True or False, got {normalize_output!r}")
     if c_ops is None or (isinstance(c_ops, (list, tuple)) and len(c_ops) == 0):
@@ -240,6 +275,7 @@ def steadystate(
             "state is not unique; pass at least one collapse operator"
         )
     Hb, C = _stack_system(H, c_ops)
+    dims = qobj_dims([("H", H), ("c_ops", c_ops)])
     bshape, n = Hb.shape[:-2], Hb.shape[-1]
     batch = int(np.prod(bshape, dtype=np.int64))
 
@@ -258,9 +294,10 @@ def steadystate(
     Hj = to_jax(Hb.reshape((batch, n, n)))
     Cj = to_jax(C.reshape((batch,) + C.shape[-3:]))
     if method == "direct":
-        rho, res = _direct_batch(Hj, Cj, normalize_output)
+        rho, res, pivot = _direct_batch(Hj, Cj, normalize_output)
+        _direct_check_unique(Hj, Cj, res, pivot, tol, bshape)
     elif method == "eigen":
-        rho, res = _eigen_batch(Hj, Cj, normalize_output)
+        rho, res = _eigen_batch(Hj, Cj, normalize_output, bshape)
     else:
         rs = int(restart) if restart is not None else min(n * n, max(64, 2 * n))
         mi = int(maxiter) if maxiter is not None else 50
@@ -284,4 +321,5 @@ def steadystate(
             "(e.g. no dissipation or a decoherence-free subspace) or the problem is ill-conditioned."
             + hint
         )
-    return rho.reshape(bshape + (n, n))
+    rho = rho.reshape(bshape + (n, n))
+    return rho if dims is None else to_qobj(rho, dims)

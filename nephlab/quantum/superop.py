@@ -14,7 +14,10 @@ The Lindblad generator (units: energy = rate, ħ = 1) is
 
 Leading axes are batch axes: ``H`` (..., n, n) and every collapse operator (..., n, n) broadcast
 against each other (and against ``rho`` in :func:`lindblad_rhs`). All results are complex128
-``jax.Array`` objects.
+``jax.Array`` objects, except that QuTiP in gives QuTiP out: when an operator argument is a
+``Qobj``, operators come back as ``Qobj`` with its dims, and superoperators as QuTiP ``super``
+``Qobj`` in QuTiP's own (column-stacking) convention, equal to what QuTiP's function of the same
+name returns.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401  (enables float64)
-from ._convert import as_operator, check_dims, to_jax
+from .._validate import broadcast_batch
+from ._convert import as_operator, check_dims, qobj_dims, to_jax, to_qobj
 
 __all__ = [
     "dissipator_apply",
@@ -62,24 +66,12 @@ def _as_c_ops(c_ops: Any, n: int | None, name: str = "c_ops", ref: str = "H") ->
     return out
 
 
-def _batch_shape(name_shapes: Sequence[tuple[str, tuple[int, ...]]]) -> tuple[int, ...]:
-    """Broadcast the batch shapes, raising ValueError that names the offending arguments."""
-    try:
-        return tuple(np.broadcast_shapes(*[s for _, s in name_shapes]))
-    except ValueError:
-        desc = ", ".join(f"{nm} {s}" for nm, s in name_shapes)
-        raise ValueError(
-            f"the leading batch axes do not broadcast against each other: {desc}; "
-            "batch axes must follow NumPy broadcasting rules"
-        ) from None
-
-
 def _stack_system(H: Any, c_ops: Any, *, hermitian: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Validate (H, c_ops) and return H (B..., n, n) and C (B..., K, n, n) broadcast together."""
-    Hn = as_operator(H, "H", hermitian=hermitian)
+    Hn = as_operator(H, "H", hermitian=hermitian, kind="Hamiltonian")
     n = Hn.shape[-1]
     cs = _as_c_ops(c_ops, n)
-    bshape = _batch_shape([("H", Hn.shape[:-2])] + [(f"c_ops[{k}]", c.shape[:-2]) for k, c in enumerate(cs)])
+    bshape = broadcast_batch([("H", Hn.shape[:-2])] + [(f"c_ops[{k}]", c.shape[:-2]) for k, c in enumerate(cs)])
     Hb = np.broadcast_to(Hn, bshape + (n, n))
     if cs:
         C = np.stack([np.broadcast_to(c, bshape + (n, n)) for c in cs], axis=-3)
@@ -140,6 +132,19 @@ _dissipator_jit = jax.jit(_dissipator_core)
 _kron_jit = jax.jit(_kron)
 
 
+def _qutip_out(out: jnp.ndarray, named: list, superop: bool) -> Any:
+    """``out`` as QuTiP ``Qobj`` when an input in ``named`` was one, else unchanged."""
+    dims = qobj_dims(named)
+    if dims is None:
+        return out
+    if not superop:
+        return to_qobj(out, dims)
+    n = int(round(out.shape[-1] ** 0.5))
+    # row-major S[(i,j),(k,l)] -> column-stacking S[(j,i),(l,k)]: the same map on operators
+    col = np.asarray(out).reshape(out.shape[:-2] + (n, n, n, n)).swapaxes(-4, -3).swapaxes(-2, -1)
+    return to_qobj(col.reshape(out.shape), [dims, dims])
+
+
 # --------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------
@@ -148,7 +153,7 @@ _kron_jit = jax.jit(_kron)
 def _check_pair(A: np.ndarray, B: np.ndarray, na: str, nb: str) -> None:
     if A.shape[-1] != B.shape[-1]:
         raise ValueError(f"{na} has shape {A.shape} and {nb} has shape {B.shape}; their dimensions n must match")
-    _batch_shape([(na, A.shape[:-2]), (nb, B.shape[:-2])])
+    broadcast_batch([(na, A.shape[:-2]), (nb, B.shape[:-2])])
 
 
 def spre(A: Any) -> jnp.ndarray:
@@ -168,7 +173,8 @@ def spre(A: Any) -> jnp.ndarray:
         True
     """
     a = to_jax(as_operator(A, "A"))
-    return _kron_jit(a, jnp.broadcast_to(jnp.eye(a.shape[-1], dtype=a.dtype), a.shape))
+    out = _kron_jit(a, jnp.broadcast_to(jnp.eye(a.shape[-1], dtype=a.dtype), a.shape))
+    return _qutip_out(out, [("A", A)], superop=True)
 
 
 def spost(A: Any) -> jnp.ndarray:
@@ -188,7 +194,8 @@ def spost(A: Any) -> jnp.ndarray:
         True
     """
     a = to_jax(as_operator(A, "A"))
-    return _kron_jit(jnp.broadcast_to(jnp.eye(a.shape[-1], dtype=a.dtype), a.shape), jnp.swapaxes(a, -1, -2))
+    out = _kron_jit(jnp.broadcast_to(jnp.eye(a.shape[-1], dtype=a.dtype), a.shape), jnp.swapaxes(a, -1, -2))
+    return _qutip_out(out, [("A", A)], superop=True)
 
 
 def sprepost(A: Any, B: Any) -> jnp.ndarray:
@@ -211,7 +218,8 @@ def sprepost(A: Any, B: Any) -> jnp.ndarray:
     a = as_operator(A, "A")
     b = as_operator(B, "B")
     _check_pair(a, b, "A", "B")
-    return _kron_jit(to_jax(a), jnp.swapaxes(to_jax(b), -1, -2))
+    out = _kron_jit(to_jax(a), jnp.swapaxes(to_jax(b), -1, -2))
+    return _qutip_out(out, [("A", A), ("B", B)], superop=True)
 
 
 def lindblad_dissipator(L: Any) -> jnp.ndarray:
@@ -232,7 +240,7 @@ def lindblad_dissipator(L: Any) -> jnp.ndarray:
         [-1.0, 1.0]
     """
     c = to_jax(as_operator(L, "L"))
-    return _liouvillian_jit(jnp.zeros_like(c), c[..., None, :, :])
+    return _qutip_out(_liouvillian_jit(jnp.zeros_like(c), c[..., None, :, :]), [("L", L)], superop=True)
 
 
 def liouvillian(H: Any, c_ops: Sequence[Any] | None = None) -> jnp.ndarray:
@@ -259,7 +267,7 @@ def liouvillian(H: Any, c_ops: Sequence[Any] | None = None) -> jnp.ndarray:
         0.0
     """
     Hb, C = _stack_system(H, c_ops)
-    return _liouvillian_jit(to_jax(Hb), to_jax(C))
+    return _qutip_out(_liouvillian_jit(to_jax(Hb), to_jax(C)), [("H", H), ("c_ops", c_ops)], superop=True)
 
 
 def dissipator_apply(L: Any, rho: Any) -> jnp.ndarray:
@@ -288,12 +296,13 @@ def dissipator_apply(L: Any, rho: Any) -> jnp.ndarray:
         c = as_operator(L, "L")
         check_dims(c, n, "L", "rho")
         cs = [c]
+    named = [("L", L), ("rho", rho)]
     if not cs:
-        return to_jax(np.zeros(r.shape, np.complex128))
-    bshape = _batch_shape([(f"L[{k}]", c.shape[:-2]) for k, c in enumerate(cs)])
+        return _qutip_out(to_jax(np.zeros(r.shape, np.complex128)), named, superop=False)
+    bshape = broadcast_batch([(f"L[{k}]", c.shape[:-2]) for k, c in enumerate(cs)])
     C = np.stack([np.broadcast_to(c, bshape + (n, n)) for c in cs], axis=-3)
-    _batch_shape([("L", bshape), ("rho", r.shape[:-2])])
-    return _dissipator_jit(to_jax(C), to_jax(r))
+    broadcast_batch([("L", bshape), ("rho", r.shape[:-2])])
+    return _qutip_out(_dissipator_jit(to_jax(C), to_jax(r)), named, superop=False)
 
 
 def lindblad_rhs(H: Any, c_ops: Sequence[Any] | None, rho: Any) -> jnp.ndarray:
@@ -319,5 +328,5 @@ def lindblad_rhs(H: Any, c_ops: Sequence[Any] | None, rho: Any) -> jnp.ndarray:
     Hb, C = _stack_system(H, c_ops)
     r = as_operator(rho, "rho")
     check_dims(r, Hb.shape[-1], "rho", "H")
-    _batch_shape([("H and c_ops", Hb.shape[:-2]), ("rho", r.shape[:-2])])
-    return _rhs_jit(to_jax(Hb), to_jax(C), to_jax(r))
+    broadcast_batch([("H and c_ops", Hb.shape[:-2]), ("rho", r.shape[:-2])])
+    return _qutip_out(_rhs_jit(to_jax(Hb), to_jax(C), to_jax(r)), [("H", H), ("c_ops", c_ops), ("rho", rho)], superop=False)

@@ -10,7 +10,6 @@ broadcast like NumPy) unless a docstring says otherwise.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 from typing import Any, Callable, Sequence
 
@@ -19,9 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401  (enables float64)
-from ._convert import as_density_matrix, as_operator, check_dims, check_finite, check_hermitian, to_jax, to_numpy
-from .propagator import GAUSS_NODES, expm_hermitian, magnus4_exponent
-from .superop import _as_c_ops, _batch_shape, _dag, _dissipator_core, _rhs_core
+from .._result import ResultBase, attr, var
+from .._validate import broadcast_batch, real_number, time_grid
+from ._convert import (
+    as_density_matrix, as_operator, check_dims, check_finite, check_hermitian, qobj_dims, to_jax, to_numpy, to_qobj,
+)
+from .propagator import adaptive_propagator
+from .superop import _as_c_ops, _dag, _dissipator_core, _rhs_core
+from .timedep import function_name, sample, time_function
 
 __all__ = [
     "WorkStatistics",
@@ -42,23 +46,8 @@ _EPS = float(np.finfo(np.float64).eps)
 # --------------------------------------------------------------------------------------------
 
 
-def _real_scalar(x: Any, name: str, *, positive: bool = False, nonneg: bool = False, allow_inf: bool = False) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) and not (
-        isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) == 0 and np.isrealobj(x)
-    ):
-        raise TypeError(f"{name} must be a real number, got {x!r} of type {type(x).__name__}")
-    v = float(x)
-    if np.isnan(v) or (np.isinf(v) and not allow_inf):
-        raise ValueError(f"{name} must be a finite real number, got {v!r}")
-    if positive and not v > 0:
-        raise ValueError(f"{name} must be > 0, got {v!r}")
-    if nonneg and not v >= 0:
-        raise ValueError(f"{name} must be >= 0, got {v!r}")
-    return v
-
-
 def _log_base(base: Any) -> float:
-    b = _real_scalar(base, "base", positive=True)
+    b = real_number(base, "base", positive=True)
     if b == 1.0:
         raise ValueError("base must be a positive number other than 1 (e.g. math.e for nats, 2 for bits), got 1")
     return math.log(b)
@@ -92,7 +81,7 @@ def _stack_baths(Hn: np.ndarray, baths: list[list[np.ndarray]], extra: list[tupl
     shapes = [("H", Hn.shape[:-2])] + extra
     for k, bath in enumerate(baths):
         shapes += [(f"c_ops_per_bath[{k}][{j}]", c.shape[:-2]) for j, c in enumerate(bath)]
-    bshape = _batch_shape(shapes)
+    bshape = broadcast_batch(shapes)
     Cs = []
     for bath in baths:
         if bath:
@@ -195,7 +184,7 @@ def relative_entropy(rho: Any, sigma: Any, base: float = math.e) -> jax.Array:
     r = as_density_matrix(rho, "rho")
     s = as_density_matrix(sigma, "sigma")
     check_dims(s, r.shape[-1], "sigma", "rho")
-    _batch_shape([("rho", r.shape[:-2]), ("sigma", s.shape[:-2])])
+    broadcast_batch([("rho", r.shape[:-2]), ("sigma", s.shape[:-2])])
     return _relent_core(to_jax(r), to_jax(s)) / lb
 
 
@@ -228,7 +217,8 @@ def thermal_bath(
             and not together with ``n_th``.
 
     Returns:
-        list of one or two complex128 arrays of the shape of ``a``.
+        list of one or two complex128 arrays of the shape of ``a`` (``Qobj`` with the dims of
+        ``a`` when ``a`` is a ``Qobj``).
 
     Example:
         >>> from nephlab.quantum.operators import destroy
@@ -239,7 +229,7 @@ def thermal_bath(
         True
     """
     A = as_operator(a, "a")
-    g = _real_scalar(gamma, "gamma")
+    g = real_number(gamma, "gamma")
     if g < 0:
         raise ValueError(f"gamma is a rate and must be >= 0, got negative rate gamma={g!r}")
     if (beta is None) != (omega is None):
@@ -250,18 +240,19 @@ def thermal_bath(
     if beta is not None:
         if n_th is not None:
             raise ValueError(f"give either n_th (got {n_th!r}) or beta and omega (got beta={beta!r}, omega={omega!r}), not both")
-        b = _real_scalar(beta, "beta", positive=True)
-        w = _real_scalar(omega, "omega", positive=True)
+        b = real_number(beta, "beta", positive=True)
+        w = real_number(omega, "omega", positive=True)
         nth = 1.0 / math.expm1(b * w) if b * w < 700 else 0.0
     else:
-        nth = 0.0 if n_th is None else _real_scalar(n_th, "n_th")
+        nth = 0.0 if n_th is None else real_number(n_th, "n_th")
         if nth < 0:
             raise ValueError(f"n_th is a mean occupation and must be >= 0, got n_th={nth!r} (a negative rate gamma*n_th)")
     Aj = to_jax(A)
     ops = [math.sqrt(g * (nth + 1.0)) * Aj]
     if nth > 0:
         ops.append(math.sqrt(g * nth) * _dag(Aj))
-    return ops
+    dims = qobj_dims([("a", a)])
+    return ops if dims is None else [to_qobj(op, dims) for op in ops]
 
 
 @jax.jit
@@ -291,7 +282,7 @@ def heat_currents(H: Any, c_ops_per_bath: Sequence[Sequence[Any]], rho: Any) -> 
         >>> heat_currents(0.5 * sigmaz(), [thermal_bath(sigmam(), 1.0)], excited).tolist()
         [-1.0]
     """
-    Hn = as_operator(H, "H", hermitian=True)
+    Hn = as_operator(H, "H", hermitian=True, kind="Hamiltonian")
     n = Hn.shape[-1]
     baths = _baths(c_ops_per_bath, n)
     r = as_density_matrix(rho, "rho")
@@ -379,7 +370,7 @@ def entropy_production_rate(
         >>> float(entropy_production_rate(H, baths, jnp.eye(2) / 2, betas=[2.0])) > 0
         True
     """
-    Hn = as_operator(H, "H", hermitian=True)
+    Hn = as_operator(H, "H", hermitian=True, kind="Hamiltonian")
     n = Hn.shape[-1]
     baths = _baths(c_ops_per_bath, n)
     r = as_density_matrix(rho, "rho")
@@ -418,8 +409,8 @@ def entropy_production_rate(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class WorkStatistics:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class WorkStatistics(ResultBase):
     """Work distribution of a unitary protocol under two projective energy measurements (TPM).
 
     Entry ``i = m * n + k`` pairs final level m (energy ``final_energies[m]``) with initial level k
@@ -436,18 +427,26 @@ class WorkStatistics:
         beta: inverse temperature used.
         initial_energies, final_energies: (n,) eigenvalues of H(t_0) and H(t_f), ascending.
         unitary: (n, n) propagator U(t_f, t_0) in the computational basis.
+        n_steps: number of Magnus steps used.
+        error_estimate: step-doubling estimate of the error of ``unitary`` (operator norm).
+
+    ``to_xarray()`` gives variables ``work``, ``probabilities`` (dim ``outcome``),
+    ``initial_energies``/``final_energies`` (dims ``initial_level``/``final_level``) and ``unitary``
+    (``row``, ``col``), and the scalars as attributes; ``save(path)`` writes it.
     """
 
-    work: jax.Array
-    probabilities: jax.Array
-    mean_work: float
-    exp_avg: float
-    free_energy_difference: float
-    jarzynski_ratio: float
-    beta: float
-    initial_energies: jax.Array
-    final_energies: jax.Array
-    unitary: jax.Array
+    work: jax.Array = var("outcome", units="energy", long_name="work W = E^f_m - E^i_k")
+    probabilities: jax.Array = var("outcome", long_name="joint probability p_k |<m_f|U|k_i>|^2")
+    mean_work: float = attr()
+    exp_avg: float = attr()
+    free_energy_difference: float = attr()
+    jarzynski_ratio: float = attr()
+    beta: float = attr()
+    initial_energies: jax.Array = var("initial_level", units="energy")
+    final_energies: jax.Array = var("final_level", units="energy")
+    unitary: jax.Array = var("row", "col", long_name="propagator U(t_f, t_0)")
+    n_steps: int = attr(default=0)
+    error_estimate: float = attr(default=float("nan"))
 
     def histogram(self, bins: int | Sequence[float] = 50, range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Probability mass of W per bin: returns ``(mass, edges)`` (NumPy), ``mass.sum() == 1``
@@ -468,29 +467,12 @@ class WorkStatistics:
         )
 
 
-def _n_positional(f: Callable) -> int | None:
-    try:
-        params = inspect.signature(f).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    count = 0
-    for p in params:
-        if p.kind == p.VAR_POSITIONAL:
-            return 2
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            count += 1
-    return count
-
-
-def _wrap_callable(f: Callable, args: dict, name: str) -> Callable[[float], Any]:
-    npos = _n_positional(f)
-    if npos is not None and npos >= 2:
-        return lambda t: f(t, args)
-    return lambda t: f(t)
-
-
 def _parse_hamiltonian(H_of_t: Any, args: dict) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
-    """Return ``Hs(ts) -> (len(ts), n, n)`` NumPy and n."""
+    """Return ``Hs(ts) -> (len(ts), n, n)`` NumPy and n.
+
+    Time functions follow the one rule of :mod:`nephlab.quantum.timedep` (``f(t)`` or
+    ``f(t, args)`` by signature); they are sampled on the host, so NumPy functions are allowed.
+    """
     if isinstance(H_of_t, list):
         if not H_of_t:
             raise ValueError("H_of_t is an empty list; the QuTiP list format is [H0, [H1, f1], ...]")
@@ -502,12 +484,14 @@ def _parse_hamiltonian(H_of_t: Any, args: dict) -> tuple[Callable[[np.ndarray], 
                 op, f = item
                 if not callable(f):
                     raise TypeError(
-                        f"H_of_t[{i}][1] must be a Python function f(t, args) returning a real number; "
+                        f"H_of_t[{i}][1] must be a Python function f(t) or f(t, args) returning a real number; "
                         f"got {type(f).__name__} (string and array coefficients are not supported)"
                     )
-                terms.append((as_operator(op, f"H_of_t[{i}][0]", batch=False, hermitian=True), _wrap_callable(f, args, f"H_of_t[{i}][1]"), i))
+                label = f"H_of_t[{i}][1] (the coefficient `{function_name(f)}`)"
+                terms.append((as_operator(op, f"H_of_t[{i}][0]", batch=False, hermitian=True, kind="Hamiltonian"),
+                              time_function(f, label), label))
             else:
-                const.append(as_operator(item, f"H_of_t[{i}]", batch=False, hermitian=True))
+                const.append(as_operator(item, f"H_of_t[{i}]", batch=False, hermitian=True, kind="Hamiltonian"))
         ops = const + [t[0] for t in terms]
         n = ops[0].shape[-1]
         for i, op in enumerate(ops):
@@ -516,49 +500,34 @@ def _parse_hamiltonian(H_of_t: Any, args: dict) -> tuple[Callable[[np.ndarray], 
 
         def Hs(ts):
             out = np.broadcast_to(H0, (len(ts), n, n)).copy()
-            for op, f, i in terms:
-                c = np.array([complex(f(float(t))) for t in ts])
+            for op, f, label in terms:
+                c = sample(f, ts, args, label, traced=False).astype(np.complex128)
+                if c.shape != (len(ts),):
+                    raise ValueError(f"{label} must return a real number, got shape {c.shape[1:]}")
                 if np.any(np.abs(c.imag) > 1e-14 * np.maximum(1.0, np.abs(c.real))):
-                    raise ValueError(f"the coefficient H_of_t[{i}][1](t) must be real for a Hermitian H(t); got {c[np.argmax(np.abs(c.imag))]}")
+                    raise ValueError(f"{label} must be real for a Hermitian H(t); got {c[np.argmax(np.abs(c.imag))]}")
                 if not np.all(np.isfinite(c.real)):
-                    raise ValueError(f"the coefficient H_of_t[{i}][1](t) returned NaN or inf")
+                    raise ValueError(f"{label} returned NaN or inf")
                 out += c.real[:, None, None] * op
             return out
 
         return Hs, n
 
     if callable(H_of_t) and not hasattr(H_of_t, "full"):
-        f = _wrap_callable(H_of_t, args, "H_of_t")
+        label = f"H_of_t (the callable `{function_name(H_of_t)}`)"
+        f = time_function(H_of_t, label)
 
         def Hs(ts):
-            try:  # JAX-traceable callables: one vectorised evaluation
-                out = np.asarray(jax.vmap(lambda t: jnp.asarray(f(t), dtype=jnp.complex128))(jnp.asarray(ts)))
-                if out.shape[0] != len(ts):
-                    raise ValueError
-            except Exception:
-                out = np.stack([to_numpy(f(float(t)), "H_of_t(t)") for t in ts])
-            return out
+            return sample(f, ts, args, label, traced=False).astype(np.complex128)
 
-        first = to_numpy(f(0.0), "H_of_t(t)")
+        first = Hs(np.zeros(1))[0]
         if first.ndim != 2 or first.shape[0] != first.shape[1]:
             raise ValueError(f"H_of_t(t) must return a square (n, n) matrix, got shape {first.shape}")
         return Hs, first.shape[0]
 
-    H0 = as_operator(H_of_t, "H_of_t", batch=False, hermitian=True)
+    H0 = as_operator(H_of_t, "H_of_t", batch=False, hermitian=True, kind="Hamiltonian")
     n = H0.shape[-1]
     return (lambda ts: np.broadcast_to(H0, (len(ts), n, n))), n
-
-
-@jax.jit
-def _propagate(H1, H2, h):
-    Us = expm_hermitian(magnus4_exponent(H1, H2, h))
-    n = H1.shape[-1]
-
-    def step(U, Uk):
-        return Uk @ U, None
-
-    U, _ = jax.lax.scan(step, jnp.eye(n, dtype=jnp.complex128), Us)
-    return U
 
 
 def _degenerate_blocks(E: np.ndarray, tol: float) -> list[np.ndarray]:
@@ -582,6 +551,7 @@ def tpm_work(
     *,
     args: dict | None = None,
     dt: float | None = None,
+    tol: float = 1e-10,
 ) -> WorkStatistics:
     """Two-point-measurement work statistics of a unitary protocol from ``tlist[0]`` to ``tlist[-1]``.
 
@@ -590,9 +560,17 @@ def tpm_work(
     Then ``⟨exp(-βW)⟩ = Z_f/Z_i`` (Jarzynski) when ρ is the Gibbs state of H(t_0) at β.
 
     U is the product of 4th-order Magnus steps (``exp(-iK)`` through ``eigh``, unitary to machine
-    precision). Each interval of ``tlist`` is split into ``ceil(Δt/dt)`` equal steps; by default
-    into ``max(4, ceil(Δt · w / 0.1))`` steps, with w the largest spectral width (E_max - E_min)
-    of H at the ``tlist`` points.
+    precision) with error control by step doubling
+    (:func:`nephlab.quantum.propagator.adaptive_propagator`): every step is compared with two half
+    steps and halved until the error estimates, summed over the protocol, are ≤ ``tol``; the
+    error of U is then expected to be about ``tol / 15`` (operator norm), and cannot go below
+    rounding (~1e-14 × number of steps). Steps start from ``ceil(Δt/dt)`` per interval of
+    ``tlist``, by default from ``max(4, ceil(Δt · w / 0.1))`` with w the largest spectral width
+    (E_max - E_min) of H at the ``tlist`` points; they never cross a point of ``tlist``.
+
+    Note that ``⟨exp(-βW)⟩ = Z_f/Z_i`` holds to rounding for ANY unitary U, so it checks the
+    bookkeeping, not the accuracy of U; ``tol`` is what controls that
+    (``WorkStatistics.error_estimate`` reports it).
 
     Degenerate levels (gaps ≤ 1e-10 × max(1, max|E|)) are measured with the projector onto the
     eigenspace, as a projective TPM should: the initial eigenbasis inside each degenerate block
@@ -611,8 +589,13 @@ def tpm_work(
         tlist: increasing times (time units), at least two; only the grid matters, the protocol
             runs from ``tlist[0]`` to ``tlist[-1]``.
         beta: inverse temperature β > 0 (finite) for ``exp_avg``, ΔF and the default state.
-        args: dict passed to ``H(t, args)`` / ``f(t, args)`` (default ``{}``).
-        dt: optional maximum Magnus step (time units), > 0.
+        args: dict passed to ``H(t, args)`` / ``f(t, args)`` (default ``{}``). Time functions
+            follow the rule of :mod:`nephlab.quantum.timedep`: ``f(t)`` or ``f(t, args)`` by
+            signature; here (unlike ``mesolve``) they may also use NumPy, as H is sampled on
+            the host.
+        dt: optional largest initial Magnus step (time units), > 0; the error control may use
+            smaller ones.
+        tol: error target of the propagator U (dimensionless, > 0; default 1e-10), see above.
 
     Returns:
         :class:`WorkStatistics`.
@@ -625,51 +608,41 @@ def tpm_work(
         >>> abs(ws.exp_avg / ws.jarzynski_ratio - 1) < 1e-12, round(float(ws.probabilities.sum()), 12)
         (True, 1.0)
     """
-    b = _real_scalar(beta, "beta", positive=True)
-    if args is None:
-        args = {}
-    elif not isinstance(args, dict):
+    b = real_number(beta, "beta", positive=True)
+    if args is not None and not isinstance(args, dict):
         raise TypeError(f"args must be a dict or None, got {type(args).__name__}")
-    ts = np.asarray(to_numpy(tlist, "tlist"))
-    if ts.ndim != 1 or ts.size < 2:
-        raise ValueError(f"tlist must be a 1-D array of at least 2 times, got shape {ts.shape}")
-    if np.any(ts.imag != 0):
-        raise ValueError("tlist must be real")
-    ts = ts.real
-    check_finite(ts, "tlist")
+    args = {} if args is None else args
+    ts = time_grid(tlist, "tlist")
     gaps = np.diff(ts)
-    if np.any(gaps <= 0):
-        i = int(np.argmax(gaps <= 0))
-        raise ValueError(f"tlist must be strictly increasing, but tlist[{i + 1}] = {ts[i + 1]!r} <= tlist[{i}] = {ts[i]!r}")
     if dt is not None:
-        dt = _real_scalar(dt, "dt", positive=True)
+        dt = real_number(dt, "dt", positive=True)
+    tol = real_number(tol, "tol", positive=True)
 
-    Hs, n = _parse_hamiltonian(H_of_t, args)
+    H_parsed, n = _parse_hamiltonian(H_of_t, args)
+
+    def Hs(t):
+        H = H_parsed(t)
+        if H.shape != (len(t), n, n):
+            raise ValueError(f"H_of_t(t) must return an (n, n) matrix with n={n}, got shape {H.shape[1:]}")
+        check_finite(H, "H_of_t(t)")
+        check_hermitian(H, "H_of_t(t)", "Hamiltonian")
+        return H
+
     H_grid = Hs(ts)
-    if H_grid.shape != (len(ts), n, n):
-        raise ValueError(f"H_of_t(t) must return an (n, n) matrix with n={n}, got shape {H_grid.shape[1:]}")
-    check_finite(H_grid, "H_of_t(t) on tlist")
-    check_hermitian(H_grid, "H_of_t(t)")
-
     if dt is None:
         E = np.linalg.eigvalsh(H_grid)
         w = float(np.max(E[:, -1] - E[:, 0]))
         m = np.maximum(4, np.ceil(gaps * w / 0.1)).astype(np.int64)
     else:
         m = np.maximum(1, np.ceil(gaps / dt * (1 - 1e-12))).astype(np.int64)
-    total = int(m.sum())
-    if total > _MAX_STEPS or total * 6 * n * n * 16 > _MAX_STEP_BYTES:
+    limit = int(min(_MAX_STEPS, _MAX_STEP_BYTES // (6 * n * n * 16)))
+    if int(m.sum()) > limit:
         raise ValueError(
-            f"the protocol needs {total} Magnus steps (n={n}), more than this function holds in memory "
-            f"(limit {_MAX_STEPS} steps / {_MAX_STEP_BYTES / 1e9:g} GB); pass a larger dt= or split the protocol"
+            f"the protocol needs {int(m.sum())} Magnus steps (n={n}), more than this function holds in memory "
+            f"(limit {limit} steps / {_MAX_STEP_BYTES / 1e9:g} GB); pass a larger dt= or split the protocol"
         )
-    h = np.repeat(gaps / m, m)
-    t0 = np.concatenate([ts[i] + np.arange(mi) * gaps[i] / mi for i, mi in enumerate(m)])
-    nodes = np.concatenate([t0 + GAUSS_NODES[0] * h, t0 + GAUSS_NODES[1] * h])
-    Hn = Hs(nodes)
-    check_finite(Hn, "H_of_t(t)")
-    check_hermitian(Hn, "H_of_t(t)")
-    U = _propagate(to_jax(Hn[:total]), to_jax(Hn[total:]), jnp.asarray(h))
+    U_np, n_steps, err = adaptive_propagator(Hs, ts, m, tol, limit)
+    U = jnp.asarray(U_np)
 
     Hi, Hf = H_grid[0], H_grid[-1]
     Ei, Vi = np.linalg.eigh(0.5 * (Hi + Hi.conj().T))
@@ -710,4 +683,6 @@ def tpm_work(
         initial_energies=jnp.asarray(Ei),
         final_energies=jnp.asarray(Ef),
         unitary=U,
+        n_steps=n_steps,
+        error_estimate=err,
     )
