@@ -130,7 +130,7 @@ def test_lindblad_sweep_equals_run_task(client, tmp_path):
     assert ds.n_mean.dims == ("F", "gamma", "time")
     assert ds.rho_final_real.dims == ("F", "gamma", "row", "col")
     assert ds.F.values.tolist() == grid["F"] and ds.gamma.values.tolist() == grid["gamma"]
-    assert ds.attrs["task"] == "lindblad" and ds.attrs["nephlab_sweep_format"] == 1
+    assert ds.attrs["task"] == "lindblad" and ds.attrs["nephlab_sweep_format"] == 2
     assert json.loads(ds.attrs["grid"]) == grid
     assert json.loads(ds.attrs["params"]) == {k: v for k, v in get_task("lindblad").spec.validate(fixed).items()
                                               if k not in grid}
