@@ -414,6 +414,8 @@ def _result_path(out: str | os.PathLike[str] | None, directory: Path, overwrite:
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be a bool, got {overwrite!r}")
     res = Path(out).expanduser().absolute() if out is not None else directory / "result.nc"
+    if res.suffix not in (".nc", ".zarr"):
+        raise ValueError(f"out must end in .nc or .zarr, got {str(res)!r}")
     return check_target(res, overwrite=overwrite, argname="out")
 
 

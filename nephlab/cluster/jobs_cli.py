@@ -69,6 +69,10 @@ def _submit(args: argparse.Namespace, rest: list[str]) -> int:
 
     try:
         params = _parse_params(args.task, args.params, args.assignments)
+        if args.out is not None:  # the same check and words as `nephlab run --out`
+            from nephlab._io import check_target
+
+            check_target(args.out, overwrite=args.overwrite, argname="--out")
         res = batch.submit(
             args.task, params, scheduler=args.scheduler, job_name=args.job_name, time=args.time,
             cpus=args.cpus, gpus=args.gpus, mem=args.mem, partition=args.partition,
