@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -284,11 +285,16 @@ def _kill_target(store: str, address: str, log: str) -> None:
     sweep(PROBE, KILL_GRID, {"sleep": 0.05, "log": log}, store=store, cluster=address, chunk=1, progress=False)
 
 
+def _start_kill_target(store: Path, address: str, log: Path) -> subprocess.Popen:
+    """Start :func:`_kill_target` in a new process (its own session, so it can be SIGKILLed)."""
+    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import test_cluster_sweep as m; " \
+           f"m._kill_target({str(store)!r}, {address!r}, {str(log)!r})"
+    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+
+
 def test_sigkill_of_sweep_process_then_resume(client, tmp_path):
     store, log = tmp_path / "k.zarr", tmp_path / "log.txt"
-    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import test_cluster_sweep as m; " \
-           f"m._kill_target({str(store)!r}, {client.scheduler.address!r}, {str(log)!r})"
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    proc = _start_kill_target(store, client.scheduler.address, log)
     try:
         deadline = time.monotonic() + 120
         done = 0
@@ -428,8 +434,6 @@ def test_damaged_chunk_is_reported_and_exactly_its_points_recomputed(finished_st
 
     base, params, log = finished_store
     store = tmp_path / "s.zarr"
-    import shutil
-
     shutil.copytree(base, store)
     _damage(store / key, how)
     # open_sweep never returns the damaged data: one line naming the chunk and its points
@@ -471,13 +475,10 @@ def test_nan_results_and_grown_dims_verify_clean(tmp_path):
 
 
 def test_damaged_metadata_cannot_be_repaired(finished_store, tmp_path):
-    from nephlab.cli import main
     from nephlab.cluster.store import StoreDamaged
 
     base, params, _ = finished_store
     store = tmp_path / "m.zarr"
-    import shutil
-
     shutil.copytree(base, store)
     (store / "pop" / "zarr.json").write_text("{ not json")
     snap = _snapshot(store)
@@ -552,9 +553,7 @@ def test_cli_second_sweep_on_a_store_being_written(client, tmp_path, capsys):
     from nephlab.cli import main
 
     store, log = tmp_path / "busy.zarr", tmp_path / "log.txt"
-    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import test_cluster_sweep as m; " \
-           f"m._kill_target({str(store)!r}, {client.scheduler.address!r}, {str(log)!r})"
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    proc = _start_kill_target(store, client.scheduler.address, log)
     try:
         deadline = time.monotonic() + 120
         while not store.exists() and time.monotonic() < deadline and proc.poll() is None:

@@ -428,6 +428,12 @@ def _run(cmd: list[str], *, stdin: str | None = None, cwd: str | None = None) ->
         raise RuntimeError(f"'{' '.join(cmd)}' did not answer within {_CMD_TIMEOUT_S:.0f} s") from None
 
 
+def _said(proc: subprocess.CompletedProcess) -> str:
+    """What a scheduler command printed (stderr, else stdout), on one line."""
+    text = proc.stderr.strip() or proc.stdout.strip()
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def _parse_job_id(scheduler: str, stdout: str) -> str:
     text = stdout.strip()
     if scheduler == "slurm":
@@ -506,7 +512,7 @@ def submit(
         raise
     if proc.returncode != 0:  # refused: no job, so no record (the folder is ours, made above)
         shutil.rmtree(job.directory, ignore_errors=True)
-        raise RuntimeError(f"{cmd[0]} failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        raise RuntimeError(f"{cmd[0]} failed (exit {proc.returncode}): {_said(proc)}")
     job = Job(**{**asdict(job), "id": _parse_job_id(scheduler, proc.stdout)})
     job.save()
     return job
@@ -649,7 +655,7 @@ def cancel(job: Job | str, scheduler: str | None = None) -> Job:
         done = finished()  # it may have ended meanwhile
         if done is not None:
             raise done
-        raise RuntimeError(f"{cmd[0]} {job.id} failed (exit {p.returncode}): {p.stderr.strip() or p.stdout.strip()}")
+        raise RuntimeError(f"{cmd[0]} {job.id} failed (exit {p.returncode}): {_said(p)}")
     return job
 
 
