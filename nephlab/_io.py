@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SUFFIXES", "write_dataset", "netcdf_safe_attrs"]
+__all__ = ["SUFFIXES", "check_target", "write_dataset", "netcdf_safe_attrs"]
 
 SUFFIXES = (".nc", ".zarr")
 """File suffixes :func:`write_dataset` accepts: netCDF-4 (h5netcdf) and a zarr folder."""
@@ -51,6 +51,28 @@ def netcdf_safe_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_target(path: str | os.PathLike, *, overwrite: bool = False, argname: str = "path") -> Path:
+    """The checks :func:`write_dataset` makes before writing, for callers that must refuse a
+    target before they compute (a CLI run, a batch job): suffix, no existing target unless
+    ``overwrite``. Returns ``path`` as a ``Path``.
+
+    Example:
+        >>> check_target("r.zarr").name
+        'r.zarr'
+        >>> check_target("r.txt", argname="--out")
+        Traceback (most recent call last):
+        ...
+        ValueError: --out 'r.txt' must end in .nc (netCDF, h5netcdf) or .zarr
+    """
+    target = Path(path)
+    if target.suffix.lower() not in SUFFIXES:
+        raise ValueError(f"{argname} {str(path)!r} must end in .nc (netCDF, h5netcdf) or .zarr")
+    if (target.exists() or target.is_symlink()) and not overwrite:
+        hint = "--overwrite" if argname.startswith("--") else "overwrite=True (--overwrite)"
+        raise ValueError(f"{argname} {str(path)!r} exists; pass {hint} to replace it")
+    return target
+
+
 def write_dataset(ds, path: str | os.PathLike, *, overwrite: bool = False, argname: str = "path") -> Path:
     """Write ``ds`` to ``path``: ``.nc`` through h5netcdf, ``.zarr`` through ``to_zarr``.
 
@@ -83,12 +105,8 @@ def write_dataset(ds, path: str | os.PathLike, *, overwrite: bool = False, argna
 
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
-    target = Path(path)
+    target = check_target(path, overwrite=overwrite, argname=argname)
     suffix = target.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ValueError(f"{argname} {str(path)!r} must end in .nc (netCDF, h5netcdf) or .zarr")
-    if (target.exists() or target.is_symlink()) and not overwrite:
-        raise ValueError(f"{argname} {str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"{argname} {str(path)!r}: directory {str(parent)!r} does not exist")

@@ -299,3 +299,65 @@ def test_cli_submit_status_fetch_with_fakes(fakes, jobs, capsys, tmp_path, monke
     assert "gamma" in capsys.readouterr().err
     assert main(["submit", "lindblad", "n=4", "--scheduler", "pbs", "--dry-run"]) == 0
     assert capsys.readouterr().out.startswith("#!/bin/bash\n#PBS -N nephlab-lindblad\n")
+
+
+# --- existing outputs, refused submissions, finished jobs --------------------------------------
+
+
+def test_submit_refuses_an_existing_out_and_deletes_nothing(fakes, jobs, tmp_path, capsys):
+    from nephlab.cli import main
+
+    folder = tmp_path / "mine.zarr"  # a user's folder holding another file
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match=r"out '.*mine.zarr' exists; pass overwrite=True \(--overwrite\)"):
+        batch.submit("lindblad", {"n": 4}, scheduler="slurm", out=folder)
+    with pytest.raises(ValueError, match="exists"):
+        batch.submit("lindblad", {"n": 4}, scheduler="slurm", out=folder, dry_run=True)
+    assert main(["submit", "lindblad", "n=4", "--scheduler", "slurm", "--out", str(folder)]) == 2
+    assert "exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert (folder / "notes.txt").read_text() == "keep me" and batch.list_jobs() == []
+    assert not (fakes / "calls").exists()  # nothing was submitted
+    # no script removes anything; --overwrite is passed on to `nephlab run` in the job
+    for overwrite in (False, True):
+        script = batch.submit("lindblad", scheduler="slurm", out=tmp_path / "new.nc", overwrite=overwrite, dry_run=True)
+        assert "rm " not in script and "mv " not in script
+        assert script.rstrip().count("--overwrite") == int(overwrite)
+    assert main(["submit", "lindblad", "n=4", "--scheduler", "slurm", "--out", str(folder), "--overwrite"]) == 0
+    assert "--overwrite" in Path(batch.list_jobs()[0].script).read_text()
+
+
+def test_job_refuses_an_out_that_appeared_after_submission(tmp_path, jobs):
+    out = tmp_path / "r.nc"
+    job = batch.prepare("lindblad", {"n": 3, "n_times": 2}, scheduler="slurm", out=out)
+    out.write_text("the user's file, written while the job waited")
+    proc = subprocess.run(["bash", job.script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and Path(job.directory, "exit_code").read_text().strip() == "2"
+    assert out.read_text() == "the user's file, written while the job waited"
+    assert "exists; pass --overwrite" in proc.stderr + proc.stdout  # (bash: the log is stdout)
+
+
+def test_refused_submission_leaves_no_record(fakes, jobs, capsys):
+    from nephlab.cli import main
+
+    refuse = fakes / "fakebin" / "sbatch"
+    refuse.write_text('#!/bin/bash\necho "sbatch: error: invalid partition specified: nosuch" >&2\nexit 1\n')
+    with pytest.raises(RuntimeError, match="sbatch failed .*invalid partition"):
+        batch.submit("lindblad", scheduler="slurm", partition="nosuch")
+    assert main(["submit", "lindblad", "--scheduler", "slurm", "--partition", "nosuch"]) == 2
+    assert "invalid partition" in capsys.readouterr().err
+    assert batch.list_jobs() == [] and not list(jobs.glob("*/job.json"))
+
+
+def test_cancel_of_a_finished_job_says_so(fakes, jobs, capsys):
+    from nephlab.cli import main
+
+    job = batch.submit("lindblad", {"n": 4}, scheduler="slurm")
+    Path(job.directory, "exit_code").write_text("0\n")  # the scheduler forgot it; it completed
+    with pytest.raises(batch.JobFinished, match=r"slurm job 4242 \(lindblad\) has already finished \(COMPLETED\)") as info:
+        batch.cancel(job)
+    assert info.value.state == "COMPLETED"
+    assert main(["cancel", "4242"]) == 1
+    out = capsys.readouterr()
+    assert out.out.strip() == "slurm job 4242 (lindblad) has already finished (COMPLETED); nothing to cancel"
+    assert out.err == "" and not any(c.startswith("scancel") for c in calls(fakes))

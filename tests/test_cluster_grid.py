@@ -168,3 +168,47 @@ def test_lindblad_grid_from_strings():
         validate_grid(spec, parse_grid("foo=[1,2]"))
     with pytest.raises(ValueError, match="'model'"):
         validate_grid(spec, parse_grid("model=[qubit, harmonium]"))
+
+
+# --- the grid's total size -----------------------------------------------------------------------
+
+
+def test_grid_size_is_bounded_before_the_product_is_built():
+    import tracemalloc
+
+    from nephlab.cluster.grid import MAX_GRID_POINTS
+
+    exprs = ["F=linspace(0,1,1000000)", "gamma=linspace(0.1,1,1000000)"]
+    msg = ("grid has 1000000000000 points (F: 1000000 x gamma: 1000000); the limit is 1000000 "
+           "(max_points=/--max-points)")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as info:
+            parse_grid(exprs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == msg
+    assert peak < 400e6  # the two axes (2e6 floats), never their 1e12-point product
+    assert MAX_GRID_POINTS == 10**6
+    assert parse_grid(["F=linspace(0,1,1000)", "gamma=linspace(0.1,1,1000)"], max_points=10**6)["F"][-1] == 1.0
+    with pytest.raises(ValueError, match=r"grid has 6 points \(x: 2 x n: 3\); the limit is 5"):
+        validate_grid(SPEC, {"x": [1.0, 2.0], "n": [2, 3, 4]}, max_points=5)
+    with pytest.raises(ValueError, match="max_points must be a positive integer, got 0"):
+        parse_grid("F=[1]", max_points=0)
+
+
+def test_sweep_and_cli_refuse_an_oversized_grid(tmp_path, capsys):
+    from nephlab.cli import main
+    from nephlab.cluster import sweep
+
+    store = tmp_path / "s.zarr"
+    with pytest.raises(ValueError, match=r"grid has 6 points \(F: 2 x gamma: 3\); the limit is 4"):
+        sweep("lindblad", {"F": [0.1, 0.2], "gamma": [0.1, 0.2, 0.3]}, store=store, max_points=4, progress=False)
+    assert main(["sweep", "lindblad", "--grid", "F=linspace(0,1,1000000)", "--grid", "gamma=linspace(0.1,1,1000000)",
+                 "--store", str(store)]) == 2
+    assert "grid has 1000000000000 points (F: 1000000 x gamma: 1000000); the limit is 1000000" in capsys.readouterr().err
+    assert main(["sweep", "lindblad", "--grid", "F=[0.1,0.2]", "--grid", "gamma=[0.1,0.2,0.3]", "--max-points", "5",
+                 "--store", str(store)]) == 2
+    assert "the limit is 5 (max_points=/--max-points)" in capsys.readouterr().err
+    assert not store.exists()

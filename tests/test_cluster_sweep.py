@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def test_lindblad_sweep_equals_run_task(client, tmp_path):
     assert ds.n_mean.dims == ("F", "gamma", "time")
     assert ds.rho_final_real.dims == ("F", "gamma", "row", "col")
     assert ds.F.values.tolist() == grid["F"] and ds.gamma.values.tolist() == grid["gamma"]
-    assert ds.attrs["task"] == "lindblad" and ds.attrs["nephlab_sweep_format"] == 1
+    assert ds.attrs["task"] == "lindblad" and ds.attrs["nephlab_sweep_format"] == 2
     assert json.loads(ds.attrs["grid"]) == grid
     assert json.loads(ds.attrs["params"]) == {k: v for k, v in get_task("lindblad").spec.validate(fixed).items()
                                               if k not in grid}
@@ -284,11 +285,16 @@ def _kill_target(store: str, address: str, log: str) -> None:
     sweep(PROBE, KILL_GRID, {"sleep": 0.05, "log": log}, store=store, cluster=address, chunk=1, progress=False)
 
 
+def _start_kill_target(store: Path, address: str, log: Path) -> subprocess.Popen:
+    """Start :func:`_kill_target` in a new process (its own session, so it can be SIGKILLed)."""
+    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import test_cluster_sweep as m; " \
+           f"m._kill_target({str(store)!r}, {address!r}, {str(log)!r})"
+    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+
+
 def test_sigkill_of_sweep_process_then_resume(client, tmp_path):
     store, log = tmp_path / "k.zarr", tmp_path / "log.txt"
-    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import test_cluster_sweep as m; " \
-           f"m._kill_target({str(store)!r}, {client.scheduler.address!r}, {str(log)!r})"
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    proc = _start_kill_target(store, client.scheduler.address, log)
     try:
         deadline = time.monotonic() + 120
         done = 0
@@ -375,3 +381,187 @@ def test_local_default_binds_to_loopback(client):
         assert all(w["nthreads"] == 1 for w in info["workers"].values())
         assert c.submit(sum, [1, 2]).result() == 3
     assert c.status == "closed"
+
+
+# --- integrity: damaged stores are reported, never returned, and repaired on resume ------------------
+
+DAMAGE_GRID = {"gamma": np.round(np.linspace(0.1, 2.0, 100), 12).tolist()}  # pop: zarr chunks [0:64], [64:100]
+
+
+@pytest.fixture(scope="module")
+def finished_store(client, tmp_path_factory):
+    d = tmp_path_factory.mktemp("finished")
+    log = d / "log.txt"
+    params = {"log": str(log)}
+    ds = sweep(PROBE, DAMAGE_GRID, params, store=d / "base.zarr", cluster=client, progress=False)
+    assert (ds.status.values == DONE).all() and (ds.attempts.values == 1).all()
+    assert zarr.open_group(d / "base.zarr", mode="r")["pop"].chunks == (64, 5)
+    return d / "base.zarr", params, log
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "rm":
+        path.unlink()
+    elif how == "truncate":  # `truncate -s 10`
+        os.truncate(path, 10)
+    elif how == "garbage":
+        path.write_bytes(b"\x28\xb5\x2f\xfd garbage that is not a zstd frame")
+    else:  # "swap": replace a chunk by another valid chunk of the same array: it decodes fine
+        other = path.parents[1] / ("1" if path.parent.name == "0" else "0") / path.name  # pop/c/1/0 for pop/c/0/0
+        path.write_bytes(other.read_bytes())
+
+
+LAST = tuple(range(64, 100))
+FIRST = tuple(range(64))
+ALL = tuple(range(100))
+
+
+@pytest.mark.parametrize(
+    "key, how, problem, points",
+    [
+        ("pop/c/1/0", "rm", "is missing", LAST),
+        ("pop/c/1/0", "truncate", "cannot be decoded (RuntimeError: Zstd", LAST),
+        ("pop/c/0/0", "swap", "does not match the checksums of its points", FIRST),
+        ("_coord_time/c/0/0", "rm", "is missing", FIRST),
+        ("_checksum_pop/c/1", "garbage", "cannot be decoded", LAST),
+        ("status/c/0", "garbage", "cannot be decoded", ALL),
+        ("status/c/0", "rm", "is missing", ALL),
+        ("attempts/c/0", "truncate", "cannot be decoded", ALL),
+    ],
+)
+def test_damaged_chunk_is_reported_and_exactly_its_points_recomputed(finished_store, client, tmp_path, key, how, problem, points):
+    from nephlab.cluster.store import StoreDamaged, StoreRepairWarning
+
+    base, params, log = finished_store
+    store = tmp_path / "s.zarr"
+    shutil.copytree(base, store)
+    _damage(store / key, how)
+    # open_sweep never returns the damaged data: one line naming the chunk and its points
+    with pytest.raises(StoreDamaged) as info:
+        open_sweep(store)
+    msg = str(info.value)
+    assert "\n" not in msg and f"chunk {key} {problem}" in msg, msg
+    assert f"affecting {len(points)} points (gamma=" in msg and "--resume" in msg
+    assert info.value.repairable and [d.points for d in info.value.damage] == [points]
+    # resume recomputes exactly those points, once each, and reports the chunk in one line
+    before = _log_counts(log)
+    with pytest.warns(StoreRepairWarning) as rec:
+        ds = sweep(PROBE, DAMAGE_GRID, params, store=store, cluster=client, resume=True, progress=False)
+    lines = [str(w.message) for w in rec if issubclass(w.category, StoreRepairWarning)]
+    assert len(lines) == 1 and f"chunk {key} {problem}" in lines[0] and "\n" not in lines[0], lines
+    after = _log_counts(log)
+    gam = np.array(DAMAGE_GRID["gamma"])
+    recomputed = {g: after[g] - before.get(g, 0) for g in after if after[g] != before.get(g, 0)}
+    assert recomputed == {float(gam[i]): 1 for i in points}
+    assert (ds.status.values == DONE).all()
+    np.testing.assert_allclose(ds.pop.values, _exact(gam), rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(ds.time.values, np.linspace(0.0, 1.0, 5))
+    fresh = key.startswith("attempts")  # a damaged attempts chunk restarts its counts
+    expected = np.ones(100, int) + (np.isin(np.arange(100), points) & (not fresh))
+    np.testing.assert_array_equal(ds.attempts.values, expected)
+    assert SweepStore.open(store).verify() == []
+
+
+def test_nan_results_and_grown_dims_verify_clean(tmp_path):
+    s = SweepStore.create(tmp_path / "n.zarr", "demo", {}, {"x": [1.0, 2.0, 3.0]})
+    s.write([0], [xr.Dataset({"y": ("t", [np.nan, np.nan])})], attempts=[1])  # a real all-NaN result
+    s.write([1], [xr.Dataset({"y": ("t", [1.0, np.nan, 3.0])})], attempts=[1])  # grows t from 2 to 3
+    assert s.verify() == []
+    ds = open_sweep(s.path)
+    assert ds.status.values.tolist() == [DONE, DONE, PENDING] and np.isnan(ds.y.values[0]).all()
+    (s.path / "y" / "c" / "0" / "0").unlink()  # point 1's data gone: detected; point 0 (all NaN) unaffected
+    (d,) = s.verify()
+    assert d.key == "y/c/0/0" and d.problem == "is missing" and d.points == (1,)
+
+
+def test_damaged_metadata_cannot_be_repaired(finished_store, tmp_path):
+    from nephlab.cluster.store import StoreDamaged
+
+    base, params, _ = finished_store
+    store = tmp_path / "m.zarr"
+    shutil.copytree(base, store)
+    (store / "pop" / "zarr.json").write_text("{ not json")
+    snap = _snapshot(store)
+    with pytest.raises(StoreDamaged, match="damaged beyond repair: its metadata cannot be read") as info:
+        sweep(PROBE, DAMAGE_GRID, params, store=store, resume=True, progress=False, cluster="tcp://127.0.0.1:9")
+    assert not info.value.repairable and "\n" not in str(info.value)
+    with pytest.raises(StoreDamaged, match="beyond repair"):
+        open_sweep(store)
+    assert _snapshot(store) == snap  # nothing touched
+
+
+def test_cli_resume_repairs_garbage_status_in_one_line(client, tmp_path, capsys):
+    from nephlab.cli import main
+
+    store = tmp_path / "cli.zarr"
+    args = ["sweep", "lindblad", "n=3", "n_times=3", "t_max=1", "--grid", "F=linspace(0.1,0.2,2)",
+            "--store", str(store), "--cluster", client.scheduler.address, "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    (store / "status" / "c" / "0").write_bytes(os.urandom(40))
+    assert main(args + ["--resume"]) == 0
+    cap = capsys.readouterr()
+    assert cap.err.count("\n") == 1 and "chunk status/c/0 cannot be decoded" in cap.err, cap.err
+    assert "affecting 2 points (F=0.1; F=0.2)" in cap.err and "Traceback" not in cap.err
+    assert "2 of 2 points done, 0 failed" in cap.out
+    assert (open_sweep(store).attempts.values == 2).all()  # each point computed once more
+    # damaged metadata of an array: exit 2, one line
+    (store / "n_mean" / "zarr.json").write_bytes(b"\0garbage")
+    assert main(args + ["--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damaged beyond repair" in err and "Traceback" not in err
+
+
+# --- concurrent creation ---------------------------------------------------------------------------
+
+
+def test_concurrent_create_loser_says_another_sweep_writes(tmp_path):
+    for trial in range(4):
+        path = tmp_path / f"c{trial}.zarr"
+        barrier = threading.Barrier(2)
+        release = threading.Event()
+        results: list = [None, None]
+
+        def create(k: int) -> None:
+            barrier.wait()
+            try:
+                with SweepStore.creating(path, "demo", {}, {"x": [1.0, 2.0]}):
+                    results[k] = "created"
+                    release.wait(60)  # keep writing (holding the lock) until the loser has answered
+            except Exception as err:  # noqa: BLE001 - checked below
+                results[k] = err
+
+        threads = [threading.Thread(target=create, args=(k,)) for k in (0, 1)]
+        for th in threads:
+            th.start()
+        deadline = time.monotonic() + 60
+        while None in results and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+        for th in threads:
+            th.join(60)
+        assert sorted(map(type, results), key=str) == sorted([str, FileExistsError], key=str), results
+        err = next(r for r in results if isinstance(r, Exception))
+        msg = str(err)
+        assert "is being written by another sweep right now" in msg and repr(str(path)) in msg, msg
+        assert "\n" not in msg and "Errno" not in msg and ".creating-" not in msg
+        assert not list(tmp_path.glob(".*creating-*"))  # the loser's temporary store is gone
+        assert open_sweep(path).status.values.tolist() == [PENDING, PENDING]
+
+
+def test_cli_second_sweep_on_a_store_being_written(client, tmp_path, capsys):
+    from nephlab.cli import main
+
+    store, log = tmp_path / "busy.zarr", tmp_path / "log.txt"
+    proc = _start_kill_target(store, client.scheduler.address, log)
+    try:
+        deadline = time.monotonic() + 120
+        while not store.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert store.exists() and proc.poll() is None
+        assert main(["sweep", "lindblad", "--grid", "F=[0.1]", "--store", str(store), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is being written by another sweep right now" in err, err
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)

@@ -130,6 +130,9 @@ def test_cli_submit_status_fetch_and_cancel(tmp_path, jobs, capsys):
     wait_for(lambda: batch.status(long.id) == "CANCELLED", 30, "the long job to be CANCELLED")
     with pytest.raises(RuntimeError, match=r"\(CANCELLED\) has no result"):
         batch.fetch(long.id)
+    capsys.readouterr()
+    assert main(["cancel", long.id]) == 1  # cancelling it again: it has already finished
+    assert capsys.readouterr().out.strip() == f"slurm job {long.id} (lindblad) has already finished (CANCELLED); nothing to cancel"
 
     def finished():
         assert main(["status", job_id]) == 0
@@ -146,6 +149,20 @@ def test_cli_submit_status_fetch_and_cancel(tmp_path, jobs, capsys):
         assert ds.attrs["task"] == "lindblad"
         assert json.loads(ds.attrs["params"])["F"] == 0.35
         assert_same(ds, run_task("lindblad", F=0.35, **SMALL))
+    assert main(["cancel", job_id]) == 1
+    assert "has already finished (COMPLETED); nothing to cancel" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(60)
+def test_refused_sbatch_leaves_no_record(jobs, capsys):
+    from nephlab.cli import main
+
+    assert main(["submit", "lindblad", "n=4", "--scheduler", "slurm", "--partition", "nosuch",
+                 "--job-name", f"{TAG}-refused", "--time", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "sbatch failed" in err and err.count("\n") == 1, err
+    assert batch.list_jobs() == [] and not list(jobs.glob("*/job.json"))
+    assert squeue_ids(f"{TAG}-refused") == []
 
 
 ECHO_TASK = '''

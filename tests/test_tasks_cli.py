@@ -130,3 +130,35 @@ def test_real_subprocess_nephlab_run(tmp_path):
     assert ds.attrs["task"] == "steadystate"
     bad = subprocess.run(cmd + ["run", "steadystate", "gamma=0"], capture_output=True, text=True, timeout=120, env=env)
     assert bad.returncode == 2 and "'gamma'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_one_parser_of_key_value_and_params_for_every_cli(tmp_path, capsys):
+    """``run``, ``sweep`` and ``submit`` share one ``parse_assignments`` and one ``load_params``:
+    the same input gets the same message from each."""
+    import nephlab.cluster.cli as sweep_cli
+    import nephlab.cluster.jobs_cli as jobs_cli
+    import nephlab.tasks.cli as tasks_cli
+
+    assert sweep_cli.parse_assignments is tasks_cli.parse_assignments
+    assert sweep_cli.load_params is tasks_cli.load_params
+    assert not hasattr(jobs_cli, "parse_assignments") and not hasattr(sweep_cli, "json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    missing = tmp_path / "missing.json"
+    store = str(tmp_path / "never.zarr")
+    commands = {  # key=value right after the task name (the documented place)
+        "run": ["run", "lindblad"],
+        "sweep": ["sweep", "lindblad", "--grid", "gamma=[0.1]", "--store", store],
+        "submit": ["submit", "lindblad", "--scheduler", "slurm", "--dry-run"],
+    }
+    for extra, fragment in [
+        (["--params", str(bad)], f"--params {str(bad)!r} is not valid JSON"),
+        (["--params", str(missing)], f"--params {str(missing)!r} cannot be read"),
+        (["F=1", "F=2"], "parameter 'F' is given twice"),
+        (["F"], "argument 'F' is not of the form key=value (parameters of task 'lindblad'"),
+    ]:
+        for name, argv in commands.items():
+            assert main(argv[:2] + extra + argv[2:]) == 2, (name, extra)
+            err = capsys.readouterr().err
+            assert fragment in err and err.count("\n") == 1, (name, err)
+    assert not Path(store).exists()

@@ -2,7 +2,7 @@
 
 ``nephlab sweep TASK --grid 'F=linspace(0.1,1,50)' [--grid ...] [key=value ...] --store out.zarr
 [--cluster local|ADDRESS|PROFILE] [--resume] [--retries N] [--chunk K] [--params file.json]
-[--no-progress]``
+[--no-progress] [--max-points N]``
 
 Example:
     >>> from nephlab.cli import main
@@ -13,10 +13,13 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import warnings
 
 from nephlab.cli import Command
+from nephlab.tasks.cli import load_params, parse_assignments  # one parser of key=value and --params for every CLI
+
+from .grid import MAX_GRID_POINTS
 
 __all__ = ["COMMANDS", "parse_assignments"]
 
@@ -34,26 +37,8 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, default=None, help="points per Dask task (default: ~4 chunks per worker)")
     p.add_argument("--params", default=None, metavar="FILE.json", help="fixed parameter values as a JSON object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def parse_assignments(spec, items: list[str]) -> dict:
-    """``["F=0.5", "model=qubit"]`` -> ``{"F": 0.5, "model": "qubit"}`` typed by the task spec.
-
-    Example:
-        >>> from nephlab.tasks import get_task
-        >>> parse_assignments(get_task("lindblad").spec, ["F=0.5", "model=qubit", "n=2"])
-        {'F': 0.5, 'model': 'qubit', 'n': 2}
-    """
-    out: dict = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"argument {item!r} is not of the form key=value")
-        if key in out:
-            raise ValueError(f"parameter {key!r} is given twice ({item!r})")
-        out[key] = spec.param(key).parse(text, spec.name)
-    return out
+    p.add_argument("--max-points", type=int, default=MAX_GRID_POINTS, metavar="N",
+                   help="largest allowed number of grid points, the product of the axis lengths (default: %(default)s)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,24 +59,30 @@ def _sweep(_: argparse.Namespace, rest: list[str]) -> int:
         from .grid import parse_grid, validate_grid
 
         task = get_task(args.task)
-        params: dict = {}
-        if args.params:
-            with open(args.params, encoding="utf-8") as fh:
-                loaded = json.load(fh)
-            if not isinstance(loaded, dict):
-                raise ValueError(f"--params {args.params!r} must hold a JSON object, got {type(loaded).__name__}")
-            params.update(loaded)
+        params = load_params(args.params) if args.params else {}
         params.update(parse_assignments(task.spec, args.assignments))
-        grid = parse_grid(args.grid)
-        validate_grid(task.spec, grid, params)  # fail fast, before starting a cluster
+        grid = parse_grid(args.grid, max_points=args.max_points)
+        validate_grid(task.spec, grid, params, max_points=args.max_points)  # fail fast, before starting a cluster
     except (OSError, ValueError, TypeError) as err:
         print(f"nephlab sweep: {err}", file=sys.stderr)
         return 2
+    from .store import StoreRepairWarning
     from .sweep import sweep
 
+    show = warnings.showwarning
+
+    def one_line(message, category, *rest, **kwargs) -> None:  # a repaired chunk: one line on stderr
+        if issubclass(category, StoreRepairWarning):
+            print(f"nephlab sweep: {message}", file=sys.stderr)
+        else:
+            show(message, category, *rest, **kwargs)
+
     try:
-        ds = sweep(task, grid, params, store=args.store, cluster=args.cluster, resume=args.resume,
-                   retries=args.retries, chunk=args.chunk, progress=not args.no_progress)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", StoreRepairWarning)
+            warnings.showwarning = one_line
+            ds = sweep(task, grid, params, store=args.store, cluster=args.cluster, resume=args.resume,
+                       retries=args.retries, chunk=args.chunk, progress=not args.no_progress, max_points=args.max_points)
     except (OSError, ValueError, TypeError) as err:
         print(f"nephlab sweep: {err}", file=sys.stderr)
         return 2

@@ -17,6 +17,10 @@ ever evaluated by Python: anything else (attribute access, other calls, subscrip
 keyword arguments, ...) raises ``ValueError`` naming the expression.
 
 :func:`validate_grid` then checks a parsed grid against a task's spec.
+
+The grid's total size (the product of the axis lengths) is bounded too: by default at most
+:data:`MAX_GRID_POINTS` points (``max_points=`` in Python, ``--max-points`` on the command line).
+The product is checked from the axis lengths alone, before any point is built.
 """
 
 from __future__ import annotations
@@ -28,28 +32,56 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["parse_grid", "parse_axis", "validate_grid", "MAX_AXIS_POINTS"]
+__all__ = ["parse_grid", "parse_axis", "validate_grid", "check_grid_size", "MAX_AXIS_POINTS", "MAX_GRID_POINTS"]
 
 MAX_AXIS_POINTS = 1_000_000
 """Largest number of values one grid axis may have (a guard against typos like ``1e9``)."""
+MAX_GRID_POINTS = 1_000_000
+"""Default largest number of points of a whole grid (the product of its axis lengths)."""
 
 _FUNCS = ("linspace", "logspace", "arange")
 Scalar = float | int | str | bool
 
 
-def parse_grid(exprs: str | Iterable[str]) -> dict[str, list[Scalar]]:
+def check_grid_size(lengths: Mapping[str, int], max_points: int = MAX_GRID_POINTS) -> int:
+    """The number of points of a grid with axis ``lengths``; ValueError above ``max_points``.
+
+    Only the lengths are used, so an oversized grid is refused before anything is allocated.
+
+    Example:
+        >>> check_grid_size({"F": 50, "gamma": 20})
+        1000
+        >>> check_grid_size({"F": 10**6, "gamma": 10**6})
+        Traceback (most recent call last):
+        ...
+        ValueError: grid has 1000000000000 points (F: 1000000 x gamma: 1000000); the limit is 1000000 (max_points=/--max-points)
+    """
+    from nephlab._validate import integer
+
+    limit = integer(max_points, "max_points")
+    total = math.prod(int(n) for n in lengths.values())
+    if total > limit:
+        shape = " x ".join(f"{k}: {int(n)}" for k, n in lengths.items())
+        raise ValueError(f"grid has {total} points ({shape}); the limit is {limit} (max_points=/--max-points)")
+    return total
+
+
+def parse_grid(exprs: str | Iterable[str], *, max_points: int = MAX_GRID_POINTS) -> dict[str, list[Scalar]]:
     """Parse ``NAME=EXPR`` grid expressions into ``{name: [values, ...]}`` (plain Python values).
 
     Args:
         exprs: one expression or an iterable of them, e.g. ``["F=linspace(0.1,1,50)",
             "gamma=logspace(-3,0,30)", "model=[qubit,oscillator]", "n=[4,6]"]``.
+        max_points: largest allowed number of grid points (product of the axis lengths);
+            see :func:`check_grid_size`.
 
     Returns:
         dict in the order given; each value is a non-empty list of floats, ints or strings.
 
     Raises:
         ValueError: naming the expression, for malformed text, a forbidden construct,
-            a repeated name, an empty or too long axis, or repeated values on one axis.
+            a repeated name, an empty or too long axis, repeated values on one axis, or more
+            than ``max_points`` points in all.
         TypeError: when ``exprs`` is not a string or an iterable of strings.
 
     Example:
@@ -80,6 +112,7 @@ def parse_grid(exprs: str | Iterable[str]) -> dict[str, list[Scalar]]:
         if name in grid:
             raise ValueError(f"grid expression {text!r}: parameter {name!r} is given twice")
         grid[name] = parse_axis(rhs, _label=text)
+    check_grid_size({k: len(v) for k, v in grid.items()}, max_points)
     return grid
 
 
@@ -206,7 +239,9 @@ def _call(node: ast.Call, label: str) -> list[Scalar]:
     return [float(v) for v in vals]
 
 
-def validate_grid(spec: Any, grid: Mapping[str, Sequence], params: Mapping[str, Any] | None = None) -> tuple[dict[str, list], dict[str, Any]]:
+def validate_grid(
+    spec: Any, grid: Mapping[str, Sequence], params: Mapping[str, Any] | None = None, *, max_points: int = MAX_GRID_POINTS
+) -> tuple[dict[str, list], dict[str, Any]]:
     """Check a grid and fixed parameters against a task spec.
 
     Args:
@@ -214,6 +249,8 @@ def validate_grid(spec: Any, grid: Mapping[str, Sequence], params: Mapping[str, 
         grid: ``{name: values}``; each name must be a parameter of the task, each value valid
             for it. String values ``"true"``/``"false"`` become bools for bool parameters.
         params: fixed values of the parameters that are not swept (others take defaults).
+        max_points: largest allowed number of grid points, checked (:func:`check_grid_size`)
+            before any value is validated.
 
     Returns:
         ``(grid, fixed)``: the grid with validated plain values (ints become floats for float
@@ -222,7 +259,8 @@ def validate_grid(spec: Any, grid: Mapping[str, Sequence], params: Mapping[str, 
 
     Raises:
         ValueError/TypeError: naming the parameter and the value: a grid over a parameter the
-            task lacks, a parameter both swept and fixed, an empty axis, a bad value.
+            task lacks, a parameter both swept and fixed, an empty axis, a bad value, a grid
+            of more than ``max_points`` points.
 
     Example:
         >>> from nephlab.tasks import Param, TaskSpec
@@ -238,14 +276,16 @@ def validate_grid(spec: Any, grid: Mapping[str, Sequence], params: Mapping[str, 
         raise ValueError(f"grid must be a non-empty mapping of parameter name -> values, got {grid!r}")
     params = dict(params or {})
     names = [p.name for p in spec.params]
+    for name, values in grid.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+            raise TypeError(f"grid[{name!r}] must be a list of values, got {type(values).__name__} {values!r}")
+    check_grid_size({k: len(v) for k, v in grid.items()}, max_points)
     out: dict[str, list] = {}
     for name, values in grid.items():
         if name not in names:
             raise ValueError(f"grid over parameter {name!r} which task {spec.name!r} lacks; parameters: {', '.join(names)}")
         if name in params:
             raise ValueError(f"parameter {name!r} is both swept (grid) and fixed (params={params[name]!r}); give it once")
-        if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
-            raise TypeError(f"grid[{name!r}] must be a list of values, got {type(values).__name__} {values!r}")
         if len(values) == 0:
             raise ValueError(f"grid[{name!r}] is empty; an axis needs at least one value")
         p = spec.param(name)

@@ -1,8 +1,10 @@
 """Subcommands ``submit``, ``status``, ``cancel``, ``fetch`` and ``cluster`` (see ``nephlab.cli``).
 
 - ``nephlab submit TASK [key=value ...] [--params f.json] --scheduler slurm|pbs|lsf|sge
-  [--job-name N] [--time T] [--cpus C] [--gpus G] [--mem M] [--partition P] [--out F] [--dry-run]``
-- ``nephlab status JOB``, ``nephlab cancel JOB``, ``nephlab fetch JOB [--to PATH]``
+  [--job-name N] [--time T] [--cpus C] [--gpus G] [--mem M] [--partition P] [--out F] [--overwrite]
+  [--dry-run]``
+- ``nephlab status JOB``, ``nephlab cancel JOB`` (exit 1 when the job has already finished),
+  ``nephlab fetch JOB [--to PATH]``
 - ``nephlab cluster start|stop|status PROFILE [--dry-run] [--profiles FILE]``
 
 Example:
@@ -17,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -37,22 +38,10 @@ def _err(msg: str) -> int:
 
 def _parse_params(task: str, params_file: str | None, assignments: list[str]) -> dict:
     from nephlab.tasks import get_task
+    from nephlab.tasks.cli import load_params, parse_assignments
 
-    spec = get_task(task).spec
-    values: dict = {}
-    if params_file is not None:
-        try:
-            loaded = json.loads(Path(params_file).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"--params {params_file!r} is not a readable JSON file: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ValueError(f"--params {params_file!r} must hold a JSON object, got {type(loaded).__name__}")
-        values.update(loaded)
-    for a in assignments:
-        key, sep, text = a.partition("=")
-        if not sep or not key:
-            raise ValueError(f"expected key=value, got {a!r}")
-        values[key] = spec.param(key).parse(text, spec.name)
+    values = load_params(params_file) if params_file is not None else {}
+    values.update(parse_assignments(get_task(task).spec, assignments))
     return values
 
 
@@ -70,7 +59,8 @@ def _submit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpus", type=int, default=None)
     p.add_argument("--mem", default=None, help="memory, e.g. 4G")
     p.add_argument("--partition", default=None, help="partition (SLURM) or queue")
-    p.add_argument("--out", default=None, help="result file (.nc or .zarr)")
+    p.add_argument("--out", default=None, help="result file (.nc or .zarr); an existing one is refused unless --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="let the job replace an existing --out")
     p.add_argument("--dry-run", action="store_true", help="print the script, submit nothing")
 
 
@@ -79,10 +69,14 @@ def _submit(args: argparse.Namespace, rest: list[str]) -> int:
 
     try:
         params = _parse_params(args.task, args.params, args.assignments)
+        if args.out is not None:  # the same check and words as `nephlab run --out`
+            from nephlab._io import check_target
+
+            check_target(args.out, overwrite=args.overwrite, argname="--out")
         res = batch.submit(
             args.task, params, scheduler=args.scheduler, job_name=args.job_name, time=args.time,
             cpus=args.cpus, gpus=args.gpus, mem=args.mem, partition=args.partition,
-            out=args.out, dry_run=args.dry_run,
+            out=args.out, overwrite=args.overwrite, dry_run=args.dry_run,
         )
     except (ValueError, TypeError, RuntimeError) as exc:
         return _err(str(exc))
@@ -120,6 +114,9 @@ def _cancel(args: argparse.Namespace, rest: list[str]) -> int:
 
     try:
         job = batch.cancel(args.job, args.scheduler)
+    except batch.JobFinished as exc:  # nothing to cancel: say so, exit 1 (not an error: 2)
+        print(str(exc))
+        return 1
     except (ValueError, TypeError, RuntimeError) as exc:
         return _err(str(exc))
     print(f"cancelled {job.scheduler} job {job.id}")

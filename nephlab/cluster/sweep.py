@@ -16,14 +16,15 @@ import math
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .grid import validate_grid
-from .store import DONE, SweepStore, open_sweep
+from .grid import MAX_GRID_POINTS, validate_grid
+from .store import DONE, StoreRepairWarning, SweepStore, existing_store_message, open_sweep
 
 __all__ = ["sweep", "connect", "local_cluster", "default_chunk", "MAX_DEFAULT_CHUNK"]
 
@@ -183,6 +184,7 @@ def sweep(
     retries: int = 0,
     chunk: int | None = None,
     progress: bool = True,
+    max_points: int = MAX_GRID_POINTS,
 ):
     """Run ``task`` over the cartesian product of ``grid`` on Dask, writing to a zarr store.
 
@@ -195,10 +197,16 @@ def sweep(
         cluster: where to run: see :func:`connect` (default: an embedded ``LocalCluster``).
         resume: continue an existing store: compute only its pending and failed points. The
             store must hold a sweep of the same task, fixed params and grid, else ValueError
-            and the store is left untouched. A missing store starts a new sweep.
+            and the store is left untouched. A missing store starts a new sweep. Every chunk
+            of the store is verified first; each damaged chunk is reported in one
+            :class:`~nephlab.cluster.store.StoreRepairWarning` line, and exactly the points it
+            affects are computed again; damaged metadata raises
+            :class:`~nephlab.cluster.store.StoreDamaged` (a ValueError).
         retries: Dask ``retries=`` of each chunk, and extra tries of a point that raises.
         chunk: points per Dask task (default :func:`default_chunk`: ~4 chunks per worker).
         progress: show a tqdm progress bar on stderr.
+        max_points: largest allowed number of grid points (the product of the axis lengths,
+            checked before any point is built; default :data:`nephlab.cluster.grid.MAX_GRID_POINTS`).
 
     Returns:
         ``xarray.Dataset`` opened from the store (see :func:`nephlab.cluster.open_sweep`):
@@ -225,7 +233,7 @@ def sweep(
     if not isinstance(store, (str, os.PathLike)):
         raise TypeError(f"store={store!r} has type {type(store).__name__}; allowed: a path (str or os.PathLike)")
     _check_cluster(cluster)
-    grid_v, fixed = validate_grid(t.spec, grid, params)
+    grid_v, fixed = validate_grid(t.spec, grid, params, max_points=max_points)
     names = list(grid_v)
     points = []
     for combo in (dict(zip(names, c)) for c in itertools.product(*grid_v.values())):
@@ -235,14 +243,18 @@ def sweep(
             raise type(err)(f"grid point {combo}: {err}") from None
 
     path = Path(store)
-    if path.exists():
-        if not resume:
-            raise FileExistsError(f"store={str(path)!r} already exists; pass resume=True (CLI: --resume) to continue it, or choose another path")
-        st = SweepStore.open(path)
-        st.check_matches(t.name, fixed, grid_v)
-    else:
-        st = SweepStore.create(path, t.name, fixed, grid_v)
-    with st.lock():
+    resuming = path.exists()
+    if resuming and not resume:
+        raise FileExistsError(existing_store_message(path))
+    if resuming:
+        old = SweepStore.open(path)
+        old.check_matches(t.name, fixed, grid_v)
+        guard = old.lock()
+    else:  # locked from the moment it appears: a racing second sweep is told so
+        guard = SweepStore.creating(path, t.name, fixed, grid_v)
+    with guard as st:
+        if resuming:
+            _repair(st)
         status = st.status().reshape(-1)
         pending = [i for i in range(len(points)) if status[i] != DONE]
         if not pending:
@@ -256,6 +268,16 @@ def sweep(
             chunks = _chunks(pending, points, t, int(size))
             _drive(client, st, t, task_ref, points, chunks, retries=int(retries), progress=progress)
     return open_sweep(path)
+
+
+def _repair(st: SweepStore) -> None:
+    """Verify a store being resumed; repair its damaged chunks (one warning line each), so that
+    exactly the points they affect are computed again. StoreDamaged if it cannot be repaired."""
+    damage = st.verify()
+    for d in damage:
+        todo = "recomputing them" if d.points else "rewriting it"
+        warnings.warn(f"store={str(st.path)!r}: {d}; {todo}", StoreRepairWarning, stacklevel=3)
+    st.repair(damage)
 
 
 def _check_cluster(cluster: Any) -> None:

@@ -166,11 +166,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
         task = get_task(args.task)
         params = _params(task.spec, args)
         if args.out:  # check the destination before computing
-            path = Path(args.out)
-            if path.suffix.lower() not in (".nc", ".zarr"):
-                raise ValueError(f"--out {args.out!r} must end in .nc (netCDF, h5netcdf) or .zarr")
-            if path.exists() and not args.overwrite:
-                raise ValueError(f"--out {args.out!r} exists; pass --overwrite to replace it")
+            _io.check_target(args.out, overwrite=args.overwrite, argname="--out")
         ds = run_task(task, params)
         print(summary(ds))
         if args.out:
