@@ -33,7 +33,7 @@ import numpy as np
 import scipy.optimize
 
 from nephlab import _config  # noqa: F401  (enables float64)
-from nephlab._validate import integer, positive_float
+from nephlab._validate import integer, one_of, positive_float
 from nephlab.quantum._convert import as_operator, is_qobj, to_numpy
 from nephlab.quantum.superop import _liouvillian_core
 
@@ -236,8 +236,7 @@ def grape(
         True
     """
     t_start = time.perf_counter()
-    if fidelity not in ("state", "gate"):
-        raise ValueError(f"fidelity must be 'state' or 'gate', got {fidelity!r}")
+    one_of(fidelity, "fidelity", ("state", "gate"))
     H0n = as_operator(H0, "H0", batch=False, hermitian=True)
     d = H0n.shape[0]
     if is_qobj(H_controls) or not isinstance(H_controls, (list, tuple)) or len(H_controls) == 0:

@@ -26,6 +26,8 @@ import numpy as np
 import scipy.integrate
 import scipy.linalg
 
+from nephlab._validate import real_array
+
 __all__ = ["LQRResult", "lqr"]
 
 
@@ -59,17 +61,8 @@ class LQRResult:
 
 
 def _matrix(x: Any, name: str) -> np.ndarray:
-    try:
-        a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real array, got {type(x).__name__}") from None
-    if a.ndim == 0:
-        a = a.reshape(1, 1)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix (a scalar is read as 1x1), got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite, got {a!r}")
-    return a
+    """A real finite matrix; a scalar is read as 1x1."""
+    return real_array(x, name, ndim=2, promote_scalar=True)
 
 
 def lqr(

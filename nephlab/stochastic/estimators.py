@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
+from .._validate import in_open_interval, int_seed, integer, positive_float, real_array
+
 __all__ = ["BARResult", "CrooksResult", "JarzynskiResult", "SamplingWarning", "bar", "crooks", "jarzynski"]
 
 _CHUNK = 4_000_000  # elements per bootstrap chunk
@@ -31,39 +33,12 @@ class SamplingWarning(UserWarning):
 
 
 def _work(w: Any, name: str) -> np.ndarray:
-    if w is None or isinstance(w, (str, bytes)):
-        raise TypeError(f"{name} must be a 1-D array of work values, got {w!r}")
-    a = np.asarray(w)
-    if a.dtype == object or not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
-        raise TypeError(f"{name} must be a real array of work values, got dtype {a.dtype}")
-    a = a.astype(np.float64)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one work value per trajectory), got shape {a.shape}")
-    if a.size < 2:
-        raise ValueError(f"{name} needs at least 2 samples, got {a.size}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or inf")
-    return a
-
-
-def _kbt(kBT: Any) -> float:
-    try:
-        k = float(kBT)
-    except (TypeError, ValueError):
-        raise TypeError(f"kBT must be a positive real number, got {kBT!r}") from None
-    if not math.isfinite(k) or k <= 0:
-        raise ValueError(f"kBT must be finite and > 0, got {kBT!r}")
-    return k
+    return real_array(w, name, ndim=1, min_size=2)
 
 
 def _boot_args(n_boot: Any, confidence: Any, seed: Any) -> tuple[int, float, np.random.Generator]:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ValueError(f"n_boot must be an int >= 0, got {n_boot!r}")
-    if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if seed is None or isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int (required for the bootstrap), got {seed!r}")
-    return int(n_boot), float(confidence), np.random.default_rng(int(seed))
+    n = integer(n_boot, "n_boot", minimum=0)
+    return n, in_open_interval(confidence, "confidence", 0, 1), np.random.default_rng(int_seed(seed, "seed"))
 
 
 def _ci(samples: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -144,7 +119,7 @@ def jarzynski(work: Any, kBT: float = 1.0, *, n_boot: int = 1000, seed: int = 0,
         (True, True)
     """
     w = _work(work, "work")
-    kt = _kbt(kBT)
+    kt = positive_float(kBT, "kBT")
     n_boot, conf, rng = _boot_args(n_boot, confidence, seed)
     beta = 1.0 / kt
     n = w.size
@@ -302,9 +277,8 @@ def crooks(
     """
     wf = _work(work_forward, "work_forward")
     wr = _work(work_reverse, "work_reverse")
-    kt = _kbt(kBT)
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 3:
-        raise ValueError(f"bins must be an int >= 3, got {bins!r}")
+    kt = positive_float(kBT, "kBT")
+    bins = integer(bins, "bins", minimum=3)
     n_boot, conf, rng = _boot_args(n_boot, confidence, seed)
     beta = 1.0 / kt
     lo, hi = min(wf.min(), -wr.max()), max(wf.max(), -wr.min())
@@ -443,7 +417,7 @@ def bar(
     """
     wf = _work(work_forward, "work_forward")
     wr = _work(work_reverse, "work_reverse")
-    kt = _kbt(kBT)
+    kt = positive_float(kBT, "kBT")
     n_boot, conf, rng = _boot_args(n_boot, confidence, seed)
     beta = 1.0 / kt
     bwf, bwr = beta * wf, beta * wr
