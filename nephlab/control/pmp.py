@@ -38,13 +38,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from nephlab import _config  # noqa: F401  (enables float64)
+from nephlab._result import ResultBase, attr, coord, var
 from nephlab._validate import function, integer, one_of, positive_float, real_array
 
 __all__ = ["PMPResult", "solve_pmp"]
 
 
-@dataclass(frozen=True)
-class PMPResult:
+@dataclass(frozen=True, repr=False)
+class PMPResult(ResultBase):
     """Solution of an optimal-control problem by Pontryagin's principle.
 
     Attributes:
@@ -57,17 +58,28 @@ class PMPResult:
         converged: whether the boundary residual fell below ``tol``.
         residual: final max-norm of the boundary residual.
         control_mode: "quadratic", "bang-bang" or "numerical" (how u* was computed).
+
+    ``to_xarray()``: ``x``, ``p`` over (``time``, ``state``), ``u`` over (``time``, ``control``),
+    ``cost`` and ``residual`` as 0-d variables; the rest are attributes. Units follow the
+    problem's (time in the units of ``T``, cost in those of ``L`` × time).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> res = solve_pmp(lambda x, u, t: jnp.array([x[1], u[0]]), lambda x, u, t: 0.5 * u[0] ** 2,
+        ...                 [-1.0, 0.0], 1.0, xT=[0.0, 0.0], n_steps=10)
+        >>> res.to_xarray().u.dims
+        ('time', 'control')
     """
 
-    t: np.ndarray
-    x: np.ndarray
-    u: np.ndarray
-    p: np.ndarray
-    cost: float
-    iterations: int
-    converged: bool
-    residual: float
-    control_mode: str
+    t: np.ndarray = coord("time", units="time", long_name="time grid", name="time")
+    x: np.ndarray = var("time", "state", long_name="state x(t)")
+    u: np.ndarray = var("time", "control", long_name="optimal control u*(t)")
+    p: np.ndarray = var("time", "state", long_name="costate p(t), H = L + p·f")
+    cost: float = var(units="cost", long_name="J = ∫ L dt + φ(x(T))")
+    iterations: int = attr()
+    converged: bool = attr()
+    residual: float = var(units="1", long_name="max-norm of the boundary residual")
+    control_mode: str = attr()
 
     def __str__(self) -> str:
         status = "converged" if self.converged else "NOT converged"

@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401  (enables float64)
+from .._result import ResultBase, attr, var
 from .._validate import finite_or_traced, function, integer, one_of, positive_or_traced
 
 __all__ = [
@@ -67,8 +68,8 @@ def _rational(t: jax.Array, p: jax.Array) -> jax.Array:
     return p[0] / s**2 - p[1] / s
 
 
-@dataclass(frozen=True)
-class Protocol:
+@dataclass(frozen=True, repr=False)
+class Protocol(ResultBase):
     """A finite-time protocol ``lam(t)`` on ``[0, tau]`` with explicit jumps at both ends.
 
     ``lam(0) = lam_i`` and ``lam(tau) = lam_f`` are the fixed end points; the interior
@@ -87,29 +88,52 @@ class Protocol:
         work_var: variance of the work (energy^2) when known, else ``None``.
         physics: ``(("gamma", ..), ("k", ..), ("kBT", ..))`` used to build it.
 
+    ``to_xarray()``: ``lam`` on :attr:`times` over the dim ``point`` (``time`` a coordinate,
+    repeated at the jumps), the parametrisation (``node_time``/``node_lam`` over ``node``, or
+    ``rational_p`` over ``p``), ``work``/``work_var`` as 0-d variables; ``kind``, ``tau``,
+    ``lam_i``, ``lam_f``, ``family`` and the physics (``gamma``, ``k``, ``kBT``) as attributes.
+    ``str(p)`` shows the jumps and the work in one line.
+
     Example:
         >>> p = optimal_protocol("trap_translation", lam_f=5.0, tau=1.0)
         >>> p.jumps
         ((0.0, 1.666...), (3.333..., 5.0))
         >>> float(p.lam(0.5))
         2.5
+        >>> p.to_xarray().lam.dims
+        ('point',)
+        >>> print(p)
+        Protocol(kind='trap_translation', tau=1, lam: 0 -> 1.667 ... 3.333 -> 5, work=8.33333)
     """
 
-    kind: str
-    tau: float
-    lam_i: float
-    lam_f: float
-    family: str
+    kind: str = attr()
+    tau: float = attr()
+    lam_i: float = attr()
+    lam_f: float = attr()
+    family: str = attr()
     params: tuple = field(compare=False)
-    work: float | None = None
-    work_var: float | None = None
+    work: float | None = var(units="energy", long_name="mean work ⟨W⟩", default=None)
+    work_var: float | None = var(units="energy^2", long_name="work variance Var W", default=None)
     physics: tuple = ()
 
-    def __repr__(self) -> str:  # compact
+    def __str__(self) -> str:  # one line: the jumps and the work
         (a, b), (c, d) = self.jumps
         w = "?" if self.work is None else f"{self.work:.6g}"
         return (f"Protocol(kind={self.kind!r}, tau={self.tau:g}, lam: {a:.4g} -> {b:.4g} ... "
                 f"{c:.4g} -> {d:.4g}, work={w})")
+
+    def _xarray_extra(self, ds):
+        units = {"trap_translation": "length", "stiffness": "energy/length^2"}.get(self.kind, "")
+        ds = ds.assign(lam=("point", self.values, {"units": units, "long_name": "protocol lam(t)"}))
+        ds = ds.assign_coords(time=("point", self.times, {"units": "time"}))
+        if self.family == "nodes":
+            ds = ds.assign(node_time=("node", np.asarray(self.params[0], float), {"units": "time"}),
+                           node_lam=("node", np.asarray(self.params[1], float), {"units": units}))
+        else:
+            ds = ds.assign(rational_p=("p", np.asarray(self.params, float),
+                                       {"long_name": "lam(t) = p0/(1+p2 t)^2 - p1/(1+p2 t) inside (0, tau)"}))
+        ds.attrs.update(dict(self.physics))
+        return ds
 
     def _interior(self, t: jax.Array) -> jax.Array:
         if self.family == "rational":

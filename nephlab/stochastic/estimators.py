@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
+from .._result import ResultBase, attr, var
 from .._validate import in_open_interval, int_seed, integer, positive_float, real_array
 
 __all__ = ["BARResult", "CrooksResult", "JarzynskiResult", "SamplingWarning", "bar", "crooks", "jarzynski"]
@@ -49,6 +50,14 @@ def _ci(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     return (float(np.quantile(s, a)), float(np.quantile(s, 1 - a)))
 
 
+class _Estimate(ResultBase):
+    """What the three estimators' results share: the ``bound`` coordinate (``low``, ``high``)
+    of the confidence interval ``ci`` in their Datasets."""
+
+    def _xarray_extra(self, ds):
+        return ds.assign_coords(bound=("bound", ["low", "high"]))
+
+
 def _warn(msgs: list[str], msg: str) -> None:
     msgs.append(msg)
     warnings.warn(msg, SamplingWarning, stacklevel=3)
@@ -59,8 +68,8 @@ def _warn(msgs: list[str], msg: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class JarzynskiResult:
+@dataclass(frozen=True, repr=False)
+class JarzynskiResult(_Estimate):
     """Jarzynski estimate ΔF = -k_BT ln⟨exp(-W/k_BT)⟩.
 
     Attributes:
@@ -72,19 +81,29 @@ class JarzynskiResult:
         n: number of samples; n_required: exp(⟨W_diss⟩/k_BT), the Jarzynski (2006) estimate of the
             samples needed for convergence.
         warnings: messages issued (as :class:`SamplingWarning`).
+
+    ``to_xarray()`` holds every number as a 0-d variable with units (``ci`` over the dim
+    ``bound`` = low, high); ``n`` and ``warnings`` are attributes; ``save(path)`` writes it.
+
+    Example:
+        >>> import numpy as np
+        >>> r = jarzynski(np.random.default_rng(0).normal(1.0, 1.0, 500), n_boot=20, seed=0)
+        >>> ds = r.to_xarray()
+        >>> ds.value.attrs["units"], ds.ci.dims, int(ds.attrs["n"])
+        ('energy', ('bound',), 500)
     """
 
-    value: float
-    ci: tuple[float, float]
-    stderr: float
-    exp_avg: float
-    exp_avg_stderr: float
-    mean_work: float
-    dissipated_work: float
-    n: int
-    n_required: float
-    kBT: float
-    warnings: tuple[str, ...] = ()
+    value: float = var(units="energy", long_name="free-energy difference ΔF (Jarzynski)")
+    ci: tuple[float, float] = var("bound", units="energy", long_name="bootstrap confidence interval of ΔF")
+    stderr: float = var(units="energy", long_name="bootstrap standard deviation of ΔF")
+    exp_avg: float = var(units="1", long_name="⟨exp(-W/kBT)⟩")
+    exp_avg_stderr: float = var(units="1", long_name="standard error of ⟨exp(-W/kBT)⟩")
+    mean_work: float = var(units="energy", long_name="mean work ⟨W⟩")
+    dissipated_work: float = var(units="energy", long_name="dissipated work ⟨W⟩ - ΔF")
+    n: int = attr()
+    n_required: float = var(units="1", long_name="samples needed, exp(⟨W_diss⟩/kBT)")
+    kBT: float = var(units="energy", long_name="temperature kBT")
+    warnings: tuple[str, ...] = attr(default=())
 
 
 def _jarzynski_core(w: np.ndarray, beta: float) -> float:
@@ -170,8 +189,8 @@ def jarzynski(work: Any, kBT: float = 1.0, *, n_boot: int = 1000, seed: int = 0,
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CrooksResult:
+@dataclass(frozen=True, repr=False)
+class CrooksResult(_Estimate):
     """Crooks estimate of ΔF from the forward and reversed-sign reverse work histograms.
 
     Attributes:
@@ -182,17 +201,27 @@ class CrooksResult:
         slope: free-slope fit of ln(P_F/P_R) against W; equals 1/k_BT when Crooks holds.
         n_overlap_bins: bins with counts in both histograms; bin_edges: the common bins.
         warnings: messages issued (as :class:`SamplingWarning`).
+
+    ``to_xarray()``: 0-d variables with units, ``ci`` over ``bound``, ``bin_edges`` over
+    ``bin_edge``; ``n_overlap_bins`` and ``warnings`` are attributes.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> r = crooks(rng.normal(1.5, 1.4, 2000), rng.normal(0.5, 1.4, 2000), bins=20, n_boot=5, seed=0)
+        >>> r.to_xarray().bin_edges.dims, r.to_xarray().slope.attrs["units"]
+        (('bin_edge',), '1/energy')
     """
 
-    value: float
-    ci: tuple[float, float]
-    stderr: float
-    crossing: float
-    slope: float
-    n_overlap_bins: int
-    bin_edges: np.ndarray
-    kBT: float
-    warnings: tuple[str, ...] = ()
+    value: float = var(units="energy", long_name="free-energy difference ΔF (Crooks fit)")
+    ci: tuple[float, float] = var("bound", units="energy", long_name="bootstrap confidence interval of ΔF")
+    stderr: float = var(units="energy", long_name="bootstrap standard deviation of ΔF")
+    crossing: float = var(units="energy", long_name="crossing of P_F(W) and P_R(-W)")
+    slope: float = var(units="1/energy", long_name="free-slope fit of ln(P_F/P_R) against W")
+    n_overlap_bins: int = attr()
+    bin_edges: np.ndarray = var("bin_edge", units="energy", long_name="common histogram bin edges")
+    kBT: float = var(units="energy", long_name="temperature kBT")
+    warnings: tuple[str, ...] = attr(default=())
 
 
 def _crooks_fit(wf: np.ndarray, wr_neg: np.ndarray, edges: np.ndarray, beta: float):
@@ -317,8 +346,8 @@ def crooks(
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BARResult:
+@dataclass(frozen=True, repr=False)
+class BARResult(_Estimate):
     """Bennett acceptance ratio estimate of ΔF.
 
     Attributes:
@@ -329,15 +358,24 @@ class BARResult:
         n_accept: Σ_F f(β(W_F - ΔF) + M) (= the reverse sum at the solution): the effective number
             of forward/reverse "exchanges" the estimate rests on.
         warnings: messages issued (as :class:`SamplingWarning`).
+
+    ``to_xarray()``: 0-d variables with units, ``ci`` over ``bound``; ``warnings`` an attribute.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> r = bar(rng.normal(1.5, 1.4, 500), rng.normal(0.5, 1.4, 500), n_boot=5, seed=0)
+        >>> sorted(r.to_xarray().data_vars)
+        ['bootstrap_stderr', 'ci', 'kBT', 'n_accept', 'stderr', 'value']
     """
 
-    value: float
-    ci: tuple[float, float]
-    stderr: float
-    bootstrap_stderr: float
-    n_accept: float
-    kBT: float
-    warnings: tuple[str, ...] = ()
+    value: float = var(units="energy", long_name="free-energy difference ΔF (BAR)")
+    ci: tuple[float, float] = var("bound", units="energy", long_name="bootstrap confidence interval of ΔF")
+    stderr: float = var(units="energy", long_name="asymptotic standard error of ΔF")
+    bootstrap_stderr: float = var(units="energy", long_name="bootstrap standard deviation of ΔF")
+    n_accept: float = var(units="1", long_name="BAR acceptance count")
+    kBT: float = var(units="energy", long_name="temperature kBT")
+    warnings: tuple[str, ...] = attr(default=())
 
 
 def _bar_solve(bwf: np.ndarray, bwr: np.ndarray) -> float:

@@ -38,7 +38,7 @@ static argument: pass the same function object again to reuse the compiled code.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
 
@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401  (float64)
+from .._result import ResultBase, attr, coord
 from .._validate import function, integer, one_of, positive_array, prng_key, real_array
 
 __all__ = ["LangevinResult", "overdamped_langevin", "underdamped_langevin"]
@@ -55,8 +56,28 @@ _OVERDAMPED = ("euler_maruyama", "heun")
 _UNDERDAMPED = ("baoab",)
 
 
-@dataclass(frozen=True)
-class LangevinResult:
+# per-trajectory arrays: (name, trailing dims after the batch dims, units, long name); "space"
+# stands for the axes of one position (x_shape), "time" for the saved times
+_PER_TRAJ = (
+    ("x", ("traj", "time", "space"), "length", "position at the saved times"),
+    ("v", ("traj", "time", "space"), "length/time", "velocity at the saved times"),
+    ("work_t", ("traj", "time"), "energy", "accumulated work at the saved times"),
+    ("x_initial", ("traj", "space"), "length", "initial position"),
+    ("x_final", ("traj", "space"), "length", "final position"),
+    ("v_initial", ("traj", "space"), "length/time", "initial velocity"),
+    ("v_final", ("traj", "space"), "length/time", "final velocity"),
+    ("work", ("traj",), "energy", "Sekimoto work W"),
+    ("heat", ("traj",), "energy", "heat Q dissipated into the bath"),
+    ("delta_energy", ("traj",), "energy", "energy change ΔE = W - Q (+ shadow work)"),
+    ("entropy_medium", ("traj",), "k_B", "medium entropy production Q/kBT"),
+    ("entropy_total", ("traj",), "k_B", "total entropy production"),
+    ("shadow_work", ("traj",), "energy", "BAOAB shadow work ΔE - (W - Q)"),
+    ("kBT", (), "energy", "temperature kBT"),
+)
+
+
+@dataclass(frozen=True, repr=False)
+class LangevinResult(ResultBase):
     """An ensemble of Langevin trajectories and their energetics.
 
     Shapes use ``B`` = batch shape, ``N`` = n_traj, ``S`` = number of saved times, ``X`` = x_shape.
@@ -77,9 +98,22 @@ class LangevinResult:
         kBT: B-shaped temperatures (energy).
         method, dt, n_steps, batch_shape: what ran.
         stats: ``wall_time`` (s, compile included on a first call).
+
+    ``to_xarray()`` names the axes ``batch_0, batch_1, ...`` (the batch), ``traj``, ``time``
+    (its coordinate holds ``times``) and ``space_0, ...`` (x_shape); arrays that are None are left out;
+    ``method``, ``dt``, ``n_steps``, ``batch_shape`` and ``stats`` are attributes.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> U = lambda x, lam: 0.5 * (x - lam) ** 2
+        >>> r = overdamped_langevin(U, "equilibrium", jnp.linspace(0, 1, 11), dt=0.1, n_traj=4, seed=0,
+        ...                         kBT=jnp.array([1.0, 2.0]), save_every=5)
+        >>> ds = r.to_xarray()
+        >>> ds.work.dims, ds.x.dims, ds.work.attrs["units"]
+        (('batch_0', 'traj'), ('batch_0', 'traj', 'time'), 'energy')
     """
 
-    times: np.ndarray
+    times: np.ndarray = coord("time", units="time", long_name="saved times", name="time")
     x: Any
     v: Any
     work_t: Any
@@ -94,11 +128,23 @@ class LangevinResult:
     entropy_total: Any
     shadow_work: Any
     kBT: Any
-    method: str
-    dt: float
-    n_steps: int
-    batch_shape: tuple = ()
-    stats: dict = field(default_factory=dict)
+    method: str = attr()
+    dt: float = attr()
+    n_steps: int = attr()
+    batch_shape: tuple = attr(default=())
+    stats: dict = attr(default_factory=dict)
+
+    def _xarray_extra(self, ds):
+        batch = tuple(f"batch_{i}" for i in range(len(self.batch_shape)))
+        x_ndim = np.ndim(self.x_final) - len(self.batch_shape) - 1
+        space = tuple(f"space_{i}" for i in range(x_ndim))
+        for name, trailing, units, long_name in _PER_TRAJ:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            dims = batch + sum(((d,) if d != "space" else space for d in trailing), ())
+            ds[name] = (dims, np.asarray(value), {"units": units, "long_name": long_name})
+        return ds
 
     def __str__(self) -> str:
         n = self.work.shape[-1]
