@@ -34,7 +34,7 @@ def test_value_first_and_messages():
         v.uniform_grid([0.0, 1.0, 3.0], "x")
     assert v.points(1.5, "x0").shape == (1, 1)
     with pytest.raises(TypeError, match="seed must be an int"):
-        v.seed_key(1.5)
+        v.prng_key(1.5)
 
 
 def test_region_and_traceable_callables():

@@ -28,6 +28,7 @@ import numpy as np
 import panel as pn
 import param
 
+from nephlab._config import DEVICE_CHOICES, available_devices, resolve_device
 from nephlab.tasks import get_task
 
 from ._base import Component, JobContext, export_animation, export_dataset, export_figure, figure_to_rgb
@@ -71,13 +72,8 @@ def _push_notebook(layout) -> None:
 
 
 def _devices() -> list[str]:
-    import jax
-
-    plats = []
-    for d in jax.devices():
-        if d.platform not in plats:
-            plats.append(d.platform)
-    return ["cpu"] + [p for p in plats if p != "cpu"]
+    """The device choices that work here (from :func:`nephlab._config.available_devices`)."""
+    return list(available_devices())
 
 
 def solve_window(H, rho, tlist, c_ops, e_ops, solver: dict, device: str = "cpu") -> dict[str, np.ndarray]:
@@ -92,7 +88,7 @@ def solve_window(H, rho, tlist, c_ops, e_ops, solver: dict, device: str = "cpu")
         c_ops: collapse operators, list of (d, d).
         e_ops: observables, list of (d, d).
         solver: ``method`` and its options (``rtol``, ``atol``, ``dt``).
-        device: ``"cpu"`` or ``"gpu"``.
+        device: ``"auto"``, ``"cpu"`` or ``"gpu"`` (see :func:`nephlab._config.resolve_device`).
 
     Returns:
         ``{"states": (T, d, d) complex, "expect": (len(e_ops), T) complex, "entropy": (T,),
@@ -110,8 +106,7 @@ def solve_window(H, rho, tlist, c_ops, e_ops, solver: dict, device: str = "cpu")
 
     import nephlab
 
-    dev = [d for d in jax.devices() if d.platform == device] or jax.devices("cpu")
-    with jax.default_device(dev[0]):
+    with jax.default_device(resolve_device(device, "device")):
         res = nephlab.mesolve(H, rho, tlist, c_ops, e_ops=list(e_ops) or None, **solver)
     states = np.asarray(res.states)
     expect = np.stack([np.asarray(e) for e in res.expect]).astype(complex) if e_ops else np.zeros((0, len(tlist)), complex)
@@ -255,7 +250,7 @@ class LindbladExplorer(Component):
     dt = param_for(_P("dt"))
     rtol = param_for(_P("rtol"))
     atol = param_for(_P("atol"))
-    device = param.Selector(default="cpu", objects=["cpu", "gpu"], doc="JAX device of the solve")
+    device = param.Selector(default="cpu", objects=list(DEVICE_CHOICES), doc="JAX device of the solve")
     n_chunks = param.Integer(default=20, bounds=(1, 10_000), doc="time windows streamed to the plots")
     time_index = param.Integer(default=0, bounds=(0, None), doc="index of the time shown by |ρ|, Hinton, Bloch")
     follow = param.Boolean(default=True, doc="while running, the time slider follows the newest state")

@@ -33,15 +33,16 @@ import numpy as np
 import scipy.optimize
 
 from nephlab import _config  # noqa: F401  (enables float64)
-from nephlab._validate import integer, positive_float
+from nephlab._result import ResultBase, attr, coord, var
+from nephlab._validate import integer, one_of, positive_float
 from nephlab.quantum._convert import as_operator, is_qobj, to_numpy
 from nephlab.quantum.superop import _liouvillian_core
 
 __all__ = ["GrapeResult", "grape", "propagate_piecewise"]
 
 
-@dataclass(frozen=True)
-class GrapeResult:
+@dataclass(frozen=True, repr=False)
+class GrapeResult(ResultBase):
     """Result of :func:`grape`.
 
     Attributes:
@@ -55,18 +56,29 @@ class GrapeResult:
         wall_time: seconds spent in :func:`grape` (including JIT compilation on a first call).
         converged: whether ``infidelity <= target_infidelity``.
         message: the optimiser's message.
+
+    ``to_xarray()``: ``controls`` over (``control``, ``slice``), the slice edges ``times`` as
+    coordinate over ``edge``, ``infidelity_history`` over ``iteration``; counts, wall time,
+    ``converged`` and ``message`` are attributes.
+
+    Example:
+        >>> import numpy as np
+        >>> sx = np.array([[0, 1], [1, 0]])
+        >>> ds = grape(np.zeros((2, 2)), [sx], [1, 0], [0, 1], 1.0, 4, u_bounds=(-2, 2)).to_xarray()
+        >>> ds.controls.dims, ds.times.dims
+        (('control', 'slice'), ('edge',))
     """
 
-    controls: np.ndarray
-    times: np.ndarray
-    fidelity: float
-    infidelity: float
-    infidelity_history: np.ndarray
-    iterations: int
-    n_evaluations: int
-    wall_time: float
-    converged: bool
-    message: str
+    controls: np.ndarray = var("control", "slice", units="energy", long_name="control amplitudes u_jk")
+    times: np.ndarray = coord("edge", units="1/energy", long_name="slice edges (time, ħ = 1)")
+    fidelity: float = var(units="1", long_name="final fidelity")
+    infidelity: float = var(units="1", long_name="final infidelity 1 - F")
+    infidelity_history: np.ndarray = var("iteration", units="1", long_name="infidelity per L-BFGS-B iteration")
+    iterations: int = attr()
+    n_evaluations: int = attr()
+    wall_time: float = attr()
+    converged: bool = attr()
+    message: str = attr()
 
     def __str__(self) -> str:
         return (
@@ -236,8 +248,7 @@ def grape(
         True
     """
     t_start = time.perf_counter()
-    if fidelity not in ("state", "gate"):
-        raise ValueError(f"fidelity must be 'state' or 'gate', got {fidelity!r}")
+    one_of(fidelity, "fidelity", ("state", "gate"))
     H0n = as_operator(H0, "H0", batch=False, hermitian=True)
     d = H0n.shape[0]
     if is_qobj(H_controls) or not isinstance(H_controls, (list, tuple)) or len(H_controls) == 0:

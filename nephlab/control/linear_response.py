@@ -27,7 +27,8 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from .protocols import Protocol, _check_kind, _finite, _physics, _positive
+from .._validate import finite_or_traced, one_of, positive_or_traced
+from .protocols import Protocol, _physics
 
 __all__ = [
     "length_on_grid",
@@ -59,8 +60,8 @@ def force_correlation(kind: str, lam: Any, t: Any, *, k: float = 1.0, gamma: flo
         >>> float(force_correlation("trap_translation", 0.0, 0.0))
         1.0
     """
-    _check_kind("kind", kind, _KINDS)
-    gamma, kBT, k = _positive("gamma", gamma), _positive("kBT", kBT), _positive("k", k)
+    one_of(kind, "kind", _KINDS)
+    gamma, kBT, k = positive_or_traced(gamma, "gamma"), positive_or_traced(kBT, "kBT"), positive_or_traced(k, "k")
     lam, t = jnp.asarray(lam, dtype=jnp.float64), jnp.asarray(t, dtype=jnp.float64)
     if kind == "trap_translation":
         return k * kBT * jnp.exp(-k * jnp.abs(t) / gamma) + 0.0 * lam
@@ -81,8 +82,8 @@ def friction(kind: str, lam: Any, *, k: float = 1.0, gamma: float = 1.0, kBT: fl
         >>> float(friction("stiffness", 1.0, gamma=2.0))
         0.5
     """
-    _check_kind("kind", kind, _KINDS)
-    gamma, kBT, k = _positive("gamma", gamma), _positive("kBT", kBT), _positive("k", k)
+    one_of(kind, "kind", _KINDS)
+    gamma, kBT, k = positive_or_traced(gamma, "gamma"), positive_or_traced(kBT, "kBT"), positive_or_traced(k, "k")
     lam = jnp.asarray(lam, dtype=jnp.float64)
     if kind == "trap_translation":
         return gamma + 0.0 * lam
@@ -113,8 +114,8 @@ def friction_from_samples(X: Any, dt: float, *, kBT: float = 1.0, max_lag: int |
         >>> abs(friction_from_samples(-x, 0.01) - 1.0) < 0.1   # translation, gamma = k = kBT = 1
         True
     """
-    dt = _positive("dt", dt)
-    kBT = _positive("kBT", kBT)
+    dt = positive_or_traced(dt, "dt")
+    kBT = positive_or_traced(kBT, "kBT")
     x = np.asarray(X, dtype=float)
     if x.ndim == 1:
         x = x[None]
@@ -211,8 +212,8 @@ def geodesic_protocol(
         >>> float(g.protocol.lam(1.0)), g.protocol.jumps[0]
         (4.0, (1.0, 1.0))
     """
-    tau = _positive("tau", tau)
-    gamma, kBT, k = _positive("gamma", gamma), _positive("kBT", kBT), _positive("k", k)
+    tau = positive_or_traced(tau, "tau")
+    gamma, kBT, k = positive_or_traced(gamma, "gamma"), positive_or_traced(kBT, "kBT"), positive_or_traced(k, "k")
     phys = _physics(gamma, k, kBT)
     if problem is None:
         if lam_grid is None or zeta is None:
@@ -226,17 +227,17 @@ def geodesic_protocol(
         vals = np.interp(L * tt / tau, s, lg)
         p = Protocol("user", tau, float(lg[0]), float(lg[-1]), "nodes", (tt, vals), None, None, phys)
         return Geodesic(p, L, L * L / tau)
-    _check_kind("problem", problem, _KINDS)
+    one_of(problem, "problem", _KINDS)
     if problem == "trap_translation":
         if lam_f is None:
             raise ValueError("lam_f=None: the 'trap_translation' problem needs a finite lam_f")
-        a, b = _finite("lam_i", lam_i), _finite("lam_f", lam_f)
+        a, b = finite_or_traced(lam_i, "lam_i"), finite_or_traced(lam_f, "lam_f")
         L = math.sqrt(gamma) * abs(b - a)
         p = Protocol(problem, tau, a, b, "nodes", (np.array([0.0, tau]), np.array([a, b])), None, None, phys)
         return Geodesic(p, L, L * L / tau)
     if k_i is None or k_f is None:
         raise ValueError(f"k_i={k_i!r}, k_f={k_f!r}: the 'stiffness' problem needs both, finite and > 0")
-    a, b = _positive("k_i", k_i), _positive("k_f", k_f)
+    a, b = positive_or_traced(k_i, "k_i"), positive_or_traced(k_f, "k_f")
     L = math.sqrt(gamma * kBT) * abs(a**-0.5 - b**-0.5)
     slope = (b**-0.5 - a**-0.5) / tau * math.sqrt(a)  # lam = k_i / (1 + slope t)^2
     p = Protocol(problem, tau, a, b, "rational", (a, 0.0, slope), None, None, phys)
@@ -263,7 +264,7 @@ def linear_response_work(protocol: Protocol, zeta_fn: Any = None, *, n: int = 40
         raise ValueError(f"protocol={protocol!r}; allowed: a Protocol")
     if zeta_fn is None:
         phys = dict(protocol.physics)
-        kind = _check_kind("protocol.kind", protocol.kind, _KINDS)
+        kind = one_of(protocol.kind, "protocol.kind", _KINDS)
         def zeta_fn(lv):  # noqa: E306
             return friction(kind, lv, k=phys.get("k", 1.0), gamma=phys.get("gamma", 1.0), kBT=phys.get("kBT", 1.0))
     t = np.linspace(0.0, protocol.tau, int(n))

@@ -26,11 +26,14 @@ import numpy as np
 import scipy.integrate
 import scipy.linalg
 
+from nephlab._result import ResultBase, attr, coord, var
+from nephlab._validate import real_array
+
 __all__ = ["LQRResult", "lqr"]
 
 
-@dataclass(frozen=True)
-class LQRResult:
+@dataclass(frozen=True, repr=False)
+class LQRResult(ResultBase):
     """Solution of an LQR problem.
 
     Attributes:
@@ -39,13 +42,30 @@ class LQRResult:
         t: time grid (N_t,) of a finite-horizon solution, ``None`` for infinite horizon.
         horizon: the horizon ``T`` (``None`` = infinite).
         closed_loop_eigenvalues: eigenvalues of ``A - B K`` (infinite horizon), else ``None``.
+
+    ``to_xarray()``: ``K`` over (``input``, ``state``), ``P`` over (``state``, ``state_``), both
+    with a leading ``time`` (coordinate ``t``) for a finite horizon; the closed-loop
+    eigenvalues over ``mode``; ``horizon`` an attribute (``None`` = infinite).
+
+    Example:
+        >>> lqr(1.0, 1.0, 1.0, 1.0).to_xarray().K.dims
+        ('input', 'state')
+        >>> lqr(1.0, 1.0, 1.0, 1.0, horizon=1.0, n_points=3).to_xarray().P.dims
+        ('time', 'state', 'state_')
     """
 
     K: np.ndarray
     P: np.ndarray
-    t: np.ndarray | None = None
-    horizon: float | None = None
-    closed_loop_eigenvalues: np.ndarray | None = None
+    t: np.ndarray | None = coord("time", units="time (1/A)", long_name="time grid", name="time", default=None)
+    horizon: float | None = attr(default=None)
+    closed_loop_eigenvalues: np.ndarray | None = var("mode", units="1/time (1/A)",
+                                                      long_name="eigenvalues of A - B K", default=None)
+
+    def _xarray_extra(self, ds):
+        lead = () if self.t is None else ("time",)
+        return ds.assign(K=(lead + ("input", "state"), np.asarray(self.K), {"long_name": "optimal gain, u = -K x"}),
+                         P=(lead + ("state", "state_"), np.asarray(self.P),
+                            {"long_name": "Riccati solution, cost-to-go x^T P x"}))
 
     def cost(self, x0: Any) -> float:
         """Optimal cost ``x0ᵀ P(0) x0`` from the initial state ``x0`` (n,)."""
@@ -59,17 +79,8 @@ class LQRResult:
 
 
 def _matrix(x: Any, name: str) -> np.ndarray:
-    try:
-        a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real array, got {type(x).__name__}") from None
-    if a.ndim == 0:
-        a = a.reshape(1, 1)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix (a scalar is read as 1x1), got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite, got {a!r}")
-    return a
+    """A real finite matrix; a scalar is read as 1x1."""
+    return real_array(x, name, ndim=2, promote_scalar=True)
 
 
 def lqr(

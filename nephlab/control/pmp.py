@@ -38,13 +38,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from nephlab import _config  # noqa: F401  (enables float64)
-from nephlab._validate import integer, positive_float
+from nephlab._result import ResultBase, attr, coord, var
+from nephlab._validate import function, integer, one_of, positive_float, real_array
 
 __all__ = ["PMPResult", "solve_pmp"]
 
 
-@dataclass(frozen=True)
-class PMPResult:
+@dataclass(frozen=True, repr=False)
+class PMPResult(ResultBase):
     """Solution of an optimal-control problem by Pontryagin's principle.
 
     Attributes:
@@ -57,17 +58,28 @@ class PMPResult:
         converged: whether the boundary residual fell below ``tol``.
         residual: final max-norm of the boundary residual.
         control_mode: "quadratic", "bang-bang" or "numerical" (how u* was computed).
+
+    ``to_xarray()``: ``x``, ``p`` over (``time``, ``state``), ``u`` over (``time``, ``control``),
+    ``cost`` and ``residual`` as 0-d variables; the rest are attributes. Units follow the
+    problem's (time in the units of ``T``, cost in those of ``L`` × time).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> res = solve_pmp(lambda x, u, t: jnp.array([x[1], u[0]]), lambda x, u, t: 0.5 * u[0] ** 2,
+        ...                 [-1.0, 0.0], 1.0, xT=[0.0, 0.0], n_steps=10)
+        >>> res.to_xarray().u.dims
+        ('time', 'control')
     """
 
-    t: np.ndarray
-    x: np.ndarray
-    u: np.ndarray
-    p: np.ndarray
-    cost: float
-    iterations: int
-    converged: bool
-    residual: float
-    control_mode: str
+    t: np.ndarray = coord("time", units="time", long_name="time grid", name="time")
+    x: np.ndarray = var("time", "state", long_name="state x(t)")
+    u: np.ndarray = var("time", "control", long_name="optimal control u*(t)")
+    p: np.ndarray = var("time", "state", long_name="costate p(t), H = L + p·f")
+    cost: float = var(units="cost", long_name="J = ∫ L dt + φ(x(T))")
+    iterations: int = attr()
+    converged: bool = attr()
+    residual: float = var(units="1", long_name="max-norm of the boundary residual")
+    control_mode: str = attr()
 
     def __str__(self) -> str:
         status = "converged" if self.converged else "NOT converged"
@@ -75,18 +87,6 @@ class PMPResult:
             f"PMPResult({status} in {self.iterations} iterations, residual={self.residual:.2e}, "
             f"cost={self.cost:.10g}, u*: {self.control_mode})"
         )
-
-
-def _vector(x: Any, name: str) -> np.ndarray:
-    try:
-        a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real 1-D array, got {type(x).__name__}") from None
-    if a.ndim == 0:
-        a = a.reshape(1)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array, got shape {a.shape}")
-    return a
 
 
 def _call(fn: Callable, name: str, *a: Any) -> jnp.ndarray:
@@ -150,17 +150,12 @@ def solve_pmp(
         >>> res.converged, round(res.cost, 8), res.p[0].round(8).tolist()
         (True, 6.0, [-12.0, -6.0])
     """
-    if not callable(f):
-        raise TypeError(f"f must be a callable f(x, u, t), got {type(f).__name__}")
-    if not callable(L):
-        raise TypeError(f"L must be a callable L(x, u, t), got {type(L).__name__}")
-    if terminal_cost is not None and not callable(terminal_cost):
-        raise TypeError(f"terminal_cost must be a callable phi(x) or None, got {type(terminal_cost).__name__}")
-    if method not in ("shooting", "collocation"):
-        raise ValueError(f"method must be 'shooting' or 'collocation', got {method!r}")
-    x0n = _vector(x0, "x0")
-    if not np.all(np.isfinite(x0n)):
-        raise ValueError(f"x0 must be finite, got {x0n.tolist()}")
+    function(f, "f", "f(x, u, t)")
+    function(L, "L", "L(x, u, t)")
+    if terminal_cost is not None:
+        function(terminal_cost, "terminal_cost", "phi(x) or None")
+    one_of(method, "method", ("shooting", "collocation"))
+    x0n = real_array(x0, "x0", ndim=1, promote_scalar=True)
     n = x0n.size
     Tf = positive_float(T, "T")
     m = integer(n_controls, "n_controls")
@@ -172,7 +167,7 @@ def solve_pmp(
         fixed = np.zeros(n, bool)
         xTn = np.zeros(n)
     else:
-        xTn = _vector(xT, "xT")
+        xTn = real_array(xT, "xT", ndim=1, promote_scalar=True, finite=False)  # NaN marks a free component
         if xTn.size != n:
             raise ValueError(f"xT must have the shape of x0 ({n},), got shape {xTn.shape}")
         fixed = ~np.isnan(xTn)
@@ -210,7 +205,7 @@ def solve_pmp(
     if p0_guess is None:
         p0n = np.zeros(n)
     else:
-        p0n = _vector(p0_guess, "p0_guess")
+        p0n = real_array(p0_guess, "p0_guess", ndim=1, promote_scalar=True)
         if p0n.size != n:
             raise ValueError(f"p0_guess must have shape ({n},), got shape {p0n.shape}")
 

@@ -42,6 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401  (enables float64)
+from .._result import ResultBase, attr, var
+from .._validate import finite_or_traced, function, integer, one_of, positive_or_traced
 
 __all__ = [
     "Protocol",
@@ -58,40 +60,6 @@ _ALL_KINDS = ("trap_translation", "stiffness", "quadratic")
 
 
 # --------------------------------------------------------------------------------------------
-# validation helpers
-# --------------------------------------------------------------------------------------------
-def _is_concrete(v: Any) -> bool:
-    return not isinstance(v, jax.core.Tracer)
-
-
-def _finite(name: str, value: Any) -> float:
-    if not _is_concrete(value):
-        return value
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a real number; allowed: a finite float") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name}={value!r} is not finite; allowed: a finite float")
-    return v
-
-
-def _positive(name: str, value: Any) -> float:
-    if not _is_concrete(value):
-        return value
-    v = _finite(name, value)
-    if not v > 0:
-        raise ValueError(f"{name}={value!r} must be finite and > 0")
-    return v
-
-
-def _check_kind(name: str, kind: Any, allowed: tuple[str, ...]) -> str:
-    if not isinstance(kind, str) or kind not in allowed:
-        raise ValueError(f"{name}={kind!r} is not a known problem; allowed: {', '.join(map(repr, allowed))}")
-    return kind
-
-
-# --------------------------------------------------------------------------------------------
 # Protocol
 # --------------------------------------------------------------------------------------------
 def _rational(t: jax.Array, p: jax.Array) -> jax.Array:
@@ -100,8 +68,8 @@ def _rational(t: jax.Array, p: jax.Array) -> jax.Array:
     return p[0] / s**2 - p[1] / s
 
 
-@dataclass(frozen=True)
-class Protocol:
+@dataclass(frozen=True, repr=False)
+class Protocol(ResultBase):
     """A finite-time protocol ``lam(t)`` on ``[0, tau]`` with explicit jumps at both ends.
 
     ``lam(0) = lam_i`` and ``lam(tau) = lam_f`` are the fixed end points; the interior
@@ -120,29 +88,52 @@ class Protocol:
         work_var: variance of the work (energy^2) when known, else ``None``.
         physics: ``(("gamma", ..), ("k", ..), ("kBT", ..))`` used to build it.
 
+    ``to_xarray()``: ``lam`` on :attr:`times` over the dim ``point`` (``time`` a coordinate,
+    repeated at the jumps), the parametrisation (``node_time``/``node_lam`` over ``node``, or
+    ``rational_p`` over ``p``), ``work``/``work_var`` as 0-d variables; ``kind``, ``tau``,
+    ``lam_i``, ``lam_f``, ``family`` and the physics (``gamma``, ``k``, ``kBT``) as attributes.
+    ``str(p)`` shows the jumps and the work in one line.
+
     Example:
         >>> p = optimal_protocol("trap_translation", lam_f=5.0, tau=1.0)
         >>> p.jumps
         ((0.0, 1.666...), (3.333..., 5.0))
         >>> float(p.lam(0.5))
         2.5
+        >>> p.to_xarray().lam.dims
+        ('point',)
+        >>> print(p)
+        Protocol(kind='trap_translation', tau=1, lam: 0 -> 1.667 ... 3.333 -> 5, work=8.33333)
     """
 
-    kind: str
-    tau: float
-    lam_i: float
-    lam_f: float
-    family: str
+    kind: str = attr()
+    tau: float = attr()
+    lam_i: float = attr()
+    lam_f: float = attr()
+    family: str = attr()
     params: tuple = field(compare=False)
-    work: float | None = None
-    work_var: float | None = None
+    work: float | None = var(units="energy", long_name="mean work ⟨W⟩", default=None)
+    work_var: float | None = var(units="energy^2", long_name="work variance Var W", default=None)
     physics: tuple = ()
 
-    def __repr__(self) -> str:  # compact
+    def __str__(self) -> str:  # one line: the jumps and the work
         (a, b), (c, d) = self.jumps
         w = "?" if self.work is None else f"{self.work:.6g}"
         return (f"Protocol(kind={self.kind!r}, tau={self.tau:g}, lam: {a:.4g} -> {b:.4g} ... "
                 f"{c:.4g} -> {d:.4g}, work={w})")
+
+    def _xarray_extra(self, ds):
+        units = {"trap_translation": "length", "stiffness": "energy/length^2"}.get(self.kind, "")
+        ds = ds.assign(lam=("point", self.values, {"units": units, "long_name": "protocol lam(t)"}))
+        ds = ds.assign_coords(time=("point", self.times, {"units": "time"}))
+        if self.family == "nodes":
+            ds = ds.assign(node_time=("node", np.asarray(self.params[0], float), {"units": "time"}),
+                           node_lam=("node", np.asarray(self.params[1], float), {"units": units}))
+        else:
+            ds = ds.assign(rational_p=("p", np.asarray(self.params, float),
+                                       {"long_name": "lam(t) = p0/(1+p2 t)^2 - p1/(1+p2 t) inside (0, tau)"}))
+        ds.attrs.update(dict(self.physics))
+        return ds
 
     def _interior(self, t: jax.Array) -> jax.Array:
         if self.family == "rational":
@@ -248,16 +239,16 @@ def optimal_protocol(
         >>> s.jumps[0][0], s.jumps[1][1]
         (1.0, 2.0)
     """
-    _check_kind("problem", problem, _KINDS)
-    tau = _positive("tau", tau)
-    gamma = _positive("gamma", gamma)
-    kBT = _positive("kBT", kBT)
+    one_of(problem, "problem", _KINDS)
+    tau = positive_or_traced(tau, "tau")
+    gamma = positive_or_traced(gamma, "gamma")
+    kBT = positive_or_traced(kBT, "kBT")
     if problem == "trap_translation":
-        k = _positive("k", k)
-        lam_i = _finite("lam_i", lam_i)
+        k = positive_or_traced(k, "k")
+        lam_i = finite_or_traced(lam_i, "lam_i")
         if lam_f is None:
             raise ValueError("lam_f=None: the 'trap_translation' problem needs a finite lam_f")
-        lam_f = _finite("lam_f", lam_f)
+        lam_f = finite_or_traced(lam_f, "lam_f")
         d = lam_f - lam_i
         den = 2.0 + k * tau / gamma
         nodes_t = np.array([0.0, tau])
@@ -267,8 +258,8 @@ def optimal_protocol(
                         work, 2.0 * kBT * work, _physics(gamma, k, kBT))
     if k_i is None or k_f is None:
         raise ValueError(f"k_i={k_i!r}, k_f={k_f!r}: the 'stiffness' problem needs both, finite and > 0")
-    k_i = _positive("k_i", k_i)
-    k_f = _positive("k_f", k_f)
+    k_i = positive_or_traced(k_i, "k_i")
+    k_f = positive_or_traced(k_f, "k_f")
     c, _, work = _ss_stiffness(k_i, k_f, tau, gamma, kBT)
     params = (k_i, gamma * c, c)  # lam(t) = kBT/(w_i s^2) - gamma c/s,  kBT/w_i = k_i
     return Protocol("stiffness", tau, k_i, k_f, "rational", params, work, None, _physics(gamma, k, kBT))
@@ -288,16 +279,16 @@ def linear_ramp(problem: str, *, tau: float, lam_i: float | None = None, lam_f: 
         >>> abs(p.work - 25 / math.e) < 1e-9
         True
     """
-    _check_kind("problem", problem, _KINDS)
-    tau = _positive("tau", tau)
+    one_of(problem, "problem", _KINDS)
+    tau = positive_or_traced(tau, "tau")
     if problem == "stiffness":
         if k_i is None or k_f is None:
             raise ValueError(f"k_i={k_i!r}, k_f={k_f!r}: the 'stiffness' problem needs both, finite and > 0")
-        a, b = _positive("k_i", k_i), _positive("k_f", k_f)
+        a, b = positive_or_traced(k_i, "k_i"), positive_or_traced(k_f, "k_f")
     else:
         if lam_f is None:
             raise ValueError("lam_f=None: the 'trap_translation' problem needs a finite lam_f")
-        a, b = _finite("lam_i", 0.0 if lam_i is None else lam_i), _finite("lam_f", lam_f)
+        a, b = finite_or_traced(0.0 if lam_i is None else lam_i, "lam_i"), finite_or_traced(lam_f, "lam_f")
     p = Protocol(problem, tau, a, b, "nodes", (np.array([0.0, tau]), np.array([a, b])), None, None,
                  _physics(gamma, k, kBT))
     m = gaussian_work(p, k=k, gamma=gamma, kBT=kBT)
@@ -495,14 +486,13 @@ def gaussian_work(
         (True, True)
     """
     phys = dict(protocol.physics) if isinstance(protocol, Protocol) else {}
-    k = _positive("k", phys.get("k", 1.0) if k is None else k)
-    gamma = _positive("gamma", phys.get("gamma", 1.0) if gamma is None else gamma)
-    kBT = _positive("kBT", phys.get("kBT", 1.0) if kBT is None else kBT)
-    if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps={n_steps!r}; allowed: an int >= 1")
+    k = positive_or_traced(phys.get("k", 1.0) if k is None else k, "k")
+    gamma = positive_or_traced(phys.get("gamma", 1.0) if gamma is None else gamma, "gamma")
+    kBT = positive_or_traced(phys.get("kBT", 1.0) if kBT is None else kBT, "kBT")
+    n_steps = integer(n_steps, "n_steps")
     if isinstance(protocol, Protocol):
         kind = protocol.kind if kind is None else kind
-        _check_kind("kind", kind, _KINDS)
+        one_of(kind, "kind", _KINDS)
         if protocol.family == "rational":
             kap = np.abs(np.asarray(protocol._interior(jnp.linspace(0.0, protocol.tau, 65))))
             kmax = max(float(kap.max()), protocol.lam_i, protocol.lam_f) if kind == "stiffness" else k
@@ -516,7 +506,7 @@ def gaussian_work(
             raise ValueError("lam=None: pass lam values on the time grid, or a Protocol")
         if kind is None:
             raise ValueError("kind=None: with arrays pass kind='trap_translation', 'stiffness' or 'quadratic'")
-    _check_kind("kind", kind, _ALL_KINDS)
+    one_of(kind, "kind", _ALL_KINDS)
     t, v = _as_grid(times, lam, kind)
     n_seg = max(1, int(np.count_nonzero(np.diff(np.asarray(t)) > 0)))
     vv = np.asarray(v)
@@ -625,10 +615,9 @@ def grid_work(
         >>> bool(abs(m.mean - 1 / np.e) < 5e-3)
         True
     """
-    gamma = _positive("gamma", gamma)
-    kBT = _positive("kBT", kBT)
-    if not callable(U):
-        raise ValueError(f"U={U!r} is not callable; allowed: a function U(x, lam)")
+    gamma = positive_or_traced(gamma, "gamma")
+    kBT = positive_or_traced(kBT, "kBT")
+    function(U, "U", "U(x, lam) -> energy")
     x = _check_grid(x_grid)
     t, v = _as_grid(times, lam, "trap_translation")
     n_seg = max(1, int(np.count_nonzero(np.diff(np.asarray(t)) > 0)))
@@ -687,34 +676,33 @@ def optimize_protocol(
     """
     import optax
 
-    tau = _positive("tau", tau)
-    gamma = _positive("gamma", gamma)
-    kBT = _positive("kBT", kBT)
-    k = _positive("k", k)
-    variance_weight = _finite("variance_weight", variance_weight)
+    tau = positive_or_traced(tau, "tau")
+    gamma = positive_or_traced(gamma, "gamma")
+    kBT = positive_or_traced(kBT, "kBT")
+    k = positive_or_traced(k, "k")
+    variance_weight = finite_or_traced(variance_weight, "variance_weight")
     if variance_weight < 0:
-        raise ValueError(f"variance_weight={variance_weight!r}; allowed: >= 0")
-    if not isinstance(n_nodes, (int, np.integer)) or n_nodes < 2:
-        raise ValueError(f"n_nodes={n_nodes!r}; allowed: an int >= 2")
+        raise ValueError(f"variance_weight must be >= 0 (1/energy), got {variance_weight!r}")
+    n_nodes = integer(n_nodes, "n_nodes", minimum=2)
     user = callable(problem)
     if user:
         if lam_f is None:
             raise ValueError("lam_f=None: a user potential needs end points lam_i and lam_f")
-        a, b = _finite("lam_i", lam_i), _finite("lam_f", lam_f)
+        a, b = finite_or_traced(lam_i, "lam_i"), finite_or_traced(lam_f, "lam_f")
         if x_grid is None:
             raise ValueError("x_grid=None: a user potential needs a uniform x_grid for the Fokker-Planck cost")
         x = _check_grid(x_grid)
         kind = "user"
     else:
-        kind = _check_kind("problem", problem, _KINDS)
+        kind = one_of(problem, "problem", _KINDS)
         if kind == "stiffness":
             if k_i is None or k_f is None:
                 raise ValueError(f"k_i={k_i!r}, k_f={k_f!r}: the 'stiffness' problem needs both, > 0")
-            a, b = _positive("k_i", k_i), _positive("k_f", k_f)
+            a, b = positive_or_traced(k_i, "k_i"), positive_or_traced(k_f, "k_f")
         else:
             if lam_f is None:
                 raise ValueError("lam_f=None: the 'trap_translation' problem needs a finite lam_f")
-            a, b = _finite("lam_i", lam_i), _finite("lam_f", lam_f)
+            a, b = finite_or_traced(lam_i, "lam_i"), finite_or_traced(lam_f, "lam_f")
     log = kind == "stiffness"
     node_t = np.linspace(0.0, tau, int(n_nodes))
     times = jnp.asarray(np.concatenate([[0.0], node_t, [tau]]))

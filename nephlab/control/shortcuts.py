@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nephlab import _config  # noqa: F401  (float64)
+from nephlab._validate import function, is_traced
 from nephlab.quantum._convert import as_operator, check_dims
 
 __all__ = [
@@ -32,15 +33,6 @@ __all__ = [
 
 HamiltonianFn = Callable[..., jnp.ndarray]
 _DEFAULT_GAP_TOL = 1e-9
-
-
-def _is_tracer(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
-
-
-def _check_callable(f: Any, name: str, what: str) -> None:
-    if not callable(f):
-        raise TypeError(f"{name} must be a callable {what}, got {type(f).__name__}")
 
 
 def _h_and_hdot(H_of_lambda, lam_of_t, t):
@@ -68,7 +60,7 @@ def _cd_from(H, Hdot):
 
 def _validate_at(H_of_lambda, lam_of_t, t: float, gap_tol: float) -> None:
     H, Hdot = _h_and_hdot(H_of_lambda, lam_of_t, t)
-    if _is_tracer(H) or _is_tracer(Hdot):  # H0 closes over traced parameters: no eager check
+    if is_traced(H) or is_traced(Hdot):  # H0 closes over traced parameters: no eager check
         return
     Hn = as_operator(np.asarray(H), f"H_of_lambda(lam_of_t({t:g}))", batch=False, hermitian=True)
     check_dims(np.asarray(Hdot), Hn.shape[-1], f"d/dt H_of_lambda(lam_of_t({t:g}))", "H_of_lambda")
@@ -116,8 +108,8 @@ def counterdiabatic(
         >>> hcd(0.0).round(6).tolist()   # theta-dot/2 sigma_y with theta-dot = 1 at t = 0
         [[0j, -0.5j], [0.5j, 0j]]
     """
-    _check_callable(H_of_lambda, "H_of_lambda", "lam -> H0(lam) of shape (n, n)")
-    _check_callable(lam_of_t, "lam_of_t", "t -> lam(t)")
+    function(H_of_lambda, "H_of_lambda", "lam -> H0(lam) of shape (n, n)")
+    function(lam_of_t, "lam_of_t", "t -> lam(t)")
     if not (np.isfinite(gap_tol) and gap_tol >= 0):
         raise ValueError(f"gap_tol must be finite and >= 0, got {gap_tol}")
     if tlist is not None:
@@ -125,7 +117,7 @@ def counterdiabatic(
             _validate_at(H_of_lambda, lam_of_t, float(t), gap_tol)
 
     def H_cd(t: Any, args: Any = None) -> jnp.ndarray:
-        if not _is_tracer(t):
+        if not is_traced(t):
             _validate_at(H_of_lambda, lam_of_t, float(t), gap_tol)
         H, Hdot = _h_and_hdot(H_of_lambda, lam_of_t, t)
         Hcd, gap, scale = _cd_from(H, Hdot)
@@ -227,7 +219,7 @@ def harmonic_cd(omega_of_t: Any, x: Any, p: Any) -> HamiltonianFn:
         >>> bool(jnp.allclose(hcd(0.0), -0.25 * (x @ p + p @ x)))
         True
     """
-    _check_callable(omega_of_t, "omega_of_t", "t -> omega(t)")
+    function(omega_of_t, "omega_of_t", "t -> omega(t)")
     X = as_operator(x, "x", batch=False, hermitian=True)
     P = as_operator(p, "p", batch=False, hermitian=True)
     check_dims(P, X.shape[-1], "p", "x")

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nephlab import _config  # noqa: F401  (float64)
+from nephlab._validate import function
 from nephlab.quantum._convert import as_operator, check_dims, check_finite, to_numpy
 from nephlab.quantum.superop import _rhs_core, _stack_system
 
@@ -502,8 +503,7 @@ def thermodynamic_length(friction: Callable[[jnp.ndarray], jnp.ndarray], lam: An
         >>> float(thermodynamic_length(lambda l: 4.0, jnp.linspace(0, 3, 11)))
         6.0
     """
-    if not callable(friction):
-        raise TypeError(f"friction must be a callable zeta(lam), got {type(friction).__name__}")
+    function(friction, "friction", "zeta(lam)")
     lam_a = np.asarray(lam, dtype=float)
     if lam_a.ndim not in (1, 2) or lam_a.shape[0] < 2:
         raise ValueError(f"lam must have shape (K,) or (K, d) with K >= 2, got {lam_a.shape}")

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from nephlab._result import ResultBase, attr, var
-from nephlab._validate import (finite_array, finite_float, index_mask, integer, positive_float, region, uniform_grid,
+from nephlab._validate import (real_array, finite_float, index_mask, integer, positive_float, region, uniform_grid,
                                vectorised_callable)
 from nephlab.largedev.diffusion import sqra_generator_1d, sqra_generator_2d
 from nephlab.largedev.potentials import double_well_2d, muller_brown
@@ -50,7 +50,7 @@ def committor_1d(V: Callable, a: float, b: float, beta: float, x):
     if not a < b:
         raise ValueError(f"a must be < b, got a={a!r}, b={b!r}")
     beta = positive_float(beta, "beta")
-    xx = finite_array(x, "x")
+    xx = real_array(x, "x")
     s = np.linspace(a, b, 2001)
     vref = max(float(V(float(t))) for t in s)
     g = lambda t: np.exp(beta * (float(V(t)) - vref))  # noqa: E731

@@ -27,7 +27,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from nephlab._validate import finite_array, positive_float, uniform_grid
+from nephlab._validate import real_array, positive_float, uniform_grid
 from nephlab.largedev._conventions import accepts_deprecated_k
 
 __all__ = ["scgf_diffusion_1d", "scgf_diffusion_2d", "sqra_generator_1d", "sqra_generator_2d"]
@@ -121,7 +121,7 @@ def scgf_diffusion_1d(s, observable: Callable, drift: Callable, sigma: float, x,
     """
     sigma = positive_float(sigma, "sigma")
     x, h = uniform_grid(x, "x")
-    ss = finite_array(s, "s")
+    ss = real_array(s, "s")
     D = 0.5 * sigma**2
     F = _eval(drift, "drift", x)
     f = _eval(observable, "observable", x)
@@ -247,7 +247,7 @@ def scgf_diffusion_2d(s, observable: Callable, potential: Callable, sigma: float
     X, Y = np.meshgrid(x, y, indexing="ij")
     V = _eval(potential, "potential", X, Y).ravel()
     f = _eval(observable, "observable", X, Y).ravel()
-    ss = finite_array(s, "s")
+    ss = real_array(s, "s")
     # ground-state transform: S = pi^{1/2} L pi^{-1/2}, pi ~ exp(-V/D)
     root_pi = np.exp(-(V - V.min()) / (2 * D))
     S = sp.diags(root_pi) @ L @ sp.diags(1 / root_pi)

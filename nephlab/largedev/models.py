@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nephlab._result import ResultBase, attr, coord, var
-from nephlab._validate import finite_array, integer, positive_float
+from nephlab._validate import real_array, integer, positive_float
 from nephlab.largedev._conventions import SCGF_CONVENTION
 from nephlab.largedev.markov import MarkovJumpProcess
 
@@ -244,7 +244,7 @@ def tasep_scgf_exact(L, n, s, rate=1.0):
     if n >= L:
         raise ValueError(f"n must satisfy 0 < n < L = {L}, got n = {n}")
     rate = positive_float(rate, "rate")
-    s_arr = finite_array(s, "s")
+    s_arr = real_array(s, "s")
     q, log_g, log_l, log_bc = _dl_series(L, n)
     b_edge = _DL_EDGE * np.exp(log_bc)
     # s(B) = sum_q c_q B^q is increasing in B on [-b_edge, b_edge]

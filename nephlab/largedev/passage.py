@@ -15,7 +15,7 @@ import numpy as np
 import scipy.integrate as si
 
 from nephlab._result import ResultBase, attr, var
-from nephlab._validate import finite_float, integer, positive_float, region, seed_key
+from nephlab._validate import finite_float, integer, positive_float, region, prng_key
 from nephlab.largedev.potentials import double_well_1d_jax  # noqa: F401  (used by the examples)
 from nephlab.largedev.sampling import _absorb, _common, boundary_shift
 
@@ -93,7 +93,7 @@ def first_passage_times(V: Callable | None, x0, beta: float, B, *, n_traj: int =
     pts, d, Vj, fj, beta, dt, gamma, max_steps = _common(V, force, pts, beta, dt, gamma, max_steps)
     n_traj = integer(n_traj, "n_traj", minimum=2)
     Br = region(B, "B", d)
-    key = seed_key(seed)
+    key = prng_key(seed)
     xs = jnp.asarray(np.repeat(pts, n_traj, axis=0))
     status, steps, _ = _absorb(Vj, fj, ("empty",), Br, d, 256, jnp.int64(max_steps), xs, key,
                                jnp.float64(dt), jnp.float64(gamma), jnp.float64(beta))

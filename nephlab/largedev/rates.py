@@ -17,7 +17,7 @@ import numpy as np
 
 import nephlab._config  # noqa: F401  (float64)
 from nephlab._result import ResultBase, attr, var
-from nephlab._validate import disjoint_regions, integer, points, positive_float, region, seed_key
+from nephlab._validate import disjoint_regions, integer, points, positive_float, region, prng_key
 from nephlab.largedev.potentials import double_well_1d_jax  # noqa: F401  (used by the examples)
 from nephlab.largedev.sampling import _drift_fn, _potential, _region_fn, boundary_shift
 
@@ -140,7 +140,7 @@ def flux_rate(V: Callable, x0, beta: float, A, B, *, n_traj: int = 256, t_max: f
         raise ValueError(f"t_max={t_max!r} must be at least one step dt={dt!r}")
     Ar, Br = region(A, "A", d), region(B, "B", d)
     disjoint_regions(Ar, Br)
-    out = _flux_run(Vj, Ar, Br, d, jnp.int64(n_steps), jnp.asarray(arr), seed_key(seed), jnp.float64(dt),
+    out = _flux_run(Vj, Ar, Br, d, jnp.int64(n_steps), jnp.asarray(arr), prng_key(seed), jnp.float64(dt),
                     jnp.float64(gamma), jnp.float64(beta))
     nab, nba, ta, tb = (np.asarray(v) for v in out)
     kab, seab = _ratio(nab, ta)

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from nephlab._result import ResultBase, attr, var
-from nephlab._validate import disjoint_regions, finite_float, integer, region, seed_key
+from nephlab._validate import disjoint_regions, finite_float, integer, region, prng_key
 from nephlab.largedev.potentials import double_well_1d_jax  # noqa: F401  (used by the examples)
 from nephlab.largedev.sampling import _absorb, _common, boundary_shift
 
@@ -119,7 +119,7 @@ def shooting_committor(V: Callable | None, x0, beta: float, A, B, *, n_shots: in
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     Ar, Br = region(A, "A", d), region(B, "B", d)
     disjoint_regions(Ar, Br)
-    key = seed_key(seed)
+    key = prng_key(seed)
     m = pts.shape[0]
     xs = jnp.asarray(np.repeat(pts, n_shots, axis=0))
     status, steps, _ = _absorb(Vj, fj, Ar, Br, d, 256, jnp.int64(max_steps), xs, key,

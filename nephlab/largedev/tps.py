@@ -17,7 +17,7 @@ import numpy as np
 
 import nephlab._config  # noqa: F401  (float64)
 from nephlab._result import ResultBase, attr, coord, var
-from nephlab._validate import disjoint_regions, finite_float, integer, positive_float, region, seed_key
+from nephlab._validate import disjoint_regions, finite_float, integer, positive_float, region, prng_key
 from nephlab.largedev.potentials import double_well_1d_jax  # noqa: F401  (used by the examples)
 from nephlab.largedev.sampling import _coords, _drift_fn, _potential, _region_fn
 
@@ -345,7 +345,7 @@ def transition_path_sampling(V: Callable, initial_path, beta: float, A, B, *, dt
     if not endB.all():
         raise ValueError(f"initial_path must end in B; chain(s) {np.flatnonzero(~endB).tolist()} end at "
                          f"{p0[np.flatnonzero(~endB)[0], -1].tolist()}")
-    keys = jax.random.split(seed_key(seed), n_chains)
+    keys = jax.random.split(prng_key(seed), n_chains)
     saved, rec, relaxed = _tps_run(Vj, Ar, Br, d, n_moves // save_every, save_every, max_shift,
                                    jnp.int64(burn_in), jnp.asarray(p0), keys, jnp.float64(dt), jnp.float64(gamma),
                                    jnp.float64(beta), jnp.float64(ps))

@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
+from .._result import ResultBase, attr, var
+from .._validate import in_open_interval, int_seed, integer, positive_float, real_array
+
 __all__ = ["BARResult", "CrooksResult", "JarzynskiResult", "SamplingWarning", "bar", "crooks", "jarzynski"]
 
 _CHUNK = 4_000_000  # elements per bootstrap chunk
@@ -31,39 +34,12 @@ class SamplingWarning(UserWarning):
 
 
 def _work(w: Any, name: str) -> np.ndarray:
-    if w is None or isinstance(w, (str, bytes)):
-        raise TypeError(f"{name} must be a 1-D array of work values, got {w!r}")
-    a = np.asarray(w)
-    if a.dtype == object or not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
-        raise TypeError(f"{name} must be a real array of work values, got dtype {a.dtype}")
-    a = a.astype(np.float64)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one work value per trajectory), got shape {a.shape}")
-    if a.size < 2:
-        raise ValueError(f"{name} needs at least 2 samples, got {a.size}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or inf")
-    return a
-
-
-def _kbt(kBT: Any) -> float:
-    try:
-        k = float(kBT)
-    except (TypeError, ValueError):
-        raise TypeError(f"kBT must be a positive real number, got {kBT!r}") from None
-    if not math.isfinite(k) or k <= 0:
-        raise ValueError(f"kBT must be finite and > 0, got {kBT!r}")
-    return k
+    return real_array(w, name, ndim=1, min_size=2)
 
 
 def _boot_args(n_boot: Any, confidence: Any, seed: Any) -> tuple[int, float, np.random.Generator]:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ValueError(f"n_boot must be an int >= 0, got {n_boot!r}")
-    if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if seed is None or isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int (required for the bootstrap), got {seed!r}")
-    return int(n_boot), float(confidence), np.random.default_rng(int(seed))
+    n = integer(n_boot, "n_boot", minimum=0)
+    return n, in_open_interval(confidence, "confidence", 0, 1), np.random.default_rng(int_seed(seed, "seed"))
 
 
 def _ci(samples: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -72,6 +48,14 @@ def _ci(samples: np.ndarray, confidence: float) -> tuple[float, float]:
         return (math.nan, math.nan)
     a = (1 - confidence) / 2
     return (float(np.quantile(s, a)), float(np.quantile(s, 1 - a)))
+
+
+class _Estimate(ResultBase):
+    """What the three estimators' results share: the ``bound`` coordinate (``low``, ``high``)
+    of the confidence interval ``ci`` in their Datasets."""
+
+    def _xarray_extra(self, ds):
+        return ds.assign_coords(bound=("bound", ["low", "high"]))
 
 
 def _warn(msgs: list[str], msg: str) -> None:
@@ -84,8 +68,8 @@ def _warn(msgs: list[str], msg: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class JarzynskiResult:
+@dataclass(frozen=True, repr=False)
+class JarzynskiResult(_Estimate):
     """Jarzynski estimate ΔF = -k_BT ln⟨exp(-W/k_BT)⟩.
 
     Attributes:
@@ -97,19 +81,29 @@ class JarzynskiResult:
         n: number of samples; n_required: exp(⟨W_diss⟩/k_BT), the Jarzynski (2006) estimate of the
             samples needed for convergence.
         warnings: messages issued (as :class:`SamplingWarning`).
+
+    ``to_xarray()`` holds every number as a 0-d variable with units (``ci`` over the dim
+    ``bound`` = low, high); ``n`` and ``warnings`` are attributes; ``save(path)`` writes it.
+
+    Example:
+        >>> import numpy as np
+        >>> r = jarzynski(np.random.default_rng(0).normal(1.0, 1.0, 500), n_boot=20, seed=0)
+        >>> ds = r.to_xarray()
+        >>> ds.value.attrs["units"], ds.ci.dims, int(ds.attrs["n"])
+        ('energy', ('bound',), 500)
     """
 
-    value: float
-    ci: tuple[float, float]
-    stderr: float
-    exp_avg: float
-    exp_avg_stderr: float
-    mean_work: float
-    dissipated_work: float
-    n: int
-    n_required: float
-    kBT: float
-    warnings: tuple[str, ...] = ()
+    value: float = var(units="energy", long_name="free-energy difference ΔF (Jarzynski)")
+    ci: tuple[float, float] = var("bound", units="energy", long_name="bootstrap confidence interval of ΔF")
+    stderr: float = var(units="energy", long_name="bootstrap standard deviation of ΔF")
+    exp_avg: float = var(units="1", long_name="⟨exp(-W/kBT)⟩")
+    exp_avg_stderr: float = var(units="1", long_name="standard error of ⟨exp(-W/kBT)⟩")
+    mean_work: float = var(units="energy", long_name="mean work ⟨W⟩")
+    dissipated_work: float = var(units="energy", long_name="dissipated work ⟨W⟩ - ΔF")
+    n: int = attr()
+    n_required: float = var(units="1", long_name="samples needed, exp(⟨W_diss⟩/kBT)")
+    kBT: float = var(units="energy", long_name="temperature kBT")
+    warnings: tuple[str, ...] = attr(default=())
 
 
 def _jarzynski_core(w: np.ndarray, beta: float) -> float:
@@ -144,7 +138,7 @@ def jarzynski(work: Any, kBT: float = 1.0, *, n_boot: int = 1000, seed: int = 0,
         (True, True)
     """
     w = _work(work, "work")
-    kt = _kbt(kBT)
+    kt = positive_float(kBT, "kBT")
     n_boot, conf, rng = _boot_args(n_boot, confidence, seed)
     beta = 1.0 / kt
     n = w.size
@@ -195,8 +189,8 @@ def jarzynski(work: Any, kBT: float = 1.0, *, n_boot: int = 1000, seed: int = 0,
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CrooksResult:
+@dataclass(frozen=True, repr=False)
+class CrooksResult(_Estimate):
     """Crooks estimate of ΔF from the forward and reversed-sign reverse work histograms.
 
     Attributes:
@@ -207,17 +201,27 @@ class CrooksResult:
         slope: free-slope fit of ln(P_F/P_R) against W; equals 1/k_BT when Crooks holds.
         n_overlap_bins: bins with counts in both histograms; bin_edges: the common bins.
         warnings: messages issued (as :class:`SamplingWarning`).
+
+    ``to_xarray()``: 0-d variables with units, ``ci`` over ``bound``, ``bin_edges`` over
+    ``bin_edge``; ``n_overlap_bins`` and ``warnings`` are attributes.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> r = crooks(rng.normal(1.5, 1.4, 2000), rng.normal(0.5, 1.4, 2000), bins=20, n_boot=5, seed=0)
+        >>> r.to_xarray().bin_edges.dims, r.to_xarray().slope.attrs["units"]
+        (('bin_edge',), '1/energy')
     """
 
-    value: float
-    ci: tuple[float, float]
-    stderr: float
-    crossing: float
-    slope: float
-    n_overlap_bins: int
-    bin_edges: np.ndarray
-    kBT: float
-    warnings: tuple[str, ...] = ()
+    value: float = var(units="energy", long_name="free-energy difference ΔF (Crooks fit)")
+    ci: tuple[float, float] = var("bound", units="energy", long_name="bootstrap confidence interval of ΔF")
+    stderr: float = var(units="energy", long_name="bootstrap standard deviation of ΔF")
+    crossing: float = var(units="energy", long_name="crossing of P_F(W) and P_R(-W)")
+    slope: float = var(units="1/energy", long_name="free-slope fit of ln(P_F/P_R) against W")
+    n_overlap_bins: int = attr()
+    bin_edges: np.ndarray = var("bin_edge", units="energy", long_name="common histogram bin edges")
+    kBT: float = var(units="energy", long_name="temperature kBT")
+    warnings: tuple[str, ...] = attr(default=())
 
 
 def _crooks_fit(wf: np.ndarray, wr_neg: np.ndarray, edges: np.ndarray, beta: float):
@@ -302,9 +306,8 @@ def crooks(
     """
     wf = _work(work_forward, "work_forward")
     wr = _work(work_reverse, "work_reverse")
-    kt = _kbt(kBT)
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 3:
-        raise ValueError(f"bins must be an int >= 3, got {bins!r}")
+    kt = positive_float(kBT, "kBT")
+    bins = integer(bins, "bins", minimum=3)
     n_boot, conf, rng = _boot_args(n_boot, confidence, seed)
     beta = 1.0 / kt
     lo, hi = min(wf.min(), -wr.max()), max(wf.max(), -wr.min())
@@ -343,8 +346,8 @@ def crooks(
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BARResult:
+@dataclass(frozen=True, repr=False)
+class BARResult(_Estimate):
     """Bennett acceptance ratio estimate of ΔF.
 
     Attributes:
@@ -355,15 +358,24 @@ class BARResult:
         n_accept: Σ_F f(β(W_F - ΔF) + M) (= the reverse sum at the solution): the effective number
             of forward/reverse "exchanges" the estimate rests on.
         warnings: messages issued (as :class:`SamplingWarning`).
+
+    ``to_xarray()``: 0-d variables with units, ``ci`` over ``bound``; ``warnings`` an attribute.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> r = bar(rng.normal(1.5, 1.4, 500), rng.normal(0.5, 1.4, 500), n_boot=5, seed=0)
+        >>> sorted(r.to_xarray().data_vars)
+        ['bootstrap_stderr', 'ci', 'kBT', 'n_accept', 'stderr', 'value']
     """
 
-    value: float
-    ci: tuple[float, float]
-    stderr: float
-    bootstrap_stderr: float
-    n_accept: float
-    kBT: float
-    warnings: tuple[str, ...] = ()
+    value: float = var(units="energy", long_name="free-energy difference ΔF (BAR)")
+    ci: tuple[float, float] = var("bound", units="energy", long_name="bootstrap confidence interval of ΔF")
+    stderr: float = var(units="energy", long_name="asymptotic standard error of ΔF")
+    bootstrap_stderr: float = var(units="energy", long_name="bootstrap standard deviation of ΔF")
+    n_accept: float = var(units="1", long_name="BAR acceptance count")
+    kBT: float = var(units="energy", long_name="temperature kBT")
+    warnings: tuple[str, ...] = attr(default=())
 
 
 def _bar_solve(bwf: np.ndarray, bwr: np.ndarray) -> float:
@@ -443,7 +455,7 @@ def bar(
     """
     wf = _work(work_forward, "work_forward")
     wr = _work(work_reverse, "work_reverse")
-    kt = _kbt(kBT)
+    kt = positive_float(kBT, "kBT")
     n_boot, conf, rng = _boot_args(n_boot, confidence, seed)
     beta = 1.0 / kt
     bwf, bwr = beta * wf, beta * wr

@@ -38,7 +38,7 @@ static argument: pass the same function object again to reuse the compiled code.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
 
@@ -47,6 +47,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401  (float64)
+from .._result import ResultBase, attr, coord
+from .._validate import function, integer, one_of, positive_array, prng_key, real_array
 
 __all__ = ["LangevinResult", "overdamped_langevin", "underdamped_langevin"]
 
@@ -54,8 +56,28 @@ _OVERDAMPED = ("euler_maruyama", "heun")
 _UNDERDAMPED = ("baoab",)
 
 
-@dataclass(frozen=True)
-class LangevinResult:
+# per-trajectory arrays: (name, trailing dims after the batch dims, units, long name); "space"
+# stands for the axes of one position (x_shape), "time" for the saved times
+_PER_TRAJ = (
+    ("x", ("traj", "time", "space"), "length", "position at the saved times"),
+    ("v", ("traj", "time", "space"), "length/time", "velocity at the saved times"),
+    ("work_t", ("traj", "time"), "energy", "accumulated work at the saved times"),
+    ("x_initial", ("traj", "space"), "length", "initial position"),
+    ("x_final", ("traj", "space"), "length", "final position"),
+    ("v_initial", ("traj", "space"), "length/time", "initial velocity"),
+    ("v_final", ("traj", "space"), "length/time", "final velocity"),
+    ("work", ("traj",), "energy", "Sekimoto work W"),
+    ("heat", ("traj",), "energy", "heat Q dissipated into the bath"),
+    ("delta_energy", ("traj",), "energy", "energy change ΔE = W - Q (+ shadow work)"),
+    ("entropy_medium", ("traj",), "k_B", "medium entropy production Q/kBT"),
+    ("entropy_total", ("traj",), "k_B", "total entropy production"),
+    ("shadow_work", ("traj",), "energy", "BAOAB shadow work ΔE - (W - Q)"),
+    ("kBT", (), "energy", "temperature kBT"),
+)
+
+
+@dataclass(frozen=True, repr=False)
+class LangevinResult(ResultBase):
     """An ensemble of Langevin trajectories and their energetics.
 
     Shapes use ``B`` = batch shape, ``N`` = n_traj, ``S`` = number of saved times, ``X`` = x_shape.
@@ -76,9 +98,22 @@ class LangevinResult:
         kBT: B-shaped temperatures (energy).
         method, dt, n_steps, batch_shape: what ran.
         stats: ``wall_time`` (s, compile included on a first call).
+
+    ``to_xarray()`` names the axes ``batch_0, batch_1, ...`` (the batch), ``traj``, ``time``
+    (its coordinate holds ``times``) and ``space_0, ...`` (x_shape); arrays that are None are left out;
+    ``method``, ``dt``, ``n_steps``, ``batch_shape`` and ``stats`` are attributes.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> U = lambda x, lam: 0.5 * (x - lam) ** 2
+        >>> r = overdamped_langevin(U, "equilibrium", jnp.linspace(0, 1, 11), dt=0.1, n_traj=4, seed=0,
+        ...                         kBT=jnp.array([1.0, 2.0]), save_every=5)
+        >>> ds = r.to_xarray()
+        >>> ds.work.dims, ds.x.dims, ds.work.attrs["units"]
+        (('batch_0', 'traj'), ('batch_0', 'traj', 'time'), 'energy')
     """
 
-    times: np.ndarray
+    times: np.ndarray = coord("time", units="time", long_name="saved times", name="time")
     x: Any
     v: Any
     work_t: Any
@@ -93,11 +128,23 @@ class LangevinResult:
     entropy_total: Any
     shadow_work: Any
     kBT: Any
-    method: str
-    dt: float
-    n_steps: int
-    batch_shape: tuple = ()
-    stats: dict = field(default_factory=dict)
+    method: str = attr()
+    dt: float = attr()
+    n_steps: int = attr()
+    batch_shape: tuple = attr(default=())
+    stats: dict = attr(default_factory=dict)
+
+    def _xarray_extra(self, ds):
+        batch = tuple(f"batch_{i}" for i in range(len(self.batch_shape)))
+        x_ndim = np.ndim(self.x_final) - len(self.batch_shape) - 1
+        space = tuple(f"space_{i}" for i in range(x_ndim))
+        for name, trailing, units, long_name in _PER_TRAJ:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            dims = batch + sum(((d,) if d != "space" else space for d in trailing), ())
+            ds[name] = (dims, np.asarray(value), {"units": units, "long_name": long_name})
+        return ds
 
     def __str__(self) -> str:
         n = self.work.shape[-1]
@@ -114,55 +161,6 @@ class LangevinResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_real_array(value: Any, name: str) -> np.ndarray:
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be a real number or array, got {value!r}")
-    try:
-        arr = np.asarray(value)
-    except Exception as err:  # pragma: no cover
-        raise TypeError(f"{name} must be a real number or array, got {type(value).__name__}") from err
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be a real number or array, got {value!r}")
-    if np.iscomplexobj(arr):
-        if np.any(arr.imag != 0):
-            raise TypeError(f"{name} must be real, got complex values")
-        arr = arr.real
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {value!r} (contains NaN or inf)")
-    return arr
-
-
-def _positive(value: Any, name: str) -> np.ndarray:
-    arr = _as_real_array(value, name)
-    if np.any(arr <= 0):
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return arr
-
-
-def _pos_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _key(seed: Any) -> jax.Array:
-    if seed is None:
-        raise TypeError("seed is required: pass an int or a jax.random key (seed=0, seed=jax.random.key(0))")
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return jax.random.key(int(seed))
-    if isinstance(seed, jax.Array):
-        if jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
-            if seed.shape != ():
-                raise ValueError(f"seed must be a single key, got a key array of shape {seed.shape}")
-            return seed
-        if seed.dtype == jnp.uint32 and seed.shape == (2,):
-            return jax.random.wrap_key_data(seed)
-    raise TypeError(f"seed must be an int or a jax.random key, got {seed!r}")
-
-
 def _protocol_grid(protocol: Any, n_steps: int | None, dt: float, t0: float, lam_ndim: int) -> tuple[np.ndarray, int]:
     """Return λ on the grid, shape batch + (n_steps + 1,) + lam_shape, and n_steps."""
     if callable(protocol):
@@ -173,11 +171,11 @@ def _protocol_grid(protocol: Any, n_steps: int | None, dt: float, t0: float, lam
             lam = np.asarray(jax.vmap(protocol)(jnp.asarray(ts)))
         except Exception:
             lam = np.asarray([np.asarray(protocol(float(t))) for t in ts])
-        lam = _as_real_array(lam, "protocol(t)")
+        lam = real_array(lam, "protocol(t)")
         if lam.shape[:1] != (n_steps + 1,):
             raise ValueError(f"protocol(t) must return one λ per time, got values of shape {lam.shape}")
         return lam, n_steps
-    lam = _as_real_array(protocol, "protocol")
+    lam = real_array(protocol, "protocol")
     if lam.ndim < 1 + lam_ndim:
         raise ValueError(
             f"protocol must be an array with a time axis of length n_steps + 1 (then {lam_ndim} λ axes), "
@@ -394,8 +392,7 @@ _NOISES = ("gaussian", "rademacher", "three_point")
 
 
 def _check_noise(noise: Any, method: str) -> str:
-    if noise not in _NOISES:
-        raise ValueError(f"noise must be one of {_NOISES}, got {noise!r}")
+    one_of(noise, "noise", _NOISES)
     if noise == "rademacher" and method != "euler_maruyama":
         raise ValueError(f"noise='rademacher' (two-point, weak order 1) would lower the weak order of "
                          f"method={method!r}; use noise='three_point' or 'gaussian' with it")
@@ -406,31 +403,28 @@ def _simulate(U, x0, protocol, *, dt, n_steps, seed, n_traj, gamma, kBT, mass, v
               lam_ndim, x_shape, system_entropy, noise="gaussian") -> LangevinResult:
     t_start = time.perf_counter()
     noise = _check_noise(noise, method)
-    if not callable(U):
-        raise TypeError(f"U must be a callable U(x, lam) returning a scalar energy, got {U!r}")
-    key = _key(seed)
-    dt_a = _positive(dt, "dt")
+    function(U, "U", "U(x, lam) returning a scalar energy")
+    key = prng_key(seed, "seed")
+    dt_a = positive_array(dt, "dt")
     if dt_a.ndim != 0:
         raise ValueError(f"dt must be a scalar, got shape {dt_a.shape}")
     dt_f = float(dt_a)
-    t0_f = float(_as_real_array(t0, "t0"))
+    t0_f = float(real_array(t0, "t0"))
     if n_steps is not None:
-        n_steps = _pos_int(n_steps, "n_steps")
+        n_steps = integer(n_steps, "n_steps")
     if n_traj is not None:
-        n_traj = _pos_int(n_traj, "n_traj")
+        n_traj = integer(n_traj, "n_traj")
     if save_every is not None:
-        save_every = _pos_int(save_every, "save_every")
-    if isinstance(lam_ndim, bool) or not isinstance(lam_ndim, int) or lam_ndim < 0:
-        raise TypeError(f"lam_ndim must be a non-negative int, got {lam_ndim!r}")
+        save_every = integer(save_every, "save_every")
+    lam_ndim = integer(lam_ndim, "lam_ndim", minimum=0)
     try:
         x_shape = tuple(int(s) for s in x_shape)
     except TypeError:
         raise TypeError(f"x_shape must be a tuple of ints, got {x_shape!r}") from None
-    if system_entropy not in (None, "none", "gaussian"):
-        raise ValueError(f"system_entropy must be 'none' or 'gaussian', got {system_entropy!r}")
-    gamma_a = _positive(gamma, "gamma")
-    kBT_a = _positive(kBT, "kBT")
-    mass_a = _positive(mass, "mass")
+    system_entropy = one_of("none" if system_entropy is None else system_entropy, "system_entropy", ("none", "gaussian"))
+    gamma_a = positive_array(gamma, "gamma")
+    kBT_a = positive_array(kBT, "kBT")
+    mass_a = positive_array(mass, "mass")
 
     lam, n_steps = _protocol_grid(protocol, n_steps, dt_f, t0_f, lam_ndim)
     if callable(protocol):
@@ -448,7 +442,7 @@ def _simulate(U, x0, protocol, *, dt, n_steps, seed, n_traj, gamma, kBT, mass, v
         raise ValueError(f"x0 must be an array or 'equilibrium', got {x0!r}")
     x0_batch: tuple = ()
     if not x0_is_eq:
-        x0_a = _as_real_array(x0, "x0")
+        x0_a = real_array(x0, "x0")
         if x0_a.ndim < nx or x0_a.shape[x0_a.ndim - nx:] != x_shape:
             raise ValueError(f"x0 must have shape batch + (n_traj,) + x_shape = ... + {x_shape}, got {x0_a.shape}")
         if x0_a.ndim == nx:
@@ -489,7 +483,7 @@ def _simulate(U, x0, protocol, *, dt, n_steps, seed, n_traj, gamma, kBT, mass, v
             xi = np.asarray(jax.random.normal(k_v, (nb, n_traj) + x_shape))
             v0_b = xi * np.sqrt(k_b / m_b).reshape((nb,) + (1,) * (1 + nx))
         else:
-            v0_a = _as_real_array(v0, "v0")
+            v0_a = real_array(v0, "v0")
             try:
                 v0_b = np.broadcast_to(v0_a, batch + (n_traj,) + x_shape).reshape((nb, n_traj) + x_shape)
             except ValueError:
@@ -618,8 +612,7 @@ def overdamped_langevin(
         >>> r.work.shape, bool(jnp.allclose(r.delta_energy, r.work - r.heat))
         ((1000,), True)
     """
-    if method not in _OVERDAMPED:
-        raise ValueError(f"method must be one of {_OVERDAMPED} for overdamped dynamics, got {method!r}")
+    one_of(method, "method (overdamped dynamics)", _OVERDAMPED)
     return _simulate(U, x0, protocol, dt=dt, n_steps=n_steps, seed=seed, n_traj=n_traj, gamma=gamma, kBT=kBT,
                      mass=1.0, v0=None, method=method, save_every=save_every, t0=t0, lam_ndim=lam_ndim,
                      x_shape=x_shape, system_entropy=system_entropy, noise=noise)
@@ -661,8 +654,7 @@ def underdamped_langevin(
         >>> r.v_final.shape, r.shadow_work.shape
         ((500,), (500,))
     """
-    if method not in _UNDERDAMPED:
-        raise ValueError(f"method must be one of {_UNDERDAMPED} for underdamped dynamics, got {method!r}")
+    one_of(method, "method (underdamped dynamics)", _UNDERDAMPED)
     return _simulate(U, x0, protocol, dt=dt, n_steps=n_steps, seed=seed, n_traj=n_traj, gamma=gamma, kBT=kBT,
                      mass=mass, v0=v0, method=method, save_every=save_every, t0=t0, lam_ndim=lam_ndim,
                      x_shape=x_shape, system_entropy=system_entropy, noise=noise)

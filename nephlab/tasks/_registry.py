@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._config import device_kind as _device  # the name recorded in results (also used by tasks.lindblad)
 from ._spec import TaskSpec
 
 __all__ = ["Task", "register", "get_task", "task_names", "run_task", "run_batch", "estimate",
@@ -128,12 +129,6 @@ def _merge(task: Task, params: Mapping | None, overrides: Mapping) -> dict:
     return task.spec.validate(merged)
 
 
-def _device() -> str:
-    from .. import _config
-
-    return "gpu" if _config.device().platform != "cpu" else "cpu"
-
-
 def _version() -> str:
     from .. import __version__
 
@@ -151,7 +146,7 @@ def _finish(task: Task, outputs: dict, params: dict, wall: float) -> Any:
         task=task.name,
         params=json.dumps(params, sort_keys=True),
         nephlab_version=_version(),
-        device=params["device"] if params.get("device") in ("cpu", "gpu") else _device(),
+        device=_device(params.get("device", "auto"), f"task {task.name!r}: parameter 'device'"),
         wall_time_s=float(wall),
     )
     return ds

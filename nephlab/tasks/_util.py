@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from .._config import DEVICE_CHOICES, resolve_device
+
 
 def dataset(variables: dict[str, tuple], coords: dict[str, tuple] | None = None, attrs: dict | None = None):
     """An ``xarray.Dataset`` from ``{name: (dims, values, units, long_name)}`` and
@@ -50,7 +52,7 @@ def scalar(x: Any) -> np.ndarray:
     return np.asarray(float(x), dtype=np.float64)
 
 
-DEVICES: tuple[str, ...] = ("auto", "cpu", "gpu")
+DEVICES: tuple[str, ...] = DEVICE_CHOICES  # the one list, owned by nephlab._config
 
 
 def device_param():
@@ -75,8 +77,9 @@ def gpu_resources(params: dict) -> dict[str, float]:
 class on_device:
     """Context manager: run JAX computations of ``task`` on ``choice`` (``auto``/``cpu``/``gpu``).
 
-    ``auto`` changes nothing. ``cpu``/``gpu`` set JAX's default device; a ValueError names the
-    parameter when JAX has no such device here or when ``NEPHLAB_DEVICE`` asks for the other one.
+    ``auto`` changes nothing. ``cpu``/``gpu`` set JAX's default device, resolved by
+    :func:`nephlab._config.resolve_device`: a ValueError names the parameter when JAX has no such
+    device here or when ``NEPHLAB_DEVICE`` asks for the other one.
 
     Example:
         >>> with on_device("cpu", "demo"):
@@ -88,21 +91,11 @@ class on_device:
         self._ctx = None
 
     def __enter__(self):
-        import os
-
         import jax
 
         if self.choice == "auto":
             return self
-        env = os.environ.get("NEPHLAB_DEVICE", "").strip().lower()
-        if env and env != self.choice:
-            raise ValueError(f"task {self.task!r}: parameter 'device' = {self.choice!r} conflicts with the "
-                             f"environment variable NEPHLAB_DEVICE={env!r}; use device='auto' or unset it")
-        try:
-            dev = jax.devices(self.choice)[0]
-        except RuntimeError:
-            raise ValueError(f"task {self.task!r}: parameter 'device' = {self.choice!r}, but JAX finds no "
-                             f"{self.choice} device on this machine; allowed here: 'auto', 'cpu'") from None
+        dev = resolve_device(self.choice, f"task {self.task!r}: parameter 'device'")
         self._ctx = jax.default_device(dev)
         self._ctx.__enter__()
         return self
