@@ -61,3 +61,35 @@ def test_save_round_trips_and_refuses_existing(tmp_path, suffix):
 def test_save_refuses_bad_suffix(tmp_path):
     with pytest.raises(ValueError, match=r"must end in \.nc .* or \.zarr"):
         _curve().save(tmp_path / "r.txt")
+
+
+def _science_modules():
+    import importlib
+    import pkgutil
+
+    import nephlab
+
+    skip = ("nephlab.widgets", "nephlab.bench", "nephlab.cluster", "nephlab.cli", "nephlab.__main__")
+    for info in pkgutil.walk_packages(nephlab.__path__, "nephlab."):
+        if not info.name.startswith(skip):
+            yield importlib.import_module(info.name)
+
+
+def test_every_result_class_of_the_science_core_uses_the_base():
+    """Item 13: one base for every result; none hand-writes to_xarray/__repr__/save boilerplate."""
+    import inspect
+
+    found = {}
+    for mod in _science_modules():
+        for name, cls in inspect.getmembers(mod, inspect.isclass):
+            if cls is not ResultBase and cls.__module__ == mod.__name__ and (
+                    name.endswith("Result") or issubclass(cls, ResultBase)):
+                found[f"{mod.__name__}.{name}"] = cls
+    assert len(found) >= 17, sorted(found)
+    bad = [k for k, c in found.items() if not issubclass(c, ResultBase) or c.__repr__ is not ResultBase.__repr__
+           or c.save is not ResultBase.save]
+    assert not bad, f"result classes not on ResultBase (or overriding its repr/save): {bad}"
+    for k, c in found.items():
+        if c.to_xarray is not ResultBase.to_xarray:   # an override must take arguments the base cannot
+            params = inspect.signature(c.to_xarray).parameters
+            assert len(params) > 1, f"{k}.to_xarray overrides the base without taking arguments"
