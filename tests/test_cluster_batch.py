@@ -294,6 +294,13 @@ def test_cli_submit_status_fetch_with_fakes(fakes, jobs, capsys, tmp_path, monke
     monkeypatch.chdir(tmp_path)
     assert main(["fetch", "4242", "--to", "got.nc"]) == 0
     assert capsys.readouterr().out.strip() == f"result: {tmp_path / 'got.nc'}"
+    # fetching again onto the user's file is refused; --overwrite replaces only that file
+    (tmp_path / "got.nc").write_bytes(b"the user's own")
+    assert main(["fetch", "4242", "--to", "got.nc"]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "got.nc").read_bytes() == b"the user's own"
+    assert main(["fetch", "4242", "--to", "got.nc", "--overwrite"]) == 0
+    assert (tmp_path / "got.nc").read_bytes() == b"x" and not list(tmp_path.glob(".got.nc*"))  # no staging left
     assert main(["cancel", "4242"]) == 0
     assert main(["submit", "lindblad", "gamma=-1", "--scheduler", "slurm"]) == 2
     assert "gamma" in capsys.readouterr().err

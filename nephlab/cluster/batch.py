@@ -41,6 +41,7 @@ import secrets
 import shlex
 import shutil
 import subprocess
+import tempfile
 import sys
 import time as _time
 from collections.abc import Mapping
@@ -659,12 +660,18 @@ def cancel(job: Job | str, scheduler: str | None = None) -> Job:
     return job
 
 
-def fetch(job: Job | str, to: str | os.PathLike[str] | None = None, *, scheduler: str | None = None) -> Path:
+def fetch(job: Job | str, to: str | os.PathLike[str] | None = None, *, scheduler: str | None = None,
+          overwrite: bool = False) -> Path:
     """Copy the result of a finished job to ``to``; return the destination path.
 
     ``to`` defaults to ``./<task>-<id><suffix>`` in the current directory; an existing directory
-    receives the file under that name. RuntimeError (with the job's state and log path) when the
-    job has not produced its result.
+    receives the file under that name. An existing destination file or store is refused unless
+    ``overwrite=True`` (``--overwrite``); then only that one file or store is replaced, after the
+    copy is complete, so an interrupted fetch never leaves a partial result at ``to``.
+    RuntimeError (with the job's state and log path) when the job has not produced its result.
+
+    Example:
+        >>> # fetch("12345", "results/", overwrite=False)  -> Path("results/lindblad-12345.nc")
     """
     job = load_job(job, scheduler)
     src = Path(job.out)
@@ -680,6 +687,25 @@ def fetch(job: Job | str, to: str | os.PathLike[str] | None = None, *, scheduler
     dest = dest.absolute()
     if dest == src.absolute():
         return dest
+    if (dest.exists() or dest.is_symlink()) and not overwrite:
+        raise ValueError(f"--to {str(dest)!r} exists; pass --overwrite (overwrite=True) to replace it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        staged = tmp / dest.name
+        if src.is_dir():
+            shutil.copytree(src, staged)
+        else:
+            shutil.copy2(src, staged)
+        if dest.exists() or dest.is_symlink():
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
+            else:
+                dest.unlink()
+        os.replace(staged, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
         shutil.copytree(src, dest, dirs_exist_ok=True)

@@ -4,7 +4,7 @@
   [--job-name N] [--time T] [--cpus C] [--gpus G] [--mem M] [--partition P] [--out F] [--overwrite]
   [--dry-run]``
 - ``nephlab status JOB``, ``nephlab cancel JOB`` (exit 1 when the job has already finished),
-  ``nephlab fetch JOB [--to PATH]``
+  ``nephlab fetch JOB [--to PATH] [--overwrite]``
 - ``nephlab cluster start|stop|status PROFILE [--dry-run] [--profiles FILE]``
 
 Example:
@@ -126,13 +126,14 @@ def _cancel(args: argparse.Namespace, rest: list[str]) -> int:
 def _fetch_args(p: argparse.ArgumentParser) -> None:
     _job_args(p)
     p.add_argument("--to", default=None, help="destination file or directory (default: ./TASK-ID.nc)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing destination file or store")
 
 
 def _fetch(args: argparse.Namespace, rest: list[str]) -> int:
     from . import batch
 
     try:
-        dest = batch.fetch(args.job, args.to, scheduler=args.scheduler)
+        dest = batch.fetch(args.job, args.to, scheduler=args.scheduler, overwrite=args.overwrite)
     except (ValueError, TypeError, RuntimeError) as exc:
         return _err(str(exc))
     print(f"result: {dest}")
