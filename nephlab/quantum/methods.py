@@ -289,7 +289,7 @@ class Method(ABC):
                 if OPTIONS[key].default is None:
                     takers = [k for k, c in METHODS.items() if key in c.option_names()]
                     raise ValueError(
-                        f"{key}={keywords[key]!r} is only used by the methods {_or_list(takers)}, not by "
+                        f"{key}={keywords[key]!r} is only used by the methods {', '.join(map(repr, takers))}, not by "
                         f"method={self.name!r}; remove {key} or pick one of those methods"
                     )
                 continue
