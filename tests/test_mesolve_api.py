@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from nephlab import Result, mesolve
-from nephlab.quantum import Expm, RK4, _engine, destroy, sigmam, sigmax, sigmaz
+from nephlab.quantum import Expm, RK4, Tsit5, _engine, destroy, sigmam, sigmax, sigmaz
+from method_cases import FIXED_STEP, method_params, options_for
 
 SZ = np.asarray(sigmaz())
 SX = np.asarray(sigmax())
@@ -143,6 +144,43 @@ def test_method_object_equals_name():
     assert a.method == "expm"
 
 
+def test_method_object_carries_its_options():
+    """RK4(dt=...) / Tsit5(rtol=..., atol=...) equal the keywords; the keywords fill unset options."""
+    np.testing.assert_array_equal(solve(method=RK4(dt=0.01)).states, solve(method="rk4", dt=0.01).states)
+    a = solve(method=Tsit5(rtol=1e-9, atol=1e-11))
+    b = solve(method="tsit5", rtol=1e-9, atol=1e-11)
+    c = solve(method=Tsit5(rtol=1e-9), atol=1e-11)
+    np.testing.assert_array_equal(a.states, b.states)
+    np.testing.assert_array_equal(c.states, b.states)
+    assert a.stats["steps"] == b.stats["steps"]
+    with pytest.raises(RuntimeError, match="max_steps=3"):
+        solve(method=Tsit5(max_steps=3))
+    # the same value twice is no conflict
+    np.testing.assert_array_equal(solve(method=RK4(dt=0.01), dt=0.01).states, solve(method="rk4", dt=0.01).states)
+
+
+def test_method_option_conflicting_with_keyword_is_refused():
+    with pytest.raises(ValueError, match=r"dt=0\.02 conflicts with method=RK4\(dt=0\.01\).*dt=0\.01"):
+        solve(method=RK4(dt=0.01), dt=0.02)
+    with pytest.raises(ValueError, match=r"rtol=1e-06 conflicts with method=Tsit5\(rtol=1e-09\)"):
+        solve(method=Tsit5(rtol=1e-9), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"rtol=0\.001 conflicts"):
+        solve(method=Tsit5(rtol=1e-9), options={"rtol": 1e-3})
+
+
+def test_method_options_are_checked_when_the_object_is_made():
+    with pytest.raises(ValueError, match=r"\bdt\b.*-0\.1"):
+        RK4(dt=-0.1)
+    with pytest.raises(TypeError, match=r"rtol.*str"):
+        Tsit5(rtol="1e-6")
+    with pytest.raises(ValueError, match=r"max_steps.*2\.5"):
+        Tsit5(max_steps=2.5)
+    with pytest.raises(TypeError):
+        Expm(dt=0.1)  # expm has no options
+    assert RK4(dt=0.1) == RK4(dt=0.1) and hash(RK4(dt=0.1)) == hash(RK4(dt=0.1))
+    assert repr(Tsit5(rtol=1e-8)) == "Tsit5(rtol=1e-08)"
+
+
 # ---------------------------------------------------------------------------------------------
 # options
 # ---------------------------------------------------------------------------------------------
@@ -185,8 +223,9 @@ def test_progress_bar_option(capsys):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method, kw", [("expm", {}), ("rk4", {"dt": 0.01}), ("tsit5", TIGHT), ("magnus4", {"dt": 0.01})])
-def test_store_states_false(method, kw):
+@pytest.mark.parametrize("method", method_params())
+def test_store_states_false(method):
+    kw = options_for(method, dt=0.01, **TIGHT)
     full = solve(method=method, **kw)
     lean = solve(method=method, store_states=False, **kw)
     assert lean.states is None
@@ -364,7 +403,7 @@ def test_time_dependent_forms_agree():
     const = solve(H=0.5 * SZ, c_ops=[C_OPS[0]], tlist=TL_FINE)
     assert np.abs(const.states - a.states).max() > 1e-2
     # the fixed-step methods solve the same problem
-    for method in ("rk4", "magnus4"):
+    for method in FIXED_STEP:
         r = mesolve([0.5 * SZ, [SX, _drive]], RHO, TL_FINE, [C_OPS[0]], method=method, dt=1e-3, args=ARGS)
         np.testing.assert_allclose(r.states, a.states, atol=1e-6, err_msg=method)
 
@@ -417,17 +456,10 @@ class CompileCounter:
         self.solve_cache = _engine.solve._cache_size() - self.solve_cache
 
 
-NO_RECOMPILE_CASES = [
-    ("expm", {}),
-    ("rk4", {"dt": 0.01}),
-    ("tsit5", {"rtol": 1e-8, "atol": 1e-10}),
-    ("dopri5", {"rtol": 1e-8, "atol": 1e-10}),
-    ("magnus4", {"dt": 0.01}),
-]
+@pytest.mark.parametrize("method", method_params())
+def test_second_call_does_not_recompile(method):
+    kw = options_for(method, dt=0.01, rtol=1e-8, atol=1e-10)
 
-
-@pytest.mark.parametrize("method, kw", NO_RECOMPILE_CASES, ids=[m for m, _ in NO_RECOMPILE_CASES])
-def test_second_call_does_not_recompile(method, kw):
     def call(Hm, tl, rho, **extra):
         return mesolve(Hm, rho, tl, C_OPS, method=method, e_ops=[SZ], **{**kw, **extra})
 
@@ -438,7 +470,7 @@ def test_second_call_does_not_recompile(method, kw):
     np.testing.assert_array_equal(same.states, first.states)
 
     # only numbers change: H entries (same sparsity), tlist values (same length), rho0, tolerances
-    extra = {"rtol": 1e-7} if method in ("tsit5", "dopri5") else {"dt": 0.02} if "dt" in kw else {}
+    extra = {"rtol": 1e-7} if "rtol" in kw else {"dt": 0.02} if "dt" in kw else {}
     with CompileCounter() as cc:
         other = call(0.7 * SZ + 1.1 * SX, np.linspace(0.5, 3.0, len(TL)), np.diag([0.25, 0.75]).astype(complex), **extra)
     assert cc.count == 0 and cc.solve_cache == 0, f"{method}: new values recompiled {cc.count} time(s)"

@@ -12,14 +12,16 @@ and a batched call must equal a loop of single calls (to 1e-12).
 Positivity is exact only for ``expm`` (exact propagator) and ``magnus4`` (every step is CPTP).
 The Runge–Kutta methods (dopri5, tsit5, kvaerno5, rk4) are not positivity preserving: their
 eigenvalues are only non-negative up to the integration error, which is why the adaptive methods
-run with rtol=1e-10, atol=1e-12 here and rk4 with dt=1e-3. A failure of the positivity check for
-those methods at looser tolerances would not by itself be a bug.
+run with rtol=1e-10, atol=1e-12 here and the fixed-step ones with dt=1e-3. A failure of the
+positivity check for those methods at looser tolerances would not by itself be a bug.
+
+Every method of the registry is tested; its options come from what it declares.
 
 Compile time dominates the cost of these tests, so each method runs on ONE fixed problem
 structure (dimension n, number of collapse operators, tlist length); hypothesis varies only the
 numbers, which never triggers a recompilation. Across the methods n covers 2..4 (n = 2 exercises
 the banded "dia" operator format of the ODE methods, n ≥ 3 the dense one) and both one and two
-collapse operators occur.
+collapse operators occur (n and the number of collapse operators cycle with the registry order).
 """
 
 from __future__ import annotations
@@ -30,20 +32,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nephlab import mesolve
+from nephlab.quantum.methods import METHODS as REGISTRY
+from method_cases import method_params, options_for
 
 TLIST = np.linspace(0.0, 1.0, 6)
 TIGHT = dict(rtol=1e-10, atol=1e-12)
 
 # method -> (n, number of collapse operators, extra keyword arguments)
-CASES = {
-    "dopri5": (2, 2, TIGHT),
-    "tsit5": (3, 1, TIGHT),
-    "kvaerno5": (4, 2, TIGHT),
-    "rk4": (3, 2, dict(dt=1e-3)),
-    "expm": (4, 1, {}),
-    "magnus4": (2, 2, dict(dt=5e-3)),
-}
-METHODS = list(CASES)
+CASES = {name: (2 + i % 3, 2 - i % 2, options_for(name, dt=1e-3, **TIGHT)) for i, name in enumerate(REGISTRY)}
+METHODS = method_params(CASES)
 
 TRACE_TOL = 1e-10
 HERM_TOL = 1e-12
@@ -188,14 +185,15 @@ def test_batch_equals_loop(method, p):
 
 
 # Each leaf batched on its own (a batch of B=3 H's, of rho0's, of one c_op; the other leaves
-# unbatched, i.e. vmapped with in_axes=None) on the two dense-family methods, expm and magnus4,
-# whose compilation is cheap. The ODE family (dopri5, tsit5, kvaerno5, rk4 share one right-hand
-# side) gets rho0 alone batched on rk4; H and c_op batches are covered by the broadcast test.
-@pytest.mark.parametrize(
-    "method, leaf",
-    [("expm", "H"), ("expm", "rho0"), ("expm", "c_op"), ("magnus4", "H"), ("magnus4", "rho0"),
-     ("magnus4", "c_op"), ("rk4", "rho0")],
-)
+# unbatched, i.e. vmapped with in_axes=None) on the methods that take dense operator matrices
+# (expm, magnus4), whose compilation is cheap. The methods on the shared ODE right-hand side get
+# rho0 alone batched on the first fixed-step one (rk4); H and c_op batches are covered by the
+# broadcast test.
+SINGLE_LEAF = [(m, leaf) for m, c in REGISTRY.items() if c.operator_form == "matrices" for leaf in ("H", "rho0", "c_op")]
+SINGLE_LEAF += [(m, "rho0") for m, c in REGISTRY.items() if c.operator_form == "split" and not c.adaptive][:1]
+
+
+@pytest.mark.parametrize("method, leaf", SINGLE_LEAF)
 def test_single_leaf_batch_equals_loop(method, leaf):
     n, n_c, _ = CASES[method]
     rng = np.random.default_rng(2024)

@@ -16,10 +16,10 @@ import pytest
 
 import nephlab
 from nephlab.quantum import destroy, fock_dm, qeye, sigmam, sigmax, sigmay, sigmaz, tensor
+from nephlab.quantum.methods import method_choices
+from method_cases import ADAPTIVE, NOT_FIXED_STEP, options_for
 
 qutip = pytest.importorskip("qutip")
-
-ADAPTIVE = ["dopri5", "tsit5", "kvaerno5"]
 OPTS = {"rtol": 1e-6, "atol": 1e-8}
 QUTIP_OPTS = {"rtol": 1e-8, "atol": 1e-10, "nsteps": 100_000}
 
@@ -38,11 +38,11 @@ def qutip_expect(H, rho0, tlist, c_ops, e_ops, **kw):
     return [np.asarray(e) for e in res.expect]
 
 
-@pytest.mark.parametrize("method", ["auto", "expm", *ADAPTIVE, "rk4", "magnus4"])
+@pytest.mark.parametrize("method", method_choices())
 def test_qubit_decay_closed_form_and_qutip(method):
     gamma = 0.7
     tlist = np.linspace(0, 5, 51)
-    kw = {"dt": 1e-3} if method in ("rk4", "magnus4") else {}
+    kw = options_for(method, dt=1e-3)
     sz = np.asarray(sigmaz())
     res = nephlab.mesolve(np.asarray(0.5 * sigmaz()), fock_dm(2, 0), tlist, [np.sqrt(gamma) * sigmam()],
                           e_ops=[sz, np.asarray(sigmam().T @ sigmam())], method=method, **kw)
@@ -60,7 +60,7 @@ def _oscillator(n=15, F=0.5, kerr=0.0, gamma=0.1):
     return H, [np.sqrt(gamma) * a], [ad @ a, a + ad], a
 
 
-@pytest.mark.parametrize("method", ["auto", "expm", *ADAPTIVE])
+@pytest.mark.parametrize("method", ["auto", *NOT_FIXED_STEP])
 def test_driven_damped_oscillator_vs_qutip(method):
     H, c_ops, e_ops, a = _oscillator(n=15, F=0.5, kerr=0.05)
     tlist = np.linspace(0, 10, 101)

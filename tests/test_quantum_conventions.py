@@ -287,8 +287,13 @@ def test_result_and_work_statistics_use_result_base(tmp_path):
 
 
 def test_mesolve_uses_shared_validators():
-    for name in ("time_grid", "args_dict", "real_number", "broadcast_batch"):
+    for name in ("time_grid", "args_dict", "broadcast_batch"):
         assert getattr(mesolve_mod, name) is getattr(V, name)
+    # the solver options (rtol, atol, dt) are checked by the method objects, through the same validator
+    from nephlab.quantum import methods
+
+    with pytest.raises(TypeError, match=r"rtol must be a real number, got '1e-6' of type str"):
+        methods.check_keywords(rtol="1e-6")
     for old in ("_check_tlist", "_check_args", "_positive_float"):
         assert not hasattr(mesolve_mod, old)
     assert V.real_number(np.float32(2.5), "x", positive=True) == 2.5

@@ -355,3 +355,83 @@ def test_non_numbers_are_type_errors(value):
     for typ in ("float", "int"):
         with pytest.raises(TypeError, match=r"parameter 'x' = .* has type"):
             Param("x", typ, 1, "x").check(value, "t")
+
+
+# ---------------------------------------------------------------------------------------------
+# methods: a new method is one module (issue 10, item 12)
+# ---------------------------------------------------------------------------------------------
+
+_TOY_METHOD = '''
+"""A toy method defined and registered in ONE module: Heun's rule (explicit trapezoid, order 2)."""
+from dataclasses import dataclass
+from typing import ClassVar
+
+from nephlab.quantum import _engine, _ops
+from nephlab.quantum.methods import FixedStepMethod, register
+
+
+@register
+@dataclass(frozen=True, repr=False)
+class Heun(FixedStepMethod):
+    name: ClassVar[str] = "heun"
+    rhs_per_step: ClassVar[float] = 2.0
+
+    def solve(self, st, dyn):
+        rhs = _engine.make_rhs(st, dyn)
+
+        def step(y, t, h):
+            k1 = rhs(t, y)
+            return y + 0.5 * h * (k1 + rhs(t + h, y + h * k1))
+
+        return _engine._fixed_step_loop(st, dyn, step, dyn["rho0"], _ops.merge, dyn["tlist"], dyn["dt"], evals_per_step=2)
+
+    def memory_bytes(self, problem):
+        return problem.base_bytes() + problem.stored_copy_bytes() + problem.batch * problem.state_bytes * 10
+'''
+
+_TOY_CHECKS = '''
+import numpy as np
+import toy_heun  # registers "heun" before the tasks are imported
+import nephlab
+from nephlab.tasks import estimate, get_task, run_task
+from nephlab.tasks import lindblad as L
+
+assert "heun" in get_task("lindblad").spec.param("method").choices, "task spec choices"
+assert "heun" in L.FIXED_STEP and "heun" in L.SPEC.param("dt").doc, "fixed-step set"
+assert L.solver_kwargs({"method": "heun", "rtol": 1e-6, "atol": 1e-8, "dt": 0.02})["dt"] == 0.02
+assert L.batch_key(L.SPEC.validate({"method": "heun", "dt": 0.02}))[5] == 0.02
+ds = run_task("lindblad", n=6, t_max=1.0, n_times=3, method="heun", dt=0.001, F=0.2, gamma=0.5)
+ref = run_task("lindblad", n=6, t_max=1.0, n_times=3, method="expm", F=0.2, gamma=0.5)
+assert np.abs(ds.n_mean.values - ref.n_mean.values).max() < 1e-5, "heun solves the task"
+e = estimate("lindblad", n=6, method="heun", dt=0.01)
+assert e["memory_bytes"] > 0 and e["seconds"] > 0
+sz = np.diag([1.0, -1.0]).astype(complex)
+rho = np.diag([1.0, 0.0]).astype(complex)
+for call, needle in [(dict(method="tsit5", dt=0.01), "'heun'"), (dict(method="heun"), "needs dt"),
+                     (dict(method="nosuch"), "'heun'")]:
+    try:
+        nephlab.mesolve(sz, rho, np.linspace(0, 1, 3), **call)
+    except ValueError as err:
+        assert needle in str(err), (call, str(err))
+    else:
+        raise AssertionError(call)
+res = nephlab.mesolve(sz, rho, np.linspace(0, 1, 3), method="heun", dt=0.01)
+assert res.method == "heun" and res.stats["rhs_evals"] == 200
+print("OK")
+'''
+
+
+def test_a_method_registered_in_one_module_reaches_every_list(tmp_path):
+    """A toy Method subclass, defined and registered in its own module, appears in the lindblad
+    task's choices and fixed-step set, in mesolve's error messages, runs through the task and
+    mesolve, and has a memory and time estimate, with no other file edited. It runs in a fresh
+    process, so the registry of this one is untouched."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "toy_heun.py").write_text(_TOY_METHOD)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+               JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", _TOY_CHECKS], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), proc.stdout[-2000:] + proc.stderr[-4000:]

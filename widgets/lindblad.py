@@ -30,6 +30,7 @@ import param
 
 from nephlab._config import DEVICE_CHOICES, available_devices, resolve_device
 from nephlab.tasks import get_task
+from nephlab.tasks.lindblad import solver_kwargs
 
 from ._base import Component, JobContext, export_animation, export_dataset, export_figure, figure_to_rgb
 from ._controls import controls_from_spec, link_controls, param_for
@@ -42,7 +43,6 @@ _P = _SPEC.param
 PRESETS: tuple[str, ...] = tuple(_P("model").choices)
 SPEC_NAMES: tuple[str, ...] = ("model", "n", "F", "gamma", "kerr", "delta", "J", "nth", "t_max", "n_times",
                                "method", "dt", "rtol", "atol")
-_FIXED_STEP = ("rk4", "magnus4")
 _MAX_LINES = 12  # populations drawn: levels 0 .. 11
 _MAX_EXPECT = 8  # expectation values drawn
 _HINTON_MAX = 32  # the Hinton diagram shows at most the top-left 32 x 32 block
@@ -333,9 +333,7 @@ class LindbladExplorer(Component):
     def problem(self) -> _Problem:
         """The operators, initial state, observables, times and solver options to solve."""
         tlist = np.linspace(0.0, float(self.t_max), int(self.n_times))
-        solver: dict[str, Any] = {"method": self.method, "rtol": self.rtol, "atol": self.atol}
-        if self.method in _FIXED_STEP:
-            solver["dt"] = self.dt
+        solver = solver_kwargs({k: getattr(self, k) for k in ("method", "rtol", "atol", "dt")})
         if self.model == "custom":
             c = self._custom
             assert c is not None

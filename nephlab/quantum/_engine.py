@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -21,9 +21,12 @@ from . import _ops
 from ._linalg import expm
 from ._rk import materialize
 from .superop import _liouvillian_core
-from .methods import Method
 from .propagator import GAUSS_NODES, expm_hermitian, magnus4_exponent
 from .timedep import spline_eval
+
+if TYPE_CHECKING:
+    from ._rk import Tableau
+    from .methods import Method
 
 # ---------------------------------------------------------------------------------------------
 # Static structure
@@ -34,10 +37,14 @@ CoeffSpec = Any  # None | ("func", f) | ("spline", k) | ("prod", spec_a, spec_b)
 
 @dataclass(frozen=True)
 class Structure:
-    """Everything about a problem that fixes the compiled program (hashable)."""
+    """Everything about a problem that fixes the compiled program (hashable).
+
+    ``method`` is the method without its dynamic options (:meth:`Method.static`): those travel in
+    ``dyn``, so changing ``dt`` or a tolerance does not recompile.
+    """
 
     n: int
-    method: Method
+    method: "Method"
     fmt: str  # "dia" | "dense" for the ODE family
     a_offsets: tuple
     a_coeffs: tuple  # one CoeffSpec per A-term
@@ -48,7 +55,6 @@ class Structure:
     n_eops: int
     store_states: bool
     uniform: bool
-    max_steps: int
     progress: bool
     h_terms: int = 0  # magnus: number of H terms (dense, complex)
     h_coeffs: tuple = ()
@@ -171,7 +177,7 @@ def _progress_print(t, t_end):
 # ---------------------------------------------------------------------------------------------
 
 
-def _solve_kvaerno5(st: Structure, dyn):
+def solve_kvaerno5(st: Structure, dyn):
     """Kvaerno5 through diffrax (implicit; its Newton solves need a Jacobian)."""
     import diffrax as dfx
 
@@ -193,7 +199,7 @@ def _solve_kvaerno5(st: Structure, dyn):
         # diffrax's dense output for Kvaerno5 is a 3rd-order Hermite interpolant, too coarse for
         # rtol 1e-6 between large implicit steps: step onto every saved time instead.
         stepsize_controller=dfx.PIDController(rtol=dyn["rtol"], atol=dyn["atol"], step_ts=tlist),
-        max_steps=st.max_steps,
+        max_steps=st.method.max_steps,
         throw=False,
     )
     saved, y1 = sol.ys
@@ -210,7 +216,7 @@ def _solve_kvaerno5(st: Structure, dyn):
     return saved, final, stats
 
 
-def _solve_rk4(st: Structure, dyn):
+def solve_rk4(st: Structure, dyn):
     rhs = make_rhs(st, dyn)
     tlist, dt = dyn["tlist"], dyn["dt"]
 
@@ -317,15 +323,16 @@ class HermitianBasis:
         return vT[:, self.idx[0]] * self.w[0] + vT[:, self.idx[1]] * self.w[1]
 
 
-def _solve_expm(st: Structure, dyn):
+def solve_expm(st: Structure, dyn):
     n = st.n
     basis = HermitianBasis(n)
     tlist = dyn["tlist"]
+    H = sum(dyn["Hterms"][1:], dyn["Hterms"][0])  # time independent: the terms carry no coefficients
 
     def generator_times(dt):
         # L·dt built from H·dt and L_k·sqrt(dt): scaling the small n×n inputs rather than the
         # n²×n² result keeps XLA from re-evaluating the gathered generator inside expm.
-        return basis.real_lindbladian(dyn["H"] * dt, dyn["Ls"] * jnp.sqrt(dt))
+        return basis.real_lindbladian(H * dt, dyn["Ls"] * jnp.sqrt(dt))
     x0 = basis.coords(dyn["rho0c"])
     dts = tlist[1:] - tlist[:-1]
     wops = basis.dual(dyn["eops"])
@@ -364,7 +371,7 @@ def _solve_expm(st: Structure, dyn):
     return saved, basis.matrix(x), stats
 
 
-def _solve_magnus(st: Structure, dyn):
+def solve_magnus4(st: Structure, dyn):
     n = st.n
     tlist, dt = dyn["tlist"], dyn["dt"]
     Ls = dyn["Ls"]
@@ -411,28 +418,19 @@ def _solve_magnus(st: Structure, dyn):
     return saved, rho, stats
 
 
-def _solve_rk_adaptive(st: Structure, dyn):
+def solve_explicit_rk(st: Structure, dyn, tableau: "Tableau"):
     from ._rk import adaptive_solve
 
     rhs = make_rhs(st, dyn)
     saved, y1, stats = adaptive_solve(
         rhs, dyn["rho0"], dyn["tlist"], lambda t, y: _save(st, dyn, t, _ops.merge(y)),
-        rtol=dyn["rtol"], atol=dyn["atol"], max_steps=st.max_steps, name=st.method.name,
+        tableau=tableau, rtol=dyn["rtol"], atol=dyn["atol"], max_steps=st.method.max_steps,
     )
     return saved, _unframe(st, dyn, dyn["tlist"][-1], _ops.merge(y1)), stats
 
 
 def _solve_one(st: Structure, dyn):
-    fam = st.method.family
-    if fam == "expm":
-        return _solve_expm(st, dyn)
-    if fam == "magnus":
-        return _solve_magnus(st, dyn)
-    if st.method.name == "rk4":
-        return _solve_rk4(st, dyn)
-    if st.method.name in ("tsit5", "dopri5"):
-        return _solve_rk_adaptive(st, dyn)
-    return _solve_kvaerno5(st, dyn)
+    return st.method.solve(st, dyn)  # each method object provides its kernel
 
 
 @partial(jax.jit, static_argnames=("st", "in_axes", "batched"))

@@ -19,6 +19,7 @@ with safety 0.9 and factors limited to [0.2, 10].
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import jax
@@ -28,58 +29,48 @@ from jax import lax
 
 @dataclass(frozen=True)
 class Tableau:
+    """An explicit 5(4) pair with the First-Same-As-Last property and its continuous extension."""
+
     name: str
     a: tuple  # lower-triangular rows for stages 2..7
     b: tuple  # 7 weights (the 7th stage is the FSAL derivative at the new point)
     e: tuple  # 7 error weights
     c: tuple  # 7 nodes
+    dense: Callable  # dense(theta, b) -> 7 weights b_i(θ), y(t + θh) = y + h Σ b_i(θ) k_i
     order: int = 5
 
 
-def _from_diffrax(name: str) -> Tableau:
-    import diffrax as dfx
-
-    tb = {"tsit5": dfx.Tsit5, "dopri5": dfx.Dopri5}[name].tableau
+def _from_diffrax(solver_cls, dense: Callable) -> Tableau:
+    tb = solver_cls.tableau
     a = tuple(tuple(float(x) for x in row) for row in tb.a_lower)
     return Tableau(
-        name=name, a=a, b=tuple(float(x) for x in tb.b_sol), e=tuple(float(x) for x in tb.b_error),
-        c=(0.0,) + tuple(float(x) for x in tb.c),
+        name=solver_cls.__name__.lower(), a=a, b=tuple(float(x) for x in tb.b_sol),
+        e=tuple(float(x) for x in tb.b_error), c=(0.0,) + tuple(float(x) for x in tb.c), dense=dense,
     )
 
 
-_TABLEAUS: dict[str, Tableau] = {}
+def _tsit5_dense(t, b: tuple):
+    """Tsitouras (2011), the interpolant of his 5(4) pair."""
+    return [
+        -1.0530884977290216 * t * (t - 1.3299890189751412) * (t * t - 1.4364028541716351 * t + 0.7139816917074209),
+        0.1017 * t * t * (t * t - 2.1966568338249754 * t + 1.2949852507374631),
+        2.490627285651252793 * t * t * (t * t - 2.38535645472061657 * t + 1.57803468208092486),
+        -16.54810288924490272 * (t - 1.21712927295533244) * (t - 0.61620406037800089) * t * t,
+        47.37952196281928122 * (t - 1.203071208372362603) * (t - 0.658047292653547382) * t * t,
+        -34.87065786149660974 * (t - 1.2) * (t - 0.666666666666666667) * t * t,
+        2.5 * (t - 1.0) * (t - 0.6) * t * t,
+    ]
 
 
-def tableau(name: str) -> Tableau:
-    if name not in _TABLEAUS:
-        _TABLEAUS[name] = _from_diffrax(name)
-    return _TABLEAUS[name]
-
-
-# Dense output weights b_i(θ), y(t + θh) = y + h Σ b_i(θ) k_i.
 # Dormand–Prince: Shampine's 4th-order continuous extension as used in Hairer's DOPRI5.
 _DOPRI_D = (-12715105075.0 / 11282082432.0, 0.0, 87487479700.0 / 32700410799.0,
             -10690763975.0 / 1880347072.0, 701980252875.0 / 199316789632.0,
             -1453857185.0 / 822651844.0, 69997945.0 / 29380423.0)
 
 
-def dense_weights(name: str, theta, b: tuple):
-    """Weights (7,) of the continuous extension at fraction ``theta`` of the step."""
-    t = theta
-    if name == "tsit5":
-        # Tsitouras (2011), the interpolant of his 5(4) pair.
-        w = [
-            -1.0530884977290216 * t * (t - 1.3299890189751412) * (t * t - 1.4364028541716351 * t + 0.7139816917074209),
-            0.1017 * t * t * (t * t - 2.1966568338249754 * t + 1.2949852507374631),
-            2.490627285651252793 * t * t * (t * t - 2.38535645472061657 * t + 1.57803468208092486),
-            -16.54810288924490272 * (t - 1.21712927295533244) * (t - 0.61620406037800089) * t * t,
-            47.37952196281928122 * (t - 1.203071208372362603) * (t - 0.658047292653547382) * t * t,
-            -34.87065786149660974 * (t - 1.2) * (t - 0.666666666666666667) * t * t,
-            2.5 * (t - 1.0) * (t - 0.6) * t * t,
-        ]
-        return w
-    # dopri5: y(θ) = y0 + θ r2 + θ(1-θ)(r3 + θ(r4 + (1-θ) r5)) with (per unit h)
-    # r2 = Σ b_i k_i, r3 = k1 - r2, r4 = r2 - k7 - r3, r5 = Σ d_i k_i.
+def _dopri5_dense(t, b: tuple):
+    """y(θ) = y0 + θ r2 + θ(1-θ)(r3 + θ(r4 + (1-θ) r5)) with (per unit h)
+    r2 = Σ b_i k_i, r3 = k1 - r2, r4 = r2 - k7 - r3, r5 = Σ d_i k_i."""
     s = 1.0 - t
     out = []
     for i in range(7):
@@ -91,6 +82,22 @@ def dense_weights(name: str, theta, b: tuple):
         r5 = _DOPRI_D[i]
         out.append(t * r2 + t * s * (r3 + t * (r4 + s * r5)))
     return out
+
+
+@lru_cache(maxsize=None)
+def tsit5_tableau() -> Tableau:
+    """Tsitouras 5(4) (diffrax's coefficients) with Tsitouras' dense output."""
+    import diffrax as dfx
+
+    return _from_diffrax(dfx.Tsit5, _tsit5_dense)
+
+
+@lru_cache(maxsize=None)
+def dopri5_tableau() -> Tableau:
+    """Dormand–Prince 5(4) (diffrax's coefficients) with Shampine's dense output."""
+    import diffrax as dfx
+
+    return _from_diffrax(dfx.Dopri5, _dopri5_dense)
 
 
 def materialize(x):
@@ -113,14 +120,13 @@ def _lincomb(ws, ks):
     return out
 
 
-def adaptive_solve(
-    f: Callable, y0, tlist, save: Callable, *, rtol, atol, max_steps: int, name: str = "tsit5"
-):
-    """Integrate ``y' = f(t, y)`` from ``tlist[0]`` and call ``save(t, y)`` at every ``tlist`` time.
+def adaptive_solve(f: Callable, y0, tlist, save: Callable, *, tableau: Tableau, rtol, atol, max_steps: int):
+    """Integrate ``y' = f(t, y)`` from ``tlist[0]`` with the pair ``tableau`` and call
+    ``save(t, y)`` at every ``tlist`` time.
 
     Returns ``(saved, y_final, stats)``; ``saved`` stacks the pytrees returned by ``save``.
     """
-    tb = tableau(name)
+    tb = tableau
     T = tlist.shape[0]
     t0, t_end = tlist[0], tlist[-1]
     first = save(t0, y0)
@@ -169,7 +175,7 @@ def adaptive_solve(
             idx, buf = c
             ts = tlist[idx]
             theta = (ts - t) / h
-            w = dense_weights(name, theta, tb.b)
+            w = tb.dense(theta, tb.b)
             ys = jnp.where(ts >= t_new, y_new, y + h * _lincomb(w, ks))
             out = save(ts, ys)
             buf = jax.tree_util.tree_map(lambda b, o: lax.dynamic_update_index_in_dim(b, o, idx, 0), buf, out)

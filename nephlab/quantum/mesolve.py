@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config
-from .._validate import args_dict, broadcast_batch, integer, real_number, time_grid
+from .._validate import args_dict, broadcast_batch, time_grid
 from . import _engine, _ops
 from ._convert import as_density_matrix, check_dims, check_finite, check_hermitian, qobj_dims, to_numpy
-from .methods import Method, get_method
+from .methods import AUTO_EXPM_MAX_N, METHODS, Method, Problem, _or_list, auto_method, check_keywords, get_method  # noqa: F401
 from .result import Result
 from .timedep import CallableOperator, Coefficient, function_name, parse_operator, sample
 
@@ -31,8 +31,7 @@ _OPTION_ALIASES = {
     "max_steps": "max_steps",
     "normalize": "normalize",
 }
-AUTO_EXPM_MAX_N = 12  # exact propagator when n² ≤ 144: one small matrix exponential beats stepping
-MEMORY_FRACTION = 0.8
+MEMORY_FRACTION = 0.8  # refuse a call whose estimate exceeds this fraction of the free memory
 
 
 def mesolve(
@@ -44,13 +43,13 @@ def mesolve(
     e_ops: Any = None,
     args: dict | None = None,
     method: str | Method = "auto",
-    rtol: float = 1e-6,
-    atol: float = 1e-8,
+    rtol: float | None = None,
+    atol: float | None = None,
     dt: float | None = None,
     store_states: bool = True,
     progress: bool = False,
     normalize: bool = False,
-    max_steps: int = 100_000,
+    max_steps: int | None = None,
     options: dict | None = None,
 ) -> Result:
     """Solve the Lindblad master equation ``dρ/dt = -i[H, ρ] + Σ_k (L_k ρ L_k† - ½{L_k†L_k, ρ})``.
@@ -71,14 +70,18 @@ def mesolve(
         c_ops: list of collapse operators, each (..., n, n) or in the list format.
         e_ops: list (or dict) of operators (n, n) whose expectation values are recorded.
         args: dict passed to coefficient functions written as ``f(t, args)``.
-        method: ``"auto"``, ``"dopri5"``, ``"tsit5"``, ``"kvaerno5"``, ``"rk4"``, ``"expm"``,
-            ``"magnus4"`` or a :mod:`nephlab.quantum.methods` object. See that module.
-        rtol, atol: tolerances of the adaptive methods (relative, absolute per entry).
-        dt: step of the fixed-step methods ``rk4`` and ``magnus4`` (required by them only).
+        method: ``"auto"``, a registered name (``"dopri5"``, ``"tsit5"``, ``"kvaerno5"``,
+            ``"rk4"``, ``"expm"``, ``"magnus4"``, see ``nephlab.quantum.methods.METHODS``) or a
+            method object carrying its options, e.g. ``RK4(dt=0.01)``, ``Tsit5(rtol=1e-8)``.
+        rtol, atol: tolerances of the adaptive methods (relative, absolute per entry; default
+            1e-6 and 1e-8); they fill the method's options and are ignored by methods without
+            tolerances. A value that differs from the method object's own is a ValueError.
+        dt: step of the fixed-step methods (``rk4``, ``magnus4``; required by them, refused by
+            the others); fills the method's ``dt`` like the tolerances.
         store_states: keep ρ(t) at every time (``Result.states``); the final state is always kept.
         progress: print a progress bar to stderr.
         normalize: rescale a ``rho0`` whose trace (or ket norm) is not 1 instead of raising.
-        max_steps: step limit of the adaptive methods.
+        max_steps: step limit of the adaptive methods (default 100000).
         options: QuTiP-style dict of the options above (``nsteps``, ``progress_bar`` accepted);
             unknown keys raise ValueError.
 
@@ -113,9 +116,7 @@ def mesolve(
     t_start = time.perf_counter()
     tl = time_grid(tlist, "tlist")
     args = jargs = args_dict(args)
-    rtol = real_number(rtol, "rtol", positive=True)
-    atol = real_number(atol, "atol", positive=True)
-    max_steps = integer(max_steps, "max_steps")
+    keywords = check_keywords(rtol=rtol, atol=atol, max_steps=max_steps, dt=dt)
     meth = get_method(method)
 
     rho = as_density_matrix(rho0, "rho0", normalize=bool(normalize))
@@ -154,28 +155,31 @@ def mesolve(
     time_dep_c = any(t.coeff is not None for terms in c_parsed for t in terms)
     batch_shape = _broadcast_batches(rho, h_terms, c_parsed)
     n_batch = int(np.prod(batch_shape)) if batch_shape else 1
-    if meth is None:
-        meth = _auto_method(n, n_batch, time_dep_h or time_dep_c, len(tl), store_states)
-    _check_method_fits(meth, dt, time_dep_h, time_dep_c, h_callable is not None)
-    dt_val = real_number(dt, "dt", positive=True) if meth.needs_dt else 0.0
     uniform = _is_uniform(tl)
-    _check_memory(meth, n, n_batch, len(tl), store_states, len(e_list), uniform)
+    problem = Problem(
+        n=n, batch=n_batch, n_times=len(tl), n_c_ops=len(c_parsed), n_eops=len(e_list),
+        store_states=bool(store_states), uniform=uniform,
+        h_batched=any(t.op.ndim > 2 for t in h_terms), c_ops_batched=any(t.op.ndim > 2 for ts in c_parsed for t in ts),
+        time_dependent_h=time_dep_h, time_dependent_c_ops=time_dep_c, callable_h=h_callable is not None,
+    )
+    if meth is None:
+        meth = auto_method(problem)
+    meth.check_supports(problem)
+    meth = meth.configure(**keywords)
+    _check_memory(meth, problem)
 
     device = _config.device()
     splines: list = []
-    if meth.family == "ode":
-        st, dyn = _assemble_ode(meth, n, h_terms, h_callable, c_parsed, rho, splines)
-    else:
-        st, dyn = _assemble_dense(meth, n, h_terms, h_callable, c_parsed, rho, splines)
-    st = _replace(st, n_eops=len(e_list), store_states=bool(store_states), uniform=uniform if meth.family == "expm" else True,
-                  max_steps=int(max_steps), progress=bool(progress))
+    st, dyn = _ASSEMBLE[meth.operator_form](meth.static(), n, h_terms, h_callable, c_parsed, rho, splines)
+    st = _replace(st, n_eops=len(e_list), store_states=bool(store_states), uniform=uniform if meth.uniform_grid else True,
+                  progress=bool(progress))
     # Plain NumPy leaves: the jitted call moves them to the device in one go (creating a JAX
     # array per leaf here would cost a dispatch each).
     dyn["splines"] = [(np.asarray(k), np.asarray(c)) for k, c in splines]
     dyn["tlist"] = tl
     dyn["eops"] = np.stack(e_list) if e_list else np.zeros((0, n, n), np.complex128)
     dyn["args"] = jargs
-    dyn["rtol"], dyn["atol"], dyn["dt"] = np.float64(rtol), np.float64(atol), np.float64(dt_val)
+    dyn.update(meth.dynamic_values())
 
     dyn, in_axes = _flatten_batch(dyn, batch_shape, _batch_ndims(dyn, batch_shape))
     if device != jax.devices()[0]:
@@ -195,14 +199,14 @@ def mesolve(
     final = final.reshape(batch_shape + (n, n))
     stats_out = {k: _to_host(v, batch_shape) for k, v in stats.items()}
     if not bool(np.all(stats_out["success"])):
+        stiff = _or_list([k for k, c in METHODS.items() if c.stiff and k != meth.name])
         raise RuntimeError(
-            f"mesolve: method {meth.name!r} did not reach t={tl[-1]} within max_steps={max_steps} "
-            "(or the step size underflowed); raise max_steps, loosen rtol/atol, or try method='kvaerno5' for stiff problems"
+            f"mesolve: method {meth!r} did not reach t={tl[-1]} (the step limit was hit or the step size "
+            f"underflowed); raise max_steps, loosen rtol/atol" + (f", or try method={stiff} for stiff problems" if stiff else "")
         )
     stats_out.pop("success")
     stats_out.update(method=meth.name, wall_time=wall, device=_config.device_name(),
-                     format=st.fmt if meth.family == "ode" else "dense-superoperator" if meth.family == "expm" else "dense",
-                     interaction_frame=st.frame)
+                     format=meth.stats_format or st.fmt, interaction_frame=st.frame)
     return Result(times=tl, expect=expect, states=states, final_state=final, method=meth.name,
                   stats=stats_out, batch_shape=tuple(batch_shape), e_keys=e_keys, dims=dims)
 
@@ -324,50 +328,26 @@ def _hermitian_flags(e_list):
     return [bool(np.allclose(o, o.conj().T, atol=1e-12, rtol=0)) for o in e_list]
 
 
-def _auto_method(n: int, n_batch: int, time_dep: bool, T: int, store_states: bool) -> Method:
-    from .methods import Expm, Tsit5
+def estimate_memory_bytes(meth: str | Method, n: int, n_batch: int, T: int, store_states: bool, n_eops: int,
+                          uniform: bool = True, *, n_c_ops: int = 1, h_batched: bool = True,
+                          c_ops_batched: bool = True) -> int:
+    """Peak memory (bytes) of a mesolve call: inputs, stored results and the method's workspace.
 
-    if not time_dep and n <= AUTO_EXPM_MAX_N:
-        return Expm()
-    return Tsit5()
-
-
-def _check_method_fits(meth: Method, dt, time_dep_h: bool, time_dep_c: bool, callable_h: bool) -> None:
-    if callable_h and not meth.callable_h:
-        raise ValueError(f"method={meth.name!r} needs a time-independent H, but H is a callable H(t, args); use 'tsit5', 'dopri5', 'rk4' or 'magnus4'")
-    if time_dep_h and not meth.time_dependent_h:
-        raise ValueError(f"method={meth.name!r} needs a time-independent H, but H has time-dependent terms; use 'tsit5', 'dopri5', 'kvaerno5', 'rk4' or 'magnus4'")
-    if time_dep_c and not meth.time_dependent_c_ops:
-        raise ValueError(f"method={meth.name!r} needs time-independent c_ops, but c_ops have time-dependent terms; use 'tsit5', 'dopri5', 'kvaerno5' or 'rk4'")
-    if meth.needs_dt and dt is None:
-        raise ValueError(f"method={meth.name!r} is a fixed-step method and needs dt (a positive step in time units)")
-    if not meth.needs_dt and dt is not None:
-        raise ValueError(f"dt={dt!r} is only used by the fixed-step methods 'rk4' and 'magnus4', not by method={meth.name!r}; remove dt or pick a fixed-step method")
-
-
-def estimate_memory_bytes(meth: Method, n: int, n_batch: int, T: int, store_states: bool, n_eops: int, uniform: bool = True) -> int:
-    """Rough peak memory (bytes) of a mesolve call: stored results plus the method's workspace.
-
-    ``mesolve`` compares this with the free memory of the device before it starts.
+    The estimate is the method's own (:meth:`nephlab.quantum.methods.Method.memory_bytes`);
+    ``mesolve`` compares it with the free memory of the device before it starts. ``n_c_ops``
+    (number of collapse operators) defaults to 1, the conservative choice for methods that
+    build a dissipator superoperator; ``h_batched``/``c_ops_batched`` say whether H and the
+    collapse operators carry the batch axes (False: they are shared by the batch).
 
     Example:
-        >>> from nephlab.quantum.methods import Expm
-        >>> estimate_memory_bytes(Expm(), n=10, n_batch=1, T=101, store_states=True, n_eops=1) < 4 * 2**20
+        >>> estimate_memory_bytes("expm", n=10, n_batch=1, T=101, store_states=True, n_eops=1) < 4 * 2**20
+        True
+        >>> estimate_memory_bytes("magnus4", 100, 16, 101, True, 0, n_c_ops=0) < 1e9  # closed: no superoperator
         True
     """
-    per = 16 * n_eops * T + 16 * n * n * 4
-    if store_states:
-        per += 16 * n * n * T
-    N = n * n
-    if meth.family == "expm":
-        per += 16 * N * N * (8 if uniform else 8 + (T - 1))
-    elif meth.family == "magnus":
-        per += 16 * n * n * 12 + 16 * N * N * 6
-    elif meth.name == "kvaerno5":
-        per += 8 * (2 * N) ** 2 * 3 + 8 * 2 * N * 20
-    else:
-        per += 8 * 2 * N * 20
-    return int(per * n_batch)
+    problem = Problem(n=n, batch=n_batch, n_times=T, n_c_ops=n_c_ops, n_eops=n_eops, store_states=bool(store_states),
+                      uniform=uniform, h_batched=h_batched, c_ops_batched=c_ops_batched)
+    return int((get_method(meth) or auto_method(problem)).memory_bytes(problem))
 
 
 def _available_bytes() -> tuple[int, str]:
@@ -383,21 +363,22 @@ def _available_bytes() -> tuple[int, str]:
     return int(psutil.virtual_memory().available), "free RAM"
 
 
-def _check_memory(meth, n, n_batch, T, store_states, n_eops, uniform) -> None:
-    need = estimate_memory_bytes(meth, n, n_batch, T, store_states, n_eops, uniform)
+def _check_memory(meth: Method, problem: Problem) -> None:
+    need = meth.memory_bytes(problem)
     if need < 64 * 2**20:  # small problems: skip the system query
         return
     avail, what = _available_bytes()
     if need > MEMORY_FRACTION * avail:
         hint = []
-        if store_states:
+        if problem.store_states:
             hint.append("store_states=False")
-        if meth.family in ("expm", "magnus") or meth.name == "kvaerno5":
-            hint.append("method='tsit5' (no superoperator or Jacobian)")
+        others = sorted((c().memory_bytes(problem), k) for k, c in METHODS.items()
+                        if k != meth.name and c().unsupported(problem) is None)
+        hint += [f"method={k!r} (about {b / 1e9:.1f} GB)" for b, k in others if b <= MEMORY_FRACTION * avail][:2]
         hint.append("fewer batch elements per call, or a device with more memory (NEPHLAB_DEVICE=gpu)")
         raise ValueError(
-            f"mesolve with method={meth.name!r}, n={n}, batch={n_batch}, {T} times would need about "
-            f"{need / 1e9:.1f} GB, but only {avail / 1e9:.1f} GB of {what} is available; try " + ", ".join(hint)
+            f"mesolve with method={meth.name!r}, n={problem.n}, batch={problem.batch}, {problem.n_times} times would "
+            f"need about {need / 1e9:.1f} GB, but only {avail / 1e9:.1f} GB of {what} is available; try " + ", ".join(hint)
         )
 
 
@@ -460,7 +441,7 @@ def _assemble_ode(meth, n, h_terms, h_callable, c_parsed, rho, splines):
     st = _engine.Structure(
         n=n, method=meth, fmt=fmt, a_offsets=a_offs, a_coeffs=tuple(s for s, _ in a_terms),
         jump_offsets=j_offs, jump_coeffs=tuple(tuple(s) for s in jump_specs), h_callable=h_callable,
-        frame=frame, n_eops=0, store_states=True, uniform=True, max_steps=1, progress=False,
+        frame=frame, n_eops=0, store_states=True, uniform=True, progress=False,
     )
     dyn = {
         "a": a_data,
@@ -478,19 +459,18 @@ def _assemble_dense(meth, n, h_terms, h_callable, c_parsed, rho, splines):
         Ls_arr = np.stack([np.broadcast_to(L, bshape + (n, n)) for L in Ls], axis=-3)
     else:
         Ls_arr = np.zeros((0, n, n), np.complex128)
-    dyn = {"Ls": Ls_arr, "rho0c": rho}
-    h_coeffs: tuple = ()
-    if meth.family == "expm":
-        dyn["H"] = sum(t.op for t in h_terms)
-    else:
-        dyn["Hterms"] = [t.op for t in h_terms]
-        h_coeffs = tuple(_spec(t.coeff, splines) for t in h_terms)
+    dyn = {"Ls": Ls_arr, "rho0c": rho, "Hterms": [t.op for t in h_terms]}
+    h_coeffs = tuple(_spec(t.coeff, splines) for t in h_terms)
     st = _engine.Structure(
         n=n, method=meth, fmt="dense", a_offsets=(), a_coeffs=(), jump_offsets=(), jump_coeffs=(),
-        h_callable=h_callable, frame=False, n_eops=0, store_states=True, uniform=True, max_steps=1,
-        progress=False, h_terms=len(h_terms), h_coeffs=h_coeffs,
+        h_callable=h_callable, frame=False, n_eops=0, store_states=True, uniform=True, progress=False,
+        h_terms=len(h_terms), h_coeffs=h_coeffs,
     )
     return st, dyn
+
+
+# How mesolve prepares the operators for a method's kernel, by the form it declares.
+_ASSEMBLE = {"split": _assemble_ode, "matrices": _assemble_dense}
 
 
 def _replace(st, **kw):
@@ -500,7 +480,7 @@ def _replace(st, **kw):
 
 
 # Number of trailing "core" axes of each dyn leaf (everything before them is batch).
-_CORE_NDIM = {"a": 3, "jumps": 3, "E": 1, "rho0": 3, "Ls": 3, "rho0c": 2, "H": 2, "Hterms": 2}
+_CORE_NDIM = {"a": 3, "jumps": 3, "E": 1, "rho0": 3, "Ls": 3, "rho0c": 2, "Hterms": 2}
 
 
 def _batch_ndims(dyn, batch_shape):

@@ -1,8 +1,15 @@
-"""Integration methods for :func:`nephlab.mesolve`.
+"""Integration methods for :func:`nephlab.mesolve`: immutable objects dispatched by type.
 
-Each method is an immutable, hashable object that declares what it supports; ``mesolve``
-checks a problem against these declarations before anything is compiled. Pass a method by
-name (``method="tsit5"``) or as an object (``method=Tsit5()``).
+Each method is a frozen, hashable object that
+
+* carries its own options (``RK4(dt=0.01)``, ``Tsit5(rtol=1e-8)``); an option left ``None`` is
+  filled from ``mesolve``'s keyword of the same name, else from its default (see :data:`OPTIONS`);
+* declares what it supports (time-dependent ``H`` or ``c_ops``, a callable ``H``), so that
+  ``mesolve`` rejects a problem before anything is compiled;
+* provides its compiled kernel (:meth:`Method.solve`), its peak-memory estimate
+  (:meth:`Method.memory_bytes`) and its cost estimate (:meth:`Method.seconds`).
+
+Pass a method by name (``method="tsit5"``) or as an object (``method=Tsit5()``).
 
 =============  ========================================================================
 name           what it is
@@ -20,25 +27,209 @@ name           what it is
 The explicit adaptive methods integrate in the interaction picture of the diagonal of the
 time-independent Hamiltonian: the fast phases ``e^{-i(E_i - E_j)t}`` are applied exactly and only
 the couplings are integrated, which removes the stiffness of anharmonic (Kerr) spectra.
+
+Adding a method touches this module only (plus, at most, its kernel in ``_engine``): subclass
+:class:`Method` (or :class:`AdaptiveMethod` / :class:`FixedStepMethod`), implement ``solve`` and
+``memory_bytes``, and decorate the class with :func:`register`. Every list of methods (mesolve's
+error messages, the ``lindblad`` task's choices, the widget, the tests) is derived from
+:data:`METHODS`.
+
+Memory estimates (bytes, one call, all batch elements) were fitted to the buffers XLA allocates
+for each kernel (``compiled.memory_analysis()``, which the peak resident memory of a real run
+matches within 5 %) with jax 0.10 on CPU, and are checked against measured peaks by
+``tests/test_mesolve_memory.py``. Units: ``s = 16 n²`` bytes is one complex state,
+``u = 16 n⁴`` one complex superoperator.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
-__all__ = ["Dopri5", "Expm", "Kvaerno5", "Magnus4", "Method", "RK4", "Tsit5", "get_method", "METHODS"]
+import numpy as np
+
+from .. import _validate
+from . import _engine, _rk
+
+__all__ = [
+    "AUTO_EXPM_MAX_N", "AdaptiveMethod", "Dopri5", "Expm", "FixedStepMethod", "Kvaerno5", "METHODS", "Magnus4",
+    "Method", "OPTIONS", "Option", "Problem", "RK4", "Tsit5", "auto_method", "check_keywords", "get_method",
+    "method_choices", "method_options", "register",
+]
+
+AUTO_EXPM_MAX_N = 12  # auto: exact propagator when n² ≤ 144, one small matrix exponential beats stepping
+
+
+# ---------------------------------------------------------------------------------------------
+# options
+# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Method:
-    """Base class: declares a method's name and capabilities.
+class Option:
+    """A solver option that ``mesolve`` accepts as a keyword and hands to its method.
+
+    Attributes:
+        doc: what it is, with units.
+        default: the value used when neither the method object nor the keyword sets it; None
+            for an option the method cannot do without (``dt``): then a method lacking it
+            refuses the keyword, while a tolerance given to a method without tolerances is
+            ignored (QuTiP-style option sets pass tolerances to every method).
+        dynamic: True for a number the compiled program receives as data (changing it does not
+            recompile); False for one that shapes the compiled program (``max_steps``).
+        integer: the value is a positive integer (else a positive real number).
 
     Example:
-        >>> from nephlab.quantum.methods import get_method
+        >>> OPTIONS["dt"].default is None, OPTIONS["rtol"].default
+        (True, 1e-06)
+    """
+
+    doc: str
+    default: float | int | None
+    dynamic: bool
+    integer: bool = False
+
+    def check(self, value: Any, name: str) -> float | int:
+        """``value`` validated and converted; TypeError/ValueError naming ``name`` otherwise.
+
+        Example:
+            >>> OPTIONS["max_steps"].check(10, "max_steps")
+            10
+        """
+        if self.integer:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            return _validate.integer(value, name)
+        return _validate.real_number(value, name, positive=True)
+
+
+OPTIONS: dict[str, Option] = {
+    "rtol": Option("relative tolerance of the local error (weighted RMS norm)", 1e-6, dynamic=True),
+    "atol": Option("absolute tolerance of the local error, per entry of ρ", 1e-8, dynamic=True),
+    "max_steps": Option("limit on the number of steps", 100_000, dynamic=False, integer=True),
+    "dt": Option("a positive step in time units", None, dynamic=True),
+}
+
+
+def _option() -> Any:
+    """A method field holding the option of the same name; None means 'not set here'."""
+    return field(default=None)
+
+
+def check_keywords(**keywords: Any) -> dict[str, float | int]:
+    """Validate ``mesolve``'s option keywords; returns those given (not None), converted.
+
+    Example:
+        >>> check_keywords(rtol=1e-8, dt=None)
+        {'rtol': 1e-08}
+    """
+    return {k: OPTIONS[k].check(v, k) for k, v in keywords.items() if v is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# the problem a method is asked to solve
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a method needs to know about a ``mesolve`` call: sizes (memory) and structure (support).
+
+    Attributes:
+        n: Hilbert-space dimension.
+        batch: number of systems solved in one call (product of the batch shape).
+        n_times: number of saved times (``len(tlist)``).
+        n_c_ops: number of collapse operators.
+        n_eops: number of expectation operators.
+        store_states: ρ(t) kept at every saved time.
+        uniform: ``tlist`` is equally spaced.
+        h_batched, c_ops_batched: whether H, respectively the collapse operators, carry batch
+            axes (a batch of initial states alone shares every operator).
+        time_dependent_h, time_dependent_c_ops, callable_h: the problem's time dependence.
+
+    Example:
+        >>> Problem(n=4, n_c_ops=1).state_bytes
+        256
+    """
+
+    n: int
+    batch: int = 1
+    n_times: int = 2
+    n_c_ops: int = 0
+    n_eops: int = 0
+    store_states: bool = True
+    uniform: bool = True
+    h_batched: bool = True
+    c_ops_batched: bool = True
+    time_dependent_h: bool = False
+    time_dependent_c_ops: bool = False
+    callable_h: bool = False
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of one complex128 density matrix, ``s = 16 n²``."""
+        return 16 * self.n * self.n
+
+    @property
+    def superop_bytes(self) -> int:
+        """Bytes of one complex128 superoperator, ``u = 16 n⁴``."""
+        return 16 * self.n**4
+
+    def base_bytes(self) -> int:
+        """What every method holds: inputs (ρ0, H and the collapse operators per system, the
+        e_ops once) and results (stored states, final state, expectation values).
+
+        Example:
+            >>> Problem(n=2, n_times=3).base_bytes()  # 3 stored + final + rho0 + H states of 64 B
+            384
+        """
+        s, T = self.state_bytes, self.n_times
+        per_system = s * (T * int(self.store_states) + 1) + 16 * self.n_eops * T + s * (2 + self.n_c_ops)
+        return self.batch * per_system + self.n_eops * s
+
+    def stored_copy_bytes(self) -> int:
+        """A second copy of the saved states that a ``lax.scan`` kernel holds before it prepends
+        the initial time: ``batch · (T-1) · s`` when states are stored."""
+        return self.batch * (self.n_times - 1) * self.state_bytes * int(self.store_states)
+
+    def vmapped_loop_bytes(self) -> int:
+        """Under ``vmap`` a ``while_loop`` with a per-element stopping condition selects between
+        the old and the new carry, so its saved-state buffer exists three times, not once."""
+        return 2 * self.batch * self.n_times * self.state_bytes * int(self.store_states and self.batch > 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# base classes
+# ---------------------------------------------------------------------------------------------
+
+
+def _or_list(names: list[str]) -> str:
+    quoted = [repr(k) for k in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+@dataclass(frozen=True, repr=False)
+class Method(ABC):
+    """Base class of the integration methods: capabilities, options, kernel and estimates.
+
+    Class attributes declare what a method supports and how ``mesolve`` prepares its input:
+    ``time_dependent_h``, ``time_dependent_c_ops``, ``callable_h`` (support);
+    ``operator_form`` (``"split"``: the real-split right-hand-side operators of the ODE kernels,
+    ``"matrices"``: complex dense H terms and stacked collapse operators); ``uses_frame``
+    (integrates in the interaction picture of diag H); ``uniform_grid`` (the kernel exploits an
+    equally spaced tlist, which is then part of the compiled structure); ``stiff`` (suited to
+    stiff problems); ``stats_format`` (the ``stats["format"]`` label, None: the operators'
+    storage format); ``rhs_per_step`` (cost of one step in right-hand-side evaluations).
+    Dataclass fields are the method's options, each named after an entry of :data:`OPTIONS`.
+
+    Example:
         >>> m = get_method("magnus4")
         >>> m.name, m.needs_dt, m.time_dependent_c_ops
         ('magnus4', True, False)
+        >>> RK4(dt=0.01).configure(rtol=1e-8)  # tolerances do not apply to a fixed-step method
+        RK4(dt=0.01)
     """
 
     name: ClassVar[str] = ""
@@ -48,12 +239,294 @@ class Method:
     time_dependent_c_ops: ClassVar[bool] = True
     callable_h: ClassVar[bool] = True
     uses_frame: ClassVar[bool] = False
-    family: ClassVar[str] = "ode"
+    uniform_grid: ClassVar[bool] = False
+    stiff: ClassVar[bool] = False
+    operator_form: ClassVar[str] = "split"
+    stats_format: ClassVar[str | None] = None
+    rhs_per_step: ClassVar[float] = 6.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                object.__setattr__(self, f.name, OPTIONS[f.name].check(value, f.name))
+
+    def __repr__(self) -> str:
+        set_ = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name) is not None)
+        return f"{type(self).__name__}({set_})"
+
+    # -- options -------------------------------------------------------------------------------
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The options this method takes (its dataclass fields).
+
+        Example:
+            >>> Tsit5.option_names()
+            ('rtol', 'atol', 'max_steps')
+        """
+        return tuple(f.name for f in fields(cls))
+
+    def configure(self, **keywords: Any) -> Method:
+        """This method with every option set: its own value, else the keyword, else the default.
+
+        Keywords are ``mesolve``'s (None: not given). A keyword that differs from a value the
+        object sets itself is a ValueError; so is a required option (``dt``) that is missing,
+        or given to a method that does not take it. Tolerances given to a method without
+        tolerances are ignored.
+
+        Example:
+            >>> Tsit5(rtol=1e-8).configure(atol=1e-10)
+            Tsit5(rtol=1e-08, atol=1e-10, max_steps=100000)
+        """
+        given = check_keywords(**keywords)
+        own = self.option_names()
+        updates: dict[str, Any] = {}
+        for key, value in given.items():
+            if key not in own:
+                if OPTIONS[key].default is None:
+                    takers = [k for k, c in METHODS.items() if key in c.option_names()]
+                    raise ValueError(
+                        f"{key}={keywords[key]!r} is only used by the methods {', '.join(map(repr, takers))}, not by "
+                        f"method={self.name!r}; remove {key} or pick one of those methods"
+                    )
+                continue
+            mine = getattr(self, key)
+            if mine is not None and mine != value:
+                raise ValueError(
+                    f"{key}={keywords[key]!r} conflicts with method={self!r}, which sets {key}={mine!r}; "
+                    f"give {key} in one place"
+                )
+            updates[key] = value
+        for key in own:
+            if getattr(self, key) is None and key not in updates:
+                default = OPTIONS[key].default
+                if default is None:
+                    raise ValueError(f"method={self.name!r} needs {key} ({OPTIONS[key].doc}); give {key}=...")
+                updates[key] = default
+        return dataclasses.replace(self, **updates)
+
+    def static(self) -> Method:
+        """This method without its dynamic options: the part that fixes the compiled program.
+
+        Example:
+            >>> RK4(dt=0.1).static() == RK4(dt=0.2).static()
+            True
+        """
+        return dataclasses.replace(self, **{k: None for k in self.option_names() if OPTIONS[k].dynamic})
+
+    def dynamic_values(self) -> dict[str, np.float64]:
+        """The dynamic options as numbers for the compiled program (``dyn`` of the kernel).
+
+        Example:
+            >>> RK4(dt=0.1).dynamic_values()
+            {'dt': np.float64(0.1)}
+        """
+        return {k: np.float64(getattr(self, k)) for k in self.option_names() if OPTIONS[k].dynamic}
+
+    # -- support ------------------------------------------------------------------------------
+
+    def unsupported(self, problem: Problem) -> str | None:
+        """Why this method cannot solve ``problem`` (a sentence), or None if it can.
+
+        Example:
+            >>> Expm().unsupported(Problem(n=2, callable_h=True))[:40]
+            "method='expm' needs a time-independent H"
+        """
+        checks = (
+            ("callable_h", problem.callable_h, "needs a time-independent H, but H is a callable H(t, args)"),
+            ("time_dependent_h", problem.time_dependent_h and not problem.callable_h,
+             "needs a time-independent H, but H has time-dependent terms"),
+            ("time_dependent_c_ops", problem.time_dependent_c_ops,
+             "needs time-independent c_ops, but c_ops have time-dependent terms"),
+        )
+        for attr, needed, what in checks:
+            if needed and not getattr(self, attr):
+                able = [k for k, c in METHODS.items() if getattr(c, attr)]
+                return f"method={self.name!r} {what}; use {_or_list(able)}"
+        return None
+
+    def check_supports(self, problem: Problem) -> None:
+        """Raise ValueError (naming the methods that can) if this method cannot solve ``problem``.
+
+        Example:
+            >>> Tsit5().check_supports(Problem(n=2, time_dependent_c_ops=True))
+        """
+        reason = self.unsupported(problem)
+        if reason is not None:
+            raise ValueError(reason)
+
+    # -- kernel and estimates -----------------------------------------------------------------
+
+    @abstractmethod
+    def solve(self, st: _engine.Structure, dyn: dict) -> tuple:
+        """The compiled kernel for one system: ``(saved, final_state, stats)`` (see ``_engine``)."""
+
+    @abstractmethod
+    def memory_bytes(self, problem: Problem) -> int:
+        """Peak memory (bytes) of a ``mesolve`` call on ``problem``: inputs, results, workspace."""
+
+    def step_count(self, t_max: float, n_times: int, rate: float) -> float:
+        """Rough number of steps over ``[0, t_max]`` with ``n_times`` saved times, for a problem
+        whose fastest rate (couplings, decay rates; 1/time) is ``rate``."""
+        return float(n_times)
+
+    def seconds(self, *, n: int, n_times: int, t_max: float, rate: float, rhs_seconds: float) -> float:
+        """Rough wall time (s, compilation excluded) of one solve, given the cost of one
+        right-hand-side evaluation ``rhs_seconds``; see :meth:`step_count`.
+
+        Example:
+            >>> RK4(dt=0.01).seconds(n=4, n_times=11, t_max=1.0, rate=1.0, rhs_seconds=1e-4)
+            0.04
+        """
+        return self.step_count(t_max, n_times, rate) * self.rhs_per_step * rhs_seconds
 
 
-@dataclass(frozen=True)
-class Dopri5(Method):
+@dataclass(frozen=True, repr=False)
+class AdaptiveMethod(Method):
+    """An adaptive method: options ``rtol``, ``atol`` (dynamic) and ``max_steps`` (static).
+
+    The step count of :meth:`seconds` is ``max(n_times, 5 t_max rate)`` (calibrated against
+    tsit5 runs at rtol = 1e-6).
+    """
+
+    adaptive: ClassVar[bool] = True
+    rtol: float | None = _option()
+    atol: float | None = _option()
+    max_steps: int | None = _option()
+
+    def step_count(self, t_max: float, n_times: int, rate: float) -> float:
+        return max(float(n_times), 5.0 * t_max * rate)
+
+
+@dataclass(frozen=True, repr=False)
+class FixedStepMethod(Method):
+    """A fixed-step method: option ``dt`` (required, dynamic). Each interval of ``tlist`` is split
+    into ``ceil(Δt/dt)`` equal steps, so saved times are hit exactly."""
+
+    needs_dt: ClassVar[bool] = True
+    dt: float | None = _option()
+
+    def step_count(self, t_max: float, n_times: int, rate: float) -> float:
+        dt = self.dt if self.dt is not None else t_max / max(n_times - 1, 1)
+        return t_max / dt
+
+
+# ---------------------------------------------------------------------------------------------
+# registry
+# ---------------------------------------------------------------------------------------------
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Add a :class:`Method` subclass to :data:`METHODS` under ``cls.name`` (a class decorator).
+
+    Raises TypeError for a non-Method or abstract class, ValueError for a bad or taken name.
+
+    Example:
+        >>> METHODS["rk4"] is RK4
+        True
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Method)) or getattr(cls, "__abstractmethods__", None):
+        raise TypeError(f"register expects a concrete subclass of Method, got {cls!r}")
+    name = cls.name
+    if not isinstance(name, str) or not name.isidentifier() or name != name.lower() or name == "auto":
+        raise ValueError(f"method name must be a lower-case identifier other than 'auto', got {name!r}")
+    if name in METHODS and METHODS[name] is not cls:
+        raise ValueError(f"a method named {name!r} is already registered ({METHODS[name].__qualname__})")
+    METHODS[name] = cls
+    return cls
+
+
+def method_choices() -> tuple[str, ...]:
+    """Every name ``mesolve(method=...)`` accepts: ``"auto"`` and the registered methods.
+
+    Example:
+        >>> method_choices()[:3]
+        ('auto', 'dopri5', 'tsit5')
+    """
+    return ("auto", *METHODS)
+
+
+def method_options(name: str) -> tuple[str, ...]:
+    """The options of the method called ``name`` (``()`` for ``"auto"``).
+
+    Example:
+        >>> "dt" in method_options("magnus4"), method_options("expm")
+        (True, ())
+    """
+    return () if name == "auto" else METHODS[name].option_names()
+
+
+def get_method(method: Any) -> Method | None:
+    """Resolve a method name, class or object; ``"auto"`` returns None (decided per problem).
+
+    Raises ValueError naming the allowed methods for an unknown name.
+
+    Example:
+        >>> get_method("TSIT5"), get_method(RK4)
+        (Tsit5(), RK4())
+    """
+    if isinstance(method, Method):
+        return method
+    if isinstance(method, type) and issubclass(method, Method) and method.name in METHODS:
+        return method()
+    if isinstance(method, str):
+        key = method.strip().lower()
+        if key == "auto":
+            return None
+        if key in METHODS:
+            return METHODS[key]()
+    allowed = ", ".join(repr(k) for k in method_choices())
+    raise ValueError(f"method={method!r} is not a known method; allowed: {allowed}")
+
+
+def auto_method(problem: Problem) -> Method:
+    """``method="auto"``: the exact propagator (:class:`Expm`) for a time-independent problem with
+    ``n ≤ AUTO_EXPM_MAX_N``, else :class:`Tsit5`.
+
+    Example:
+        >>> auto_method(Problem(n=4)), auto_method(Problem(n=4, time_dependent_h=True))
+        (Expm(), Tsit5())
+    """
+    time_dep = problem.time_dependent_h or problem.time_dependent_c_ops or problem.callable_h
+    return Expm() if not time_dep and problem.n <= AUTO_EXPM_MAX_N else Tsit5()
+
+
+# ---------------------------------------------------------------------------------------------
+# the methods
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class _ExplicitRK(AdaptiveMethod):
+    """Adaptive explicit Runge–Kutta 5(4) in nephlab's loop (``_rk.adaptive_solve``).
+
+    Memory: inputs and results, about ``(16 + 2K) s`` of stages and temporaries per system
+    (K collapse operators), and the saved-state copies of a vmapped ``while_loop``.
+    """
+
+    uses_frame: ClassVar[bool] = True
+
+    @abstractmethod
+    def tableau(self) -> _rk.Tableau:
+        """The Butcher tableau and its dense output."""
+
+    def solve(self, st, dyn):
+        return _engine.solve_explicit_rk(st, dyn, self.tableau())
+
+    def memory_bytes(self, problem: Problem) -> int:
+        work = problem.batch * problem.state_bytes * (16 + 2 * problem.n_c_ops)
+        return problem.base_bytes() + work + problem.vmapped_loop_bytes()
+
+
+@register
+@dataclass(frozen=True, repr=False)
+class Dopri5(_ExplicitRK):
     """Adaptive Dormand–Prince 5(4), explicit (diffrax's tableau, nephlab's loop).
+
+    Options: ``rtol``, ``atol``, ``max_steps`` (None: mesolve's keyword or the default).
 
     Example:
         >>> Dopri5().name, Dopri5.adaptive
@@ -61,79 +534,132 @@ class Dopri5(Method):
     """
 
     name: ClassVar[str] = "dopri5"
-    adaptive: ClassVar[bool] = True
-    uses_frame: ClassVar[bool] = True
+
+    def tableau(self) -> _rk.Tableau:
+        return _rk.dopri5_tableau()
 
 
-@dataclass(frozen=True)
-class Tsit5(Method):
+@register
+@dataclass(frozen=True, repr=False)
+class Tsit5(_ExplicitRK):
     """Adaptive Tsitouras 5(4), explicit (diffrax's tableau, nephlab's loop).
+
+    Options: ``rtol``, ``atol``, ``max_steps`` (None: mesolve's keyword or the default).
 
     Example:
         >>> import numpy as np, nephlab
         >>> from nephlab.quantum import sigmax, fock_dm
-        >>> res = nephlab.mesolve(sigmax(), fock_dm(2, 0), np.linspace(0, 1, 3), method=Tsit5())
+        >>> res = nephlab.mesolve(sigmax(), fock_dm(2, 0), np.linspace(0, 1, 3), method=Tsit5(rtol=1e-8))
         >>> res.method
         'tsit5'
     """
 
     name: ClassVar[str] = "tsit5"
-    adaptive: ClassVar[bool] = True
-    uses_frame: ClassVar[bool] = True
+
+    def tableau(self) -> _rk.Tableau:
+        return _rk.tsit5_tableau()
 
 
-@dataclass(frozen=True)
-class Kvaerno5(Method):
+@register
+@dataclass(frozen=True, repr=False)
+class Kvaerno5(AdaptiveMethod):
     """Adaptive Kvaerno 5(4), implicit ESDIRK for stiff problems (diffrax ``Kvaerno5``).
 
     Each step solves with a dense Jacobian of size (2n²)², so it suits n up to a few tens.
+    Memory: per system about ``(8 + K)`` Jacobian-sized buffers of ``32 n⁴`` bytes (the
+    Jacobian, its factorisation and the linearised right-hand side's intermediates).
 
     Example:
-        >>> Kvaerno5().name
-        'kvaerno5'
+        >>> Kvaerno5().name, Kvaerno5.stiff
+        ('kvaerno5', True)
     """
 
     name: ClassVar[str] = "kvaerno5"
-    adaptive: ClassVar[bool] = True
+    stiff: ClassVar[bool] = True
+    rhs_per_step: ClassVar[float] = 24.0  # 6 stages, ~4 Newton iterations each
+
+    def solve(self, st, dyn):
+        return _engine.solve_kvaerno5(st, dyn)
+
+    def memory_bytes(self, problem: Problem) -> int:
+        jac = 8 * (2 * problem.n**2) ** 2
+        work = problem.batch * ((8 + problem.n_c_ops) * jac + 20 * problem.state_bytes)
+        return problem.base_bytes() + work + problem.vmapped_loop_bytes()
 
 
-@dataclass(frozen=True)
-class RK4(Method):
+@register
+@dataclass(frozen=True, repr=False)
+class RK4(FixedStepMethod):
     """Classical 4th-order Runge–Kutta with fixed step ``dt``.
 
     Each interval of ``tlist`` is split into ``ceil(Δt/dt)`` equal steps, so saved times are hit
-    exactly. Four right-hand-side evaluations (three distinct times) per step.
+    exactly. Four right-hand-side evaluations (three distinct times) per step. Memory: inputs and
+    results, the scan's copy of the saved states and about ``(14 + 2K) s`` per system.
 
     Example:
-        >>> RK4.needs_dt
-        True
+        >>> RK4.needs_dt, RK4(dt=0.01).dt
+        (True, 0.01)
     """
 
     name: ClassVar[str] = "rk4"
-    needs_dt: ClassVar[bool] = True
+    rhs_per_step: ClassVar[float] = 4.0
+
+    def solve(self, st, dyn):
+        return _engine.solve_rk4(st, dyn)
+
+    def memory_bytes(self, problem: Problem) -> int:
+        work = problem.batch * problem.state_bytes * (14 + 2 * problem.n_c_ops)
+        return problem.base_bytes() + problem.stored_copy_bytes() + work
 
 
-@dataclass(frozen=True)
+@register
+@dataclass(frozen=True, repr=False)
 class Expm(Method):
     """Exact propagator of a time-independent Liouvillian: ``ρ(t+Δt) = exp(L Δt) ρ(t)``.
 
-    Builds the dense n² × n² superoperator, so it suits n up to about 30; for uniformly spaced
-    ``tlist`` one matrix exponential serves every interval.
+    Builds the real n² × n² generator in a Hermitian basis, so it suits n up to about 30; for
+    uniformly spaced ``tlist`` one matrix exponential serves every interval, otherwise one per
+    interval. Memory, in superoperators ``u = 16 n⁴``: ``8.5 + 4K`` while the generator is built
+    and exponentiated, ``5`` more per further system whose operators differ, and ``3`` per
+    interval and system for a non-uniform tlist.
 
     Example:
-        >>> Expm.time_dependent_h
-        False
+        >>> Expm.time_dependent_h, Expm().option_names()
+        (False, ())
     """
 
     name: ClassVar[str] = "expm"
     time_dependent_h: ClassVar[bool] = False
     time_dependent_c_ops: ClassVar[bool] = False
     callable_h: ClassVar[bool] = False
-    family: ClassVar[str] = "expm"
+    operator_form: ClassVar[str] = "matrices"
+    uniform_grid: ClassVar[bool] = True
+    stats_format: ClassVar[str | None] = "dense-superoperator"
+
+    def solve(self, st, dyn):
+        return _engine.solve_expm(st, dyn)
+
+    def memory_bytes(self, problem: Problem) -> int:
+        systems = problem.batch if (problem.h_batched or problem.c_ops_batched) else 1
+        units = 8.5 + 4 * problem.n_c_ops + 5 * (systems - 1)
+        if not problem.uniform:
+            units += 3 * systems * (problem.n_times - 1)
+        return problem.base_bytes() + problem.stored_copy_bytes() + int(units * problem.superop_bytes)
+
+    def seconds(self, *, n: int, n_times: int, t_max: float, rate: float, rhs_seconds: float) -> float:
+        """Matrix exponential (30 N³ flops, N = n²) and T matrix-vector products at 2 GFLOP/s.
+
+        Example:
+            >>> round(Expm().seconds(n=10, n_times=101, t_max=1.0, rate=1.0, rhs_seconds=0.0), 4)
+            0.02
+        """
+        N = n * n
+        return 1e-3 + (30.0 * N**3 + 8.0 * n_times * N**2) / 2e9
 
 
-@dataclass(frozen=True)
-class Magnus4(Method):
+@register
+@dataclass(frozen=True, repr=False)
+class Magnus4(FixedStepMethod):
     """Fixed-step 4th-order Magnus integrator with a CPTP Strang splitting for the dissipator.
 
     One step of size h: ``ρ → Φ_{h/2} ∘ U ∘ Φ_{h/2} (ρ)`` where ``U`` is the 4th-order Magnus
@@ -143,34 +669,29 @@ class Magnus4(Method):
     the method is 4th order; with dissipation the splitting makes it 2nd order in the
     commutator of H and the dissipator. Collapse operators must be time independent.
 
+    Memory: a closed system needs only n × n matrices (the scan's copy of the saved states and
+    about ``8 s`` per system); collapse operators add the n² × n² dissipator and its exponential,
+    about ``10 u`` (``u = 16 n⁴``) in XLA's buffers and ``4 u`` of the CPU runtime's complex
+    matrix-product workspace, plus ``7 u`` per further system when the collapse operators are
+    batched.
+
     Example:
         >>> Magnus4().name, Magnus4.needs_dt
         ('magnus4', True)
     """
 
     name: ClassVar[str] = "magnus4"
-    needs_dt: ClassVar[bool] = True
     time_dependent_c_ops: ClassVar[bool] = False
-    family: ClassVar[str] = "magnus"
+    operator_form: ClassVar[str] = "matrices"
+    stats_format: ClassVar[str | None] = "dense"
 
+    def solve(self, st, dyn):
+        return _engine.solve_magnus4(st, dyn)
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (Dopri5, Tsit5, Kvaerno5, RK4, Expm, Magnus4)}
-
-
-def get_method(method) -> Method | None:
-    """Resolve a method name or object; ``"auto"`` returns None (decided per problem).
-
-    Raises ValueError naming the allowed methods for an unknown name.
-    """
-    if isinstance(method, Method):
-        return method
-    if isinstance(method, type) and issubclass(method, Method) and method is not Method:
-        return method()
-    if isinstance(method, str):
-        key = method.strip().lower()
-        if key == "auto":
-            return None
-        if key in METHODS:
-            return METHODS[key]()
-    allowed = ", ".join(repr(k) for k in ["auto", *METHODS])
-    raise ValueError(f"method={method!r} is not a known method; allowed: {allowed}")
+    def memory_bytes(self, problem: Problem) -> int:
+        unitary = problem.batch * 8 * problem.state_bytes
+        dissipator = 0
+        if problem.n_c_ops:
+            systems = problem.batch if problem.c_ops_batched else 1
+            dissipator = (14 + 7 * (systems - 1)) * problem.superop_bytes
+        return problem.base_bytes() + problem.stored_copy_bytes() + unitary + dissipator

@@ -18,15 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from ..quantum.methods import Problem, auto_method, get_method, method_choices, method_options
 from . import _models
 from ._registry import Task, recommend_executor, register
 from ._spec import Param, TaskSpec
 from ._util import device_param, gpu_resources, on_device
 
-__all__ = ["LINDBLAD", "SPEC", "lindblad_custom"]
+__all__ = ["LINDBLAD", "SPEC", "lindblad_custom", "solver_kwargs"]
 
-METHODS: tuple[str, ...] = ("auto", "dopri5", "tsit5", "kvaerno5", "rk4", "expm", "magnus4")
-FIXED_STEP = ("rk4", "magnus4")
+METHODS: tuple[str, ...] = method_choices()  # "auto" and every registered method
+FIXED_STEP: tuple[str, ...] = tuple(m for m in METHODS if "dt" in method_options(m))
 
 SPEC = TaskSpec(
     "lindblad",
@@ -39,7 +40,7 @@ SPEC = TaskSpec(
         Param("n_times", "int", 101, "number of saved times in [0, t_max]", minimum=2, maximum=100_000),
         Param("method", "str", "auto", "mesolve method (auto: expm for small time-independent problems, else tsit5)",
               choices=METHODS),
-        Param("dt", "float", 0.01, "step of the fixed-step methods rk4 and magnus4 (ignored by the others)",
+        Param("dt", "float", 0.01, f"step of the fixed-step methods {', '.join(FIXED_STEP)} (ignored by the others)",
               units="time", minimum=0.0, exclusive_minimum=True),
         Param("rtol", "float", 1e-6, "relative tolerance of the adaptive methods", minimum=0.0,
               exclusive_minimum=True, maximum=0.1),
@@ -51,9 +52,17 @@ SPEC = TaskSpec(
 )
 
 
-def _solver_kwargs(p: dict) -> dict:
+def solver_kwargs(p: Mapping[str, Any]) -> dict:
+    """The ``mesolve`` keywords of a point: method, tolerances, and ``dt`` if the method takes it.
+
+    Example:
+        >>> solver_kwargs({"method": "rk4", "rtol": 1e-6, "atol": 1e-8, "dt": 0.01})["dt"]
+        0.01
+        >>> "dt" in solver_kwargs({"method": "tsit5", "rtol": 1e-6, "atol": 1e-8, "dt": 0.01})
+        False
+    """
     kw: dict[str, Any] = {"method": p["method"], "rtol": p["rtol"], "atol": p["atol"]}
-    if p["method"] in FIXED_STEP:
+    if "dt" in method_options(p["method"]):
         kw["dt"] = p["dt"]
     return kw
 
@@ -99,14 +108,14 @@ def run(p: dict) -> dict[str, np.ndarray]:
 
     m = _models.build(p)
     with on_device(p["device"], "lindblad"):
-        res = mesolve(m.H, m.rho0, _tlist(p), m.c_ops(p["gamma"], p["nth"]), e_ops=[m.number], **_solver_kwargs(p))
+        res = mesolve(m.H, m.rho0, _tlist(p), m.c_ops(p["gamma"], p["nth"]), e_ops=[m.number], **solver_kwargs(p))
         return _outputs(res)
 
 
 def batch_key(p: dict) -> tuple:
     """Points with equal keys share one batched solve: same operator shapes, times and solver."""
     return (p["model"], _models.dimension(p["model"], p["n"]), p["n_times"], p["t_max"], p["method"],
-            p["dt"] if p["method"] in FIXED_STEP else None, p["rtol"], p["atol"], p["nth"] > 0, p["device"])
+            p["dt"] if "dt" in method_options(p["method"]) else None, p["rtol"], p["atol"], p["nth"] > 0, p["device"])
 
 
 def run_many(points: list[dict]) -> list[dict[str, np.ndarray]]:
@@ -131,7 +140,7 @@ def run_many(points: list[dict]) -> list[dict[str, np.ndarray]]:
     c_ops = [np.stack([c[k] for c in cs]) for k in range(len(cs[0]))]
     p0 = points[0]
     with on_device(p0["device"], "lindblad"):
-        res = mesolve(H, models[0].rho0, _tlist(p0), c_ops, e_ops=[models[0].number], **_solver_kwargs(p0))
+        res = mesolve(H, models[0].rho0, _tlist(p0), c_ops, e_ops=[models[0].number], **solver_kwargs(p0))
         return _split(res, [(i,) for i in range(len(points))])
 
 
@@ -169,13 +178,12 @@ def to_dataset(out: Mapping[str, np.ndarray], p: Mapping[str, Any]):
 def estimate(p: dict) -> dict:
     """Rough cost of one point (order of magnitude, compilation excluded).
 
-    ``memory_bytes``: mesolve's own estimate (states stored at every time). ``seconds``:
-    ``expm``: 30 N³ + 8 T N² flops (N = d²) at 2 GFLOP/s. ODE methods: the operators' storage
-    (banded "dia" with w diagonals, or dense with w = d) gives ~8 w d² (2 + 2K) flops per
-    right-hand side (K collapse operators) at 5 GFLOP/s plus 0.5 ms of overhead; 6 right-hand
-    sides per step (×4 for the implicit kvaerno5); steps ≈ max(n_times, 5 t_max r) with r the
-    largest of the model's rates and couplings (calibrated against tsit5 runs at rtol = 1e-6),
-    or t_max / dt for the fixed-step methods. Recommended device: ``gpu`` for d >= 64.
+    ``memory_bytes``: the method's own estimate (:meth:`nephlab.quantum.methods.Method.memory_bytes`,
+    states stored at every time). ``seconds``: the method's :meth:`~nephlab.quantum.methods.Method.seconds`
+    given the cost of one right-hand side: the operators' storage (banded "dia" with w diagonals,
+    or dense with w = d) gives ~8 w d² (2 + 2K) flops (K collapse operators) at 5 GFLOP/s plus
+    0.5 ms of overhead, and r the largest of the model's rates and couplings. Recommended
+    device: ``gpu`` for d >= 64.
 
     Example:
         >>> e = estimate(SPEC.validate({"n": 10}))
@@ -183,26 +191,20 @@ def estimate(p: dict) -> dict:
         ('cpu', True)
     """
     from ..quantum import _ops
-    from ..quantum.mesolve import AUTO_EXPM_MAX_N, estimate_memory_bytes
-    from ..quantum.methods import get_method
 
     d = _models.dimension(p["model"], p["n"])
     T = p["n_times"]
-    name = p["method"] if p["method"] != "auto" else ("expm" if d <= AUTO_EXPM_MAX_N else "tsit5")
-    meth = get_method(name)
-    mem = estimate_memory_bytes(meth, d, 1, T, True, 1)
-    N = d * d
-    if name == "expm":
-        seconds = 1e-3 + (30.0 * N**3 + 8.0 * T * N**2) / 2e9
-    else:
-        m = _models.build(p)
-        c_ops = m.c_ops(p["gamma"], p["nth"])
-        fmt, offsets = _ops.choose_format([m.H] + c_ops)
-        w = len(offsets) if fmt == "dia" else d
-        rhs = 5e-4 + 8.0 * w * N * (2 + 2 * len(c_ops)) / 5e9
-        rate = p["gamma"] * (1 + 2 * p["nth"]) + 2 * abs(p["F"]) + abs(p["delta"]) + abs(p["J"]) + abs(p["kerr"]) * d
-        steps = p["t_max"] / p["dt"] if name in FIXED_STEP else max(T, 5.0 * p["t_max"] * rate)
-        seconds = steps * 6 * rhs * (4 if name == "kvaerno5" else 1)
+    m = _models.build(p)
+    c_ops = m.c_ops(p["gamma"], p["nth"])
+    problem = Problem(n=d, n_times=T, n_c_ops=len(c_ops), n_eops=1)
+    options = {k: v for k, v in solver_kwargs(p).items() if k != "method"}
+    meth = (get_method(p["method"]) or auto_method(problem)).configure(**options)
+    mem = meth.memory_bytes(problem)
+    fmt, offsets = _ops.choose_format([m.H] + c_ops)
+    w = len(offsets) if fmt == "dia" else d
+    rhs = 5e-4 + 8.0 * w * d * d * (2 + 2 * len(c_ops)) / 5e9
+    rate = p["gamma"] * (1 + 2 * p["nth"]) + 2 * abs(p["F"]) + abs(p["delta"]) + abs(p["J"]) + abs(p["kerr"]) * d
+    seconds = meth.seconds(n=d, n_times=T, t_max=p["t_max"], rate=rate, rhs_seconds=rhs)
     return {"memory_bytes": int(mem), "seconds": float(seconds), "executor": recommend_executor(mem, seconds),
             "device": "gpu" if d >= 64 else "cpu"}
 
