@@ -7,17 +7,19 @@ the user named. It never deletes or overwrites what the user already has unless 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SUFFIXES", "check_target", "write_dataset", "netcdf_safe_attrs"]
+__all__ = ["SUFFIXES", "check_target", "netcdf_safe_attrs", "staged_path", "write_dataset"]
 
 SUFFIXES = (".nc", ".zarr")
 """File suffixes :func:`write_dataset` accepts: netCDF-4 (h5netcdf) and a zarr folder."""
@@ -115,9 +117,7 @@ def write_dataset(ds, path: str | os.PathLike, *, overwrite: bool = False, argna
     ds.attrs = netcdf_safe_attrs(dict(ds.attrs))
     for v in ds.variables.values():
         v.attrs = netcdf_safe_attrs(dict(v.attrs))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    try:
-        staged = tmp / target.name
+    with staged_path(target) as staged:
         if suffix == ".nc":
             cplx = any(np.iscomplexobj(v.values) for v in ds.variables.values())
             with warnings.catch_warnings():  # complex data: documented above, read back by h5netcdf
@@ -125,6 +125,31 @@ def write_dataset(ds, path: str | os.PathLike, *, overwrite: bool = False, argna
                 ds.to_netcdf(staged, engine="h5netcdf", invalid_netcdf=cplx)
         else:
             ds.to_zarr(staged, mode="w", consolidated=False)
+    return target
+
+
+@contextlib.contextmanager
+def staged_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a path in a fresh temporary folder beside ``target``; on success, put it in place.
+
+    Whatever the block writes at the yielded path (a file or a folder) replaces ``target`` by a
+    rename once the block returns, so an interrupted write never leaves a partial ``target``;
+    only the one file or folder at ``target`` is removed. On error nothing at ``target``
+    changes. The caller decides beforehand whether replacing ``target`` is allowed.
+
+    Example:
+        >>> import os, tempfile
+        >>> t = os.path.join(tempfile.mkdtemp(), "a.txt")
+        >>> with staged_path(t) as p:
+        ...     _ = p.write_text("done")
+        >>> open(t).read()
+        'done'
+    """
+    target = Path(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else "."))
+    try:
+        staged = tmp / target.name
+        yield staged
         if target.exists() or target.is_symlink():
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
@@ -133,4 +158,3 @@ def write_dataset(ds, path: str | os.PathLike, *, overwrite: bool = False, argna
         os.replace(staged, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target

@@ -41,13 +41,14 @@ import secrets
 import shlex
 import shutil
 import subprocess
-import tempfile
 import sys
 import time as _time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from nephlab._io import staged_path
 
 __all__ = [
     "JOB_STATES",
@@ -690,27 +691,9 @@ def fetch(job: Job | str, to: str | os.PathLike[str] | None = None, *, scheduler
     if (dest.exists() or dest.is_symlink()) and not overwrite:
         raise ValueError(f"--to {str(dest)!r} exists; pass --overwrite (overwrite=True) to replace it")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        staged = tmp / dest.name
+    with staged_path(dest) as staged:
         if src.is_dir():
             shutil.copytree(src, staged)
         else:
             shutil.copy2(src, staged)
-        if dest.exists() or dest.is_symlink():
-            if dest.is_dir() and not dest.is_symlink():
-                shutil.rmtree(dest)
-            else:
-                dest.unlink()
-        os.replace(staged, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dest, dirs_exist_ok=True)
-    else:
-        tmp = dest.with_name(f".{dest.name}.part")
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dest)
     return dest
