@@ -44,15 +44,18 @@ def test_panel_serve_runs_a_notebook(tmp_path):
     port = free_port()
     log = tmp_path / "panel.log"
     cmd = [sys.executable, "-m", "panel", "serve", str(nb), "--port", str(port), "--address", "127.0.0.1",
-           "--allow-websocket-origin", f"127.0.0.1:{port}"]
+           "--allow-websocket-origin", f"127.0.0.1:{port}", "--liveness"]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=str(ROOT / "notebooks"),
                                 start_new_session=True)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/", timeout=90, proc=proc)
+        # readiness: the liveness endpoint answers as soon as the server listens (no session, no
+        # compute), so a loaded machine delays it only by the server's start-up
+        wait_for_http(f"http://127.0.0.1:{port}/liveness", timeout=180, proc=proc)
         # the session runs every cell of the notebook, then renders what was marked servable;
-        # a cell that raises is logged as "Error running application handler" with its traceback
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/{nb.stem}", timeout=180) as r:
+        # a cell that raises is logged as "Error running application handler" with its traceback.
+        # That is compute: it gets the test's whole budget, not a short fixed timeout.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/{nb.stem}", timeout=480) as r:
             body = r.read().decode()
         text = log.read_text(errors="replace")
         assert r.status == 200 and "<html" in body.lower()

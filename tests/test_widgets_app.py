@@ -78,11 +78,13 @@ def test_nephlab_serve_answers_http():
 def test_plain_panel_serve_runs_the_app_module():
     port = free_port()
     cmd = [sys.executable, "-m", "panel", "serve", str(ROOT / "widgets" / "app.py"), "--port", str(port),
-           "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
+           "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}", "--liveness"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/app", timeout=90, proc=proc)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/app?page=lindblad", timeout=60) as r:
+        # wait on readiness (liveness answers without building a session), then give the page,
+        # which builds one, the test's budget rather than a short fixed timeout
+        wait_for_http(f"http://127.0.0.1:{port}/liveness", timeout=180, proc=proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/app?page=lindblad", timeout=480) as r:
             body = r.read().decode()
         assert r.status == 200 and "Traceback" not in body and "bokeh" in body.lower()
     finally:  # a throwaway test server: nothing to flush
