@@ -160,6 +160,11 @@ def test_renders_in_a_document_and_as_ipywidget():
     src = ex._views["src"]
     assert len(src["ent"].data["t"]) == 11 and len(src["traj"].data["u"]) == 11
     assert src["rho"].data["image"][0].shape == (2, 2)
+    # legend labels are texts, not column names: Bokeh draws a column-name label as "Invalid field"
+    for key in ("pops", "expect"):
+        shown = [item.label for _, item in ex._views["lines"][key] if item.visible]
+        assert shown and all(type(lab).__name__ == "Value" for lab in shown), shown
+    assert [item.label.value for _, item in ex._views["lines"]["pops"] if item.visible] == ["ρ_0,0", "ρ_1,1"]
     w = pn.ipywidget(LindbladExplorer(model="qubit"))
     assert type(w).__name__ == "BokehModel"
 

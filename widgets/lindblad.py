@@ -454,6 +454,7 @@ class LindbladExplorer(Component):
     # -- views (Bokeh figures fed by ColumnDataSources: an update sends only new data) ---------
 
     def _build_views(self) -> dict[str, Any]:
+        from bokeh.core.properties import value
         from bokeh.models import ColorBar, ColumnDataSource, Label, Legend, LegendItem, LinearColorMapper, Span
         from bokeh.palettes import Category10_10
         from bokeh.plotting import figure
@@ -489,7 +490,7 @@ class LindbladExplorer(Component):
             items = []
             for k in range(n):
                 r = f.line("t", f"{col}{k}", source=src[key], color=Category10_10[k % 10], line_width=2, visible=False)
-                items.append(LegendItem(label=f"{col}{k}", renderers=[r], visible=False))
+                items.append(LegendItem(label=value(f"{col}{k}"), renderers=[r], visible=False))
                 lines[key].append((r, items[-1]))
             f.add_layout(Legend(items=items, location="top_right", background_fill_alpha=0.6))
         spans = []
@@ -516,6 +517,8 @@ class LindbladExplorer(Component):
 
     @param.depends("n_done", "time_index", watch=True)
     def _refresh_views(self) -> None:
+        from bokeh.core.properties import value
+
         V = self._views
         D = self._data
         if V is None or D is None or D.n_done == 0:
@@ -554,7 +557,7 @@ class LindbladExplorer(Component):
                         on = k < len(labels)
                         r.visible = item.visible = on
                         if on:
-                            item.label = labels[k]
+                            item.label = value(labels[k])  # a text, not a column name
             src["traj"].data = {"u": [], "v": []}
         n0 = V["n_sent"]
         if N > n0:  # stream only the new points
