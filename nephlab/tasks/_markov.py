@@ -16,6 +16,7 @@ from ._spec import Param
 
 MARKOV_MODELS: tuple[str, ...] = ("two_state", "ring_random_walk", "tasep_ring", "east", "fredrickson_andersen")
 MAX_STATES = 5000
+_KCM = ("east", "fredrickson_andersen")
 
 
 def markov_params() -> tuple[Param, ...]:
@@ -24,19 +25,24 @@ def markov_params() -> tuple[Param, ...]:
         Param("model", "str", "two_state", "Markov jump model", choices=MARKOV_MODELS),
         Param("observable", "str", "activity", "counted observable: jumps (activity) or net current",
               choices=("activity", "current")),
-        Param("a", "float", 1.0, "rate 0 -> 1 (two_state)", units="1/time", minimum=0.0, exclusive_minimum=True),
-        Param("b", "float", 1.0, "rate 1 -> 0 (two_state)", units="1/time", minimum=0.0, exclusive_minimum=True),
+        Param("a", "float", 1.0, "rate 0 -> 1 (two_state)", units="1/time", minimum=0.0, exclusive_minimum=True,
+              when=(("model", ("two_state",)),)),
+        Param("b", "float", 1.0, "rate 1 -> 0 (two_state)", units="1/time", minimum=0.0, exclusive_minimum=True,
+              when=(("model", ("two_state",)),)),
         Param("L", "int", 6, "sites (ring_random_walk, tasep_ring) or spins (east, fredrickson_andersen)",
-              minimum=2, maximum=5000),
+              minimum=2, maximum=5000, when=(("model", MARKOV_MODELS[1:]),)),
         Param("p", "float", 1.0, "right hop rate (ring_random_walk)", units="1/time", minimum=0.0,
-              exclusive_minimum=True),
+              exclusive_minimum=True, when=(("model", ("ring_random_walk",)),)),
         Param("q", "float", 0.5, "left hop rate (ring_random_walk)", units="1/time", minimum=0.0,
-              exclusive_minimum=True),
-        Param("n_particles", "int", 3, "particles (tasep_ring), 0 < n_particles < L", minimum=1),
-        Param("rate", "float", 1.0, "hop rate (tasep_ring)", units="1/time", minimum=0.0, exclusive_minimum=True),
+              exclusive_minimum=True, when=(("model", ("ring_random_walk",)),)),
+        Param("n_particles", "int", 3, "particles (tasep_ring), 0 < n_particles < L", minimum=1,
+              when=(("model", ("tasep_ring",)),)),
+        Param("rate", "float", 1.0, "hop rate (tasep_ring)", units="1/time", minimum=0.0, exclusive_minimum=True,
+              when=(("model", ("tasep_ring",)),)),
         Param("c", "float", 0.3, "up-spin density (east, fredrickson_andersen)", minimum=0.0, maximum=1.0,
-              exclusive_minimum=True, exclusive_maximum=True),
-        Param("boundary", "str", "open", "boundary of the kinetically constrained models", choices=("open", "periodic")),
+              exclusive_minimum=True, exclusive_maximum=True, when=(("model", _KCM),)),
+        Param("boundary", "str", "open", "boundary of the kinetically constrained models", choices=("open", "periodic"),
+              when=(("model", _KCM),)),
     )
 
 

@@ -130,12 +130,15 @@ def model_params() -> tuple:
     return (
         Param("model", "str", "oscillator", "model preset (see nephlab.tasks._models)", choices=MODELS),
         Param("n", "int", 10, "dimension: Fock levels (oscillator) or number of spins (spin_chain); "
-              "qubit (2) and coupled_qubits (4) ignore it", minimum=2, maximum=MAX_FOCK),
+              "qubit (2) and coupled_qubits (4) ignore it", minimum=2, maximum=MAX_FOCK,
+              when=(("model", ("oscillator", "spin_chain")),)),
         Param("F", "float", 0.25, "drive amplitude (coefficient of a + a†, or of σx per spin)", units="energy"),
         Param("gamma", "float", 0.5, "decay rate of each channel", units="1/time", minimum=0.0,
               exclusive_minimum=True),
-        Param("kerr", "float", 0.0, "Kerr nonlinearity K in (K/2) a†² a² (oscillator only)", units="energy"),
+        Param("kerr", "float", 0.0, "Kerr nonlinearity K in (K/2) a†² a² (oscillator only)", units="energy",
+              when=(("model", ("oscillator",)),)),
         Param("delta", "float", 0.0, "detuning of the drive: δ a†a or (δ/2) σz per spin", units="energy"),
-        Param("J", "float", 0.5, "spin-spin exchange coupling (coupled_qubits, spin_chain)", units="energy"),
+        Param("J", "float", 0.5, "spin-spin exchange coupling (coupled_qubits, spin_chain)", units="energy",
+              when=(("model", ("coupled_qubits", "spin_chain")),)),
         Param("nth", "float", 0.0, "thermal occupation of the bath (0: zero temperature)", minimum=0.0),
     )

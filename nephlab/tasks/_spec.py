@@ -35,6 +35,11 @@ class Param:
         minimum, maximum: bounds of numeric parameters (None: unbounded).
         exclusive_minimum, exclusive_maximum: make the bound strict (e.g. ``gamma > 0``).
         choices: the allowed values (model presets, method names, ...), or None.
+        when: where the parameter applies, as ``((other_name, allowed_values), ...)``: e.g.
+            ``(("model", ("two_state",)),)`` for a rate that only the two-state model reads.
+            None (the default): it always applies. :meth:`TaskSpec.active` lists the parameters
+            that apply to given values; widgets show only those, sweeps and the CLI still
+            accept the others (they are ignored by the model that does not read them).
 
     Numeric parameters may be swept over ranges; str/bool parameters over explicit lists.
 
@@ -56,6 +61,7 @@ class Param:
     exclusive_minimum: bool = False
     exclusive_maximum: bool = False
     choices: tuple | None = None
+    when: tuple[tuple[str, tuple], ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -69,6 +75,27 @@ class Param:
                 raise ValueError(f"Param {self.name!r}: choices must be a non-empty tuple, got {self.choices!r}")
             object.__setattr__(self, "choices", tuple(_convert(self, c, "<spec>") for c in self.choices))
         object.__setattr__(self, "default", self.check(self.default, task="<spec>"))
+        if self.when is not None:
+            if isinstance(self.when, Mapping):
+                object.__setattr__(self, "when", tuple((k, tuple(v)) for k, v in self.when.items()))
+            ok = isinstance(self.when, tuple) and all(
+                isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], str) and isinstance(c[1], tuple) and c[1]
+                for c in self.when)
+            if not ok or not self.when:
+                raise ValueError(f"Param {self.name!r}: when must be a non-empty tuple of (name, (allowed, ...)) "
+                                 f"pairs, got {self.when!r}")
+
+    def applies(self, values: Mapping[str, Any]) -> bool:
+        """True if this parameter is read for ``values`` (see ``when``).
+
+        Example:
+            >>> p = Param("a", "float", 1.0, "rate", when=(("model", ("two_state",)),))
+            >>> p.applies({"model": "two_state"}), p.applies({"model": "east"})
+            (True, False)
+        """
+        if self.when is None:
+            return True
+        return all(values.get(k) in allowed for k, allowed in self.when)
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -154,6 +181,8 @@ class Param:
             s["exclusiveMaximum" if self.exclusive_maximum else "maximum"] = self.maximum
         if self.choices is not None:
             s["enum"] = list(self.choices)
+        if self.when is not None:
+            s["x-applies-when"] = {k: list(v) for k, v in self.when}
         return s
 
 
@@ -259,6 +288,22 @@ class TaskSpec:
         if self.check is not None:
             self.check(out)
         return out
+
+    def active(self, values: Mapping[str, Any] | None = None) -> list[str]:
+        """The names of the parameters that apply to ``values`` (defaults filled in), in spec order.
+
+        A parameter with ``when=None`` always applies; one with ``when`` applies when every
+        named parameter has one of the listed values (see :meth:`Param.applies`).
+
+        Example:
+            >>> spec = TaskSpec("demo", "a demo", (
+            ...     Param("model", "str", "a", "model", choices=("a", "b")),
+            ...     Param("x", "float", 1.0, "read by a", when=(("model", ("a",)),))))
+            >>> spec.active({"model": "b"})
+            ['model']
+        """
+        full = {**self.defaults(), **dict(values or {})}
+        return [p.name for p in self.params if p.applies(full)]
 
     def json_schema(self) -> dict:
         """JSON Schema (draft 2020-12) of the parameter object; ``additionalProperties: false``."""
