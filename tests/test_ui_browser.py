@@ -74,7 +74,7 @@ def _load(page, url: str, selector: str) -> float:
 
 
 def _no_error_alert(page) -> None:
-    alerts = page.locator(".alert-danger, .bk-panel-models-markup-HTML.alert-danger")
+    alerts = page.locator(".alert-danger:visible")
     assert alerts.count() == 0, f"page shows an error: {alerts.first.inner_text()[:500]}"
 
 
