@@ -177,7 +177,7 @@ class ClusterPanel(Component):
         for w in self._controls.values():
             w.param.watch(lambda _ev, spec=spec: self._sync_fixed(spec), "value")
         self._sync_fixed(spec)
-        self._fixed_box[:] = [pn.GridBox(*self._controls.values(), ncols=2)]
+        self._fixed_box[:] = [pn.FlexBox(*self._controls.values())]
 
     def _sync_fixed(self, spec: Any) -> None:
         """Show only the fixed parameters the chosen model reads; report a refused value at once."""
