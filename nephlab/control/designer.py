@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -261,6 +262,21 @@ def _references(problem: str, tau: float, a: float, b: float, k: float, gamma: f
             optimize_protocol(problem, n_nodes=n_nodes, **kw), pontryagin_protocol(problem, **kw))
 
 
+_REF_LOCKS: dict[tuple, threading.Lock] = {}
+_REF_LOCKS_GUARD = threading.Lock()
+
+
+def _references_once(*args: Any) -> tuple:
+    """:func:`_references`, computed once when several threads (sessions) ask at the same time."""
+    with _REF_LOCKS_GUARD:
+        lock = _REF_LOCKS.setdefault(args, threading.Lock())
+    with lock:
+        out = _references(*args)
+    with _REF_LOCKS_GUARD:
+        _REF_LOCKS.pop(args, None)
+    return out
+
+
 def reference_protocols(problem: str, *, tau: float, lam_i: float = 0.0, lam_f: float | None = None,
                         k_i: float | None = None, k_f: float | None = None, k: float = 1.0, gamma: float = 1.0,
                         kBT: float = 1.0, n_nodes: int = 9) -> dict[str, Protocol]:
@@ -269,8 +285,9 @@ def reference_protocols(problem: str, *, tau: float, lam_i: float = 0.0, lam_f: 
     ``"linear ramp"`` (:func:`~nephlab.control.linear_ramp`), ``"optimal (Schmiedl-Seifert)"``
     (:func:`~nephlab.control.optimal_protocol`, exact), ``"optimize_protocol"``
     (:func:`~nephlab.control.optimize_protocol` with ``n_nodes`` nodes) and ``"Pontryagin"``
-    (:func:`pontryagin_protocol`). Cached per parameter set (32 sets, thread safe): a first call
-    takes seconds (JAX compilation), a repeated one microseconds.
+    (:func:`pontryagin_protocol`). Cached per parameter set (32 sets); threads asking for the same
+    set at once share one computation. A first call takes seconds (JAX compilation), a repeated
+    one microseconds.
 
     Args:
         problem, tau, lam_i, lam_f, k_i, k_f, k, gamma, kBT: as in
@@ -288,7 +305,7 @@ def reference_protocols(problem: str, *, tau: float, lam_i: float = 0.0, lam_f: 
     one_of(problem, "problem", _KINDS)
     a, b = _end_points(problem, lam_i, lam_f, k_i, k_f)
     args = [float(positive_or_traced(x, n)) for x, n in ((tau, "tau"), (k, "k"), (gamma, "gamma"), (kBT, "kBT"))]
-    refs = _references(problem, args[0], float(a), float(b), args[1], args[2], args[3],
+    refs = _references_once(problem, args[0], float(a), float(b), args[1], args[2], args[3],
                        integer(n_nodes, "n_nodes", minimum=2))
     return dict(zip(REFERENCE_NAMES, refs))
 

@@ -168,8 +168,12 @@ class Protocol(ResultBase):
 
     @property
     def values(self) -> np.ndarray:
-        """``lam`` on :attr:`times` (shape ``(n,)``): ``lam_i``, the interior, ``lam_f``."""
-        inner = np.asarray(self._interior(jnp.asarray(self.times[1:-1])))
+        """``lam`` on :attr:`times` (shape ``(n,)``): ``lam_i``, the interior, ``lam_f``. For node
+        protocols the interior values are the nodes themselves (a repeated node time is a jump)."""
+        if self.family == "nodes":
+            inner = np.asarray(self.params[1], dtype=float)
+        else:
+            inner = np.asarray(self._interior(jnp.asarray(self.times[1:-1])))
         return np.concatenate([[self.lam_i], inner, [self.lam_f]])
 
 
