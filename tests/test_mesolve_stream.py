@@ -239,3 +239,57 @@ def test_zz_report_max_differences():
     """Prints the largest streamed-vs-one-call difference per method (run with -s)."""
     for key, diff in sorted(MAX_DIFF.items()):
         print(f"stream vs one call: {key:24s} max |Δρ| = {diff:.3g}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Recorder (an on_save that keeps what came so far) and the lindblad task's stream()
+# ---------------------------------------------------------------------------------------------
+
+
+def test_recorder_keeps_states_expectations_entropy_and_purity():
+    from nephlab.quantum import Recorder
+
+    args, kw = problem("expm", batched=False)
+    ref = mesolve(*args, **kw)
+    points = []
+    rec = Recorder(args[2], 3, ["a", "n"], on_point=points.append, attrs={"model": "demo", "params": {"x": 1}})
+    mesolve(*args, on_save=rec, chunk=5, store_states=False, **kw)
+    assert rec.n_done == len(args[2]) and points == list(range(len(args[2])))
+    np.testing.assert_allclose(rec.states, ref.states, rtol=0, atol=TOL)
+    np.testing.assert_allclose(rec.expect[0], ref.expect["a"], rtol=0, atol=TOL)  # a dict is read by name
+    np.testing.assert_allclose(rec.entropy, ref.entropy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rec.purity, ref.purity(), rtol=0, atol=1e-12)
+    ds = rec.to_dataset()
+    assert ds.attrs["model"] == "demo" and json.loads(ds.attrs["params"]) == {"x": 1}
+    np.testing.assert_allclose(ds["a_imag"], ref.expect["a"].imag, atol=TOL)  # a is not Hermitian
+
+
+def test_recorder_on_point_true_stops_and_bad_input_is_named():
+    from nephlab.quantum import Recorder
+
+    args, kw = problem("expm", batched=False)
+    rec = Recorder(args[2], 3, ["n", "a"], on_point=lambda j: j == 3)
+    res = mesolve(*args, on_save=rec, **kw)
+    assert rec.n_done == 4 and len(res.times) == 4 and np.isnan(rec.entropy[4:]).all()
+    with pytest.raises(ValueError, match="one Recorder per system"):
+        bargs, bkw = problem("expm", batched=True)
+        mesolve(*bargs, on_save=Recorder(bargs[2], 3, ["n", "a"]), **bkw)
+    with pytest.raises(TypeError, match="e_names must be a sequence of str"):
+        Recorder(args[2], 3, "n")
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        Recorder(args[2], 0)
+    with pytest.raises(TypeError, match="on_point must be a callable"):
+        Recorder(args[2], 3, on_point=1)
+
+
+def test_lindblad_task_stream_matches_the_task():
+    from nephlab.tasks import run_task
+    from nephlab.tasks.lindblad import SPEC, inputs, stream
+
+    p = SPEC.validate({"model": "oscillator", "n": 6, "F": 0.4, "kerr": 0.2, "t_max": 3.0, "n_times": 31})
+    rec = stream(inputs(p), chunk=7)
+    ref = run_task("lindblad", **p)
+    np.testing.assert_allclose(rec.expect[0].real, ref.n_mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rec.entropy, ref.entropy, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rec.states[-1].real, ref.rho_final_real, rtol=0, atol=1e-12)
+    assert rec.e_names == ["n_mean", "x", "p"]
