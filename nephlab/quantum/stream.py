@@ -6,12 +6,21 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate
-from .thermo import entropy_vn, purity
+from .thermo import _entropy_core, _purity_core
 
 __all__ = ["Recorder"]
+
+
+@jax.jit
+def _measures(rho):
+    """Von Neumann entropy (nats) and purity of ρ in one dispatch (the cores of
+    :func:`~nephlab.quantum.entropy_vn` and :func:`~nephlab.quantum.purity`, unchecked)."""
+    return jnp.stack([_entropy_core(rho), _purity_core(rho)])
 
 
 class Recorder:
@@ -70,8 +79,7 @@ class Recorder:
         self.states[index] = rho
         if self.e_names:
             self.expect[:, index] = [expect[k] for k in self.e_names] if isinstance(expect, dict) else expect
-        self.entropy[index] = float(entropy_vn(rho, check=False)) + 0.0  # no -0.0
-        self.purity[index] = float(purity(rho, check=False))
+        self.entropy[index], self.purity[index] = np.asarray(_measures(rho)) + 0.0  # + 0.0: no -0.0
         self.n_done = index + 1
         return None if self.on_point is None else self.on_point(index)
 

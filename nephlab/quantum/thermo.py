@@ -103,7 +103,12 @@ def _entropy_core(rho):
     return -jnp.sum(jnp.where(pos, lam * jnp.log(jnp.where(pos, lam, 1.0)), 0.0), axis=-1)
 
 
-def entropy_vn(rho: Any, base: float = math.e, *, check: bool = True) -> jax.Array:
+@jax.jit
+def _purity_core(rho):
+    return jnp.real(jnp.einsum("...ij,...ji->...", rho, rho))
+
+
+def entropy_vn(rho: Any, base: float = math.e) -> jax.Array:
     """Von Neumann entropy ``S(ρ) = -Tr ρ log ρ``.
 
     Eigenvalues ≤ 0 (round-off of a positive semidefinite ρ) contribute ``0 · log 0 = 0``.
@@ -112,9 +117,6 @@ def entropy_vn(rho: Any, base: float = math.e, *, check: bool = True) -> jax.Arr
         rho: density matrix (..., n, n) (or a ket (n,) / (n, 1)); must be Hermitian, unit trace,
             positive semidefinite (checked).
         base: logarithm base; ``math.e`` (default) gives nats, 2 gives bits.
-        check: False skips the checks of ``rho`` (then an array (..., n, n)), for solver output
-            whose eigenvalues may dip below zero at the level of the integration error (as
-            :meth:`nephlab.quantum.Result.entropy` does).
 
     Returns:
         float64 ``jax.Array`` of shape (...) (batch axes of ``rho``).
@@ -125,16 +127,15 @@ def entropy_vn(rho: Any, base: float = math.e, *, check: bool = True) -> jax.Arr
         1.0
     """
     lb = _log_base(base)
-    r = as_density_matrix(rho, "rho") if check else np.asarray(rho, np.complex128)
+    r = as_density_matrix(rho, "rho")
     return _entropy_core(to_jax(r)) / lb
 
 
-def purity(rho: Any, *, check: bool = True) -> jax.Array:
+def purity(rho: Any) -> jax.Array:
     """Purity ``Tr ρ²`` (1 for pure states, 1/n for the maximally mixed state).
 
     Args:
         rho: density matrix (..., n, n) or ket; validated like :func:`entropy_vn`.
-        check: False skips the checks (solver output), like :func:`entropy_vn`.
 
     Returns:
         float64 ``jax.Array`` of shape (...).
@@ -144,8 +145,7 @@ def purity(rho: Any, *, check: bool = True) -> jax.Array:
         >>> float(purity(jnp.eye(4) / 4))
         0.25
     """
-    r = to_jax(as_density_matrix(rho, "rho") if check else np.asarray(rho, np.complex128))
-    return jnp.real(jnp.einsum("...ij,...ji->...", r, r))
+    return _purity_core(to_jax(as_density_matrix(rho, "rho")))
 
 
 @jax.jit
