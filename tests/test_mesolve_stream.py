@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -178,10 +179,13 @@ def test_chunk_program_compiles_once():
 
 
 PROBE = textwrap.dedent("""
-    import json, sys, threading, time
-    import numpy as np, psutil
+    import json, sys
+    import numpy as np
     import nephlab
     from nephlab.quantum import destroy
+
+    sys.path.insert(0, sys.argv[5])
+    from memory_probe import peak_growth
 
     n, T, stream, store = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
     a = destroy(n)
@@ -196,26 +200,15 @@ PROBE = textwrap.dedent("""
         return nephlab.mesolve(H, rho0, tl, [0.5 * a], **kw)
 
     call()  # compile
-    proc = psutil.Process()
-    base = proc.memory_info().rss
-    peak = [base]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.0005)
-
-    th = threading.Thread(target=sample); th.start()
-    res = call()
-    done.set(); th.join()
-    print(json.dumps({"growth": peak[0] - base, "n_times": len(res.times)}))
+    res, growth = peak_growth(call)
+    print(json.dumps({"growth": growth, "n_times": len(res.times)}))
 """)
 
 
 def _peak_growth(n: int, T: int, stream: bool, store: bool) -> int:
     env = dict(os.environ, JAX_PLATFORMS="cpu", MALLOC_MMAP_THRESHOLD_="65536", NEPHLAB_DEVICE="cpu")
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(n), str(T), str(int(stream)), str(int(store))],
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(n), str(T), str(int(stream)), str(int(store)),
+                           str(Path(__file__).parent)],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

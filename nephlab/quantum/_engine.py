@@ -190,6 +190,17 @@ def _progress_print(t, t_end):
 # chunk, with the same code, so both give the same states.
 
 
+@dataclass(frozen=True)
+class Kernel:
+    """A method's compiled kernel in pieces (see above); a method names its kernel as
+    ``kernel: ClassVar[Kernel]``. ``st.method`` is the method object, for its own options."""
+
+    start: Callable
+    advance: Callable
+    finish: Callable
+    prepare: Callable = lambda st, dyn: {}
+
+
 def _concat_first(first, saved):
     return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saved)
 
@@ -294,6 +305,9 @@ def rk4_finish(st: Structure, dyn, aux, carry):
     return _ops.merge(carry["y"]), fixed_step_stats(carry, 4)
 
 
+RK4 = Kernel(rk4_start, rk4_advance, rk4_finish)
+
+
 # -- Magnus 4 with a CPTP splitting of the dissipator -------------------------------------------
 
 
@@ -343,6 +357,9 @@ def magnus4_finish(st: Structure, dyn, aux, carry):
     return carry["y"], fixed_step_stats(carry, 2)
 
 
+MAGNUS4 = Kernel(magnus4_start, magnus4_advance, magnus4_finish, magnus4_prepare)
+
+
 # -- adaptive explicit Runge-Kutta (nephlab's loop, _rk) ----------------------------------------
 
 
@@ -350,21 +367,22 @@ def _saver(st: Structure, dyn) -> Callable:
     return lambda t, y: _save(st, dyn, t, _ops.merge(y))
 
 
-def rk_start(st: Structure, dyn, aux, tableau: "Tableau"):
+def rk_start(st: Structure, dyn, aux):
     from ._rk import adaptive_start
 
-    return adaptive_start(make_rhs(st, dyn), dyn["rho0"], dyn["tlist"], _saver(st, dyn), tableau=tableau,
-                          rtol=dyn["rtol"], atol=dyn["atol"])
+    return adaptive_start(make_rhs(st, dyn), dyn["rho0"], dyn["tlist"], _saver(st, dyn),
+                          tableau=st.method.tableau(), rtol=dyn["rtol"], atol=dyn["atol"])
 
 
-def rk_advance(st: Structure, dyn, aux, carry, j0, size: int, tableau: "Tableau"):
+def rk_advance(st: Structure, dyn, aux, carry, j0, size: int):
     from ._rk import adaptive_advance
 
     tlist = dyn["tlist"]
     save = _saver(st, dyn)
     buf = _buffer(lambda: save(tlist[0], carry["y"]), size)
     return adaptive_advance(make_rhs(st, dyn), carry, buf, j0, _next_index(j0, size, tlist.shape[0]), tlist, save,
-                            tableau=tableau, rtol=dyn["rtol"], atol=dyn["atol"], max_steps=st.method.max_steps)
+                            tableau=st.method.tableau(), rtol=dyn["rtol"], atol=dyn["atol"],
+                            max_steps=st.method.max_steps)
 
 
 def rk_finish(st: Structure, dyn, aux, carry):
@@ -372,6 +390,9 @@ def rk_finish(st: Structure, dyn, aux, carry):
 
     tlist = dyn["tlist"]
     return _unframe(st, dyn, tlist[-1], _ops.merge(carry["y"])), adaptive_stats(carry, tlist.shape[0])
+
+
+RK = Kernel(rk_start, rk_advance, rk_finish)
 
 
 def solve_explicit_rk(st: Structure, dyn, tableau: "Tableau"):
@@ -468,6 +489,9 @@ def kvaerno_finish(st: Structure, dyn, aux, carry):
              # stage evaluations only; the Newton iterations of the implicit stages add more
              "rhs_evals": 7 * steps, "success": carry["ok"] & (carry["idx"] >= T)}
     return _unframe(st, dyn, dyn["tlist"][-1], _ops.merge(carry["y"])), stats
+
+
+KVAERNO5 = Kernel(kvaerno_start, kvaerno_advance, kvaerno_finish)
 
 
 def solve_kvaerno5(st: Structure, dyn):
@@ -627,6 +651,9 @@ def expm_finish(st: Structure, dyn, aux, carry):
     stats = {"steps": nint, "accepted": nint, "rejected": jnp.asarray(0), "rhs_evals": jnp.asarray(0),
              "success": jnp.asarray(True)}
     return basis.matrix(carry["x"]), stats
+
+
+EXPM = Kernel(expm_start, expm_advance, expm_finish, expm_prepare)
 
 
 # ---------------------------------------------------------------------------------------------

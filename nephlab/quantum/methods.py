@@ -29,13 +29,13 @@ time-independent Hamiltonian: the fast phases ``e^{-i(E_i - E_j)t}`` are applied
 the couplings are integrated, which removes the stiffness of anharmonic (Kerr) spectra.
 
 Adding a method touches this module only (plus, at most, its kernel in ``_engine``): subclass
-:class:`Method` (or :class:`AdaptiveMethod` / :class:`FixedStepMethod`), implement its kernel and
+:class:`Method` (or :class:`AdaptiveMethod` / :class:`FixedStepMethod`), give it a kernel and
 ``memory_bytes``, and decorate the class with :func:`register`. The kernel is either ``solve`` (one
-call over every saved time) or, better, the pieces ``start`` / ``advance`` / ``finish`` (and
-``prepare``), from which ``solve`` follows and which ``mesolve(..., on_save=...)`` runs chunk by
-chunk to stream each saved time to the caller as it is computed (same states as one call). Every
-list of methods (mesolve's error messages, the ``lindblad`` task's choices, the widget, the tests)
-is derived from :data:`METHODS`.
+call over every saved time) or, better, an ``_engine.Kernel`` named by the class attribute
+``kernel``: the pieces ``prepare`` / ``start`` / ``advance`` / ``finish``, from which ``solve``
+follows and which ``mesolve(..., on_save=...)`` runs chunk by chunk to stream each saved time to
+the caller as it is computed (same states as one call). Every list of methods (mesolve's error
+messages, the ``lindblad`` task's choices, the widget, the tests) is derived from :data:`METHODS`.
 
 Memory estimates (bytes, one call, all batch elements) were fitted to the buffers XLA allocates
 for each kernel (``compiled.memory_analysis()``, which the peak resident memory of a real run
@@ -368,36 +368,44 @@ class Method(ABC):
         return _engine.run_all(self, st, dyn)
 
     # -- the kernel in pieces: what mesolve(on_save=...) runs chunk by chunk -----------------
-    # A method that implements start/advance/finish streams, and gets solve() from them; one that
-    # only overrides solve() runs in one call (mesolve refuses on_save for it).
+    # A method names its kernel (``kernel: ClassVar[_engine.Kernel]``: prepare/start/advance/
+    # finish) and gets solve() from it; one that only overrides solve() runs in one call
+    # (mesolve refuses on_save for it).
+
+    kernel: ClassVar[_engine.Kernel | None] = None
+
+    def _pieces(self) -> _engine.Kernel:
+        if self.kernel is None:
+            raise NotImplementedError(f"method {self.name!r} does not run in chunks (it has no kernel pieces)")
+        return self.kernel
 
     def prepare(self, st: _engine.Structure, dyn: dict) -> dict:
         """What depends on the operators only, built once per solve (e.g. a propagator)."""
-        return {}
+        return self._pieces().prepare(st, dyn)
 
     def start(self, st: _engine.Structure, dyn: dict, aux: dict) -> tuple:
         """``(carry, first)``: the integrator state at ``tlist[0]`` (a dict of arrays whose
         ``"idx"`` is the next saved index, 1) and the saved values there."""
-        raise NotImplementedError(f"method {self.name!r} does not run in chunks")
+        return self._pieces().start(st, dyn, aux)
 
     def advance(self, st: _engine.Structure, dyn: dict, aux: dict, carry: dict, j0: Any, size: int) -> tuple:
         """``(carry, saved)``: fill the saved times ``j0 .. j0+size-1`` (``size`` rows; rows past
         the end of tlist are padding). The states must not depend on how tlist is cut into chunks."""
-        raise NotImplementedError(f"method {self.name!r} does not run in chunks")
+        return self._pieces().advance(st, dyn, aux, carry, j0, size)
 
     def finish(self, st: _engine.Structure, dyn: dict, aux: dict, carry: dict) -> tuple:
         """``(final_state, stats)`` from the last carry (``stats["success"]``: every time reached)."""
-        raise NotImplementedError(f"method {self.name!r} does not run in chunks")
+        return self._pieces().finish(st, dyn, aux, carry)
 
     @classmethod
     def streams(cls) -> bool:
-        """Whether the method runs in chunks (implements :meth:`advance`), as ``mesolve(on_save=...)`` needs.
+        """Whether the method runs in chunks (has kernel pieces), as ``mesolve(on_save=...)`` needs.
 
         Example:
             >>> Tsit5.streams(), Expm.streams()
             (True, True)
         """
-        return cls.advance is not Method.advance
+        return cls.kernel is not None
 
     @abstractmethod
     def memory_bytes(self, problem: Problem) -> int:
@@ -547,6 +555,7 @@ class _ExplicitRK(AdaptiveMethod):
     """
 
     uses_frame: ClassVar[bool] = True
+    kernel: ClassVar[_engine.Kernel] = _engine.RK
 
     @abstractmethod
     def tableau(self) -> _rk.Tableau:
@@ -554,15 +563,6 @@ class _ExplicitRK(AdaptiveMethod):
 
     def solve(self, st, dyn):
         return _engine.solve_explicit_rk(st, dyn, self.tableau())
-
-    def start(self, st, dyn, aux):
-        return _engine.rk_start(st, dyn, aux, self.tableau())
-
-    def advance(self, st, dyn, aux, carry, j0, size):
-        return _engine.rk_advance(st, dyn, aux, carry, j0, size, self.tableau())
-
-    def finish(self, st, dyn, aux, carry):
-        return _engine.rk_finish(st, dyn, aux, carry)
 
     def memory_bytes(self, problem: Problem) -> int:
         work = problem.batch * problem.state_bytes * (16 + 2 * problem.n_c_ops)
@@ -625,18 +625,10 @@ class Kvaerno5(AdaptiveMethod):
     name: ClassVar[str] = "kvaerno5"
     stiff: ClassVar[bool] = True
     rhs_per_step: ClassVar[float] = 24.0  # 6 stages, ~4 Newton iterations each
+    kernel: ClassVar[_engine.Kernel] = _engine.KVAERNO5
 
     def solve(self, st, dyn):
         return _engine.solve_kvaerno5(st, dyn)
-
-    def start(self, st, dyn, aux):
-        return _engine.kvaerno_start(st, dyn, aux)
-
-    def advance(self, st, dyn, aux, carry, j0, size):
-        return _engine.kvaerno_advance(st, dyn, aux, carry, j0, size)
-
-    def finish(self, st, dyn, aux, carry):
-        return _engine.kvaerno_finish(st, dyn, aux, carry)
 
     def memory_bytes(self, problem: Problem) -> int:
         jac = 8 * (2 * problem.n**2) ** 2
@@ -660,15 +652,7 @@ class RK4(FixedStepMethod):
 
     name: ClassVar[str] = "rk4"
     rhs_per_step: ClassVar[float] = 4.0
-
-    def start(self, st, dyn, aux):
-        return _engine.rk4_start(st, dyn, aux)
-
-    def advance(self, st, dyn, aux, carry, j0, size):
-        return _engine.rk4_advance(st, dyn, aux, carry, j0, size)
-
-    def finish(self, st, dyn, aux, carry):
-        return _engine.rk4_finish(st, dyn, aux, carry)
+    kernel: ClassVar[_engine.Kernel] = _engine.RK4
 
     def memory_bytes(self, problem: Problem) -> int:
         work = problem.batch * problem.state_bytes * (14 + 2 * problem.n_c_ops)
@@ -698,18 +682,7 @@ class Expm(Method):
     operator_form: ClassVar[str] = "matrices"
     uniform_grid: ClassVar[bool] = True
     stats_format: ClassVar[str | None] = "dense-superoperator"
-
-    def prepare(self, st, dyn):
-        return _engine.expm_prepare(st, dyn)
-
-    def start(self, st, dyn, aux):
-        return _engine.expm_start(st, dyn, aux)
-
-    def advance(self, st, dyn, aux, carry, j0, size):
-        return _engine.expm_advance(st, dyn, aux, carry, j0, size)
-
-    def finish(self, st, dyn, aux, carry):
-        return _engine.expm_finish(st, dyn, aux, carry)
+    kernel: ClassVar[_engine.Kernel] = _engine.EXPM
 
     def memory_bytes(self, problem: Problem) -> int:
         systems = problem.batch if (problem.h_batched or problem.c_ops_batched) else 1
@@ -756,18 +729,7 @@ class Magnus4(FixedStepMethod):
     time_dependent_c_ops: ClassVar[bool] = False
     operator_form: ClassVar[str] = "matrices"
     stats_format: ClassVar[str | None] = "dense"
-
-    def prepare(self, st, dyn):
-        return _engine.magnus4_prepare(st, dyn)
-
-    def start(self, st, dyn, aux):
-        return _engine.magnus4_start(st, dyn, aux)
-
-    def advance(self, st, dyn, aux, carry, j0, size):
-        return _engine.magnus4_advance(st, dyn, aux, carry, j0, size)
-
-    def finish(self, st, dyn, aux, carry):
-        return _engine.magnus4_finish(st, dyn, aux, carry)
+    kernel: ClassVar[_engine.Kernel] = _engine.MAGNUS4
 
     def memory_bytes(self, problem: Problem) -> int:
         unitary = problem.batch * 8 * problem.state_bytes
