@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -144,29 +143,6 @@ HELPERS_JS = r"""
 }
 """
 
-# screen position of control point `idx` of the designer (Bokeh model names from the component)
-POINT_JS = r"""
-(idx) => {
-  for (const doc of Bokeh.documents) {
-    const fig = doc.get_model_by_name('nl-protocol-figure');
-    const rend = doc.get_model_by_name('nl-control-points');
-    if (fig == null || rend == null) continue;
-    const view = Bokeh.index.find_one(fig);
-    if (view == null) continue;
-    const data = rend.data_source.data;
-    const get = (k) => data instanceof Map ? data.get(k) : data[k];
-    const t = get('t')[idx], lam = get('lam')[idx];
-    const frame = view.frame;
-    const sx = frame.x_scale.compute(t), sy = frame.y_scale.compute(lam);
-    const dy = frame.y_scale.compute(lam + 1.0) - sy;   // pixels per unit of lambda
-    const el = (view.canvas_view && view.canvas_view.el) || view.el;
-    el.scrollIntoView({block: 'center'});   // mouse events need the point on screen
-    const r = el.getBoundingClientRect();
-    return {x: r.left + sx, y: r.top + sy, dy: dy, t: t, lam: lam, n: get('t').length};
-  }
-  return null;
-}
-"""
 
 # number of non-empty line series in the designer's figure (designer + references)
 LINES_JS = r"""
@@ -185,6 +161,30 @@ LINES_JS = r"""
     return n;
   }
   return -1;
+}
+"""
+
+# the x column of every visible line in the plots inside `.cls`: its length and whether it increases
+SERIES_JS = r"""
+(cls) => {
+  window.__nl_plots();  // installs the helpers if needed
+  const out = [];
+  for (const view of Bokeh.index.all_views()) {
+    if (view.frame == null || view.canvas_view == null) continue;
+    if (!window.__nl_classes(view.el).includes(cls)) continue;
+    for (const r of view.model.renderers || []) {
+      const g = r.glyph, src = r.data_source;
+      if (g == null || src == null || r.visible === false || !/^Line$/.test(g.type)) continue;
+      const field = g.x && typeof g.x === 'object' ? g.x.field : null;
+      if (field == null) continue;
+      const data = src.data instanceof Map ? Object.fromEntries(src.data) : src.data;
+      const x = Array.from(data[field] || []);
+      let increasing = true;
+      for (let i = 1; i < x.length; i++) if (!(x[i] > x[i - 1])) { increasing = false; break; }
+      out.push({cls, field, n: x.length, increasing});
+    }
+  }
+  return out;
 }
 """
 
@@ -272,15 +272,7 @@ def jupyterlab(tmp: Path) -> Iterator[Lab]:
         print(f"\n[jupyterlab] server ready in {secs:.1f} s")
         yield lab
     finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        ui_helpers.stop_process_group(proc, grace=30.0)
 
 
 @pytest.fixture(scope="module")
@@ -465,12 +457,20 @@ def report(notebook: str, **secs: float) -> None:
 
 
 # ---- the tests ------------------------------------------------------------------------------------
+def set_number(s: Session, name: str, value: float) -> None:
+    """Type ``value`` into the generated control of parameter ``name`` (``.nl-param-<name>``)."""
+    box = s.page.locator(f".nl-param-{name} input").first
+    box.fill(str(value))
+    box.press("Enter")
+
+
 def test_lindblad_explorer_runs_in_jupyterlab(lab):
     t0 = time.monotonic()
     with notebook_session(lab, "01_lindblad_quickstart.ipynb") as s:
         run_all = run_all_cells(s)
         out = dashboard(s, ".nl-run")
         wait_for_plots(s, min_count=4)
+        set_number(s, "gamma", 0.3)  # other physics than the first paint (the notebook's gamma = 0.1)
         before = settled(s)
         t1 = time.monotonic()
         s.page.locator(".nl-run button").first.click()
@@ -485,12 +485,24 @@ def test_lindblad_explorer_runs_in_jupyterlab(lab):
         interaction = time.monotonic() - t1
         with_data = [p for p in after if p["nonempty"] > 0 and p["colors"] > 1]
         assert len(with_data) >= 4, f"01: after Run only {len(with_data)} plots draw data: {after}"
+        series_plots = ("nl-entropy", "nl-populations", "nl-expect")
+        assert {c for p in moved for c in p["classes"]} & set(series_plots), \
+            f"01: no time series changed with gamma after Run: {[p['classes'] for p in moved]}"
+        # each time series is drawn once, in time order: n_times points, t increasing
+        counter = s.page.evaluate("() => window.__nl_text('.nl-updates')") or ""
+        m = re.search(r"points: (\d+)/(\d+)", counter)
+        series = [x for cls in series_plots for x in s.page.evaluate(SERIES_JS, cls)]
+        assert series, "01: found no time series in the entropy, populations and expectation plots"
+        bad = [x for x in series if not x["increasing"] or (m and x["n"] != int(m.group(2)))]
+        assert not bad, (f"01: time series drawn out of order or with the wrong number of points "
+                         f"({counter.strip()!r}): {bad[:6]}")
         status = s.page.evaluate("() => window.__nl_text('.nl-status')") or ""
         assert "error" not in status.lower(), f"01: status after Run: {status!r}"
         check_clean(s, out)
         save_screenshot(out, "01_lindblad")
         report("01", run_all_cells=run_all, run_to_new_plots=interaction, total=time.monotonic() - t0)
-        print(f"[jupyterlab] 01: {len(moved)} plots changed after Run: {[p['classes'][:1] or p['title'] for p in moved]}")
+        print(f"[jupyterlab] 01: {len(moved)} plots changed after Run: {[p['classes'][:1] or p['title'] for p in moved]}; "
+              f"{len(series)} time series of {series[0]['n']} points; {counter.strip()!r}")
 
 
 def test_protocol_designer_drag_in_jupyterlab(lab):
@@ -506,7 +518,7 @@ def test_protocol_designer_drag_in_jupyterlab(lab):
         refs = time.monotonic() - t1
         before = settled(s)
         work_before = s.page.evaluate("() => window.__nl_text('.nl-work')")
-        pt = s.page.evaluate(POINT_JS, 2)
+        pt = s.page.evaluate(ui_helpers.DESIGNER_POINT_JS, 2)
         assert pt is not None, "02: could not locate the control points in the Bokeh figure"
         t2 = time.monotonic()
         s.page.mouse.move(pt["x"], pt["y"])
@@ -521,7 +533,7 @@ def test_protocol_designer_drag_in_jupyterlab(lab):
         _until("02: the work number and the plot changed after the drag", dragged, UI_BUDGET_S, s.page)
         after = settled(s)
         interaction = time.monotonic() - t2
-        moved = s.page.evaluate(POINT_JS, 2)
+        moved = s.page.evaluate(ui_helpers.DESIGNER_POINT_JS, 2)
         assert moved["lam"] > pt["lam"] + 0.5, f"02: the point did not move up: {pt} -> {moved}"
         assert changed(before, after), "02: no plot changed after the drag"
         check_clean(s, out)

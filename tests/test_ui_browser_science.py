@@ -16,26 +16,7 @@ pytestmark = pytest.mark.ui
 
 import ui_helpers  # noqa: E402  (tests/ui_helpers.py)
 
-_POINT_JS = """
-(idx) => {
-  for (const doc of Bokeh.documents) {
-    const fig = doc.get_model_by_name('nl-protocol-figure');
-    const rend = doc.get_model_by_name('nl-control-points');
-    if (fig == null || rend == null) continue;
-    const view = Bokeh.index.find_one(fig);
-    if (view == null) continue;
-    const data = rend.data_source.data;
-    const t = data.t[idx], lam = data.lam[idx];
-    const frame = view.frame;
-    const sx = frame.x_scale.compute(t), sy = frame.y_scale.compute(lam);
-    const dy = frame.y_scale.compute(lam + 1.0) - sy;   // pixels per unit of lambda
-    const el = (view.canvas_view && view.canvas_view.el) || view.el;
-    const r = el.getBoundingClientRect();
-    return {x: r.left + sx, y: r.top + sy, dy: dy, t: t, lam: lam};
-  }
-  return null;
-}
-"""
+_POINT_JS = ui_helpers.DESIGNER_POINT_JS
 
 _TITLE_JS = """
 (needle) => Bokeh.documents.some(doc => [...doc.all_models].some(

@@ -4,7 +4,8 @@
   (``sys.executable -m nephlab``), waits until HTTP answers, yields the base URL, kills it after.
 - :func:`chromium_page`: a Playwright sync ``Page`` in the Debian Chromium (never downloads one).
 - :func:`screenshot_on_failure`: keeps a PNG in ``test-artifacts/`` when the block raises.
-- :func:`free_port`, :func:`wait_for_http`, :func:`chromium_path`.
+- :func:`free_port`, :func:`wait_for_http`, :func:`chromium_path`, :func:`stop_process_group`;
+  ``DESIGNER_POINT_JS`` (where a control point of the protocol designer is on screen).
 
 Usage::
 
@@ -83,6 +84,48 @@ def wait_for_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None
     raise TimeoutError(f"{url} did not answer within {timeout} s (last error: {last!r})")
 
 
+def stop_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process group of ``proc`` (started with ``start_new_session=True``), wait up to
+    ``grace`` seconds, then SIGKILL it. No-op if ``proc`` already exited."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+# Screen position of control point ``idx`` of the protocol designer's figure (Bokeh model names
+# ``nl-protocol-figure`` and ``nl-control-points``), scrolled on screen first; for page.evaluate.
+# Returns {x, y, dy (pixels per unit of lambda), t, lam, n (number of points)} or null.
+DESIGNER_POINT_JS = r"""
+(idx) => {
+  for (const doc of Bokeh.documents) {
+    const fig = doc.get_model_by_name('nl-protocol-figure');
+    const rend = doc.get_model_by_name('nl-control-points');
+    if (fig == null || rend == null) continue;
+    const view = Bokeh.index.find_one(fig);
+    if (view == null) continue;
+    const data = rend.data_source.data;
+    const get = (k) => data instanceof Map ? data.get(k) : data[k];
+    const t = get('t')[idx], lam = get('lam')[idx];
+    const frame = view.frame;
+    const sx = frame.x_scale.compute(t), sy = frame.y_scale.compute(lam);
+    const dy = frame.y_scale.compute(lam + 1.0) - sy;
+    const el = (view.canvas_view && view.canvas_view.el) || view.el;
+    el.scrollIntoView({block: 'center'});
+    const r = el.getBoundingClientRect();
+    return {x: r.left + sx, y: r.top + sy, dy: dy, t: t, lam: lam, n: get('t').length};
+  }
+  return null;
+}
+"""
+
+
 def nephlab_command() -> list[str]:
     """``[sys.executable, "-m", "nephlab"]`` (or the equivalent ``-c`` call when the package
     has no ``__main__`` module)."""
@@ -115,15 +158,7 @@ def served_app(port: int | None = None, *, timeout: float = 90.0, extra_args: tu
             raise
         yield url
     finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_process_group(proc)
         log.close()
         with contextlib.suppress(OSError):
             os.unlink(log.name)
