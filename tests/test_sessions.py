@@ -13,7 +13,7 @@ open at a time (one of each), 30 rounds.
 
 Only those two limits are the requirement; the browser waits have generous budgets for a loaded
 CI machine. Guards stop the rounds (and fail the test) when the server grows by more than 3 GB
-(the machine is shared) or the rounds take more than 7 minutes; memory and CPU are still checked.
+(the machine is shared) or the rounds take more than 10 minutes; memory and CPU are still checked.
 The server must let go of a closed session within a few seconds: ``nephlab serve`` checks for
 unused sessions every second and destroys them shortly after their page closed, which runs the
 components' ``on_session_destroyed`` clean-up.
@@ -32,7 +32,7 @@ import pytest
 from nephlab.bench.pages import CHROMIUM_ARGS, PAGES, PROBE_JS, VIEWPORT, Server
 from ui_helpers import ARTIFACTS, chromium_path
 
-pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 SESSIONS = 30  # per page
 AT_ONCE = len(PAGES)  # one session of each page open at a time
@@ -42,7 +42,7 @@ IDLE_CORE_FRACTION = 0.05
 IDLE_DEADLINE_S = 10.0
 RSS_SETTLE_S = 30.0  # how long memory may take to come back after the last close
 GUARD_MB = 3000.0  # stop early: the machine is shared
-GUARD_S = 420.0  # stop the rounds after this long (the whole test should take ~4 min on 2 cores)
+GUARD_S = 600.0  # stop the rounds (and fail) after this long; ~2-3 min on a quiet 2-core machine
 PLOT_TIMEOUT_S = 180.0  # browser wait per session (generous: a loaded CI machine)
 BASELINE_IDLE_S = 120.0  # the warm-up sessions' work may take this long on a slow machine
 

@@ -7,8 +7,8 @@ Debian Chromium through Playwright (``executable_path``, never a downloaded brow
 injected before any page script polls every animation frame and records, in ms from the
 navigation start (``performance.now()``, so the server's time to build the page counts):
 
-- ``canvas``: the first Bokeh canvas (``canvas.bk-layer``, inside shadow roots) with a non-zero
-  size and painted pixels: the measure of the issue's table;
+- ``canvas``: the first Bokeh plot canvas (a layer of a plot view in BokehJS's view index) with
+  a non-zero size and painted pixels: the measure of the issue's table;
 - ``data``: the first Bokeh plot that has rendered a glyph whose data source has rows, two
   frames after the rows appeared (an empty frame drawn before the physics is computed does not
   count here); pages that draw no data by default (``/cluster``) show ``-``.
@@ -43,7 +43,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import socket
@@ -58,6 +57,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+__all__ = ["EDIT_JS", "PAGES", "PROBE_JS", "Server", "Visit", "build_parser", "free_port", "main", "summary",
+           "table", "visit"]
+
 PAGES = ("lindblad", "protocol", "largedev", "cluster")
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -68,36 +70,33 @@ VIEWPORT = {"width": 1400, "height": 1000}
 PROBE_JS = r"""
 (() => {
   if (window.__nl_probe) return;
-  const st = window.__nl_probe = {canvas_ms: null, data_ms: null, data_seen_ms: null, n_canvas: 0,
-                                  n_plots: 0, frames: 0, error: null};
+  const st = window.__nl_probe = {canvas_ms: null, data_ms: null, data_seen_ms: null, n_plots: 0, frames: 0,
+                                  busy_ms: 0, error: null};
   let data_seen_frame = -1;
   const painted_ok = new WeakSet();
-  function painted(c) {  // a Bokeh layer canvas with a size and at least one non-transparent pixel
+  function painted(c) {  // a canvas with a size and at least one non-transparent pixel
     if (c == null || !(c.width > 0) || !(c.height > 0) || !c.isConnected) return false;
     if (painted_ok.has(c)) return true;
     const r = c.getBoundingClientRect();
     if (!(r.width > 0 && r.height > 0)) return false;
     let px;
     try {
-      const ctx = c.getContext('2d');   // Bokeh made it a 2d canvas already: same context back
+      const ctx = c.getContext('2d');   // Bokeh made it a 2d canvas already: the same context back
       if (ctx == null) return false;
       px = new Uint32Array(ctx.getImageData(0, 0, c.width, c.height).data.buffer);
     } catch (e) { return false; }
     for (let i = 0; i < px.length; i++) if (px[i] !== 0) { painted_ok.add(c); return true; }
     return false;
   }
-  function canvases(root, out) {  // Bokeh and Panel render inside (open) shadow roots
-    for (const el of root.querySelectorAll('*')) {
-      if (el.tagName === 'CANVAS' && el.classList.contains('bk-layer')) out.push(el);
-      if (el.shadowRoot) canvases(el.shadowRoot, out);
-    }
-    return out;
-  }
-  function plot_views() {
+  function plot_views() {  // every Bokeh plot view on the page (BokehJS's global view index)
     const B = window.Bokeh;
     if (B == null || B.index == null || typeof B.index.query !== 'function') return [];
     return [...B.index.query(v => v != null && v.canvas_view != null && v.model != null &&
                                   Array.isArray(v.model.renderers))];
+  }
+  function layers(v) {
+    const cv = v.canvas_view;
+    return [cv.primary, cv.overlays].filter(l => l != null).map(l => l.canvas);
   }
   function has_rows(r) {
     if (r == null || r.visible === false) return false;
@@ -110,27 +109,20 @@ PROBE_JS = r"""
     st.frames++;
     const now = performance.now();
     try {
-      if (st.canvas_ms === null && document.documentElement != null) {
-        const cs = canvases(document, []);
-        st.n_canvas = cs.length;
-        if (cs.some(painted)) st.canvas_ms = now;
-      }
+      const views = plot_views();
+      st.n_plots = views.length;
+      if (st.canvas_ms === null && views.some(v => layers(v).some(painted))) st.canvas_ms = now;
       if (st.data_ms === null) {
-        const views = plot_views();
-        st.n_plots = views.length;
         for (const v of views) {
           if (!v.model.renderers.some(has_rows)) continue;
           if (st.data_seen_ms === null) { st.data_seen_ms = now; data_seen_frame = st.frames; }
           const done = typeof v.has_finished === 'function' ? v.has_finished() : true;
-          const layer = v.canvas_view.primary;
           // two frames after the rows appeared, so that Bokeh's own frame has painted them
-          if (done && st.frames >= data_seen_frame + 2 && layer != null && painted(layer.canvas)) {
-            st.data_ms = now;
-            break;
-          }
+          if (done && st.frames >= data_seen_frame + 2 && painted(layers(v)[0])) { st.data_ms = now; break; }
         }
       }
     } catch (e) { st.error = String(e); }
+    st.busy_ms += performance.now() - now;
     if (st.canvas_ms === null || st.data_ms === null) {
       if (document.visibilityState === 'hidden') setTimeout(tick, 16); else requestAnimationFrame(tick);
     }
@@ -205,7 +197,12 @@ print(json.dumps(out))
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
+    """A TCP port on 127.0.0.1 that is free right now.
+
+    Example:
+        >>> 1024 <= free_port() <= 65535
+        True
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -223,7 +220,17 @@ def _http_status(url: str) -> int | None:
 
 
 class Server:
-    """``PYTHON -m nephlab serve --no-show`` on a free port, in its own process group."""
+    """``PYTHON -m nephlab serve --no-show`` on a free port, in its own process group.
+
+    ``workdir`` is the server's working directory; its output goes to a temporary log
+    (:meth:`log_tail`). :meth:`wait_ready` blocks until it answers, :meth:`stop` ends it.
+
+    Example:
+        >>> srv = Server(sys.executable, Path(tempfile.mkdtemp()))  # doctest: +SKIP
+        >>> srv.wait_ready(180.0); srv.url                           # doctest: +SKIP
+        'http://127.0.0.1:41235'
+        >>> srv.stop()                                               # doctest: +SKIP
+    """
 
     def __init__(self, python: str, workdir: Path, extra_args: tuple[str, ...] = ()):
         self.port = free_port()
@@ -288,6 +295,7 @@ class Visit:
     response_start_ms: float | None = None
     dom_content_loaded_ms: float | None = None
     n_plots: int = 0
+    probe_busy_ms: float | None = None
     edit: dict | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -296,7 +304,15 @@ async def visit(browser: Any, url: str, page_name: str, *, timeout_s: float, dat
                 edit: bool = False, started: asyncio.Event | None = None) -> Visit:
     """Open ``url/page_name`` in a new context; wait for the first canvas, then for data.
 
-    ``started``: when given, navigate only once it is set (concurrent sessions start together).
+    Times are in ms from the navigation start. ``timeout_s`` bounds the wait for the first
+    canvas, ``data_wait_s`` (s, 0: do not wait) the further wait for a plot with data; ``edit``
+    makes the designer edit of :data:`EDIT_JS`. ``started``: when given, navigate only once it
+    is set (concurrent sessions start together).
+
+    Example (inside ``async with async_playwright() as pw``; see :class:`Bench`):
+        >>> v = await visit(browser, url, "lindblad", timeout_s=180, data_wait_s=60)  # doctest: +SKIP
+        >>> v.canvas_ms  # doctest: +SKIP
+        812.4
     """
     out = Visit(page_name)
     ctx = await browser.new_context(viewport=VIEWPORT)
@@ -320,6 +336,7 @@ async def visit(browser: Any, url: str, page_name: str, *, timeout_s: float, dat
                                              timeout=data_wait_s * 1e3, polling=50)
         probe = await page.evaluate("() => window.__nl_probe")
         out.canvas_ms, out.data_ms, out.n_plots = probe["canvas_ms"], probe["data_ms"], probe["n_plots"]
+        out.probe_busy_ms = probe["busy_ms"]  # the probe's own cost in the page's main thread
         if probe.get("error"):
             out.errors.append(f"probe: {probe['error']}")
         nav = await page.evaluate(NAV_JS) or {}
@@ -471,7 +488,16 @@ def _cell(values: list[float | None]) -> str:
 
 
 def table(res: dict, markdown: bool = False) -> str:
-    """The summary table (seconds; warm and concurrent cells: median (min–max))."""
+    """The summary table (seconds; warm and concurrent cells: median (min–max)).
+
+    ``res``: the result dict of :func:`main` (``pages``, ``fresh``, ``warm``, ``concurrent``).
+
+    Example:
+        >>> v = dict(page="cluster", canvas_ms=900.0, data_ms=None, response_start_ms=200.0)
+        >>> res = dict(pages=["cluster"], fresh={"cluster": v}, warm={"cluster": [v, v]}, concurrent=[v])
+        >>> print(table(res, markdown=True).splitlines()[2])
+        | /cluster | 0.90 | - | 0.90 (0.90–0.90) | - | 0.20 (0.20–0.20) | 0.90 | - |
+    """
     head = ["page", "fresh canvas", "fresh data", "warm canvas", "warm data", "warm ttfb",
             "concurrent canvas", "concurrent data"]
     rows = []
@@ -493,7 +519,13 @@ def table(res: dict, markdown: bool = False) -> str:
 
 
 def summary(res: dict) -> list[str]:
-    """Lines under the table: concurrent sessions overall and the designer edit latency."""
+    """Lines under the table: concurrent sessions overall, the designer edit latency, errors.
+
+    Example:
+        >>> v = dict(page="cluster", canvas_ms=900.0, data_ms=None, errors=[])
+        >>> summary(dict(fresh={}, warm={}, concurrent=[v, dict(v, canvas_ms=1500.0)]))[0]
+        '2 concurrent sessions, first canvas: median 1.20 s, max 1.50 s'
+    """
     out = []
     conc = res["concurrent"]
     if conc:
@@ -539,6 +571,12 @@ def _pages(spec: str) -> list[str]:
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The command line of the benchmark (see ``--help``).
+
+    Example:
+        >>> build_parser().parse_args(["--pages", "protocol,/lindblad"]).pages
+        ['protocol', 'lindblad']
+    """
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pages", type=_pages, default=list(PAGES), help="comma list (default: all four)")
@@ -590,7 +628,11 @@ async def _main_async(a: argparse.Namespace, res: dict) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """Run the benchmark; print the table; return 0 (1 when a page never drew a plot)."""
+    """Run the benchmark; print the table; return 0 (1 when a page never drew a plot on its fresh visit).
+
+    Example:
+        >>> main(["--pages", "protocol", "--repeats", "1", "--json", "out.json"])  # doctest: +SKIP
+    """
     a = build_parser(prog or "nephlab bench pages").parse_args(argv)
     if a.repeats < 1:
         raise SystemExit(f"--repeats={a.repeats}: allowed is an integer >= 1")
