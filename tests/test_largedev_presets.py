@@ -86,23 +86,32 @@ def test_markov_model_custom_rates_and_errors():
 
 def test_rate_function_grid_against_closed_forms():
     p = SCGF.validate({"model": "two_state", "a": 1.0, "b": 1.0, "s_min": -2.0, "s_max": 2.0, "n_s": 81})
-    r = rate_function_grid(p)
+    r = rate_function_grid(markov_scgf(p))
     x = r.x
-    assert x.size == 15 and x[0] == pytest.approx(np.exp(-2.0), abs=1e-9) and x[-1] == pytest.approx(np.exp(2.0))
-    np.testing.assert_allclose(r.I, x * np.log(x) - x + 1.0, rtol=0, atol=1e-7)
-    assert not r.kink and not r.at_boundary[1:-1].any()
+    assert x.size == 81 and np.all(np.diff(x) > 0)
+    np.testing.assert_allclose(x, np.exp(-r.s_star), rtol=1e-12)  # tilted mean e^{-s}
+    np.testing.assert_allclose(r.I, x * np.log(x) - x + 1.0, rtol=0, atol=1e-12)
+    assert not r.kink and not r.at_boundary.any()
+    # the optimising rate_function agrees at its own x
+    proc, obs = markov_model(p)
+    ref = proc.rate_function(x[5:-5:10], obs, s_grid=r.s_grid)
+    np.testing.assert_allclose(ref.I, r.I[5:-5:10], rtol=0, atol=1e-9)
 
     pq, qq = 2.0, 0.5
     p = SCGF.validate({"model": "ring_random_walk", "observable": "current", "L": 4, "p": pq, "q": qq,
                        "s_min": -1.0, "s_max": 1.0, "n_s": 41})
-    r = rate_function_grid(p, n_x=9)
+    r = rate_function_grid(markov_scgf(p))
     x = r.x
     root = np.sqrt(x**2 + 4 * pq * qq)
-    np.testing.assert_allclose(r.I, x * np.log((x + root) / (2 * pq)) + pq + qq - root, rtol=0, atol=1e-7)
-    with pytest.raises(ValueError, match="n_x must be an integer >= 2"):
-        rate_function_grid(p, n_x=1)
-    with pytest.raises(ValueError, match="allowed: s_min < s_max"):
-        rate_function_grid({**p, "s_min": 1.0, "s_max": 0.0})
+    np.testing.assert_allclose(r.I, x * np.log((x + root) / (2 * pq)) + pq + qq - root, rtol=0, atol=1e-11)
+    # a kink in θ is flagged where its slope jumps
+    from nephlab.largedev.markov import ScgfResult
+
+    s = np.linspace(-1, 1, 21)
+    kinked = ScgfResult(s, np.abs(s), np.sign(s), np.zeros_like(s), "activity")
+    assert rate_function_grid(kinked).kink and rate_function_grid(kinked).kink_s.tolist() == [0.0]
+    with pytest.raises(TypeError, match="curve must be a ScgfResult"):
+        rate_function_grid(p)
 
 
 def test_finite_size_curves_against_exact_means():

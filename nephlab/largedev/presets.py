@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from nephlab._validate import integer, one_of, rate_matrix
-from nephlab.largedev.markov import MarkovJumpProcess, Observable, RateFunctionResult, ScgfResult
+from nephlab.largedev.markov import MarkovJumpProcess, Observable, RateFunctionResult, ScgfResult, kink_indices
 from nephlab.largedev import models as _models
 
 __all__ = ["MARKOV_MODELS", "COMMITTOR_POTENTIALS", "MULLER_BROWN_A", "MULLER_BROWN_B", "MULLER_BROWN_BOX",
@@ -201,33 +201,41 @@ def markov_theta(params: Mapping[str, Any], s: Any) -> Any:
     return float(out) if np.ndim(out) == 0 else np.asarray(out)
 
 
-def rate_function_grid(params: Mapping[str, Any], n_x: int = 15) -> RateFunctionResult:
-    """The rate function ``I(x) = sup_s [-s x - θ(s)]`` on the range of x that the s grid reaches.
+def rate_function_grid(curve: ScgfResult, kink_tol: float = 1e-2) -> RateFunctionResult:
+    """The rate function at the tilted means of an s grid: the Legendre transform in parametric form.
 
-    The x grid is ``n_x`` points from ``-θ'(s_max)`` to ``-θ'(s_min)`` (the tilted means at the
-    ends of the grid), so every supremum lies inside the grid; the Legendre transform is
-    :meth:`~nephlab.largedev.MarkovJumpProcess.rate_function` on ``linspace(s_min, s_max,
-    max(n_s, 3))``. ``kink`` in the result flags a dynamical phase transition (or a crossover
-    too sharp for the grid).
+    For a differentiable θ (every finite irreducible chain) the supremum in
+    ``I(x) = sup_s [-s x - θ(s)]`` at ``x = -θ'(s_i)`` is attained at ``s_i``, so
+    ``x_i = -θ'(s_i)`` and ``I(x_i) = s_i θ'(s_i) - θ(s_i)`` exactly (no optimisation), one
+    point per grid point; :meth:`~nephlab.largedev.MarkovJumpProcess.rate_function` gives I at
+    arbitrary x (by optimisation). ``kink`` flags a slope jump of θ on the grid
+    (:func:`~nephlab.largedev.markov.kink_indices`, the test of ``rate_function``).
 
     Args:
-        params: a preset (:func:`markov_model`) with ``s_min``, ``s_max``, ``n_s``.
-        n_x: number of x points (>= 2).
+        curve: θ, θ' on a grid (:func:`markov_scgf`, or ``MarkovJumpProcess.scgf_curve``), with
+            at least 2 points.
+        kink_tol: smallest slope jump flagged ([A]/time).
 
     Returns:
-        :class:`~nephlab.largedev.RateFunctionResult` (``x`` in [A]/time, ``I`` in 1/time).
+        :class:`~nephlab.largedev.RateFunctionResult` with ``x`` ([A]/time) increasing,
+        ``I`` (1/time), ``s_star`` (the s of each point), ``at_boundary`` all False (each
+        supremum is attained on the grid), ``kink``/``kink_s``, ``s_grid`` and ``theta``.
 
     Example:
-        >>> p = {"model": "two_state", "a": 1.0, "b": 1.0, "s_min": -1.0, "s_max": 1.0, "n_s": 41}
-        >>> r = rate_function_grid(p, n_x=3)
-        >>> x = r.x[1]; round(float(r.I[1]), 6) == round(float(x * np.log(x) - x + 1), 6)   # Poisson
+        >>> c = markov_scgf({"model": "two_state", "a": 1.0, "b": 1.0}, [-1.0, 0.0, 1.0])
+        >>> r = rate_function_grid(c)
+        >>> x = r.x; bool(np.allclose(r.I, x * np.log(x) - x + 1, atol=1e-12))   # Poisson
         True
     """
-    n_x = integer(n_x, "n_x", minimum=2)
-    proc, obs = markov_model(params)
-    s = _s_grid(params, max(3, integer(_get(params, "n_s", "the s grid"), "params['n_s']", minimum=2)))
-    lo, hi = -proc.scgf_derivative(float(s[-1]), obs), -proc.scgf_derivative(float(s[0]), obs)
-    return proc.rate_function(np.linspace(lo, hi, n_x), obs, s_grid=s)
+    if not isinstance(curve, ScgfResult):
+        raise TypeError(f"curve must be a ScgfResult (markov_scgf(...)), got {type(curve).__name__}")
+    s, th, d1 = (np.asarray(v, dtype=float) for v in (curve.s, curve.theta, curve.dtheta))
+    if s.size < 2:
+        raise ValueError(f"curve must have at least 2 points of s, got {s.size}")
+    order = np.argsort(-d1, kind="stable")  # x = -θ' increases with -s
+    kinks = kink_indices(s, th, kink_tol) if s.size >= 3 else np.zeros(0, dtype=int)
+    return RateFunctionResult(-d1[order], (s * d1 - th)[order], s[order], np.zeros(s.size, dtype=bool),
+                              bool(kinks.size), s[kinks], s, th)
 
 
 def finite_size_sizes(params: Mapping[str, Any], n_sizes: int = 3) -> list[int]:
