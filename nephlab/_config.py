@@ -16,6 +16,11 @@ CLI, sweeps and the widgets alike):
   ``NEPHLAB_DEVICE`` if set, else JAX's default device (``jax.default_device`` included);
 - :func:`device_kind` (``"cpu"``/``"gpu"``, recorded by tasks) and :func:`device_name`
   (``"gpu:0 (NVIDIA H100)"``, recorded by ``mesolve``) — the names written into results.
+
+JAX's persistent compilation cache is on by default (see :func:`compilation_cache_dir`), so a
+fresh process — a notebook kernel, a CLI run, a served app — loads compiled solvers from disk
+instead of compiling them again. ``NEPHLAB_JAX_CACHE=0`` turns it off; ``NEPHLAB_JAX_CACHE=PATH``
+moves it; a ``JAX_COMPILATION_CACHE_DIR`` the user set is respected.
 """
 
 from __future__ import annotations
@@ -27,6 +32,78 @@ from typing import Any
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+CACHE_ENV_VAR = "NEPHLAB_JAX_CACHE"
+_OFF = ("0", "off", "false", "no", "none")
+
+
+def compilation_cache_dir(environ: Any = None) -> str | None:
+    """The folder of JAX's persistent compilation cache that nephlab uses, or None when off.
+
+    Resolution order: ``$NEPHLAB_JAX_CACHE`` (``0``/``off``/``false``/``no``/``none`` turn the
+    cache off; any other value is the folder), then a ``$JAX_COMPILATION_CACHE_DIR`` set by the
+    user, then ``$XDG_CACHE_HOME/nephlab/jax`` (default ``~/.cache/nephlab/jax``).
+
+    Args:
+        environ: the environment mapping to read (default ``os.environ``).
+
+    Example:
+        >>> compilation_cache_dir({"NEPHLAB_JAX_CACHE": "off"}) is None
+        True
+        >>> compilation_cache_dir({"XDG_CACHE_HOME": "/tmp/c"})
+        '/tmp/c/nephlab/jax'
+    """
+    env = os.environ if environ is None else environ
+    choice = str(env.get(CACHE_ENV_VAR, "")).strip()
+    if choice.lower() in _OFF:
+        return None
+    if choice:
+        return os.path.expanduser(choice)
+    if env.get("JAX_COMPILATION_CACHE_DIR"):
+        return str(env["JAX_COMPILATION_CACHE_DIR"])
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "nephlab", "jax")
+
+
+def enable_compilation_cache(path: str | None | bool = True) -> str | None:
+    """Turn JAX's persistent compilation cache on (in ``path``) or off; return the folder used.
+
+    nephlab calls this once at import with the default (:func:`compilation_cache_dir`), so the
+    app, the CLI and notebooks share one cache. Every compilation taking at least 0.1 s is
+    stored (JAX's own default is 1 s, which skips most solver kernels).
+
+    Args:
+        path: ``True`` (the default folder), ``False``/``None`` (off), or a folder path.
+
+    Example:
+        >>> import tempfile
+        >>> enable_compilation_cache(tempfile.mkdtemp()) is not None  # doctest: +SKIP
+        True
+    """
+    if path is True:
+        folder = compilation_cache_dir()
+    elif path is False or path is None:
+        folder = None
+    elif isinstance(path, (str, os.PathLike)):
+        folder = os.fspath(path)
+    else:
+        raise TypeError(f"path must be True, False, None or a folder path, got {type(path).__name__}")
+    if folder is None:
+        jax.config.update("jax_enable_compilation_cache", False)
+        return None
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:  # read-only home (some clusters): run without the cache
+        jax.config.update("jax_enable_compilation_cache", False)
+        return None
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
+
+
+enable_compilation_cache()
 
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "gpu")
 """The device choices offered everywhere (task specs, CLI, widgets)."""

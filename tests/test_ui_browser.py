@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -74,7 +75,7 @@ def _load(page, url: str, selector: str) -> float:
 
 
 def _no_error_alert(page) -> None:
-    alerts = page.locator(".alert-danger, .bk-panel-models-markup-HTML.alert-danger")
+    alerts = page.locator(".alert-danger:visible")
     assert alerts.count() == 0, f"page shows an error: {alerts.first.inner_text()[:500]}"
 
 
@@ -183,3 +184,9 @@ def test_every_page_renders(app_url, page):
             # a rendered Bokeh/Panel root, not only the HTML shell
             assert page.locator(".bk-panel-models-layout-Column, .bk-Column").count() > 0
             print(f"\n[ui] {route}: rendered in {secs:.2f} s")
+            shots = os.environ.get("NEPHLAB_SCREENSHOTS")
+            if shots and route != "/":  # the README's and docs' pictures: each page with its first plots
+                page.locator("canvas").first.wait_for(state="visible", timeout=120_000)
+                page.wait_for_timeout(1500)  # let the deferred plots finish drawing
+                Path(shots).mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(Path(shots) / f"{route.strip('/')}.png"))

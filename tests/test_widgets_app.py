@@ -33,14 +33,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_routes_and_pages_build():
     assert sorted(app.routes()) == ["/", "cluster", "largedev", "lindblad", "protocol"]
-    assert "Lindblad explorer" in app.index_page().objects[1].object
+    index = app.index_page()
+    assert type(index).__name__ == "FastListTemplate"
+    assert "Lindblad explorer" in index.main[0].objects[1].object
     for name, (title, target, _) in app.PAGES.items():
         page = app.build_page(name)
-        alerts = [o for o in page.objects if isinstance(o, pn.pane.Alert)]
+        assert type(page).__name__ == "FastListTemplate" and page.title == f"nephlab · {title}"
+        alerts = [o for o in page.main[0].objects if isinstance(o, pn.pane.Alert)]
         importable = importlib.util.find_spec(target.split(":")[0]) is not None
         if importable:
             assert not alerts, f"{name}: {alerts[0].object if alerts else ''}"
-            assert page.get_root(Document()) is not None
+            assert pn.Column(*page.sidebar, *page.main).get_root(Document()) is not None
         else:  # a missing component shows its import error, the rest of the app keeps working
             assert alerts and "not available" in alerts[0].object
     with pytest.raises(ValueError, match="page must be one of"):
@@ -95,8 +98,8 @@ def test_plain_panel_serve_runs_the_app_module():
 # --- jobs ---------------------------------------------------------------------------------------
 
 class _Echo(Component):
-    def __panel__(self):
-        return self.status_bar()
+    def main(self):
+        return pn.pane.Str("echo")
 
 
 def test_job_streams_throttled_and_cancels():
@@ -163,9 +166,11 @@ def test_controls_from_a_spec_match_bounds_units_and_choices():
     ctl = controls_from_spec(spec)
     assert [type(w).__name__ for w in ctl.values()] == ["FloatInput", "FloatInput", "IntInput", "Select",
                                                          "Checkbox", "TextInput"]
-    assert (ctl["x"].start, ctl["x"].end, ctl["x"].label) == (0.0, 2.0, "x [energy]")
-    assert ctl["g"].start is None  # a strict bound is left to validate(), which names it
-    assert (ctl["k"].start, ctl["k"].end) == (1, 8)
+    # no start/end: the browser would clamp an out-of-range entry silently; bounds are in the tooltip
+    assert (ctl["x"].start, ctl["x"].end, ctl["x"].label) == (None, None, "x [energy]")
+    assert ctl["x"].description == "x; allowed: 0 <= x <= 2 [energy]"
+    assert ctl["g"].description == "rate; allowed: g > 0 [1/time]"
+    assert (ctl["k"].start, ctl["k"].end, ctl["k"].description) == (None, None, "count; allowed: 1 <= k < 9")
     assert ctl["mode"].options == ["a", "b"]
     assert "nl-param-x" in ctl["x"].css_classes
     ctl["g"].value = 0.0

@@ -141,7 +141,7 @@ def test_bad_inputs_name_the_argument():
 def test_controls_come_from_the_task_spec_and_stay_linked():
     ex = LindbladExplorer()
     spec = get_task("lindblad").spec
-    ctl = ex.controls()
+    ctl = ex.spec_widgets()
     assert ctl["n"].start == spec.param("n").minimum and ctl["n"].end == spec.param("n").maximum
     assert ctl["gamma"].label == "gamma [1/time]"
     assert list(ctl["method"].options) == list(spec.param("method").choices)

@@ -6,10 +6,11 @@
 - :class:`Job` / :class:`JobContext`: run a function in a worker thread (optionally handing
   work to a Dask client from :func:`nephlab.cluster.connect`), stream its partial results to
   the UI at most ``rate_hz`` times per second (12 Hz by default, so ~10 Hz arrive), cancel it cooperatively
-  (a ``threading.Event`` checked between chunks). The page never blocks: under
-  ``panel serve`` updates are scheduled on the session's Bokeh document with
-  ``doc.add_next_tick_callback`` (thread safe); in Jupyter and plain Python they are applied
-  from the worker thread, which Panel forwards through the comm.
+  (a ``threading.Event`` checked between chunks). The page never blocks, and no UI object is
+  touched from the worker thread: under ``panel serve`` updates are scheduled on the session's
+  Bokeh document with ``doc.add_next_tick_callback``; in Jupyter they run on the kernel's IO
+  loop (``IOLoop.add_callback``, thread safe), and :meth:`Job.wait` called from a cell applies
+  them itself while it waits; in plain Python (no kernel, no session) they run in the worker.
 - :func:`export_figure` (PNG/SVG/PDF of a Matplotlib figure or a HoloViews object rendered by
   Matplotlib), :func:`export_dataset` (netCDF through h5netcdf), :func:`export_animation`
   (GIF through imageio, MP4 through the ffmpeg binary shipped by ``imageio-ffmpeg``).
@@ -18,11 +19,13 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
+import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ import param
 
 __all__ = [
     "Cancelled",
+    "app_template",
     "Component",
     "Job",
     "JobContext",
@@ -204,7 +208,9 @@ class Job:
         client: a ``distributed.Client`` that :meth:`JobContext.compute` submits to, or None.
         rate_hz: the maximum update rate (Hz), > 0.
         doc: the Bokeh document to schedule callbacks on (default: ``pn.state.curdoc`` when
-            the job starts inside a served session; None in Jupyter/plain Python, where the
+            the job starts inside a served session; None in Jupyter/plain Python).
+        loop: the Tornado IO loop that runs the callbacks when there is no document (default:
+            the running IPython kernel's loop in Jupyter, None in plain Python, where the
             callbacks run in the worker thread).
 
     All callbacks run one at a time, in the order of the events. :meth:`wait` blocks the caller
@@ -234,6 +240,7 @@ class Job:
         client: Any = None,
         rate_hz: float = DEFAULT_RATE_HZ,
         doc: Any = "auto",
+        loop: Any = "auto",
     ):
         if not callable(work):
             raise TypeError(f"work must be callable as work(ctx), got {type(work).__name__}")
@@ -248,6 +255,9 @@ class Job:
         self.client = client
         self.min_interval = 1.0 / rate
         self._doc = doc
+        self._loop = loop
+        self._ui_thread: int | None = None
+        self._pending: collections.deque = collections.deque()
         self._cancel = threading.Event()
         self._finished = threading.Event()  # work returned/raised and final callbacks ran
         self._lock = threading.Lock()
@@ -255,6 +265,7 @@ class Job:
         self._latest: tuple | None = None
         self._update_scheduled = False
         self._applied = threading.Event()
+        self._wakeup = threading.Event()
         self.thread: threading.Thread | None = None
         self.result: Any = None
         self.error: BaseException | None = None
@@ -267,6 +278,9 @@ class Job:
             raise RuntimeError("a Job can be started once; create a new Job")
         if self._doc == "auto":
             self._doc = _session_doc()
+        if self._loop == "auto":
+            self._loop = _kernel_loop() if self._doc is None else None
+        self._ui_thread = threading.get_ident()
         self.thread = threading.Thread(target=self._run, name="nephlab-job", daemon=True)
         self.thread.start()
         return self
@@ -289,7 +303,19 @@ class Job:
         """Block until done; return the result, or raise the job's error (TimeoutError on timeout)."""
         if self.thread is None:
             raise RuntimeError("the job was not started; call start() first")
-        if not self._finished.wait(timeout):
+        if self._loop is not None and threading.get_ident() == self._ui_thread:
+            # called from a notebook cell: the kernel's loop is blocked by this very call, so
+            # apply the queued UI callbacks here, in order, while waiting
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self._finished.is_set():
+                self._drain()
+                if self._finished.is_set():
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"job did not finish within {timeout} s")
+                self._wakeup.wait(0.05)
+                self._wakeup.clear()
+        elif not self._finished.wait(timeout):
             raise TimeoutError(f"job did not finish within {timeout} s")
         if self.error is not None:
             raise self.error
@@ -370,10 +396,26 @@ class Job:
         finally:
             self._finished.set()
 
+    def _drain(self) -> None:
+        while True:
+            try:
+                fn, args = self._pending.popleft()
+            except IndexError:
+                return
+            fn(*args)
+
     def _dispatch(self, fn: Callable, *args: Any) -> None:
         doc = self._doc
+        if doc is None and self._loop is not None:
+            self._pending.append((fn, args))
+            self._wakeup.set()
+            try:
+                self._loop.add_callback(self._drain)
+            except Exception:  # noqa: BLE001 - the kernel's loop is closed: run here
+                self._drain()
+            return
         if doc is None or not _doc_alive(doc):
-            fn(*args)  # Jupyter/plain Python, or the session is gone: run here
+            fn(*args)  # plain Python, or the session is gone: run here
             return
         try:
             doc.add_next_tick_callback(lambda: fn(*args))
@@ -392,6 +434,20 @@ def _session_doc() -> Any:
     return doc
 
 
+def _kernel_loop() -> Any:
+    """The IO loop of the running IPython kernel (Jupyter), or None outside a kernel."""
+    if "ipykernel" not in sys.modules:
+        return None
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+
+        if not IPKernelApp.initialized():
+            return None
+        return getattr(getattr(IPKernelApp.instance(), "kernel", None), "io_loop", None)
+    except Exception:  # noqa: BLE001 - not a standard kernel
+        return None
+
+
 def _doc_alive(doc: Any) -> bool:
     ctx = getattr(doc, "session_context", None)
     return ctx is not None and not getattr(ctx, "destroyed", False)
@@ -401,26 +457,40 @@ def _doc_alive(doc: Any) -> bool:
 
 
 class Component(pn.viewable.Viewer):
-    """Base of every nephlab component: shared state and background execution.
+    """Base of every nephlab component: controls from task specs, background jobs, one status area.
+
+    A component implements :meth:`sidebar` (its controls and buttons) and :meth:`main` (plots,
+    tables). The base lays them out the same way everywhere: in a notebook ``sidebar | status
+    area over main``, and in the served app inside one Panel template (:meth:`page`).
 
     Params:
         executor: ``"local"`` (a worker thread in this process) or ``"cluster"`` (the work's
             :meth:`JobContext.compute` calls go to the Dask client of ``cluster``).
         cluster: ``""``/``"local"`` (embedded LocalCluster, or the current default client),
             a ``tcp://`` scheduler address or a dask-jobqueue profile name.
-        status: a one-line status message shown by :meth:`status_bar`.
+        status: a one-line status message shown by :meth:`status_area`.
+        error: the current error ('' when none): a value a control refused, or a job that failed.
         progress: progress of the current job in [0, 1].
         running: True while a job runs.
         updates: the number of partial-result updates applied to the views so far (a counter
             tests and the browser read to measure the streaming rate).
 
-    DOM hooks of :meth:`status_bar`: ``nl-status`` (status text), ``nl-progress`` (progress
-    bar), ``nl-cancel`` (cancel button).
+    Controls: :meth:`spec_controls` builds widgets from a task spec and links them to the
+    component's params of the same names; every generated widget is listed in
+    :attr:`controls` and :attr:`control_specs`.
+
+    Jobs: :meth:`start_job` runs work in the background under a key (several keys may run at
+    once); :meth:`cancel` stops them. When a served session ends, :meth:`close` cancels every
+    job and calls :meth:`release`.
+
+    DOM hooks of :meth:`status_area`: ``nl-status`` (status text), ``nl-progress`` (progress
+    bar), ``nl-cancel`` (cancel button), ``nl-error`` (the error alert); ``nl-error-<name>``
+    under each control.
 
     Example:
         >>> class Doubler(Component):
-        ...     def __panel__(self):
-        ...         return self.status_bar()
+        ...     def main(self):
+        ...         return pn.pane.Str("result")
         >>> c = Doubler()
         >>> c.run_sync(lambda ctx: 2 * 21)
         42
@@ -431,17 +501,225 @@ class Component(pn.viewable.Viewer):
     executor = param.Selector(default="local", objects=["local", "cluster"], doc="where long work runs")
     cluster = param.String(default="", doc="'' or 'local', a tcp:// address, or a jobqueue profile name")
     status = param.String(default="idle", doc="one-line status message")
+    error = param.String(default="", doc="the current error ('' when none)")
     progress = param.Number(default=0.0, bounds=(0.0, 1.0), doc="progress of the running job")
     running = param.Boolean(default=False, doc="True while a job runs")
     updates = param.Integer(default=0, bounds=(0, None), doc="streamed updates applied so far")
 
     rate_hz = DEFAULT_RATE_HZ
+    title = ""
+    """The page title (the served app and the notebook header)."""
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        self._job: Job | None = None
+        self._jobs: dict[str, Job] = {}
+        self._running_keys: set[str] = set()
+        self.controls: dict[str, pn.widgets.Widget] = {}
+        self.control_specs: dict[str, tuple[Any, Any]] = {}
+        self._control_errors: dict[str, str] = {}
+        self._error_lines: dict[str, pn.pane.Str] = {}
+        self._hooked_docs: set[int] = set()
+        self.closed = False
 
-    # jobs
+    # --- layout ------------------------------------------------------------------------------
+    def sidebar(self) -> list[Any]:
+        """The controls and buttons of the component (shown in the sidebar)."""
+        return []
+
+    def main(self) -> Any:
+        """The plots and tables of the component (the main area)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement main()")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        self._hook_session()
+        side = pn.Column(*self.sidebar(), width=300, css_classes=["nl-sidebar"])
+        body = pn.Column(self.status_area(), self.main(), sizing_mode="stretch_width", css_classes=["nl-main"])
+        return pn.Row(side, body, sizing_mode="stretch_width", css_classes=["nl-component"])
+
+    def page(self, title: str | None = None, *, header: Sequence[Any] = ()) -> Any:
+        """This component in the app's Panel template: the controls in the sidebar, the status
+        area and the plots in the main area, the task's help as tooltips, a light/dark switch.
+
+        Example:
+            >>> class C(Component):
+            ...     def main(self):
+            ...         return pn.pane.Str("x")
+            >>> type(C().page("demo")).__name__
+            'FastListTemplate'
+        """
+        self._hook_session()
+        name = title or self.title or type(self).__name__
+        if type(self).main is Component.main:  # a component that lays itself out (__panel__)
+            return app_template(name, main=[self], header=header)
+        return app_template(name, sidebar=list(self.sidebar()), main=[self.status_area(), self.main()],
+                            header=header)
+
+    # --- sessions ----------------------------------------------------------------------------
+    def _hook_session(self) -> None:
+        doc = _session_doc()
+        if doc is None or id(doc) in self._hooked_docs:
+            return
+        self._hooked_docs.add(id(doc))
+        doc.on_session_destroyed(lambda _ctx: self.close())
+
+    def close(self) -> None:
+        """Cancel every job and drop the component's data (:meth:`release`); idempotent.
+
+        Called when the served session of the page ends.
+        """
+        self.closed = True
+        for job in list(self._jobs.values()):
+            if not job.done:
+                job.cancel()
+        self.release()
+
+    def release(self) -> None:
+        """Drop large data held by the component (override; called by :meth:`close`)."""
+
+    def defer(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` after the page reached the browser (served), or now (notebook, Python).
+
+        Use it for the first computation of a page, so a session sends its page before it
+        computes; ``fn`` should be quick or start a job (it runs on the server's IO loop).
+        """
+        if _session_doc() is not None:
+            pn.state.onload(fn)
+        else:
+            fn()
+
+    @classmethod
+    def warm(cls) -> None:
+        """Compute and cache what the first paint needs, compile JAX kernels (``nephlab serve``
+        calls this in a background thread at start). The default does nothing."""
+
+    def push(self, *views: Any) -> None:
+        """In a notebook, send in-place changes of Bokeh models of ``views`` to the browser."""
+        try:
+            if pn.state._views:  # rendered in a notebook through a comm
+                pn.io.push_notebook(*views)
+        except Exception:  # noqa: BLE001 - not displayed in a notebook
+            pass
+
+    # --- controls ----------------------------------------------------------------------------
+    def spec_controls(self, spec: Any, names: Sequence[str] | None = None, **widget_kw: Any) -> dict[str, Any]:
+        """Widgets for parameters of a task spec, linked both ways to this component's params.
+
+        Args:
+            spec: a :class:`nephlab.tasks.TaskSpec` or a task name.
+            names: the parameters (default: every parameter of the spec that the component
+                declares as a param, in spec order).
+            **widget_kw: widget options (``width``, ...).
+
+        A refused value stays in the widget, is shown under it (``nl-error-<name>``) and in the
+        status area, and the component keeps its last valid value; the error clears once the
+        value is valid. A parameter with ``when`` is visible only when it applies
+        (:meth:`nephlab.tasks.Param.applies`, read from the component's current params).
+
+        Returns:
+            ``{name: widget}``; also registered in :attr:`controls` / :attr:`control_specs`.
+        """
+        from ._controls import controls_from_spec
+
+        if isinstance(spec, str):
+            from nephlab.tasks import get_task
+
+            spec = get_task(spec).spec
+        if names is None:
+            names = [n for n in spec.names if n in self.param]
+        ctl = controls_from_spec(spec, names, **widget_kw)
+        for name, w in ctl.items():
+            if name not in self.param:
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r} for the control of task "
+                                 f"{spec.name!r}; declare it with param_for(spec.param({name!r}))")
+            p = spec.param(name)
+            self.controls[name] = w
+            self.control_specs[name] = (spec, p)
+            self._error_lines[name] = pn.pane.Str("", css_classes=["nl-control-error", f"nl-error-{name}"],
+                                                  styles={"color": "#c62828", "font-size": "0.85em"},
+                                                  visible=False, margin=(0, 10))
+            w.value = getattr(self, name)
+            w.param.watch(lambda ev, name=name, p=p, spec=spec: self._from_widget(name, p, spec, ev.new), "value")
+            self.param.watch(lambda ev, w=w: setattr(w, "value", ev.new) if w.value != ev.new else None, name)
+            if p.when is not None:
+                deps = [k for k, _ in p.when if k in self.param]
+                self.param.watch(lambda _ev, w=w, p=p, spec=spec: self._sync_visible(w, p, spec), deps)
+                self._sync_visible(w, p, spec)
+        return ctl
+
+    def _sync_visible(self, w: Any, p: Any, spec: Any) -> None:
+        values = {n: getattr(self, n) for n in spec.names if n in self.param}
+        visible = p.applies(values)
+        w.visible = visible
+        line = self._error_lines.get(p.name)
+        if line is not None:
+            line.visible = visible and bool(self._control_errors.get(p.name))
+
+    def _from_widget(self, name: str, p: Any, spec: Any, value: Any) -> None:
+        try:
+            v = p.check(value, spec.name)
+            setattr(self, name, v)
+        except (TypeError, ValueError) as exc:
+            self.report_error(exc, control=name)
+            return
+        self.clear_error(control=name)
+
+    def report_error(self, exc: BaseException | str, *, control: str | None = None) -> None:
+        """Show an error in the status area (and under ``control`` when given); never silent."""
+        msg = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        if control is not None:
+            self._control_errors[control] = msg
+            line = self._error_lines.get(control)
+            if line is not None:
+                line.object = msg
+                line.visible = True
+        self.error = msg
+        self.status = f"error: {msg}"
+
+    def clear_error(self, *, control: str | None = None) -> None:
+        """Clear the error of ``control`` (all errors when None); the status area follows."""
+        keys = list(self._control_errors) if control is None else [control]
+        for k in keys:
+            if self._control_errors.pop(k, None) is not None:
+                line = self._error_lines.get(k)
+                if line is not None:
+                    line.object, line.visible = "", False
+        if self._control_errors:
+            self.error = next(iter(self._control_errors.values()))
+        elif self.error:
+            self.error = ""
+            if self.status.startswith("error"):
+                self.status = "idle"
+
+    def control_views(self, controls: Mapping[str, Any] | Sequence[str] | None = None) -> list[Any]:
+        """Each control (default: all of :attr:`controls`) above its error line, for :meth:`sidebar`."""
+        if controls is None:
+            names = list(self.controls)
+        elif isinstance(controls, Mapping):
+            names = list(controls)
+        else:
+            names = list(controls)
+        return [pn.Column(self.controls[n], self._error_lines[n], margin=0, visible=self.controls[n].param.visible)
+                for n in names]
+
+    def spec_values(self, spec: Any, **overrides: Any) -> dict[str, Any]:
+        """The validated parameters of ``spec`` from this component's params (plus overrides).
+
+        A refused combination (a cross-parameter check, e.g. ``s_min < s_max``) is shown with
+        :meth:`report_error` and raised.
+        """
+        if isinstance(spec, str):
+            from nephlab.tasks import get_task
+
+            spec = get_task(spec).spec
+        values = {n: getattr(self, n) for n in spec.names if n in self.param}
+        values.update(overrides)
+        try:
+            return spec.validate(values)
+        except (TypeError, ValueError) as exc:
+            self.report_error(exc)
+            raise
+
+    # --- jobs --------------------------------------------------------------------------------
     def start_job(
         self,
         work: Callable[[JobContext], Any],
@@ -450,14 +728,20 @@ class Component(pn.viewable.Viewer):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         label: str = "running",
+        key: str = "main",
     ) -> Job:
-        """Run ``work(ctx)`` in the background; refuse (RuntimeError) while another job runs.
+        """Run ``work(ctx)`` in the background under ``key``; refuse (RuntimeError) while a job with
+        the same key runs. Jobs under different keys run at once.
 
         ``running``, ``progress``, ``status`` and ``updates`` follow the job. When
-        ``executor == "cluster"`` the job gets the client of :func:`cluster_client`.
+        ``executor == "cluster"`` the job gets the client of :func:`cluster_client`. ``work``
+        must not touch widgets or Bokeh models: the callbacks run on the UI's loop.
         """
-        if self._job is not None and not self._job.done:
-            raise RuntimeError(f"{type(self).__name__}: a job is already running; cancel it first")
+        current = self._jobs.get(key)
+        if current is not None and not current.done:
+            raise RuntimeError(f"{type(self).__name__}: a {key!r} job is already running; cancel it first")
+        if self.closed:
+            raise RuntimeError(f"{type(self).__name__} was closed (its session ended); create a new one")
         client = cluster_client(self.cluster) if self.executor == "cluster" else None
 
         def progress_cb(prog: float | None, status: str | None) -> None:
@@ -478,57 +762,70 @@ class Component(pn.viewable.Viewer):
                 self.progress = 1.0
                 self.status = "done"
             finally:
-                self.running = False
+                self._job_ended(key)
 
         def error_cb(exc: BaseException) -> None:
             try:
                 if isinstance(exc, Cancelled):
                     self.status = "cancelled"
                 else:
-                    self.status = f"error: {type(exc).__name__}: {exc}"
+                    self.report_error(exc)
                 if on_error is not None:
                     on_error(exc)
             finally:
-                self.running = False
+                self._job_ended(key)
 
         self.progress = 0.0
         self.status = label + (" on the cluster" if client is not None else "")
+        if self.error and not self._control_errors:
+            self.error = ""
+        self._running_keys.add(key)
         self.running = True
-        self._job = Job(
-            work,
-            on_update=update_cb,
-            on_done=done_cb,
-            on_error=error_cb,
-            on_progress=progress_cb,
-            client=client,
-            rate_hz=self.rate_hz,
-        )
-        return self._job.start()
+        job = Job(work, on_update=update_cb, on_done=done_cb, on_error=error_cb, on_progress=progress_cb,
+                  client=client, rate_hz=self.rate_hz)
+        self._jobs[key] = job
+        return job.start()
+
+    def _job_ended(self, key: str) -> None:
+        self._running_keys.discard(key)
+        self.running = bool(self._running_keys)
 
     def run_sync(self, work: Callable[[JobContext], Any], **kwargs: Any) -> Any:
         """:meth:`start_job` and wait for it (scripts, tests, ``nbval``); return the result."""
         return self.start_job(work, **kwargs).wait()
 
-    def cancel(self, *_: Any) -> None:
-        """Cancel the running job (no-op when none runs)."""
-        if self._job is not None and not self._job.done:
-            self._job.cancel()
+    def cancel(self, *_: Any, key: str | None = None) -> None:
+        """Cancel the job under ``key`` (every running job when None; no-op when none runs)."""
+        jobs = self._jobs.items() if key is None else [(key, self._jobs.get(key))]
+        hit = False
+        for _k, job in jobs:
+            if job is not None and not job.done:
+                job.cancel()
+                hit = True
+        if hit:
             self.status = "cancelling"
 
-    def wait(self, timeout: float | None = None) -> Any:
-        """Wait for the current job; return its result (raises its error; None without a job)."""
-        if self._job is None:
+    def wait(self, timeout: float | None = None, *, key: str = "main") -> Any:
+        """Wait for the job under ``key``; return its result (raises its error; None without a job)."""
+        job = self._jobs.get(key)
+        if job is None:
             return None
-        return self._job.wait(timeout)
+        return job.wait(timeout)
 
     @property
     def job(self) -> Job | None:
-        """The current (or last) :class:`Job`, or None."""
-        return self._job
+        """The current (or last) ``"main"`` :class:`Job`, or None."""
+        return self._jobs.get("main")
 
-    # shared view pieces
-    def status_bar(self) -> pn.viewable.Viewable:
-        """Progress bar, status text and a cancel button (``nl-progress``, ``nl-status``, ``nl-cancel``)."""
+    @property
+    def jobs(self) -> dict[str, Job]:
+        """``{key: job}`` of the current (or last) job under each key."""
+        return dict(self._jobs)
+
+    # --- the status area ---------------------------------------------------------------------
+    def status_area(self) -> pn.viewable.Viewable:
+        """Status, progress and errors in one place: executor switch, progress bar, cancel button,
+        status text (``nl-progress``, ``nl-status``, ``nl-cancel``) and the error alert (``nl-error``)."""
         bar = pn.indicators.Progress(
             value=pn.bind(lambda p: int(round(100 * p)), self.param.progress),
             max=100,
@@ -546,7 +843,26 @@ class Component(pn.viewable.Viewer):
         executor = pn.widgets.RadioButtonGroup.from_param(
             self.param.executor, css_classes=["nl-executor"], width=150
         )
-        return pn.Row(executor, bar, cancel, text, sizing_mode="stretch_width")
+        alert = pn.pane.Alert(self.param.error, alert_type="danger", css_classes=["nl-error"],
+                              visible=self.param.error.rx.bool(), sizing_mode="stretch_width", margin=(0, 10))
+        return pn.Column(pn.Row(executor, bar, cancel, text, sizing_mode="stretch_width"), alert,
+                         sizing_mode="stretch_width", css_classes=["nl-status-area"])
+
+    status_bar = status_area
+
+
+def app_template(title: str, *, sidebar: Sequence[Any] = (), main: Sequence[Any] = (),
+                 header: Sequence[Any] = ()) -> Any:
+    """The one Panel template of the nephlab app: sidebar (controls), main area, light/dark switch.
+
+    Example:
+        >>> type(app_template("nephlab", main=[pn.pane.Str("x")])).__name__
+        'FastListTemplate'
+    """
+    return pn.template.FastListTemplate(
+        title=title, sidebar=list(sidebar), main=list(main), header=list(header), theme_toggle=True,
+        sidebar_width=320, accent="#1f4e79", collapsed_sidebar=False,
+    )
 
 
 # --- exporters ---------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Panel widgets built from a task's parameter spec, so controls match the engine.
 
 :func:`controls_from_spec` turns each :class:`nephlab.tasks.Param` into a widget whose bounds,
-choices, default and units come from the spec (units appear in the label, the parameter's doc
-as the tooltip); :func:`control_values` reads the widgets back and validates the values with
+choices, default and units come from the spec (units appear in the label, the parameter's doc, bounds and units in
+the tooltip); :func:`control_values` reads the widgets back and validates the values with
 :meth:`nephlab.tasks.TaskSpec.validate`, so a bad value raises the engine's own error.
 
 Each widget carries the CSS class ``nl-param-<name>`` (a stable hook for browser tests).
@@ -17,7 +17,8 @@ from typing import Any
 import panel as pn
 import param
 
-__all__ = ["control_for_param", "control_values", "controls_from_spec", "link_controls", "param_for", "param_label"]
+__all__ = ["control_for_param", "control_values", "controls_from_spec", "link_controls", "param_for", "param_help",
+           "param_label"]
 
 
 def param_label(p: Any) -> str:
@@ -35,14 +36,29 @@ def _finite(x: Any) -> float | None:
     return None if x is None or not math.isfinite(float(x)) else float(x)
 
 
+def param_help(p: Any) -> str:
+    """The tooltip of a parameter's widget: its doc, what is allowed and its units.
+
+    Example:
+        >>> from nephlab.tasks import Param
+        >>> param_help(Param("n", "int", 4, "levels", minimum=2, maximum=40))
+        'levels; allowed: 2 <= n <= 40'
+    """
+    text = f"{p.doc}; allowed: {p.describe_bounds()}"
+    return text + (f" [{p.units}]" if getattr(p, "units", "") else "")
+
+
 def control_for_param(p: Any, value: Any = None, **kwargs: Any) -> pn.widgets.Widget:
     """One Panel widget for the parameter ``p`` (a :class:`nephlab.tasks.Param`).
 
     - ``choices`` -> ``Select`` over the choices;
-    - ``float`` -> ``FloatInput`` with ``start``/``end`` from the inclusive bounds (a strict
-      bound is left to :meth:`TaskSpec.validate`, which names it when violated);
-    - ``int`` -> ``IntInput`` with the bounds (strict bounds shifted by one);
+    - ``float`` -> ``FloatInput``; ``int`` -> ``IntInput`` (step 1);
     - ``str`` -> ``TextInput``; ``bool`` -> ``Checkbox``.
+
+    Numeric inputs carry no ``start``/``end``: the browser would clamp an out-of-range entry
+    silently. The bounds are in the tooltip (:func:`param_help`), and a value outside them is
+    refused by the component and shown as an error next to the control
+    (:meth:`nephlab.widgets.Component.spec_controls`).
 
     Args:
         p: the parameter.
@@ -52,35 +68,21 @@ def control_for_param(p: Any, value: Any = None, **kwargs: Any) -> pn.widgets.Wi
     Example:
         >>> from nephlab.tasks import Param
         >>> w = control_for_param(Param("n", "int", 4, "levels", minimum=2, maximum=40))
-        >>> type(w).__name__, w.value, w.start, w.end
-        ('IntInput', 4, 2, 40)
+        >>> type(w).__name__, w.value, w.start, w.end, w.description
+        ('IntInput', 4, None, None, 'levels; allowed: 2 <= n <= 40')
     """
     if not hasattr(p, "name") or not hasattr(p, "type"):
         raise TypeError(f"p must be a nephlab.tasks.Param, got {type(p).__name__}")
     v = p.default if value is None else p.check(value)
     css = [f"nl-param-{p.name}"] + list(kwargs.pop("css_classes", []))
-    common: dict[str, Any] = dict(label=param_label(p), css_classes=css, description=p.doc or None)
+    common: dict[str, Any] = dict(label=param_label(p), css_classes=css, description=param_help(p))
     common.update(kwargs)
     if p.choices is not None:
         return pn.widgets.Select(options=list(p.choices), value=v, **common)
     if p.type == "float":
-        lo, hi = _finite(p.minimum), _finite(p.maximum)
-        opts: dict[str, Any] = {}
-        if lo is not None and not p.exclusive_minimum:
-            opts["start"] = lo
-        if hi is not None and not p.exclusive_maximum:
-            opts["end"] = hi
-        step = _float_step(v)
-        return pn.widgets.FloatInput(value=float(v), step=step, **opts, **common)
+        return pn.widgets.FloatInput(value=float(v), step=_float_step(v), **common)
     if p.type == "int":
-        opts = {}
-        if p.minimum is not None:
-            lo = math.floor(p.minimum) + 1 if p.exclusive_minimum and float(p.minimum).is_integer() else math.ceil(p.minimum)
-            opts["start"] = int(lo)
-        if p.maximum is not None:
-            hi = math.ceil(p.maximum) - 1 if p.exclusive_maximum and float(p.maximum).is_integer() else math.floor(p.maximum)
-            opts["end"] = int(hi)
-        return pn.widgets.IntInput(value=int(v), step=1, **opts, **common)
+        return pn.widgets.IntInput(value=int(v), step=1, **common)
     if p.type == "bool":
         common.pop("description", None)
         return pn.widgets.Checkbox(value=bool(v), **common)
@@ -113,8 +115,8 @@ def controls_from_spec(spec: Any, names: Iterable[str] | None = None, **kwargs: 
         >>> ctl = controls_from_spec(spec)
         >>> {k: type(w).__name__ for k, w in ctl.items()}
         {'x': 'FloatInput', 'mode': 'Select'}
-        >>> ctl["x"].name, ctl["x"].start
-        ('x [energy]', 0.0)
+        >>> ctl["x"].name, ctl["x"].description
+        ('x [energy]', 'x; allowed: x >= 0 [energy]')
     """
     if isinstance(spec, str):
         from nephlab.tasks import get_task

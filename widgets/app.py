@@ -2,7 +2,14 @@
 
 Routes: ``/`` (an index with links), ``/lindblad`` (:class:`~nephlab.widgets.LindbladExplorer`),
 ``/protocol`` (``ProtocolDesigner``), ``/largedev`` (``LargeDeviationExplorer``) and
-``/cluster`` (:class:`~nephlab.widgets.ClusterPanel`). Each session gets fresh components.
+``/cluster`` (:class:`~nephlab.widgets.ClusterPanel`). Each session gets fresh components, laid
+out in one Panel template (:func:`nephlab.widgets._base.app_template`: controls in the sidebar,
+status and plots in the main area, light/dark switch). A session's jobs are cancelled when it
+ends; the server forgets a session 3 s after its last connection closed.
+
+At start, :func:`serve` warms every page in a background thread (:meth:`Component.warm`: the
+default results each page shows first are computed and cached, JAX kernels compiled or loaded
+from the persistent compilation cache), so first visits do not wait for compilation.
 
 - ``nephlab serve [--port 5006] [--address 127.0.0.1] [--show/--no-show]`` calls :func:`serve`;
   websocket origins are restricted to the served ``address:port``.
@@ -19,7 +26,9 @@ from typing import Any
 
 import panel as pn
 
-__all__ = ["PAGES", "build_page", "index_page", "routes", "serve", "tabbed_app", "websocket_origins"]
+from ._base import app_template
+
+__all__ = ["PAGES", "build_page", "index_page", "routes", "serve", "tabbed_app", "warm_pages", "websocket_origins"]
 
 PAGES: dict[str, tuple[str, str, str]] = {
     "lindblad": ("Lindblad explorer", "nephlab.widgets.lindblad:LindbladExplorer",
@@ -47,40 +56,77 @@ def _nav(active: str = "") -> pn.viewable.Viewable:
     return pn.pane.HTML(" &nbsp;|&nbsp; ".join(links), css_classes=["nl-nav"], sizing_mode="stretch_width")
 
 
-def build_page(name: str) -> pn.viewable.Viewable:
-    """The page of one component (``name`` in :data:`PAGES`): navigation bar + a fresh component.
+def build_page(name: str, *, template: bool = True) -> pn.viewable.Viewable:
+    """The page of one component (``name`` in :data:`PAGES`): a fresh component in the app template.
+
+    Args:
+        name: the page.
+        template: the served layout (the app's Panel template, navigation in the header); False
+            gives the component's notebook layout with the navigation bar above it (the tabs of
+            :func:`tabbed_app`).
 
     A component whose module cannot be imported shows the import error instead of the page.
 
     Example:
         >>> type(build_page("cluster")).__name__
-        'Column'
+        'FastListTemplate'
     """
     if name not in PAGES:
         raise ValueError(f"page must be one of {list(PAGES)}, got {name!r}")
     title, target, _ = PAGES[name]
     try:
-        body: Any = _load(target)()
+        component: Any = _load(target)()
     except Exception as exc:  # noqa: BLE001 - shown on the page, the other pages keep working
-        body = pn.pane.Alert(f"**{title}** is not available: `{type(exc).__name__}: {exc}`", alert_type="danger")
-    return pn.Column(_nav(name), pn.pane.Markdown(f"## {title}"), body, sizing_mode="stretch_width",
-                     css_classes=[f"nl-page-{name}"])
+        alert = pn.pane.Alert(f"**{title}** is not available: `{type(exc).__name__}: {exc}`", alert_type="danger")
+        if not template:
+            return pn.Column(_nav(name), alert, sizing_mode="stretch_width", css_classes=[f"nl-page-{name}"])
+        return app_template(f"nephlab · {title}", main=[pn.Column(_nav(name), alert, css_classes=[f"nl-page-{name}"])])
+    if not template:
+        return pn.Column(_nav(name), component, sizing_mode="stretch_width", css_classes=[f"nl-page-{name}"])
+    page = component.page(f"nephlab · {title}")
+    page.main.insert(0, pn.Column(_nav(name), css_classes=[f"nl-page-{name}"], sizing_mode="stretch_width"))
+    return page
 
 
 def index_page() -> pn.viewable.Viewable:
     """The index: one link and a line of description per page (CSS class ``nl-index``).
 
     Example:
-        >>> "lindblad" in index_page().objects[1].object
+        >>> "lindblad" in index_page().main[0].objects[1].object
         True
     """
     rows = "\n".join(f"- [{t}](./{k}): {d}" for k, (t, _, d) in PAGES.items())
-    return pn.Column(
+    body = pn.Column(
         _nav(),
-        pn.pane.Markdown(f"# nephlab\n\nA research environment for nonequilibrium physics.\n\n{rows}\n"),
+        pn.pane.Markdown(f"A research environment for nonequilibrium physics.\n\n{rows}\n"),
         css_classes=["nl-index"],
         sizing_mode="stretch_width",
     )
+    return app_template("nephlab", main=[body])
+
+
+def warm_pages(names: Any = None) -> dict[str, float]:
+    """Call :meth:`Component.warm` of each page's component class; return ``{page: seconds}``.
+
+    A page whose warm-up fails is reported as ``nan`` (its first visit computes instead).
+
+    Example:
+        >>> sorted(warm_pages(["cluster"]))
+        ['cluster']
+    """
+    import math
+    import time
+
+    out: dict[str, float] = {}
+    for name in PAGES if names is None else names:
+        t0 = time.perf_counter()
+        try:
+            _load(PAGES[name][1]).warm()
+            out[name] = time.perf_counter() - t0
+        except Exception as exc:  # noqa: BLE001 - logged; the page still works, just slower at first
+            print(f"nephlab serve: warming {name!r} failed: {type(exc).__name__}: {exc}", flush=True)
+            out[name] = math.nan
+    return out
 
 
 def routes() -> dict[str, Callable[[], pn.viewable.Viewable]]:
@@ -111,9 +157,9 @@ def tabbed_app() -> pn.viewable.Viewable:
     except Exception:  # noqa: BLE001 - no session
         page = None
     if page in PAGES:
-        return build_page(page)
-    return pn.Tabs(*[(PAGES[k][0], pn.panel(lambda k=k: build_page(k))) for k in PAGES], dynamic=True,
-                   css_classes=["nl-tabs"])
+        return build_page(page, template=False)
+    return pn.Tabs(*[(PAGES[k][0], pn.panel(lambda k=k: build_page(k, template=False))) for k in PAGES],
+                   dynamic=True, css_classes=["nl-tabs"])
 
 
 def websocket_origins(address: str, port: int) -> list[str]:
@@ -137,6 +183,7 @@ def serve(
     show: bool = True,
     start: bool = True,
     extra_origins: tuple[str, ...] = (),
+    warm: bool = True,
     **server_kwargs: Any,
 ):
     """Serve the app (blocking when ``start``); return the Bokeh ``Server``.
@@ -147,6 +194,7 @@ def serve(
         show: open a browser tab.
         start: run the IO loop (blocks until interrupted).
         extra_origins: further allowed websocket origins (``host:port``), e.g. behind a proxy.
+        warm: warm every page in a background thread (:func:`warm_pages`) as the server starts.
         **server_kwargs: Panel server options: ``basic_auth``, ``cookie_secret``,
             ``oauth_provider``, ``oauth_key``, ``oauth_secret``, ``oauth_redirect_uri``,
             ``oauth_encryption_key``, ... (see ``panel serve --help``).
@@ -166,6 +214,13 @@ def serve(
             port = int(s.getsockname()[1])
     pn.extension(notifications=False)
     origins = websocket_origins(address, port) + list(extra_origins)
+    if warm:
+        import threading
+
+        threading.Thread(target=lambda: print(f"nephlab serve: warmed {warm_pages()}", flush=True),
+                         name="nephlab-warm", daemon=True).start()
+    server_kwargs.setdefault("check_unused_sessions", 1000)
+    server_kwargs.setdefault("unused_session_lifetime", 3000)
     return pn.serve(
         routes(), port=port, address=address, websocket_origin=origins, show=show, start=start,
         title={"/": "nephlab", **{k: f"nephlab · {v[0]}" for k, v in PAGES.items()}}, verbose=True,

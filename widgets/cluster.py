@@ -132,7 +132,7 @@ class ClusterPanel(Component):
         self._controls: dict[str, pn.widgets.Widget] = {}
         self._fixed_box = pn.Column(sizing_mode="stretch_width")
         self._sel_box = pn.Column(sizing_mode="stretch_width")
-        self._layout: pn.viewable.Viewable | None = None
+        self._layout: dict[str, Any] | None = None
         self._plot_pane = pn.pane.HoloViews(self._results_plot(), css_classes=["nl-results"],
                                             sizing_mode="stretch_width")
         self._build_controls()
@@ -151,7 +151,7 @@ class ClusterPanel(Component):
         try:
             self.cluster_info = cluster_status(self.client())
         except Exception as exc:  # noqa: BLE001 - shown to the user
-            self.status = f"error: cannot reach the cluster: {type(exc).__name__}: {exc}"
+            self.report_error(f"cannot reach the cluster: {type(exc).__name__}: {exc}")
         return self.cluster_info
 
     @param.depends("cluster_info")
@@ -171,8 +171,25 @@ class ClusterPanel(Component):
 
     def _build_controls(self) -> None:
         spec = get_task(self.task).spec
-        self._controls = controls_from_spec(spec, width=140)
-        self._fixed_box[:] = [pn.GridBox(*self._controls.values(), ncols=3)]
+        self._controls = controls_from_spec(spec, width=135)
+        self.controls = dict(self._controls)
+        self.control_specs = {k: (spec, spec.param(k)) for k in self._controls}
+        for w in self._controls.values():
+            w.param.watch(lambda _ev, spec=spec: self._sync_fixed(spec), "value")
+        self._sync_fixed(spec)
+        self._fixed_box[:] = [pn.FlexBox(*self._controls.values())]
+
+    def _sync_fixed(self, spec: Any) -> None:
+        """Show only the fixed parameters the chosen model reads; report a refused value at once."""
+        values = {k: w.value for k, w in self._controls.items()}
+        for name, w in self._controls.items():
+            w.visible = spec.param(name).applies(values)
+        try:
+            control_values(spec, self._controls)
+        except (TypeError, ValueError) as exc:
+            self.report_error(exc)
+        else:
+            self.clear_error()
 
     @param.depends("task", watch=True)
     def _task_changed(self) -> None:
@@ -405,24 +422,24 @@ class ClusterPanel(Component):
     def _count(self) -> str:
         return f"points: {self.points_done}/{self.points_total}"
 
-    def __panel__(self) -> pn.viewable.Viewable:
+    def _parts(self) -> dict[str, Any]:
         if self._layout is not None:
             return self._layout
         refresh = pn.widgets.Button(label="Refresh", css_classes=["nl-refresh"], width=90)
         refresh.on_click(self._guard(self.refresh))
         address = pn.widgets.TextInput.from_param(self.param.cluster, label="cluster (address or profile)",
-                                                  css_classes=["nl-cluster-address"], width=260)
-        task = pn.widgets.Select.from_param(self.param.task, css_classes=["nl-task"], width=200)
+                                                  css_classes=["nl-cluster-address"], width=180)
+        task = pn.widgets.Select.from_param(self.param.task, css_classes=["nl-task"], width=140)
         grid = pn.widgets.TextAreaInput.from_param(self.param.grid, label="swept parameters (NAME=EXPR per line)",
-                                                   css_classes=["nl-grid"], height=90, width=320)
+                                                   css_classes=["nl-grid"], height=90, width=280)
         store = pn.widgets.TextInput.from_param(self.param.store, label="store (zarr)", css_classes=["nl-store"],
-                                                placeholder="sweeps/<task>-<time>.zarr", width=320)
-        chunk = pn.widgets.IntInput.from_param(self.param.chunk, css_classes=["nl-chunk"], width=100)
-        retries = pn.widgets.IntInput.from_param(self.param.retries, css_classes=["nl-retries"], width=100)
-        run = pn.widgets.Button(label="Run sweep", color="primary", css_classes=["nl-sweep-run"], width=110,
+                                                placeholder="sweeps/<task>-<time>.zarr", width=280)
+        chunk = pn.widgets.IntInput.from_param(self.param.chunk, css_classes=["nl-chunk"], width=65)
+        retries = pn.widgets.IntInput.from_param(self.param.retries, css_classes=["nl-retries"], width=65)
+        run = pn.widgets.Button(label="Run sweep", color="primary", css_classes=["nl-sweep-run"], width=100,
                                 disabled=self.param.running)
         run.on_click(self._guard(self.run_sweep))
-        resume = pn.widgets.Button(label="Resume", color="success", css_classes=["nl-sweep-resume"], width=90,
+        resume = pn.widgets.Button(label="Resume", color="success", css_classes=["nl-sweep-resume"], width=80,
                                    disabled=self.param.running)
         resume.on_click(self._guard(self.resume_sweep))
         open_ = pn.widgets.Button(label="Open", css_classes=["nl-open"], width=70)
@@ -430,27 +447,33 @@ class ClusterPanel(Component):
         variable = pn.widgets.Select.from_param(self.param.variable, css_classes=["nl-variable"], width=160)
         xd = pn.widgets.Select.from_param(self.param.x_dim, label="x", css_classes=["nl-x-dim"], width=110)
         yd = pn.widgets.Select.from_param(self.param.y_dim, label="y (none: lines)", css_classes=["nl-y-dim"], width=110)
-        launcher = pn.Column(
-            pn.pane.Markdown("### Sweep"), pn.Row(task, chunk, retries), grid,
+        side = [
+            pn.Row(address, refresh), pn.pane.Markdown("### Sweep"), pn.Row(task, chunk, retries), grid,
             pn.pane.Markdown("fixed parameters (from the task spec; swept ones are overridden)"),
             self._fixed_box, store, pn.Row(run, resume, open_),
-            pn.pane.Str(self._count, css_classes=["nl-sweep-count"]), width=460,
-        )
+            pn.pane.Str(self._count, css_classes=["nl-sweep-count"]),
+        ]
         browser = pn.Column(pn.pane.Markdown("### Results"), pn.Row(variable, xd, yd), self._sel_box,
                             self._plot_pane, sizing_mode="stretch_width")
-        self._layout = pn.Column(
-            pn.Row(pn.pane.Markdown("### Cluster"), address, refresh),
-            self._status_view, self.status_bar(), pn.Row(launcher, browser, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width", css_classes=["nl-cluster"],
-        )
+        main = pn.Column(pn.pane.Markdown("### Cluster"), self._status_view, browser, sizing_mode="stretch_width",
+                         css_classes=["nl-cluster"])
+        self._layout = {"sidebar": side, "main": main}
         return self._layout
+
+    def sidebar(self) -> list[Any]:
+        """Cluster address, sweep launcher (task, grid, fixed parameters, store, Run/Resume/Open)."""
+        return self._parts()["sidebar"]
+
+    def main(self) -> pn.viewable.Viewable:
+        """Cluster status and the results browser."""
+        return self._parts()["main"]
 
     def _guard(self, fn):
         def handler(*_: Any) -> None:
             try:
                 fn()
             except Exception as exc:  # noqa: BLE001 - a button never raises into the page
-                self.status = f"error: {type(exc).__name__}: {exc}"
+                self.report_error(exc)
 
         return handler
 

@@ -675,7 +675,7 @@ class LindbladExplorer(Component):
 
     # -- layout --------------------------------------------------------------------------------
 
-    def controls(self) -> dict[str, pn.widgets.Widget]:
+    def spec_widgets(self) -> dict[str, pn.widgets.Widget]:
         """The parameter widgets (from the ``lindblad`` task spec), linked to this explorer."""
         ctl = controls_from_spec(_SPEC, SPEC_NAMES, width=130)
         ctl["model"].options = list(self.param.model.objects)
@@ -685,7 +685,7 @@ class LindbladExplorer(Component):
     def __panel__(self) -> pn.viewable.Viewable:
         if self._layout is not None:
             return self._layout
-        ctl = self.controls()
+        ctl = self.spec_widgets()
         device = pn.widgets.Select.from_param(self.param.device, css_classes=["nl-param-device"], width=130)
         chunks = pn.widgets.IntInput.from_param(self.param.n_chunks, css_classes=["nl-param-n_chunks"], width=130)
         run = pn.widgets.Button(label="Run", color="primary", css_classes=["nl-run"], width=120,

@@ -1,0 +1,186 @@
+"""The base component: controls from specs with visible errors and model-dependent visibility,
+keyed jobs, session clean-up, and UI callbacks on the Jupyter kernel's IO loop."""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+import time
+
+import panel as pn
+import param
+import pytest
+
+from nephlab.tasks import Param, TaskSpec
+from nephlab.widgets._base import Cancelled, Component
+from nephlab.widgets._controls import param_for
+
+SPEC = TaskSpec("demo", "demo task", (
+    Param("model", "str", "a", "model", choices=("a", "b")),
+    Param("n", "int", 10, "levels", minimum=2, maximum=40),
+    Param("x", "float", 1.0, "read by model a only", units="energy", when=(("model", ("a",)),)),
+))
+
+
+class Demo(Component):
+    model = param_for(SPEC.param("model"))
+    n = param_for(SPEC.param("n"))
+    x = param_for(SPEC.param("x"))
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.spec_controls(SPEC)
+        self.released = 0
+
+    def sidebar(self):
+        return self.control_views()
+
+    def main(self):
+        return pn.pane.Str("plots")
+
+    def release(self):
+        self.released += 1
+
+
+def test_spec_controls_link_both_ways_and_are_registered():
+    d = Demo()
+    assert list(d.controls) == ["model", "n", "x"]
+    assert all(d.control_specs[k] == (SPEC, SPEC.param(k)) for k in d.controls)
+    d.controls["n"].value = 12
+    assert d.n == 12
+    d.n = 7
+    assert d.controls["n"].value == 7
+
+
+def test_a_refused_value_is_shown_next_to_the_control_and_in_the_status_never_reverted():
+    d = Demo()
+    d.controls["n"].value = 50
+    assert d.n == 10, "the component keeps its last valid value"
+    assert d.controls["n"].value == 50, "the widget keeps what the user typed"
+    line = d._error_lines["n"]
+    assert line.visible and "'n' = 50 is out of range; allowed: 2 <= n <= 40" in line.object
+    assert "nl-error-n" in line.css_classes
+    assert "out of range" in d.error and d.status.startswith("error:")
+    d.controls["n"].value = 20
+    assert d.n == 20 and d.error == "" and not line.visible and d.status == "idle"
+
+
+def test_only_the_parameters_of_the_chosen_model_are_visible():
+    d = Demo()
+    assert d.controls["x"].visible
+    d.controls["model"].value = "b"
+    assert not d.controls["x"].visible and d.controls["n"].visible
+    d.model = "a"
+    assert d.controls["x"].visible
+
+
+def test_cross_parameter_errors_are_reported():
+    spec = TaskSpec("pair", "pair", (Param("lo", "float", 0.0, "lo"), Param("hi", "float", 1.0, "hi")),
+                    check=lambda p: None if p["lo"] < p["hi"] else (_ for _ in ()).throw(
+                        ValueError("task 'pair': allowed: lo < hi")))
+
+    class Pair(Component):
+        lo = param_for(spec.param("lo"))
+        hi = param_for(spec.param("hi"))
+
+        def main(self):
+            return pn.pane.Str("")
+
+    c = Pair(lo=2.0)
+    with pytest.raises(ValueError, match="lo < hi"):
+        c.spec_values(spec)
+    assert "lo < hi" in c.error
+
+
+def test_keyed_jobs_run_together_and_cancel_together():
+    d = Demo()
+    gate = threading.Event()
+
+    def slow(ctx):
+        while not gate.is_set():
+            ctx.check()
+            time.sleep(0.01)
+        return "ok"
+
+    a = d.start_job(slow, key="main")
+    b = d.start_job(slow, key="references")
+    assert d.running and set(d.jobs) == {"main", "references"}
+    with pytest.raises(RuntimeError, match="'references' job is already running"):
+        d.start_job(slow, key="references")
+    d.cancel(key="main")
+    with pytest.raises(Cancelled):
+        a.wait(10)
+    assert d.running, "the references job still runs"
+    gate.set()
+    assert b.wait(10) == "ok"
+    assert not d.running
+
+
+def test_close_cancels_every_job_and_releases():
+    d = Demo()
+    jobs = [d.start_job(lambda ctx: [ctx.check() or time.sleep(0.01) for _ in range(10**6)], key=k)
+            for k in ("main", "references")]
+    d.close()
+    for j in jobs:
+        with pytest.raises(Cancelled):
+            j.wait(10)
+    assert d.released == 1 and not d.running
+    with pytest.raises(RuntimeError, match="was closed"):
+        d.start_job(lambda ctx: None)
+
+
+def test_the_page_template_and_the_notebook_layout_hold_the_same_parts():
+    d = Demo()
+    page = d.page("demo")
+    assert type(page).__name__ == "FastListTemplate" and page.theme_toggle
+    assert len(page.sidebar) == 3 and "nl-status-area" in page.main[0].css_classes
+    row = d.__panel__()
+    assert "nl-sidebar" in row[0].css_classes and "nl-status-area" in row[1][0].css_classes
+
+
+@pytest.mark.slow
+def test_in_a_kernel_ui_callbacks_run_on_the_kernel_loop_thread():
+    """A real IPython kernel: updates and results are applied on the thread of the kernel's IO
+    loop (never the worker), both while a cell waits (run_sync) and after the cell returned."""
+    jupyter_client = pytest.importorskip("jupyter_client")
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    try:
+        code = textwrap.dedent('''
+            import threading, time, panel as pn
+            from nephlab.widgets._base import Component
+            class C(Component):
+                def main(self):
+                    return pn.pane.Str("")
+            c = C(); c.rate_hz = 1e9
+            seen = []
+            def work(ctx):
+                for i in range(5):
+                    ctx.emit(i)
+                    time.sleep(0.01)
+                return "r"
+            r = c.run_sync(work, on_update=lambda p: seen.append(threading.get_ident()),
+                           on_done=lambda r: seen.append(threading.get_ident()))
+            main = threading.main_thread().ident
+            print("SYNC", r, len(seen) >= 2 and set(seen) == {main})
+            later = []
+            job = c.start_job(lambda ctx: "x", on_done=lambda r: later.append(threading.get_ident()), key="bg")
+        ''')
+        first: list[str] = []
+        reply = kc.execute_interactive(code, timeout=120,
+                                       output_hook=lambda m: first.append(m["content"].get("text", "")))
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert "SYNC r True" in "".join(first), first
+        out = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            res = kc.execute_interactive("print('LATER', later == [main])", timeout=60,
+                                         output_hook=lambda m: out.append(m["content"].get("text", "")))
+            assert res["content"]["status"] == "ok"
+            if "LATER True" in "".join(out):
+                break
+            out.clear()
+            time.sleep(0.2)
+        assert "LATER True" in "".join(out), out
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
