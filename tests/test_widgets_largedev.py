@@ -46,7 +46,7 @@ def test_model_switch_recomputes_and_refusals_are_shown():
     np.testing.assert_allclose(curve.theta, 2.0 * np.expm1(-s) + np.expm1(s), rtol=0, atol=1e-12)
     assert not np.allclose(curve.theta, first)
     V = ex._views
-    assert V["theta"].object.title.text == "SCGF θ(s): current of ring_random_walk"
+    assert V["theta"].object.title.text == "SCGF θ(s): ring_random_walk (current)"
     np.testing.assert_array_equal(V["theta_src"].data["theta"], curve.theta)
     # the two-state model has no current: refused, shown, never silently changed; the plot keeps
     # the last valid curve under its own model's name

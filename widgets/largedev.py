@@ -200,7 +200,7 @@ class LargeDeviationExplorer(Component):
             return
         c, r, n, m = self.curve, self.rate_fn, self.sizes, self.curve_model
         V["theta_src"].data, V["rate_src"].data = {"s": c.s, "theta": c.theta}, {"x": r.x, "I": r.I}
-        V["theta"].object.title.text = f"SCGF θ(s): {c.observable} of {m}"
+        V["theta"].object.title.text = f"SCGF θ(s): {m} ({c.observable})"
         kink = "; kink flagged (dynamical phase transition)" if r.kink else ""
         V["summary"].object = f"{m}: θ({c.s[0]:.3g}) = {c.theta[0]:.6g}, θ({c.s[-1]:.3g}) = {c.theta[-1]:.6g}{kink}"
         if sizes is not None:

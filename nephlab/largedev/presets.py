@@ -95,10 +95,10 @@ def parse_rate_matrix(text: str, name: str = "rates") -> np.ndarray:
     Example:
         >>> parse_rate_matrix("0 1; 2, 0").tolist()
         [[0.0, 1.0], [2.0, 0.0]]
-        >>> parse_rate_matrix("0 1 2; 1 0")
+        >>> parse_rate_matrix("0 1 2; 1 0")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: rates = '0 1 2; 1 0' is not a square matrix: rows of 3, 2 entries; allowed: n >= 2 rows of n numbers, like '0 1; 2 0'
+        ValueError: rates = '0 1 2; 1 0' is not a square matrix: rows of 3, 2 entries; allowed: n >= 2 rows of n ...
     """
     if not isinstance(text, str):
         raise TypeError(f"{name} must be a str like '0 1; 2 0', got {type(text).__name__}")
