@@ -23,7 +23,7 @@ from nephlab.largedev import (committor_problem, finite_size_curves, markov_clon
                               rate_function_grid, transition_paths)
 from nephlab.tasks import get_task
 
-from ._base import Cancelled, Component, Job, export_animation, export_dataset, export_figure
+from ._base import Cancelled, Component, Job, _session_doc, export_animation, export_dataset, export_figure
 from ._controls import param_for
 
 __all__ = ["LargeDeviationExplorer", "cloning_result", "committor_path", "committor_result", "scgf_curves",
@@ -122,6 +122,8 @@ class LargeDeviationExplorer(Component):
         self.param.watch(lambda *_e: self._draw_clone(), list(SCGF.names) + list(_CLONE))
         self.param.watch(lambda *_e: self._draw_path(), ["frame", "path_index"])
         self.defer(self.recompute)
+        if _session_doc() is None:  # notebook, Python: show θ(s) at once (an update sent before the
+            self.wait()             # notebook's comm opened would be lost)
 
     @classmethod
     def warm(cls) -> None:
