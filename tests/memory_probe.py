@@ -86,6 +86,19 @@ def measure(case: dict) -> dict:
         return check(meth, problem)
 
     mesolve_module._check_memory = recording_check
+    try:
+        res, growth = peak_growth(lambda: nephlab.mesolve(*args, **kw))
+    finally:
+        mesolve_module._check_memory = check
+    out = {"case": case, "estimate": estimates[0], "measured": growth, "plan": plan, "method": res.method}
+    del res
+    gc.collect()
+    return out
+
+
+def peak_growth(fn) -> tuple:
+    """``(fn(), bytes)``: run ``fn`` while a thread samples the resident set size every 0.5 ms;
+    the bytes are the peak over the resident size just before the call."""
     proc = psutil.Process()
     gc.collect()
     base = proc.memory_info().rss
@@ -100,16 +113,11 @@ def measure(case: dict) -> dict:
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        res = nephlab.mesolve(*args, **kw)
+        res = fn()
     finally:
         done.set()
         sampler.join()
-        mesolve_module._check_memory = check
-    peak[0] = max(peak[0], proc.memory_info().rss)
-    out = {"case": case, "estimate": estimates[0], "measured": peak[0] - base, "plan": plan, "method": res.method}
-    del res
-    gc.collect()
-    return out
+    return res, max(peak[0], proc.memory_info().rss) - base
 
 
 if __name__ == "__main__":

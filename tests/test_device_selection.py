@@ -22,18 +22,18 @@ def _no_env(monkeypatch):
 
 
 def test_every_surface_offers_the_one_list(monkeypatch):
-    from nephlab.widgets.lindblad import LindbladExplorer, _devices
+    from nephlab.widgets.lindblad import LindbladExplorer
 
     specs = [get_task(n).spec for n in task_names()]
     device_params = [p for s in specs for p in s.params if p.name == "device"]
     assert len(device_params) >= 4
     assert all(tuple(p.choices) == C.DEVICE_CHOICES for p in device_params)
     assert tuple(LindbladExplorer.param.device.objects) == C.DEVICE_CHOICES
-    assert tuple(LindbladExplorer().param.device.objects) == C.available_devices() == ("auto", "cpu") + (
-        ("gpu",) if HAS_GPU else ())
-    # the widget's list follows the one function: pretend this machine has a GPU
-    monkeypatch.setattr(C, "_platform_devices", lambda platform: jax.devices("cpu"))
-    assert _devices() == ["auto", "cpu", "gpu"]
+    # the widget's control is the spec's (one list); a choice this machine lacks is refused when run
+    assert tuple(LindbladExplorer().controls["device"].options) == C.DEVICE_CHOICES
+    assert C.available_devices() == ("auto", "cpu") + (("gpu",) if HAS_GPU else ())
+    monkeypatch.setattr(C, "_platform_devices", lambda platform: jax.devices("cpu"))  # pretend there is a GPU
+    assert C.available_devices() == ("auto", "cpu", "gpu")
 
 
 @pytest.mark.parametrize("bad", ["tpu9", "gpu:x", "", "auto:0", 3])
@@ -78,15 +78,14 @@ def test_explicit_choice_against_env_is_refused(monkeypatch):
 @NO_GPU
 @pytest.mark.parametrize("choice", ["gpu", "cuda:0", "GPU:1"])
 def test_gpu_without_gpu_is_a_clear_error_everywhere(choice, monkeypatch, capsys):
-    from nephlab.widgets.lindblad import solve_window
+    from nephlab.tasks.lindblad import SPEC, inputs, stream
 
     expect = rf"= {choice!r}, but JAX finds no gpu device on this machine; available here: 'auto', 'cpu'"
     with pytest.raises(ValueError, match=r"^device " + expect):
         C.resolve_device(choice)
-    # the widget's solve no longer falls back to the CPU silently
+    # the widget's solve (the lindblad task's stream) does not fall back to the CPU silently
     with pytest.raises(ValueError, match=r"^device " + expect):
-        solve_window(np.zeros((2, 2)), np.diag([1.0, 0]).astype(complex), np.linspace(0, 1, 3), [SM], [],
-                     {"method": "expm"}, device=choice)
+        stream(inputs(SPEC.validate({"model": "qubit", "n_times": 3})), device=choice)
     # mesolve through the environment variable
     monkeypatch.setenv("NEPHLAB_DEVICE", choice)
     with pytest.raises(ValueError, match=r"^NEPHLAB_DEVICE " + expect):

@@ -12,7 +12,7 @@ from scipy.integrate import solve_ivp
 
 from nephlab.tasks import estimate, get_task, run_batch, run_task, task_names
 
-ALL = ["cloning", "committor", "langevin_work", "lindblad", "optimal_protocol", "pmp", "scgf", "steadystate"]
+ALL = ["cloning", "committor", "landau_zener", "langevin_work", "lindblad", "optimal_protocol", "pmp", "scgf", "steadystate"]
 
 
 def test_all_tasks_registered_with_estimates_and_units():

@@ -133,7 +133,7 @@ def test_the_page_template_and_the_notebook_layout_hold_the_same_parts():
     d = Demo()
     page = d.page("demo")
     assert type(page).__name__ == "FastListTemplate" and page.theme_toggle
-    assert len(page.sidebar) == 3 and "nl-status-area" in page.main[0].css_classes
+    assert len(page.sidebar) == 1 and len(page.sidebar[0]) == 3 and "nl-status-area" in page.main[0][0].css_classes
     row = d.__panel__()
     assert "nl-sidebar" in row[0].css_classes and "nl-status-area" in row[1][0].css_classes
 

@@ -551,8 +551,11 @@ class Component(pn.viewable.Viewer):
         name = title or self.title or type(self).__name__
         if type(self).main is Component.main:  # a component that lays itself out (__panel__)
             return app_template(name, main=[self], header=header)
-        return app_template(name, sidebar=list(self.sidebar()), main=[self.status_area(), self.main()],
-                            header=header)
+        # one root per area: the template renders each entry as its own document root, and many
+        # roots make building the page quadratic in the number of controls
+        side = pn.Column(*self.sidebar(), sizing_mode="stretch_width", css_classes=["nl-sidebar"])
+        body = pn.Column(self.status_area(), self.main(), sizing_mode="stretch_width", css_classes=["nl-main"])
+        return app_template(name, sidebar=[side], main=[body], header=header)
 
     # --- sessions ----------------------------------------------------------------------------
     def _hook_session(self) -> None:

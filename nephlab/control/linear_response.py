@@ -38,6 +38,7 @@ __all__ = [
     "friction_from_samples",
     "geodesic_protocol",
     "linear_response_work",
+    "protocol_length",
 ]
 
 _KINDS = ("trap_translation", "stiffness")
@@ -132,6 +133,44 @@ def friction_from_samples(X: Any, dt: float, *, kBT: float = 1.0, max_lag: int |
         max_lag = int(neg[0]) if neg.size else n - 1
     c = ac[: max_lag + 1]
     return float(np.trapezoid(c, dx=dt) / kBT)
+
+
+def _length_coordinate(kind: str, lam: Any, gamma: float, kBT: float) -> np.ndarray:
+    """``F(lam)`` with ``dF/dlam = sqrt(zeta(lam))`` (analytic friction): the length along the path is ``|dF|``."""
+    lam = np.asarray(lam, dtype=float)
+    if kind == "trap_translation":
+        return math.sqrt(gamma) * lam
+    return -math.sqrt(gamma * kBT) / np.sqrt(lam)
+
+
+def protocol_length(protocol: Protocol) -> float:
+    """Thermodynamic length of a protocol's path ``lam(t)``, endpoint jumps included.
+
+    ``L = int sqrt(zeta(lam)) |dlam|`` with the analytic :func:`friction`, summed in closed form
+    over the pieces of :attr:`Protocol.values`: ``L = sum_j |F(lam_{j+1}) - F(lam_j)|`` with
+    ``F = sqrt(gamma) lam`` (translation) or ``-sqrt(gamma kBT)/sqrt(lam)`` (stiffness). Exact for
+    node protocols (lam is monotone on every linear piece); for ``"rational"`` ones exact where
+    lam is monotone between the 257 interior samples. No quadrature, no JAX: microseconds.
+
+    Args:
+        protocol: a :class:`Protocol` of kind ``"trap_translation"`` or ``"stiffness"``; gamma and
+            kBT are its ``physics``.
+
+    Returns:
+        L in sqrt(energy * time); ``L^2/tau`` is the speed limit of
+        :func:`~nephlab.control.thermodynamic_length_bound` for a path of this length.
+
+    Example:
+        >>> from nephlab.control import linear_ramp
+        >>> protocol_length(linear_ramp("stiffness", k_i=1.0, k_f=4.0, tau=1.0))
+        0.5
+    """
+    if not isinstance(protocol, Protocol):
+        raise TypeError(f"protocol must be a nephlab.control.Protocol, got {type(protocol).__name__}")
+    kind = one_of(protocol.kind, "protocol.kind", _KINDS)
+    phys = dict(protocol.physics)
+    F = _length_coordinate(kind, protocol.values, phys.get("gamma", 1.0), phys.get("kBT", 1.0))
+    return float(np.sum(np.abs(np.diff(F))))
 
 
 def length_on_grid(lam: Any, zeta: Any) -> float:
@@ -232,13 +271,13 @@ def geodesic_protocol(
         if lam_f is None:
             raise ValueError("lam_f=None: the 'trap_translation' problem needs a finite lam_f")
         a, b = finite_or_traced(lam_i, "lam_i"), finite_or_traced(lam_f, "lam_f")
-        L = math.sqrt(gamma) * abs(b - a)
+        L = float(abs(_length_coordinate(problem, b, gamma, kBT) - _length_coordinate(problem, a, gamma, kBT)))
         p = Protocol(problem, tau, a, b, "nodes", (np.array([0.0, tau]), np.array([a, b])), None, None, phys)
         return Geodesic(p, L, L * L / tau)
     if k_i is None or k_f is None:
         raise ValueError(f"k_i={k_i!r}, k_f={k_f!r}: the 'stiffness' problem needs both, finite and > 0")
     a, b = positive_or_traced(k_i, "k_i"), positive_or_traced(k_f, "k_f")
-    L = math.sqrt(gamma * kBT) * abs(a**-0.5 - b**-0.5)
+    L = float(abs(_length_coordinate(problem, b, gamma, kBT) - _length_coordinate(problem, a, gamma, kBT)))
     slope = (b**-0.5 - a**-0.5) / tau * math.sqrt(a)  # lam = k_i / (1 + slope t)^2
     p = Protocol(problem, tau, a, b, "rational", (a, 0.0, slope), None, None, phys)
     return Geodesic(p, L, L * L / tau)

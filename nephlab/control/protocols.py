@@ -50,9 +50,11 @@ __all__ = [
     "WorkMoments",
     "gaussian_work",
     "grid_work",
+    "harmonic_trap",
     "linear_ramp",
     "optimal_protocol",
     "optimize_protocol",
+    "trap_parameters",
 ]
 
 _KINDS = ("trap_translation", "stiffness")
@@ -166,8 +168,12 @@ class Protocol(ResultBase):
 
     @property
     def values(self) -> np.ndarray:
-        """``lam`` on :attr:`times` (shape ``(n,)``): ``lam_i``, the interior, ``lam_f``."""
-        inner = np.asarray(self._interior(jnp.asarray(self.times[1:-1])))
+        """``lam`` on :attr:`times` (shape ``(n,)``): ``lam_i``, the interior, ``lam_f``. For node
+        protocols the interior values are the nodes themselves (a repeated node time is a jump)."""
+        if self.family == "nodes":
+            inner = np.asarray(self.params[1], dtype=float)
+        else:
+            inner = np.asarray(self._interior(jnp.asarray(self.times[1:-1])))
         return np.concatenate([[self.lam_i], inner, [self.lam_f]])
 
 
@@ -181,6 +187,74 @@ class WorkMoments(NamedTuple):
 
 def _physics(gamma: float, k: float, kBT: float) -> tuple:
     return (("gamma", float(gamma)), ("k", float(k)), ("kBT", float(kBT)))
+
+
+def _end_points(problem: str, lam_i: Any, lam_f: Any, k_i: Any, k_f: Any) -> tuple[Any, Any]:
+    """The validated end values ``(lam(0), lam(tau))`` of a harmonic problem: ``(lam_i, lam_f)``
+    (positions, ``lam_i=None`` meaning 0) for translation, ``(k_i, k_f)`` (> 0) for stiffness."""
+    if problem == "stiffness":
+        if k_i is None or k_f is None:
+            raise ValueError(f"k_i={k_i!r}, k_f={k_f!r}: the 'stiffness' problem needs both, finite and > 0")
+        return positive_or_traced(k_i, "k_i"), positive_or_traced(k_f, "k_f")
+    if lam_f is None:
+        raise ValueError("lam_f=None: the 'trap_translation' problem needs a finite lam_f")
+    return finite_or_traced(0.0 if lam_i is None else lam_i, "lam_i"), finite_or_traced(lam_f, "lam_f")
+
+
+def harmonic_trap(x: Any, lam: Any) -> jax.Array:
+    """The harmonic trap ``U = kappa (x - c)^2 / 2`` with ``lam = (kappa, c)`` (energy).
+
+    One potential for every harmonic problem (the ``"quadratic"`` kind of :func:`gaussian_work`
+    uses the same ``(kappa, c)`` order): pass it as ``U`` to
+    :func:`nephlab.stochastic.overdamped_langevin` with ``lam_ndim=1`` and a protocol from
+    :func:`trap_parameters`. JAX-traceable; a module-level function, so compiled code is reused.
+
+    Args:
+        x: position(s) (length), any shape.
+        lam: ``(..., 2)`` array, ``lam[..., 0]`` the stiffness kappa (energy/length^2) and
+            ``lam[..., 1]`` the centre c (length); broadcast against ``x``.
+
+    Returns:
+        ``U`` (energy), the broadcast shape.
+
+    Example:
+        >>> float(harmonic_trap(3.0, jnp.array([2.0, 1.0])))
+        4.0
+    """
+    lam = jnp.asarray(lam)
+    return 0.5 * lam[..., 0] * (x - lam[..., 1]) ** 2
+
+
+def trap_parameters(kind: str, lam: Any, *, k: float = 1.0) -> np.ndarray:
+    """``(kappa, c)`` of the trap for protocol values ``lam`` of a harmonic problem.
+
+    ``"trap_translation"``: ``(k, lam)``; ``"stiffness"``: ``(lam, 0)``; the input of
+    :func:`harmonic_trap` and of ``gaussian_work(..., kind="quadratic")``.
+
+    Args:
+        kind: ``"trap_translation"`` or ``"stiffness"``.
+        lam: protocol values, shape ``(n,)`` (position, or stiffness > 0).
+        k: trap stiffness of the translation problem (> 0, energy/length^2).
+
+    Returns:
+        array of shape ``(n, 2)``.
+
+    Example:
+        >>> trap_parameters("trap_translation", [0.0, 1.5], k=2.0).tolist()
+        [[2.0, 0.0], [2.0, 1.5]]
+        >>> trap_parameters("stiffness", [1.0, 4.0]).tolist()
+        [[1.0, 0.0], [4.0, 0.0]]
+    """
+    one_of(kind, "kind", _KINDS)
+    k = positive_or_traced(k, "k")
+    v = np.asarray(lam, dtype=float)
+    if v.ndim != 1 or not np.all(np.isfinite(v)):
+        raise ValueError(f"lam has shape {v.shape}; allowed: a 1-D array of finite floats")
+    if kind == "stiffness":
+        if np.any(v <= 0):
+            raise ValueError(f"lam (a stiffness) has values <= 0 (min {v.min()!r}); allowed: > 0")
+        return np.stack([v, np.zeros_like(v)], axis=-1)
+    return np.stack([np.full_like(v, k), v], axis=-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,10 +319,7 @@ def optimal_protocol(
     kBT = positive_or_traced(kBT, "kBT")
     if problem == "trap_translation":
         k = positive_or_traced(k, "k")
-        lam_i = finite_or_traced(lam_i, "lam_i")
-        if lam_f is None:
-            raise ValueError("lam_f=None: the 'trap_translation' problem needs a finite lam_f")
-        lam_f = finite_or_traced(lam_f, "lam_f")
+        lam_i, lam_f = _end_points(problem, lam_i, lam_f, k_i, k_f)
         d = lam_f - lam_i
         den = 2.0 + k * tau / gamma
         nodes_t = np.array([0.0, tau])
@@ -256,10 +327,7 @@ def optimal_protocol(
         work = gamma * d * d / (tau + 2.0 * gamma / k)
         return Protocol("trap_translation", tau, lam_i, lam_f, "nodes", (nodes_t, nodes_v),
                         work, 2.0 * kBT * work, _physics(gamma, k, kBT))
-    if k_i is None or k_f is None:
-        raise ValueError(f"k_i={k_i!r}, k_f={k_f!r}: the 'stiffness' problem needs both, finite and > 0")
-    k_i = positive_or_traced(k_i, "k_i")
-    k_f = positive_or_traced(k_f, "k_f")
+    k_i, k_f = _end_points(problem, lam_i, lam_f, k_i, k_f)
     c, _, work = _ss_stiffness(k_i, k_f, tau, gamma, kBT)
     params = (k_i, gamma * c, c)  # lam(t) = kBT/(w_i s^2) - gamma c/s,  kBT/w_i = k_i
     return Protocol("stiffness", tau, k_i, k_f, "rational", params, work, None, _physics(gamma, k, kBT))
@@ -281,14 +349,7 @@ def linear_ramp(problem: str, *, tau: float, lam_i: float | None = None, lam_f: 
     """
     one_of(problem, "problem", _KINDS)
     tau = positive_or_traced(tau, "tau")
-    if problem == "stiffness":
-        if k_i is None or k_f is None:
-            raise ValueError(f"k_i={k_i!r}, k_f={k_f!r}: the 'stiffness' problem needs both, finite and > 0")
-        a, b = positive_or_traced(k_i, "k_i"), positive_or_traced(k_f, "k_f")
-    else:
-        if lam_f is None:
-            raise ValueError("lam_f=None: the 'trap_translation' problem needs a finite lam_f")
-        a, b = finite_or_traced(0.0 if lam_i is None else lam_i, "lam_i"), finite_or_traced(lam_f, "lam_f")
+    a, b = _end_points(problem, lam_i, lam_f, k_i, k_f)
     p = Protocol(problem, tau, a, b, "nodes", (np.array([0.0, tau]), np.array([a, b])), None, None,
                  _physics(gamma, k, kBT))
     m = gaussian_work(p, k=k, gamma=gamma, kBT=kBT)
@@ -458,6 +519,7 @@ def gaussian_work(
     gamma: float | None = None,
     kBT: float | None = None,
     n_steps: int = 2048,
+    steps_per_segment: int | None = None,
 ) -> WorkMoments:
     """Exact mean and variance of the work for any protocol on a harmonic trap.
 
@@ -474,6 +536,11 @@ def gaussian_work(
         k, gamma, kBT: stiffness (translation), friction, thermal energy; default: the
             protocol's values, else 1.
         n_steps: RK4 steps in total (spread over the segments of a node protocol).
+        steps_per_segment: node protocols only: RK4 steps on every segment of positive length
+            instead of spreading ``n_steps`` (>= 2; raised to a power of two where the longest
+            segment needs more for stability). A fixed value keeps one compiled function for all
+            protocols with the same number of nodes, whatever their times: no recompilation
+            when a node moves onto another (a drag in the protocol designer).
 
     Returns:
         :class:`WorkMoments` ``(mean, var, delta_f)`` as 0-d arrays (energy units);
@@ -511,8 +578,12 @@ def gaussian_work(
     n_seg = max(1, int(np.count_nonzero(np.diff(np.asarray(t)) > 0)))
     vv = np.asarray(v)
     kmax = {"trap_translation": k, "stiffness": float(np.max(vv))}.get(kind) or float(np.max(vv[:, 0]))
-    n_steps = _stable_steps(n_steps, float(t[-1]), kmax, gamma)
-    n_sub = max(2, -(-int(n_steps) // n_seg))
+    if steps_per_segment is None:
+        n_steps = _stable_steps(n_steps, float(t[-1]), kmax, gamma)
+        n_sub = max(2, -(-int(n_steps) // n_seg))
+    else:
+        n_sub = integer(steps_per_segment, "steps_per_segment", minimum=2)
+        n_sub = _stable_steps(n_sub, float(np.max(np.diff(np.asarray(t)))), kmax, gamma)
     return _gauss_nodes(t, v, k, gamma, kBT, kind=kind, n_sub=n_sub)
 
 
@@ -695,14 +766,7 @@ def optimize_protocol(
         kind = "user"
     else:
         kind = one_of(problem, "problem", _KINDS)
-        if kind == "stiffness":
-            if k_i is None or k_f is None:
-                raise ValueError(f"k_i={k_i!r}, k_f={k_f!r}: the 'stiffness' problem needs both, > 0")
-            a, b = positive_or_traced(k_i, "k_i"), positive_or_traced(k_f, "k_f")
-        else:
-            if lam_f is None:
-                raise ValueError("lam_f=None: the 'trap_translation' problem needs a finite lam_f")
-            a, b = finite_or_traced(lam_i, "lam_i"), finite_or_traced(lam_f, "lam_f")
+        a, b = _end_points(kind, lam_i, lam_f, k_i, k_f)
     log = kind == "stiffness"
     node_t = np.linspace(0.0, tau, int(n_nodes))
     times = jnp.asarray(np.concatenate([[0.0], node_t, [tau]]))

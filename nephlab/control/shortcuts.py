@@ -23,6 +23,7 @@ import numpy as np
 from nephlab import _config  # noqa: F401  (float64)
 from nephlab._validate import function, is_traced
 from nephlab.quantum._convert import as_operator, check_dims
+from nephlab.quantum.operators import sigmay
 
 __all__ = [
     "counterdiabatic",
@@ -185,7 +186,7 @@ def two_level_cd(delta: Any, omega: Any) -> HamiltonianFn:
     """
     d = _as_time_fn(delta, "delta")
     o = _as_time_fn(omega, "omega")
-    sy = jnp.array([[0.0, -1j], [1j, 0.0]], dtype=jnp.complex128)
+    sy = sigmay()
 
     def H_cd(t: Any, args: Any = None) -> jnp.ndarray:
         t = jnp.asarray(t, dtype=jnp.float64)

@@ -21,6 +21,7 @@ from .operators import (
 )
 from .result import Result
 from .steadystate import steadystate
+from .stream import Recorder
 from .superop import dissipator_apply, lindblad_dissipator, lindblad_rhs, liouvillian, spost, spre, sprepost
 from .thermo import (
     WorkStatistics,
@@ -35,7 +36,7 @@ from .thermo import (
 from .timedep import hamiltonian_function
 
 __all__ = [
-    "Dopri5", "Expm", "Kvaerno5", "Magnus4", "Method", "RK4", "Result", "Tsit5", "WorkStatistics",
+    "Dopri5", "Expm", "Kvaerno5", "Magnus4", "Method", "RK4", "Recorder", "Result", "Tsit5", "WorkStatistics",
     "basis", "coherent", "create", "destroy", "dissipator_apply", "entropy_production_rate", "entropy_vn",
     "estimate_memory_bytes", "fock_dm", "hamiltonian_function", "heat_currents", "ket2dm", "lindblad_dissipator",
     "lindblad_rhs", "liouvillian", "mesolve", "num", "purity", "qeye", "relative_entropy", "sigmam", "sigmap",

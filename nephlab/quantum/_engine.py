@@ -173,52 +173,115 @@ def _progress_print(t, t_end):
 
 
 # ---------------------------------------------------------------------------------------------
-# Integrators
+# Kernels in pieces: prepare / start / advance / finish
 # ---------------------------------------------------------------------------------------------
+#
+# Each method's kernel (for one system; batches are vmapped around it) is written as
+#
+#   prepare(st, dyn) -> aux                      what depends on the operators only (built once)
+#   start(st, dyn, aux) -> (carry, first)        integrator state and saved values at tlist[0]
+#   advance(st, dyn, aux, carry, j0, size)       fill the saved times j0 .. j0+size-1 (those past
+#       -> (carry, saved)                        the end of tlist are padding); saved has size rows
+#   finish(st, dyn, aux, carry) -> (final, stats)
+#
+# ``carry["idx"]`` is the next saved index still to fill. A single call (:func:`run_all`) is
+# start, one advance over every saved time and finish; streaming (``mesolve(on_save=...)``,
+# :func:`stream_start` / :func:`stream_advance` / :func:`stream_finish`) calls advance chunk by
+# chunk, with the same code, so both give the same states.
 
 
-def solve_kvaerno5(st: Structure, dyn):
-    """Kvaerno5 through diffrax (implicit; its Newton solves need a Jacobian)."""
-    import diffrax as dfx
+@dataclass(frozen=True)
+class Kernel:
+    """A method's compiled kernel in pieces (see above); a method names its kernel as
+    ``kernel: ClassVar[Kernel]``. ``st.method`` is the method object, for its own options."""
 
+    start: Callable
+    advance: Callable
+    finish: Callable
+    prepare: Callable = lambda st, dyn: {}
+
+
+def _concat_first(first, saved):
+    return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saved)
+
+
+def run_all(method: "Method", st: Structure, dyn):
+    """One call over every saved time: ``(saved (T rows), final, stats)`` from the method's pieces."""
+    aux = method.prepare(st, dyn)
+    carry, first = method.start(st, dyn, aux)
+    T = dyn["tlist"].shape[0]
+    carry, saved = method.advance(st, dyn, aux, carry, 1, T - 1)
+    final, stats = method.finish(st, dyn, aux, carry)
+    return _concat_first(first, saved), final, stats
+
+
+def scan_intervals(interval: Callable, carry, tlist, j0, size: int, xs=()):
+    """``lax.scan`` of ``interval(carry, ta, tb, valid, *x) -> (carry, saved)`` over the ``size``
+    intervals ``[tlist[j-1], tlist[j]]``, ``j = j0, j0+1, ...``; those with ``j`` past the end of
+    tlist come with ``valid=False`` (the kernel must leave its carry unchanged there)."""
+    T = tlist.shape[0]
+    j = j0 + jnp.arange(size)
+    jc = jnp.minimum(j, T - 1)
+    return lax.scan(lambda c, x: interval(c, *x), carry, (tlist[jc - 1], tlist[jc], j < T) + tuple(xs))
+
+
+def _next_index(j0, size: int, T: int):
+    return jnp.minimum(jnp.asarray(j0, jnp.int32) + size, T)
+
+
+def _buffer(example, rows: int):
+    """Zeros with ``rows`` leading rows shaped like the pytree ``example`` (traced once, not run)."""
+    shapes = jax.eval_shape(example)
+    return jax.tree_util.tree_map(lambda s: jnp.zeros((rows,) + s.shape, s.dtype), shapes)
+
+
+# -- fixed step (rk4, magnus4, and methods defined elsewhere) -----------------------------------
+
+
+def fixed_step_start(st: Structure, dyn, y0, to_complex):
+    """Carry ``{"y", "steps", "idx"}`` and the saved values at ``tlist[0]``."""
+    carry = {"y": y0, "steps": jnp.asarray(0, jnp.int32), "idx": jnp.asarray(1, jnp.int32)}
+    return carry, _save(st, dyn, dyn["tlist"][0], to_complex(y0))
+
+
+def fixed_step_advance(st: Structure, dyn, carry, to_complex, run: Callable, j0, size: int, tlist=None, dt=None):
+    """March over ``size`` intervals of tlist (see :func:`scan_intervals`), each split into
+    ``m = ceil(Δt/dt)`` equal steps ``h`` that ``run(y, ta, h, m) -> y`` takes; save at each end."""
+    tlist = dyn["tlist"] if tlist is None else tlist
+    dt = dyn["dt"] if dt is None else dt
+
+    def interval(c, ta, tb, valid):
+        y, nsteps = c
+        m = jnp.where(valid, jnp.maximum(1, jnp.ceil((tb - ta) / dt - 1e-9)), 0).astype(jnp.int32)
+        h = (tb - ta) / jnp.maximum(m, 1)
+        y = run(y, ta, h, m)
+        return (y, nsteps + m), _save(st, dyn, tb, to_complex(y))
+
+    (y, nsteps), saved = scan_intervals(interval, (carry["y"], carry["steps"]), tlist, j0, size)
+    return {"y": y, "steps": nsteps, "idx": _next_index(j0, size, tlist.shape[0])}, saved
+
+
+def fixed_step_stats(carry, evals_per_step: float) -> dict:
+    n = carry["steps"]
+    return {"steps": n, "accepted": n, "rejected": jnp.asarray(0), "rhs_evals": evals_per_step * n,
+            "success": jnp.asarray(True)}
+
+
+def _fixed_step_loop(st, dyn, step, y0, to_complex, tlist, dt, evals_per_step):
+    """One call of a fixed-step method whose step is ``step(y, t, h) -> y``: ``(saved, final, stats)``."""
+    carry, first = fixed_step_start(st, dict(dyn, tlist=tlist), y0, to_complex)
+    carry, saved = fixed_step_advance(st, dyn, carry, to_complex, _repeat(step), 1, tlist.shape[0] - 1,
+                                      tlist=tlist, dt=dt)
+    return _concat_first(first, saved), to_complex(carry["y"]), fixed_step_stats(carry, evals_per_step)
+
+
+def _repeat(step: Callable) -> Callable:
+    """``run(y, ta, h, m)``: ``m`` steps ``step(y, t, h)`` from ``ta``."""
+    return lambda y, ta, h, m: lax.fori_loop(0, m, lambda i, y: step(y, ta + i * h, h), y)
+
+
+def rk4_step(st: Structure, dyn) -> Callable:
     rhs = make_rhs(st, dyn)
-    solver = dfx.Kvaerno5()
-    tlist = dyn["tlist"]
-
-    def save_fn(t, y, args):
-        return _save(st, dyn, t, _ops.merge(y))
-
-    sol = dfx.diffeqsolve(
-        dfx.ODETerm(lambda t, y, args: rhs(t, y)),
-        solver,
-        t0=tlist[0],
-        t1=tlist[-1],
-        dt0=None,
-        y0=dyn["rho0"],
-        saveat=dfx.SaveAt(subs=[dfx.SubSaveAt(ts=tlist, fn=save_fn), dfx.SubSaveAt(t1=True)]),
-        # diffrax's dense output for Kvaerno5 is a 3rd-order Hermite interpolant, too coarse for
-        # rtol 1e-6 between large implicit steps: step onto every saved time instead.
-        stepsize_controller=dfx.PIDController(rtol=dyn["rtol"], atol=dyn["atol"], step_ts=tlist),
-        max_steps=st.method.max_steps,
-        throw=False,
-    )
-    saved, y1 = sol.ys
-    final = _unframe(st, dyn, tlist[-1], _ops.merge(y1[-1]))
-    steps = sol.stats["num_steps"]
-    stats = {
-        "steps": steps,
-        "accepted": sol.stats["num_accepted_steps"],
-        "rejected": sol.stats["num_rejected_steps"],
-        # stage evaluations only; the Newton iterations of the implicit stages add more
-        "rhs_evals": 7 * steps,
-        "success": sol.result == dfx.RESULTS.successful,
-    }
-    return saved, final, stats
-
-
-def solve_rk4(st: Structure, dyn):
-    rhs = make_rhs(st, dyn)
-    tlist, dt = dyn["tlist"], dyn["dt"]
 
     def step(y, t, h):
         k1 = rhs(t, y)
@@ -227,25 +290,221 @@ def solve_rk4(st: Structure, dyn):
         k4 = rhs(t + h, y + h * k3)
         return y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
-    return _fixed_step_loop(st, dyn, step, dyn["rho0"], lambda y: _ops.merge(y), tlist, dt, evals_per_step=4)
+    return step
 
 
-def _fixed_step_loop(st, dyn, step, y0, to_complex, tlist, dt, evals_per_step):
-    """March over the intervals of tlist with ceil(Δt/dt) equal steps each; save at tlist."""
+def rk4_start(st: Structure, dyn, aux):
+    return fixed_step_start(st, dyn, dyn["rho0"], _ops.merge)
 
-    def interval(carry, ts):
-        y, nsteps = carry
-        ta, tb = ts
-        m = jnp.maximum(1, jnp.ceil((tb - ta) / dt - 1e-9)).astype(jnp.int32)
-        h = (tb - ta) / m
-        y = lax.fori_loop(0, m, lambda i, y: step(y, ta + i * h, h), y)
-        return (y, nsteps + m), _save(st, dyn, tb, to_complex(y))
 
-    first = _save(st, dyn, tlist[0], to_complex(y0))
-    (y, nsteps), saved = lax.scan(interval, (y0, jnp.asarray(0, jnp.int32)), (tlist[:-1], tlist[1:]))
-    saved = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saved)
-    stats = {"steps": nsteps, "accepted": nsteps, "rejected": jnp.asarray(0), "rhs_evals": evals_per_step * nsteps, "success": jnp.asarray(True)}
-    return saved, to_complex(y), stats
+def rk4_advance(st: Structure, dyn, aux, carry, j0, size: int):
+    return fixed_step_advance(st, dyn, carry, _ops.merge, _repeat(rk4_step(st, dyn)), j0, size)
+
+
+def rk4_finish(st: Structure, dyn, aux, carry):
+    return _ops.merge(carry["y"]), fixed_step_stats(carry, 4)
+
+
+RK4 = Kernel(rk4_start, rk4_advance, rk4_finish)
+
+
+# -- Magnus 4 with a CPTP splitting of the dissipator -------------------------------------------
+
+
+def magnus4_prepare(st: Structure, dyn):
+    Ls = dyn["Ls"]
+    if Ls.shape[0] == 0:
+        return {}
+    return {"D": _liouvillian_core(jnp.zeros((st.n, st.n), jnp.complex128), Ls)}
+
+
+def magnus4_start(st: Structure, dyn, aux):
+    return fixed_step_start(st, dyn, dyn["rho0c"], lambda r: r)
+
+
+def magnus4_advance(st: Structure, dyn, aux, carry, j0, size: int):
+    n = st.n
+
+    def H_at(t):
+        if st.h_callable is not None:
+            return jnp.asarray(st.h_callable(t, dyn["args"]), jnp.complex128)
+        H = None
+        for spec, op in zip(st.h_coeffs, dyn["Hterms"]):
+            term = op if spec is None else eval_spec(spec, t, dyn) * op
+            H = term if H is None else H + term
+        return H
+
+    def run(rho, ta, h, m):
+        Phi = expm(aux["D"] * (0.5 * h)) if "D" in aux else None
+
+        def half_diss(r):
+            return (Phi @ r.reshape(n * n)).reshape(n, n) if Phi is not None else r
+
+        def step(i, r):
+            t = ta + i * h
+            K = magnus4_exponent(H_at(t + GAUSS_NODES[0] * h), H_at(t + GAUSS_NODES[1] * h), h)
+            U = expm_hermitian(K)
+            r = half_diss(r)
+            r = U @ r @ jnp.conj(U.T)
+            return half_diss(r)
+
+        return lax.fori_loop(0, m, step, rho)
+
+    return fixed_step_advance(st, dyn, carry, lambda r: r, run, j0, size)
+
+
+def magnus4_finish(st: Structure, dyn, aux, carry):
+    return carry["y"], fixed_step_stats(carry, 2)
+
+
+MAGNUS4 = Kernel(magnus4_start, magnus4_advance, magnus4_finish, magnus4_prepare)
+
+
+# -- adaptive explicit Runge-Kutta (nephlab's loop, _rk) ----------------------------------------
+
+
+def _saver(st: Structure, dyn) -> Callable:
+    return lambda t, y: _save(st, dyn, t, _ops.merge(y))
+
+
+def rk_start(st: Structure, dyn, aux):
+    from ._rk import adaptive_start
+
+    return adaptive_start(make_rhs(st, dyn), dyn["rho0"], dyn["tlist"], _saver(st, dyn),
+                          tableau=st.method.tableau(), rtol=dyn["rtol"], atol=dyn["atol"])
+
+
+def rk_advance(st: Structure, dyn, aux, carry, j0, size: int):
+    from ._rk import adaptive_advance
+
+    tlist = dyn["tlist"]
+    save = _saver(st, dyn)
+    buf = _buffer(lambda: save(tlist[0], carry["y"]), size)
+    return adaptive_advance(make_rhs(st, dyn), carry, buf, j0, _next_index(j0, size, tlist.shape[0]), tlist, save,
+                            tableau=st.method.tableau(), rtol=dyn["rtol"], atol=dyn["atol"],
+                            max_steps=st.method.max_steps)
+
+
+def rk_finish(st: Structure, dyn, aux, carry):
+    from ._rk import adaptive_stats
+
+    tlist = dyn["tlist"]
+    return _unframe(st, dyn, tlist[-1], _ops.merge(carry["y"])), adaptive_stats(carry, tlist.shape[0])
+
+
+RK = Kernel(rk_start, rk_advance, rk_finish)
+
+
+def solve_explicit_rk(st: Structure, dyn, tableau: "Tableau"):
+    """One call (all saved times in one buffer, no concatenation copy)."""
+    from ._rk import adaptive_solve
+
+    saved, y1, stats = adaptive_solve(
+        make_rhs(st, dyn), dyn["rho0"], dyn["tlist"], _saver(st, dyn),
+        tableau=tableau, rtol=dyn["rtol"], atol=dyn["atol"], max_steps=st.method.max_steps,
+    )
+    return saved, _unframe(st, dyn, dyn["tlist"][-1], _ops.merge(y1)), stats
+
+
+# -- Kvaerno5 (diffrax's implicit solver and PID controller, our loop) ---------------------------
+
+
+def _kvaerno_parts(st: Structure, dyn):
+    """Term, solver (root finder tolerances from the controller, as diffeqsolve sets them) and
+    the PID controller stepping onto every saved time (diffrax's dense output for Kvaerno5 is a
+    3rd-order Hermite interpolant, too coarse for rtol 1e-6 between large implicit steps)."""
+    import diffrax as dfx
+    import equinox as eqx
+    from diffrax._root_finder import use_stepsize_tol
+
+    rhs = make_rhs(st, dyn)
+    term = dfx.ODETerm(lambda t, y, args: rhs(t, y))
+    ctrl = dfx.PIDController(rtol=dyn["rtol"], atol=dyn["atol"], step_ts=dyn["tlist"])
+    solver = dfx.Kvaerno5()
+    names = [a for a in ("rtol", "atol", "norm") if getattr(solver.root_finder, a) is use_stepsize_tol]
+    solver = eqx.tree_at(lambda s: tuple(getattr(s.root_finder, a) for a in names), solver,
+                         tuple(getattr(ctrl, a) for a in names))
+    return term, solver, ctrl
+
+
+def kvaerno_start(st: Structure, dyn, aux):
+    term, solver, ctrl = _kvaerno_parts(st, dyn)
+    tlist, y0 = dyn["tlist"], dyn["rho0"]
+    t0, t_end = tlist[0], tlist[-1]
+    tnext, cstate = ctrl.init(term, t0, t_end, y0, None, None, solver.func, solver.error_order(term))
+    tnext = jnp.minimum(tnext, t_end)
+    carry = {"tprev": t0, "tnext": tnext, "y": y0, "solver": solver.init(term, t0, tnext, y0, None),
+             "ctrl": cstate, "made_jump": jnp.asarray(False), "ok": jnp.asarray(True),
+             "idx": jnp.asarray(1, jnp.int32), "steps": jnp.asarray(0, jnp.int32), "accepted": jnp.asarray(0, jnp.int32)}
+    return carry, _save(st, dyn, t0, _ops.merge(y0))
+
+
+def kvaerno_advance_into(st: Structure, dyn, carry, buf, row0, stop):
+    """Step until the saved times before ``stop`` are filled (saved ``j`` goes to row ``j - row0``).
+    Every saved time is a step end (``step_ts``), so chunks end between steps."""
+    from diffrax import RESULTS
+
+    term, solver, ctrl = _kvaerno_parts(st, dyn)
+    tlist = dyn["tlist"]
+    T, t_end = tlist.shape[0], tlist[-1]
+    order = solver.error_order(term)
+
+    def cond(c):
+        s = c[0]
+        return (s["idx"] < stop) & (s["steps"] < st.method.max_steps) & s["ok"]
+
+    def body(c):
+        s, buf = c
+        y1, y_err, _, sstate, sres = solver.step(term, s["tprev"], s["tnext"], s["y"], None, s["solver"],
+                                                 s["made_jump"])
+        y_err = jnp.where(jnp.isnan(y_err), jnp.inf, y_err)
+        keep, tprev, tnext, jump, cstate, cres = ctrl.adapt_step_size(s["tprev"], s["tnext"], s["y"], y1, None,
+                                                                      y_err, order, s["ctrl"])
+        idx = s["idx"]
+        hit = keep & (idx < T) & (tlist[jnp.minimum(idx, T - 1)] <= s["tnext"])
+        out = _save(st, dyn, s["tnext"], _ops.merge(y1))
+        row = jnp.clip(idx - row0, 0, jax.tree_util.tree_leaves(buf)[0].shape[0] - 1)
+        buf = jax.tree_util.tree_map(
+            lambda b, o: lax.dynamic_update_index_in_dim(b, jnp.where(hit, o, b[row]), row, 0), buf, out)
+        ok = s["ok"] & (~keep | (sres == RESULTS.successful)) & (cres == RESULTS.successful)
+        return {"tprev": jnp.minimum(tprev, t_end), "tnext": jnp.minimum(tnext, t_end),
+                "y": jnp.where(keep, y1, s["y"]),
+                "solver": jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), sstate, s["solver"]),
+                "ctrl": cstate, "made_jump": jnp.where(keep, jump, s["made_jump"]), "ok": ok,
+                "idx": idx + hit.astype(jnp.int32), "steps": s["steps"] + 1,
+                "accepted": s["accepted"] + keep.astype(jnp.int32)}, buf
+
+    return lax.while_loop(cond, body, (carry, buf))
+
+
+def kvaerno_advance(st: Structure, dyn, aux, carry, j0, size: int):
+    buf = _buffer(lambda: _save(st, dyn, dyn["tlist"][0], _ops.merge(carry["y"])), size)
+    return kvaerno_advance_into(st, dyn, carry, buf, j0, _next_index(j0, size, dyn["tlist"].shape[0]))
+
+
+def kvaerno_finish(st: Structure, dyn, aux, carry):
+    T = dyn["tlist"].shape[0]
+    steps = carry["steps"]
+    stats = {"steps": steps, "accepted": carry["accepted"], "rejected": steps - carry["accepted"],
+             # stage evaluations only; the Newton iterations of the implicit stages add more
+             "rhs_evals": 7 * steps, "success": carry["ok"] & (carry["idx"] >= T)}
+    return _unframe(st, dyn, dyn["tlist"][-1], _ops.merge(carry["y"])), stats
+
+
+KVAERNO5 = Kernel(kvaerno_start, kvaerno_advance, kvaerno_finish)
+
+
+def solve_kvaerno5(st: Structure, dyn):
+    """One call (all saved times in one buffer)."""
+    T = dyn["tlist"].shape[0]
+    carry, first = kvaerno_start(st, dyn, {})
+    buf = jax.tree_util.tree_map(lambda x: jnp.zeros((T,) + x.shape, x.dtype).at[0].set(x), first)
+    carry, buf = kvaerno_advance_into(st, dyn, carry, buf, 0, T)
+    final, stats = kvaerno_finish(st, dyn, {}, carry)
+    return buf, final, stats
+
+
+# -- exact propagator ---------------------------------------------------------------------------
 
 
 class HermitianBasis:
@@ -323,19 +582,19 @@ class HermitianBasis:
         return vT[:, self.idx[0]] * self.w[0] + vT[:, self.idx[1]] * self.w[1]
 
 
-def solve_expm(st: Structure, dyn):
-    n = st.n
-    basis = HermitianBasis(n)
-    tlist = dyn["tlist"]
+
+
+def _expm_parts(st: Structure, dyn):
+    basis = HermitianBasis(st.n)
     H = sum(dyn["Hterms"][1:], dyn["Hterms"][0])  # time independent: the terms carry no coefficients
 
     def generator_times(dt):
         # L·dt built from H·dt and L_k·sqrt(dt): scaling the small n×n inputs rather than the
         # n²×n² result keeps XLA from re-evaluating the gathered generator inside expm.
         return basis.real_lindbladian(H * dt, dyn["Ls"] * jnp.sqrt(dt))
-    x0 = basis.coords(dyn["rho0c"])
-    dts = tlist[1:] - tlist[:-1]
+
     wops = basis.dual(dyn["eops"])
+    tlist = dyn["tlist"]
 
     def save(t, x):
         out = {}
@@ -347,90 +606,67 @@ def solve_expm(st: Structure, dyn):
             jax.debug.callback(_progress_print, t, tlist[-1], ordered=False)
         return out
 
+    return basis, generator_times, save
+
+
+def expm_prepare(st: Structure, dyn):
+    if not st.uniform:
+        return {}
+    _, generator_times, _ = _expm_parts(st, dyn)
+    tlist = dyn["tlist"]
+    return {"P": expm(generator_times(tlist[1] - tlist[0]))}
+
+
+def expm_start(st: Structure, dyn, aux):
+    basis, _, save = _expm_parts(st, dyn)
+    x0 = basis.coords(dyn["rho0c"])
+    return {"x": x0, "idx": jnp.asarray(1, jnp.int32)}, save(dyn["tlist"][0], x0)
+
+
+def expm_advance(st: Structure, dyn, aux, carry, j0, size: int):
+    _, generator_times, save = _expm_parts(st, dyn)
+    tlist = dyn["tlist"]
+    T = tlist.shape[0]
     if st.uniform:
-        P = expm(generator_times(dts[0]))
+        def interval(x, ta, tb, valid):
+            x = jnp.where(valid, aux["P"] @ x, x)
+            return x, save(tb, x)
 
-        def body(x, t):
-            x = P @ x
-            return x, save(t, x)
-
-        x, saved = lax.scan(body, x0, tlist[1:])
+        xs = ()
     else:
-        Ps = jax.vmap(lambda d: expm(generator_times(d)))(dts)
+        j = jnp.minimum(j0 + jnp.arange(size), T - 1)
+        xs = (jax.vmap(lambda d: expm(generator_times(d)))(tlist[j] - tlist[j - 1]),)
 
-        def body(x, xs):
-            P, t = xs
-            x = P @ x
-            return x, save(t, x)
+        def interval(x, ta, tb, valid, P):
+            x = jnp.where(valid, P @ x, x)
+            return x, save(tb, x)
 
-        x, saved = lax.scan(body, x0, (Ps, tlist[1:]))
-    first = save(tlist[0], x0)
-    saved = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saved)
-    nint = tlist.shape[0] - 1
-    stats = {"steps": jnp.asarray(nint), "accepted": jnp.asarray(nint), "rejected": jnp.asarray(0), "rhs_evals": jnp.asarray(0), "success": jnp.asarray(True)}
-    return saved, basis.matrix(x), stats
+    x, saved = scan_intervals(interval, carry["x"], tlist, j0, size, xs)
+    return {"x": x, "idx": _next_index(j0, size, T)}, saved
 
 
-def solve_magnus4(st: Structure, dyn):
-    n = st.n
-    tlist, dt = dyn["tlist"], dyn["dt"]
-    Ls = dyn["Ls"]
-    has_diss = Ls.shape[0] > 0
-    if has_diss:
-        zero = jnp.zeros((n, n), jnp.complex128)
-        Dsup = _liouvillian_core(zero, Ls)
-
-    def H_at(t):
-        if st.h_callable is not None:
-            return jnp.asarray(st.h_callable(t, dyn["args"]), jnp.complex128)
-        H = None
-        for spec, op in zip(st.h_coeffs, dyn["Hterms"]):
-            term = op if spec is None else eval_spec(spec, t, dyn) * op
-            H = term if H is None else H + term
-        return H
-
-    def interval(carry, ts):
-        rho, nsteps = carry
-        ta, tb = ts
-        m = jnp.maximum(1, jnp.ceil((tb - ta) / dt - 1e-9)).astype(jnp.int32)
-        h = (tb - ta) / m
-        Phi = expm(Dsup * (0.5 * h)) if has_diss else None
-
-        def half_diss(r):
-            return (Phi @ r.reshape(n * n)).reshape(n, n) if has_diss else r
-
-        def step(i, r):
-            t = ta + i * h
-            K = magnus4_exponent(H_at(t + GAUSS_NODES[0] * h), H_at(t + GAUSS_NODES[1] * h), h)
-            U = expm_hermitian(K)
-            r = half_diss(r)
-            r = U @ r @ jnp.conj(U.T)
-            return half_diss(r)
-
-        rho = lax.fori_loop(0, m, step, rho)
-        return (rho, nsteps + m), _save(st, dyn, tb, rho)
-
-    rho0 = dyn["rho0c"]
-    first = _save(st, dyn, tlist[0], rho0)
-    (rho, nsteps), saved = lax.scan(interval, (rho0, jnp.asarray(0, jnp.int32)), (tlist[:-1], tlist[1:]))
-    saved = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saved)
-    stats = {"steps": nsteps, "accepted": nsteps, "rejected": jnp.asarray(0), "rhs_evals": 2 * nsteps, "success": jnp.asarray(True)}
-    return saved, rho, stats
+def expm_finish(st: Structure, dyn, aux, carry):
+    basis = HermitianBasis(st.n)
+    nint = jnp.asarray(dyn["tlist"].shape[0] - 1)
+    stats = {"steps": nint, "accepted": nint, "rejected": jnp.asarray(0), "rhs_evals": jnp.asarray(0),
+             "success": jnp.asarray(True)}
+    return basis.matrix(carry["x"]), stats
 
 
-def solve_explicit_rk(st: Structure, dyn, tableau: "Tableau"):
-    from ._rk import adaptive_solve
+EXPM = Kernel(expm_start, expm_advance, expm_finish, expm_prepare)
 
-    rhs = make_rhs(st, dyn)
-    saved, y1, stats = adaptive_solve(
-        rhs, dyn["rho0"], dyn["tlist"], lambda t, y: _save(st, dyn, t, _ops.merge(y)),
-        tableau=tableau, rtol=dyn["rtol"], atol=dyn["atol"], max_steps=st.method.max_steps,
-    )
-    return saved, _unframe(st, dyn, dyn["tlist"][-1], _ops.merge(y1)), stats
+
+# ---------------------------------------------------------------------------------------------
+# jitted entry points
+# ---------------------------------------------------------------------------------------------
 
 
 def _solve_one(st: Structure, dyn):
     return st.method.solve(st, dyn)  # each method object provides its kernel
+
+
+def _axes(dyn, in_axes):
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(dyn), list(in_axes))
 
 
 @partial(jax.jit, static_argnames=("st", "in_axes", "batched"))
@@ -438,5 +674,59 @@ def solve(st: Structure, dyn, in_axes=None, batched: bool = False):
     """Run one problem (or a vmapped batch of them). Returns (saved, final, stats)."""
     if not batched:
         return _solve_one(st, dyn)
-    axes = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(dyn), list(in_axes))
-    return jax.vmap(lambda d: _solve_one(st, d), in_axes=(axes,))(dyn)
+    return jax.vmap(lambda d: _solve_one(st, d), in_axes=(_axes(dyn, in_axes),))(dyn)
+
+
+def aux_axis(st: Structure, dyn, in_axes, batched: bool) -> int | None:
+    """How :func:`stream_start` batches the method's ``prepare`` output: None when it is shared by
+    the batch (operators without batch axes; it is then built and kept once), else 0."""
+    if not batched:
+        return None
+    try:
+        jax.eval_shape(jax.vmap(lambda d: st.method.prepare(st, d), in_axes=(_axes(dyn, in_axes),), out_axes=None),
+                       dyn)
+        return None
+    except ValueError:
+        return 0
+
+
+def _strong(tree):
+    """Leaves with their dtypes made explicit (no weak types), so that a carry from
+    :func:`stream_start` and one from :func:`stream_advance` give the same compiled signature."""
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), tree)
+
+
+@partial(jax.jit, static_argnames=("st", "in_axes", "batched", "aux_ax"))
+def stream_start(st: Structure, dyn, in_axes=None, batched: bool = False, aux_ax=None):
+    """Streaming, first piece: ``(aux, carry, first)`` (see :func:`aux_axis` for ``aux_ax``)."""
+    m = st.method
+    if not batched:
+        aux = m.prepare(st, dyn)
+        carry, first = m.start(st, dyn, aux)
+        return aux, _strong(carry), first
+    axes = _axes(dyn, in_axes)
+    aux = jax.vmap(lambda d: m.prepare(st, d), in_axes=(axes,), out_axes=aux_ax)(dyn)
+    carry, first = jax.vmap(lambda d, a: m.start(st, d, a), in_axes=(axes, aux_ax))(dyn, aux)
+    return aux, _strong(carry), first
+
+
+@partial(jax.jit, static_argnames=("st", "size", "in_axes", "batched", "aux_ax"))
+def stream_advance(st: Structure, dyn, aux, carry, j0, size: int, in_axes=None, batched: bool = False, aux_ax=None):
+    """Streaming: fill the saved times ``j0 .. j0+size-1``; returns ``(carry, saved)``. Compiled
+    once per ``size``; ``j0`` is data."""
+    m = st.method
+    if not batched:
+        carry, saved = m.advance(st, dyn, aux, carry, j0, size)
+    else:
+        carry, saved = jax.vmap(lambda d, a, c: m.advance(st, d, a, c, j0, size),
+                                in_axes=(_axes(dyn, in_axes), aux_ax, 0))(dyn, aux, carry)
+    return _strong(carry), saved
+
+
+@partial(jax.jit, static_argnames=("st", "in_axes", "batched", "aux_ax"))
+def stream_finish(st: Structure, dyn, aux, carry, in_axes=None, batched: bool = False, aux_ax=None):
+    """Streaming, last piece: ``(final, stats)``."""
+    m = st.method
+    if not batched:
+        return m.finish(st, dyn, aux, carry)
+    return jax.vmap(lambda d, a, c: m.finish(st, d, a, c), in_axes=(_axes(dyn, in_axes), aux_ax, 0))(dyn, aux, carry)

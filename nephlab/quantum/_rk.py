@@ -120,40 +120,51 @@ def _lincomb(ws, ks):
     return out
 
 
-def adaptive_solve(f: Callable, y0, tlist, save: Callable, *, tableau: Tableau, rtol, atol, max_steps: int):
-    """Integrate ``y' = f(t, y)`` from ``tlist[0]`` with the pair ``tableau`` and call
-    ``save(t, y)`` at every ``tlist`` time.
-
-    Returns ``(saved, y_final, stats)``; ``saved`` stacks the pytrees returned by ``save``.
-    """
+def adaptive_start(f: Callable, y0, tlist, save: Callable, *, tableau: Tableau, rtol, atol):
+    """The loop state at ``tlist[0]`` (initial step of Hairer, Nørsett & Wanner I, II.4) and
+    ``save(tlist[0], y0)``. Returns ``(state, first)``; ``state["idx"]`` is the next saved index."""
     tb = tableau
-    T = tlist.shape[0]
     t0, t_end = tlist[0], tlist[-1]
     first = save(t0, y0)
-    buf = jax.tree_util.tree_map(lambda x: jnp.zeros((T,) + x.shape, x.dtype).at[0].set(x), first)
-
-    def scale(y, yn):
-        return atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(yn))
-
-    def err_norm(e, y, yn):
-        return jnp.sqrt(jnp.mean((e / scale(y, yn)) ** 2))
-
-    # Initial step (Hairer, Nørsett & Wanner I, II.4).
     k1 = f(t0, y0)
-    d0 = err_norm(y0, y0, y0)
-    d1 = err_norm(k1, y0, y0)
+    d0 = _err_norm(y0, y0, y0, rtol, atol)
+    d1 = _err_norm(k1, y0, y0, rtol, atol)
     h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
     y1 = y0 + h0 * k1
     k2 = f(t0 + h0, y1)
-    d2 = err_norm(k2 - k1, y0, y0) / h0
+    d2 = _err_norm(k2 - k1, y0, y0, rtol, atol) / h0
     h1 = jnp.where(jnp.maximum(d1, d2) <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3),
                    (0.01 / jnp.maximum(d1, d2)) ** (1.0 / tb.order))
     h = jnp.minimum(jnp.minimum(100 * h0, h1), t_end - t0)
+    state = {"t": t0, "y": y0, "k1": k1, "h": h, "en_prev": jnp.asarray(1.0), "idx": jnp.asarray(1, jnp.int32),
+             "steps": jnp.asarray(0, jnp.int32), "accepted": jnp.asarray(0, jnp.int32)}
+    return state, first
 
-    def cond(s):
-        return (s["idx"] < T) & (s["steps"] < max_steps) & (s["h"] > 0)
 
-    def body(s):
+def _err_norm(e, y, yn, rtol, atol):
+    return jnp.sqrt(jnp.mean((e / (atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(yn)))) ** 2))
+
+
+def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Callable, *, tableau: Tableau, rtol,
+                     atol, max_steps: int):
+    """Step on from ``state`` until the saved times before index ``stop`` are filled.
+
+    ``save(t, y)`` at ``tlist[j]`` goes to row ``j - row0`` of ``buf`` (a pytree of arrays with
+    a leading row axis). A step is taken the same way whatever ``stop`` is, so the saved values do
+    not depend on how the times are cut into chunks: an accepted step whose saved times run past
+    ``stop`` fills those before ``stop`` and is not committed; the next chunk repeats the very
+    same step (same inputs, same program) and fills the rest. Returns ``(state, buf)``.
+    """
+    tb = tableau
+    T = tlist.shape[0]
+    t_end = tlist[-1]
+
+    def cond(c):
+        s = c[0]
+        return (s["idx"] < stop) & (s["steps"] < max_steps) & (s["h"] > 0)
+
+    def body(c):
+        s, buf = c
         t, y, h, k1 = s["t"], s["y"], s["h"], s["k1"]
         h = jnp.minimum(h, t_end - t)
         ks = [k1]
@@ -163,7 +174,7 @@ def adaptive_solve(f: Callable, y0, tlist, save: Callable, *, tableau: Tableau, 
             if i == 6:
                 y_new = yi  # FSAL: the last stage is evaluated at the new solution
         err = h * _lincomb(tb.e, ks)
-        en = err_norm(err, y, y_new)
+        en = _err_norm(err, y, y_new, rtol, atol)
         accept = en <= 1.0
         # PI controller
         en_safe = jnp.maximum(en, 1e-10)
@@ -178,33 +189,51 @@ def adaptive_solve(f: Callable, y0, tlist, save: Callable, *, tableau: Tableau, 
             w = tb.dense(theta, tb.b)
             ys = jnp.where(ts >= t_new, y_new, y + h * _lincomb(w, ks))
             out = save(ts, ys)
-            buf = jax.tree_util.tree_map(lambda b, o: lax.dynamic_update_index_in_dim(b, o, idx, 0), buf, out)
+            buf = jax.tree_util.tree_map(lambda b, o: lax.dynamic_update_index_in_dim(b, o, idx - row0, 0), buf, out)
             return idx + 1, buf
 
         def save_cond(c):
-            return accept & (c[0] < T) & (tlist[jnp.minimum(c[0], T - 1)] <= t_new)
+            return accept & (c[0] < stop) & (tlist[jnp.minimum(c[0], T - 1)] <= t_new)
 
-        idx, buf = lax.while_loop(save_cond, save_one, (s["idx"], s["buf"]))
+        idx, buf = lax.while_loop(save_cond, save_one, (s["idx"], buf))
+        # saved times of this step beyond the chunk: leave the step to the next chunk
+        later = accept & (idx >= stop) & (stop < T) & (tlist[jnp.minimum(stop, T - 1)] <= t_new)
+        commit = accept & ~later
         return {
-            "t": jnp.where(accept, t_new, t),
-            "y": jnp.where(accept, y_new, y),
-            "k1": jnp.where(accept, ks[6], k1),
-            "h": h * fac,
-            "en_prev": jnp.where(accept, jnp.maximum(en, 1e-4), s["en_prev"]),
+            "t": jnp.where(commit, t_new, t),
+            "y": jnp.where(commit, y_new, y),
+            "k1": jnp.where(commit, ks[6], k1),
+            "h": jnp.where(later, s["h"], h * fac),
+            "en_prev": jnp.where(commit, jnp.maximum(en, 1e-4), s["en_prev"]),
             "idx": idx,
-            "buf": buf,
-            "steps": s["steps"] + 1,
-            "accepted": s["accepted"] + accept.astype(jnp.int32),
-        }
+            "steps": s["steps"] + jnp.where(later, 0, 1).astype(jnp.int32),
+            "accepted": s["accepted"] + commit.astype(jnp.int32),
+        }, buf
 
-    s0 = {"t": t0, "y": y0, "k1": k1, "h": h, "en_prev": jnp.asarray(1.0), "idx": jnp.asarray(1, jnp.int32),
-          "buf": buf, "steps": jnp.asarray(0, jnp.int32), "accepted": jnp.asarray(0, jnp.int32)}
-    s = lax.while_loop(cond, body, s0)
-    stats = {
-        "steps": s["steps"],
-        "accepted": s["accepted"],
-        "rejected": s["steps"] - s["accepted"],
-        "rhs_evals": 6 * s["steps"] + 2,
-        "success": s["idx"] >= T,
+    return lax.while_loop(cond, body, (state, buf))
+
+
+def adaptive_stats(state: dict, n_times: int) -> dict:
+    """Step statistics of a loop state; ``success``: every saved time was reached."""
+    return {
+        "steps": state["steps"],
+        "accepted": state["accepted"],
+        "rejected": state["steps"] - state["accepted"],
+        "rhs_evals": 6 * state["steps"] + 2,
+        "success": state["idx"] >= n_times,
     }
-    return s["buf"], s["y"], stats
+
+
+def adaptive_solve(f: Callable, y0, tlist, save: Callable, *, tableau: Tableau, rtol, atol, max_steps: int):
+    """Integrate ``y' = f(t, y)`` from ``tlist[0]`` with the pair ``tableau`` and call
+    ``save(t, y)`` at every ``tlist`` time (one call: :func:`adaptive_start`, then
+    :func:`adaptive_advance` over all times into one buffer).
+
+    Returns ``(saved, y_final, stats)``; ``saved`` stacks the pytrees returned by ``save``.
+    """
+    T = tlist.shape[0]
+    state, first = adaptive_start(f, y0, tlist, save, tableau=tableau, rtol=rtol, atol=atol)
+    buf = jax.tree_util.tree_map(lambda x: jnp.zeros((T,) + x.shape, x.dtype).at[0].set(x), first)
+    state, buf = adaptive_advance(f, state, buf, 0, T, tlist, save, tableau=tableau, rtol=rtol, atol=atol,
+                                  max_steps=max_steps)
+    return buf, state["y"], adaptive_stats(state, T)

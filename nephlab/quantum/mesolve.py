@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _config
+from .. import _config, _validate
 from .._validate import args_dict, broadcast_batch, time_grid
 from . import _engine, _ops
 from ._convert import as_density_matrix, check_dims, check_finite, check_hermitian, qobj_dims, to_numpy
@@ -50,6 +53,8 @@ def mesolve(
     progress: bool = False,
     normalize: bool = False,
     max_steps: int | None = None,
+    on_save: Callable[[int, float, np.ndarray, Any], Any] | None = None,
+    chunk: int | None = None,
     options: dict | None = None,
 ) -> Result:
     """Solve the Lindblad master equation ``dρ/dt = -i[H, ρ] + Σ_k (L_k ρ L_k† - ½{L_k†L_k, ρ})``.
@@ -82,6 +87,19 @@ def mesolve(
         progress: print a progress bar to stderr.
         normalize: rescale a ``rho0`` whose trace (or ket norm) is not 1 instead of raising.
         max_steps: step limit of the adaptive methods (default 100000).
+        on_save: streaming hook, ``on_save(index, t, state, expect)``, called on the host for
+            every saved time, in order, as soon as it is computed: ``index`` into ``tlist``,
+            ``t = tlist[index]``, ``state`` = ρ(t) (batch + (n, n), given whatever
+            ``store_states`` says) and ``expect`` (the values at t in the form of
+            ``Result.expect``: a list or dict of batch-shaped values, or None without e_ops).
+            The solve then runs in compiled chunks of ``chunk`` saved times, each continuing
+            the previous one's integrator state exactly (no restart), so the states are those
+            of one call (to round-off, ~1e-15). Returning ``True`` stops the solve after that
+            time; the Result then ends there (``stats["stopped"]`` is True). An exception
+            raised by ``on_save`` propagates. With ``store_states=False`` memory stays bounded
+            by a chunk, however long ``tlist`` is.
+        chunk: saved times per compiled call when streaming (only with ``on_save``; default
+            about 1/32 of ``tlist``, at most 32 MB of states); the chunk program compiles once.
         options: QuTiP-style dict of the options above (``nsteps``, ``progress_bar`` accepted);
             unknown keys raise ValueError.
 
@@ -99,6 +117,14 @@ def mesolve(
         ...                       e_ops=[a.T @ a])
         >>> bool(abs(res.expect[0][-1] - np.exp(-0.5)) < 1e-6)
         True
+
+        Streaming (each saved time reaches the callback while the solve runs):
+
+        >>> seen = []
+        >>> res = nephlab.mesolve(a.T @ a, fock_dm(2, 1), np.linspace(0, 1, 11), [np.sqrt(0.5) * a],
+        ...                       e_ops=[a.T @ a], on_save=lambda i, t, rho, ex: seen.append(float(ex[0])), chunk=4)
+        >>> len(seen), bool(abs(seen[-1] - np.exp(-0.5)) < 1e-6)
+        (11, True)
     """
     if options is not None:
         if not isinstance(options, dict):
@@ -115,6 +141,7 @@ def mesolve(
 
     t_start = time.perf_counter()
     tl = time_grid(tlist, "tlist")
+    _check_on_save(on_save, chunk)
     args = jargs = args_dict(args)
     keywords = check_keywords(rtol=rtol, atol=atol, max_steps=max_steps, dt=dt)
     meth = get_method(method)
@@ -166,6 +193,13 @@ def mesolve(
         meth = auto_method(problem)
     meth.check_supports(problem)
     meth = meth.configure(**keywords)
+    if on_save is not None:
+        if not type(meth).streams():
+            able = _or_list([k for k, c in METHODS.items() if c.streams()])
+            raise ValueError(f"on_save needs a method that runs in chunks; method={meth.name!r} does not, use {able}")
+        chunk = _default_chunk(len(tl), n, n_batch) if chunk is None else min(chunk, len(tl) - 1)
+        if not store_states:  # the device holds one chunk of states, the host none
+            problem = dataclasses.replace(problem, n_times=chunk + 1, store_states=True)
     _check_memory(meth, problem)
 
     device = _config.device()
@@ -185,30 +219,150 @@ def mesolve(
     if device != jax.devices()[0]:
         dyn = jax.device_put(dyn, device)
     batched = bool(batch_shape)
-    saved, final, stats = _engine.solve(st, dyn, in_axes=in_axes, batched=batched)
-    final = jax.block_until_ready(final)
+    herm = _hermitian_flags(e_list)
+    stopped = None
+    if on_save is None:
+        saved, final, stats = _engine.solve(st, dyn, in_axes=in_axes, batched=batched)
+        final = jax.block_until_ready(final)
+        expect = None
+        if e_list:
+            ex = np.asarray(saved["expect"])  # (B?, T, n_e)
+            expect = _expect_values(ex.reshape(batch_shape + ex.shape[-2:]), herm, e_keys)
+        states = saved["state"].reshape(batch_shape + saved["state"].shape[-3:]) if store_states else None
+        final = final.reshape(batch_shape + (n, n))
+    else:
+        stream = _Stream(st, dyn, in_axes, batched, tl, batch_shape, herm, e_keys, bool(store_states))
+        stats, stopped = stream.run(on_save, chunk, meth)
+        states, final, expect = stream.states, stream.final, stream.expect
+        tl = tl[: stream.n_done]
     wall = time.perf_counter() - t_start
-
-    expect = None
-    if e_list:
-        ex = np.asarray(saved["expect"])  # (B?, T, n_e)
-        ex = ex.reshape(batch_shape + ex.shape[-2:])
-        vals = [ex[..., k].real if herm else ex[..., k] for k, herm in enumerate(_hermitian_flags(e_list))]
-        expect = dict(zip(e_keys, vals)) if e_keys is not None else vals
-    states = saved["state"].reshape(batch_shape + saved["state"].shape[-3:]) if store_states else None
-    final = final.reshape(batch_shape + (n, n))
     stats_out = {k: _to_host(v, batch_shape) for k, v in stats.items()}
-    if not bool(np.all(stats_out["success"])):
-        stiff = _or_list([k for k, c in METHODS.items() if c.stiff and k != meth.name])
-        raise RuntimeError(
-            f"mesolve: method {meth!r} did not reach t={tl[-1]} (the step limit was hit or the step size "
-            f"underflowed); raise max_steps, loosen rtol/atol" + (f", or try method={stiff} for stiff problems" if stiff else "")
-        )
+    if stopped is None and not bool(np.all(stats_out["success"])):
+        raise _not_reached(meth, tl)
     stats_out.pop("success")
     stats_out.update(method=meth.name, wall_time=wall, device=_config.device_name(),
                      format=meth.stats_format or st.fmt, interaction_frame=st.frame)
+    if on_save is not None:
+        stats_out.update(stopped=stopped is not None, chunk=chunk)
     return Result(times=tl, expect=expect, states=states, final_state=final, method=meth.name,
                   stats=stats_out, batch_shape=tuple(batch_shape), e_keys=e_keys, dims=dims)
+
+
+def _not_reached(meth: Method, tl: np.ndarray) -> RuntimeError:
+    stiff = _or_list([k for k, c in METHODS.items() if c.stiff and k != meth.name])
+    return RuntimeError(
+        f"mesolve: method {meth!r} did not reach t={tl[-1]} (the step limit was hit or the step size "
+        f"underflowed); raise max_steps, loosen rtol/atol" + (f", or try method={stiff} for stiff problems" if stiff else "")
+    )
+
+
+def _expect_values(ex: np.ndarray, herm: list[bool], e_keys):
+    """Expectation values in ``Result.expect``'s form from ``ex`` (..., n_e) complex."""
+    vals = [ex[..., k].real if h else ex[..., k] for k, h in enumerate(herm)]
+    return dict(zip(e_keys, vals)) if e_keys is not None else vals
+
+
+# ---------------------------------------------------------------------------------------------
+# streaming (on_save)
+# ---------------------------------------------------------------------------------------------
+
+STREAM_CHUNKS = 32  # default: about this many chunks per solve
+STREAM_CHUNK_BYTES = 32 * 2**20  # ... with at most this much of states per chunk
+
+
+def _check_on_save(on_save, chunk) -> None:
+    if on_save is None:
+        if chunk is not None:
+            raise ValueError(f"chunk={chunk!r} is only used with on_save (streaming); give on_save=... or drop chunk")
+        return
+    if not callable(on_save):
+        raise TypeError(f"on_save must be a callable on_save(index, t, state, expect), got {type(on_save).__name__}")
+    try:
+        sig = inspect.signature(on_save)
+    except (TypeError, ValueError):  # builtins without a signature: trust them
+        sig = None
+    if sig is not None:
+        try:
+            sig.bind(0, 0.0, None, None)
+        except TypeError:
+            raise TypeError(
+                f"on_save must accept four positional arguments (index, t, state, expect); "
+                f"{function_name(on_save)} has the signature {sig}") from None
+    if chunk is not None:
+        _validate.integer(chunk, "chunk")
+
+
+def _default_chunk(T: int, n: int, n_batch: int) -> int:
+    """About 1/STREAM_CHUNKS of the saved times, at most STREAM_CHUNK_BYTES of states."""
+    fit = STREAM_CHUNK_BYTES // (16 * n * n * n_batch)
+    return int(max(1, min(T - 1, -(-(T - 1) // STREAM_CHUNKS), fit)))
+
+
+class _Stream:
+    """Runs a solve chunk by chunk and hands each saved time to the caller (``mesolve(on_save=...)``).
+
+    The kernel pieces (``_engine.stream_start/advance/finish``) continue the integrator state
+    from chunk to chunk; the states are kept on the host (``states``) only when asked for.
+    """
+
+    def __init__(self, st, dyn, in_axes, batched, tl, batch_shape, herm, e_keys, store_states):
+        self.st = _replace(st, store_states=True)  # the callback sees ρ(t) in every case
+        self.dyn, self.tl, self.bshape = dyn, tl, tuple(batch_shape)
+        self.herm, self.e_keys = herm, e_keys
+        self.kw = dict(in_axes=in_axes, batched=batched, aux_ax=_engine.aux_axis(self.st, dyn, in_axes, batched))
+        n, T = st.n, len(tl)
+        self.states = np.empty(self.bshape + (T, n, n), np.complex128) if store_states else None
+        self.ex = np.empty(self.bshape + (T, len(herm)), np.complex128) if herm else None
+        self.n_done = 0
+        self.final = None
+
+    @property
+    def expect(self):
+        if self.ex is None:
+            return None
+        return _expect_values(self.ex[..., : self.n_done, :], self.herm, self.e_keys)
+
+    def _host(self, saved, rows: int) -> tuple:
+        """Saved arrays (B?, rows, ...) -> states batch + (rows, n, n), expect batch + (rows, n_e)."""
+        rho = np.asarray(saved["state"]).reshape(self.bshape + (rows,) + saved["state"].shape[-2:])
+        ex = np.asarray(saved["expect"]).reshape(self.bshape + (rows, len(self.herm))) if self.herm else None
+        return rho, ex
+
+    def _deliver(self, on_save, j0: int, rho, ex) -> int | None:
+        """Keep and hand over the saved times j0, j0+1, ...; the index the caller stopped at, or None."""
+        for r in range(rho.shape[-3]):
+            j = j0 + r
+            state = rho[..., r, :, :]
+            if self.states is not None:
+                self.states[..., j, :, :] = state
+            values = None
+            if ex is not None:
+                self.ex[..., j, :] = ex[..., r, :]
+                values = _expect_values(ex[..., r, :], self.herm, self.e_keys)
+            self.n_done, self.final = j + 1, state
+            if on_save(j, float(self.tl[j]), state, values) is True:
+                return j
+        return None
+
+    def run(self, on_save, chunk: int, meth: Method) -> tuple:
+        """Solve; returns ``(stats, stopped_index_or_None)``."""
+        st, dyn, kw, T = self.st, self.dyn, self.kw, len(self.tl)
+        aux, carry, first = _engine.stream_start(st, dyn, **kw)
+        stopped = self._deliver(on_save, 0, *self._host(first, 1))
+        j0 = 1
+        while stopped is None and j0 < T:
+            carry, saved = _engine.stream_advance(st, dyn, aux, carry, j0, chunk, **kw)
+            stop = min(j0 + chunk, T)
+            if np.any(np.asarray(carry["idx"]) < stop):
+                raise _not_reached(meth, self.tl)
+            rho, ex = self._host(saved, chunk)
+            stopped = self._deliver(on_save, j0, rho[..., : stop - j0, :, :], None if ex is None else ex[..., : stop - j0, :])
+            j0 = stop
+        _, stats = _engine.stream_finish(st, dyn, aux, carry, **kw)
+        if self.states is not None:
+            self.states = self.states[..., : self.n_done, :, :]
+        self.final = np.array(self.final)
+        return stats, stopped
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,10 +29,13 @@ time-independent Hamiltonian: the fast phases ``e^{-i(E_i - E_j)t}`` are applied
 the couplings are integrated, which removes the stiffness of anharmonic (Kerr) spectra.
 
 Adding a method touches this module only (plus, at most, its kernel in ``_engine``): subclass
-:class:`Method` (or :class:`AdaptiveMethod` / :class:`FixedStepMethod`), implement ``solve`` and
-``memory_bytes``, and decorate the class with :func:`register`. Every list of methods (mesolve's
-error messages, the ``lindblad`` task's choices, the widget, the tests) is derived from
-:data:`METHODS`.
+:class:`Method` (or :class:`AdaptiveMethod` / :class:`FixedStepMethod`), give it a kernel and
+``memory_bytes``, and decorate the class with :func:`register`. The kernel is either ``solve`` (one
+call over every saved time) or, better, an ``_engine.Kernel`` named by the class attribute
+``kernel``: the pieces ``prepare`` / ``start`` / ``advance`` / ``finish``, from which ``solve``
+follows and which ``mesolve(..., on_save=...)`` runs chunk by chunk to stream each saved time to
+the caller as it is computed (same states as one call). Every list of methods (mesolve's error
+messages, the ``lindblad`` task's choices, the widget, the tests) is derived from :data:`METHODS`.
 
 Memory estimates (bytes, one call, all batch elements) were fitted to the buffers XLA allocates
 for each kernel (``compiled.memory_analysis()``, which the peak resident memory of a real run
@@ -358,9 +361,51 @@ class Method(ABC):
 
     # -- kernel and estimates -----------------------------------------------------------------
 
-    @abstractmethod
     def solve(self, st: _engine.Structure, dyn: dict) -> tuple:
-        """The compiled kernel for one system: ``(saved, final_state, stats)`` (see ``_engine``)."""
+        """The compiled kernel for one system, every saved time in one call:
+        ``(saved, final_state, stats)`` (see ``_engine``). Default: :meth:`start`, one
+        :meth:`advance` over all saved times, :meth:`finish` (``_engine.run_all``)."""
+        return _engine.run_all(self, st, dyn)
+
+    # -- the kernel in pieces: what mesolve(on_save=...) runs chunk by chunk -----------------
+    # A method names its kernel (``kernel: ClassVar[_engine.Kernel]``: prepare/start/advance/
+    # finish) and gets solve() from it; one that only overrides solve() runs in one call
+    # (mesolve refuses on_save for it).
+
+    kernel: ClassVar[_engine.Kernel | None] = None
+
+    def _pieces(self) -> _engine.Kernel:
+        if self.kernel is None:
+            raise NotImplementedError(f"method {self.name!r} does not run in chunks (it has no kernel pieces)")
+        return self.kernel
+
+    def prepare(self, st: _engine.Structure, dyn: dict) -> dict:
+        """What depends on the operators only, built once per solve (e.g. a propagator)."""
+        return self._pieces().prepare(st, dyn)
+
+    def start(self, st: _engine.Structure, dyn: dict, aux: dict) -> tuple:
+        """``(carry, first)``: the integrator state at ``tlist[0]`` (a dict of arrays whose
+        ``"idx"`` is the next saved index, 1) and the saved values there."""
+        return self._pieces().start(st, dyn, aux)
+
+    def advance(self, st: _engine.Structure, dyn: dict, aux: dict, carry: dict, j0: Any, size: int) -> tuple:
+        """``(carry, saved)``: fill the saved times ``j0 .. j0+size-1`` (``size`` rows; rows past
+        the end of tlist are padding). The states must not depend on how tlist is cut into chunks."""
+        return self._pieces().advance(st, dyn, aux, carry, j0, size)
+
+    def finish(self, st: _engine.Structure, dyn: dict, aux: dict, carry: dict) -> tuple:
+        """``(final_state, stats)`` from the last carry (``stats["success"]``: every time reached)."""
+        return self._pieces().finish(st, dyn, aux, carry)
+
+    @classmethod
+    def streams(cls) -> bool:
+        """Whether the method runs in chunks (has kernel pieces), as ``mesolve(on_save=...)`` needs.
+
+        Example:
+            >>> Tsit5.streams(), Expm.streams()
+            (True, True)
+        """
+        return cls.kernel is not None
 
     @abstractmethod
     def memory_bytes(self, problem: Problem) -> int:
@@ -428,8 +473,10 @@ def register(cls: type[Method]) -> type[Method]:
         >>> METHODS["rk4"] is RK4
         True
     """
-    if not (isinstance(cls, type) and issubclass(cls, Method)) or getattr(cls, "__abstractmethods__", None):
-        raise TypeError(f"register expects a concrete subclass of Method, got {cls!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Method)) or getattr(cls, "__abstractmethods__", None) \
+            or (cls.solve is Method.solve and not cls.streams()):
+        raise TypeError(f"register expects a concrete subclass of Method (with solve, or start/advance/finish), "
+                        f"got {cls!r}")
     name = cls.name
     if not isinstance(name, str) or not name.isidentifier() or name != name.lower() or name == "auto":
         raise ValueError(f"method name must be a lower-case identifier other than 'auto', got {name!r}")
@@ -508,6 +555,7 @@ class _ExplicitRK(AdaptiveMethod):
     """
 
     uses_frame: ClassVar[bool] = True
+    kernel: ClassVar[_engine.Kernel] = _engine.RK
 
     @abstractmethod
     def tableau(self) -> _rk.Tableau:
@@ -577,6 +625,7 @@ class Kvaerno5(AdaptiveMethod):
     name: ClassVar[str] = "kvaerno5"
     stiff: ClassVar[bool] = True
     rhs_per_step: ClassVar[float] = 24.0  # 6 stages, ~4 Newton iterations each
+    kernel: ClassVar[_engine.Kernel] = _engine.KVAERNO5
 
     def solve(self, st, dyn):
         return _engine.solve_kvaerno5(st, dyn)
@@ -603,9 +652,7 @@ class RK4(FixedStepMethod):
 
     name: ClassVar[str] = "rk4"
     rhs_per_step: ClassVar[float] = 4.0
-
-    def solve(self, st, dyn):
-        return _engine.solve_rk4(st, dyn)
+    kernel: ClassVar[_engine.Kernel] = _engine.RK4
 
     def memory_bytes(self, problem: Problem) -> int:
         work = problem.batch * problem.state_bytes * (14 + 2 * problem.n_c_ops)
@@ -635,9 +682,7 @@ class Expm(Method):
     operator_form: ClassVar[str] = "matrices"
     uniform_grid: ClassVar[bool] = True
     stats_format: ClassVar[str | None] = "dense-superoperator"
-
-    def solve(self, st, dyn):
-        return _engine.solve_expm(st, dyn)
+    kernel: ClassVar[_engine.Kernel] = _engine.EXPM
 
     def memory_bytes(self, problem: Problem) -> int:
         systems = problem.batch if (problem.h_batched or problem.c_ops_batched) else 1
@@ -684,9 +729,7 @@ class Magnus4(FixedStepMethod):
     time_dependent_c_ops: ClassVar[bool] = False
     operator_form: ClassVar[str] = "matrices"
     stats_format: ClassVar[str | None] = "dense"
-
-    def solve(self, st, dyn):
-        return _engine.solve_magnus4(st, dyn)
+    kernel: ClassVar[_engine.Kernel] = _engine.MAGNUS4
 
     def memory_bytes(self, problem: Problem) -> int:
         unitary = problem.batch * 8 * problem.state_bytes

@@ -103,6 +103,11 @@ def _entropy_core(rho):
     return -jnp.sum(jnp.where(pos, lam * jnp.log(jnp.where(pos, lam, 1.0)), 0.0), axis=-1)
 
 
+@jax.jit
+def _purity_core(rho):
+    return jnp.real(jnp.einsum("...ij,...ji->...", rho, rho))
+
+
 def entropy_vn(rho: Any, base: float = math.e) -> jax.Array:
     """Von Neumann entropy ``S(ρ) = -Tr ρ log ρ``.
 
@@ -140,8 +145,7 @@ def purity(rho: Any) -> jax.Array:
         >>> float(purity(jnp.eye(4) / 4))
         0.25
     """
-    r = to_jax(as_density_matrix(rho, "rho"))
-    return jnp.real(jnp.einsum("...ij,...ji->...", r, r))
+    return _purity_core(to_jax(as_density_matrix(rho, "rho")))
 
 
 @jax.jit

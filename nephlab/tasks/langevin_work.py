@@ -1,8 +1,8 @@
 """The ``langevin_work`` task: work statistics of a dragged, squeezed harmonic trap.
 
-Overdamped Langevin ensemble (:func:`nephlab.stochastic.overdamped_langevin`) in
-``U(x, t) = k(t) (x - c(t))² / 2`` with linear ramps ``c: 0 -> v tau`` (dragging at speed ``v``)
-and ``k: k_i -> k_f``, started in equilibrium. Outputs: mean and variance of the Sekimoto work
+Overdamped Langevin ensemble (:func:`nephlab.stochastic.overdamped_langevin`) in the trap
+:func:`nephlab.control.harmonic_trap`, ``U(x, t) = k(t) (x - c(t))² / 2``, with linear ramps
+``c: 0 -> v tau`` (dragging at speed ``v``) and ``k: k_i -> k_f``, started in equilibrium. Outputs: mean and variance of the Sekimoto work
 W, the Jarzynski estimate of ΔF (:func:`nephlab.stochastic.jarzynski`) with its bootstrap
 standard error, the exact ``ΔF = (kBT/2) ln(k_f/k_i)`` and a histogram of W.
 """
@@ -46,10 +46,6 @@ SPEC = TaskSpec(
 )
 
 
-def _potential(x, lam):
-    return 0.5 * lam[1] * (x - lam[0]) ** 2
-
-
 def run(p: dict) -> dict[str, np.ndarray]:
     """Simulate one validated point; return the named outputs.
 
@@ -58,13 +54,14 @@ def run(p: dict) -> dict[str, np.ndarray]:
         >>> float(out["delta_F_exact"]), out["work_density"].shape
         (0.0, (50,))
     """
+    from ..control import harmonic_trap
     from ..stochastic import jarzynski, overdamped_langevin
 
     n, tau = p["n_steps"], p["tau"]
     s = np.linspace(0.0, 1.0, n + 1)
-    lam = np.stack([p["v"] * tau * s, p["k_i"] + (p["k_f"] - p["k_i"]) * s], axis=-1)
+    lam = np.stack([p["k_i"] + (p["k_f"] - p["k_i"]) * s, p["v"] * tau * s], axis=-1)  # (kappa, c)
     with on_device(p["device"], "langevin_work"):
-        res = overdamped_langevin(_potential, "equilibrium", lam, dt=tau / n, seed=p["seed"], n_traj=p["n_traj"],
+        res = overdamped_langevin(harmonic_trap, "equilibrium", lam, dt=tau / n, seed=p["seed"], n_traj=p["n_traj"],
                                   gamma=p["gamma"], kBT=p["kBT"], method=p["method"], lam_ndim=1)
         w = np.asarray(res.work, dtype=float)
     with warnings.catch_warnings():

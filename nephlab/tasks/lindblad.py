@@ -24,7 +24,7 @@ from ._registry import Task, recommend_executor, register
 from ._spec import Param, TaskSpec
 from ._util import device_param, gpu_resources, on_device
 
-__all__ = ["LINDBLAD", "SPEC", "lindblad_custom", "solver_kwargs"]
+__all__ = ["LINDBLAD", "SPEC", "bloch_ops", "inputs", "lindblad_custom", "solver_kwargs", "stream"]
 
 METHODS: tuple[str, ...] = method_choices()  # "auto" and every registered method
 FIXED_STEP: tuple[str, ...] = tuple(m for m in METHODS if "dt" in method_options(m))
@@ -71,6 +71,38 @@ def _tlist(p: dict) -> np.ndarray:
     return np.linspace(0.0, p["t_max"], p["n_times"])
 
 
+def bloch_ops(d: int) -> dict[str, np.ndarray]:
+    """``{"sigma_x", "sigma_y", "sigma_z"}`` (QuTiP's convention) for a two-level system, else ``{}``.
+
+    Example:
+        >>> list(bloch_ops(2)), bloch_ops(3)
+        (['sigma_x', 'sigma_y', 'sigma_z'], {})
+    """
+    from ..quantum import sigmax, sigmay, sigmaz
+
+    return {k: np.asarray(f()) for k, f in (("sigma_x", sigmax), ("sigma_y", sigmay), ("sigma_z", sigmaz))} if d == 2 else {}
+
+
+def inputs(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The :func:`nephlab.mesolve` inputs of a validated point: ``H``, ``c_ops``, ``rho0``, ``tlist``,
+    ``solver`` (method keywords, :func:`solver_kwargs`) and ``e_ops`` ``{name: operator}``:
+    ``n_mean`` (what the task records), the quadratures ``x = (a + a†)/√2``, ``p = (a - a†)/(√2 i)``
+    of the oscillator, and the Bloch components of a two-level model (:func:`bloch_ops`).
+
+    Example:
+        >>> sorted(inputs(SPEC.validate({"model": "qubit"}))["e_ops"])
+        ['n_mean', 'sigma_x', 'sigma_y', 'sigma_z']
+    """
+    m = _models.build(dict(p))
+    e_ops = {"n_mean": m.number}
+    if p["model"] == "oscillator":
+        a = m.lowering[0]
+        e_ops.update(x=(a + a.conj().T) / np.sqrt(2.0), p=(a - a.conj().T) / (1j * np.sqrt(2.0)))
+    e_ops.update(bloch_ops(m.H.shape[0]))
+    return {"H": m.H, "c_ops": m.c_ops(p["gamma"], p["nth"]), "rho0": m.rho0, "tlist": _tlist(dict(p)),
+            "solver": solver_kwargs(p), "e_ops": e_ops}
+
+
 def _outputs(res, idx=()) -> dict[str, np.ndarray]:
     return _split(res, [idx])[0]
 
@@ -94,6 +126,36 @@ def _split(res, indices) -> list[dict[str, np.ndarray]]:
         }
         for idx in indices
     ]
+
+
+def stream(inp: Mapping[str, Any], recorder: Any = None, *, device: str = "auto", chunk: int = 0,
+           attrs: Mapping[str, Any] | None = None):
+    """Solve ``inp`` (the dict of :func:`inputs`, or your own operators under the same keys) with one
+    streamed :func:`nephlab.mesolve` call on ``device`` (``auto``/``cpu``/``gpu``), recording every
+    saved time as it is computed in ``recorder`` (a new :class:`nephlab.quantum.Recorder` with
+    ``attrs`` by default); a dashboard reads the recorder while the solve runs.
+
+    ``chunk``: saved times per compiled chunk (0: mesolve's default). Raises what mesolve or the
+    recorder's ``on_point`` raise (a cancelled job stops the solve that way).
+
+    Example:
+        >>> rec = stream(inputs(SPEC.validate({"model": "qubit", "t_max": 1.0, "n_times": 3})))
+        >>> rec.n_done, rec.e_names[0]
+        (3, 'n_mean')
+    """
+    import jax
+
+    from .. import mesolve
+    from .._config import resolve_device
+    from ..quantum import Recorder
+
+    e_ops = dict(inp["e_ops"])
+    if recorder is None:
+        recorder = Recorder(inp["tlist"], inp["H"].shape[-1], list(e_ops), attrs=attrs)
+    with jax.default_device(resolve_device(device, "device")):
+        mesolve(inp["H"], inp["rho0"], inp["tlist"], inp["c_ops"], e_ops=list(e_ops.values()) or None,
+                store_states=False, on_save=recorder, chunk=chunk or None, **inp["solver"])
+    return recorder
 
 
 def run(p: dict) -> dict[str, np.ndarray]:
