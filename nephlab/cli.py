@@ -106,6 +106,12 @@ COMMANDS: tuple[Command, ...] = (
                 _bench("grape"),
                 passthrough=True,
             ),
+            Command(
+                "pages",
+                "page load of `nephlab serve` in Chromium: time to the first Bokeh plot per page",
+                _bench("pages"),
+                passthrough=True,
+            ),
         ),
     ),
 )

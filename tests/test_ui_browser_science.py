@@ -89,7 +89,7 @@ def test_largedev_model_switch_redraws_theta():
             page.wait_for_function(_TITLE_JS, arg="SCGF θ(s): two_state", timeout=30_000)
             before = _text(page, ".nl-theta-summary")
             timings = []
-            for model in ("east", "random_walk"):
+            for model in ("east", "ring_random_walk"):
                 t1 = time.perf_counter()
                 page.locator(".nl-ld-model select").first.select_option(model)
                 page.wait_for_function(_TITLE_JS, arg=f"SCGF θ(s): {model}", timeout=30_000)

@@ -219,3 +219,26 @@ def test_exporters_validate_and_write(tmp_path):
         export_animation([], tmp_path / "b.gif")
     with pytest.raises(ValueError, match="fps"):
         export_animation(frames, tmp_path / "b.gif", fps=0)
+
+
+def test_serve_forgets_closed_sessions_within_seconds_and_has_liveness():
+    """Bokeh ignores misspelt server options silently: check the values the server really uses."""
+    server = app.serve(port=0, show=False, start=False, warm=False)
+    try:
+        t = server._tornado
+        assert t._check_unused_sessions_milliseconds == 1000
+        assert t._unused_session_lifetime_milliseconds == 3000
+        patterns = []
+
+        def walk(router):
+            for rule in router.rules:
+                regex = getattr(rule.matcher, "regex", None)
+                if regex is not None:
+                    patterns.append(regex.pattern)
+                if hasattr(rule.target, "rules"):
+                    walk(rule.target)
+
+        walk(t.default_router)
+        assert "/liveness$" in patterns, patterns
+    finally:
+        server.stop()

@@ -660,11 +660,15 @@ class Component(pn.viewable.Viewer):
     def _from_widget(self, name: str, p: Any, spec: Any, value: Any) -> None:
         try:
             v = p.check(value, spec.name)
-            setattr(self, name, v)
         except (TypeError, ValueError) as exc:
             self.report_error(exc, control=name)
             return
+        # clear first: the component's watchers may report a cross-parameter error for the new value
         self.clear_error(control=name)
+        try:
+            setattr(self, name, v)
+        except (TypeError, ValueError) as exc:
+            self.report_error(exc, control=name)
 
     def report_error(self, exc: BaseException | str, *, control: str | None = None) -> None:
         """Show an error in the status area (and under ``control`` when given); never silent."""

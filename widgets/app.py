@@ -219,8 +219,10 @@ def serve(
 
         threading.Thread(target=lambda: print(f"nephlab serve: warmed {warm_pages()}", flush=True),
                          name="nephlab-warm", daemon=True).start()
-    server_kwargs.setdefault("check_unused_sessions", 1000)
-    server_kwargs.setdefault("unused_session_lifetime", 3000)
+    # Bokeh's own names (Panel passes them through; other spellings are ignored silently)
+    server_kwargs.setdefault("check_unused_sessions_milliseconds", 1000)
+    server_kwargs.setdefault("unused_session_lifetime_milliseconds", 3000)
+    server_kwargs.setdefault("liveness", True)
     return pn.serve(
         routes(), port=port, address=address, websocket_origin=origins, show=show, start=start,
         title={"/": "nephlab", **{k: f"nephlab · {v[0]}" for k, v in PAGES.items()}}, verbose=True,

@@ -1,30 +1,16 @@
-"""``LargeDeviationExplorer``: SCGFs, rate functions, the s-ensemble, cloning and committors.
+"""``LargeDeviationExplorer``: θ(s), I(x), the s-ensemble, cloning and committors, thin over
+:mod:`nephlab.largedev.presets` (controls: the ``scgf``, ``cloning`` and ``committor`` task specs).
 
-Tabs:
-
-- **θ(s) and I(x)**: pick a model (two-state, ring random walk, TASEP, East, FA, or a custom rate
-  matrix) and an observable (activity, or the particle current for the walk and TASEP); the
-  scaled cumulant generating function ``θ(s) = lim (1/t) ln E[exp(-s A_t)]``
-  (:meth:`nephlab.largedev.MarkovJumpProcess.scgf`, exact leading eigenvalue of the tilted
-  generator) and its Legendre transform ``I(x)``
-  (:meth:`~nephlab.largedev.MarkovJumpProcess.rate_function`).
-- **s-ensemble**: the activity per site ``k(s)/N = -θ'(s)/N``
-  (:meth:`~nephlab.largedev.MarkovJumpProcess.scgf_derivative`) for several system sizes: the
-  finite-size signature of a dynamical phase transition (sharpening crossover near s = 0 for
-  kinetically constrained models).
-- **Cloning**: population dynamics (:func:`nephlab.largedev.cloning`) run by run in the
-  background; each run's running estimate streams to the plot next to the exact θ(s).
-- **Committor**: the Müller–Brown committor (:func:`nephlab.largedev.committor_2d`) as a
-  heatmap with sampled transition paths, and a player that replays one path.
-
-Units: rates and θ in 1/time; s is dimensionless for the activity (conjugate to the number of
-jumps); the Müller–Brown energies are those of the original paper, ``beta`` in 1/energy.
+Results are cached across sessions (``functools.lru_cache`` of the parameters that apply); all
+computing runs in background jobs, and the views change only in the jobs' callbacks (UI loop).
+Units: rates and θ in 1/time; s in 1/[A]; Müller–Brown energies as in the paper, β in 1/energy.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
-import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,624 +19,413 @@ import numpy as np
 import panel as pn
 import param
 
-from nephlab.tasks import Param, TaskSpec
+from nephlab.largedev import (committor_problem, finite_size_curves, markov_cloning, markov_scgf, markov_theta,
+                              rate_function_grid, transition_paths)
+from nephlab.tasks import get_task
 
-from ._base import Component, JobContext, holoviews, hv_pane, export_animation, export_dataset, export_figure
-from ._controls import controls_from_spec, param_for, link_controls
+from ._base import Cancelled, Component, Job, _session_doc, export_animation, export_dataset, export_figure
+from ._controls import param_for
 
-__all__ = [
-    "CLONING_SPEC",
-    "COMMITTOR_SPEC",
-    "LD_SPEC",
-    "LargeDeviationExplorer",
-    "activity_curves",
-    "build_model",
-    "cloning_run",
-    "muller_brown_committor",
-    "parse_rate_matrix",
-    "transition_paths",
-]
+__all__ = ["LargeDeviationExplorer", "cloning_result", "committor_path", "committor_result", "scgf_curves",
+           "size_curves"]
 
-MODELS = ("two_state", "random_walk", "tasep", "east", "fa", "custom")
-_A_CENTER, _B_CENTER, _RADIUS = (-0.558, 1.442), (0.623, 0.028), 0.15
-
-LD_SPEC = TaskSpec(
-    "largedev_explorer",
-    "Large deviations of a Markov jump process: SCGF, rate function, s-ensemble",
-    (
-        Param("model", "str", "two_state", "model preset", choices=MODELS),
-        Param("observable", "str", "activity", "counted observable (current: random_walk and tasep only)",
-              choices=("activity", "current")),
-        Param("a", "float", 1.0, "two-state rate 0 -> 1", units="1/time", minimum=0.0, exclusive_minimum=True,
-              maximum=1e3),
-        Param("b", "float", 3.0, "two-state rate 1 -> 0", units="1/time", minimum=0.0, exclusive_minimum=True,
-              maximum=1e3),
-        Param("L", "int", 8, "ring size (random walk, TASEP)", minimum=3, maximum=12),
-        Param("p", "float", 2.0, "random walk: rate of a step to the right; TASEP hop rate", units="1/time",
-              minimum=0.0, exclusive_minimum=True, maximum=1e3),
-        Param("q", "float", 1.0, "random walk: rate of a step to the left", units="1/time", minimum=0.0,
-              exclusive_minimum=True, maximum=1e3),
-        Param("N", "int", 5, "number of spins (East, FA)", minimum=2, maximum=9),
-        Param("c", "float", 0.3, "up-spin concentration (East, FA)", minimum=0.0, maximum=1.0,
-              exclusive_minimum=True, exclusive_maximum=True),
-        Param("rates", "str", "0 1 0; 0 0 2; 3 0 0", "custom rate matrix: rows separated by ';', "
-              "rates[i, j] of i -> j (diagonal ignored)"),
-        Param("s_min", "float", -1.5, "smallest s", minimum=-10.0, maximum=10.0),
-        Param("s_max", "float", 1.5, "largest s", minimum=-10.0, maximum=10.0),
-        Param("n_s", "int", 41, "points of the s grid", minimum=5, maximum=401),
-    ),
-)
-
-CLONING_SPEC = TaskSpec(
-    "largedev_cloning",
-    "Cloning (population dynamics) estimate of theta(s), run by run",
-    (
-        Param("s_clone", "float", 0.5, "bias s of the cloning runs", minimum=-5.0, maximum=5.0),
-        Param("n_clones", "int", 200, "population size", minimum=2, maximum=100_000),
-        Param("t_max", "float", 20.0, "simulated time per run", units="time", minimum=0.0,
-              exclusive_minimum=True, maximum=1e5),
-        Param("n_runs", "int", 6, "independent runs (one per streamed update)", minimum=1, maximum=1000),
-        Param("seed", "int", 0, "seed of the first run (run i uses seed + i)", minimum=0),
-    ),
-)
-
-COMMITTOR_SPEC = TaskSpec(
-    "largedev_committor",
-    "Muller-Brown committor between its two deep minima, and transition paths",
-    (
-        Param("beta", "float", 0.05, "inverse temperature", units="1/energy", minimum=0.0,
-              exclusive_minimum=True, maximum=1.0),
-        Param("h", "float", 0.05, "grid spacing", units="length", minimum=0.01, maximum=0.2),
-        Param("n_paths", "int", 4, "transition paths to sample", minimum=1, maximum=64),
-        Param("path_seed", "int", 0, "seed of the path sampler", minimum=0),
-    ),
-)
+SCGF, CLONING, COMMITTOR = (get_task(n).spec for n in ("scgf", "cloning", "committor"))
+_SCGF = ("model", "observable", "a", "b", "L", "p", "q", "n_particles", "rate", "c", "boundary", "rates", "s_min",
+         "s_max", "n_s")
+_CLONE = ("s", "n_clones", "t_max", "n_runs", "burn_in_fraction", "seed")
+_MB = ("potential", "beta", "radius", "n_grid")
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
-# ---------------------------------------------------------------------------------------------
-# pure helpers
-# ---------------------------------------------------------------------------------------------
-def parse_rate_matrix(text: str) -> np.ndarray:
-    """Parse ``"0 1; 2 0"`` (rows separated by ``;`` or newlines, entries by spaces or commas).
-
-    Args:
-        text: the matrix; ``rates[i, j]`` is the rate (1/time) of ``i -> j``; the diagonal is
-            ignored; off-diagonals must be finite and >= 0.
-
-    Returns:
-        ``(n, n)`` float array.
-
-    Example:
-        >>> parse_rate_matrix("0 1; 2, 0").tolist()
-        [[0.0, 1.0], [2.0, 0.0]]
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"rates must be a str like '0 1; 2 0', got {type(text).__name__}")
-    rows = [r for r in text.replace("\n", ";").split(";") if r.strip()]
-    try:
-        m = [[float(x) for x in r.replace(",", " ").split()] for r in rows]
-    except ValueError:
-        raise ValueError(f"rates={text!r}: entries must be numbers; allowed: rows like '0 1; 2 0'") from None
-    n = len(m)
-    if n < 2 or any(len(r) != n for r in m):
-        raise ValueError(f"rates={text!r} is not a square matrix with n >= 2 rows of n entries")
-    a = np.array(m)
-    off = ~np.eye(n, dtype=bool)
-    if not np.all(np.isfinite(a)) or np.any(a[off] < 0):
-        raise ValueError(f"rates={text!r}: off-diagonal rates must be finite and >= 0")
-    return a
+def _key(spec: Any, values: dict) -> tuple:
+    """The hashable cache key of validated values: the parameters that apply, sorted."""
+    return tuple(sorted((k, values[k]) for k in spec.active(values)))
 
 
-def build_model(values: dict[str, Any], size: int | None = None) -> tuple[Any, dict[str, Any], int]:
-    """The Markov jump process of a validated :data:`LD_SPEC` dict.
-
-    Args:
-        values: ``LD_SPEC.validate(...)`` output.
-        size: override of the system size (``L`` or ``N``) for the s-ensemble curves.
-
-    Returns:
-        ``(process, observable_kwargs, size)``; ``observable_kwargs`` is ``{"observable":
-        "activity"}`` or ``{"observable": "current", "increments": g}``; ``size`` the number of
-        sites (1 for two-state and custom).
-
-    Example:
-        >>> proc, obs, n = build_model(LD_SPEC.validate({"model": "east", "N": 3}))
-        >>> proc.n_states, obs, n
-        (8, {'observable': 'activity'}, 3)
-    """
-    from nephlab.largedev import MarkovJumpProcess, east, fredrickson_andersen, ring_random_walk, tasep_ring, two_state
-
-    model, obs = values["model"], values["observable"]
-    if obs == "current" and model not in ("random_walk", "tasep"):
-        raise ValueError(f"observable='current' is defined for model 'random_walk' and 'tasep', not {model!r}; "
-                         "use observable='activity'")
-    if model == "two_state":
-        return two_state(values["a"], values["b"]), {"observable": "activity"}, 1
-    if model == "custom":
-        return MarkovJumpProcess(parse_rate_matrix(values["rates"])), {"observable": "activity"}, 1
-    if model in ("random_walk", "tasep"):
-        L = int(size or values["L"])
-        proc, g = ring_random_walk(L, values["p"], values["q"]) if model == "random_walk" else \
-            tasep_ring(L, L // 2, values["p"])
-        kw = {"observable": "current", "increments": g} if obs == "current" else {"observable": "activity"}
-        return proc, kw, L
-    N = int(size or values["N"])
-    fn = east if model == "east" else fredrickson_andersen
-    return fn(N, values["c"]), {"observable": "activity"}, N
+@functools.lru_cache(maxsize=32)
+def scgf_curves(key: tuple) -> tuple:
+    """``(ScgfResult, RateFunctionResult)`` of an ``scgf`` point (``key``: sorted (name, value) pairs)."""
+    curve = markov_scgf(dict(key))
+    return curve, rate_function_grid(curve)
 
 
-def _sizes(values: dict[str, Any]) -> list[int]:
-    model = values["model"]
-    if model in ("two_state", "custom"):
-        return [1]
-    top = values["L"] if model in ("random_walk", "tasep") else values["N"]
-    lo = 3 if model in ("random_walk", "tasep") else 2
-    return sorted({max(lo, top - 2), max(lo, top - 1), top})
+@functools.lru_cache(maxsize=32)
+def size_curves(key: tuple) -> Any:
+    """:func:`~nephlab.largedev.finite_size_curves` of an ``scgf`` point."""
+    return finite_size_curves(dict(key))
 
 
-def activity_curves(values: dict[str, Any], s: Any) -> dict[int, np.ndarray]:
-    """s-ensemble: ``-θ'(s)/size`` (the observable's rate per site) for up to three sizes.
-
-    Args:
-        values: a validated :data:`LD_SPEC` dict. s: grid, shape ``(m,)``.
-
-    Returns:
-        ``{size: array (m,)}`` (1/time per site).
-
-    Example:
-        >>> v = LD_SPEC.validate({"model": "two_state", "a": 1.0, "b": 1.0})
-        >>> round(float(activity_curves(v, [0.0])[1][0]), 12)   # mean activity 2ab/(a+b)
-        1.0
-    """
-    out = {}
-    for n in _sizes(values):
-        proc, obs, size = build_model(values, n)
-        kw = {k: v for k, v in obs.items() if k != "observable"}
-        out[size] = np.array([-proc.scgf_derivative(float(x), obs["observable"], **kw) for x in np.asarray(s)]) / size
-    return out
+@functools.lru_cache(maxsize=8)
+def cloning_result(key: tuple) -> tuple:
+    """``(CloningResult, exact θ(s))`` of a ``cloning`` point (deterministic: fixed seed)."""
+    return markov_cloning(dict(key)), markov_theta(dict(key), dict(key)["s"])
 
 
-def cloning_run(rates: np.ndarray, s: float, observable: Any, n_clones: int, t_max: float, seed: int) -> dict:
-    """One cloning run (:func:`nephlab.largedev.cloning`), reduced to what the UI plots.
-
-    Module-level (picklable) so that it can run on a Dask worker.
-
-    Returns:
-        dict with ``scgf``, ``stderr`` (1/time), ``times`` (n_steps,) and ``running`` (the
-        running estimate (1/t) Σ ln(mean weight), (n_steps,)).
-
-    Example:
-        >>> r = cloning_run(np.array([[0.0, 1.0], [1.0, 0.0]]), 0.5, "activity", 50, 5.0, 0)
-        >>> sorted(r)
-        ['running', 'scgf', 'stderr', 'times']
-    """
-    from nephlab.largedev import cloning
-
-    r = cloning(rates, float(s), observable, n_clones=int(n_clones), t_max=float(t_max), seed=int(seed),
-                store_trajectories=False)
-    return {"scgf": float(r.scgf), "stderr": float(r.stderr), "times": np.asarray(r.times),
-            "running": np.asarray(r.running_scgf[0])}
+@functools.lru_cache(maxsize=8)
+def committor_result(key: tuple) -> tuple:
+    """``(CommittorProblem, q)`` of a ``committor`` point."""
+    prob = committor_problem(dict(key))
+    return prob, prob.solve()
 
 
-def muller_brown_committor(beta: float = 0.05, h: float = 0.05) -> dict[str, np.ndarray]:
-    """Committor ``q`` of the Müller–Brown potential from the deep minimum A to minimum B.
-
-    A and B are disks of radius 0.15 around (-0.558, 1.442) and (0.623, 0.028);
-    :func:`nephlab.largedev.committor_2d` on the grid ``x = [-1.5, 1.2]``, ``y = [-0.25, 2.0]``
-    with spacing ``h``.
-
-    Returns:
-        dict with ``x`` (nx,), ``y`` (ny,), ``q`` (nx, ny) and ``V`` (nx, ny).
-
-    Example:
-        >>> c = muller_brown_committor(h=0.1)
-        >>> c["q"].shape == (c["x"].size, c["y"].size), float(c["q"].min()), float(c["q"].max())
-        (True, 0.0, 1.0)
-    """
-    from nephlab.largedev import committor_2d, muller_brown
-
-    vals = COMMITTOR_SPEC.validate({"beta": beta, "h": h})
-    h = vals["h"]
-    x = np.arange(-1.5, 1.2 + 1e-9, h)
-    y = np.arange(-0.25, 2.0 + 1e-9, h)
-    q = committor_2d(muller_brown, (_A_CENTER, _RADIUS), (_B_CENTER, _RADIUS), vals["beta"], x, y)
-    X, Y = np.meshgrid(x, y, indexing="ij")
-    return {"x": x, "y": y, "q": q, "V": muller_brown(X, Y)}
+@functools.lru_cache(maxsize=128)
+def committor_path(key: tuple, i: int) -> np.ndarray:
+    """Transition path ``i`` (seed ``i``) of a 2D ``committor`` point, ``(n, 3)``: t, x, y."""
+    return transition_paths(*committor_result(key), n_paths=1, seed=i)[0]
 
 
-def transition_paths(committor: dict[str, np.ndarray], beta: float, n_paths: int = 4, seed: int = 0,
-                     max_steps: int = 200_000) -> list[np.ndarray]:
-    """Transition paths A -> B of the Müller–Brown explorer: :func:`nephlab.largedev.reactive_paths_2d`
-    on the committor's grid (exact reactive paths of the discretised dynamics).
-
-    Returns:
-        list of ``(n_i, 3)`` arrays with columns ``t``, ``x``, ``y`` (time units of γ = 1).
-
-    Example:
-        >>> c = muller_brown_committor(h=0.1)
-        >>> paths = transition_paths(c, 0.05, n_paths=1, seed=0)
-        >>> paths[0].shape[1]
-        3
-    """
-    from nephlab.largedev import muller_brown, reactive_paths_2d
-
-    return reactive_paths_2d(muller_brown, (_A_CENTER, _RADIUS), (_B_CENTER, _RADIUS), float(beta),
-                             committor["x"], committor["y"], q=committor["q"], n_paths=n_paths, seed=seed,
-                             max_steps=max_steps)
-
-
-# ---------------------------------------------------------------------------------------------
-# the component
-# ---------------------------------------------------------------------------------------------
 class LargeDeviationExplorer(Component):
     """Explore large deviations of Markov jump processes and rare transitions.
 
-    Parameters: :data:`LD_SPEC` (model and s grid), :data:`CLONING_SPEC`, :data:`COMMITTOR_SPEC`.
+    Parameters: the ``scgf`` task's; the ``cloning`` task's ``s``, ``n_clones``, ``t_max``, ``n_runs``,
+    ``burn_in_fraction``, ``seed``; the ``committor`` task's ``beta``, ``radius``, ``n_grid`` for its
+    ``muller_brown`` preset, ``beta`` from 0.05 (the task's β = 3 suits the double wells, barrier 1;
+    Müller–Brown barriers are ~100, where β = 3 is refused). ``n_paths``: paths drawn (seed = index).
 
-    State (outputs): ``s`` (grid), ``theta`` (θ(s), 1/time), ``x_rate``/``I_rate`` (the rate
-    function), ``kink`` (a dynamical phase transition was flagged), ``activity`` ({size:
-    -θ'(s)/size}), ``clone_runs`` (list of :func:`cloning_run` dicts), ``clone_exact``,
-    ``committor`` (:func:`muller_brown_committor`), ``paths`` (:func:`transition_paths`),
-    ``frame`` (the player's position).
+    Results: ``curve``, ``rate_fn``, ``sizes`` (:func:`~nephlab.largedev.markov_scgf`,
+    :func:`~nephlab.largedev.rate_function_grid`, :func:`~nephlab.largedev.finite_size_curves`),
+    ``clone``/``clone_exact`` (:func:`~nephlab.largedev.markov_cloning`), ``committor`` =
+    ``(problem, q)``, ``paths`` (:func:`~nephlab.largedev.transition_paths`). Jobs: ``"theta"``
+    (:meth:`recompute` on every change; :meth:`wait`), ``"cloning"``, ``"committor"``.
 
-    Python API: :meth:`recompute`, :meth:`run_cloning`, :meth:`compute_committor`,
-    :meth:`clone_estimate`, :meth:`to_dataset`, :meth:`figure`, :meth:`export`,
-    :meth:`export_playback`.
-
-    DOM hooks: ``nl-theta`` (the θ(s) plot), ``nl-rate-function``, ``nl-phase-diagram``,
-    ``nl-ld-model`` (the model picker; also ``nl-param-model``), ``nl-theta-summary`` (text
-    with θ at the ends of the grid, changes on every redraw), ``nl-clone-run``,
-    ``nl-clone-plot``, ``nl-clone-summary``, ``nl-committor``, ``nl-committor-run``,
-    ``nl-player``.
+    DOM hooks: ``nl-theta``, ``nl-rate-function``, ``nl-phase-diagram``, ``nl-ld-model``,
+    ``nl-theta-summary``, ``nl-clone-run``, ``nl-clone-plot``, ``nl-clone-summary``,
+    ``nl-committor``, ``nl-committor-run``, ``nl-player``.
 
     Example:
         >>> ex = LargeDeviationExplorer(model="two_state", a=1.0, b=1.0, n_s=5, s_min=0.0, s_max=1.0)
-        >>> round(float(ex.theta[-1]), 9) == round(float(-1 + np.exp(-1.0)), 9)
+        >>> round(float(ex.wait()[0].theta[-1]), 9) == round(float(np.exp(-1.0) - 1), 9)
         True
     """
 
-    model = param_for(LD_SPEC.param("model"))
-    observable = param_for(LD_SPEC.param("observable"))
-    a = param_for(LD_SPEC.param("a"))
-    b = param_for(LD_SPEC.param("b"))
-    L = param_for(LD_SPEC.param("L"))
-    p = param_for(LD_SPEC.param("p"))
-    q = param_for(LD_SPEC.param("q"))
-    N = param_for(LD_SPEC.param("N"))
-    c = param_for(LD_SPEC.param("c"))
-    rates = param_for(LD_SPEC.param("rates"))
-    s_min = param_for(LD_SPEC.param("s_min"))
-    s_max = param_for(LD_SPEC.param("s_max"))
-    n_s = param_for(LD_SPEC.param("n_s"))
-
-    s_clone = param_for(CLONING_SPEC.param("s_clone"))
-    n_clones = param_for(CLONING_SPEC.param("n_clones"))
-    t_max = param_for(CLONING_SPEC.param("t_max"))
-    n_runs = param_for(CLONING_SPEC.param("n_runs"))
-    seed = param_for(CLONING_SPEC.param("seed"))
-
-    beta = param_for(COMMITTOR_SPEC.param("beta"))
-    h = param_for(COMMITTOR_SPEC.param("h"))
-    n_paths = param_for(COMMITTOR_SPEC.param("n_paths"))
-    path_seed = param_for(COMMITTOR_SPEC.param("path_seed"))
-
-    s = param.Array(default=None, doc="s grid")
-    theta = param.Array(default=None, doc="θ(s) (1/time)")
-    x_rate = param.Array(default=None, doc="x grid of the rate function (observable per time)")
-    I_rate = param.Array(default=None, doc="I(x) (1/time)")
-    kink = param.Boolean(default=False, doc="a kink (dynamical phase transition) was flagged in θ(s)")
-    activity = param.Dict(default={}, doc="{size: -θ'(s)/size}")
-    n_redraws = param.Integer(default=0, doc="number of θ(s) recomputations")
-    clone_runs = param.List(default=[], doc="cloning runs so far")
-    clone_exact = param.Number(default=float("nan"), doc="exact θ(s_clone)")
-    committor = param.Dict(default={}, doc="Müller–Brown committor")
-    paths = param.List(default=[], doc="transition paths (n_i, 3): t, x, y")
-    path_index = param.Integer(default=0, bounds=(0, None), doc="path shown by the player")
-    frame = param.Integer(default=0, bounds=(0, None), doc="player frame")
+    title = "Large-deviation explorer"
+    model, observable, a, b, L, p, q, n_particles, rate, c, boundary, rates, s_min, s_max, n_s = (
+        param_for(SCGF.param(n)) for n in _SCGF)
+    s, n_clones, t_max, n_runs, burn_in_fraction, seed = (param_for(CLONING.param(n)) for n in _CLONE)
+    potential = param_for(COMMITTOR.param("potential"), default="muller_brown", constant=True)
+    beta = param_for(COMMITTOR.param("beta"), default=0.05)
+    radius, n_grid = (param_for(COMMITTOR.param(n)) for n in ("radius", "n_grid"))
+    n_paths = param.Integer(4, bounds=(1, 64), doc="transition paths drawn (path i uses seed i)")
+    path_index = param.Integer(0, bounds=(0, None), doc="the path the player shows")
+    frame = param.Integer(0, bounds=(0, None), doc="player frame")
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        self.recompute()
+        self.curve = self.rate_fn = self.sizes = self.curve_model = self.clone = self.committor = None
+        self.clone_params = None
+        self.clone_exact, self.paths, self._views, self._side = float("nan"), [], None, None
+        self._stale, self._restart = False, None
+        self._ctl = (self.spec_controls(SCGF), self.spec_controls(CLONING, _CLONE),
+                     self.spec_controls(COMMITTOR, _MB[1:]))
+        self._ctl[0]["model"].css_classes = [*self._ctl[0]["model"].css_classes, "nl-ld-model"]
+        self.param.watch(lambda *_e: self.recompute(), list(SCGF.names))
+        self.param.watch(lambda *_e: self._draw_clone(), list(SCGF.names) + list(_CLONE))
+        self.param.watch(lambda *_e: self._draw_path(), ["frame", "path_index"])
+        self.defer(self.recompute)
+        if _session_doc() is None:  # notebook, Python: show θ(s) at once (an update sent before the
+            self.wait()             # notebook's comm opened would be lost)
 
-    # ---- θ(s), I(x), s-ensemble ----------------------------------------------------------------
-    def spec_values(self) -> dict[str, Any]:
-        """The model parameters validated by :data:`LD_SPEC` (plain dict)."""
-        v = LD_SPEC.validate({p.name: getattr(self, p.name) for p in LD_SPEC.params})
-        if not v["s_min"] < v["s_max"]:
-            raise ValueError(f"s_min={v['s_min']!r} must be < s_max={v['s_max']!r}")
-        return v
+    @classmethod
+    def warm(cls) -> None:
+        """Cache the default θ(s), I(x), s-ensemble, cloning run (compiling its kernel), committor and paths."""
+        key = _key(SCGF, SCGF.validate({}))
+        scgf_curves(key), size_curves(key), cloning_result(_key(CLONING, CLONING.validate({})))
+        mb = _key(COMMITTOR, COMMITTOR.validate({n: getattr(cls, n) for n in _MB}))
+        [committor_path(mb, i) for i in range(cls.n_paths)]
 
-    def process(self):
-        """``(MarkovJumpProcess, observable_kwargs, size)`` of the current model (:func:`build_model`)."""
-        return build_model(self.spec_values())
+    def release(self) -> None:
+        self.curve = self.rate_fn = self.sizes = self.clone = self.committor = self._views = self.paths = None
 
-    @param.depends("model", "observable", "a", "b", "L", "p", "q", "N", "c", "rates", "s_min", "s_max", "n_s",
-                   watch=True)
-    def _on_model(self) -> None:
-        if self.observable == "current" and self.model not in ("random_walk", "tasep"):
-            self.observable = "activity"  # re-enters _on_model; the status below says why
-            self.status = f"model {self.model!r} has no current: observable set to 'activity'"
-            return
+    def _values(self, spec: Any, names: Any = None) -> dict:
+        return spec.validate({n: getattr(self, n) for n in names or spec.names if n in self.param})
+
+    # ---- θ(s), I(x), s-ensemble ------------------------------------------------------------------
+    def recompute(self) -> Job | None:
+        """Recompute θ(s), I(x) and the s-ensemble (``"theta"`` job); a change while it runs cancels
+        it and starts again once it stopped. Returns the job (None if the parameters are refused:
+        the error is shown)."""
+        job = self.jobs.get("theta")
+        if job is not None and not job.done:
+            self._stale = True
+            job.cancel()
+            return job
+        self._stale = False
         try:
-            self.recompute()
-        except (ValueError, TypeError) as exc:
-            self.status = f"error: {exc}"
+            key, m = _key(SCGF, self.spec_values(SCGF)), self.model
+        except (TypeError, ValueError):
+            return None
 
-    def recompute(self) -> None:
-        """Recompute θ(s), I(x) and the s-ensemble curves for the current model (blocking, fast)."""
-        v = self.spec_values()
-        proc, obs, _ = build_model(v)
-        kw = {k: x for k, x in obs.items() if k != "observable"}
-        s = np.linspace(v["s_min"], v["s_max"], v["n_s"])
-        theta = np.asarray(proc.scgf(s, obs["observable"], **kw))
-        lo = -proc.scgf_derivative(float(s[-1]), obs["observable"], **kw)
-        hi = -proc.scgf_derivative(float(s[0]), obs["observable"], **kw)
-        x = np.linspace(lo, hi, 15)
-        rf = proc.rate_function(x, obs["observable"], s_grid=s, **kw)
-        act = activity_curves(v, s[:: max(1, v["n_s"] // 20)])
-        with param.parameterized.batch_call_watchers(self):
-            self.param.update(s=s, theta=theta, x_rate=np.asarray(rf.x), I_rate=np.asarray(rf.I), kink=bool(rf.kink),
-                              activity={int(k): a for k, a in act.items()}, clone_runs=[],
-                              clone_exact=float(proc.scgf(float(self.s_clone), obs["observable"], **kw)))
-        self.n_redraws += 1
-        self.status = f"{v['model']}: {proc.n_states} states, θ(s) on {v['n_s']} points"
+        def work(ctx):
+            curve, rate = scgf_curves(key)
+            ctx.emit((curve, rate, None, m), progress=0.5, status="θ(s) ready; s-ensemble ...")
+            ctx.check()
+            return curve, rate, size_curves(key), m
 
-    # ---- cloning --------------------------------------------------------------------------------
-    def clone_estimate(self) -> tuple[float, float]:
-        """Pooled cloning estimate of θ(s_clone) and its standard error over the runs so far."""
-        if not self.clone_runs:
-            return float("nan"), float("nan")
-        est = np.array([r["scgf"] for r in self.clone_runs])
-        if est.size == 1:
-            return float(est[0]), float(self.clone_runs[0]["stderr"])
-        return float(est.mean()), float(est.std(ddof=1) / math.sqrt(est.size))
+        def done(res: tuple) -> None:
+            self._show_theta(res)
+            self._theta_stopped(res)  # parameters changed after the job's last check
 
-    def run_cloning(self, background: bool = True):
-        """Run ``n_runs`` cloning runs at ``s_clone`` one after the other, streaming each to the plot.
+        return self.start_job(work, on_update=self._show_theta, on_done=done, on_error=self._theta_stopped,
+                              label=f"θ(s): {self.model}", key="theta")
 
-        Returns the :class:`~widgets._base.Job` (``background=True``) or the list of runs.
-        """
-        v = self.spec_values()
-        cv = CLONING_SPEC.validate({p.name: getattr(self, p.name) for p in CLONING_SPEC.params})
-        proc, obs, _ = build_model(v)
-        rates = proc.rates().toarray() if hasattr(proc.rates(), "toarray") else np.asarray(proc.rates())
-        observable = "activity" if obs["observable"] == "activity" else np.asarray(obs["increments"].toarray())
-        kw = {k: x for k, x in obs.items() if k != "observable"}
-        self.clone_exact = float(proc.scgf(cv["s_clone"], obs["observable"], **kw))
-        self.clone_runs = []
+    def _theta_stopped(self, _res: Any) -> None:
+        if not self._stale or self.closed:
+            return
+        self._stale, old = False, self.jobs["theta"]  # in its callbacks: restart once it is done
 
-        def work(ctx: JobContext):
-            runs: list[dict] = []
-            for i in range(cv["n_runs"]):
+        def wait(_ctx):
+            with contextlib.suppress(BaseException):
+                old.wait()
+
+        self._restart = Job(wait, on_done=lambda _r: None if self.closed else self.recompute()).start()
+
+    def wait(self, timeout: float | None = None, *, key: str = "theta") -> Any:
+        """Wait for the job under ``key``; for ``"theta"`` (default) until θ(s) matches the
+        parameters (restarts included), returning ``(curve, rate_fn, sizes)``."""
+        if key != "theta":
+            return super().wait(timeout, key=key)
+        pending = lambda: [j for j in (self._restart, self.jobs.get("theta")) if j is not None]  # noqa: E731
+        while True:
+            jobs = pending()
+            for job in jobs:
+                with contextlib.suppress(Cancelled):
+                    job.wait(timeout)
+            if jobs == pending() and all(j.done for j in jobs):  # no restart began meanwhile
+                if not self._stale:
+                    return self.curve, self.rate_fn, self.sizes
+                self.recompute()  # a change raced with the end of the job (plain Python only)
+
+    def _show_theta(self, res: tuple) -> None:
+        self.curve, self.rate_fn, sizes, self.curve_model = res
+        self.sizes, V = self.sizes if sizes is None else sizes, self._views
+        if V is None or self.curve is None:
+            return
+        c, r, n, m = self.curve, self.rate_fn, self.sizes, self.curve_model
+        V["theta_src"].data, V["rate_src"].data = {"s": c.s, "theta": c.theta}, {"x": r.x, "I": r.I}
+        V["theta"].object.title.text = f"SCGF θ(s): {m} ({c.observable})"
+        kink = "; kink flagged (dynamical phase transition)" if r.kink else ""
+        V["summary"].object = f"{m}: θ({c.s[0]:.3g}) = {c.theta[0]:.6g}, θ({c.s[-1]:.3g}) = {c.theta[-1]:.6g}{kink}"
+        if sizes is not None:
+            V["size_src"].data = {"xs": [n.s] * len(n.sizes), "ys": list(n.activity),
+                                  "label": [f"L = {k}" for k in n.sizes], "color": list(_COLORS[:len(n.sizes)])}
+        self.push(V["theta"], V["rate"], V["phase"], V["summary"])
+
+    # ---- cloning ---------------------------------------------------------------------------------
+    def run_cloning(self) -> Job | None:
+        """The ``cloning`` task's population dynamics for the current parameters (``"cloning"`` job)."""
+        try:
+            p = self.spec_values(CLONING)
+            return self.start_job(lambda _ctx: cloning_result(_key(CLONING, p)), on_done=lambda r: self._cloned(r, p),
+                                  key="cloning", label=f"cloning: {p['n_runs']} runs of {p['n_clones']} clones")
+        except (TypeError, ValueError, RuntimeError) as exc:  # refused values are shown by spec_values
+            return self.report_error(exc) if isinstance(exc, RuntimeError) else None
+
+    def _cloned(self, res: tuple, p: dict) -> None:
+        (self.clone, self.clone_exact), self.clone_params = res, p
+        self._draw_clone()
+
+    def _current_clone(self) -> Any:
+        with contextlib.suppress(TypeError, ValueError):
+            return self.clone if self.clone_params == self._values(CLONING) else None
+
+    def clone_summary(self) -> str:
+        """One line: exact θ(s) and the pooled cloning estimate (or what Run cloning will do)."""
+        r = self._current_clone()
+        if r is None:
+            return f"press Run cloning: θ(s = {self.s:g}) by {self.n_runs} runs of {self.n_clones} clones"
+        return (f"exact θ({r.s:g}) = {self.clone_exact:.6g}; cloning: {r.scgf:.6g} ± {r.stderr:.2g} (statistical; "
+                f"{r.n_runs} runs of {r.n_clones} clones, t = {r.t_max:g}: finite-size bias not included)")
+
+    def _draw_clone(self) -> None:
+        V = self._views
+        if V is None:
+            return
+        r = self._current_clone()
+        n = 0 if r is None else r.n_runs
+        V["clone_src"].data = {"xs": [r.times] * n if r else [], "ys": list(r.running_scgf) if r else [],
+                               "color": [_COLORS[i % len(_COLORS)] for i in range(n)]}
+        V["exact"].location = self.clone_exact if r else None
+        V["clone_summary"].object = self.clone_summary()
+        self.push(V["clone"], V["clone_summary"])
+
+    # ---- committor -------------------------------------------------------------------------------
+    def compute_committor(self) -> Job | None:
+        """The Müller–Brown committor and ``n_paths`` transition paths (``"committor"`` job)."""
+        key, n = _key(COMMITTOR, self._values(COMMITTOR, _MB)), self.n_paths
+
+        def work(ctx):
+            com, paths = committor_result(key), []
+            ctx.emit((com, []), progress=0.3, status="committor ready; sampling paths")
+            for i in range(n):
                 ctx.check()
-                runs.append(ctx.compute(cloning_run, rates, cv["s_clone"], observable, cv["n_clones"], cv["t_max"],
-                                        cv["seed"] + i))
-                ctx.emit(list(runs), progress=(i + 1) / cv["n_runs"],
-                         status=f"cloning: run {i + 1} of {cv['n_runs']}")
-            return runs
+                paths.append(committor_path(key, i))
+                ctx.emit((com, list(paths)), progress=0.3 + 0.7 * (i + 1) / n)
+            return com, paths
 
-        def update(runs):
-            self.clone_runs = runs
+        try:
+            return self.start_job(work, on_update=self._show_committor, on_done=self._show_committor,
+                                  label="committor", key="committor")
+        except RuntimeError as exc:  # already running
+            return self.report_error(exc)
 
-        job = self.start_job(work, on_update=update, on_done=update, label="cloning")
-        return job if background else job.wait()
+    def _show_committor(self, res: tuple) -> None:
+        self.committor, self.paths = res
+        if self._views is not None and self.committor is not None:
+            (prob, q), V = self.committor, self._views
+            x, y = prob.x, prob.y
+            V["q_src"].data = {"image": [q.T], "x": [x[0]], "y": [y[0]], "dw": [x[-1] - x[0]], "dh": [y[-1] - y[0]]}
+            V["paths_src"].data = {"xs": [p[:, 1] for p in self.paths], "ys": [p[:, 2] for p in self.paths]}
+            V["committor"].object.title.text = f"Müller–Brown committor, β = {prob.beta:g}: {len(self.paths)} paths"
+            self._draw_path()
 
-    # ---- committor ------------------------------------------------------------------------------
-    def compute_committor(self, background: bool = True):
-        """Müller–Brown committor and ``n_paths`` transition paths (background job by default)."""
-        cv = COMMITTOR_SPEC.validate({p.name: getattr(self, p.name) for p in COMMITTOR_SPEC.params})
+    def _draw_path(self) -> None:
+        V = self._views
+        if V is None:
+            return
+        data = {"x": [], "y": []}
+        if self.paths:
+            path = self.paths[min(self.path_index, len(self.paths) - 1)]
+            V["player"].end = max(1, len(path) - 1)
+            i = min(self.frame, len(path) - 1)
+            data = {"x": path[: i + 1, 1], "y": path[: i + 1, 2]}
+        V["path_src"].data, V["point_src"].data = data, {"x": data["x"][-1:], "y": data["y"][-1:]}
+        self.push(V["committor"])
 
-        def work(ctx: JobContext):
-            com = ctx.compute(muller_brown_committor, cv["beta"], cv["h"])
-            ctx.emit({"committor": com, "paths": []}, progress=0.3, status="committor ready; sampling paths")
-            paths = []
-            for i in range(cv["n_paths"]):
-                ctx.check()
-                paths += ctx.compute(transition_paths, com, cv["beta"], 1, cv["path_seed"] + i)
-                ctx.emit({"committor": com, "paths": list(paths)}, progress=0.3 + 0.7 * (i + 1) / cv["n_paths"])
-            return {"committor": com, "paths": paths}
-
-        def update(res):
-            self.committor = res["committor"]
-            self.paths = res["paths"]
-
-        job = self.start_job(work, on_update=update, on_done=update, label="committor")
-        return job if background else job.wait()
-
-    # ---- data, figures, exports -----------------------------------------------------------------
+    # ---- data, figures, exports ------------------------------------------------------------------
     def to_dataset(self):
-        """θ(s), I(x), the s-ensemble and the cloning runs as an ``xarray.Dataset``.
+        """θ(s), I(x), the s-ensemble, the cloning runs and the committor as an ``xarray.Dataset``.
 
         Example:
-            >>> ds = LargeDeviationExplorer(n_s=5).to_dataset()
-            >>> ds["theta"].dims, ds.attrs["model"]
+            >>> ex = LargeDeviationExplorer(n_s=5); _ = ex.wait()
+            >>> ex.to_dataset()["theta"].dims, ex.to_dataset().attrs["model"]
             (('s',), 'two_state')
         """
         import xarray as xr
 
-        data: dict[str, Any] = {"theta": ("s", np.asarray(self.theta)), "I": ("x", np.asarray(self.I_rate))}
-        s_act = np.asarray(self.s)[:: max(1, int(self.n_s) // 20)]
-        for size, act in self.activity.items():
-            data[f"activity_per_site_{size}"] = ("s_activity", np.asarray(act))
-        coords = {"s": np.asarray(self.s), "x": np.asarray(self.x_rate), "s_activity": s_act}
-        if self.clone_runs:
-            data["clone_scgf"] = ("run", np.array([r["scgf"] for r in self.clone_runs]))
-            data["clone_stderr"] = ("run", np.array([r["stderr"] for r in self.clone_runs]))
-        if self.committor:
-            data["committor"] = (("mb_x", "mb_y"), self.committor["q"])
-            coords.update(mb_x=self.committor["x"], mb_y=self.committor["y"])
-        ds = xr.Dataset(data, coords=coords)
-        ds.attrs.update(self.spec_values())
-        ds.attrs["kink"] = int(self.kink)
-        ds.attrs["clone_exact"] = self.clone_exact
-        ds.attrs["convention"] = "theta(s) = lim (1/t) ln E[exp(-s A_t)]"
+        if self.curve is None:
+            raise ValueError("no θ(s) yet: call wait() first")
+        c, r, v = self.curve, self.rate_fn, self._values(SCGF)
+        ds = xr.Dataset({"theta": ("s", c.theta), "dtheta": ("s", c.dtheta), "I": ("x", r.I)},
+                        coords={"s": c.s, "x": r.x}, attrs={k: v[k] for k in SCGF.active(v)})
+        ds.attrs.update(kink=int(r.kink), convention="theta(s) = lim (1/t) ln E[exp(-s A_t)]")
+        if self.sizes is not None:
+            ds["activity_per_site"] = (("L", "s_sizes"), self.sizes.activity)
+            ds = ds.assign_coords(L=self.sizes.sizes, s_sizes=self.sizes.s)
+        if self.clone is not None:
+            ds["clone_scgf"] = ("run", self.clone.scgf_runs)
+            ds.attrs.update(clone_exact=self.clone_exact, clone_s=self.clone.s)
+        if self.committor is not None:
+            ds["committor"] = (("mb_x", "mb_y"), self.committor[1])
+            ds = ds.assign_coords(mb_x=self.committor[0].x, mb_y=self.committor[0].y)
         return ds
 
     def figure(self):
         """A Matplotlib figure: θ(s), I(x) and the s-ensemble."""
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(10, 3.2))
+        ds, fig = self.to_dataset(), Figure(figsize=(10, 3.2))
         ax1, ax2, ax3 = fig.subplots(1, 3)
-        ax1.plot(self.s, self.theta)
-        ax1.set_xlabel("s")
-        ax1.set_ylabel("θ(s)")
-        ax2.plot(self.x_rate, self.I_rate)
-        ax2.set_xlabel("x")
-        ax2.set_ylabel("I(x)")
-        s_act = np.asarray(self.s)[:: max(1, int(self.n_s) // 20)]
-        for size, act in self.activity.items():
-            ax3.plot(s_act, act, label=f"size {size}")
-        ax3.set_xlabel("s")
-        ax3.set_ylabel("-θ'(s)/size")
-        ax3.legend(fontsize=7)
-        fig.suptitle(self.model)
-        fig.tight_layout()
+        ax1.plot(ds.s, ds.theta), ax1.set(xlabel="s", ylabel="θ(s)")
+        ax2.plot(ds.x, ds.I), ax2.set(xlabel="x", ylabel="I(x)")
+        for n in ds.coords.get("L", []):
+            ax3.plot(ds.s_sizes, ds.activity_per_site.sel(L=n), label=f"L = {int(n)}")
+        ax3.set(xlabel="s", ylabel="-θ'(s)/L"), ax3.legend(fontsize=7)
+        fig.suptitle(self.model), fig.tight_layout()
         return fig
 
     def export(self, path: str | Path) -> Path:
         """Export by suffix: ``.png``/``.svg``/``.pdf`` (:meth:`figure`) or ``.nc`` (:meth:`to_dataset`)."""
         p = Path(path)
-        if p.suffix.lower() in (".nc", ".zarr"):
-            return export_dataset(self.to_dataset(), p)
-        return export_figure(self.figure(), p)
-
-    def _playback_frames(self, n_frames: int = 30) -> list:
-        from matplotlib.figure import Figure
-
-        if not self.committor or not self.paths:
-            raise ValueError("no transition path yet: run compute_committor() first")
-        path = self.paths[min(self.path_index, len(self.paths) - 1)]
-        c = self.committor
-        frames = []
-        for i in np.linspace(1, len(path), n_frames).astype(int):
-            fig = Figure(figsize=(4, 3.2), dpi=60)
-            ax = fig.subplots()
-            ax.contourf(c["x"], c["y"], c["q"].T, levels=20, cmap="RdBu_r")
-            ax.plot(path[:i, 1], path[:i, 2], "k-", lw=1)
-            ax.plot(path[i - 1, 1], path[i - 1, 2], "yo")
-            ax.set_xlabel("x")
-            ax.set_ylabel("y")
-            frames.append(fig)
-        return frames
+        return export_dataset(self.to_dataset(), p) if p.suffix.lower() == ".nc" else export_figure(self.figure(), p)
 
     def export_playback(self, path: str | Path, n_frames: int = 30, fps: float = 10.0) -> Path:
         """The selected transition path replayed over the committor, as GIF or MP4."""
-        return export_animation(self._playback_frames(n_frames), path, fps=fps)
+        from matplotlib.figure import Figure
 
-    # ---- view -----------------------------------------------------------------------------------
-    def _controls(self, spec: TaskSpec, names=None) -> list:
-        widgets = controls_from_spec(spec, names, width=240)
-        link_controls(self, widgets, on_error=lambda exc: setattr(self, "status", f"rejected: {exc}"))
-        if "model" in widgets:
-            widgets["model"].css_classes = list(widgets["model"].css_classes) + ["nl-ld-model"]
-        return list(widgets.values())
+        if self.committor is None or not self.paths:
+            raise ValueError("no transition path yet: run compute_committor() first")
+        (prob, q), tp = self.committor, self.paths[min(self.path_index, len(self.paths) - 1)]
+        frames = []
+        for i in np.linspace(1, len(tp), n_frames).astype(int):
+            ax = Figure(figsize=(4, 3.2), dpi=60).subplots()
+            ax.contourf(prob.x, prob.y, q.T, levels=20, cmap="RdBu_r")
+            ax.plot(tp[:i, 1], tp[:i, 2], "k-", lw=1), ax.plot(tp[i - 1, 1], tp[i - 1, 2], "yo")
+            frames.append(ax.figure)
+        return export_animation(frames, path, fps=fps)
 
-    def _theta_plot(self, s, theta, kink):
-        hv = holoviews()
-
-        curve = hv.Curve((s, theta), "s", "θ(s)").opts(backend="bokeh", width=420, height=300,
-                                                       title=f"SCGF θ(s): {self.model}",
-                                                       line_width=2, tools=["hover"])
-        return curve * hv.HLine(0).opts(backend="bokeh", color="gray", line_dash="dotted")
-
-    def _rate_plot(self, x, I):
-        hv = holoviews()
-
-        return hv.Curve((x, I), "x", "I(x)").opts(backend="bokeh", width=420, height=300, title="rate function I(x)",
-                                                  line_width=2, tools=["hover"])
-
-    def _phase_plot(self, activity):
-        hv = holoviews()
-
-        s_act = np.asarray(self.s)[:: max(1, int(self.n_s) // 20)]
-        curves = [hv.Curve((s_act, a), "s", "activity per site", label=f"size {n}") for n, a in activity.items()]
-        return hv.Overlay(curves).opts(backend="bokeh", width=420, height=300, title="s-ensemble: -θ'(s)/size",
-                                       legend_position="top_right")
-
-    def _clone_plot(self, runs):
-        hv = holoviews()
-
-        items = [hv.Curve((r["times"], r["running"]), "t", "running θ estimate", label=f"run {i}")
-                 for i, r in enumerate(runs)] or [hv.Curve(([], []), "t", "running θ estimate")]
-        items.append(hv.HLine(self.clone_exact).opts(backend="bokeh", color="black", line_dash="dashed"))
-        return hv.Overlay(items).opts(backend="bokeh", width=520, height=320,
-                                      title=f"cloning at s = {self.s_clone} (exact: dashed)",
-                                      show_legend=False)
-
-    def _clone_text(self, runs) -> str:
-        est, err = self.clone_estimate()
-        if not runs:
-            return f"exact θ({self.s_clone}) = {self.clone_exact:.6g}; no cloning run yet"
-        return (f"exact θ({self.s_clone}) = {self.clone_exact:.6g}; cloning: {est:.6g} ± {err:.2g} "
-                f"({len(runs)} runs)")
-
-    def _committor_plot(self, committor, paths, path_index, frame):
-        hv = holoviews()
-
-        if not committor:
-            return hv.Image(np.zeros((2, 2)), bounds=(-1.5, -0.25, 1.2, 2.0)).opts(
-                backend="bokeh", width=520, height=420, title="Müller–Brown committor: press Compute committor")
-        c = committor
-        img = hv.Image((c["x"], c["y"], c["q"].T), ["x", "y"], "q").opts(backend="bokeh", cmap="RdBu_r",
-                                                                         colorbar=True, width=520,
-                                                                         height=420, title="Müller–Brown committor")
-        items = [img]
-        for j, pth in enumerate(paths):
-            items.append(hv.Path([pth[:, 1:]]).opts(backend="bokeh", color="black", alpha=0.35, line_width=1))
-        if paths:
-            pth = paths[min(path_index, len(paths) - 1)]
-            i = min(frame, len(pth) - 1)
-            items.append(hv.Path([pth[: i + 1, 1:]]).opts(backend="bokeh", color="yellow", line_width=2))
-            items.append(hv.Points([tuple(pth[i, 1:])]).opts(backend="bokeh", color="yellow", size=10))
-        return hv.Overlay(items)
-
-    def _download(self, suffix: str, kind: str = "plot"):
+    # ---- view ------------------------------------------------------------------------------------
+    def _download(self, suffix: str, anim: bool = False):
         def cb():
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / f"largedev{suffix}"
-                (self.export_playback(out) if kind == "anim" else self.export(out))
+                (self.export_playback(out) if anim else self.export(out))
                 return io.BytesIO(out.read_bytes())
         return pn.widgets.FileDownload(callback=cb, filename=f"largedev{suffix}", label=f"Export {suffix[1:]}",
-                                       button_type="light", css_classes=[f"nl-export-{suffix[1:]}"])
+                                       color="light", css_classes=[f"nl-export-{suffix[1:]}"])
 
-    def __panel__(self) -> pn.viewable.Viewable:
-        theta = hv_pane(pn.bind(self._theta_plot, self.param.s, self.param.theta, self.param.kink),
-                                  css_classes=["nl-theta"])
-        rate = hv_pane(pn.bind(self._rate_plot, self.param.x_rate, self.param.I_rate),
-                                 css_classes=["nl-rate-function"])
-        phase = hv_pane(pn.bind(self._phase_plot, self.param.activity), css_classes=["nl-phase-diagram"])
-        summary = pn.pane.Str(pn.bind(lambda s, th, k, n: f"θ({s[0]:.3g}) = {th[0]:.6g}, θ({s[-1]:.3g}) = "
-                                      f"{th[-1]:.6g}" + ("; kink flagged (dynamical phase transition)" if k else ""),
-                                      self.param.s, self.param.theta, self.param.kink, self.param.n_redraws),
-                              css_classes=["nl-theta-summary"])
-        ld_tab = pn.Row(pn.Column(*self._controls(LD_SPEC), width=270),
-                        pn.Column(summary, pn.Row(theta, rate), phase,
-                                  pn.Row(self._download(".png"), self._download(".svg"), self._download(".nc"))))
-        crun = pn.widgets.Button(name="Run cloning", button_type="primary", css_classes=["nl-clone-run"],
-                                 disabled=self.param.running)
-        crun.on_click(lambda _: self.run_cloning())
-        clone_tab = pn.Row(pn.Column(*self._controls(CLONING_SPEC), crun, width=270),
-                           pn.Column(pn.pane.Str(pn.bind(self._clone_text, self.param.clone_runs),
-                                                 css_classes=["nl-clone-summary"]),
-                                     hv_pane(pn.bind(self._clone_plot, self.param.clone_runs),
-                                                       css_classes=["nl-clone-plot"])))
-        mrun = pn.widgets.Button(name="Compute committor", button_type="primary", css_classes=["nl-committor-run"],
-                                 disabled=self.param.running)
-        mrun.on_click(lambda _: self.compute_committor())
-        player = pn.widgets.Player(name="playback", start=0, end=200, value=0, loop_policy="once", interval=50,
+    def sidebar(self) -> list:
+        if self._side is None:
+            buttons = []
+            for name, css, fn in (("Run cloning", "nl-clone-run", self.run_cloning),
+                                  ("Compute committor", "nl-committor-run", self.compute_committor)):
+                buttons.append(pn.widgets.Button(label=name, color="primary", css_classes=[css]))
+                buttons[-1].on_click(lambda _e, fn=fn: fn())
+            npaths = pn.widgets.IntInput.from_param(self.param.n_paths, name="paths to draw")
+            md = pn.pane.Markdown
+            scgf, clone, com = (self.control_views(c) for c in self._ctl)
+            self._side = [md("**Model and s grid** (task `scgf`)"), *scgf, md("**Cloning** (task `cloning`)"), *clone,
+                          buttons[0], md("**Committor** (task `committor`, Müller–Brown)"), *com, npaths, buttons[1]]
+        return self._side
+
+    def main(self) -> pn.viewable.Viewable:
+        if self._views is None:
+            self._views = self._build_views()
+            self._show_theta((self.curve, self.rate_fn, self.sizes, self.curve_model)), self._draw_clone()
+            self._show_committor((self.committor, self.paths))
+        return self._views["layout"]
+
+    def _build_views(self) -> dict[str, Any]:
+        from bokeh.models import ColumnDataSource, LinearColorMapper, Span
+        from bokeh.plotting import figure
+
+        src = {k: ColumnDataSource(data={c: [] for c in cols.split()}) for k, cols in (
+            ("theta", "s theta"), ("rate", "x I"), ("size", "xs ys label color"), ("clone", "xs ys color"),
+            ("q", "image x y dw dh"), ("paths", "xs ys"), ("path", "x y"), ("point", "x y"))}
+        opts = dict(height=300, sizing_mode="stretch_width", tools="pan,wheel_zoom,box_zoom,reset,save,hover")
+        f_th = figure(title="SCGF θ(s)", x_axis_label="s", y_axis_label="θ(s) [1/time]", **opts)
+        f_th.line("s", "theta", source=src["theta"], line_width=2)
+        f_th.add_layout(Span(location=0, dimension="width", line_color="gray", line_dash="dotted"))
+        f_I = figure(title="rate function I(x)", x_axis_label="x", y_axis_label="I(x) [1/time]", **opts)
+        f_I.line("x", "I", source=src["rate"], line_width=2)
+        f_ph = figure(title="s-ensemble: -θ'(s)/L", x_axis_label="s", y_axis_label="rate per site", **opts)
+        f_ph.multi_line("xs", "ys", source=src["size"], color="color", legend_field="label", line_width=2)
+        f_cl = figure(title="cloning: running θ estimate per run (exact: dashed)", x_axis_label="t",
+                      y_axis_label="θ estimate [1/time]", **opts)
+        f_cl.multi_line("xs", "ys", source=src["clone"], color="color", line_width=1.5)
+        exact = Span(location=None, dimension="width", line_color="black", line_dash="dashed")
+        f_cl.add_layout(exact)
+        f_q = figure(title="Müller–Brown committor: press Compute committor", x_range=(-1.5, 1.2),
+                     y_range=(-0.2, 2.0), x_axis_label="x", y_axis_label="y", height=420, sizing_mode="stretch_width")
+        f_q.image("image", x="x", y="y", dw="dw", dh="dh", source=src["q"],
+                  color_mapper=LinearColorMapper(palette="RdBu11", low=0.0, high=1.0))
+        f_q.multi_line("xs", "ys", source=src["paths"], color="black", alpha=0.35)
+        f_q.line("x", "y", source=src["path"], color="yellow", line_width=2)
+        f_q.scatter("x", "y", source=src["point"], color="yellow", size=10)
+        player = pn.widgets.Player(label="playback", start=0, end=200, value=0, loop_policy="once", interval=50,
                                    css_classes=["nl-player"])
-
-        def _player_end(paths, idx):
-            if paths:
-                player.end = max(1, len(paths[min(idx, len(paths) - 1)]) - 1)
-        pn.bind(_player_end, self.param.paths, self.param.path_index, watch=True)
         player.link(self, value="frame")
+        V = {f"{k}_src": v for k, v in src.items()}
+        V.update(exact=exact, player=player, clone_summary=pn.pane.Str("", css_classes=["nl-clone-summary"]),
+                 summary=pn.pane.Str("computing θ(s) ...", css_classes=["nl-theta-summary"]))
+        for k, f, css in (("theta", f_th, "nl-theta"), ("rate", f_I, "nl-rate-function"), ("phase", f_ph,
+                          "nl-phase-diagram"), ("clone", f_cl, "nl-clone-plot"), ("committor", f_q, "nl-committor")):
+            V[k] = pn.pane.Bokeh(f, css_classes=[css])
+        exports = pn.Row(*(self._download(s) for s in (".png", ".svg", ".nc")))
+        anims = pn.Row(self._download(".gif", True), self._download(".mp4", True))
         path_pick = pn.widgets.IntInput.from_param(self.param.path_index, name="path", width=100)
-        com_tab = pn.Row(pn.Column(*self._controls(COMMITTOR_SPEC), mrun, path_pick, width=270),
-                         pn.Column(hv_pane(pn.bind(self._committor_plot, self.param.committor,
-                                                             self.param.paths, self.param.path_index,
-                                                             self.param.frame), css_classes=["nl-committor"]),
-                                   player, pn.Row(self._download(".gif", "anim"), self._download(".mp4", "anim"))))
-        return pn.Column(self.status_bar(), pn.Tabs(("θ(s) and I(x)", ld_tab), ("Cloning", clone_tab),
-                                                    ("Committor and paths", com_tab)), sizing_mode="stretch_width")
+        V["layout"] = pn.Tabs(
+            ("θ(s) and I(x)", pn.Column(V["summary"], pn.Row(V["theta"], V["rate"]), V["phase"], exports)),
+            ("Cloning", pn.Column(V["clone_summary"], V["clone"])),
+            ("Committor and paths", pn.Column(V["committor"], pn.Row(player, path_pick), anims)),
+            sizing_mode="stretch_width")
+        return V

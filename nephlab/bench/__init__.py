@@ -11,6 +11,8 @@ does not import JAX or any peer code.
   same algorithm (``python benchmarks/cloning.py --help``).
 - :mod:`nephlab.bench.grape` -- GRAPE: nephlab vs qutip-qoc on the Hadamard-gate problem
   (``python benchmarks/grape.py --help``).
+- :mod:`nephlab.bench.pages` -- page load of ``nephlab serve`` in headless Chromium: time to the
+  first Bokeh plot per page, fresh, warm and concurrent (``python benchmarks/page_load.py --help``).
 """
 
-__all__ = ["cloning", "grape", "langevin", "lindblad"]
+__all__ = ["cloning", "grape", "langevin", "lindblad", "pages"]

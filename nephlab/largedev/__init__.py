@@ -97,6 +97,25 @@ from .cloning import (
     extrapolate_time,
     two_state_scgf,
 )
+from .presets import (
+    COMMITTOR_POTENTIALS,
+    MARKOV_MODELS,
+    MULLER_BROWN_A,
+    MULLER_BROWN_B,
+    MULLER_BROWN_BOX,
+    CommittorProblem,
+    committor_problem,
+    finite_size_curves,
+    finite_size_sizes,
+    markov_cloning,
+    markov_model,
+    markov_scgf,
+    markov_theta,
+    parse_rate_matrix,
+    pooled_estimate,
+    rate_function_grid,
+    transition_paths,
+)
 from .sampling import boundary_shift
 from .shooting import ShootingCommittorResult, shooting_committor
 from .passage import FirstPassageResult, first_passage_times, mean_transition_path_time_1d
@@ -116,6 +135,10 @@ __all__ = [
     "scgf_diffusion_1d", "scgf_diffusion_2d", "sqra_generator_1d", "sqra_generator_2d",
     "CloningResult", "Extrapolation", "cloning", "cloning_langevin", "extrapolate_clones",
     "extrapolate_time", "two_state_scgf",
+    "COMMITTOR_POTENTIALS", "MARKOV_MODELS", "MULLER_BROWN_A", "MULLER_BROWN_B", "MULLER_BROWN_BOX",
+    "CommittorProblem", "committor_problem", "finite_size_curves", "finite_size_sizes", "markov_cloning",
+    "markov_model", "markov_scgf", "markov_theta", "parse_rate_matrix", "pooled_estimate", "rate_function_grid",
+    "transition_paths",
     "boundary_shift", "ShootingCommittorResult", "shooting_committor", "FirstPassageResult",
     "first_passage_times", "mean_transition_path_time_1d", "FluxRateResult", "flux_rate", "TPSResult",
     "straight_path", "transition_path_sampling",

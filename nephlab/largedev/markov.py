@@ -41,7 +41,7 @@ from nephlab._result import ResultBase, attr, coord, var
 from nephlab.largedev._conventions import RATE_FUNCTION_CONVENTION, SCGF_CONVENTION
 
 __all__ = ["MarkovJumpProcess", "Observable", "RateFunctionResult", "ScgfResult", "as_process", "doob",
-           "rate_function", "scgf"]
+           "kink_indices", "rate_function", "scgf"]
 
 DEFAULT_SPARSE_THRESHOLD = 10_000
 
@@ -239,6 +239,33 @@ class ScgfResult(ResultBase):
 
     def _xarray_extra(self, ds):
         return ds.assign(mean=("s", self.mean, {"long_name": "tilted mean rate of A", "units": "[A]/time"}))
+
+
+def kink_indices(s, theta, kink_tol: float = 1e-2) -> np.ndarray:
+    """Grid indices where theta(s) shows a jump in its slope (a dynamical phase transition, or
+    a crossover too sharp for the grid).
+
+    A kink at ``s[i]`` is flagged when the slope jump between the cells on either side exceeds
+    ``kink_tol`` and is more than 5x the jumps of the neighbouring cells (a heuristic for finite
+    state spaces, where theta is analytic but can cross over sharply).
+
+    Args:
+        s: ``(m,)`` strictly increasing grid (1/[A]). theta: ``(m,)`` (1/time).
+        kink_tol: smallest slope jump ([A]/time) flagged.
+
+    Returns:
+        int array of indices into ``s`` (interior points only).
+
+    Example:
+        >>> s = np.linspace(-1, 1, 9)
+        >>> kink_indices(s, np.abs(s)).tolist(), kink_indices(s, s**2).tolist()
+        ([4], [])
+    """
+    s, th = np.asarray(s, dtype=float), np.asarray(theta, dtype=float)
+    slopes = np.diff(th) / np.diff(s)
+    jumps = np.abs(np.diff(slopes))
+    nb = np.maximum(np.r_[0.0, jumps[:-1]], np.r_[jumps[1:], 0.0])
+    return np.nonzero((jumps > kink_tol) & (jumps > 5 * nb))[0] + 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -742,10 +769,7 @@ class MarkovJumpProcess:
         if grid.ndim != 1 or grid.size < 3 or np.any(np.diff(grid) <= 0):
             raise ValueError("s_grid must be a 1-D strictly increasing array with >= 3 points")
         th = self.scgf(grid, obs, sparse_threshold=sparse_threshold)
-        slopes = np.diff(th) / np.diff(grid)
-        jumps = np.abs(np.diff(slopes))
-        nb = np.maximum(np.r_[0.0, jumps[:-1]], np.r_[jumps[1:], 0.0])
-        kink_idx = np.nonzero((jumps > kink_tol) & (jumps > 5 * nb))[0] + 1
+        kink_idx = kink_indices(grid, th, kink_tol)
         I = np.empty(xs.size)
         s_star = np.empty(xs.size)
         at_b = np.zeros(xs.size, dtype=bool)

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from nephlab._result import ResultBase, attr, coord, var
 from nephlab._validate import real_array, integer, positive_float
 from nephlab.largedev._conventions import SCGF_CONVENTION
-from nephlab.largedev.markov import MarkovJumpProcess
+from nephlab.largedev.markov import MarkovJumpProcess, Observable
 
 __all__ = ["two_state", "ring_random_walk", "tasep_ring", "tasep_scgf_exact", "east", "fredrickson_andersen",
            "kcm_equilibrium_activity", "activity_phase_diagram", "PhaseDiagramResult"]
@@ -361,7 +361,9 @@ def activity_phase_diagram(model_factory: Callable[[int], MarkovJumpProcess], si
     neighbours of the grid maximum.
 
     Args:
-        model_factory: ``L -> MarkovJumpProcess``, e.g. ``lambda L: east(L, 0.5)``.
+        model_factory: ``L -> MarkovJumpProcess``, e.g. ``lambda L: east(L, 0.5)``, or
+            ``L -> (MarkovJumpProcess, Observable)`` when the observable depends on L (e.g. the
+            current of a ring of L sites); that :class:`Observable` then replaces ``observable``.
         sizes: 1-D increasing sequence of integer sizes (the L that divides theta').
         s_grid: 1-D strictly increasing grid of s with >= 3 points.
         observable: passed to :meth:`MarkovJumpProcess.scgf_curve`.
@@ -393,11 +395,13 @@ def activity_phase_diagram(model_factory: Callable[[int], MarkovJumpProcess], si
     s_star, chi_max, at_b = np.empty(k), np.empty(k), np.zeros(k, dtype=bool)
     name = "activity"
     for a, L in enumerate(sizes_a.tolist()):
-        proc = model_factory(L)
+        proc, obs = model_factory(L), observable
+        if isinstance(proc, tuple) and len(proc) == 2 and isinstance(proc[1], Observable):
+            proc, obs = proc
         if not isinstance(proc, MarkovJumpProcess):
-            raise TypeError(f"model_factory({L}) must return a MarkovJumpProcess, got "
-                            f"{type(proc).__name__}")
-        r = proc.scgf_curve(grid, observable, sparse_threshold=sparse_threshold)
+            raise TypeError(f"model_factory({L}) must return a MarkovJumpProcess or a (process, observable) "
+                            f"pair, got {type(proc).__name__}")
+        r = proc.scgf_curve(grid, obs, sparse_threshold=sparse_threshold)
         name = r.observable
         theta[a], act[a], chi[a] = r.theta, -r.dtheta / L, r.d2theta / L
         i = int(np.argmax(chi[a]))
@@ -406,8 +410,8 @@ def activity_phase_diagram(model_factory: Callable[[int], MarkovJumpProcess], si
             s_star[a], chi_max[a] = grid[i], chi[a, i]
             continue
 
-        def neg_chi(sv, proc=proc, L=L):
-            return -float(proc.scgf_curve(sv, observable, sparse_threshold=sparse_threshold).d2theta[0]) / L
+        def neg_chi(sv, proc=proc, obs=obs, L=L):
+            return -float(proc.scgf_curve(sv, obs, sparse_threshold=sparse_threshold).d2theta[0]) / L
 
         res = scipy.optimize.minimize_scalar(neg_chi, bounds=(grid[i - 1], grid[i + 1]), method="bounded",
                                              options={"xatol": 1e-6 * max(1.0, abs(grid[i]))})

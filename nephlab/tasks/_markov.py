@@ -1,22 +1,27 @@
-"""Markov jump model presets shared by the ``scgf`` and ``cloning`` tasks
-(:mod:`nephlab.largedev.models`).
+"""Markov jump model presets shared by the ``scgf`` and ``cloning`` tasks: the parameters
+and cross-parameter checks. The model builder is :func:`nephlab.largedev.markov_model` (also used by
+the large-deviation explorer), so a parameter set means the same process everywhere.
 
 ``two_state`` (rates ``a``: 0 -> 1, ``b``: 1 -> 0), ``ring_random_walk`` (``L`` sites, hops right
 at ``p``, left at ``q``), ``tasep_ring`` (``L`` sites, ``n_particles``, hop rate ``rate``),
-``east`` and ``fredrickson_andersen`` (``L`` spins, up-density ``c``, ``boundary``). Observables:
-``activity`` (number of jumps) for every model; ``current`` (net displacement) for the ring
-walk and the TASEP.
+``east`` and ``fredrickson_andersen`` (``L`` spins, up-density ``c``, ``boundary``), ``custom``
+(the rate matrix ``rates`` as text, rows separated by ``;``). Observables: ``activity`` (number
+of jumps) for every model; ``current`` (net displacement) for the ring walk and the TASEP.
 """
 
 from __future__ import annotations
 
 from math import comb
 
+from ..largedev.markov import MarkovJumpProcess
+from ..largedev.presets import MARKOV_MODELS, parse_rate_matrix
 from ._spec import Param
 
-MARKOV_MODELS: tuple[str, ...] = ("two_state", "ring_random_walk", "tasep_ring", "east", "fredrickson_andersen")
+__all__ = ["MARKOV_MODELS", "MAX_STATES", "check", "markov_params", "n_states"]
+
 MAX_STATES = 5000
 _KCM = ("east", "fredrickson_andersen")
+_SIZED = ("ring_random_walk", "tasep_ring") + _KCM
 
 
 def markov_params() -> tuple[Param, ...]:
@@ -30,7 +35,7 @@ def markov_params() -> tuple[Param, ...]:
         Param("b", "float", 1.0, "rate 1 -> 0 (two_state)", units="1/time", minimum=0.0, exclusive_minimum=True,
               when=(("model", ("two_state",)),)),
         Param("L", "int", 6, "sites (ring_random_walk, tasep_ring) or spins (east, fredrickson_andersen)",
-              minimum=2, maximum=5000, when=(("model", MARKOV_MODELS[1:]),)),
+              minimum=2, maximum=5000, when=(("model", _SIZED),)),
         Param("p", "float", 1.0, "right hop rate (ring_random_walk)", units="1/time", minimum=0.0,
               exclusive_minimum=True, when=(("model", ("ring_random_walk",)),)),
         Param("q", "float", 0.5, "left hop rate (ring_random_walk)", units="1/time", minimum=0.0,
@@ -43,6 +48,8 @@ def markov_params() -> tuple[Param, ...]:
               exclusive_minimum=True, exclusive_maximum=True, when=(("model", _KCM),)),
         Param("boundary", "str", "open", "boundary of the kinetically constrained models", choices=("open", "periodic"),
               when=(("model", _KCM),)),
+        Param("rates", "str", "0 1 0; 0 0 2; 3 0 0", "rate matrix of model 'custom': rows separated by ';', "
+              "rates[i, j] of i -> j (diagonal ignored)", units="1/time", when=(("model", ("custom",)),)),
     )
 
 
@@ -56,6 +63,8 @@ def n_states(p: dict) -> int:
     m, L = p["model"], p["L"]
     if m == "two_state":
         return 2
+    if m == "custom":
+        return parse_rate_matrix(p["rates"]).shape[0]
     if m == "ring_random_walk":
         return L
     if m == "tasep_ring":
@@ -74,29 +83,13 @@ def check(task: str, p: dict) -> None:
     if p["observable"] == "current" and m not in ("ring_random_walk", "tasep_ring"):
         raise ValueError(f"task {task!r}: parameter 'observable' = 'current' is not defined for model={m!r}; "
                          "allowed: 'activity' (or use model 'ring_random_walk' / 'tasep_ring')")
+    if m == "custom":
+        try:
+            W = parse_rate_matrix(p["rates"], "rates")
+            MarkovJumpProcess(W).check_irreducible()
+        except ValueError as exc:
+            raise ValueError(f"task {task!r}: parameter 'rates': {exc}") from None
     ns = n_states(p)
     if ns > MAX_STATES:
         raise ValueError(f"task {task!r}: model={m!r} with L={p['L']} has {ns} states; allowed: at most "
                          f"{MAX_STATES} (reduce 'L')")
-
-
-def build(p: dict):
-    """``(process, increments or None)`` for validated params.
-
-    Example:
-        >>> proc, g = build({"model": "ring_random_walk", "L": 4, "p": 2.0, "q": 1.0})
-        >>> proc.n_states, g.shape
-        (4, (4, 4))
-    """
-    from ..largedev import models
-
-    m = p["model"]
-    if m == "two_state":
-        return models.two_state(p["a"], p["b"]), None
-    if m == "ring_random_walk":
-        return models.ring_random_walk(p["L"], p["p"], p["q"])
-    if m == "tasep_ring":
-        return models.tasep_ring(p["L"], p["n_particles"], p["rate"])
-    if m == "east":
-        return models.east(p["L"], p["c"], p["boundary"]), None
-    return models.fredrickson_andersen(p["L"], p["c"], p["boundary"]), None

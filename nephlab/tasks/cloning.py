@@ -1,5 +1,6 @@
 """The ``cloning`` task: population-dynamics (cloning) estimate of θ(s) of a Markov jump model
-(:func:`nephlab.largedev.cloning`), beside the exact θ(s) of the tilted generator.
+(:func:`nephlab.largedev.markov_cloning`, which calls :func:`nephlab.largedev.cloning`), beside the
+exact θ(s) of the tilted generator (:func:`nephlab.largedev.markov_theta`).
 
 Models and observables: see :mod:`nephlab.tasks._markov`. Convention
 ``θ(s) = lim (1/t) ln E[exp(-s A_t)]`` (1/time). Finite ``n_clones`` and ``t_max`` bias the
@@ -48,15 +49,11 @@ def run(p: dict) -> dict[str, np.ndarray]:
         >>> out["scgf_runs"].shape, round(float(out["theta_exact"]), 10)   # e^{-s} - 1 at s = 0.5
         ((2,), -0.3934693403)
     """
-    from ..largedev import cloning
+    from ..largedev import markov_cloning, markov_theta
 
-    proc, g = _markov.build(p)
-    obs = "activity" if p["observable"] == "activity" else g
     with on_device(p["device"], "cloning"):
-        res = cloning(proc, p["s"], obs, n_clones=p["n_clones"], t_max=p["t_max"], seed=p["seed"],
-                      n_runs=p["n_runs"], burn_in=p["burn_in_fraction"] * p["t_max"], store_trajectories=False)
-    kw = {"increments": g} if p["observable"] == "current" else {}
-    exact = proc.scgf(p["s"], p["observable"], **kw)
+        res = markov_cloning(p)
+    exact = markov_theta(p, p["s"])
     return {
         "scgf": scalar(res.scgf),
         "stderr": scalar(res.stderr),
@@ -88,7 +85,12 @@ def estimate(p: dict) -> dict:
         >>> estimate(SPEC.validate({}))["executor"]
         'in-process'
     """
-    proc_rate = {"two_state": max(p["a"], p["b"]), "ring_random_walk": p["p"] + p["q"]}.get(p["model"], p["L"])
+    if p["model"] == "custom":
+        from ..largedev import parse_rate_matrix
+
+        proc_rate = float(parse_rate_matrix(p["rates"]).sum(axis=1).max())
+    else:
+        proc_rate = {"two_state": max(p["a"], p["b"]), "ring_random_walk": p["p"] + p["q"]}.get(p["model"], p["L"])
     jumps = p["n_clones"] * p["n_runs"] * p["t_max"] * max(proc_rate, 1.0) * max(1.0, np.exp(abs(p["s"])))
     seconds = 1.0 + 2e-8 * jumps
     mem = 40 * p["n_clones"] * p["n_runs"] + 16 * _markov.n_states(p) ** 2

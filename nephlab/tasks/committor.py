@@ -1,5 +1,6 @@
 """The ``committor`` task: committor functions of overdamped diffusions
-(:func:`nephlab.largedev.committor_1d`, :func:`nephlab.largedev.committor_2d`).
+(:func:`nephlab.largedev.committor_1d`, :func:`nephlab.largedev.committor_2d`), set up by
+:func:`nephlab.largedev.committor_problem` (shared with the large-deviation explorer).
 
 Presets (energies in energy units, β in 1/energy, lengths in length units, γ = 1):
 
@@ -18,22 +19,19 @@ from typing import Any
 
 import numpy as np
 
+from ..largedev.presets import COMMITTOR_POTENTIALS, committor_problem
 from ._registry import Task, recommend_executor, register
 from ._spec import Param, TaskSpec
 from ._util import dataset
 
 __all__ = ["SPEC", "COMMITTOR"]
 
-_MB_BOX = ((-1.5, 1.2), (-0.2, 2.0))
-_MB_A, _MB_B = (-0.558, 1.442), (0.623, 0.028)
-
 
 def _check(p: dict) -> None:
-    if p["potential"] != "muller_brown" and not p["a"] < p["b"]:
-        raise ValueError(f"task 'committor': parameters 'a' = {p['a']} and 'b' = {p['b']}: allowed: a < b")
-    if p["potential"] == "double_well_2d" and not (-1.5 < p["a"] and p["b"] < 1.5):
-        raise ValueError(f"task 'committor': parameters 'a' = {p['a']}, 'b' = {p['b']} must lie inside the "
-                         "box (-1.5, 1.5) of model 'double_well_2d'")
+    try:
+        committor_problem(p)  # a < b, the box of double_well_2d
+    except ValueError as exc:
+        raise ValueError(f"task 'committor': {exc}") from None
 
 
 SPEC = TaskSpec(
@@ -42,7 +40,7 @@ SPEC = TaskSpec(
     "a 2D double well or the Müller-Brown potential.",
     (
         Param("potential", "str", "double_well_1d", "potential preset",
-              choices=("double_well_1d", "double_well_2d", "muller_brown")),
+              choices=COMMITTOR_POTENTIALS),
         Param("beta", "float", 3.0, "inverse temperature", units="1/energy", minimum=0.0, exclusive_minimum=True,
               maximum=1e3),
         Param("a", "float", -1.0, "A = {x <= a} (double wells)", units="length", minimum=-10.0, maximum=10.0,
@@ -57,38 +55,19 @@ SPEC = TaskSpec(
 )
 
 
-def _grids(p: dict) -> tuple[np.ndarray, np.ndarray]:
-    if p["potential"] == "double_well_2d":
-        g = np.linspace(-1.5, 1.5, p["n_grid"])
-        return g, g
-    (x0, x1), (y0, y1) = _MB_BOX
-    x = np.linspace(x0, x1, p["n_grid"])
-    h = x[1] - x[0]
-    ny = int(round((y1 - y0) / h)) + 1
-    return x, y0 + h * np.arange(ny)
-
-
 def run(p: dict) -> dict[str, np.ndarray]:
-    """Compute one validated point.
+    """Compute one validated point (:func:`nephlab.largedev.committor_problem` and its ``solve``).
 
     Example:
         >>> out = run(SPEC.validate({"n_grid": 5}))
         >>> [round(float(v), 6) for v in out["q"]]
         [0.0, 0.070611, 0.5, 0.929389, 1.0]
     """
-    from ..largedev import committor_1d, committor_2d, double_well_2d, muller_brown
-
-    if p["potential"] == "double_well_1d":
-        x = np.linspace(p["a"], p["b"], p["n_grid"])
-        q = committor_1d(lambda t: (t * t - 1.0) ** 2, p["a"], p["b"], p["beta"], x)
-        return {"x": x, "q": np.asarray(q, float)}
-    x, y = _grids(p)
-    if p["potential"] == "double_well_2d":
-        a, b = p["a"], p["b"]
-        q = committor_2d(double_well_2d, lambda X, Y: X <= a, lambda X, Y: X >= b, p["beta"], x, y)
-    else:
-        q = committor_2d(muller_brown, (_MB_A, p["radius"]), (_MB_B, p["radius"]), p["beta"], x, y)
-    return {"x": x, "y": y, "q": np.asarray(q, float)}
+    prob = committor_problem(p)
+    out = {"x": prob.x, "q": prob.solve()}
+    if prob.y is not None:
+        out["y"] = prob.y
+    return out
 
 
 def to_dataset(out: Mapping[str, np.ndarray], p: Mapping[str, Any]):
@@ -112,8 +91,8 @@ def estimate(p: dict) -> dict:
     if p["potential"] == "double_well_1d":
         mem, seconds = 1000 * p["n_grid"], 1e-3 * p["n_grid"]
     else:
-        x, y = _grids(p)
-        m = x.size * y.size
+        prob = committor_problem(p)
+        m = prob.x.size * prob.y.size
         mem, seconds = 200 * m * int(np.log2(m) + 1), 0.05 + 1e-7 * m**1.5
     return {"memory_bytes": int(mem), "seconds": float(seconds), "executor": recommend_executor(mem, seconds),
             "device": "cpu"}

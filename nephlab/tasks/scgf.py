@@ -1,5 +1,6 @@
 """The ``scgf`` task: the scaled cumulant generating function θ(s) of a Markov jump model on a
-grid of s, from the tilted generator (:meth:`nephlab.largedev.MarkovJumpProcess.scgf_curve`).
+grid of s, from the tilted generator (:func:`nephlab.largedev.markov_scgf`, which calls
+:meth:`nephlab.largedev.MarkovJumpProcess.scgf_curve`).
 
 Convention: ``θ(s) = lim (1/t) ln E[exp(-s A_t)]`` (1/time); ``-θ'(s)`` is the mean rate of A in
 the tilted ensemble and ``θ''(s)`` its scaled variance. Models: see :mod:`nephlab.tasks._markov`.
@@ -49,11 +50,10 @@ def run(p: dict) -> dict[str, np.ndarray]:
         >>> [round(float(v), 10) for v in out["theta"]]   # two_state a = b = 1: θ = e^{-s} - 1
         [0.0, -0.6321205588]
     """
-    proc, g = _markov.build(p)
-    s = np.linspace(p["s_min"], p["s_max"], p["n_s"])
-    kw = {"increments": g} if p["observable"] == "current" else {}
-    r = proc.scgf_curve(s, p["observable"], **kw)
-    return {"s": s, "theta": np.asarray(r.theta, float), "dtheta": np.asarray(r.dtheta, float),
+    from ..largedev import markov_scgf
+
+    r = markov_scgf(p)
+    return {"s": r.s, "theta": np.asarray(r.theta, float), "dtheta": np.asarray(r.dtheta, float),
             "d2theta": np.asarray(r.d2theta, float)}
 
 
