@@ -7,11 +7,15 @@ whose every request to anything but that server is aborted (and recorded: an att
 fails the test), runs all cells through the Run menu, waits until every code cell has an
 execution count and the kernel is idle, then checks the dashboard in the last cell:
 
-- it draws plots: Bokeh plot views exist and their canvases are not blank;
+- it draws plots: Bokeh plot views exist and their canvases are not blank, and the plots carry
+  the components' documented DOM hooks (``nl-entropy``, ``nl-protocol-figure``, ``nl-theta``,
+  ...: a CSS class on or around the plot, or the Bokeh model name);
 - one interaction changes a plot (fingerprint of the plot's pixels and of its data sources,
-  read through BokehJS): Run in the Lindblad explorer (01); a mouse drag of a control point with
-  the PointDrawTool in the protocol designer, after its four reference curves arrived (02); a
-  model switch, then a cloning run in the large-deviation explorer (03);
+  read through BokehJS): Run after a change of gamma in the Lindblad explorer (01; every time
+  series then holds n_times points in time order, each drawn once); a mouse drag of a control
+  point with the PointDrawTool in the protocol designer, after its four reference curves
+  arrived without any edit (02); a model switch, then a cloning run in the large-deviation
+  explorer (03);
 - no cell raised, the browser console shows no errors ('Invalid field', failed resource loads,
   uncaught exceptions), and no traceback appeared in the dashboard's output.
 
@@ -381,11 +385,21 @@ def dashboard(s: Session, marker: str):
     return out
 
 
-def plots(s: Session, cls: str | None = None) -> list[dict]:
-    """Fingerprints of the drawn Bokeh plots (optionally only those inside ``.cls``)."""
+def plots(s: Session, hook: str | None = None) -> list[dict]:
+    """Fingerprints of the drawn Bokeh plots; with ``hook``, only those carrying that DOM hook
+    (a CSS class on the plot or an element around it, or the plot's Bokeh model name)."""
     s.page.evaluate(HELPERS_JS)
     found = s.page.evaluate("() => window.__nl_plots()")
-    return [p for p in found if cls is None or cls in p["classes"]]
+    return [p for p in found if hook is None or hook in p["classes"] or p["name"] == hook]
+
+
+def require_hooks(s: Session, *hooks: str) -> None:
+    """Fail at once (not after a budget) if a documented plot hook is missing from the page."""
+    wait_for_plots(s, min_count=1)
+    found = plots(s)
+    missing = [h for h in hooks if not any(h in p["classes"] or p["name"] == h for p in found)]
+    assert not missing, (f"{s.notebook}: no plot carries the DOM hook(s) {missing}; plots found "
+                         f"(classes, name, title): {[(p['classes'], p['name'], p['title']) for p in found]}")
 
 
 def wait_for_plots(s: Session, cls: str | None = None, *, min_count: int = 1, with_data: bool = False) -> list[dict]:
@@ -469,6 +483,7 @@ def test_lindblad_explorer_runs_in_jupyterlab(lab):
     with notebook_session(lab, "01_lindblad_quickstart.ipynb") as s:
         run_all = run_all_cells(s)
         out = dashboard(s, ".nl-run")
+        require_hooks(s, "nl-entropy", "nl-populations", "nl-expect")
         wait_for_plots(s, min_count=4)
         set_number(s, "gamma", 0.3)  # other physics than the first paint (the notebook's gamma = 0.1)
         before = settled(s)
@@ -510,7 +525,8 @@ def test_protocol_designer_drag_in_jupyterlab(lab):
     with notebook_session(lab, "02_optimal_protocols.ipynb") as s:
         run_all = run_all_cells(s)
         out = dashboard(s, ".nl-work")
-        wait_for_plots(s, min_count=1, with_data=True)
+        require_hooks(s, "nl-protocol-figure")
+        wait_for_plots(s, "nl-protocol-figure", min_count=1, with_data=True)
         # the four reference curves arrive from a background job, without any edit
         t1 = time.monotonic()
         n_lines = _until("02: the designer's figure shows the drawn protocol and its four reference curves",
@@ -548,7 +564,8 @@ def test_large_deviation_explorer_in_jupyterlab(lab):
     t0 = time.monotonic()
     with notebook_session(lab, "03_large_deviations.ipynb") as s:
         run_all = run_all_cells(s)
-        out = dashboard(s, ".nl-theta")
+        out = dashboard(s, ".nl-ld-model")
+        require_hooks(s, "nl-theta", "nl-clone-plot")
         wait_for_plots(s, "nl-theta", min_count=1, with_data=True)
         before = settled(s)
         # 1. a model switch redraws theta(s)
