@@ -192,6 +192,7 @@ SERIES_JS = r"""
 }
 """
 
+STATUS_JS = "() => window.__nl_text('.nl-status')"
 ERROR_PATTERNS = re.compile(r"Invalid field|Failed to load resource|net::ERR|Refused to|Uncaught|is not defined|"
                             r"Set changed size during iteration|Traceback", re.I)
 
@@ -472,10 +473,12 @@ def report(notebook: str, **secs: float) -> None:
 
 # ---- the tests ------------------------------------------------------------------------------------
 def set_number(s: Session, name: str, value: float) -> None:
-    """Type ``value`` into the generated control of parameter ``name`` (``.nl-param-<name>``)."""
+    """Type ``value`` into the generated control of parameter ``name`` (``.nl-param-<name>``) and
+    leave it with Tab. (In JupyterLab, Enter inside an output's input box is taken by the notebook's
+    keyboard shortcuts and the value is not sent to the kernel; leaving the box sends it.)"""
     box = s.page.locator(f".nl-param-{name} input").first
     box.fill(str(value))
-    box.press("Enter")
+    box.press("Tab")
 
 
 def test_lindblad_explorer_runs_in_jupyterlab(lab):
@@ -485,7 +488,12 @@ def test_lindblad_explorer_runs_in_jupyterlab(lab):
         out = dashboard(s, ".nl-run")
         require_hooks(s, "nl-entropy", "nl-populations", "nl-expect")
         wait_for_plots(s, min_count=4)
+        settled(s)  # the first paint (a background job) has arrived
         set_number(s, "gamma", 0.3)  # other physics than the first paint (the notebook's gamma = 0.1)
+        box = s.page.locator(".nl-param-gamma input").first
+        _until("01: the gamma control shows 0.3", lambda: float(box.input_value() or "nan") == 0.3, UI_BUDGET_S, s.page)
+        error = s.page.evaluate("() => window.__nl_text('.nl-error-gamma')") or ""
+        assert not error.strip(), f"01: gamma = 0.3 refused: {error!r}"
         before = settled(s)
         t1 = time.monotonic()
         s.page.locator(".nl-run button").first.click()
@@ -501,8 +509,9 @@ def test_lindblad_explorer_runs_in_jupyterlab(lab):
         with_data = [p for p in after if p["nonempty"] > 0 and p["colors"] > 1]
         assert len(with_data) >= 4, f"01: after Run only {len(with_data)} plots draw data: {after}"
         series_plots = ("nl-entropy", "nl-populations", "nl-expect")
-        assert {c for p in moved for c in p["classes"]} & set(series_plots), \
-            f"01: no time series changed with gamma after Run: {[p['classes'] for p in moved]}"
+        assert {c for p in moved for c in p["classes"]} & set(series_plots), (
+            f"01: no time series changed with gamma after Run (changed: {[p['classes'][0] for p in moved]}; "
+            f"gamma control {box.input_value()!r}; status {s.page.evaluate(STATUS_JS)!r})")
         # each time series is drawn once, in time order: n_times points, t increasing
         counter = s.page.evaluate("() => window.__nl_text('.nl-updates')") or ""
         m = re.search(r"points: (\d+)/(\d+)", counter)
