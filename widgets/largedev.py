@@ -419,6 +419,7 @@ class LargeDeviationExplorer(Component):
                  summary=pn.pane.Str("computing θ(s) ...", css_classes=["nl-theta-summary"]))
         for k, f, css in (("theta", f_th, "nl-theta"), ("rate", f_I, "nl-rate-function"), ("phase", f_ph,
                           "nl-phase-diagram"), ("clone", f_cl, "nl-clone-plot"), ("committor", f_q, "nl-committor")):
+            f.css_classes = [*f.css_classes, css]  # the DOM hook on the plot itself (a pane's class is not)
             V[k] = pn.pane.Bokeh(f, css_classes=[css])
         exports = pn.Row(*(self._download(s) for s in (".png", ".svg", ".nc")))
         anims = pn.Row(self._download(".gif", True), self._download(".mp4", True))

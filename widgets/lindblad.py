@@ -350,6 +350,7 @@ class LindbladExplorer(Component):
                         item.label = value(labels[k])  # a text, not a column name
             for key in ("ent", "pops", "expect", "traj"):
                 src[key].data = {c: [] for c in src[key].data}
+            self.push(self._main)  # a notebook must see the reset before the stream, or points arrive twice
         n0, sl = V["n_sent"], slice(V["n_sent"], N)
         if N > n0:  # stream only the new points
             src["ent"].stream({"t": D.times[sl], "S": D.entropy[sl], "P": D.purity[sl]})

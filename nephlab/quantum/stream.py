@@ -38,9 +38,13 @@ class Recorder:
         attrs: attributes of :meth:`to_dataset` (JSON-serialisable values).
 
     Attributes:
-        times (T,), states (T, n, n) complex, expect (n_e, T) complex (NaN until computed),
-        entropy (T,) von Neumann entropy in nats and purity (T,) Tr ρ² (of the solver's states,
-        unchecked, like :meth:`nephlab.quantum.Result.entropy`), n_done.
+        times: (T,) the saved times.
+        states: (T, n, n) complex states.
+        expect: (n_e, T) complex expectation values (NaN until computed).
+        entropy: (T,) von Neumann entropy in nats (of the solver's states, unchecked, like
+            :meth:`nephlab.quantum.Result.entropy`).
+        purity: (T,) Tr ρ².
+        n_done: the number of saved times recorded so far.
 
     Example:
         >>> import numpy as np, nephlab
