@@ -49,13 +49,20 @@ demo-cli: $(VENV)/.stamp-core
 # apps, kernels, subprocesses) share one cache folder, and a cache entry read while another process
 # writes it crashed a run once (segfault in jax's cache read). tests/test_compilation_cache.py
 # turns it on explicitly where it is tested.
+# A native crash (segfault, abort) would end the run with faulthandler's dump, whose tail is a
+# long module list; the dump goes to $(CRASH_LOG) instead and tests/crash_report.py prints the
+# test that was running and the innermost frames of each thread.
+CRASH_LOG := .pytest-crash.log
+PYTEST := NEPHLAB_JAX_CACHE=off NEPHLAB_CRASH_LOG=$(CRASH_LOG) $(BIN)/python -m pytest -p no:faulthandler
+CRASH_REPORT := { rc=$$?; $(BIN)/python tests/crash_report.py $(CRASH_LOG); exit $$rc; }
+
 test: $(VENV)/.stamp-test
-	NEPHLAB_JAX_CACHE=off $(BIN)/python -m pytest tests --doctest-modules nephlab widgets \
-	  --nbval-lax --nbval-current-env notebooks $(PYTEST_ARGS)
+	$(PYTEST) tests --doctest-modules nephlab widgets \
+	  --nbval-lax --nbval-current-env notebooks $(PYTEST_ARGS) || $(CRASH_REPORT)
 
 # Unit tests only, skipping the slow ones.
 test-fast: $(VENV)/.stamp-test
-	NEPHLAB_JAX_CACHE=off $(BIN)/python -m pytest tests -m "not slow and not notebooks" $(PYTEST_ARGS)
+	$(PYTEST) tests -m "not slow and not notebooks" $(PYTEST_ARGS) || $(CRASH_REPORT)
 
 bench: $(VENV)/.stamp-bench
 	$(BIN)/nephlab bench lindblad

@@ -10,10 +10,12 @@ Notebook items collected by nbval (``*.ipynb``) are marked ``notebooks`` automat
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import os
 import shutil
 import subprocess
+from typing import IO
 
 import pytest
 
@@ -55,6 +57,34 @@ SERVICES = {
     "slurm": (has_slurm, "SLURM is not available (`sinfo -h` failed or is not on PATH)", True),
     "ui": (has_chromium, "no `chromium` binary on PATH", True),
 }
+
+
+# A native crash (segfault, abort) kills pytest without a report, and CI shows only the tail of
+# the output, where faulthandler's long module list sits. With NEPHLAB_CRASH_LOG=PATH the
+# faulthandler dump goes to PATH, preceded by the id of each test as it starts;
+# tests/crash_report.py turns it into a short summary (the Makefile prints it on failure).
+_crash_log: IO[str] | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _crash_log
+    path = os.environ.get("NEPHLAB_CRASH_LOG")
+    if path and _crash_log is None:
+        _crash_log = open(path, "w", buffering=1)  # noqa: SIM115 - lives for the whole session
+        faulthandler.enable(file=_crash_log, all_threads=True)
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    if _crash_log is not None:
+        _crash_log.write(f"nephlab-test-start {nodeid}\n")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _crash_log
+    if _crash_log is not None:
+        faulthandler.disable()
+        _crash_log.close()
+        _crash_log = None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
