@@ -45,10 +45,9 @@ demo-cli: $(VENV)/.stamp-core
 
 # One pytest run: unit tests, doctests of the nephlab package, notebooks (nbval, lax mode:
 # every cell must run; outputs are not compared).
-# The suite runs without JAX's persistent compilation cache: its many concurrent processes (served
-# apps, kernels, subprocesses) share one cache folder, and a cache entry read while another process
-# writes it crashed a run once (segfault in jax's cache read). tests/test_compilation_cache.py
-# turns it on explicitly where it is tested.
+# The suite runs without JAX's persistent compilation cache, so that its many concurrent
+# processes (served apps, kernels, subprocesses) compile for themselves;
+# tests/test_compilation_cache.py turns it on explicitly where it is tested.
 # A native crash (segfault, abort) would end the run with faulthandler's dump, whose tail is a
 # long module list; the dump goes to $(CRASH_LOG) instead and tests/crash_report.py prints the
 # test that was running and the innermost frames of each thread.

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import faulthandler
 import functools
+import gc
 import os
 import shutil
 import subprocess
+import sys
 from typing import IO
 
 import pytest
@@ -61,30 +63,56 @@ SERVICES = {
 
 # A native crash (segfault, abort) kills pytest without a report, and CI shows only the tail of
 # the output, where faulthandler's long module list sits. With NEPHLAB_CRASH_LOG=PATH the
-# faulthandler dump goes to PATH, preceded by the id of each test as it starts;
-# tests/crash_report.py turns it into a short summary (the Makefile prints it on failure).
-_crash_log: IO[str] | None = None
+# faulthandler dump goes to PATH, preceded by one line per test as it starts (its id and the
+# process's count of memory mappings, which XLA's compiled code grows); tests/crash_report.py
+# turns it into a short summary (the Makefile prints it on failure). The hooks live in a plugin
+# object, not in this conftest, so that they also see the doctests and notebooks outside tests/.
+def _n_memory_maps() -> int:
+    try:
+        with open("/proc/self/maps", "rb") as fh:
+            return sum(1 for _ in fh)
+    except OSError:  # not Linux
+        return -1
+
+
+class _CrashLog:
+    def __init__(self, path: str):
+        self.file: IO[str] = open(path, "w", buffering=1)  # noqa: SIM115 - lives for the session
+        faulthandler.enable(file=self.file, all_threads=True)
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.file.write(f"nephlab-test-start {nodeid} maps={_n_memory_maps()}\n")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        faulthandler.disable()
+        self.file.close()
+
+
+class _ReleaseCompiledCode:
+    """Drop JAX's compiled executables when the run moves on to another file.
+
+    Every XLA executable holds a few memory mappings, and one pytest process compiles thousands
+    of them (about 14,600 mappings after two mesolve test files). Past the kernel's
+    ``vm.max_map_count`` (65,530 by default) XLA's next compilation crashes the whole run with a
+    segfault or an abort. Clearing JAX's caches between files keeps the count at what one file
+    needs; a file's own tests still share their compilations.
+    """
+
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        if nextitem is not None and nextitem.path == item.path:
+            return
+        jax = sys.modules.get("jax")
+        if jax is not None:
+            jax.clear_caches()
+            gc.collect()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _crash_log
+    if not config.pluginmanager.has_plugin("nephlab-release-compiled-code"):
+        config.pluginmanager.register(_ReleaseCompiledCode(), "nephlab-release-compiled-code")
     path = os.environ.get("NEPHLAB_CRASH_LOG")
-    if path and _crash_log is None:
-        _crash_log = open(path, "w", buffering=1)  # noqa: SIM115 - lives for the whole session
-        faulthandler.enable(file=_crash_log, all_threads=True)
-
-
-def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
-    if _crash_log is not None:
-        _crash_log.write(f"nephlab-test-start {nodeid}\n")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    global _crash_log
-    if _crash_log is not None:
-        faulthandler.disable()
-        _crash_log.close()
-        _crash_log = None
+    if path and not config.pluginmanager.has_plugin("nephlab-crash-log"):
+        config.pluginmanager.register(_CrashLog(path), "nephlab-crash-log")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

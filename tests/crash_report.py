@@ -17,7 +17,7 @@ _NOISE = ("/_pytest/", "/pluggy/", "<frozen runpy>", "/pytest/__main__.py")
 def summarise(text: str, frames_per_thread: int = 8) -> str:
     """Return a short report of the last test started and each thread's innermost frames."""
     lines = text.splitlines()
-    started = [ln.split(" ", 1)[1] for ln in lines if ln.startswith("nephlab-test-start ")]
+    started = [ln.split(" ", 2)[1] + " (" + ln.split(" ", 2)[2] + ")" if ln.count(" ") >= 2 else ln.split(" ", 1)[1] for ln in lines if ln.startswith("nephlab-test-start ")]
     dump_at = next((i for i, ln in enumerate(lines) if ln.startswith("Fatal Python error")), None)
     if dump_at is None:
         return ""
