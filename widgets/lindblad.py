@@ -351,15 +351,24 @@ class LindbladExplorer(Component):
             for key in ("ent", "pops", "expect", "traj"):
                 src[key].data = {c: [] for c in src[key].data}
             self.push(self._main)  # a notebook must see the reset before the stream, or points arrive twice
-        n0, sl = V["n_sent"], slice(V["n_sent"], N)
-        if N > n0:  # stream only the new points
-            src["ent"].stream({"t": D.times[sl], "S": D.entropy[sl], "P": D.purity[sl]})
-            pops, ne, nan = np.einsum("tii->it", D.states[sl]).real, len(D.e_names), np.full(N - n0, np.nan)
-            src["pops"].stream({"t": D.times[sl], **{f"p{k}": pops[k] if k < d else nan for k in range(_MAX_LINES)}})
-            src["expect"].stream({"t": D.times[sl], **{f"e{k}": D.expect[k, sl].real if k < ne else nan
-                                                       for k in range(_MAX_EXPECT)}})
+        n0 = V["n_sent"]
+        if N > n0:
+            # stream only the new points; the run's last points replace the whole series instead,
+            # so that the final picture is complete even if a streamed patch went astray
+            complete = N == len(D.times)
+            sl = slice(0, N) if complete else slice(n0, N)
+            pops, ne, nan = np.einsum("tii->it", D.states[sl]).real, len(D.e_names), np.full(sl.stop - sl.start, np.nan)
+            cols = {"ent": {"t": D.times[sl], "S": D.entropy[sl], "P": D.purity[sl]},
+                    "pops": {"t": D.times[sl], **{f"p{k}": pops[k] if k < d else nan for k in range(_MAX_LINES)}},
+                    "expect": {"t": D.times[sl], **{f"e{k}": D.expect[k, sl].real if k < ne else nan
+                                                    for k in range(_MAX_EXPECT)}}}
             if bloch:
-                src["traj"].stream(dict(zip("uv", _bloch_proj(*xyz(sl)))))
+                cols["traj"] = dict(zip("uv", _bloch_proj(*xyz(sl))))
+            for key, c in cols.items():
+                if complete:
+                    src[key].data = c
+                else:
+                    src[key].stream(c)
             V["n_sent"] = N
         for sp in V["spans"]:
             sp.location = t_i
