@@ -184,3 +184,28 @@ def test_in_a_kernel_ui_callbacks_run_on_the_kernel_loop_thread():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_defer_plots_keeps_the_first_and_restores_the_rest_in_place():
+    from bokeh.plotting import figure
+
+    from nephlab.widgets._base import defer_plots
+
+    figs = [pn.pane.Bokeh(figure(height=100 + 10 * i)) for i in range(5)]
+    hidden = pn.Column(figs[4])
+    tabs = pn.Tabs(("a", pn.Column(figs[2])), ("b", hidden), dynamic=True)
+    layout = pn.Column(pn.pane.Str("counter"), pn.GridBox(figs[0], figs[1], ncols=2), tabs, pn.Row(figs[3]))
+    restore = defer_plots(layout, keep=1)
+    grid, row = layout[1], layout[3]
+    assert grid[0] is figs[0]  # the first plot in document order stays
+    assert [type(x).__name__ for x in (grid[1], tabs[0][0], row[0])] == ["Spacer"] * 3
+    assert [x.height for x in (grid[1], tabs[0][0], row[0])] == [110, 120, 130]  # same size as the plot
+    assert hidden[0] is figs[4]  # an inactive dynamic tab renders when opened: left alone
+    restore()
+    assert (grid[1], tabs[0][0], row[0]) == (figs[1], figs[2], figs[3])
+    assert defer_plots(pn.Column(figs[0]), keep=1) is None  # nothing to defer
+    restore0 = defer_plots(pn.Column(figs[0]), keep=0)
+    assert restore0 is not None
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match=r"keep must be an int >= 0 .* got"):
+            defer_plots(layout, keep=bad)

@@ -115,6 +115,23 @@ def test_prefer_inline_resources_respects_the_user(case, env, expected):
     assert res == {"after_import": expected, "call": expected}
 
 
+DIRECT = textwrap.dedent(
+    """
+    import json, sys
+    import panel as pn
+    if sys.argv[1] == "user-false":
+        pn.config.inline = False
+    from nephlab.widgets.lindblad import LindbladExplorer  # noqa: F401 - a submodule, not the package's names
+    print(json.dumps({"inline": bool(pn.config.inline)}))
+    """
+)
+
+
+@pytest.mark.parametrize(("case", "expected"), [("default", True), ("user-false", False)])
+def test_a_component_imported_from_its_module_also_defaults_to_inline(case, expected):
+    assert _run(DIRECT, case) == {"inline": expected}
+
+
 def test_extension_rejects_non_bool_inline():
     from nephlab.widgets import extension
 

@@ -33,6 +33,13 @@ import numpy as np
 import panel as pn
 import param
 
+from ._offline import prefer_inline_resources
+
+# Every component module imports this one: whichever way a component is imported
+# (``nephlab.widgets.X`` or ``from nephlab.widgets.lindblad import ...``), notebooks get
+# Panel's JS and CSS inline, without internet.
+prefer_inline_resources()
+
 __all__ = [
     "Cancelled",
     "app_template",
@@ -40,6 +47,7 @@ __all__ = [
     "Job",
     "JobContext",
     "cluster_client",
+    "defer_plots",
     "export_animation",
     "export_dataset",
     "export_figure",
@@ -423,6 +431,69 @@ class Job:
             fn(*args)
 
 
+_PLOT_PANES = (pn.pane.Bokeh, pn.pane.HoloViews)
+
+
+def defer_plots(layout: Any, keep: int = 1) -> Callable[[], None] | None:
+    """Swap every plot of ``layout`` after the first ``keep`` for a spacer of the same size.
+
+    Plots are Bokeh and HoloViews panes, found depth first in the layout's lists (``Column``,
+    ``Row``, ``GridBox``, ``FlexBox``, ...; inactive tabs of a dynamic ``Tabs`` are skipped, they
+    render when opened). A page that holds fewer plots is drawn sooner, and the browser paints
+    the first plot before it lays out the others.
+
+    Args:
+        layout: a Panel layout (changed in place).
+        keep: how many plots stay (>= 0).
+
+    Returns:
+        A function that puts the plots back in one update (for ``pn.state.onload``), or None
+        when nothing was deferred.
+
+    Example:
+        >>> from bokeh.plotting import figure
+        >>> col = pn.Column(pn.pane.Bokeh(figure(height=200)), pn.pane.Bokeh(figure(height=300)))
+        >>> restore = defer_plots(col, keep=1)
+        >>> type(col[1]).__name__, col[1].height
+        ('Spacer', 300)
+        >>> restore(); type(col[1]).__name__
+        'Bokeh'
+    """
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+        raise ValueError(f"keep must be an int >= 0 (plots sent with the page), got {keep!r}")
+    found: list[tuple[Any, int, Any]] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, pn.Tabs):
+            kids = [obj.objects[obj.active]] if obj.dynamic and obj.objects else list(obj.objects)
+            for kid in kids:
+                walk(kid)
+            return
+        if isinstance(obj, pn.layout.base.ListLike) or isinstance(obj, pn.GridBox):
+            for i, kid in enumerate(list(obj.objects)):
+                if isinstance(kid, _PLOT_PANES):
+                    found.append((obj, i, kid))
+                else:
+                    walk(kid)
+
+    walk(layout)
+    later = found[keep:]
+    if not later:
+        return None
+    for parent, i, pane in later:
+        height = pane.height or getattr(getattr(pane, "object", None), "height", None) or 300
+        parent[i] = pn.Spacer(height=int(height), width=pane.width, sizing_mode=pane.sizing_mode or "stretch_width",
+                              margin=pane.margin)
+
+    def restore() -> None:
+        doc = _session_doc()
+        with pn.io.hold(doc) if doc is not None else contextlib.nullcontext():
+            for parent, i, pane in later:
+                parent[i] = pane
+
+    return restore
+
+
 def _session_doc() -> Any:
     """The Bokeh document of the current served session, or None (Jupyter, plain Python)."""
     try:
@@ -509,6 +580,10 @@ class Component(pn.viewable.Viewer):
     rate_hz = DEFAULT_RATE_HZ
     title = ""
     """The page title (the served app and the notebook header)."""
+    first_plots: int | None = 1
+    """Served pages send this many plots of :meth:`main` with the page and the others right after
+    it reached the browser (:func:`defer_plots`), so the first plot is drawn sooner; ``None``
+    sends them all at once."""
 
     def __init__(self, **params: Any):
         super().__init__(**params)
@@ -554,7 +629,12 @@ class Component(pn.viewable.Viewer):
         # one root per area: the template renders each entry as its own document root, and many
         # roots make building the page quadratic in the number of controls
         side = pn.Column(*self.sidebar(), sizing_mode="stretch_width", css_classes=["nl-sidebar"])
-        body = pn.Column(self.status_area(), self.main(), sizing_mode="stretch_width", css_classes=["nl-main"])
+        main = self.main()
+        if self.first_plots is not None and _session_doc() is not None:
+            restore = defer_plots(main, keep=self.first_plots)
+            if restore:
+                pn.state.onload(restore)
+        body = pn.Column(self.status_area(), main, sizing_mode="stretch_width", css_classes=["nl-main"])
         return app_template(name, sidebar=[side], main=[body], header=header)
 
     # --- sessions ----------------------------------------------------------------------------

@@ -8,8 +8,8 @@ models that change later (a markup pane whose text is updated re-sends its theme
 ``css/loading.css?v=...`` of new models; holoviz/panel#8707), which fail offline.
 
 - :func:`extension`: ``pn.extension(inline=True)``, the way notebooks load nephlab components.
-- :func:`prefer_inline_resources`: make ``inline`` the default (called when a component is
-  imported from :mod:`nephlab.widgets`), and route Panel's later stylesheet links to the
+- :func:`prefer_inline_resources`: make ``inline`` the default (called when a component module is
+  imported, whichever way), and route Panel's later stylesheet links to the
   files shipped with Panel, as ``data:`` URLs, so nothing is fetched from the internet.
 
 Served pages (``nephlab serve``) are not affected: the server sends its own ``/static`` links.
@@ -64,7 +64,7 @@ def prefer_inline_resources() -> bool:
     ``pn.extension(inline=...)``), and makes stylesheet links that Panel creates later in a
     notebook point at Panel's own files (as ``data:`` URLs) while ``pn.config.inline`` is on.
     Only notebook output changes: served pages load the same files from the server.
-    Idempotent; called when a component is imported from :mod:`nephlab.widgets`.
+    Idempotent; called when any component module is imported.
 
     Returns:
         bool: ``pn.config.inline`` after the call.

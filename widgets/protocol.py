@@ -24,6 +24,8 @@ Units: ħ = k_B = 1; see ``nephlab tasks optimal_protocol`` for every parameter'
 
 from __future__ import annotations
 
+import contextlib
+
 import io
 import tempfile
 import time
@@ -284,7 +286,11 @@ class ProtocolDesigner(Component):
         if args != self._ref_args():  # the parameters changed meanwhile: compute those
             job = self.jobs.get("references")
             if job is not None and not job.done:  # called as the job's on_done: restart once it finished
-                Job(lambda ctx: job._finished.wait(), on_done=lambda _: self._refresh_references(),
+                def wait(_ctx: JobContext) -> None:
+                    with contextlib.suppress(BaseException):  # its outcome is not needed, only its end
+                        job.wait()
+
+                Job(wait, on_done=lambda _: self._refresh_references(),
                     doc=self._doc if self._doc is not None else "auto").start()
             else:
                 self._refresh_references()
