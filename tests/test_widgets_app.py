@@ -242,3 +242,20 @@ def test_serve_forgets_closed_sessions_within_seconds_and_has_liveness():
         assert "/liveness$" in patterns, patterns
     finally:
         server.stop()
+
+
+def test_warm_in_background_runs_at_a_lower_priority():
+    import os
+
+    from nephlab.widgets.app import warm_in_background
+
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    t = warm_in_background(["cluster"], nice=5, log=False)
+    t.join(timeout=600)
+    assert not t.is_alive()
+    assert sorted(t.result) == ["cluster"] and t.result["cluster"] >= 0
+    assert t.niceness == min(before + 5, 19)  # the thread's own nice value (Linux)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before  # the server's own threads keep theirs
+    for bad in (-1, 20, 2.0, True):
+        with pytest.raises(ValueError, match=r"nice must be an int in \[0, 19\]"):
+            warm_in_background(["cluster"], nice=bad)
