@@ -158,7 +158,7 @@ class LinearQuadraticHJB(HJBProblem):
         >>> p.dim, p.domain.tolist()
         (1, [[-1.0, 1.0]])
         >>> round(float(p.value(0.0, [1.0])[0]), 6)  # x P(0) x
-        2.211578
+        2.102723
     """
 
     A: Any
