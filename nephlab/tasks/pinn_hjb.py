@@ -57,7 +57,7 @@ SPEC = TaskSpec(
         Param("hidden_layers", "int", 2, "hidden layers", minimum=1, maximum=8),
         Param("n_collocation", "int", 1024, "collocation points", minimum=16, maximum=1_000_000),
         Param("adam_steps", "int", 1000, "Adam steps", minimum=0, maximum=1_000_000),
-        Param("lbfgs_steps", "int", 1500, "L-BFGS iterations after Adam", minimum=0, maximum=1_000_000),
+        Param("lbfgs_steps", "int", 4000, "L-BFGS iterations after Adam", minimum=0, maximum=1_000_000),
         Param("seed", "int", 0, "seed of the weights and the points", minimum=0),
         Param("n_times", "int", 21, "time points of the output grid", minimum=2, maximum=10_000),
         Param("n_x", "int", 41, "state points of the output grid", minimum=2, maximum=10_000),
