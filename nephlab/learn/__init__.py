@@ -17,9 +17,13 @@ from .envs import (
     make_env,
 )
 
+from .networks import ActorCritic, Policy, make_policy
+from .ppo import EvalResult, PPOConfig, PPOResult, evaluate_policy, make_train, policy_protocol, train_ppo
+
 # from .hjb import HJBResult, solve_hjb  # (PINN for the HJB equation; written in parallel)
 
 __all__ = [
     "Env", "LQParams", "LinearQuadraticEnv", "QubitEnv", "QubitParams", "TrapEnv", "TrapParams", "TrapState",
-    "make_env",
+    "make_env", "ActorCritic", "Policy", "make_policy", "EvalResult", "PPOConfig", "PPOResult",
+    "evaluate_policy", "make_train", "policy_protocol", "train_ppo",
 ]

@@ -279,8 +279,8 @@ class TrapEnv(Env):
         return 0.5 * kap * ((x - c) ** 2 + var)
 
     def obs_transform(self, params: TrapParams | None = None):
-        """``(offset, scale)`` of the observation: ``t/tau`` as is, ``lam`` and ``x`` relative to
-        ``lam_i`` in units of ``|lam_f - lam_i|`` (1 if equal)."""
+        """``(offset, scale)`` of the observation: ``t/tau`` as is, ``lam`` (and ``x`` for
+        translation) as the action (see :meth:`action_transform`)."""
         p = self.default_params if params is None else params
         off, sc = self.action_transform(p)
         if self.feedback:
@@ -291,10 +291,12 @@ class TrapEnv(Env):
         return jnp.concatenate([jnp.zeros(1), off]), jnp.concatenate([jnp.ones(1), sc])
 
     def action_transform(self, params: TrapParams | None = None):
-        """``(offset, scale)``: ``lam = lam_i + |lam_f - lam_i| z`` (scale 1 if ``lam_f = lam_i``)."""
+        """``(offset, scale)``: ``lam = (lam_i + lam_f)/2 + z |lam_f - lam_i|/2`` (scale 1 if
+        ``lam_f = lam_i``), so that ``z = 0`` is the midpoint and ``z = ±1`` the end points."""
         p = self.default_params if params is None else params
-        d = jnp.abs(jnp.asarray(p.lam_f, jnp.float64) - p.lam_i)
-        return jnp.reshape(jnp.asarray(p.lam_i, jnp.float64), (1,)), jnp.reshape(jnp.where(d > 0, d, 1.0), (1,))
+        d = 0.5 * jnp.abs(jnp.asarray(p.lam_f, jnp.float64) - p.lam_i)
+        mid = 0.5 * (jnp.asarray(p.lam_f, jnp.float64) + p.lam_i)
+        return jnp.reshape(mid, (1,)), jnp.reshape(jnp.where(d > 0, d, 1.0), (1,))
 
     def _obs(self, state, p):
         t = state.step / p.n_steps
