@@ -1,0 +1,509 @@
+"""Proximal policy optimisation, PureJaxRL-style: one pure, jitted ``train(key)``.
+
+:func:`make_train` returns a function in which the rollout of ``n_envs`` parallel environments,
+generalised advantage estimation, the clipped surrogate, the value loss, the entropy bonus and the
+minibatch epochs all run inside ``lax.scan``; it is ``vmap``-ped over seeds. The policy is a
+flax :class:`~nephlab.learn.networks.ActorCritic` (Gaussian actor in normalised action units,
+separate critic); the optimiser is optax Adam with global-norm clipping (and an optional linear
+learning-rate decay). :func:`train_ppo` wraps it and returns a :class:`PPOResult`;
+:func:`evaluate_policy` measures any policy (a :class:`~nephlab.learn.networks.Policy` or a plain
+JAX-traceable callable ``obs -> action``) with many trajectories.
+
+Reference: J. Schulman et al., arXiv:1707.06347 (PPO); C. Lu et al., PureJaxRL (2022).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import _config  # noqa: F401  (float64)
+from .._result import ResultBase, attr, coord, var
+from .._validate import int_seed, integer, one_of, positive_float, real_number
+from .envs import Env, TrapEnv
+from .networks import Policy, make_policy
+
+__all__ = ["EvalResult", "PPOConfig", "PPOResult", "evaluate_policy", "make_train", "train_ppo"]
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Hyper-parameters of PPO (immutable; checked on construction).
+
+    Attributes:
+        lr: Adam learning rate (> 0). anneal_lr: decay it linearly to 0 over training.
+        n_envs: parallel environments. n_steps: rollout length per update (``None``: one
+            episode, ``env.n_steps(params)``).
+        n_epochs: passes over each rollout. n_minibatches: minibatches per pass (must divide
+            ``n_envs * n_steps``).
+        gamma: discount in (0, 1]. gae_lambda: GAE lambda in [0, 1].
+        clip_eps: PPO ratio clip (> 0). ent_coef: entropy bonus (>= 0). vf_coef: value-loss weight.
+        max_grad_norm: global gradient-norm clip (> 0).
+        hidden: hidden widths of actor and critic. activation: ``"tanh"``, ``"relu"``, ``"gelu"``.
+        init_log_std: initial log std of the policy (normalised action units).
+        reward_scale: rewards are multiplied by it for learning (returns are reported unscaled).
+        normalize_advantages: standardise advantages per minibatch.
+
+    Example:
+        >>> PPOConfig(lr=1e-3).n_epochs
+        4
+        >>> PPOConfig(gamma=1.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: gamma must be in (0, 1], got 1.5
+    """
+
+    lr: float = 3e-3
+    n_envs: int = 64
+    n_steps: int | None = None
+    n_epochs: int = 4
+    n_minibatches: int = 4
+    gamma: float = 1.0
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    ent_coef: float = 0.05
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    hidden: tuple = (64, 64)
+    activation: str = "tanh"
+    init_log_std: float = -2.0
+    anneal_lr: bool = True
+    anneal_ent: bool = True
+    reward_scale: float = 1.0
+    normalize_advantages: bool = True
+
+    def __post_init__(self):
+        positive_float(self.lr, "lr")
+        integer(self.n_envs, "n_envs")
+        if self.n_steps is not None:
+            integer(self.n_steps, "n_steps")
+        integer(self.n_epochs, "n_epochs")
+        integer(self.n_minibatches, "n_minibatches")
+        g = real_number(self.gamma, "gamma")
+        if not 0 < g <= 1:
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma!r}")
+        lam = real_number(self.gae_lambda, "gae_lambda")
+        if not 0 <= lam <= 1:
+            raise ValueError(f"gae_lambda must be in [0, 1], got {self.gae_lambda!r}")
+        positive_float(self.clip_eps, "clip_eps")
+        real_number(self.ent_coef, "ent_coef", nonneg=True)
+        real_number(self.vf_coef, "vf_coef", nonneg=True)
+        positive_float(self.max_grad_norm, "max_grad_norm")
+        positive_float(self.reward_scale, "reward_scale")
+        real_number(self.init_log_std, "init_log_std")
+        one_of(self.activation, "activation", ("tanh", "relu", "gelu"))
+        hidden = tuple(int(h) for h in self.hidden) if isinstance(self.hidden, (tuple, list)) else None
+        if not hidden or any(h < 1 for h in hidden) or list(hidden) != list(self.hidden):
+            raise ValueError(f"hidden must be a non-empty sequence of positive integer widths, got {self.hidden!r}")
+        object.__setattr__(self, "hidden", hidden)
+
+    def to_dict(self) -> dict:
+        """As a JSON-serialisable dict."""
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+def _check_env(env: Any) -> None:
+    for a in ("reset", "step", "step_env", "default_params", "observation_size", "action_size"):
+        if not hasattr(env, a):
+            raise TypeError(f"env must be a nephlab.learn environment (with .{a}), got {type(env).__name__}")
+
+
+def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates: int,
+               init_policy: Policy | None = None) -> Callable:
+    """The pure PPO training function ``train(key) -> (policy_params, returns)``.
+
+    Args:
+        env: environment. config: :class:`PPOConfig`. env_params: parameters (default
+            ``env.default_params``).
+        n_updates: number of PPO updates (each ``n_envs * n_steps`` environment steps).
+        init_policy: start from this policy's parameters (fine-tuning) instead of a fresh init.
+
+    Returns:
+        ``train(key)``, pure and jit-able (vmap it over keys for several seeds); returns the final
+        flax parameters and the mean episode return of each update, shape ``(n_updates,)``
+        (NaN for an update in which no episode finished).
+
+    Example:
+        >>> from nephlab.learn import TrapEnv
+        >>> env = TrapEnv("translation", n_steps=4)
+        >>> train = make_train(env, PPOConfig(n_envs=8, hidden=(8,)), n_updates=2)
+        >>> params, ret = jax.jit(train)(jax.random.key(0))
+        >>> ret.shape
+        (2,)
+    """
+    _check_env(env)
+    p_env = env.default_params if env_params is None else env_params
+    n_updates = integer(n_updates, "n_updates")
+    c = config
+    T = c.n_steps or env.n_steps(p_env)
+    batch = c.n_envs * T
+    if batch % c.n_minibatches:
+        raise ValueError(f"n_minibatches={c.n_minibatches} must divide n_envs * n_steps = {batch}")
+    mb = batch // c.n_minibatches
+    template = init_policy if init_policy is not None else make_policy(
+        env, seed=0, hidden=c.hidden, activation=c.activation, init_log_std=c.init_log_std, env_params=p_env)
+    net = template.network
+    if init_policy is None:
+        from .networks import ActorCritic
+
+        net = ActorCritic(action_size=env.action_size, hidden=c.hidden, activation=c.activation,
+                          init_log_std=c.init_log_std)
+
+    def lr_schedule(count):
+        frac = 1.0 - (count // (c.n_minibatches * c.n_epochs)) / n_updates
+        return c.lr * frac
+
+    tx = optax.chain(optax.clip_by_global_norm(c.max_grad_norm),
+                     optax.adam(lr_schedule if c.anneal_lr else c.lr, eps=1e-5))
+    step_v = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    reset_v = jax.vmap(env.reset, in_axes=(0, None))
+
+    def dist(params, obs):
+        return net.apply(params, template.replace(params=params).normalise(obs))
+
+    def logp(mean, log_std, z):
+        return jnp.sum(-0.5 * ((z - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
+
+    def train(key):
+        k_init, k_reset, key = jax.random.split(key, 3)
+        if init_policy is None:
+            params = net.init(k_init, jnp.zeros(env.observation_size, jnp.float64))
+        else:
+            params = init_policy.params
+        opt_state = tx.init(params)
+        obs, st = reset_v(jax.random.split(k_reset, c.n_envs), p_env)
+        ep_ret = jnp.zeros(c.n_envs)
+
+        def update(carry, i_upd):
+            params, opt_state, obs, st, ep_ret, key = carry
+
+            def env_step(carry, _):
+                obs, st, ep_ret, key = carry
+                key, k_a, k_e = jax.random.split(key, 3)
+                mean, log_std, value = dist(params, obs)
+                z = mean + jnp.exp(log_std) * jax.random.normal(k_a, mean.shape, jnp.float64)
+                lp = logp(mean, log_std, z)
+                action = template.act_offset + template.act_scale * z
+                obs2, st2, r, done, _ = step_v(jax.random.split(k_e, c.n_envs), st, action, p_env)
+                ep_ret = ep_ret + r
+                tr = dict(obs=obs, z=z, logp=lp, value=value, reward=r * c.reward_scale, done=done,
+                          ep_ret=jnp.where(done, ep_ret, 0.0))
+                return (obs2, st2, jnp.where(done, 0.0, ep_ret), key), tr
+
+            (obs, st, ep_ret, key), traj = jax.lax.scan(env_step, (obs, st, ep_ret, key), None, T)
+            _, _, last_val = dist(params, obs)
+
+            def gae_step(carry, tr):
+                gae, next_val = carry
+                nonterm = 1.0 - tr["done"]
+                delta = tr["reward"] + c.gamma * next_val * nonterm - tr["value"]
+                gae = delta + c.gamma * c.gae_lambda * nonterm * gae
+                return (gae, tr["value"]), gae
+
+            _, adv = jax.lax.scan(gae_step, (jnp.zeros_like(last_val), last_val), traj, reverse=True)
+            targets = adv + traj["value"]
+
+            ent_coef = c.ent_coef * (1.0 - i_upd / n_updates) if c.anneal_ent else c.ent_coef
+
+            def loss_fn(params, b):
+                mean, log_std, value = dist(params, b["obs"])
+                lp = logp(mean, log_std, b["z"])
+                v_loss = 0.5 * jnp.mean((value - b["target"]) ** 2)
+                ratio = jnp.exp(lp - b["logp"])
+                a = b["adv"]
+                if c.normalize_advantages:
+                    a = (a - a.mean()) / (a.std() + 1e-8)
+                pg = -jnp.mean(jnp.minimum(ratio * a, jnp.clip(ratio, 1 - c.clip_eps, 1 + c.clip_eps) * a))
+                ent = jnp.sum(log_std + 0.5 * math.log(2 * math.pi * math.e))
+                return pg + c.vf_coef * v_loss - ent_coef * ent
+
+            data = dict(obs=traj["obs"], z=traj["z"], logp=traj["logp"], value=traj["value"], adv=adv,
+                        target=targets)
+            data = jax.tree_util.tree_map(lambda x: x.reshape((batch,) + x.shape[2:]), data)
+
+            def epoch(carry, k):
+                params, opt_state = carry
+                perm = jax.random.permutation(k, batch)
+                shuffled = jax.tree_util.tree_map(lambda x: x[perm].reshape((c.n_minibatches, mb) + x.shape[1:]),
+                                                  data)
+
+                def minibatch(carry, b):
+                    params, opt_state = carry
+                    grads = jax.grad(loss_fn)(params, b)
+                    upd, opt_state = tx.update(grads, opt_state, params)
+                    return (optax.apply_updates(params, upd), opt_state), None
+
+                return jax.lax.scan(minibatch, (params, opt_state), shuffled)[0], None
+
+            key, k_ep = jax.random.split(key)
+            (params, opt_state), _ = jax.lax.scan(epoch, (params, opt_state), jax.random.split(k_ep, c.n_epochs))
+            n_done = traj["done"].sum()
+            mean_ret = jnp.where(n_done > 0, traj["ep_ret"].sum() / jnp.maximum(n_done, 1), jnp.nan)
+            return (params, opt_state, obs, st, ep_ret, key), mean_ret
+
+        carry = (params, opt_state, obs, st, ep_ret, key)
+        (params, *_), returns = jax.lax.scan(update, carry, jnp.arange(n_updates))
+        return params, returns
+
+    return train
+
+
+@dataclass(frozen=True, repr=False)
+class EvalResult(ResultBase):
+    """Mean figure of merit of a policy over ``n_traj`` trajectories, with its standard error.
+
+    Attributes:
+        mean, se: the mean cost (``"work"``: energy, for :class:`TrapEnv`; ``"cost"`` for
+            :class:`LinearQuadraticEnv`; ``"fidelity"`` for :class:`QubitEnv`) and its standard
+            error ``std/sqrt(n_traj)``.
+        mean_return, return_se: the same for the episode return.
+        quantity: which quantity ``mean`` is. n_traj: number of trajectories.
+
+    Example:
+        >>> from nephlab.learn import TrapEnv
+        >>> env = TrapEnv("translation", exact_moments=True)
+        >>> r = evaluate_policy(lambda o: jnp.array([2.5]), env, n_traj=2, seed=0)
+        >>> r.quantity, round(r.se, 12)
+        ('work', 0.0)
+    """
+
+    mean: float = var(long_name="mean cost (work, cost or fidelity)")
+    se: float = var(long_name="standard error of the mean")
+    mean_return: float = var(long_name="mean episode return")
+    return_se: float = var(long_name="standard error of the mean return")
+    quantity: str = attr()
+    n_traj: int = attr()
+
+    def __str__(self) -> str:
+        return f"EvalResult({self.quantity} = {self.mean:.6g} ± {self.se:.2g}, n_traj={self.n_traj})"
+
+
+def _merit(env: Any, returns: jax.Array, info: dict, params: Any) -> tuple[str, jax.Array]:
+    if "work" in info:
+        return "work", info["work"].sum(axis=-1)
+    if "cost" in info:
+        return "cost", info["cost"].sum(axis=-1)
+    if "fidelity" in info:
+        return "fidelity", info["fidelity"][..., -1]
+    return "return", returns
+
+
+def evaluate_policy(policy: Any, env: Env, n_traj: int = 10_000, seed: int = 0, params: Any = None,
+                    *, batch: int = 100_000) -> EvalResult:
+    """Mean cost of a deterministic policy over ``n_traj`` independent episodes.
+
+    Args:
+        policy: a :class:`~nephlab.learn.networks.Policy` (its mean action is used) or any
+            JAX-traceable callable ``obs (observation_size,) -> action (action_size,)`` (e.g.
+            an exact protocol as a function of ``obs[0] = t/tau``).
+        env: the environment. n_traj: number of episodes (>= 2). seed: int seed.
+        params: environment parameters (default ``env.default_params``).
+        batch: episodes per vectorised call (memory bound).
+
+    Returns:
+        :class:`EvalResult` (work in energy units for :class:`TrapEnv`).
+
+    Example:
+        >>> from nephlab.learn import TrapEnv
+        >>> env = TrapEnv("translation")
+        >>> r = evaluate_policy(lambda o: jnp.array([2.5]), env, n_traj=1000, seed=1)
+        >>> abs(r.mean - 8.5492) < 4 * r.se
+        True
+    """
+    _check_env(env)
+    if not callable(policy):
+        raise TypeError(f"policy must be a Policy or a callable obs -> action, got {type(policy).__name__}")
+    n_traj = integer(n_traj, "n_traj", minimum=2)
+    seed = int_seed(seed)
+    p = env.default_params if params is None else params
+    if isinstance(policy, Policy) and policy.observation_size != env.observation_size:
+        raise ValueError(f"policy expects observations of size {policy.observation_size}, but env "
+                         f"{env!r} gives {env.observation_size}")
+    run = _eval_fn(env, policy, p)
+    keys = jax.random.split(jax.random.key(seed), n_traj)
+    rets, mers = [], []
+    name = "return"
+    for i in range(0, n_traj, batch):
+        name, r, m = run(keys[i:i + batch])
+        rets.append(np.asarray(r))
+        mers.append(np.asarray(m))
+    r, m = np.concatenate(rets), np.concatenate(mers)
+    sq = math.sqrt(n_traj)
+    return EvalResult(mean=float(m.mean()), se=float(m.std(ddof=1) / sq), mean_return=float(r.mean()),
+                      return_se=float(r.std(ddof=1) / sq), quantity=name, n_traj=n_traj)
+
+
+def _eval_fn(env, policy, p):
+    names = {}
+
+    @jax.jit
+    def run(keys):
+        def one(k):
+            out = env.rollout(k, policy, p)
+            ret = out["reward"].sum()
+            info = {kk: v for kk, v in out.items() if kk not in ("obs", "action", "reward")}
+            name, m = _merit(env, ret, info, p)
+            names["n"] = name
+            return ret, m
+
+        return jax.vmap(one)(keys)
+
+    def call(keys):
+        r, m = run(keys)
+        return names["n"], r, m
+
+    return call
+
+
+@dataclass(frozen=True, repr=False)
+class PPOResult(ResultBase):
+    """Result of :func:`train_ppo`.
+
+    Attributes:
+        returns: mean episode return per update and seed, ``(n_seeds, n_updates)``.
+        env_steps: environment steps done after each update, ``(n_updates,)``.
+        policy: the :class:`~nephlab.learn.networks.Policy` of the seed with the best final
+            return (``best_seed``). policies: one policy per seed.
+        train_time: wall time of training, including compilation (s).
+        env_name, config: the environment's name and the :class:`PPOConfig` as JSON.
+
+    ``history`` (= ``to_xarray()``): ``returns`` over (``seed``, ``update``) with ``env_steps``
+    as a coordinate.
+
+    Example:
+        >>> from nephlab.learn import TrapEnv
+        >>> res = train_ppo(TrapEnv("translation", n_steps=4), total_steps=256, n_envs=16, seed=0,
+        ...                 config=PPOConfig(hidden=(8,)))  # doctest: +SKIP
+        >>> res.history.returns.dims  # doctest: +SKIP
+        ('seed', 'update')
+    """
+
+    returns: np.ndarray = var("seed", "update", long_name="mean episode return")
+    env_steps: np.ndarray = coord("update", long_name="environment steps")
+    best_seed: int = attr()
+    train_time: float = attr()
+    env_name: str = attr()
+    config: str = attr()
+    policy: Policy = field(default=None, repr=False)
+    policies: tuple = field(default=(), repr=False)
+    env: Any = field(default=None, repr=False)
+    env_params: Any = field(default=None, repr=False)
+
+    @property
+    def history(self):
+        """The training curve as an ``xarray.Dataset`` (see the class docstring)."""
+        return self.to_xarray()
+
+    def evaluate(self, n_traj: int = 10_000, seed: int = 0, params: Any = None) -> EvalResult:
+        """:func:`evaluate_policy` of :attr:`policy` on the training environment (mean action)."""
+        return evaluate_policy(self.policy, self.env, n_traj, seed, self.env_params if params is None else params)
+
+    def protocol(self, times: Any) -> np.ndarray:
+        """The mean-action path of an open-loop policy at ``times``, shape ``times.shape + (action_size,)``
+        (squeezed for a single action).
+
+        Decision ``j`` holds on ``[j, j+1) tau/n_steps``; ``times >= tau`` give ``lam_f`` for
+        :class:`TrapEnv`. Raises ``ValueError`` for a feedback ``TrapEnv``.
+        """
+        return policy_protocol(self.policy, self.env, times, self.env_params)
+
+
+def policy_protocol(policy: Any, env: Env, times: Any, params: Any = None) -> np.ndarray:
+    """The mean-action path of ``policy`` along a noiseless episode of ``env``, at ``times``.
+
+    Args:
+        policy: a Policy or callable obs -> action. env: environment (open-loop
+            :class:`TrapEnv`, or any env whose mean path is what is wanted). times: array of
+            times in ``[0, tau]`` (time units).
+
+    Returns:
+        NumPy array ``times.shape + (action_size,)``, squeezed for ``action_size == 1``.
+
+    Example:
+        >>> from nephlab.learn import TrapEnv
+        >>> policy_protocol(lambda o: jnp.array([2.0]), TrapEnv("translation"), [0.0, 0.5, 1.0]).tolist()
+        [2.0, 2.0, 5.0]
+    """
+    p = env.default_params if params is None else params
+    if isinstance(env, TrapEnv):
+        if env.feedback:
+            raise ValueError("protocol(): the env has feedback=True, so the action depends on x; an open-loop "
+                             "protocol exists only for feedback=False")
+        env = TrapEnv(env.problem, exact_moments=True)
+    t = np.asarray(times, dtype=float)
+    out = jax.jit(lambda k: env.rollout(k, policy, p))(jax.random.key(0))
+    acts = np.asarray(out["action"])
+    n = acts.shape[0]
+    tau = float(p.tau)
+    idx = np.clip(np.floor(t / tau * n).astype(int), 0, n - 1)
+    res = acts[idx]
+    if isinstance(env, TrapEnv):
+        res = np.where((t >= tau)[..., None], float(p.lam_f), res)
+    return res[..., 0] if res.shape[-1] == 1 else res
+
+
+def train_ppo(env: Env, *, total_steps: int, n_envs: int = 64, seed: int = 0, config: PPOConfig | None = None,
+              params: Any = None, n_seeds: int = 1, init_policy: Policy | None = None) -> PPOResult:
+    """Train a Gaussian policy on ``env`` with PPO (one jitted run, vmapped over seeds).
+
+    Args:
+        env: a nephlab.learn environment. total_steps: environment steps per seed (rounded down
+            to whole updates of ``n_envs * n_steps``). n_envs: parallel environments (overrides
+            ``config.n_envs``). seed: int seed. config: :class:`PPOConfig` (default ``PPOConfig()``).
+        params: environment parameters (default ``env.default_params``). n_seeds: independent
+            seeds trained in one vmapped call. init_policy: fine-tune from this policy.
+
+    Returns:
+        :class:`PPOResult`.
+
+    Example:
+        >>> from nephlab.learn import TrapEnv
+        >>> res = train_ppo(TrapEnv("translation"), total_steps=200_000, n_envs=128, seed=0)  # doctest: +SKIP
+        >>> res.evaluate(10_000, seed=1)  # doctest: +SKIP
+    """
+    _check_env(env)
+    config = PPOConfig() if config is None else config
+    if not isinstance(config, PPOConfig):
+        raise TypeError(f"config must be a PPOConfig or None, got {type(config).__name__}")
+    config = dataclasses.replace(config, n_envs=integer(n_envs, "n_envs"))
+    seed = int_seed(seed)
+    n_seeds = integer(n_seeds, "n_seeds")
+    total_steps = integer(total_steps, "total_steps")
+    p = env.default_params if params is None else params
+    T = config.n_steps or env.n_steps(p)
+    n_updates = total_steps // (config.n_envs * T)
+    if n_updates < 1:
+        raise ValueError(f"total_steps={total_steps} is less than one update of n_envs * n_steps = "
+                         f"{config.n_envs * T} environment steps")
+    if init_policy is not None and (init_policy.observation_size != env.observation_size
+                                    or dict(init_policy.arch)["action_size"] != env.action_size):
+        raise ValueError(f"init_policy has arch {dict(init_policy.arch)}, which does not fit env {env!r}")
+    train = make_train(env, config, p, n_updates=n_updates, init_policy=init_policy)
+    t0 = time.perf_counter()
+    keys = jax.random.split(jax.random.key(seed), n_seeds)
+    net_params, returns = jax.jit(jax.vmap(train))(keys)
+    returns = np.asarray(jax.block_until_ready(returns))
+    dt = time.perf_counter() - t0
+    template = init_policy if init_policy is not None else make_policy(
+        env, seed=0, hidden=config.hidden, activation=config.activation, init_log_std=config.init_log_std,
+        env_params=p)
+    pols = tuple(template.replace(params=jax.tree_util.tree_map(lambda x, i=i: x[i], net_params))
+                 for i in range(n_seeds))
+    last = returns[:, -max(1, n_updates // 10):]
+    best = int(np.nanargmax(np.nanmean(last, axis=1))) if np.isfinite(last).any() else 0
+    steps = (np.arange(1, n_updates + 1) * config.n_envs * T).astype(np.int64)
+    return PPOResult(returns=returns, env_steps=steps, best_seed=best, train_time=dt,
+                     env_name=getattr(env, "name", type(env).__name__), config=json.dumps(config.to_dict()),
+                     policy=pols[best], policies=pols, env=env, env_params=p)
+
