@@ -80,7 +80,7 @@ def test_pinn_hjb_from_the_cli(tmp_path):
 
 @pytest.mark.slow
 def test_ppo_protocol_learns_the_translation_optimum_through_the_task():
-    ds = run_task("ppo_protocol", problem="trap_translation", n_steps=4, total_steps=300_000, n_eval=20_000)
+    ds = run_task("ppo_protocol", problem="trap_translation", n_decisions=4, total_steps=300_000, n_eval=20_000)
     assert ds.attrs["task"] == "ppo_protocol" and ds.lam.dims == ("time",) and ds.lam.size == 4
     assert float(ds.work_optimal) == pytest.approx(25 / 3, rel=1e-12)  # Schmiedl–Seifert, lam_f = 5
     # 300k steps on 4 decisions: within 2 % of W* (measured 0.7 %; the 1 % target with 8 decisions
@@ -94,7 +94,7 @@ def test_ppo_protocol_learns_the_translation_optimum_through_the_task():
 
 def test_ppo_protocol_stiffness_from_the_cli_and_bad_input(tmp_path):
     out = tmp_path / "p.nc"
-    assert main(["run", "ppo_protocol", "problem=stiffness", "k_i=1", "k_f=3", "n_steps=2", "total_steps=64",
+    assert main(["run", "ppo_protocol", "problem=stiffness", "k_i=1", "k_f=3", "n_decisions=2", "total_steps=64",
                  "n_envs=16", "n_eval=100", "--out", str(out)]) == 0
     ds = xr.open_dataset(out)
     ref = run_task("optimal_protocol", problem="stiffness", k_i=1.0, k_f=3.0)
@@ -107,4 +107,4 @@ def test_ppo_protocol_stiffness_from_the_cli_and_bad_input(tmp_path):
     with pytest.raises(ValueError, match="k_f"):
         run_task("ppo_protocol", problem="stiffness", k_f=-1.0)
     with pytest.raises(ValueError, match="total_steps"):
-        run_task("ppo_protocol", total_steps=10)  # less than one update of n_envs * n_steps
+        run_task("ppo_protocol", total_steps=10)  # less than one update of n_envs * n_decisions

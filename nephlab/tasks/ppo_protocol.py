@@ -4,7 +4,7 @@ held to the exact Schmiedl–Seifert optimum.
 
 Problems, as in the ``optimal_protocol`` task: ``trap_translation`` (``U = k (x − λ)²/2``, λ from
 ``lam_i`` to ``lam_f``) and ``stiffness`` (``U = λ x²/2``, λ from ``k_i`` to ``k_f``). The policy
-chooses λ on ``n_steps`` equal intervals of [0, tau] from the observation (t/tau, λ); the
+chooses λ on ``n_decisions`` equal intervals of [0, tau] from the observation (t/tau, λ); the
 reward is −(Sekimoto work)/kBT including the final jump to λ(tau).
 
 Outputs: the learned protocol (the policy's mean action) and the exact optimum at the interval
@@ -48,8 +48,8 @@ SPEC = TaskSpec(
         Param("gamma", "float", 1.0, "friction coefficient", units="energy·time/length²", minimum=0.0,
               exclusive_minimum=True),
         Param("kBT", "float", 1.0, "thermal energy", units="energy", minimum=0.0, exclusive_minimum=True),
-        Param("n_steps", "int", 8, "decisions (piecewise-constant intervals of [0, tau])", minimum=1,
-              maximum=10_000),
+        Param("n_decisions", "int", 8, "decisions: piecewise-constant intervals of [0, tau] (the env's n_steps)",
+              minimum=1, maximum=10_000),
         Param("total_steps", "int", 1_000_000, "environment steps of training", minimum=1, maximum=10**10),
         Param("n_envs", "int", 64, "parallel environments", minimum=1, maximum=1_000_000),
         Param("n_eval", "int", 100_000, "trajectories of the final evaluation", minimum=2, maximum=10**8),
@@ -70,9 +70,9 @@ def env_and_params(p: Mapping[str, Any], *, exact_moments: bool = False):
 
     tr = p["problem"] == "trap_translation"
     lam_i, lam_f = (p["lam_i"], p["lam_f"]) if tr else (p["k_i"], p["k_f"])
-    env = TrapEnv("translation" if tr else "stiffness", exact_moments=exact_moments, n_steps=p["n_steps"])
+    env = TrapEnv("translation" if tr else "stiffness", exact_moments=exact_moments, n_steps=p["n_decisions"])
     params = TrapParams(tau=p["tau"], lam_i=lam_i, lam_f=lam_f, k=p["k"] if tr else 1.0, gamma=p["gamma"],
-                        kBT=p["kBT"], n_steps=p["n_steps"])
+                        kBT=p["kBT"], n_steps=p["n_decisions"])
     return env, params
 
 
@@ -91,7 +91,7 @@ def run(p: dict) -> dict[str, np.ndarray]:
     """Train and evaluate one validated point.
 
     Example:
-        >>> out = run(SPEC.validate({"n_steps": 2, "total_steps": 2 * 16 * 3, "n_envs": 16, "n_eval": 100}))
+        >>> out = run(SPEC.validate({"n_decisions": 2, "total_steps": 2 * 16 * 3, "n_envs": 16, "n_eval": 100}))
         >>> out["lam"].shape, out["returns"].shape, round(float(out["work_optimal"]), 6)
         ((2,), (3,), 8.333333)
     """
@@ -99,7 +99,7 @@ def run(p: dict) -> dict[str, np.ndarray]:
 
     env, params = env_and_params(p)
     res = train_ppo(env, total_steps=p["total_steps"], n_envs=p["n_envs"], seed=p["seed"], params=params)
-    n = p["n_steps"]
+    n = p["n_decisions"]
     mid = (np.arange(n) + 0.5) / n * p["tau"]
     mc = res.evaluate(n_traj=p["n_eval"], seed=p["seed"] + 1)
     exact_env, exact_params = env_and_params(p, exact_moments=True)
@@ -149,8 +149,8 @@ def estimate(p: dict) -> dict:
         >>> estimate(SPEC.validate({}))["device"]
         'cpu'
     """
-    seconds = 15.0 + p["total_steps"] / 3e5 + p["n_eval"] * p["n_steps"] / 5e6
-    mem = 8 * p["n_envs"] * p["n_steps"] * 64 + 8 * 10_000 * p["n_steps"] * 4 + 100_000_000
+    seconds = 15.0 + p["total_steps"] / 3e5 + p["n_eval"] * p["n_decisions"] / 5e6
+    mem = 8 * p["n_envs"] * p["n_decisions"] * 64 + 8 * 10_000 * p["n_decisions"] * 4 + 100_000_000
     return {"memory_bytes": int(mem), "seconds": float(seconds), "executor": recommend_executor(mem, seconds),
             "device": "cpu"}
 
