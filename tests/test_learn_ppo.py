@@ -117,3 +117,18 @@ def test_ppo_trap_translation_reaches_one_percent_of_w_star():
     n = 8
     ss = optimal_protocol("trap_translation", tau=1.0, lam_f=5.0).lam((np.arange(n) + 0.5) / n)
     assert np.max(np.abs(res.protocol((np.arange(n) + 0.5) / n) - ss)) < 0.5
+
+
+@pytest.mark.slow
+def test_ppo_trap_stiffness_reaches_one_percent_of_schmiedl_seifert():
+    """Stiffness k: 1 -> 4 in tau = 1 (gamma = kBT = 1); noisy env; exact and sampled checks."""
+    env = TrapEnv("stiffness", n_steps=8)
+    w_star = optimal_protocol("stiffness", tau=1.0, k_i=1.0, k_f=4.0).work
+    cfg = PPOConfig(ent_coef=0.02, init_log_std=-2.5)
+    t0 = time.perf_counter()
+    res = train_ppo(env, total_steps=3_000_000, n_envs=256, seed=0, config=cfg)
+    print(f"PPO trap stiffness: {time.perf_counter() - t0:.1f} s for 3e6 env steps")
+    exact = evaluate_policy(res.policy, TrapEnv("stiffness", exact_moments=True, n_steps=8), n_traj=2, seed=0)
+    assert w_star <= exact.mean < 1.01 * w_star
+    mc = res.evaluate(n_traj=100_000, seed=1)
+    assert abs(mc.mean - w_star) < 0.01 * w_star + 4 * mc.se

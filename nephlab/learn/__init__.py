@@ -18,6 +18,7 @@ from .envs import (
 )
 
 from .networks import ActorCritic, Policy, make_policy
+from .persist import load_policy, policy_header, pretrained, pretrained_names, pretrained_path, save_policy
 from .ppo import EvalResult, PPOConfig, PPOResult, evaluate_policy, make_train, policy_protocol, train_ppo
 
 # from .hjb import HJBResult, solve_hjb  # (PINN for the HJB equation; written in parallel)
@@ -26,4 +27,5 @@ __all__ = [
     "Env", "LQParams", "LinearQuadraticEnv", "QubitEnv", "QubitParams", "TrapEnv", "TrapParams", "TrapState",
     "make_env", "ActorCritic", "Policy", "make_policy", "EvalResult", "PPOConfig", "PPOResult",
     "evaluate_policy", "make_train", "policy_protocol", "train_ppo",
+    "load_policy", "policy_header", "pretrained", "pretrained_names", "pretrained_path", "save_policy",
 ]

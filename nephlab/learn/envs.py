@@ -262,7 +262,7 @@ class TrapEnv(Env):
     def spec(self) -> dict:
         """The constructor arguments as a JSON-serialisable dict (for checkpoints)."""
         return {"class": "TrapEnv", "problem": self.problem, "feedback": self.feedback,
-                "exact_moments": self.exact_moments}
+                "exact_moments": self.exact_moments, **_dataclass_fields(self.default_params)}
 
     def n_steps(self, params: TrapParams | None = None) -> int:
         """Decisions per episode."""
@@ -572,7 +572,7 @@ class QubitEnv(Env):
 
     def spec(self) -> dict:
         """Constructor arguments as a JSON-serialisable dict (for checkpoints)."""
-        return {"class": "QubitEnv"}
+        return {"class": "QubitEnv", **_dataclass_fields(self.default_params)}
 
     def n_steps(self, params: QubitParams | None = None) -> int:
         """Decisions per episode."""
