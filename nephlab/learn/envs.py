@@ -638,7 +638,12 @@ def make_env(spec: dict) -> Env:
     if cls == "LinearQuadraticEnv":
         A, B, Q, R = (spec.pop(k) for k in ("A", "B", "Q", "R"))
         return LinearQuadraticEnv(A, B, Q, R, **spec)
-    raise ValueError(f"spec['class'] must be 'TrapEnv', 'LinearQuadraticEnv' or 'QubitEnv', got {cls!r}")
+    if cls == "ParametricEnv":
+        from .transfer import _make
+
+        return _make({"class": cls, **spec})
+    raise ValueError(f"spec['class'] must be 'TrapEnv', 'LinearQuadraticEnv', 'QubitEnv' or 'ParametricEnv', "
+                     f"got {cls!r}")
 
 
 def _dataclass_fields(p: Any) -> dict:
