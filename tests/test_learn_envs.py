@@ -213,3 +213,38 @@ def test_qubit_clips_to_u_max_and_validates():
     assert np.allclose(out["u"], 1.0)
     with pytest.raises(ValueError, match="u_max must be > 0"):
         QubitEnv(u_max=-1.0)
+
+
+def test_parametric_env_draws_and_shows_parameters():
+    from nephlab.learn import ParametricEnv
+
+    base = TrapEnv("translation", exact_moments=True, n_steps=4)
+    env = ParametricEnv(base, {"lam_f": (2.0, 6.0), "k": (0.5, 2.0)})
+    obs, st = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(0), 200), env.default_params)
+    assert obs.shape == (200, 4)
+    lf, k = np.asarray(st.params.lam_f), np.asarray(st.params.k)
+    assert 2.0 <= lf.min() and lf.max() <= 6.0 and 0.5 <= k.min() and k.max() <= 2.0
+    assert np.allclose(obs[:, 2], (lf - 4.0) / 2.0) and np.allclose(obs[:, 3], (k - 1.25) / 0.75)
+    # a fixed system: z = 0 is the midpoint lam_f/2; same mean work as the base env holding lam_f/2
+    fixed = env.at(lam_f=3.0, k=1.0)
+    w = -float(fixed.rollout(jax.random.key(1), lambda o: jnp.zeros(1))["reward"].sum())
+    ref = -float(base.rollout(jax.random.key(1), lambda o: jnp.array([1.5]),
+                              dataclasses.replace(base.default_params, lam_f=3.0))["reward"].sum())
+    assert w == pytest.approx(ref, rel=1e-12)
+    assert fixed.feature_ranges == env.feature_ranges
+
+
+def test_parametric_env_validation():
+    from nephlab.learn import ParametricEnv, make_env
+
+    base = TrapEnv("translation")
+    with pytest.raises(ValueError, match="'n_steps' is not a parameter that can vary"):
+        ParametricEnv(base, {"n_steps": (4, 8)})
+    with pytest.raises(ValueError, match="must have low <= high"):
+        ParametricEnv(base, {"k": (2.0, 1.0)})
+    with pytest.raises(ValueError, match="k must be > 0"):
+        ParametricEnv(base, {"k": (-1.0, 1.0)})
+    env = ParametricEnv(base, {"tau": (0.5, 2.0)})
+    with pytest.raises(ValueError, match="not varied parameters"):
+        env.at(k=1.0)
+    assert make_env(env.spec()).spec() == env.spec()

@@ -117,3 +117,64 @@ def test_ppo_trap_translation_reaches_one_percent_of_w_star():
     n = 8
     ss = optimal_protocol("trap_translation", tau=1.0, lam_f=5.0).lam((np.arange(n) + 0.5) / n)
     assert np.max(np.abs(res.protocol((np.arange(n) + 0.5) / n) - ss)) < 0.5
+
+
+@pytest.mark.slow
+def test_ppo_trap_stiffness_reaches_one_percent_of_schmiedl_seifert():
+    """Stiffness k: 1 -> 4 in tau = 1 (gamma = kBT = 1); noisy env; exact and sampled checks."""
+    env = TrapEnv("stiffness", n_steps=8)
+    w_star = optimal_protocol("stiffness", tau=1.0, k_i=1.0, k_f=4.0).work
+    cfg = PPOConfig(ent_coef=0.02, init_log_std=-2.5)
+    t0 = time.perf_counter()
+    res = train_ppo(env, total_steps=3_000_000, n_envs=256, seed=0, config=cfg)
+    print(f"PPO trap stiffness: {time.perf_counter() - t0:.1f} s for 3e6 env steps")
+    exact = evaluate_policy(res.policy, TrapEnv("stiffness", exact_moments=True, n_steps=8), n_traj=2, seed=0)
+    assert w_star <= exact.mean < 1.01 * w_star
+    mc = res.evaluate(n_traj=100_000, seed=1)
+    assert abs(mc.mean - w_star) < 0.01 * w_star + 4 * mc.se
+
+
+def _lq_problem(n_steps):
+    A = np.array([[0.0, 1.0], [-1.0, 0.0]])  # harmonic oscillator, force control
+    B = np.array([[0.0], [1.0]])
+    Q, R, QT = np.eye(2), np.array([[1.0]]), np.eye(2)
+    env = LinearQuadraticEnv(A, B, Q, R, QT=QT, x0_mean=[0.0, 0.0], x0_std=1.0, tau=2.0, n_steps=n_steps,
+                             n_substeps=10)
+    from nephlab.control import lqr
+
+    return env, lqr(A, B, Q, R, horizon=2.0, Qf=QT, n_points=n_steps + 1)
+
+
+def _cost_minus_riccati(policy, env, sol, n, seed):
+    """Per-trajectory cost minus x0^T P(0) x0 (a control variate: the same x0), mean and SE."""
+    P0 = jnp.asarray(sol.P[0])
+
+    @jax.jit
+    def run(keys):
+        def one(k):
+            out = env.rollout(k, policy)
+            x0 = out["obs"][0, 1:]
+            return -out["reward"].sum() - x0 @ P0 @ x0
+        return jax.vmap(one)(keys)
+
+    d = np.asarray(run(jax.random.split(jax.random.key(seed), n)))
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(n))
+
+
+@pytest.mark.slow
+def test_ppo_linear_quadratic_2d_within_one_percent_of_riccati():
+    """2-D LQ (x0 ~ N(0, I), tau = 2): E[cost] vs the Riccati optimum tr P(0) of nephlab.control.lqr."""
+    env, sol = _lq_problem(20)
+    opt = float(np.trace(sol.P[0]))
+    K = jnp.asarray(sol.K)
+    lqr_pol = lambda o: -K[jnp.round(o[0] * 20).astype(int)] @ o[1:]  # noqa: E731
+    d_lqr, se_lqr = _cost_minus_riccati(lqr_pol, env, sol, 20_000, 0)
+    # the Riccati gain itself, sampled and held on 20 decision intervals: a small excess
+    assert 0 <= d_lqr / opt < 0.01
+    t0 = time.perf_counter()
+    res = train_ppo(env, total_steps=1_000_000, n_envs=64, seed=0, config=PPOConfig(init_log_std=-1.0, ent_coef=0.0))
+    print(f"PPO 2-D LQ: {time.perf_counter() - t0:.1f} s for 1e6 env steps")
+    d, se = _cost_minus_riccati(res.policy, env, sol, 20_000, 1)
+    print(f"LQ: Riccati {opt:.5f}, sampled LQR excess {d_lqr / opt:.4%}, PPO excess {d / opt:.4%} ± {se / opt:.2%}")
+    assert d > -4 * se  # cannot beat the optimum
+    assert d < 0.01 * opt

@@ -262,7 +262,7 @@ class TrapEnv(Env):
     def spec(self) -> dict:
         """The constructor arguments as a JSON-serialisable dict (for checkpoints)."""
         return {"class": "TrapEnv", "problem": self.problem, "feedback": self.feedback,
-                "exact_moments": self.exact_moments}
+                "exact_moments": self.exact_moments, **_dataclass_fields(self.default_params)}
 
     def n_steps(self, params: TrapParams | None = None) -> int:
         """Decisions per episode."""
@@ -397,8 +397,9 @@ class LinearQuadraticEnv(Env):
     """Linear system with quadratic cost: ``dx = (A x + B u) dt + sigma dB`` on ``[0, tau]``.
 
     The control ``u`` (m,) is held constant over each of the ``n_steps`` decision intervals;
-    each interval is integrated with ``n_substeps`` Euler–Maruyama steps (time-step error
-    ``O(tau/(n_steps n_substeps))``), the running cost with the left-point rule. Reward of a
+    each interval is split into ``n_substeps`` substeps on which the drift is propagated exactly
+    (matrix exponential) and the noise added as an Euler–Maruyama increment ``sigma dB``; the
+    running cost uses the trapezoid rule on the substeps (error ``O(h^2)``, ``h`` the substep). Reward of a
     step = ``-(int x^T Q x + u^T R u dt)`` over the interval, and on the last step also
     ``-x(T)^T QT x(T)``; the return is minus the cost ``J``. Observation ``(t/tau, x)``
     (feedback). Compare with :func:`nephlab.control.lqr` (finite horizon, ``Qf = QT``): the
@@ -494,13 +495,20 @@ class LinearQuadraticEnv(Env):
         A, B, Q, R, S = (jnp.asarray(getattr(p, f)) for f in ("A", "B", "Q", "R", "sigma"))
         h = p.tau / (p.n_steps * p.n_substeps)
 
+        # exact drift over a substep: [[A, B], [0, 0]] -> [[e^{Ah}, int_0^h e^{As} ds B], [0, I]]
+        n, m = self.n, self.action_size
+        aug = jnp.zeros((n + m, n + m)).at[:n, :n].set(A).at[:n, n:].set(B)
+        E = jax.scipy.linalg.expm(aug * h)
+        Ad, Bd = E[:n, :n], E[:n, n:]
+
         def sub(carry, k):
             x, c = carry
             c = c + (x @ Q @ x + u @ R @ u) * h
-            x = x + (A @ x + B @ u) * h + S @ jax.random.normal(k, (self.n,), jnp.float64) * jnp.sqrt(h)
+            x = Ad @ x + Bd @ u + S @ jax.random.normal(k, (self.n,), jnp.float64) * jnp.sqrt(h)
             return (x, c), None
 
         (x, c), _ = jax.lax.scan(sub, (state.x, jnp.float64(0.0)), jax.random.split(key, p.n_substeps))
+        c = c + 0.5 * h * (x @ Q @ x - state.x @ Q @ state.x)  # left-point sum -> trapezoid rule
         step = state.step + 1
         done = step >= p.n_steps
         c = c + jnp.where(done, x @ jnp.asarray(p.QT) @ x, 0.0)
@@ -572,7 +580,7 @@ class QubitEnv(Env):
 
     def spec(self) -> dict:
         """Constructor arguments as a JSON-serialisable dict (for checkpoints)."""
-        return {"class": "QubitEnv"}
+        return {"class": "QubitEnv", **_dataclass_fields(self.default_params)}
 
     def n_steps(self, params: QubitParams | None = None) -> int:
         """Decisions per episode."""
@@ -630,7 +638,12 @@ def make_env(spec: dict) -> Env:
     if cls == "LinearQuadraticEnv":
         A, B, Q, R = (spec.pop(k) for k in ("A", "B", "Q", "R"))
         return LinearQuadraticEnv(A, B, Q, R, **spec)
-    raise ValueError(f"spec['class'] must be 'TrapEnv', 'LinearQuadraticEnv' or 'QubitEnv', got {cls!r}")
+    if cls == "ParametricEnv":
+        from .transfer import _make
+
+        return _make({"class": cls, **spec})
+    raise ValueError(f"spec['class'] must be 'TrapEnv', 'LinearQuadraticEnv', 'QubitEnv' or 'ParametricEnv', "
+                     f"got {cls!r}")
 
 
 def _dataclass_fields(p: Any) -> dict:

@@ -9,6 +9,7 @@ action transforms, so that ``policy(obs)`` maps a physical observation to a phys
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Sequence
 
@@ -78,7 +79,7 @@ class Policy:
         obs_offset, obs_scale: ``(observation_size,)``; act_offset, act_scale: ``(action_size,)``.
         arch: ``(("action_size", m), ("hidden", (..)), ("activation", ..), ("observation_size", n))``
             (static).
-        env_spec: the environment's ``spec()`` as a tuple of items (static, JSON-able), may be ().
+        env_spec: the environment's ``spec()`` as a JSON string (static), ``""`` if unknown.
 
     Example:
         >>> from nephlab.learn import TrapEnv
@@ -93,7 +94,7 @@ class Policy:
     act_offset: jax.Array
     act_scale: jax.Array
     arch: tuple = struct.field(pytree_node=False, default=())
-    env_spec: tuple = struct.field(pytree_node=False, default=())
+    env_spec: str = struct.field(pytree_node=False, default="")
 
     @property
     def network(self) -> ActorCritic:
@@ -105,6 +106,14 @@ class Policy:
     def observation_size(self) -> int:
         """Length of the observation vector."""
         return int(dict(self.arch)["observation_size"])
+
+    def env(self):
+        """The environment this policy was made for (rebuilt from :attr:`env_spec`)."""
+        from .envs import make_env
+
+        if not self.env_spec:
+            raise ValueError("this policy records no environment (env_spec is empty)")
+        return make_env(json.loads(self.env_spec))
 
     def normalise(self, obs):
         """``(obs - obs_offset)/obs_scale``."""
@@ -127,17 +136,6 @@ class Policy:
         """A physical action drawn from the Gaussian policy."""
         mean, log_std, _ = self.distribution(obs)
         return self.to_action(mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, jnp.float64))
-
-
-def _freeze_spec(spec: dict) -> tuple:
-    def fz(v):
-        if isinstance(v, dict):
-            return tuple((k, fz(x)) for k, x in v.items())
-        if isinstance(v, list):
-            return tuple(fz(x) for x in v)
-        return v
-
-    return fz(spec)
 
 
 def make_policy(env: Any, *, seed: int = 0, hidden: Sequence[int] = (64, 64), activation: str = "tanh",
@@ -169,7 +167,7 @@ def make_policy(env: Any, *, seed: int = 0, hidden: Sequence[int] = (64, 64), ac
     params = net.init(jax.random.key(seed), jnp.zeros(env.observation_size, jnp.float64))
     oo, os_ = env.obs_transform(p)
     ao, as_ = env.action_transform(p)
-    spec = _freeze_spec(env.spec()) if hasattr(env, "spec") else ()
+    spec = json.dumps(env.spec()) if hasattr(env, "spec") else ""
     return Policy(params=params, obs_offset=jnp.asarray(oo), obs_scale=jnp.asarray(os_), act_offset=jnp.asarray(ao),
                   act_scale=jnp.asarray(as_), arch=arch, env_spec=spec)
 
