@@ -178,3 +178,24 @@ def test_ppo_linear_quadratic_2d_within_one_percent_of_riccati():
     print(f"LQ: Riccati {opt:.5f}, sampled LQR excess {d_lqr / opt:.4%}, PPO excess {d / opt:.4%} ± {se / opt:.2%}")
     assert d > -4 * se  # cannot beat the optimum
     assert d < 0.01 * opt
+
+
+def test_callback_streams_each_update_and_can_stop_training():
+    env = TrapEnv("translation", n_steps=4)
+    seen = []
+    res = train_ppo(env, total_steps=4 * 16 * 6, n_envs=16, seed=0, config=PPOConfig(hidden=(8,)),
+                    callback=lambda i, r: seen.append((int(i), float(r))))
+    assert [i for i, _ in seen] == list(range(6))
+    np.testing.assert_allclose([r for _, r in seen], res.returns[0], rtol=0, atol=0)
+
+    class Stop(Exception):
+        pass
+
+    def stop(i, r):
+        if int(i) == 2:
+            raise Stop("enough")
+
+    with pytest.raises(Exception, match="enough"):
+        train_ppo(env, total_steps=4 * 16 * 6, n_envs=16, seed=0, config=PPOConfig(hidden=(8,)), callback=stop)
+    with pytest.raises(TypeError, match="callback must be callable"):
+        train_ppo(env, total_steps=4 * 16 * 6, n_envs=16, seed=0, callback=3)

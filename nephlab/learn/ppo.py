@@ -120,7 +120,7 @@ def _check_env(env: Any) -> None:
 
 
 def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates: int,
-               init_policy: Policy | None = None) -> Callable:
+               init_policy: Policy | None = None, callback: Callable | None = None) -> Callable:
     """The pure PPO training function ``train(key) -> (policy_params, returns)``.
 
     Args:
@@ -128,6 +128,10 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
             ``env.default_params``).
         n_updates: number of PPO updates (each ``n_envs * n_steps`` environment steps).
         init_policy: start from this policy's parameters (fine-tuning) instead of a fresh init.
+        callback: ``callback(update, mean_return)`` called from inside the jitted loop after
+            each update (``jax.debug.callback``; for several seeds once per seed), e.g. to stream
+            the training curve; an exception it raises stops training (JAX re-raises it wrapped
+            in a ``JaxRuntimeError``).
 
     Returns:
         ``train(key)``, pure and jit-able (vmap it over keys for several seeds); returns the final
@@ -250,6 +254,8 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
             (params, opt_state), _ = jax.lax.scan(epoch, (params, opt_state), jax.random.split(k_ep, c.n_epochs))
             n_done = traj["done"].sum()
             mean_ret = jnp.where(n_done > 0, traj["ep_ret"].sum() / jnp.maximum(n_done, 1), jnp.nan)
+            if callback is not None:
+                jax.debug.callback(callback, i_upd, mean_ret)
             return (params, opt_state, obs, st, ep_ret, key), mean_ret
 
         carry = (params, opt_state, obs, st, ep_ret, key)
@@ -454,7 +460,8 @@ def policy_protocol(policy: Any, env: Env, times: Any, params: Any = None) -> np
 
 
 def train_ppo(env: Env, *, total_steps: int, n_envs: int = 64, seed: int = 0, config: PPOConfig | None = None,
-              params: Any = None, n_seeds: int = 1, init_policy: Policy | None = None) -> PPOResult:
+              params: Any = None, n_seeds: int = 1, init_policy: Policy | None = None,
+              callback: Callable | None = None) -> PPOResult:
     """Train a Gaussian policy on ``env`` with PPO (one jitted run, vmapped over seeds).
 
     Args:
@@ -463,6 +470,7 @@ def train_ppo(env: Env, *, total_steps: int, n_envs: int = 64, seed: int = 0, co
             ``config.n_envs``). seed: int seed. config: :class:`PPOConfig` (default ``PPOConfig()``).
         params: environment parameters (default ``env.default_params``). n_seeds: independent
             seeds trained in one vmapped call. init_policy: fine-tune from this policy.
+        callback: ``callback(update, mean_return)`` after each update (see :func:`make_train`).
 
     Returns:
         :class:`PPOResult`.
@@ -489,7 +497,9 @@ def train_ppo(env: Env, *, total_steps: int, n_envs: int = 64, seed: int = 0, co
     if init_policy is not None and (init_policy.observation_size != env.observation_size
                                     or dict(init_policy.arch)["action_size"] != env.action_size):
         raise ValueError(f"init_policy has arch {dict(init_policy.arch)}, which does not fit env {env!r}")
-    train = make_train(env, config, p, n_updates=n_updates, init_policy=init_policy)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    train = make_train(env, config, p, n_updates=n_updates, init_policy=init_policy, callback=callback)
     t0 = time.perf_counter()
     keys = jax.random.split(jax.random.key(seed), n_seeds)
     net_params, returns = jax.jit(jax.vmap(train))(keys)
