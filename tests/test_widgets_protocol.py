@@ -216,3 +216,56 @@ def test_panel_renders_and_a_drag_in_the_plot_updates_the_work():
     assert "references" not in dsg.jobs and dsg.reference_status == "not computed"
     dsg.close()
     assert dsg.langevin is None and dsg.references == {}
+
+
+@pytest.mark.slow
+def test_neural_protocol_trains_streams_cancels_and_lands_in_the_table():
+    import time as _time
+
+    from nephlab.widgets._base import Cancelled
+
+    d = ProtocolDesigner(n_points=3, n_decisions=2, total_steps=2 * 16 * 400, n_envs=16)
+    d.main()
+    job = d.train_neural()  # a long run: cancelled once the curve has started streaming
+    deadline = _time.monotonic() + 600
+    while len(d.training) < 2 and _time.monotonic() < deadline and not job.done:
+        _time.sleep(0.05)
+    assert len(d.training) >= 2, "no training curve streamed"
+    d.cancel(key="neural")
+    with pytest.raises(Cancelled):
+        job.wait(600)
+    assert d.status == "cancelled" and d.neural == {} and len(d.training) < 400
+
+    d.total_steps = 2 * 16 * 5  # five updates
+    res = d.train_neural(background=False)
+    steps = [s for s, _ in d.training]
+    assert steps == [32 * (i + 1) for i in range(5)]  # the whole curve, one point per update
+    assert res["source"] == "trained" and res["lam"].shape == (2,) and np.isfinite(res["work"])
+    w_star = d.references["optimal (Schmiedl-Seifert)"].work if d.references else 1 / 3  # lam_f = 1
+    assert res["work"] >= w_star * (1 - 1e-9)  # no piecewise protocol beats the exact optimum
+    table = d.comparison()
+    assert table.loc["neural (PPO)", "work"] == res["work"]
+    src = dict(d._sources["neural (PPO)"].data)
+    assert src["t"] == [0.0, 0.5, 0.5, 1.0] and src["lam"][0] == src["lam"][1] == res["lam"][0]
+    assert dict(d._train_src.data)["steps"] == steps
+    ds = d.to_dataset(n_times=5)
+    assert "lam_neural" in ds and "neural (PPO)" in ds.protocol.values
+    d.gamma = 2.0  # other physics: the neural protocol no longer applies
+    assert d.neural == {} and d.training == [] and "neural (PPO)" not in d.comparison().index
+
+
+def test_load_pretrained_takes_its_parameters_and_reaches_its_recorded_work():
+    from nephlab.learn import policy_header, pretrained_path
+
+    d = ProtocolDesigner(n_points=3)
+    res = d.load_pretrained(background=False)
+    ep = policy_header(pretrained_path("trap-translation"))["env_params"]
+    assert (d.tau, d.lam_i, d.lam_f, d.k, d.n_decisions) == (ep["tau"], ep["lam_i"], ep["lam_f"], ep["k"], ep["n_steps"])
+    w_star = 25.0 / 3.0  # Schmiedl–Seifert for these parameters
+    assert w_star <= res["work"] < 1.01 * w_star and res["source"].startswith("pretrained")
+    d.problem = "stiffness"  # the stiffness policy for the stiffness problem
+    res = d.load_pretrained(background=False)
+    ep = policy_header(pretrained_path("trap-stiffness"))["env_params"]
+    assert (d.k_i, d.k_f) == (ep["lam_i"], ep["lam_f"])
+    exact = run_task("optimal_protocol", problem="stiffness", k_i=d.k_i, k_f=d.k_f, tau=d.tau)
+    assert float(exact.work) <= res["work"] < 1.01 * float(exact.work)

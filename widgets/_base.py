@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,28 @@ def _close_clients() -> None:  # pragma: no cover - interpreter shutdown
 
 
 # --- background jobs ---------------------------------------------------------------------------
+
+
+_LIVE_JOBS: weakref.WeakSet = weakref.WeakSet()
+EXIT_GRACE_S = 300.0
+"""At interpreter exit, running jobs are cancelled and waited for up to this many seconds."""
+
+
+@atexit.register
+def _stop_jobs_at_exit() -> None:
+    """Cancel the jobs still running when Python exits and wait for their threads.
+
+    Job threads are daemons: left running, one that is inside compiled code (a JAX compilation
+    or solve) when the interpreter finalises is torn down there, and the process aborts
+    ("terminate called ... FATAL: exception not rethrown"). A cancelled job stops at its next
+    check; the wait is bounded by :data:`EXIT_GRACE_S`.
+    """
+    jobs = [j for j in list(_LIVE_JOBS) if j.thread is not None and j.thread.is_alive()]
+    for job in jobs:
+        job.cancel()
+    deadline = time.monotonic() + EXIT_GRACE_S
+    for job in jobs:
+        job.thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class JobContext:
@@ -290,6 +313,7 @@ class Job:
             self._loop = _kernel_loop() if self._doc is None else None
         self._ui_thread = threading.get_ident()
         self.thread = threading.Thread(target=self._run, name="nephlab-job", daemon=True)
+        _LIVE_JOBS.add(self)
         self.thread.start()
         return self
 

@@ -25,8 +25,8 @@ Units: ħ = k_B = 1; see ``nephlab tasks optimal_protocol`` for every parameter'
 from __future__ import annotations
 
 import contextlib
-
 import io
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -48,7 +48,7 @@ from nephlab.control import (
 )
 from nephlab.tasks import get_task
 
-from ._base import Component, Job, JobContext, _session_doc, export_dataset, export_figure, holoviews, hv_pane
+from ._base import Cancelled, Component, Job, JobContext, _session_doc, export_dataset, export_figure, holoviews, hv_pane
 from ._controls import param_for
 
 __all__ = ["LANGEVIN_CHUNKS", "LANGEVIN_PARAMS", "PHYSICS_PARAMS", "ProtocolDesigner", "QUANTUM_PARAMS",
@@ -57,18 +57,24 @@ __all__ = ["LANGEVIN_CHUNKS", "LANGEVIN_PARAMS", "PHYSICS_PARAMS", "ProtocolDesi
 OPT = get_task("optimal_protocol").spec
 LANGEVIN = get_task("langevin_work").spec
 QUANTUM = get_task("landau_zener").spec
+PPO = get_task("ppo_protocol").spec
 PHYSICS_PARAMS = ("problem", "tau", "lam_i", "lam_f", "k", "k_i", "k_f", "gamma", "kBT")
 """Parameters of the ``optimal_protocol`` task the designer shows (``n_times`` is its own grid)."""
 LANGEVIN_PARAMS = ("n_traj", "n_steps", "method", "seed", "n_boot")
 """Parameters of the ``langevin_work`` task used by the Langevin validation."""
 QUANTUM_PARAMS = ("delta0", "omega", "T", "n_slices")
+NEURAL_PARAMS = ("n_decisions", "total_steps", "n_envs")
+"""The ``ppo_protocol`` parameters of the neural protocol's controls (its physics is the designer's)."""
+NEURAL = "neural (PPO)"
+PRETRAINED = {"trap_translation": "trap-translation", "stiffness": "trap-stiffness"}
+"""The shipped policy (:func:`nephlab.learn.pretrained`) that *Load pretrained* uses per problem."""
 """Parameters of the ``landau_zener`` task shown in the quantum tab (the others keep their defaults)."""
 LANGEVIN_CHUNKS = 8
 """Chunks of the Langevin validation (progress and cancellation granularity)."""
 _COLORS = {"designer": "#1f77b4", "linear ramp": "#7f7f7f", "optimal (Schmiedl-Seifert)": "#d62728",
-           "optimize_protocol": "#2ca02c", "Pontryagin": "#9467bd"}
+           "optimize_protocol": "#2ca02c", "Pontryagin": "#9467bd", NEURAL: "#ff7f0e"}
 _SLUGS = {"linear ramp": "linear_ramp", "optimal (Schmiedl-Seifert)": "optimal", "optimize_protocol": "optimized",
-          "Pontryagin": "pontryagin"}
+          "Pontryagin": "pontryagin", NEURAL: "neural"}
 
 
 def _protocol_kw(values: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +158,9 @@ class ProtocolDesigner(Component):
     omega = param_for(QUANTUM.param("omega"))
     T = param_for(QUANTUM.param("T"))
     n_slices = param_for(QUANTUM.param("n_slices"))
+    n_decisions = param_for(PPO.param("n_decisions"))
+    total_steps = param_for(PPO.param("total_steps"))
+    n_envs = param_for(PPO.param("n_envs"))
     n_points = param.Integer(default=6, bounds=(2, 32), doc="number of draggable control points")
 
     points = param.Array(default=None, doc="control points (n_points, 2): columns t, λ")
@@ -169,6 +178,8 @@ class ProtocolDesigner(Component):
     reference_status = param.String(default="not computed", doc="state of the reference computation")
     langevin = param.ClassSelector(class_=LangevinCheck, default=None, doc="last Langevin validation")
     quantum = param.ClassSelector(class_=LandauZenerResult, default=None, doc="last quantum comparison")
+    neural = param.Dict(default={}, doc="the neural (PPO) protocol: edges, lam, work, source ('trained'/'pretrained')")
+    training = param.List(default=[], doc="training curve: (environment steps, mean work per episode)")
 
     def __init__(self, **params: Any):
         super().__init__(**params)
@@ -182,6 +193,11 @@ class ProtocolDesigner(Component):
         self.spec_controls(OPT, PHYSICS_PARAMS, width=260)
         self.spec_controls(LANGEVIN, LANGEVIN_PARAMS, width=260)
         self.spec_controls(QUANTUM, QUANTUM_PARAMS, width=260)
+        self.spec_controls(PPO, NEURAL_PARAMS, width=260)
+        self._train_fig = None
+        self._train_plot: Any = None
+        self._train_opt: Any = None
+        self._train_src: Any = None
         if self.points is None:
             self._reset_points()
         else:
@@ -198,11 +214,22 @@ class ProtocolDesigner(Component):
     def _on_shape(self) -> None:
         self._reset_points()
         self._refresh_references()
+        self._drop_neural()
 
     @param.depends("k", "gamma", "kBT", watch=True)
     def _on_physics(self) -> None:
         self._evaluate()
         self._refresh_references()
+        self._drop_neural()
+
+    def _drop_neural(self) -> None:
+        """The neural protocol belongs to the parameters it was trained for: drop it when they change."""
+        if getattr(self, "_loading_pretrained", False):
+            return
+        if self.neural or self.training:
+            with param.parameterized.batch_call_watchers(self):
+                self.param.update(neural={}, training=[])
+            self._sync_plot()
 
     # ---- editing --------------------------------------------------------------------------------
     def protocol(self):
@@ -336,8 +363,146 @@ class ProtocolDesigner(Component):
             c = self.reference_costs.get(name)
             rows[name] = (p.work, np.nan, np.nan, np.nan) if c is None else (c.work, c.work_var, c.dissipation,
                                                                             c.bound)
+        if self.neural:
+            w = self.neural["work"]
+            rows[NEURAL] = (w, np.nan, w - self.delta_f, np.nan)
         return pd.DataFrame.from_dict(rows, orient="index", columns=["work", "work_var", "dissipation",
                                                                      "bound L²/τ"])
+
+    # ---- the neural (PPO) protocol --------------------------------------------------------------
+    def _neural_values(self) -> dict[str, Any]:
+        return self.spec_values(PPO)
+
+    @staticmethod
+    def _neural_result(policy: Any, values: dict[str, Any], source: str) -> dict[str, Any]:
+        """The policy's mean-action protocol on the decision intervals and its exact mean work."""
+        from nephlab.learn import evaluate_policy, policy_protocol
+        from nephlab.tasks.ppo_protocol import env_and_params
+
+        env, params = env_and_params(values)
+        n, tau = values["n_decisions"], values["tau"]
+        edges = np.linspace(0.0, tau, n + 1)
+        lam = np.asarray(policy_protocol(policy, env, 0.5 * (edges[1:] + edges[:-1]), params=params), dtype=float)
+        exact_env, exact_params = env_and_params(values, exact_moments=True)
+        work = float(evaluate_policy(policy, exact_env, n_traj=2, seed=0, params=exact_params).mean)
+        return {"edges": edges, "lam": lam, "work": work, "source": source, "policy": policy}
+
+    def train_neural(self, background: bool = True):
+        """Train a neural protocol by PPO (the ``ppo_protocol`` task's training, on the designer's
+        physics and ``n_decisions``/``total_steps``/``n_envs``); the training curve (mean work per
+        episode against environment steps) streams into :attr:`training`, the result lands in
+        :attr:`neural` with its exact mean work (moment equations). Cancel stops training.
+
+        Args:
+            background: True: return the job at once (UI); False: block and return :attr:`neural`.
+
+        Example:
+            >>> d = ProtocolDesigner(n_points=3, n_decisions=2, total_steps=64, n_envs=16)
+            >>> res = d.train_neural(background=False)  # doctest: +SKIP
+            >>> len(d.training), res["source"]  # doctest: +SKIP
+            (2, 'trained')
+        """
+        from nephlab.learn import train_ppo
+        from nephlab.tasks.ppo_protocol import env_and_params
+
+        values = self._neural_values()
+        env, params = env_and_params(values)
+        per_update = values["n_envs"] * values["n_decisions"]
+        n_updates = values["total_steps"] // per_update
+        if n_updates < 1:
+            raise ValueError(f"total_steps={values['total_steps']} is less than one PPO update of n_envs * "
+                             f"n_decisions = {per_update} environment steps")
+        kBT = values["kBT"]
+        self.param.update(neural={}, training=[])
+        self._sync_plot()
+
+        def work(ctx: JobContext) -> dict[str, Any]:
+            curve: list[tuple[int, float]] = []
+
+            def streamed(i: Any, mean_return: Any) -> None:  # called from inside the jitted loop
+                ctx.check()
+                curve.append(((int(i) + 1) * per_update, -float(mean_return) * kBT))
+                ctx.emit(list(curve), progress=(int(i) + 1) / n_updates,
+                         status=f"PPO: update {int(i) + 1} of {n_updates}, ⟨W⟩ = {curve[-1][1]:.4g}")
+
+            try:
+                res = train_ppo(env, total_steps=values["total_steps"], n_envs=values["n_envs"], seed=values["seed"],
+                                params=params, callback=streamed)
+            except Exception:
+                ctx.check()  # a cancel surfaces as JAX's runtime error: report it as a cancel
+                raise
+            return {**self._neural_result(res.policy, values, "trained"), "curve": curve}
+
+        def done(res: dict[str, Any]) -> None:
+            curve = res.pop("curve")
+            with param.parameterized.batch_call_watchers(self):
+                self.param.update(training=curve, neural=res)
+            self._sync_plot()
+
+        job = self.start_job(work, on_update=lambda curve: setattr(self, "training", curve), on_done=done,
+                             label="training PPO", key="neural")
+        return job if background else (job.wait(), self.neural)[1]
+
+    def load_pretrained(self, background: bool = True):
+        """Load the shipped policy of the current problem (:data:`PRETRAINED`, via
+        :func:`nephlab.learn.pretrained`): the designer takes the parameters it was trained for
+        (τ, the end points, k, γ, k_BT, ``n_decisions``) and shows its protocol and exact work.
+
+        Example:
+            >>> d = ProtocolDesigner(n_points=3)
+            >>> res = d.load_pretrained(background=False)  # doctest: +SKIP
+            >>> d.lam_f, res["source"]  # doctest: +SKIP
+            (5.0, 'pretrained')
+        """
+        from nephlab.learn import policy_header, pretrained, pretrained_path
+
+        name = PRETRAINED[self.problem]
+        policy, ep = pretrained(name), policy_header(pretrained_path(name))["env_params"]
+        ends = ({"lam_i": ep["lam_i"], "lam_f": ep["lam_f"], "k": ep["k"]} if self.problem == "trap_translation"
+                else {"k_i": ep["lam_i"], "k_f": ep["lam_f"]})
+        self._loading_pretrained = True
+        try:
+            self.param.update(tau=ep["tau"], gamma=ep["gamma"], kBT=ep["kBT"], n_decisions=ep["n_steps"], **ends)
+        finally:
+            self._loading_pretrained = False
+        self.param.update(neural={}, training=[])
+        values = self._neural_values()
+
+        def done(res: dict[str, Any]) -> None:
+            self.neural = res
+            self._sync_plot()
+
+        job = self.start_job(lambda ctx: self._neural_result(policy, values, f"pretrained ({name})"),
+                             on_done=done, label=f"loading {name}", key="neural")
+        return job if background else (job.wait(), self.neural)[1]
+
+    @param.depends("training", watch=True)
+    def _sync_training(self) -> None:
+        if self._train_src is None:
+            return
+        steps = [s for s, _ in self.training]
+        self._train_src.data = {"steps": steps, "work": [w for _, w in self.training]}
+        ss = self.reference_costs.get("optimal (Schmiedl-Seifert)")
+        w_star = self.references["optimal (Schmiedl-Seifert)"].work if "optimal (Schmiedl-Seifert)" in self.references \
+            else (ss.work if ss is not None else None)
+        self._train_opt.data = ({"steps": [0, max(steps)], "work": [w_star, w_star]} if steps and w_star is not None
+                                else {"steps": [], "work": []})
+        self.push(self._train_plot)
+
+    def _build_training_figure(self):
+        from bokeh.models import ColumnDataSource
+        from bokeh.plotting import figure
+
+        fig = figure(width=640, height=220, name="nl-training-figure", x_axis_label="environment steps",
+                     y_axis_label="mean work per episode", title="neural protocol: PPO training (press Train PPO)",
+                     tools="pan,wheel_zoom,reset", toolbar_location="above")
+        self._train_src = ColumnDataSource({"steps": [], "work": []})
+        self._train_opt = ColumnDataSource({"steps": [], "work": []})
+        fig.line("steps", "work", source=self._train_src, color=_COLORS[NEURAL], line_width=2, legend_label="PPO")
+        fig.line("steps", "work", source=self._train_opt, color=_COLORS["optimal (Schmiedl-Seifert)"],
+                 line_dash="dashed", line_width=2, legend_label="exact optimum W*")
+        fig.legend.location = "top_right"
+        return fig
 
     # ---- Langevin validation and the quantum tab -------------------------------------------------
     def validate_langevin(self, background: bool = True):
@@ -407,6 +572,10 @@ class ProtocolDesigner(Component):
         data = {"lam_designer": ("time", np.asarray(self.protocol().lam(t)))}
         for name, p in self.references.items():
             data["lam_" + _SLUGS[name]] = ("time", np.asarray(p.lam(t)))
+        if self.neural:
+            edges, lam = self.neural["edges"], self.neural["lam"]
+            idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(lam) - 1)
+            data["lam_neural"] = ("time", np.asarray(lam)[idx])
         table = self.comparison()
         for col, var in (("work", "work"), ("work_var", "work_var"), ("dissipation", "dissipation"),
                          ("bound L²/τ", "bound")):
@@ -451,6 +620,11 @@ class ProtocolDesigner(Component):
         for name in REFERENCE_NAMES:
             ref = self.references.get(name)
             out[name] = {"t": [], "lam": []} if ref is None else {"t": ref.times.tolist(), "lam": ref.values.tolist()}
+        if self.neural:  # piecewise constant: a step line through the interval edges
+            e, lam = np.asarray(self.neural["edges"]), np.asarray(self.neural["lam"])
+            out[NEURAL] = {"t": np.repeat(e, 2)[1:-1].tolist(), "lam": np.repeat(lam, 2).tolist()}
+        else:
+            out[NEURAL] = {"t": [], "lam": []}
         pts = np.asarray(self.points)
         out["points"] = {"t": pts[:, 0].tolist(), "lam": pts[:, 1].tolist()}
         return out
@@ -491,6 +665,8 @@ class ProtocolDesigner(Component):
         for name in REFERENCE_NAMES:
             fig.line("t", "lam", source=self._sources[name], color=_COLORS[name], line_dash="dashed",
                      line_width=2, legend_label=name)
+        fig.line("t", "lam", source=self._sources[NEURAL], color=_COLORS[NEURAL], line_width=2.5,
+                 legend_label=NEURAL)
         fig.line("t", "lam", source=self._sources["designer"], color=_COLORS["designer"], line_width=3,
                  legend_label="designer")
         rend = fig.scatter("t", "lam", source=self._sources["points"], size=14, color=_COLORS["designer"],
@@ -531,6 +707,9 @@ class ProtocolDesigner(Component):
             self._button("Validate by Langevin + Jarzynski", "nl-validate", self.validate_langevin),
             pn.pane.Markdown("### Landau–Zener transfer (`landau_zener`)"), *self.control_views(QUANTUM_PARAMS),
             self._button("Compute CD and GRAPE pulses", "nl-quantum-run", lambda: self.compute_quantum(background=True)),
+            pn.pane.Markdown("### Neural protocol (`ppo_protocol`)"), *self.control_views(NEURAL_PARAMS),
+            self._button("Train PPO", "nl-train", self.train_neural),
+            self._button("Load pretrained policy", "nl-pretrained", self.load_pretrained),
             margin=0)]
 
     def main(self) -> pn.viewable.Viewable:
@@ -538,6 +717,9 @@ class ProtocolDesigner(Component):
             self._doc = _session_doc()
             self._fig = self._build_figure()
             self._plot = pn.pane.Bokeh(self._fig, css_classes=["nl-protocol-plot"])
+            self._train_fig = self._build_training_figure()
+            self._train_plot = pn.pane.Bokeh(self._train_fig, css_classes=["nl-training"])
+            self._sync_training()
             self.defer(self._refresh_references)  # after the page was sent (served); now in a notebook
         shown = (("nl-work", "⟨W⟩ = {}", "work"), ("nl-dissipation", "⟨W⟩ - ΔF = {}", "dissipation"),
                  ("nl-bound", "speed limit L²/τ = {}", "bound"), ("nl-latency", "edit latency {} ms", "latency_ms"))
@@ -550,12 +732,33 @@ class ProtocolDesigner(Component):
                               pn.pane.Str(self.param.reference_status, css_classes=["nl-reference-status"]), table,
                               pn.Row(self._download(".png"), self._download(".svg"), self._download(".nc")),
                               pn.pane.Markdown(pn.bind(_langevin_text, self.param.langevin),
-                                               css_classes=["nl-langevin"]))
+                                               css_classes=["nl-langevin"]),
+                              pn.pane.Markdown(pn.bind(_neural_text, self.param.neural), css_classes=["nl-neural"]),
+                              self._train_plot)
         quantum = pn.Column(pn.panel(pn.bind(_quantum_plot, self.param.quantum)),
                             pn.pane.DataFrame(pn.bind(_quantum_table, self.param.quantum),
                                               css_classes=["nl-quantum-table"]))
         return pn.Tabs(("Classical (harmonic trap)", classical), ("Quantum (Landau–Zener)", quantum), dynamic=True,
                        sizing_mode="stretch_width")
+
+
+class _QuietCancel(logging.Filter):
+    """JAX logs an exception raised in a ``jax.debug.callback`` before re-raising it; a cancel
+    (:class:`Cancelled` raised by the training callback to stop PPO) is not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, Cancelled)
+
+
+logging.getLogger("jax._src.debugging").addFilter(_QuietCancel())
+
+
+def _neural_text(res: dict) -> str:
+    if not res:
+        return "No neural protocol yet: *Train PPO* or *Load pretrained policy*."
+    return (f"**{NEURAL}**, {res['source']}: {len(res['lam'])} decisions, exact ⟨W⟩ = {res['work']:.5g} "
+            "(moment equations; the policy's mean action)")
 
 
 def _langevin_text(res: LangevinCheck | None) -> str:
