@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nephlab.control import gaussian_work, optimal_protocol
+from nephlab.control import optimal_protocol
 from nephlab.learn import (
     LinearQuadraticEnv,
     Policy,
