@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nephlab.control import gaussian_work, optimal_protocol
+from nephlab.control import optimal_protocol
 from nephlab.learn import (
     LinearQuadraticEnv,
     Policy,
@@ -178,6 +178,42 @@ def test_ppo_linear_quadratic_2d_within_one_percent_of_riccati():
     print(f"LQ: Riccati {opt:.5f}, sampled LQR excess {d_lqr / opt:.4%}, PPO excess {d / opt:.4%} ± {se / opt:.2%}")
     assert d > -4 * se  # cannot beat the optimum
     assert d < 0.01 * opt
+
+
+@pytest.mark.slow
+def test_transfer_unseen_parameters():
+    """One policy for k, gamma in [0.7, 1.5], lam_f in [4, 6], tau in [0.7, 1.5] (trap translation):
+    within 2 % of W* = gamma lam_f^2/(tau + 2 gamma/k) on systems it never saw (exact evaluation)."""
+    from nephlab.learn import ParametricEnv
+
+    rng = {"k": (0.7, 1.5), "gamma": (0.7, 1.5), "lam_f": (4.0, 6.0), "tau": (0.7, 1.5)}
+    env = ParametricEnv(TrapEnv("translation", n_steps=8), rng)
+    exact = ParametricEnv(TrapEnv("translation", n_steps=8, exact_moments=True), rng)
+    t0 = time.perf_counter()
+    res = train_ppo(env, total_steps=3_000_000, n_envs=256, seed=0)
+    print(f"PPO transfer: {time.perf_counter() - t0:.1f} s for 3e6 env steps")
+
+    def excess(policy, vals):
+        w = evaluate_policy(policy, exact.at(**vals), n_traj=2, seed=0).mean
+        w_star = optimal_protocol("trap_translation", tau=vals["tau"], lam_f=vals["lam_f"], k=vals["k"],
+                                  gamma=vals["gamma"]).work
+        return w / w_star - 1.0
+
+    for vals in (dict(k=0.8, gamma=1.3, lam_f=4.5, tau=1.3), dict(k=1.4, gamma=0.8, lam_f=5.5, tau=0.8),
+                 dict(k=1.1, gamma=1.1, lam_f=4.2, tau=1.45)):
+        e = excess(res.policy, vals)
+        print("unseen", vals, f"{e:.3%}")
+        assert 0 <= e < 0.02
+
+
+def test_fine_tuning_starts_from_the_given_policy():
+    env = TrapEnv("translation", n_steps=4)
+    start = make_policy(env, seed=5, hidden=(8,))
+    res = train_ppo(env, total_steps=4 * 16, n_envs=16, seed=0, init_policy=start, config=PPOConfig(lr=1e-12))
+    obs = jnp.array([[0.25, 1.0], [0.5, 2.0]])
+    assert np.allclose(res.policy(obs), start(obs), atol=1e-9)
+    with pytest.raises(ValueError, match="init_policy has arch"):
+        train_ppo(TrapEnv("translation", feedback=True), total_steps=1000, n_envs=16, seed=0, init_policy=start)
 
 
 def test_callback_streams_each_update_and_can_stop_training():

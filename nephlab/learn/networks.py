@@ -16,7 +16,6 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from .. import _config  # noqa: F401  (float64)
@@ -171,5 +170,3 @@ def make_policy(env: Any, *, seed: int = 0, hidden: Sequence[int] = (64, 64), ac
     return Policy(params=params, obs_offset=jnp.asarray(oo), obs_scale=jnp.asarray(os_), act_offset=jnp.asarray(ao),
                   act_scale=jnp.asarray(as_), arch=arch, env_spec=spec)
 
-
-_ = np

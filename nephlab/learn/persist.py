@@ -9,7 +9,6 @@ user metadata (e.g. the recorded performance of a pretrained policy).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import struct as _struct
@@ -201,5 +200,3 @@ def pretrained_path(name: str) -> Path:
         raise ValueError(f"name must be one of {pretrained_names()}, got {name!r}")
     return _PRETRAINED / f"{name}.policy"
 
-
-_ = dataclasses

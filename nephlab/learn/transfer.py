@@ -11,12 +11,10 @@ fixes the parameters (also outside the training range) for evaluation or for fin
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from .envs import Env, _check_action, make_env
@@ -161,5 +159,3 @@ def _make(spec: dict) -> ParametricEnv:
     return ParametricEnv(make_env(spec["base"]), {k: tuple(v) for k, v in spec["ranges"].items()},
                          feature_ranges={k: tuple(v) for k, v in spec["feature_ranges"].items()})
 
-
-_ = (json, np)
