@@ -24,6 +24,7 @@ from nephlab.tasks import get_task, run_task  # noqa: E402
 from nephlab.widgets.protocol import (  # noqa: E402
     LANGEVIN_CHUNKS,
     LANGEVIN_PARAMS,
+    NEURAL_PARAMS,
     PHYSICS_PARAMS,
     QUANTUM_PARAMS,
     ProtocolDesigner,
@@ -102,7 +103,7 @@ def test_set_points_rejects_bad_input_and_keeps_state(times, values, match):
 def test_every_control_is_its_task_spec_and_only_the_problem_s_parameters_show():
     dsg = ProtocolDesigner()
     tasks = {n: "optimal_protocol" for n in PHYSICS_PARAMS} | {n: "langevin_work" for n in LANGEVIN_PARAMS} | {
-        n: "landau_zener" for n in QUANTUM_PARAMS}
+        n: "landau_zener" for n in QUANTUM_PARAMS} | {n: "ppo_protocol" for n in NEURAL_PARAMS}
     assert set(dsg.controls) == set(tasks)
     for name, w in dsg.controls.items():
         spec, p = dsg.control_specs[name]
