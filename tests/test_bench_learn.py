@@ -68,7 +68,7 @@ def test_cli_smoke(tmp_path, capsys, monkeypatch):
     """Tiny sizes; SB3 is skipped (it is absent in CI), and its rows say how to install it."""
     monkeypatch.setattr(learn, "_sb3_available", lambda: False)
     out = tmp_path / "out.json"
-    rc = learn.main(["--n-envs", "4", "8", "--horizon", "16", "--repeats", "1", "--ppo-steps", "0",
+    rc = learn.main(["--n-envs", "4", "8", "--horizon", "16", "--repeats", "1", "--ppo-steps", "0", "--ppo-ladder",
                      "--gym-steps", "100", "--eval-traj", "100", "--json", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
@@ -78,8 +78,8 @@ def test_cli_smoke(tmp_path, capsys, monkeypatch):
     assert {r["n_envs"] for r in res["throughput"]} == {1, 4, 8}
     assert all(r["steps_per_s"] > 0 for r in res["throughput"] if not r["code"].startswith("SB3"))
     assert res["machine"]["versions"]["jax"] == jax.__version__
-    rc = learn.main(["--n-envs", "4", "--horizon", "8", "--repeats", "1", "--ppo-steps", "0", "--gym-steps", "10",
-                     "--markdown", "--no-target"])
+    rc = learn.main(["--n-envs", "4", "--horizon", "8", "--repeats", "1", "--ppo-steps", "0", "--ppo-ladder",
+                     "--gym-steps", "10", "--markdown", "--no-target"])
     assert rc == 0 and capsys.readouterr().out.startswith("| code |")
 
 

@@ -11,7 +11,8 @@ three codes:
   :func:`~nephlab.learn.train_ppo`);
 - :class:`NumpyTrapVec`: a NumPy-vectorised port stepped in a Python loop;
 - :class:`GymTrapEnv`: a ``gymnasium.Env`` port (scalar Python maths), trained with
-  Stable-Baselines3 PPO (single env and ``DummyVecEnv`` with n envs), with hyper-parameters
+  Stable-Baselines3 PPO (single env and ``DummyVecEnv`` with n envs; ``torch.set_num_threads(--torch-threads)``, default
+  1, which was 15x faster than 2 threads on the loaded 2-core machine), with hyper-parameters
   matched to :class:`~nephlab.learn.PPOConfig` (lr 3e-3 annealed, 4 epochs, 4 minibatches,
   gamma 1, GAE 0.95, clip 0.2, ent 0.05, vf 0.5, grad-norm 0.5, tanh 64x64 separate actor and
   critic, log-std init -2, actions normalised to ``[-1, 1]``).
@@ -20,7 +21,9 @@ Measured, side by side in one run: (1) environment steps per second (median of `
 warm calls; the first call with compilation separately; PPO: total env steps / train time, first
 call in a fresh process and warm = second call of the same jitted config); (2) time to reach 1 %
 of W* (nephlab: the ``--ppo-steps`` run, default 10^6 env steps with 64 envs, the configuration
-of ``tests/test_learn_ppo.py``; SB3: wall time of ``model.learn`` until the deterministic policy
+of ``tests/test_learn_ppo.py``, and the smallest budget of ``--ppo-ladder`` that reaches it, each
+budget a fresh jitted run with its own learning-rate annealing (PPO runs as one ``lax.scan``, so it
+cannot be checked mid-run); SB3: wall time of ``model.learn`` until the deterministic policy
 is within 1 %, checked after every rollout, capped at ``--sb3-time-cap`` seconds); both policies
 are evaluated the same way: the deterministic (mean-action) protocol, its exact mean work
 (Gaussian moments) and a Monte-Carlo mean over ``--eval-traj`` noisy trajectories of the NumPy
@@ -114,7 +117,7 @@ def numpy_protocol_work(lams: Any, n_traj: int, seed: int = 0) -> tuple[float, f
 
     Example:
         >>> m, se = numpy_protocol_work(np.full(8, 2.5), 20_000, seed=1)
-        >>> abs(m - exact_protocol_work(np.full(8, 2.5))) < 4 * se
+        >>> bool(abs(m - exact_protocol_work(np.full(8, 2.5))) < 4 * se)
         True
     """
     lams = np.asarray(lams, dtype=float)
@@ -142,7 +145,7 @@ def exact_protocol_work(lams: Any) -> float:
     for lam in lams:
         w += 0.5 * K * ((m - lam) ** 2 - (m - old) ** 2)
         m, old = lam + (m - lam) * e, lam
-    return w + 0.5 * K * ((m - LAM_F) ** 2 - (m - old) ** 2)
+    return float(w + 0.5 * K * ((m - LAM_F) ** 2 - (m - old) ** 2))
 
 
 def _gym_env_class():
@@ -284,22 +287,60 @@ def _ppo_child(spec_json: str) -> None:
     pol = make_policy(env, seed=0, hidden=cfg.hidden, activation=cfg.activation, init_log_std=cfg.init_log_std)
     pol = pol.replace(params=jax.tree_util.tree_map(lambda x: x[0], params))
     lams = policy_protocol(pol, env, (np.arange(N_STEPS) + 0.5) * TAU / N_STEPS)
-    print("PPO-RESULT " + json.dumps({
-        "first": times[0], "warm": statistics.median(times[1:]) if len(times) > 1 else float("nan"),
-        "env_steps": n_updates * cfg.n_envs * N_STEPS, "import": t_import,
-        "process_first": time.perf_counter() - t_start - sum(times[1:]), "lams": np.asarray(lams).tolist()}))
+    out = {"first": times[0], "warm": statistics.median(times[1:]) if len(times) > 1 else float("nan"),
+           "env_steps": n_updates * cfg.n_envs * N_STEPS, "import": t_import,
+           "process_first": time.perf_counter() - t_start - sum(times[1:]), "lams": np.asarray(lams).tolist()}
+    print("PPO-RESULT " + json.dumps(out))
 
 
-def _run_ppo(n_envs: int, total_steps: int, seed: int, repeats: int) -> dict:
-    spec = json.dumps({"n_envs": n_envs, "total_steps": total_steps, "seed": seed, "repeats": repeats})
-    code = f"from nephlab.bench.learn import _ppo_child; _ppo_child({spec!r})"
+def _ppo_ladder_child(spec_json: str) -> None:
+    """Child process: nephlab PPO with increasing budgets (each jitted afresh, the path of
+    ``train_ppo``); stop at the first whose mean protocol is within 1 % of W*, time it again warm;
+    print a JSON line with one entry per budget."""
+    t_start = time.perf_counter()
+    spec = json.loads(spec_json)
+    import jax
+
+    from nephlab.learn import PPOConfig, TrapEnv, make_policy, make_train, policy_protocol
+
+    env = TrapEnv("translation", n_steps=N_STEPS, tau=TAU, lam_i=LAM_I, lam_f=LAM_F)
+    cfg = PPOConfig(n_envs=spec["n_envs"])
+    keys = jax.random.split(jax.random.key(spec["seed"]), 1)
+    pol0 = make_policy(env, seed=0, hidden=cfg.hidden, activation=cfg.activation, init_log_std=cfg.init_log_std)
+    out = []
+    for budget in spec["ladder"]:
+        n_updates = max(1, budget // (cfg.n_envs * N_STEPS))
+        train = jax.jit(jax.vmap(make_train(env, cfg, n_updates=n_updates)))
+        t = time.perf_counter()
+        params, ret = train(keys)
+        jax.block_until_ready(ret)
+        first = time.perf_counter() - t
+        pol = pol0.replace(params=jax.tree_util.tree_map(lambda x: x[0], params))
+        lams = np.asarray(policy_protocol(pol, env, (np.arange(N_STEPS) + 0.5) * TAU / N_STEPS)).tolist()
+        e = {"budget": n_updates * cfg.n_envs * N_STEPS, "first": first, "lams": lams,
+             "work": exact_protocol_work(lams), "cumulative": time.perf_counter() - t_start}
+        out.append(e)
+        if e["work"] < 1.01 * W_STAR:
+            t = time.perf_counter()
+            jax.block_until_ready(train(keys)[1])
+            e["warm"] = time.perf_counter() - t
+            break
+    print("PPO-RESULT " + json.dumps(out))
+
+
+def _run_ppo(n_envs: int, total_steps: int, seed: int, repeats: int, ladder: list | None = None) -> Any:
+    spec = json.dumps({"n_envs": n_envs, "total_steps": total_steps, "seed": seed, "repeats": repeats,
+                       "ladder": ladder})
+    fn = "_ppo_ladder_child" if ladder else "_ppo_child"
+    code = f"from nephlab.bench.learn import {fn}; {fn}({spec!r})"
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t
     for line in out.stdout.splitlines():
         if line.startswith("PPO-RESULT "):
             d = json.loads(line[len("PPO-RESULT "):])
-            d["process_wall"] = wall
+            if isinstance(d, dict):
+                d["process_wall"] = wall
             return d
     raise RuntimeError(f"nephlab PPO child process failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
 
@@ -349,7 +390,7 @@ def _sb3_throughput(n_envs: int, steps: int, seed: int) -> tuple[float, float]:
     model = _sb3_model(n_envs, seed, steps)
     t = time.perf_counter()
     model.learn(total_timesteps=steps)
-    return time.perf_counter() - t, float(model.num_timesteps)
+    return time.perf_counter() - t, int(model.num_timesteps)
 
 
 def _sb3_target(n_envs: int, budget: int, cap: float, seed: int) -> dict:
@@ -426,7 +467,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
     Example:
         >>> main(["--n-envs", "4", "--horizon", "16", "--repeats", "1", "--ppo-steps", "0",
-        ...       "--no-sb3", "--eval-traj", "100"])  # doctest: +ELLIPSIS
+        ...       "--ppo-ladder", "--no-sb3", "--eval-traj", "100"])  # doctest: +ELLIPSIS
         learn benchmark...
         0
     """
@@ -436,10 +477,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="warm repeats, median reported (default 3)")
     ap.add_argument("--ppo-steps", type=int, default=1_000_000,
                     help="env steps of each nephlab PPO run (default 10^6; 0: skip PPO)")
+    ap.add_argument("--ppo-ladder", type=int, nargs="*", default=[25_000, 50_000, 100_000, 250_000, 500_000],
+                    help="nephlab PPO budgets tried in order for the time to 1%% (each compiled afresh; "
+                         "none: skip)")
     ap.add_argument("--gym-steps", type=int, default=20_000, help="steps of the single gymnasium env loop")
     ap.add_argument("--sb3-steps", type=int, default=50_000, help="env steps of each SB3 throughput run")
     ap.add_argument("--sb3-budget", type=int, default=1_000_000, help="SB3 env-step budget for the 1%% target")
     ap.add_argument("--sb3-time-cap", type=float, default=600.0, help="SB3 wall-time cap for the 1%% target (s)")
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="torch.set_num_threads for SB3 (default 1: faster than 2 on a loaded 2-core machine)")
     ap.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3 even if installed")
     ap.add_argument("--no-target", action="store_true", help="skip the time-to-1%% runs")
     ap.add_argument("--eval-traj", type=int, default=100_000, help="Monte-Carlo trajectories per evaluation")
@@ -454,6 +500,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     mach = _machine()
     sb3 = _sb3_available() and not a.no_sb3
     sb3_note = NA_SB3 if not _sb3_available() else ("skipped (--no-sb3)" if a.no_sb3 else "")
+    if sb3:
+        import torch
+
+        torch.set_num_threads(a.torch_threads)
     rows: list[dict] = []  # throughput rows
 
     def add(code, n, steps, first, med, note=""):
@@ -470,13 +520,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             add("nephlab PPO training loop", n, d["env_steps"], d["first"], d["warm"], "first call in a fresh process")
         if sb3:
             t, s = _sb3_throughput(n, max(a.sb3_steps, 4 * n * N_STEPS), a.seed)
-            add("SB3 PPO learn, DummyVecEnv", n, s, float("nan"), t, "one run, torch CPU")
+            add("SB3 PPO learn, DummyVecEnv", n, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)")
         else:
             add("SB3 PPO learn, DummyVecEnv", n, 0, float("nan"), float("nan"), sb3_note)
     add("gymnasium port, Python loop", 1, a.gym_steps, *_time(_gym_raw(a.gym_steps), a.repeats))
     if sb3:
         t, s = _sb3_throughput(1, a.sb3_steps, a.seed)
-        add("SB3 PPO learn, single env", 1, s, float("nan"), t, "one run, torch CPU")
+        add("SB3 PPO learn, single env", 1, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)")
     else:
         add("SB3 PPO learn, single env", 1, 0, float("nan"), float("nan"), sb3_note)
 
@@ -501,6 +551,20 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         target.append({"code": f"nephlab PPO ({n_t} envs), warm", "time_s": d["warm"], "env_steps": d["env_steps"],
                        "reached": ok, "work_exact": w, "work_mc": mc, "work_se": se,
                        "note": "time of the whole fixed-budget run (upper bound)"})
+    if not a.no_target and a.ppo_ladder:
+        lad = _run_ppo(n_t, 0, a.seed, 1, ladder=a.ppo_ladder)
+        e = lad[-1]
+        tried = ", ".join(f"{x['budget']}: W={x['work']:.3f}" for x in lad)
+        mc, se = numpy_protocol_work(e["lams"], a.eval_traj, seed=a.seed + 1)
+        ok = "warm" in e
+        target.append({"code": f"nephlab PPO ({n_t} envs), smallest budget of the ladder, first call",
+                       "time_s": e["first"], "env_steps": e["budget"], "reached": ok, "work_exact": e["work"],
+                       "work_mc": mc, "work_se": se,
+                       "note": f"incl. compilation; fresh process, whole ladder {e['cumulative']:.0f} s ({tried})"})
+        target.append({"code": f"nephlab PPO ({n_t} envs), smallest budget of the ladder, warm",
+                       "time_s": e.get("warm", float("nan")), "env_steps": e["budget"], "reached": ok,
+                       "work_exact": e["work"], "work_mc": mc, "work_se": se,
+                       "note": "second call of the same jitted config"})
     if not a.no_target and sb3:
         st = _sb3_target(n_t, a.sb3_budget, a.sb3_time_cap, a.seed)
         lams = st.get("best_lams", np.full(N_STEPS, np.nan))
@@ -519,7 +583,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                        "work_se": float("nan"), "note": sb3_note})
 
     load1 = _load()
-    res = {"problem": {"tau": TAU, "lam_i": LAM_I, "lam_f": LAM_F, "k": K, "gamma": GAMMA, "kBT": KBT,
+    res = {"sb3_torch_threads": a.torch_threads if sb3 else None, "problem": {"tau": TAU, "lam_i": LAM_I, "lam_f": LAM_F, "k": K, "gamma": GAMMA, "kBT": KBT,
                        "n_steps": N_STEPS, "W_star": W_STAR, "horizon": a.horizon, "repeats": a.repeats},
            "machine": {**mach, "load_start": load0, "load_end": load1},
            "throughput": rows, "target": target, "wall_s": time.perf_counter() - t_start}
