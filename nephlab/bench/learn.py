@@ -51,6 +51,8 @@ from typing import Any
 
 import numpy as np
 
+from .langevin import _time  # first call, then the median of `repeats` calls
+
 TAU, LAM_I, LAM_F, K, GAMMA, KBT, N_STEPS = 1.0, 0.0, 5.0, 1.0, 1.0, 1.0, 8
 W_STAR = GAMMA * (LAM_F - LAM_I) ** 2 / (TAU + 2 * GAMMA / K)  # 25/3
 NA_SB3 = "n/a (pip install stable-baselines3 torch gymnasium)"
@@ -192,18 +194,6 @@ def _gym_env_class():
 # --------------------------------------------------------------------------------------------
 # timing helpers
 # --------------------------------------------------------------------------------------------
-def _time(fn, repeats: int) -> tuple[float, float]:
-    t = time.perf_counter()
-    fn(0)
-    first = time.perf_counter() - t
-    ts = []
-    for r in range(repeats):
-        t = time.perf_counter()
-        fn(r + 1)
-        ts.append(time.perf_counter() - t)
-    return first, statistics.median(ts)
-
-
 def _nephlab_raw(n_envs: int, horizon: int):
     import jax
     import jax.numpy as jnp
