@@ -90,7 +90,7 @@ COMMANDS: tuple[Command, ...] = (
             ),
             Command(
                 "learn",
-                "learned control: nephlab PPO vs Stable-Baselines3 PPO vs a NumPy loop (env steps/s, time to 1 % of W*)",
+                "learned control: nephlab PPO vs Stable-Baselines3 PPO vs a NumPy loop (env steps/s, time to within 1 percent of W*)",
                 _bench("learn"),
                 passthrough=True,
             ),

@@ -86,6 +86,8 @@ def test_cli_smoke(tmp_path, capsys, monkeypatch):
 def test_cli_dispatch_and_bad_input(capsys):
     from nephlab.cli import main as cli_main
 
+    assert cli_main(["bench", "--help"]) == 0  # the subcommand's help goes through argparse's % formatting
+    assert "learn" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli_main(["bench", "learn", "--help"])
     assert "Stable-Baselines3" in capsys.readouterr().out
