@@ -89,6 +89,12 @@ COMMANDS: tuple[Command, ...] = (
                 passthrough=True,
             ),
             Command(
+                "learn",
+                "learned control: nephlab PPO vs Stable-Baselines3 PPO vs a NumPy loop (env steps/s, time to within 1 percent of W*)",
+                _bench("learn"),
+                passthrough=True,
+            ),
+            Command(
                 "cloning",
                 "cloning (population dynamics) for SCGFs: nephlab vs a NumPy implementation",
                 _bench("cloning"),

@@ -7,6 +7,9 @@ does not import JAX or any peer code.
   dynamiqs on a driven Kerr oscillator (``python benchmarks/lindblad.py --help``).
 - :mod:`nephlab.bench.langevin` -- batched overdamped Langevin: nephlab vs a NumPy loop vs pure
   Python (``python benchmarks/langevin.py --help``).
+- :mod:`nephlab.bench.learn` -- learned control: nephlab's jitted PPO vs Stable-Baselines3 PPO
+  (installed by hand) vs a NumPy loop on the dragged-trap environment
+  (``python benchmarks/learn.py --help``).
 - :mod:`nephlab.bench.cloning` -- cloning algorithm: nephlab vs a NumPy implementation of the
   same algorithm (``python benchmarks/cloning.py --help``).
 - :mod:`nephlab.bench.grape` -- GRAPE: nephlab vs qutip-qoc on the Hadamard-gate problem
@@ -15,4 +18,4 @@ does not import JAX or any peer code.
   first Bokeh plot per page, fresh, warm and concurrent (``python benchmarks/page_load.py --help``).
 """
 
-__all__ = ["cloning", "grape", "langevin", "lindblad", "pages"]
+__all__ = ["cloning", "grape", "langevin", "learn", "lindblad", "pages"]
