@@ -23,31 +23,17 @@ import numpy as np
 from ._registry import Task, recommend_executor, register
 from ._spec import Param, TaskSpec
 from ._util import dataset, scalar
+from .optimal_protocol import SPEC as _OPT
 
 __all__ = ["SPEC", "PPO_PROTOCOL", "env_and_params"]
-
-_TR = (("problem", ("trap_translation",)),)
-_ST = (("problem", ("stiffness",)),)
 
 SPEC = TaskSpec(
     "ppo_protocol",
     "Minimum-work protocol of a harmonic trap learned by PPO (jitted, flax + optax) on the noisy "
     "Langevin environment, compared with the exact Schmiedl–Seifert optimum.",
     (
-        Param("problem", "str", "trap_translation", "what the protocol controls",
-              choices=("trap_translation", "stiffness")),
-        Param("tau", "float", 1.0, "duration", units="time", minimum=0.0, exclusive_minimum=True, maximum=1e6),
-        Param("lam_i", "float", 0.0, "initial trap position (trap_translation)", units="length", when=_TR),
-        Param("lam_f", "float", 5.0, "final trap position (trap_translation)", units="length", when=_TR),
-        Param("k", "float", 1.0, "trap stiffness (trap_translation)", units="energy/length²", minimum=0.0,
-              exclusive_minimum=True, when=_TR),
-        Param("k_i", "float", 1.0, "initial stiffness (stiffness)", units="energy/length²", minimum=0.0,
-              exclusive_minimum=True, when=_ST),
-        Param("k_f", "float", 2.0, "final stiffness (stiffness)", units="energy/length²", minimum=0.0,
-              exclusive_minimum=True, when=_ST),
-        Param("gamma", "float", 1.0, "friction coefficient", units="energy·time/length²", minimum=0.0,
-              exclusive_minimum=True),
-        Param("kBT", "float", 1.0, "thermal energy", units="energy", minimum=0.0, exclusive_minimum=True),
+        # the physics: the optimal_protocol task's own parameters (one name, default, bound, unit)
+        *(_OPT.param(n) for n in ("problem", "tau", "lam_i", "lam_f", "k", "k_i", "k_f", "gamma", "kBT")),
         Param("n_decisions", "int", 8, "decisions: piecewise-constant intervals of [0, tau] (the env's n_steps)",
               minimum=1, maximum=10_000),
         Param("total_steps", "int", 1_000_000, "environment steps of training", minimum=1, maximum=10**10),
@@ -91,7 +77,8 @@ def run(p: dict) -> dict[str, np.ndarray]:
     """Train and evaluate one validated point.
 
     Example:
-        >>> out = run(SPEC.validate({"n_decisions": 2, "total_steps": 2 * 16 * 3, "n_envs": 16, "n_eval": 100}))
+        >>> out = run(SPEC.validate({"lam_f": 5.0, "n_decisions": 2, "total_steps": 2 * 16 * 3, "n_envs": 16,
+        ...                          "n_eval": 100}))
         >>> out["lam"].shape, out["returns"].shape, round(float(out["work_optimal"]), 6)
         ((2,), (3,), 8.333333)
     """
