@@ -209,3 +209,13 @@ def test_defer_plots_keeps_the_first_and_restores_the_rest_in_place():
     for bad in (-1, 1.5, True, "1"):
         with pytest.raises(ValueError, match=r"keep must be an int >= 0 .* got"):
             defer_plots(layout, keep=bad)
+
+
+def test_first_plots_from_the_environment():
+    from nephlab.widgets._base import first_plots_from_env
+
+    assert first_plots_from_env({}) == 1 and first_plots_from_env({"NEPHLAB_FIRST_PLOTS": " 3 "}) == 3
+    assert first_plots_from_env({"NEPHLAB_FIRST_PLOTS": "ALL"}) is None
+    for bad in ("-1", "x", "1.5"):
+        with pytest.raises(ValueError, match=r"NEPHLAB_FIRST_PLOTS=.*allowed are an integer >= 0"):
+            first_plots_from_env({"NEPHLAB_FIRST_PLOTS": bad})

@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import os
 import sys
 import threading
 import time
@@ -458,6 +459,27 @@ class Job:
 _PLOT_PANES = (pn.pane.Bokeh, pn.pane.HoloViews)
 
 
+def first_plots_from_env(environ: Mapping[str, str] | None = None) -> int | None:
+    """``Component.first_plots`` from ``NEPHLAB_FIRST_PLOTS``: an integer >= 0, or ``all``
+    (every plot with the page: None); unset means 1.
+
+    Example:
+        >>> first_plots_from_env({}), first_plots_from_env({"NEPHLAB_FIRST_PLOTS": "all"})
+        (1, None)
+    """
+    raw = (os.environ if environ is None else environ).get("NEPHLAB_FIRST_PLOTS", "1").strip().lower()
+    if raw == "all":
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ValueError(f"NEPHLAB_FIRST_PLOTS={raw!r}: allowed are an integer >= 0 (plots sent with the page) "
+                         "or 'all'")
+    return n
+
+
 def defer_plots(layout: Any, keep: int = 1) -> Callable[[], None] | None:
     """Swap every plot of ``layout`` after the first ``keep`` for a spacer of the same size.
 
@@ -604,10 +626,11 @@ class Component(pn.viewable.Viewer):
     rate_hz = DEFAULT_RATE_HZ
     title = ""
     """The page title (the served app and the notebook header)."""
-    first_plots: int | None = 1
+    first_plots: int | None = None  # set below from NEPHLAB_FIRST_PLOTS (default 1)
     """Served pages send this many plots of :meth:`main` with the page and the others right after
     it reached the browser (:func:`defer_plots`), so the first plot is drawn sooner; ``None``
-    sends them all at once."""
+    sends them all at once. Default from the environment variable ``NEPHLAB_FIRST_PLOTS``
+    (an integer >= 0, or ``all``; unset: 1), which ``nephlab bench pages`` uses to compare."""
 
     def __init__(self, **params: Any):
         super().__init__(**params)
@@ -1153,3 +1176,6 @@ def export_animation(frames: Any, path: str | Path, *, fps: float = 10.0) -> Pat
             writer.send(np.ascontiguousarray(f))
         writer.close()
     return p
+
+
+Component.first_plots = first_plots_from_env()
