@@ -1,5 +1,6 @@
 """nephlab.bench.learn: the NumPy/gymnasium ports are the same physics as TrapEnv; CLI smoke test."""
 
+import importlib.util
 import json
 
 import jax
@@ -76,7 +77,12 @@ def test_cli_smoke(tmp_path, capsys, monkeypatch):
     assert learn.NA_SB3 in text and "load average" in text
     res = json.loads(out.read_text())
     assert {r["n_envs"] for r in res["throughput"]} == {1, 4, 8}
-    assert all(r["steps_per_s"] > 0 for r in res["throughput"] if not r["code"].startswith("SB3"))
+    gym = importlib.util.find_spec("gymnasium") is not None  # absent in CI: its row says how to install it
+    for r in res["throughput"]:
+        if r["code"].startswith("SB3") or (r["code"].startswith("gymnasium") and not gym):
+            assert r["note"].startswith("n/a") or r["code"].startswith("SB3")
+        else:
+            assert r["steps_per_s"] > 0, r
     assert res["machine"]["versions"]["jax"] == jax.__version__
     rc = learn.main(["--n-envs", "4", "--horizon", "8", "--repeats", "1", "--ppo-steps", "0", "--ppo-ladder",
                      "--gym-steps", "10", "--markdown", "--no-target"])

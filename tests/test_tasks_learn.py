@@ -88,7 +88,7 @@ def test_ppo_protocol_learns_the_translation_optimum_through_the_task():
     assert 0.0 <= float(ds.relative_gap) < 0.02
     # the sampled estimate agrees with the noiseless one (W Gaussian, var = 2 kBT <W>: SE ~ 0.03)
     assert abs(float(ds.work_mean) - float(ds.work_exact_moments)) < 4 * float(ds.work_se)
-    assert np.all(np.diff(ds.env_steps.values) > 0) and ds.returns.size == ds.update.size
+    assert np.all(np.diff(ds.env_steps.values) > 0) and ds.returns.size == ds["update"].size
     assert np.max(np.abs(ds.lam - ds.lam_exact)) < 1.0  # the shape of the optimum (jumps, linear ramp)
 
 

@@ -39,6 +39,7 @@ Run ``python benchmarks/learn.py --help`` or ``nephlab bench learn --help``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -513,7 +514,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             add("SB3 PPO learn, DummyVecEnv", n, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)")
         else:
             add("SB3 PPO learn, DummyVecEnv", n, 0, float("nan"), float("nan"), sb3_note)
-    add("gymnasium port, Python loop", 1, a.gym_steps, *_time(_gym_raw(a.gym_steps), a.repeats))
+    if importlib.util.find_spec("gymnasium") is not None:
+        add("gymnasium port, Python loop", 1, a.gym_steps, *_time(_gym_raw(a.gym_steps), a.repeats))
+    else:
+        add("gymnasium port, Python loop", 1, 0, float("nan"), float("nan"), "n/a (pip install gymnasium)")
     if sb3:
         t, s = _sb3_throughput(1, a.sb3_steps, a.seed)
         add("SB3 PPO learn, single env", 1, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)")
