@@ -51,8 +51,14 @@ demo-cli: $(VENV)/.stamp-core
 # A native crash (segfault, abort) would end the run with faulthandler's dump, whose tail is a
 # long module list; the dump goes to $(CRASH_LOG) instead and tests/crash_report.py prints the
 # test that was running and the innermost frames of each thread.
+# The tests run in PYTEST_WORKERS processes (pytest-xdist, a whole file per worker, so a file's
+# servers and fixtures are started once); PYTEST_WORKERS=0 runs them in this process.
+# The slowest tests are listed at the end and test-artifacts/junit.xml keeps every test's time.
 CRASH_LOG := .pytest-crash.log
-PYTEST := NEPHLAB_JAX_CACHE=off NEPHLAB_CRASH_LOG=$(CRASH_LOG) $(BIN)/python -m pytest -p no:faulthandler
+PYTEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+PYTEST := NEPHLAB_JAX_CACHE=off NEPHLAB_CRASH_LOG=$(CRASH_LOG) $(BIN)/python -m pytest -p no:faulthandler \
+  $(XDIST) --durations=30 --junitxml=test-artifacts/junit.xml
 CRASH_REPORT := { rc=$$?; $(BIN)/python tests/crash_report.py $(CRASH_LOG); exit $$rc; }
 
 test: $(VENV)/.stamp-test

@@ -67,6 +67,7 @@ SERVICES = {
 # process's count of memory mappings, which XLA's compiled code grows); tests/crash_report.py
 # turns it into a short summary (the Makefile prints it on failure). The hooks live in a plugin
 # object, not in this conftest, so that they also see the doctests and notebooks outside tests/.
+# Under pytest-xdist each worker writes its own PATH.gwN (the report reads them all).
 def _n_memory_maps() -> int:
     try:
         with open("/proc/self/maps", "rb") as fh:
@@ -111,6 +112,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("nephlab-release-compiled-code"):
         config.pluginmanager.register(_ReleaseCompiledCode(), "nephlab-release-compiled-code")
     path = os.environ.get("NEPHLAB_CRASH_LOG")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # pytest-xdist: one log per worker process
+    if path and worker:
+        path = f"{path}.{worker}"
     if path and not config.pluginmanager.has_plugin("nephlab-crash-log"):
         config.pluginmanager.register(_CrashLog(path), "nephlab-crash-log")
 

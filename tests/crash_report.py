@@ -3,7 +3,8 @@
 Prints the test that was running when the process died and, for each thread in faulthandler's
 dump, its innermost frames outside pytest/pluggy, so that the tail of a CI log names the culprit.
 
-Usage: ``python tests/crash_report.py PATH`` (prints nothing when PATH is missing or empty).
+Usage: ``python tests/crash_report.py PATH`` (prints nothing when PATH is missing or empty). Under
+pytest-xdist each worker writes ``PATH.gwN``; those are read too, one report per crashed worker.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def summarise(text: str, frames_per_thread: int = 8) -> str:
 
 if __name__ == "__main__":
     path = Path(sys.argv[1])
-    report = summarise(path.read_text(errors="replace")) if path.is_file() else ""
-    if report:
-        print(report)
+    for log in [path, *sorted(path.parent.glob(path.name + ".gw*"))]:
+        report = summarise(log.read_text(errors="replace")) if log.is_file() else ""
+        if report:
+            print(f"[{log.name}]")
+            print(report)
