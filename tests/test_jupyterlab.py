@@ -439,7 +439,11 @@ def settled(s: Session, cls: str | None = None, budget: float = UI_BUDGET_S) -> 
         last[0] = key
         return ps if same and ps else None
 
-    return _until(f"{s.notebook}: the dashboard settled", stable, budget, s.page, every=1.0)
+    try:
+        return _until(f"{s.notebook}: the dashboard settled", stable, budget, s.page, every=1.0)
+    except pytest.fail.Exception as e:  # say what the browser saw
+        status = s.page.evaluate("() => window.__nl_text && window.__nl_text('.nl-status')")
+        pytest.fail(f"{e}; status {status!r}; browser errors: {s.console[-10:]}", pytrace=False)
 
 
 def changed(before: list[dict], after: list[dict]) -> list[dict]:
@@ -474,11 +478,12 @@ def report(notebook: str, **secs: float) -> None:
 # ---- the tests ------------------------------------------------------------------------------------
 def set_number(s: Session, name: str, value: float) -> None:
     """Type ``value`` into the generated control of parameter ``name`` (``.nl-param-<name>``) and
-    leave it with Tab. (In JupyterLab, Enter inside an output's input box is taken by the notebook's
-    keyboard shortcuts and the value is not sent to the kernel; leaving the box sends it.)"""
+    press Enter, as a user does. JupyterLab takes Enter in an output for its notebook shortcuts
+    unless the output carries ``data-lm-suppress-shortcuts`` (set by the components'
+    ``KeyboardScope``); without it the value would not reach the kernel and the test fails."""
     box = s.page.locator(f".nl-param-{name} input").first
     box.fill(str(value))
-    box.press("Tab")
+    box.press("Enter")
 
 
 def test_lindblad_explorer_runs_in_jupyterlab(lab):

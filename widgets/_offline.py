@@ -35,6 +35,9 @@ def extension(*args: str, inline: bool = True, **kwargs: Any) -> None:
     ``inline=False`` loads them from Panel's CDN instead. Call it once per notebook, before the
     first component is displayed; under ``panel serve`` it behaves like ``pn.extension``.
 
+    In a notebook it also makes keys typed into a component reach it in JupyterLab (Enter
+    commits a value instead of running a notebook shortcut; :mod:`nephlab.widgets._keyboard`).
+
     Args:
         *args: Panel extension names (e.g. ``"tabulator"``), passed to ``pn.extension``.
         inline: bool, embed the JS/CSS (True) or load it from the CDN (False).
@@ -52,8 +55,12 @@ def extension(*args: str, inline: bool = True, **kwargs: Any) -> None:
         raise TypeError(f"inline must be True or False, got {inline!r} ({type(inline).__name__})")
     import panel as pn
 
+    from ._keyboard import install_keyboard_scope
+
     _patch_stylesheet_links()
     pn.extension(*args, inline=inline, **kwargs)
+    if not _served():
+        install_keyboard_scope()
 
 
 def prefer_inline_resources() -> bool:
@@ -109,16 +116,22 @@ def _local_stylesheet(url: str) -> str | None:
         return None
 
 
-def _in_notebook_inline() -> bool:
-    """``pn.config.inline`` is on and no served session is active (a notebook or plain Python)."""
+def _served() -> bool:
+    """A served (``panel serve``) session is active."""
     import panel as pn
 
     try:
         doc = pn.state.curdoc
-        served = doc is not None and getattr(doc, "session_context", None) is not None
+        return doc is not None and getattr(doc, "session_context", None) is not None
     except Exception:  # noqa: BLE001 - no state: treat as not served
-        served = False
-    return bool(pn.config.inline) and not served
+        return False
+
+
+def _in_notebook_inline() -> bool:
+    """``pn.config.inline`` is on and no served session is active (a notebook or plain Python)."""
+    import panel as pn
+
+    return bool(pn.config.inline) and not _served()
 
 
 @functools.lru_cache(maxsize=1)
