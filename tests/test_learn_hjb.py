@@ -100,12 +100,16 @@ def test_lq1_feedback_matches_riccati_gain(res_lq1):
 
 @pytest.mark.slow
 def test_lq2_targets():
-    # measured (seed 0): value error max 5e-5, held-out residual RMS 3e-4 (issue target 1e-4 NOT
-    # reached within this CPU budget; the value target is)
-    cfg = HJBConfig(hidden=(32, 32), adam_steps=1000, lbfgs_steps=5000, n_collocation=768, margin=0.5, seed=0)
+    # measured (seed 0): held-out residual RMS 4.5e-5 (target 1e-4; seed 1 gives 6.4e-5), value
+    # error max 3.5e-5. L-BFGS alone stalls at a held-out residual ~3e-4 (hidden (32, 32), 5000
+    # steps); one resampling round and 500 Levenberg–Marquardt steps on 768 points (box widened
+    # by 0.2: the closed-loop flow of the double integrator leaves [-1, 1]^2 at the corners)
+    # reach it.
+    cfg = HJBConfig(hidden=(24, 24), adam_steps=1000, lbfgs_steps=1000, resample_rounds=1, lm_steps=500,
+                    n_collocation=768, margin=0.2, seed=0)
     r = solve_hjb(lq2(), cfg)
+    assert r.residual_rms < 1e-4
     assert r.value_error_max < 1e-3
-    assert r.residual_rms < 6e-4
     t = np.linspace(0.0, 1.0, 7)
     x = np.stack([np.linspace(-1, 1, 7), np.linspace(1, -1, 7)], axis=1)
     u_ref = -np.einsum("nij,nj->ni", lq2().gain(t), x)

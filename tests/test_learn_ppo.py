@@ -241,3 +241,27 @@ def test_callback_streams_each_update_and_can_stop_training():
         train_ppo(env, total_steps=4 * 16 * 6, n_envs=16, seed=0, config=PPOConfig(hidden=(8,)), callback=stop)
     with pytest.raises(TypeError, match="callback must be callable"):
         train_ppo(env, total_steps=4 * 16 * 6, n_envs=16, seed=0, callback=3)
+
+
+def test_monitor_per_update_and_steps_to():
+    """monitor(policy) is evaluated after every update inside the jitted loop: its values equal the
+    exact mean work of the policy after that update (checked on the final one)."""
+    env = TrapEnv("translation", n_steps=4)
+    ex = TrapEnv("translation", n_steps=4, exact_moments=True)
+
+    def work(pol):
+        return ex.rollout(jax.random.key(0), pol)["work"].sum()
+
+    res = train_ppo(env, total_steps=4 * 16 * 5, n_envs=16, seed=0, n_seeds=2, config=PPOConfig(hidden=(8,)),
+                    monitor=work)
+    assert res.monitor.shape == (2, 5) and np.isfinite(res.monitor).all()
+    for i, pol in enumerate(res.policies):
+        assert res.monitor[i, -1] == pytest.approx(evaluate_policy(pol, ex, n_traj=2, seed=0).mean, rel=1e-12)
+    assert res.history.monitor.dims == ("seed", "update")
+    thr = float(np.max(res.monitor)) + 1.0
+    assert res.steps_to(thr).tolist() == [64.0, 64.0]  # all updates below: the first update's steps
+    assert np.isnan(res.steps_to(-1.0)).all()
+    with pytest.raises(ValueError, match="no monitor"):
+        train_ppo(env, total_steps=64, n_envs=16, seed=0, config=PPOConfig(hidden=(8,))).steps_to(1.0)
+    with pytest.raises(TypeError, match="monitor must be callable"):
+        train_ppo(env, total_steps=64, n_envs=16, seed=0, monitor=3)

@@ -120,7 +120,8 @@ def _check_env(env: Any) -> None:
 
 
 def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates: int,
-               init_policy: Policy | None = None, callback: Callable | None = None) -> Callable:
+               init_policy: Policy | None = None, callback: Callable | None = None,
+               monitor: Callable | None = None) -> Callable:
     """The pure PPO training function ``train(key) -> (policy_params, returns)``.
 
     Args:
@@ -132,11 +133,16 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
             each update (``jax.debug.callback``; for several seeds once per seed), e.g. to stream
             the training curve; an exception it raises stops training (JAX re-raises it wrapped
             in a ``JaxRuntimeError``).
+        monitor: ``monitor(policy) -> scalar``, a JAX-traceable figure of merit of the current
+            :class:`~nephlab.learn.networks.Policy` (e.g. the exact mean work of its mean
+            protocol), evaluated inside the jitted loop after every update. It costs no
+            environment steps of training; its values give steps-to-threshold from one run.
 
     Returns:
         ``train(key)``, pure and jit-able (vmap it over keys for several seeds); returns the final
         flax parameters and the mean episode return of each update, shape ``(n_updates,)``
-        (NaN for an update in which no episode finished).
+        (NaN for an update in which no episode finished); with ``monitor``, a third output: its
+        value after each update, shape ``(n_updates,)``.
 
     Example:
         >>> from nephlab.learn import TrapEnv
@@ -256,11 +262,12 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
             mean_ret = jnp.where(n_done > 0, traj["ep_ret"].sum() / jnp.maximum(n_done, 1), jnp.nan)
             if callback is not None:
                 jax.debug.callback(callback, i_upd, mean_ret)
-            return (params, opt_state, obs, st, ep_ret, key), mean_ret
+            out = mean_ret if monitor is None else (mean_ret, jnp.asarray(monitor(template.replace(params=params))))
+            return (params, opt_state, obs, st, ep_ret, key), out
 
         carry = (params, opt_state, obs, st, ep_ret, key)
-        (params, *_), returns = jax.lax.scan(update, carry, jnp.arange(n_updates))
-        return params, returns
+        (params, *_), out = jax.lax.scan(update, carry, jnp.arange(n_updates))
+        return (params, out) if monitor is None else (params, *out)
 
     return train
 
@@ -383,9 +390,11 @@ class PPOResult(ResultBase):
             return (``best_seed``). policies: one policy per seed.
         train_time: wall time of training, including compilation (s).
         env_name, config: the environment's name and the :class:`PPOConfig` as JSON.
+        monitor: the ``monitor(policy)`` value after each update, ``(n_seeds, n_updates)``, or
+            None when :func:`train_ppo` got no ``monitor``.
 
-    ``history`` (= ``to_xarray()``): ``returns`` over (``seed``, ``update``) with ``env_steps``
-    as a coordinate.
+    ``history`` (= ``to_xarray()``): ``returns`` (and ``monitor``) over (``seed``, ``update``)
+    with ``env_steps`` as a coordinate.
 
     Example:
         >>> from nephlab.learn import TrapEnv
@@ -401,6 +410,7 @@ class PPOResult(ResultBase):
     train_time: float = attr()
     env_name: str = attr()
     config: str = attr()
+    monitor: np.ndarray | None = var("seed", "update", long_name="monitored figure of merit", default=None)
     policy: Policy = field(default=None, repr=False)
     policies: tuple = field(default=(), repr=False)
     env: Any = field(default=None, repr=False)
@@ -410,6 +420,33 @@ class PPOResult(ResultBase):
     def history(self):
         """The training curve as an ``xarray.Dataset`` (see the class docstring)."""
         return self.to_xarray()
+
+    def steps_to(self, threshold: float, *, stay: bool = True) -> np.ndarray:
+        """Environment steps until :attr:`monitor` is ``<= threshold``, per seed, ``(n_seeds,)``.
+
+        With ``stay=True`` (default) the count ends at the first update from which the monitor
+        stays ``<= threshold`` until the end of training (so a lucky excursion does not count);
+        with ``stay=False`` at the first update at which it is. NaN for a seed that does not
+        reach it. Steps are counted in whole updates (``n_envs * n_steps`` each), the monitor
+        being evaluated after each.
+
+        Raises:
+            ValueError: the run had no ``monitor``.
+
+        Example:
+            >>> r = PPOResult(returns=np.zeros((1, 3)), env_steps=np.array([10, 20, 30]), best_seed=0,
+            ...               train_time=0.0, env_name="x", config="{}", monitor=np.array([[3.0, 1.0, 2.0]]))
+            >>> r.steps_to(2.5).tolist(), r.steps_to(1.5, stay=False).tolist(), r.steps_to(0.5).tolist()
+            ([20.0], [20.0], [nan])
+        """
+        if self.monitor is None:
+            raise ValueError("steps_to(): this run has no monitor (pass monitor= to train_ppo)")
+        thr = real_number(threshold, "threshold")
+        ok = np.asarray(self.monitor) <= thr
+        if stay:
+            ok = np.flip(np.logical_and.accumulate(np.flip(ok, axis=1), axis=1), axis=1)
+        first = np.argmax(ok, axis=1)
+        return np.where(ok.any(axis=1), self.env_steps[first].astype(float), np.nan)
 
     def evaluate(self, n_traj: int = 10_000, seed: int = 0, params: Any = None) -> EvalResult:
         """:func:`evaluate_policy` of :attr:`policy` on the training environment (mean action)."""
@@ -461,7 +498,7 @@ def policy_protocol(policy: Any, env: Env, times: Any, params: Any = None) -> np
 
 def train_ppo(env: Env, *, total_steps: int, n_envs: int = 64, seed: int = 0, config: PPOConfig | None = None,
               params: Any = None, n_seeds: int = 1, init_policy: Policy | None = None,
-              callback: Callable | None = None) -> PPOResult:
+              callback: Callable | None = None, monitor: Callable | None = None) -> PPOResult:
     """Train a Gaussian policy on ``env`` with PPO (one jitted run, vmapped over seeds).
 
     Args:
@@ -471,6 +508,8 @@ def train_ppo(env: Env, *, total_steps: int, n_envs: int = 64, seed: int = 0, co
         params: environment parameters (default ``env.default_params``). n_seeds: independent
             seeds trained in one vmapped call. init_policy: fine-tune from this policy.
         callback: ``callback(update, mean_return)`` after each update (see :func:`make_train`).
+        monitor: ``monitor(policy) -> scalar`` after each update, in the jitted loop (see
+            :func:`make_train`); stored in ``PPOResult.monitor``, read by ``PPOResult.steps_to``.
 
     Returns:
         :class:`PPOResult`.
@@ -499,11 +538,15 @@ def train_ppo(env: Env, *, total_steps: int, n_envs: int = 64, seed: int = 0, co
         raise ValueError(f"init_policy has arch {dict(init_policy.arch)}, which does not fit env {env!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-    train = make_train(env, config, p, n_updates=n_updates, init_policy=init_policy, callback=callback)
+    if monitor is not None and not callable(monitor):
+        raise TypeError(f"monitor must be callable or None, got {type(monitor).__name__}")
+    train = make_train(env, config, p, n_updates=n_updates, init_policy=init_policy, callback=callback,
+                       monitor=monitor)
     t0 = time.perf_counter()
     keys = jax.random.split(jax.random.key(seed), n_seeds)
-    net_params, returns = jax.jit(jax.vmap(train))(keys)
+    net_params, returns, *mon = jax.jit(jax.vmap(train))(keys)
     returns = np.asarray(jax.block_until_ready(returns))
+    mon = np.asarray(mon[0]) if mon else None
     dt = time.perf_counter() - t0
     template = init_policy if init_policy is not None else make_policy(
         env, seed=0, hidden=config.hidden, activation=config.activation, init_log_std=config.init_log_std,
@@ -513,7 +556,7 @@ def train_ppo(env: Env, *, total_steps: int, n_envs: int = 64, seed: int = 0, co
     last = returns[:, -max(1, n_updates // 10):]
     best = int(np.nanargmax(np.nanmean(last, axis=1))) if np.isfinite(last).any() else 0
     steps = (np.arange(1, n_updates + 1) * config.n_envs * T).astype(np.int64)
-    return PPOResult(returns=returns, env_steps=steps, best_seed=best, train_time=dt,
+    return PPOResult(returns=returns, env_steps=steps, best_seed=best, train_time=dt, monitor=mon,
                      env_name=getattr(env, "name", type(env).__name__), config=json.dumps(config.to_dict()),
                      policy=pols[best], policies=pols, env=env, env_params=p)
 
