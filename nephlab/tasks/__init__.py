@@ -21,6 +21,7 @@ from . import lindblad, steadystate  # noqa: E402,F401  isort: skip
 from . import landau_zener, langevin_work, optimal_protocol, pmp  # noqa: E402,F401  isort: skip
 from . import cloning, committor, scgf  # noqa: E402,F401  isort: skip
 from . import pinn_hjb, ppo_protocol  # noqa: E402,F401  isort: skip
+from . import green_kubo, nemd_shear  # noqa: E402,F401  isort: skip
 from .lindblad import lindblad_custom  # noqa: E402  isort: skip
 
 __all__ = [
