@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--steps", type=int, default=500, help="MD steps per timed call (default %(default)s)")
     ap.add_argument("--repeats", type=int, default=3, help="warm calls per row, median reported (default 3)")
     ap.add_argument("--threads", type=int, default=2, help="threads of the LAMMPS OMP row (default 2)")
-    ap.add_argument("--codes", nargs="+", choices=list(CODES), default=list(CODES), help="rows to run")
+    ap.add_argument("--codes", nargs="*", choices=list(CODES), default=list(CODES),
+                    help="CPU rows to run (default: all; none with --gpu: only the GPU rows)")
     ap.add_argument("--shear-rate", type=float, default=0.0,
                     help="0 (default): NVE; > 0: SLLOD shear flow at this rate with the Nose-Hoover thermostat")
     ap.add_argument("--gpu", action="store_true", help="add nephlab-JAX rows on the GPU (float32, float64)")

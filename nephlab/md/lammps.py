@@ -18,7 +18,8 @@ What is the same as in the JAX engine:
   (``compute pressure`` on a ``compute temp/deform``). LAMMPS's sign convention is the same as
   nephlab's (positive pressure is compressive), so under shear ⟨P_xy⟩ < 0 and η = −⟨P_xy⟩/γ̇;
 - the equations of motion: SLLOD with a Nosé–Hoover thermostat on the peculiar velocities c,
-  dr/dt = c + γ̇ y e_x, dc/dt = F − γ̇ c_y e_x − ζ c, dζ/dt = (Σ m c² − (3N − 3) T)/((3N − 3) T τ_T²).
+  dr/dt = c + γ̇ y e_x, dc/dt = F − γ̇ c_y e_x − ζ c,
+  dζ/dt = (Σ m c² − (3N − 3) T)/((3N − 3) T τ_T²).
   For planar Couette flow these are, in laboratory velocities v = c + γ̇ y e_x, Newton's equations
   dv/dt = F − ζ c with Lees–Edwards boundaries (Evans and Morriss, *Statistical Mechanics of
   Nonequilibrium Liquids*, ch. 6), after the initial kick v = c + γ̇ y e_x. That is what runs by
