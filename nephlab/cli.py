@@ -95,6 +95,12 @@ COMMANDS: tuple[Command, ...] = (
                 passthrough=True,
             ),
             Command(
+                "md",
+                "molecular dynamics: nephlab-JAX (float32, float64) vs LAMMPS (serial, OMP) particle-steps/s",
+                _bench("md"),
+                passthrough=True,
+            ),
+            Command(
                 "cloning",
                 "cloning (population dynamics) for SCGFs: nephlab vs a NumPy implementation",
                 _bench("cloning"),

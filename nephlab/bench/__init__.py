@@ -10,6 +10,9 @@ does not import JAX or any peer code.
 - :mod:`nephlab.bench.learn` -- learned control: nephlab's jitted PPO vs Stable-Baselines3 PPO
   (installed by hand) vs a NumPy loop on the dragged-trap environment
   (``python benchmarks/learn.py --help``).
+- :mod:`nephlab.bench.md` -- molecular dynamics: nephlab's JAX engine (float32, float64) vs LAMMPS
+  (serial, OMP threads) on the same Lennard-Jones fluid, particle-steps per second
+  (``python benchmarks/md.py --help``).
 - :mod:`nephlab.bench.cloning` -- cloning algorithm: nephlab vs a NumPy implementation of the
   same algorithm (``python benchmarks/cloning.py --help``).
 - :mod:`nephlab.bench.grape` -- GRAPE: nephlab vs qutip-qoc on the Hadamard-gate problem
@@ -18,4 +21,4 @@ does not import JAX or any peer code.
   first Bokeh plot per page, fresh, warm and concurrent (``python benchmarks/page_load.py --help``).
 """
 
-__all__ = ["cloning", "grape", "langevin", "learn", "lindblad", "pages"]
+__all__ = ["cloning", "grape", "langevin", "learn", "lindblad", "md", "pages"]
