@@ -370,7 +370,7 @@ def zero_shear_fit(shear_rates, viscosity, stderr) -> tuple[float, float, float]
     quadratic); returns ``(eta0, eta0_stderr, a)``. One rate: ``(eta, stderr, nan)``.
 
     Example:
-        >>> eta0, err, a = zero_shear_fit([0.1, 0.2, 0.4], [3.0, 2.98, 2.92], [0.01, 0.01, 0.01])
+        >>> eta0, err, a = zero_shear_fit([0.1, 0.2, 0.4], [2.995, 2.98, 2.92], [0.01, 0.01, 0.01])
         >>> round(eta0, 6), round(a, 6)
         (3.0, -0.5)
     """
