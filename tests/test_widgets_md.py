@@ -37,7 +37,9 @@ def ran():
     show = ex._show
     ex._show = lambda r, p, partial=False: (seen.append((None if r is None else len(r.times), partial)),
                                             show(r, p, partial))
-    ex.main(), ex.sidebar()  # displaying it starts the first run (deferred: at once outside a server)
+    ex.main(), ex.sidebar()
+    assert not ex.jobs  # plain Python: nothing runs until asked; a page or a notebook runs it once shown
+    ex._first_run()  # what main() defers under a server (pn.state.onload) or in a notebook
     assert ex.running or ex.result is not None
     r = ex.wait()
     return ex, r, seen
@@ -110,6 +112,7 @@ def test_dataset_and_exports(ran, tmp_path):
 def test_cancel_keeps_the_samples_so_far():
     ex = _explorer(n_steps=400_000, seed=7)
     ex.main()
+    ex.run()
     t0 = time.monotonic()
     while (ex.result is None or len(ex.result.times) < STREAM_CHUNK) and time.monotonic() - t0 < 60:
         time.sleep(0.05)

@@ -34,7 +34,7 @@ from nephlab.md import FlowCurveResult
 from nephlab.tasks import get_task
 from nephlab.tasks.nemd_shear import simulate
 
-from ._base import Component, Job, export_dataset, export_figure
+from ._base import Component, Job, _kernel_loop, _session_doc, export_dataset, export_figure
 from ._controls import param_for
 
 __all__ = ["ShearFlowExplorer", "parse_rates", "shear_run"]
@@ -292,6 +292,7 @@ class ShearFlowExplorer(Component):
         V["pxy_src"].data = {"t": r.times, "pxy": r.pxy}
         V["temp_src"].data = {"t": r.times, "T": r.temperature}
         V["target"].location = r.T
+        V["temperature"].object.y_range.min_interval = 0.1 * r.T  # isokinetic: T exact, no axis of 1e-12
         V["profile_src"].data = {"y": r.profile_y, "vx": r.profile_vx}
         V["ref_src"].data = {"y": [0.0, L], "vx": [0.0, r.shear_rate * L]}
         pos = np.asarray(r.positions)[:_MAX_DRAWN]
@@ -326,7 +327,7 @@ class ShearFlowExplorer(Component):
         self.push(V["flow"], V["flow_summary"])
 
     def _build_views(self) -> dict[str, Any]:
-        from bokeh.models import ColumnDataSource, LinearColorMapper, Span
+        from bokeh.models import ColumnDataSource, DataRange1d, LinearColorMapper, Span
         from bokeh.plotting import figure
 
         src = {k: ColumnDataSource(data={c: [] for c in cols.split()}) for k, cols in (
@@ -336,8 +337,8 @@ class ShearFlowExplorer(Component):
         f_p = figure(title="shear stress P_xy(t)", x_axis_label="t [τ]", y_axis_label="P_xy [ε/σ³]", **opts)
         f_p.line("t", "pxy", source=src["pxy"], line_width=1.2)
         f_p.add_layout(Span(location=0, dimension="width", line_color="gray", line_dash="dotted"))
-        f_T = figure(title="kinetic temperature (peculiar velocities); target dashed", x_axis_label="t [τ]",
-                     y_axis_label="T [ε/k_B]", **opts)
+        f_T = figure(title="temperature (peculiar); target dashed", x_axis_label="t [τ]",
+                     y_axis_label="T [ε/k_B]", y_range=DataRange1d(min_interval=0.1 * float(self.T)), **opts)
         f_T.line("t", "T", source=src["temp"], line_width=1.2, color="#c0392b")
         target = Span(location=float(self.T), dimension="width", line_color="black", line_dash="dashed")
         f_T.add_layout(target)
@@ -400,10 +401,13 @@ class ShearFlowExplorer(Component):
             self._views = self._build_views()
             self._show(None, self.result_params)
             self._draw_flow()
-            self.defer(self._first_run)
+            if _session_doc() is not None or _kernel_loop() is not None:  # shown: a page or a notebook
+                self.defer(self._first_run)
         return self._views["layout"]
 
     def _first_run(self) -> None:
+        """The first run, once the page reached the browser (served) or the notebook shows it; the
+        default parameters' result comes from the per-process cache (:meth:`warm`)."""
         if self.result is None and not self.closed and not self.running:
             self._guarded(self.run)
 
