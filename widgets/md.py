@@ -30,7 +30,6 @@ import numpy as np
 import panel as pn
 import param
 
-from nephlab.md import FlowCurveResult
 from nephlab.tasks import get_task
 from nephlab.tasks.nemd_shear import simulate
 
@@ -245,9 +244,13 @@ class ShearFlowExplorer(Component):
                               label=f"flow curve: {len(points)} rates")
 
     @property
-    def flow(self) -> FlowCurveResult | None:
+    def flow(self) -> Any:
         """:class:`~nephlab.md.FlowCurveResult` of the completed rates (None before the first)."""
-        return FlowCurveResult.from_results(self.flow_results) if self.flow_results else None
+        if not self.flow_results:
+            return None
+        from nephlab.md import FlowCurveResult  # jax-md loads in the job, not with the page
+
+        return FlowCurveResult.from_results(self.flow_results)
 
     def _show_flow(self, results: list) -> None:
         self.flow_results = list(results)
@@ -446,7 +449,8 @@ class ShearFlowExplorer(Component):
         fig = Figure(figsize=(13, 7), layout="constrained")
         ax = fig.subplots(2, 3)
         ax[0, 0].plot(r.times, r.pxy, lw=0.8)
-        ax[0, 0].set(title=f"P_xy: ⟨P_xy⟩ = {r.pxy_mean:.4g} ± {r.pxy_stderr:.2g}", xlabel="t [τ]", ylabel="P_xy [ε/σ³]")
+        ax[0, 0].set(title=f"P_xy: ⟨P_xy⟩ = {r.pxy_mean:.4g} ± {r.pxy_stderr:.2g}", xlabel="t [τ]",
+                     ylabel="P_xy [ε/σ³]")
         ax[0, 1].plot(r.times, r.temperature, color="C3", lw=0.8)
         ax[0, 1].axhline(r.T, color="k", ls="--", lw=0.8)
         ax[0, 1].set(title="temperature", xlabel="t [τ]", ylabel="T [ε/k_B]")
