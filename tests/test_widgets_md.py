@@ -7,6 +7,7 @@ Small and cheap: a WCA fluid of N = 108 (the engine compiles once for the module
 from __future__ import annotations
 
 import time
+import types
 
 import numpy as np
 import pytest
@@ -151,3 +152,30 @@ def test_refused_input_is_shown_not_reverted():
 def test_parse_rates_names_the_problem(text, match):
     with pytest.raises(ValueError, match=match):
         parse_rates(text)
+
+
+def test_one_computation_per_parameters_at_a_time(monkeypatch):
+    # the server's warm-up and a first visit (or 8 sessions at once) ask for the same run: computed once
+    import threading
+
+    import nephlab.widgets.md as mdw
+
+    calls = []
+
+    def slow(p, on_sample=None):
+        calls.append(p["seed"])
+        time.sleep(0.3)
+        return types.SimpleNamespace(times=np.zeros(p["n_steps"] // p["sample_every"]))
+
+    monkeypatch.setattr(mdw, "simulate", slow)
+    p = SPEC.validate({**SMALL, "seed": 12345})
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(mdw.shear_run(p))) for _ in range(4)]
+    [t.start() for t in threads], [t.join() for t in threads]
+    assert calls == [12345] and len(out) == 4 and all(o is out[0] for o in out)
+    assert mdw.shear_run(SPEC.validate({**SMALL, "seed": 54321}), stop=lambda: True) is not None  # not busy: runs
+    mdw._INFLIGHT[mdw._key(p | {"seed": 1})] = threading.Event()  # busy elsewhere: stop() ends the wait
+    try:
+        assert mdw.shear_run(p | {"seed": 1}, stop=lambda: True) is None
+    finally:
+        mdw._INFLIGHT.pop(mdw._key(p | {"seed": 1}))

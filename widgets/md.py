@@ -51,17 +51,20 @@ _REFERENCE = ("reference: η* = 3.24 ± 0.04 at the LJ triple point (N = 2048, l
 _CACHE: collections.OrderedDict = collections.OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 16
+_INFLIGHT: dict = {}  # key -> threading.Event set when the run computing it ends
 
 
 def _key(p: dict) -> tuple:
     return tuple(sorted(p.items()))
 
 
-def shear_run(p: dict, on_sample: Any = None) -> Any:
+def shear_run(p: dict, on_sample: Any = None, stop: Any = None) -> Any:
     """:func:`nephlab.tasks.nemd_shear.simulate` of validated task values ``p``, cached per process.
 
-    A cached result is returned at once (``on_sample`` is not called); a run that ``on_sample``
-    stopped early is returned but not cached.
+    A cached result is returned at once (``on_sample`` is not called). While another thread
+    computes the same values (the server's warm-up, another session), this one waits for that
+    result instead of computing it twice; ``stop()`` returning True ends the wait (returns None).
+    A run that ``on_sample`` stopped early is returned but not cached.
 
     Example:
         >>> p = _SPEC.validate({"n_steps": 200, "equilibrate": 0})
@@ -69,18 +72,30 @@ def shear_run(p: dict, on_sample: Any = None) -> Any:
         (20,)
     """
     key = _key(p)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-            return hit
-    r = simulate(p, on_sample=on_sample)
-    if len(r.times) == p["n_steps"] // p["sample_every"]:
+    while True:
         with _CACHE_LOCK:
-            _CACHE[key] = r
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-    return r
+            hit = _CACHE.get(key)
+            if hit is not None:
+                _CACHE.move_to_end(key)
+                return hit
+            busy = _INFLIGHT.get(key)
+            if busy is None:
+                _INFLIGHT[key] = threading.Event()
+                break
+        while not busy.wait(0.1):
+            if stop is not None and stop():
+                return None
+    try:
+        r = simulate(p, on_sample=on_sample)
+        if len(r.times) == p["n_steps"] // p["sample_every"]:
+            with _CACHE_LOCK:
+                _CACHE[key] = r
+                while len(_CACHE) > _CACHE_SIZE:
+                    _CACHE.popitem(last=False)
+        return r
+    finally:
+        with _CACHE_LOCK:
+            _INFLIGHT.pop(key).set()
 
 
 def parse_rates(text: Any) -> list[float]:
@@ -204,7 +219,7 @@ class ShearFlowExplorer(Component):
                          f"{len(part.times)}/{n}, η = {part.viscosity:.4g} ± {part.stderr:.2g}")
                 return ctx.cancelled
 
-            r = shear_run(p, on_sample)
+            r = shear_run(p, on_sample, stop=lambda: ctx.cancelled)
             ctx.check()
             return r
 
@@ -230,7 +245,7 @@ class ShearFlowExplorer(Component):
         def work(ctx):
             for i, q in enumerate(points):
                 ctx.check()
-                r = shear_run(q, lambda _part: ctx.cancelled)
+                r = shear_run(q, lambda _part: ctx.cancelled, stop=lambda: ctx.cancelled)
                 ctx.check()
                 done.append(r)
                 ctx.emit(list(done), progress=(i + 1) / len(points),
