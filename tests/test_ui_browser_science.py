@@ -129,5 +129,9 @@ def test_md_first_run_then_flow_curve():
             while "zero-shear extrapolation" not in _text(page, ".nl-md-flow-summary") and time.time() < deadline:
                 page.wait_for_timeout(250)
             assert "zero-shear extrapolation" in _text(page, ".nl-md-flow-summary")
-            print(f"\n/md: page load {load:.2f} s, first run shown {first:.2f} s, flow curve of 3 rates "
-                  f"{time.perf_counter() - t1:.2f} s")
+            flow = time.perf_counter() - t1
+            t2 = time.perf_counter()  # a second visit: the default run comes from the process's cache
+            page.goto(url + "/md")
+            page.wait_for_function(_TITLE_JS, arg="⟨P_xy⟩ =", timeout=60_000)
+            print(f"\n/md: page load {load:.2f} s, first run shown {first:.2f} s (fresh server), flow curve of 3 "
+                  f"rates {flow:.2f} s; second visit to the first run shown {time.perf_counter() - t2:.2f} s")
