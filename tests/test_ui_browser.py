@@ -25,6 +25,7 @@ PAGE_MARKERS = {
     "/cluster": ".nl-sweep-run",
     "/protocol": ".nl-page-protocol",
     "/largedev": ".nl-page-largedev",
+    "/md": ".nl-md-run",
 }
 
 # Panel renders each component inside a shadow root: deep(sel) finds an element through them,

@@ -4,6 +4,8 @@
   (``.nl-work``) change; prints page-load-to-interactive and the drag-to-update time.
 - ``/largedev``: switch models in the picker and see θ(s) redraw (the ``.nl-theta-summary`` text
   and the title of the θ(s) plot); prints the switch-to-redraw time.
+- ``/md``: the first NEMD run arrives after the page (η in ``.nl-md-summary``); with shorter runs
+  typed in, Flow curve adds its points and the zero-shear extrapolation.
 """
 
 from __future__ import annotations
@@ -102,3 +104,34 @@ def test_largedev_model_switch_redraws_theta():
             warm = [_load_time(page, url + "/largedev", ".nl-theta-summary") for _ in range(3)]
             print(f"/largedev: warm page load to interactive: median {sorted(warm)[1]:.2f} s of "
                   f"{[f'{x:.2f}' for x in warm]} (target < 2 s)")
+
+
+def test_md_first_run_then_flow_curve():
+    with ui_helpers.served_app() as url, ui_helpers.chromium_page() as page:
+        with ui_helpers.screenshot_on_failure(page, "md-flow"):
+            t0 = time.perf_counter()
+            page.goto(url + "/md")
+            page.locator(".nl-md-run").first.wait_for(state="visible", timeout=60_000)
+            load = time.perf_counter() - t0
+            page.wait_for_function(_TITLE_JS, arg="⟨P_xy⟩ =", timeout=180_000)  # the deferred first run
+            first = time.perf_counter() - t0
+            assert "η =" in _text(page, ".nl-md-summary")
+            for name, value in (("n_steps", 400), ("equilibrate", 0)):
+                inp = page.locator(f".nl-param-{name} input").first
+                inp.fill(str(value))
+                inp.press("Enter")
+            rates = page.locator(".nl-md-rates input").first
+            rates.fill("0.5, 1, 2")
+            rates.press("Enter")
+            t1 = time.perf_counter()
+            page.locator(".nl-md-flow-run button").first.click()
+            deadline = time.time() + 180
+            while "zero-shear extrapolation" not in _text(page, ".nl-md-flow-summary") and time.time() < deadline:
+                page.wait_for_timeout(250)
+            assert "zero-shear extrapolation" in _text(page, ".nl-md-flow-summary")
+            flow = time.perf_counter() - t1
+            t2 = time.perf_counter()  # a second visit: the default run comes from the process's cache
+            page.goto(url + "/md")
+            page.wait_for_function(_TITLE_JS, arg="⟨P_xy⟩ =", timeout=60_000)
+            print(f"\n/md: page load {load:.2f} s, first run shown {first:.2f} s (fresh server), flow curve of 3 "
+                  f"rates {flow:.2f} s; second visit to the first run shown {time.perf_counter() - t2:.2f} s")

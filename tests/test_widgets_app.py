@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # --- the app ------------------------------------------------------------------------------------
 
 def test_routes_and_pages_build():
-    assert sorted(app.routes()) == ["/", "cluster", "largedev", "lindblad", "protocol"]
+    assert sorted(app.routes()) == ["/", "cluster", "largedev", "lindblad", "md", "protocol"]
     index = app.index_page()
     assert type(index).__name__ == "FastListTemplate"
     assert "Lindblad explorer" in index.main[0].objects[1].object

@@ -6,7 +6,8 @@ in VS Code/Colab through ``pn.ipywidget(component)``, or serve it with ``nephlab
 - :class:`LindbladExplorer`: presets or custom operators, ρ(t) streamed live, exports;
 - ``ProtocolDesigner``: drag λ(t), work/dissipation/speed limit, optimal protocols;
 - ``LargeDeviationExplorer``: θ(s), I(x), cloning, committors;
-- :class:`ClusterPanel`: Dask status, sweep launcher, results browser, resume.
+- :class:`ClusterPanel`: Dask status, sweep launcher, results browser, resume;
+- ``ShearFlowExplorer``: NEMD shear flow of a Lennard-Jones fluid, live, and its flow curve.
 
 Shared machinery: :class:`Component`, :class:`Job`, :func:`controls_from_spec`,
 :func:`export_figure`, :func:`export_dataset`, :func:`export_animation`; the app:
@@ -40,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "ClusterPanel": "cluster",
     "ProtocolDesigner": "protocol",
     "LargeDeviationExplorer": "largedev",
+    "ShearFlowExplorer": "md",
     "Component": "_base",
     "Job": "_base",
     "JobContext": "_base",

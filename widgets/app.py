@@ -1,10 +1,11 @@
 """The nephlab app: every component on its own page, served by ``nephlab serve``.
 
 Routes: ``/`` (an index with links), ``/lindblad`` (:class:`~nephlab.widgets.LindbladExplorer`),
-``/protocol`` (``ProtocolDesigner``), ``/largedev`` (``LargeDeviationExplorer``) and
-``/cluster`` (:class:`~nephlab.widgets.ClusterPanel`). Each session gets fresh components, laid
-out in one Panel template (:func:`nephlab.widgets._base.app_template`: controls in the sidebar,
-status and plots in the main area, light/dark switch). A session's jobs are cancelled when it
+``/protocol`` (``ProtocolDesigner``), ``/largedev`` (``LargeDeviationExplorer``),
+``/cluster`` (:class:`~nephlab.widgets.ClusterPanel`) and ``/md`` (``ShearFlowExplorer``). Each
+session gets fresh components, laid out in one Panel template
+(:func:`nephlab.widgets._base.app_template`: controls in the sidebar, status and plots in the
+main area, light/dark switch). A session's jobs are cancelled when it
 ends; the server forgets a session 3 s after its last connection closed.
 
 At start, :func:`serve` warms every page in a background thread (:meth:`Component.warm`: the
@@ -41,6 +42,8 @@ PAGES: dict[str, tuple[str, str, str]] = {
                  "θ(s), I(x), cloning against the exact SCGF, committors and transition paths"),
     "cluster": ("Cluster panel", "nephlab.widgets.cluster:ClusterPanel",
                 "Dask status, sweep launcher with progress, results browser, resume"),
+    "md": ("Shear-flow explorer", "nephlab.widgets.md:ShearFlowExplorer",
+           "NEMD planar shear of a Lennard-Jones fluid: live stress, velocity profile, particles, flow curve"),
 }
 """``route -> (title, "module:Class", one-line description)``."""
 
@@ -170,7 +173,7 @@ def routes() -> dict[str, Callable[[], pn.viewable.Viewable]]:
 
     Example:
         >>> sorted(routes())
-        ['/', 'cluster', 'largedev', 'lindblad', 'protocol']
+        ['/', 'cluster', 'largedev', 'lindblad', 'md', 'protocol']
     """
     out: dict[str, Callable[[], pn.viewable.Viewable]] = {"/": index_page}
     for k in PAGES:
@@ -184,7 +187,7 @@ def tabbed_app() -> pn.viewable.Viewable:
 
     Example:
         >>> len(tabbed_app())
-        4
+        5
     """
     page = None
     try:

@@ -35,6 +35,8 @@ _BACKENDS = ("jax", "lammps")
 _ETA = "sqrt(m*epsilon)/sigma^2"
 _STRESS = "epsilon/sigma^3"
 _MAX_RETRIES = 4
+STREAM_CHUNK = 32
+"""Samples per chunk of a streamed :func:`nemd_shear` run (``on_sample``)."""
 
 
 # --- validation and set-up ------------------------------------------------------------------
@@ -133,16 +135,21 @@ class _Run:
         if left:
             self.chunk(1, left)
 
-    def sample(self, n_samples: int, every: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def sample(self, n_samples: int, every: int, on_chunk: Any = None,
+               chunk: int = _eng.CHUNK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run n_samples samples in chunks of ``chunk``; ``on_chunk(buf, psum, pcnt)`` after each
+        chunk with the samples so far; it returning True stops the run there."""
         bufs, psum, pcnt = [], np.zeros(self.n_bins), np.zeros(self.n_bins)
         left = n_samples
         while left:
-            k = min(_eng.CHUNK, left)
+            k = min(chunk, left)
             b, ps, pc = self.chunk(k, every)
             bufs.append(b)
             psum += ps
             pcnt += pc
             left -= k
+            if on_chunk is not None and on_chunk(np.concatenate(bufs), psum.copy(), pcnt.copy()):
+                break
         return np.concatenate(bufs), psum, pcnt
 
     def positions(self) -> np.ndarray:
@@ -157,7 +164,7 @@ class _Run:
 # --- NEMD -----------------------------------------------------------------------------------
 def nemd_shear(system: MDSystem, shear_rate: float, n_steps: int, dt: float, *, thermostat: str = "isokinetic",
                seed: int = 0, sample_every: int = 10, n_bins: int = 16, equilibrate: int = 1000,
-               backend: str = "jax") -> ShearResult:
+               backend: str = "jax", on_sample: Any = None) -> ShearResult:
     """Planar Couette flow by NEMD: SLLOD, Lees–Edwards (deforming box with flips), thermostat.
 
     The flow is along x with the gradient along y, ``u_x = shear_rate * y`` (LAMMPS
@@ -181,6 +188,12 @@ def nemd_shear(system: MDSystem, shear_rate: float, n_steps: int, dt: float, *, 
         equilibrate: steps before sampling (>= 0).
         backend: ``"jax"`` (this engine) or ``"lammps"`` (``nephlab.md.lammps.lammps_shear``,
             same protocol).
+        on_sample: optional callable, for streaming (JAX backend): called with a partial
+            :class:`~nephlab.md.ShearResult` (the samples so far, the profile averaged so far,
+            the current positions) after each chunk of :data:`STREAM_CHUNK` samples of the
+            production run; if it returns True the run stops there and the result holds the
+            samples so far. The traces are the same bit for bit as without it (the velocity
+            profile agrees to rounding: its sums are grouped by chunk).
 
     Returns:
         :class:`~nephlab.md.ShearResult` with ``.viscosity``, ``.stderr``, ``.n1``, ``.n2``,
@@ -204,19 +217,33 @@ def nemd_shear(system: MDSystem, shear_rate: float, n_steps: int, dt: float, *, 
     if thermostat == "nve" and rate != 0.0:
         raise ValueError(f"thermostat='nve' heats a sheared fluid without bound: use 'isokinetic' or "
                          f"'nose-hoover' with shear_rate={shear_rate!r}, or shear_rate=0")
+    if on_sample is not None and not callable(on_sample):
+        raise TypeError(f"on_sample must be None or callable as on_sample(partial_result), "
+                        f"got {type(on_sample).__name__}")
     if backend == "lammps":
+        if on_sample is not None:
+            raise ValueError("on_sample (streaming) needs backend='jax', got backend='lammps'")
         from .lammps import lammps_shear
 
         return lammps_shear(system, rate, n, dt_, thermostat=thermostat, seed=seed_, sample_every=every,
                             n_bins=bins, equilibrate=eq)
     run = _Run(system, rate, dt_, thermostat, seed_, bins)
     run.advance(eq, every)
-    buf, psum, pcnt = run.sample(n // every, every)
+    if on_sample is None:
+        return _shear_result(run, every, seed_, *run.sample(n // every, every))
+    stream = lambda *a: bool(on_sample(_shear_result(run, every, seed_, *a)))  # noqa: E731
+    return _shear_result(run, every, seed_, *run.sample(n // every, every, stream, chunk=STREAM_CHUNK))
+
+
+def _shear_result(run: _Run, every: int, seed_: int, buf: np.ndarray, psum: np.ndarray,
+                  pcnt: np.ndarray) -> ShearResult:
+    """The ShearResult of a :class:`_Run`'s samples ``buf`` (n, N_OBS) and profile sums."""
+    system, dt_, bins, rate, thermostat = run.system, run.dt, run.n_bins, run.rate, run.thermostat
     L = float(system.box)
     with np.errstate(invalid="ignore", divide="ignore"):
         vx = psum / pcnt
     return ShearResult(
-        times=(np.arange(1, n // every + 1) * every * dt_), pxx=buf[:, 0], pyy=buf[:, 1], pzz=buf[:, 2],
+        times=(np.arange(1, len(buf) + 1) * every * dt_), pxx=buf[:, 0], pyy=buf[:, 1], pzz=buf[:, 2],
         pxy=buf[:, 3], pxz=buf[:, 4], pyz=buf[:, 5], temperature=buf[:, 6], potential_energy=buf[:, 7],
         kinetic_energy=buf[:, 8], profile_y=(np.arange(bins) + 0.5) * L / bins, profile_vx=vx,
         shear_rate=rate, dt=dt_, n_particles=system.n_particles, rho=float(system.rho), T=float(system.T),

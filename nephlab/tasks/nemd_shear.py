@@ -23,7 +23,7 @@ from ._registry import Task, recommend_executor, register
 from ._spec import Param, TaskSpec
 from ._util import dataset, scalar
 
-__all__ = ["SPEC", "NEMD_SHEAR", "shear_outputs"]
+__all__ = ["SPEC", "NEMD_SHEAR", "shear_outputs", "simulate"]
 
 SPEC = TaskSpec(
     "nemd_shear",
@@ -62,8 +62,27 @@ def shear_outputs(r: Any) -> dict[str, np.ndarray]:
     return out
 
 
+def simulate(p: dict, *, on_sample: Any = None) -> Any:
+    """The :class:`~nephlab.md.ShearResult` of one validated point (what :func:`run` reports).
+
+    ``on_sample``: streaming, as :func:`nephlab.md.nemd_shear` (a partial result after each chunk
+    of the production run; True stops it).
+
+    Example:
+        >>> r = simulate(SPEC.validate({"n_particles": 108, "rho": 0.8, "T": 1.0, "r_cut": 1.5, "n_steps": 200,
+        ...                             "equilibrate": 0}))   # doctest: +SKIP
+        >>> r.pxy.shape                                         # doctest: +SKIP
+        (20,)
+    """
+    from ..md import nemd_shear
+
+    return nemd_shear(build_system(p), p["shear_rate"], p["n_steps"], p["dt"], thermostat=p["thermostat"],
+                      seed=p["seed"], sample_every=p["sample_every"], n_bins=p["n_bins"],
+                      equilibrate=p["equilibrate"], backend=p["backend"], on_sample=on_sample)
+
+
 def run(p: dict) -> dict[str, np.ndarray]:
-    """Simulate one validated point; return the named outputs.
+    """Simulate one validated point (:func:`simulate`); return the named outputs.
 
     Example:
         >>> out = run(SPEC.validate({"n_particles": 108, "rho": 0.8, "T": 1.0, "r_cut": 1.5, "n_steps": 200,
@@ -71,13 +90,7 @@ def run(p: dict) -> dict[str, np.ndarray]:
         >>> out["pxy"].shape                                 # doctest: +SKIP
         (20,)
     """
-    from ..md import nemd_shear
-
-    system = build_system(p)
-    r = nemd_shear(system, p["shear_rate"], p["n_steps"], p["dt"], thermostat=p["thermostat"], seed=p["seed"],
-                   sample_every=p["sample_every"], n_bins=p["n_bins"], equilibrate=p["equilibrate"],
-                   backend=p["backend"])
-    return shear_outputs(r)
+    return shear_outputs(simulate(p))
 
 
 def to_dataset(out: Mapping[str, np.ndarray], p: Mapping[str, Any]):
