@@ -60,7 +60,7 @@ from typing import Any
 __all__ = ["EDIT_JS", "PAGES", "PROBE_JS", "Server", "Visit", "build_parser", "free_port", "main", "summary",
            "table", "visit"]
 
-PAGES = ("lindblad", "protocol", "largedev", "cluster")
+PAGES = ("lindblad", "protocol", "largedev", "md", "cluster")
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage")
