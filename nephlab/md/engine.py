@@ -10,12 +10,20 @@ coordinates, which is exact for pairs within ``r_c + skin`` when the smallest pl
 systems that do not satisfy it.
 
 jax-md underneath: :func:`jax_md.space.periodic_general` (fractional displacements under the
-current box), :func:`jax_md.partition.neighbor_list` (dense Verlet lists, cell lists in
-fractional coordinates, rebuilt with the current box) and :func:`jax_md.energy.lennard_jones`.
+current box), :func:`jax_md.partition.neighbor_list` (``OrderedSparse`` half lists from cell
+lists in fractional coordinates, rebuilt with the current box); the cut-and-shifted LJ pair
+force is computed inline on the list. Each pair i<j is stored once (forces by two segment
+sums), with a capacity fixed by (N, L, cut-off) (:func:`pair_capacity`), so one system compiles
+once; boxes with fewer than 4 cells per side (:func:`use_cell_list`) build the same half list
+from all pairs with gathers only (jax-md's scatter-based pruning is ~5x slower on CPU there).
 The rebuild decision is ours (jax-md's own test ignores the box deformation): the list built with
 cut-off ``r_c + skin`` stays valid while ``2M + |γ̇| t (r_c + 4M) < skin``, where ``M`` is the
 largest peculiar displacement of any particle since the rebuild and ``t`` the time since it (a
 bound on how far a pair can approach, streaming included); it is also rebuilt at every flip.
+
+Cost (CPU, float64, LJ triple point, r_c = 2.5, skin 0.3): about 2.5-3 µs of CPU time per
+particle-step for N = 500-864, most of it the pair forces; one compilation per
+(N, box, r_c, skin, thermostat, n_bins, dtype) (shear rate, dt and T are traced).
 
 Equations of motion (SLLOD; peculiar momenta ``p``, m = 1)::
 
@@ -44,12 +52,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax_md import energy as jmd_energy
 from jax_md import partition, space
 
 from .. import _config  # noqa: F401  (float64)
 
-__all__ = ["THERMOSTATS", "NOSE_HOOVER_TAU", "SKIN", "forces_and_virial"]
+__all__ = ["THERMOSTATS", "NOSE_HOOVER_TAU", "SKIN", "forces_and_virial", "pair_capacity", "use_cell_list"]
 
 THERMOSTATS = ("isokinetic", "nose-hoover", "nve")
 NOSE_HOOVER_TAU = 0.5
@@ -119,6 +126,10 @@ def pair_capacity(n: int, L: float, cutoff: float) -> int:
 
     It depends on (N, L, cutoff) only, not on the configuration, so every run of one system
     compiles to the same shapes; an overflow (a denser configuration) grows it.
+
+    Example:
+        >>> pair_capacity(500, 8.3975, 2.8)     # ~19400 pairs within 2.8 sigma at rho = 0.8442
+        24576
     """
     mean = 0.5 * n * (n / L ** 3) * (4.0 / 3.0) * math.pi * cutoff ** 3
     cap = 256 * math.ceil((1.2 * mean + 8.0 * math.sqrt(mean) + 64.0) / 256)
@@ -127,7 +138,12 @@ def pair_capacity(n: int, L: float, cutoff: float) -> int:
 
 def use_cell_list(L: float, cutoff: float) -> bool:
     """Cell lists pay only with >= 4 cells per side (27 cells of candidates < N); the cells are
-    sized for the flip-point box, whose narrowest plane spacing is ``L/sqrt(1.25)``."""
+    sized for the flip-point box, whose narrowest plane spacing is ``L/sqrt(1.25)``.
+
+    Example:
+        >>> use_cell_list(8.3975, 2.8), use_cell_list(16.0, 2.8)   # L (sigma), r_c + skin (sigma)
+        (False, True)
+    """
     return min_plane_spacing(L) / cutoff >= 4.0
 
 
