@@ -10,12 +10,20 @@ coordinates, which is exact for pairs within ``r_c + skin`` when the smallest pl
 systems that do not satisfy it.
 
 jax-md underneath: :func:`jax_md.space.periodic_general` (fractional displacements under the
-current box), :func:`jax_md.partition.neighbor_list` (dense Verlet lists, cell lists in
-fractional coordinates, rebuilt with the current box) and :func:`jax_md.energy.lennard_jones`.
+current box), :func:`jax_md.partition.neighbor_list` (``OrderedSparse`` half lists from cell
+lists in fractional coordinates, rebuilt with the current box); the cut-and-shifted LJ pair
+force is computed inline on the list. Each pair i<j is stored once (forces by two segment
+sums), with a capacity fixed by (N, L, cut-off) (:func:`pair_capacity`), so one system compiles
+once; boxes with fewer than 4 cells per side (:func:`use_cell_list`) build the same half list
+from all pairs with gathers only (jax-md's scatter-based pruning is ~5x slower on CPU there).
 The rebuild decision is ours (jax-md's own test ignores the box deformation): the list built with
 cut-off ``r_c + skin`` stays valid while ``2M + |γ̇| t (r_c + 4M) < skin``, where ``M`` is the
 largest peculiar displacement of any particle since the rebuild and ``t`` the time since it (a
 bound on how far a pair can approach, streaming included); it is also rebuilt at every flip.
+
+Cost (CPU, float64, LJ triple point, r_c = 2.5, skin 0.3): about 2.5-3 µs of CPU time per
+particle-step for N = 500-864, most of it the pair forces; one compilation per
+(N, box, r_c, skin, thermostat, n_bins, dtype) (shear rate, dt and T are traced).
 
 Equations of motion (SLLOD; peculiar momenta ``p``, m = 1)::
 
@@ -44,12 +52,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax_md import energy as jmd_energy
 from jax_md import partition, space
 
 from .. import _config  # noqa: F401  (float64)
 
-__all__ = ["THERMOSTATS", "NOSE_HOOVER_TAU", "SKIN", "forces_and_virial"]
+__all__ = ["THERMOSTATS", "NOSE_HOOVER_TAU", "SKIN", "forces_and_virial", "pair_capacity", "use_cell_list"]
 
 THERMOSTATS = ("isokinetic", "nose-hoover", "nve")
 NOSE_HOOVER_TAU = 0.5
@@ -85,6 +92,24 @@ class Params(NamedTuple):
     tau: Any
 
 
+class Pairs(NamedTuple):
+    """All-pairs half list of a small box (no cell list): ``idx`` ``(2, capacity)`` as jax-md's
+    ``OrderedSparse`` (receiver, sender; padding = N), ``overflow`` (bool), and ``tri``
+    ``(2, N(N-1)/2)`` the candidate pairs (a loop-invariant buffer, carried so it is no
+    compile-time constant)."""
+    idx: Any
+    overflow: Any
+    tri: Any
+
+    @property
+    def did_buffer_overflow(self):
+        return self.overflow
+
+    @property
+    def cell_size_too_small(self):
+        return jnp.zeros((), bool)
+
+
 def box_matrix(L, xy, dtype=jnp.float64):
     """The upper-triangular box matrix ``[[L, xy, 0], [0, L, 0], [0, 0, L]]``."""
     return jnp.array([[L, xy, 0.0], [0.0, L, 0.0], [0.0, 0.0, L]], dtype=dtype)
@@ -95,43 +120,112 @@ def min_plane_spacing(L: float) -> float:
     return L / math.sqrt(1.25)
 
 
+def pair_capacity(n: int, L: float, cutoff: float) -> int:
+    """Fixed capacity of the half (i<j) pair list: ``1.2 x`` the ideal-gas count within ``cutoff``
+    plus a fluctuation margin, rounded up to a multiple of 256 (at most ``N(N-1)/2``).
+
+    It depends on (N, L, cutoff) only, not on the configuration, so every run of one system
+    compiles to the same shapes; an overflow (a denser configuration) grows it.
+
+    Example:
+        >>> pair_capacity(500, 8.3975, 2.8)     # ~19400 pairs within 2.8 sigma at rho = 0.8442
+        24576
+    """
+    mean = 0.5 * n * (n / L ** 3) * (4.0 / 3.0) * math.pi * cutoff ** 3
+    cap = 256 * math.ceil((1.2 * mean + 8.0 * math.sqrt(mean) + 64.0) / 256)
+    return int(min(cap, n * (n - 1) // 2))
+
+
+def use_cell_list(L: float, cutoff: float) -> bool:
+    """Cell lists pay only with >= 4 cells per side (27 cells of candidates < N); the cells are
+    sized for the flip-point box, whose narrowest plane spacing is ``L/sqrt(1.25)``.
+
+    Example:
+        >>> use_cell_list(8.3975, 2.8), use_cell_list(16.0, 2.8)   # L (sigma), r_c + skin (sigma)
+        (False, True)
+    """
+    return min_plane_spacing(L) / cutoff >= 4.0
+
+
 @functools.lru_cache(maxsize=32)
 def _engine(n: int, L: float, r_cut: float, skin: float, thermostat: str, n_bins: int, dtype: str):
-    """Compiled pieces for one (N, L, r_c, skin, thermostat, n_bins, dtype)."""
+    """Compiled pieces for one (N, L, r_c, skin, thermostat, n_bins, dtype).
+
+    The neighbour list is jax-md's ``OrderedSparse`` half list (each pair i<j once, as
+    ``idx = (receiver, sender)`` with the senders ascending) with a configuration-independent
+    capacity (:func:`pair_capacity`), so forces cost one evaluation per pair plus two segment
+    sums, and repeated runs of one system reuse one compiled program.
+    """
     dt_ = jnp.dtype(dtype)
     h0 = box_matrix(L, 0.0, dt_)
     disp, _ = space.periodic_general(h0, fractional_coordinates=True)
-    nbr_fn = partition.neighbor_list(disp, h0, r_cut + skin, dr_threshold=0.0, fractional_coordinates=True,
-                                     format=partition.Dense, capacity_multiplier=1.25)
+    cutoff = r_cut + skin
+    nbr_fn = partition.neighbor_list(disp, h0, cutoff, dr_threshold=0.0, fractional_coordinates=True,
+                                     format=partition.OrderedSparse, capacity_multiplier=1.25,
+                                     disable_cell_list=not use_cell_list(L, cutoff))
     u_cut = float(4.0 * (r_cut ** -12 - r_cut ** -6))
     rc2 = r_cut * r_cut
     d_f = 3 * n - 3
     vol = L ** 3
     half = L / 2
+    cache: dict = {"capacity": pair_capacity(n, L, cutoff), "template": None}
 
     def forces(s, idx, xy):
-        h = box_matrix(L, xy, dt_)
-        pair = jax.vmap(jax.vmap(lambda a, b: disp(a, b, box=h), (None, 0)), (0, 0))
-        d = pair(s, s[jnp.minimum(idx, n - 1)])                    # (N, K, 3) r_i - r_j
+        a, b = idx[0], idx[1]                                      # receiver, sender (ascending)
+        ac, bc = jnp.minimum(a, n - 1), jnp.minimum(b, n - 1)
+        ds = s[ac] - s[bc]
+        ds = ds - jnp.round(ds)                                    # minimum image, fractional
+        d = jnp.stack([L * ds[:, 0] + xy * ds[:, 1], L * ds[:, 1], L * ds[:, 2]], -1)   # r_a - r_b
         r2 = jnp.sum(d * d, -1)
-        mask = (idx < n) & (r2 < rc2)
-        r2s = jnp.where(mask, r2, 1.0)
-        u = jnp.where(mask, jmd_energy.lennard_jones(jnp.sqrt(r2s)) - u_cut, 0.0)
-        ir2 = 1.0 / r2s
+        mask = (a < n) & (r2 < rc2)
+        ir2 = jnp.where(mask, 1.0 / jnp.where(mask, r2, 1.0), 0.0)
         ir6 = ir2 * ir2 * ir2
-        fr = jnp.where(mask, 24.0 * ir2 * ir6 * (2.0 * ir6 - 1.0), 0.0)   # -u'(r)/r
-        fv = fr[..., None] * d
-        return jnp.sum(fv, 1), 0.5 * jnp.sum(u), 0.5 * jnp.einsum("nka,nkb->ab", d, fv)
+        u = jnp.where(mask, 4.0 * ir6 * (ir6 - 1.0) - u_cut, 0.0)
+        fv = (24.0 * ir2 * ir6 * (2.0 * ir6 - 1.0))[:, None] * d  # force on a: -u'(r) d/r
+        f = (jax.ops.segment_sum(fv, ac, n)
+             - jax.ops.segment_sum(fv, bc, n, indices_are_sorted=True))
+        return f, jnp.sum(u), d.T @ fv
+
+    cells = use_cell_list(L, cutoff)
 
     def update_nbrs(s, nbrs, xy):
-        return nbr_fn.update(s, nbrs, box=box_matrix(L, xy, dt_))
+        if cells:
+            return nbr_fn.update(s, nbrs, box=box_matrix(L, xy, dt_))
+        # all pairs i<j, compacted by a cumulative count and a binary search (gathers only: XLA's
+        # scatter-based compaction, as in jax-md's prune, costs ~5x more on CPU)
+        i, j = nbrs.tri[0], nbrs.tri[1]
+        ds = s[i] - s[j]
+        ds = ds - jnp.round(ds)
+        dx, dy, dz = L * ds[:, 0] + xy * ds[:, 1], L * ds[:, 1], L * ds[:, 2]
+        inside = (dx * dx + dy * dy + dz * dz) < cutoff * cutoff
+        count = jnp.cumsum(inside.astype(jnp.int32))
+        cap = nbrs.idx.shape[1]
+        k = jnp.searchsorted(count, jnp.arange(1, cap + 1, dtype=jnp.int32), method="scan")
+        ok = k < count.shape[0]
+        kc = jnp.minimum(k, count.shape[0] - 1)
+        idx = jnp.stack([jnp.where(ok, j[kc], n), jnp.where(ok, i[kc], n)]).astype(jnp.int32)
+        return Pairs(idx, nbrs.overflow | (count[-1] > cap), nbrs.tri)
 
-    def allocate(s, xy, extra_capacity=0):
-        """A list sized with the worst-case (flip-point) box for its cells, then built at xy."""
-        nb = nbr_fn.allocate(s, box=box_matrix(L, half, dt_), extra_capacity=extra_capacity)
-        if nb.cell_size is not None:  # a static field: keep it a concrete NumPy value, not a jax.Array
-            nb = dataclasses.replace(nb, cell_size=np.asarray(nb.cell_size))
-        return update_nbrs(s, nb, xy)
+    update_jit = jax.jit(update_nbrs)
+
+    def allocate(s, xy, grow=0):
+        """A list with the engine's capacity (x 1.25**grow, kept for later runs), its cells sized
+        for the worst-case (flip-point) box, built at xy."""
+        if grow:
+            cache["capacity"] = min(n * (n - 1) // 2, 256 * math.ceil(cache["capacity"] * 1.25 ** grow / 256))
+            cache["template"] = None
+        if not cells:
+            tri = jnp.asarray(np.stack(np.triu_indices(n, 1)).astype(np.int32))
+            nb = Pairs(jnp.full((2, cache["capacity"]), n, jnp.int32), jnp.zeros((), bool), tri)
+        elif cache["template"] is None:
+            nb = nbr_fn.allocate(s, box=box_matrix(L, half, dt_), extra_capacity=2 * grow)
+            if nb.cell_size is not None:  # a static field: keep it a concrete NumPy value, not a jax.Array
+                nb = dataclasses.replace(nb, cell_size=np.asarray(nb.cell_size))
+            cache["template"] = dataclasses.replace(nb, max_occupancy=cache["capacity"])
+        nb = update_jit(s, cache["template"] if cells else nb, xy)
+        if bool(nb.did_buffer_overflow) and cache["capacity"] < n * (n - 1) // 2 and grow < 8:
+            return allocate(s, xy, grow + 1)     # a configuration denser than the estimate
+        return nb
 
     def init_state(s, p, xy, nbrs):
         f, pe, w = forces(s, nbrs.idx, xy)

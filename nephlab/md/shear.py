@@ -112,8 +112,7 @@ class _Run:
                 break
             if attempt == _MAX_RETRIES or self._blown(buf):
                 break
-            old = st0.nbrs.idx.shape[1]
-            nb = self.eng["allocate"](st0.s, st0.xy, extra_capacity=max(8, old // 4) * (attempt + 1))
+            nb = self.eng["allocate"](st0.s, st0.xy, grow=1)
             z = jnp.zeros((), self.dtype)
             st0 = st0._replace(nbrs=nb, disp=jnp.zeros_like(st0.disp), dmax=z, tsince=z)
         why = self._blown(buf) or ("neighbour-list overflow that re-allocation did not cure" if overflow else None)
