@@ -150,25 +150,44 @@ def _close_clients() -> None:  # pragma: no cover - interpreter shutdown
 
 
 _LIVE_JOBS: weakref.WeakSet = weakref.WeakSet()
+_BACKGROUND: weakref.WeakSet = weakref.WeakSet()  # other threads that may be inside JAX (warm-up)
+EXITING = threading.Event()
+"""Set when Python exits: background loops (:func:`nephlab.widgets.app.warm_pages`) stop at their
+next check."""
 EXIT_GRACE_S = 300.0
 """At interpreter exit, running jobs are cancelled and waited for up to this many seconds."""
 
 
+def join_at_exit(thread: threading.Thread) -> threading.Thread:
+    """Have Python's exit wait (up to :data:`EXIT_GRACE_S`) for ``thread``, a daemon thread that
+    may run compiled JAX code; it should stop soon after :data:`EXITING` is set. Returns it.
+
+    Example:
+        >>> t = join_at_exit(threading.Thread(target=lambda: None, daemon=True)); t.start(); t.join()
+    """
+    _BACKGROUND.add(thread)
+    return thread
+
+
 @atexit.register
 def _stop_jobs_at_exit() -> None:
-    """Cancel the jobs still running when Python exits and wait for their threads.
+    """Cancel the jobs still running when Python exits and wait for their threads (and for the
+    threads registered with :func:`join_at_exit`).
 
     Job threads are daemons: left running, one that is inside compiled code (a JAX compilation
     or solve) when the interpreter finalises is torn down there, and the process aborts
     ("terminate called ... FATAL: exception not rethrown"). A cancelled job stops at its next
     check; the wait is bounded by :data:`EXIT_GRACE_S`.
     """
+    EXITING.set()
     jobs = [j for j in list(_LIVE_JOBS) if j.thread is not None and j.thread.is_alive()]
     for job in jobs:
         job.cancel()
     deadline = time.monotonic() + EXIT_GRACE_S
-    for job in jobs:
-        job.thread.join(max(0.0, deadline - time.monotonic()))
+    threads = [j.thread for j in jobs] + [t for t in list(_BACKGROUND) if t.is_alive()]
+    for thread in threads:
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class JobContext:

@@ -113,7 +113,8 @@ def index_page() -> pn.viewable.Viewable:
 def warm_pages(names: Any = None) -> dict[str, float]:
     """Call :meth:`Component.warm` of each page's component class; return ``{page: seconds}``.
 
-    A page whose warm-up fails is reported as ``nan`` (its first visit computes instead).
+    A page whose warm-up fails is reported as ``nan`` (its first visit computes instead); once
+    Python exits (:data:`~nephlab.widgets._base.EXITING`) the pages left are skipped.
 
     Example:
         >>> sorted(warm_pages(["cluster"]))
@@ -122,8 +123,12 @@ def warm_pages(names: Any = None) -> dict[str, float]:
     import math
     import time
 
+    from ._base import EXITING
+
     out: dict[str, float] = {}
     for name in PAGES if names is None else names:
+        if EXITING.is_set():  # Python is exiting: leave the rest cold
+            break
         t0 = time.perf_counter()
         try:
             _load(PAGES[name][1]).warm()
@@ -163,7 +168,10 @@ def warm_in_background(names: Any = None, *, nice: int = 10, log: bool = True) -
         if log:
             print(f"nephlab serve: warmed {me.result}", flush=True)  # type: ignore[attr-defined]
 
-    thread = threading.Thread(target=body, name="nephlab-warm", daemon=True)
+    from ._base import join_at_exit
+
+    # a daemon thread torn down inside JAX at exit would abort the process: exit waits for it
+    thread = join_at_exit(threading.Thread(target=body, name="nephlab-warm", daemon=True))
     thread.start()
     return thread
 
