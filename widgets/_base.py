@@ -722,6 +722,17 @@ class Component(pn.viewable.Viewer):
                 job.cancel()
         self.release()
 
+    def export(self, path: str | Path) -> Path:
+        """Export by suffix: ``.nc``/``.zarr`` write :meth:`to_dataset` (:func:`export_dataset`);
+        ``.png``/``.svg``/``.pdf`` draw :meth:`figure` (:func:`export_figure`). Returns the path.
+
+        Components that have data implement ``to_dataset()`` and ``figure()``.
+        """
+        p = Path(path)
+        if p.suffix.lower() in (".nc", ".zarr"):
+            return export_dataset(self.to_dataset(), p)
+        return export_figure(self.figure(), p)
+
     def release(self) -> None:
         """Drop large data held by the component (override; called by :meth:`close`)."""
 

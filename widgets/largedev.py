@@ -23,7 +23,7 @@ from nephlab.largedev import (committor_problem, finite_size_curves, markov_clon
                               rate_function_grid, transition_paths)
 from nephlab.tasks import get_task
 
-from ._base import Cancelled, Component, Job, _session_doc, export_animation, export_dataset, export_figure
+from ._base import Cancelled, Component, Job, _session_doc, export_animation
 from ._controls import param_for
 
 __all__ = ["LargeDeviationExplorer", "cloning_result", "committor_path", "committor_result", "scgf_curves",
@@ -332,11 +332,6 @@ class LargeDeviationExplorer(Component):
         ax3.set(xlabel="s", ylabel="-θ'(s)/L"), ax3.legend(fontsize=7)
         fig.suptitle(self.model), fig.tight_layout()
         return fig
-
-    def export(self, path: str | Path) -> Path:
-        """Export by suffix: ``.png``/``.svg``/``.pdf`` (:meth:`figure`) or ``.nc`` (:meth:`to_dataset`)."""
-        p = Path(path)
-        return export_dataset(self.to_dataset(), p) if p.suffix.lower() == ".nc" else export_figure(self.figure(), p)
 
     def export_playback(self, path: str | Path, n_frames: int = 30, fps: float = 10.0) -> Path:
         """The selected transition path replayed over the committor, as GIF or MP4."""

@@ -33,7 +33,7 @@ import param
 from nephlab.tasks import get_task
 from nephlab.tasks.nemd_shear import simulate
 
-from ._base import Component, Job, _kernel_loop, _session_doc, export_dataset, export_figure
+from ._base import Component, Job, _kernel_loop, _session_doc
 from ._controls import param_for
 
 __all__ = ["ShearFlowExplorer", "parse_rates", "shear_run"]
@@ -489,13 +489,6 @@ class ShearFlowExplorer(Component):
         ax[1, 2].axis("off")
         ax[1, 2].text(0, 0.5, self.summary().replace("; ", "\n"), fontsize=9, va="center")
         return fig
-
-    def export(self, path: str | Path) -> Path:
-        """Export by suffix: ``.png``/``.svg``/``.pdf`` (:meth:`figure`) or ``.nc``/``.zarr`` (:meth:`to_dataset`)."""
-        p = Path(path)
-        if p.suffix.lower() in (".nc", ".zarr"):
-            return export_dataset(self.to_dataset(), p)
-        return export_figure(self.figure(), p)
 
     def _download(self, suffix: str) -> pn.widgets.FileDownload:
         def cb():

@@ -48,7 +48,7 @@ from nephlab.control import (
 )
 from nephlab.tasks import get_task
 
-from ._base import Cancelled, Component, Job, JobContext, _session_doc, export_dataset, export_figure, holoviews, hv_pane
+from ._base import Cancelled, Component, Job, JobContext, _session_doc, holoviews, hv_pane
 from ._controls import param_for
 
 __all__ = ["LANGEVIN_CHUNKS", "LANGEVIN_PARAMS", "PHYSICS_PARAMS", "ProtocolDesigner", "QUANTUM_PARAMS",
@@ -605,13 +605,6 @@ class ProtocolDesigner(Component):
         ax.legend(fontsize=7)
         fig.tight_layout()
         return fig
-
-    def export(self, path: str | Path) -> Path:
-        """Export by suffix: ``.png``/``.svg``/``.pdf`` (the figure) or ``.nc`` (the dataset)."""
-        p = Path(path)
-        if p.suffix.lower() in (".nc", ".zarr"):
-            return export_dataset(self.to_dataset(), p)
-        return export_figure(self.figure(), p)
 
     # ---- view ------------------------------------------------------------------------------------
     def _plot_data(self, p: Any = None) -> dict[str, dict[str, list]]:

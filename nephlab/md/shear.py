@@ -25,7 +25,7 @@ import numpy as np
 from .._result import ResultBase, attr, coord, var
 from .._validate import finite_float, int_seed, integer, one_of, positive_float
 from . import engine as _eng
-from .results import ShearResult, block_stderr
+from .results import ShearResult
 from .system import MDSystem, _maxwell_boltzmann
 
 __all__ = ["FlowCurveResult", "GreenKuboResult", "flow_curve", "green_kubo_viscosity", "nemd_shear",
