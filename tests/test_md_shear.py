@@ -118,6 +118,20 @@ def test_box_too_small_for_cutoff_under_shear():
         nemd_shear(s, 0.5, 100, 0.004)
 
 
+def test_cell_list_holds_a_melting_lattice():
+    """WCA, N = 256 at the triple-point density: the cell-list path (4 cells per side). A perfect
+    lattice holds exactly 4 particles per cell; cells sized from it overflowed as soon as the
+    lattice melted, and the run was refused as a blow-up. Sized for the density, it runs, and the
+    isokinetic thermostat holds T."""
+    from nephlab.md.engine import SKIN, use_cell_list
+
+    s = wca(256, 0.8442, 0.722)
+    assert use_cell_list(s.box, s.r_cut + SKIN)
+    r = nemd_shear(s, 0.0, 1000, 0.004, equilibrate=0, sample_every=10)
+    assert np.all(np.isfinite(r.potential_energy)) and np.allclose(r.temperature, 0.722, rtol=1e-10, atol=0)
+    assert r.potential_energy[-1] > 10 * r.potential_energy[0]  # the lattice melted (its energy rose)
+
+
 def test_blow_up_names_dt():
     with pytest.raises(ValueError, match="dt=0.5 is too large: the integration blew up"):
         nemd_shear(wca(108, 0.8442, 1.0), 0.5, 100, 0.5, equilibrate=0)

@@ -136,6 +136,20 @@ def pair_capacity(n: int, L: float, cutoff: float) -> int:
     return int(min(cap, n * (n - 1) // 2))
 
 
+def cell_capacity(n: int, cell_size: Any, grow: int = 0) -> int:
+    """Particles a cell of a cell list can hold: the mean occupancy ``n · (cell volume)`` (cell
+    sides ``cell_size`` as fractions of the box) plus 6 standard deviations of a Poisson count,
+    times 1.25 per re-allocation ``grow``.
+
+    Example:
+        >>> cell_capacity(256, 0.25)    # 64 cells, 4 particles each on average
+        17
+    """
+    frac = float(np.prod(np.broadcast_to(np.asarray(cell_size, dtype=float), (3,))))
+    mean = n * frac
+    return int(math.ceil((mean + 6.0 * math.sqrt(mean) + 1.0) * 1.25 ** grow))
+
+
 def use_cell_list(L: float, cutoff: float) -> bool:
     """Cell lists pay only with >= 4 cells per side (27 cells of candidates < N); the cells are
     sized for the flip-point box, whose narrowest plane spacing is ``L/sqrt(1.25)``.
@@ -221,6 +235,10 @@ def _engine(n: int, L: float, r_cut: float, skin: float, thermostat: str, n_bins
             nb = nbr_fn.allocate(s, box=box_matrix(L, half, dt_), extra_capacity=2 * grow)
             if nb.cell_size is not None:  # a static field: keep it a concrete NumPy value, not a jax.Array
                 nb = dataclasses.replace(nb, cell_size=np.asarray(nb.cell_size))
+            if nb.cell_list_capacity is not None:
+                # jax-md sizes the cells from the configuration it is given (a lattice holds exactly
+                # N/cells per cell), and a liquid soon overflows them: size them for the density
+                nb = dataclasses.replace(nb, cell_list_capacity=cell_capacity(n, nb.cell_size, grow))
             cache["template"] = dataclasses.replace(nb, max_occupancy=cache["capacity"])
         nb = update_jit(s, cache["template"] if cells else nb, xy)
         if bool(nb.did_buffer_overflow) and cache["capacity"] < n * (n - 1) // 2 and grow < 8:

@@ -110,7 +110,7 @@ class _Run:
             overflow = bool(st.nbrs.did_buffer_overflow) or bool(st.nbrs.cell_size_too_small)
             if not overflow:
                 break
-            if attempt == _MAX_RETRIES or self._blown(buf):
+            if attempt == _MAX_RETRIES:  # an overflowed list taints the chunk (also a blow-up in it): redo
                 break
             nb = self.eng["allocate"](st0.s, st0.xy, grow=1)
             z = jnp.zeros((), self.dtype)
