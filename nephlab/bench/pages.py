@@ -1,6 +1,6 @@
 """Page-load benchmark of ``nephlab serve``: time to the first Bokeh plot in headless Chromium.
 
-For each page (``/lindblad``, ``/protocol``, ``/largedev``, ``/cluster``) the harness starts
+For each page (``/lindblad``, ``/protocol``, ``/largedev``, ``/md``, ``/cluster``) the harness starts
 ``python -m nephlab serve --no-show --port P`` in a subprocess, waits until it is ready (Panel's
 ``/liveness`` endpoint, or HTTP on ``/`` for a server without one) and opens the page in the
 Debian Chromium through Playwright (``executable_path``, never a downloaded browser). A script
@@ -579,7 +579,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pages", type=_pages, default=list(PAGES), help="comma list (default: all four)")
+    p.add_argument("--pages", type=_pages, default=list(PAGES), help="comma list (default: all of them)")
     p.add_argument("--repeats", type=int, default=3, help="warm visits per page (default: %(default)s)")
     p.add_argument("--concurrent", type=int, default=8,
                    help="sessions opened at once on the warm server (default: %(default)s; 0 skips)")
