@@ -165,6 +165,8 @@ def join_at_exit(thread: threading.Thread) -> threading.Thread:
     Example:
         >>> t = join_at_exit(threading.Thread(target=lambda: None, daemon=True)); t.start(); t.join()
     """
+    if not isinstance(thread, threading.Thread):
+        raise TypeError(f"thread must be a threading.Thread, got {type(thread).__name__}")
     _BACKGROUND.add(thread)
     return thread
 
