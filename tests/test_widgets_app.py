@@ -53,7 +53,7 @@ def test_routes_and_pages_build():
 def test_websocket_origins_are_restricted_to_the_served_address():
     assert app.websocket_origins("127.0.0.1", 5006) == ["127.0.0.1:5006", "localhost:5006"]
     assert app.websocket_origins("10.0.0.5", 80) == ["10.0.0.5:80"]
-    server = app.serve(port=0, show=False, start=False)
+    server = app.serve(port=0, show=False, start=False, warm=False)
     try:
         assert server.address == "127.0.0.1"
         assert server._tornado.websocket_origins == {f"127.0.0.1:{server.port}", f"localhost:{server.port}"}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -134,7 +135,7 @@ def warm_pages(names: Any = None) -> dict[str, float]:
             _load(PAGES[name][1]).warm()
             out[name] = time.perf_counter() - t0
         except Exception as exc:  # noqa: BLE001 - logged; the page still works, just slower at first
-            print(f"nephlab serve: warming {name!r} failed: {type(exc).__name__}: {exc}", flush=True)
+            print(f"nephlab serve: warming {name!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             out[name] = math.nan
     return out
 
@@ -166,7 +167,8 @@ def warm_in_background(names: Any = None, *, nice: int = 10, log: bool = True) -
             me.niceness = None  # type: ignore[attr-defined]
         me.result = warm_pages(names)  # type: ignore[attr-defined]
         if log:
-            print(f"nephlab serve: warmed {me.result}", flush=True)  # type: ignore[attr-defined]
+            # stderr, with the server's own log: stdout belongs to the caller (a doctest, a notebook)
+            print(f"nephlab serve: warmed {me.result}", file=sys.stderr, flush=True)  # type: ignore[attr-defined]
 
     from ._base import join_at_exit
 
