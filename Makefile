@@ -52,11 +52,12 @@ demo-cli: $(VENV)/.stamp-core
 # long module list; the dump goes to $(CRASH_LOG) instead and tests/crash_report.py prints the
 # test that was running and the innermost frames of each thread.
 # The tests run in PYTEST_WORKERS processes (pytest-xdist, a whole file per worker, so a file's
-# servers and fixtures are started once); PYTEST_WORKERS=0 runs them in this process.
+# servers and fixtures are started once; the slowest files start first, see tests/conftest.py
+# SLOW_FIRST); PYTEST_WORKERS=0 runs them in this process.
 # The slowest tests are listed at the end and test-artifacts/junit.xml keeps every test's time.
 CRASH_LOG := .pytest-crash.log
 PYTEST_WORKERS ?= 2
-XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 PYTEST := NEPHLAB_JAX_CACHE=off NEPHLAB_CRASH_LOG=$(CRASH_LOG) $(BIN)/python -m pytest -p no:faulthandler \
   $(XDIST) --durations=30 --junitxml=test-artifacts/junit.xml
 CRASH_REPORT := { rc=$$?; $(BIN)/python tests/crash_report.py $(CRASH_LOG); exit $$rc; }

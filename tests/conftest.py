@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import IO
 
 import pytest
@@ -128,7 +129,27 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"{name}: {missing}")
 
 
+# The slowest files, slowest first (from test-artifacts/junit.xml of a full run). Under
+# `--dist loadfile --no-loadscope-reorder` pytest-xdist hands out files in collection order,
+# so these start at once instead of running alone at the end (test_sessions.py alone is ~6 min).
+SLOW_FIRST = (
+    "test_sessions.py", "test_learn_ppo.py", "test_jupyterlab.py", "test_learn_hjb.py",
+    "test_ui_browser_science.py", "test_mesolve_stream.py", "test_widgets_protocol.py",
+    "test_ui_browser.py", "test_md_lammps.py", "test_mesolve_memory.py", "test_control_protocols.py",
+    "test_notebooks_served.py", "test_widgets_cluster.py", "test_slurm.py", "test_md_shear.py",
+)
+
+
+def _start_rank(item: pytest.Item) -> int:
+    """Where an item's file starts: the slow files in order, then notebooks, then the rest."""
+    path = Path(str(getattr(item, "path", "")))
+    if path.name in SLOW_FIRST:
+        return SLOW_FIRST.index(path.name)
+    return len(SLOW_FIRST) + (0 if path.suffix == ".ipynb" else 1)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if str(getattr(item, "path", "")).endswith(".ipynb"):
             item.add_marker(pytest.mark.notebooks)
+    items.sort(key=_start_rank)  # stable: the order inside a file and among the rest is kept
