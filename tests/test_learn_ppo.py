@@ -168,6 +168,30 @@ def _cost_minus_riccati(policy, env, sol, n, seed):
 
 
 @pytest.mark.slow
+def test_ppo_qubit_state_transfer_within_one_percent_of_grape():
+    """QubitEnv: |0> -> |1> under H = (delta/2) sz + (u/2) sx, |u| <= 2, delta = 1, tau = 3, 8 slices.
+
+    A constant drive reaches at most u^2/(u^2 + delta^2) = 0.8, so the policy must learn a switching
+    pulse. The environment is deterministic, so the policy's fidelity is exact; GRAPE on the same
+    slices and bounds is the reference optimum (fidelity 1 - 7e-13).
+    """
+    from nephlab.control.grape import grape
+    from nephlab.learn import QubitEnv
+
+    sx, sz = np.array([[0.0, 1.0], [1.0, 0.0]]), np.diag([1.0, -1.0])
+    ref = grape(0.5 * sz, [0.5 * sx], [1, 0], [0, 1], 3.0, 8, u_bounds=(-2.0, 2.0), seed=0)
+    f_star = 1.0 - ref.infidelity
+    assert f_star > 1 - 1e-9
+    env = QubitEnv(delta=1.0, u_max=2.0, tau=3.0, n_steps=8)
+    constant = env.rollout(jax.random.key(0), lambda o: jnp.array([2.0]))["reward"].sum()
+    assert float(constant) == pytest.approx(0.8 * math.sin(math.sqrt(5.0) * 1.5) ** 2, abs=1e-12)
+    res = train_ppo(env, total_steps=100_000, n_envs=64, seed=0)
+    ev = evaluate_policy(res.policy, env, n_traj=2, seed=0)
+    assert ev.se == 0.0  # deterministic: the policy's mean action on a noiseless system
+    assert 0.99 * f_star <= ev.mean <= f_star + 1e-9
+
+
+@pytest.mark.slow
 def test_ppo_linear_quadratic_2d_within_one_percent_of_riccati():
     """2-D LQ (x0 ~ N(0, I), tau = 2): E[cost] vs the Riccati optimum tr P(0) of nephlab.control.lqr."""
     env, sol = _lq_problem(20)
