@@ -53,15 +53,18 @@ def test_driven_qubit_matches_qutip(qutip_driven, method, kw):
     np.testing.assert_allclose(np.linalg.norm(res.states, axis=-1), 1.0, atol=1e-9)
 
 
+@pytest.mark.slow  # diffrax's implicit solver compiles for ~10 s
 def test_kvaerno5_driven_qubit(qutip_driven):
-    res = sesolve(H_DRIVEN, np.array([1.0, 0.0]), TL, e_ops=[SZ], args=ARGS, method="kvaerno5", rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(res.expect[0], qutip_driven.expect[0], atol=1e-8, rtol=0)
+    """Kvaerno5 at rtol 1e-9 over 4 time units: global error below 1e-7."""
+    res = sesolve(H_DRIVEN, np.array([1.0, 0.0]), TL, e_ops=[SZ], args=ARGS, method="kvaerno5", rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(res.expect[0], qutip_driven.expect[0], atol=1e-7, rtol=0)
 
 
 def test_states_match_qutip_states_and_qobj_in_gives_ket_qobj_out():
-    tl = np.linspace(0.0, 2.0, 5)
-    res = sesolve([0.5 * qt.sigmaz(), [qt.sigmax(), drive]], qt.basis(2, 1), tl, args=ARGS, rtol=1e-10, atol=1e-12)
-    ref = qt.sesolve(QH_DRIVEN, qt.basis(2, 1), tl, args=ARGS, options=QOPT)
+    # the same structure as the tsit5 case above: the compiled program is reused
+    res = sesolve([0.5 * qt.sigmaz(), [qt.sigmax(), drive]], qt.basis(2, 1), TL, args=ARGS, rtol=1e-10, atol=1e-12,
+                  e_ops=[SZ, SX, np.asarray(qt.sigmay().full())])
+    ref = qt.sesolve(QH_DRIVEN, qt.basis(2, 1), TL, args=ARGS, options=QOPT)
     for psi, q in zip(res.to_qutip(), ref.states):
         assert psi.isket and psi.dims == [[2], [1]]
         assert abs(psi.overlap(q) - 1.0) < 1e-9  # same phase, not only the same ray
