@@ -75,7 +75,7 @@ def wigner(rho: Any, xvec: Any, pvec: Any, *, g: float = np.sqrt(2.0)) -> np.nda
         >>> import numpy as np
         >>> from nephlab.quantum import wigner
         >>> W = wigner(np.array([1.0, 0.0]), [0.0], [0.0])     # vacuum: 1/π at the origin
-        >>> float(W[0, 0] * np.pi)
+        >>> round(float(W[0, 0] * np.pi), 12)
         1.0
     """
     xs = real_array(xvec, "xvec", ndim=1, min_size=1)
