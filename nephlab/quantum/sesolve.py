@@ -17,10 +17,6 @@ from .timedep import CallableOperator, parse_operator
 
 __all__ = ["KetResult", "sesolve"]
 
-_OPTION_ALIASES = {"method": "method", "rtol": "rtol", "atol": "atol", "dt": "dt", "store_states": "store_states",
-                   "nsteps": "max_steps", "max_steps": "max_steps", "normalize": "normalize"}
-
-
 class KetResult(Result):
     """A :class:`Result` whose states are kets: ``states`` batch + (T, n), ``final_state``
     batch + (n,). ``populations()`` gives ``|ψ_i(t)|²``, ``purity()`` is 1 and ``entropy()`` 0;
@@ -124,7 +120,6 @@ def sesolve(
     store_states: bool = True,
     normalize: bool = False,
     max_steps: int | None = None,
-    options: dict | None = None,
 ) -> KetResult:
     """Solve the Schrödinger equation ``i dψ/dt = H(t) ψ`` for a ket or a batch of kets.
 
@@ -149,7 +144,6 @@ def sesolve(
         store_states: keep ψ(t) at every time; the final ket is always kept.
         normalize: rescale a ``psi0`` whose norm is not 1 instead of raising.
         max_steps: step limit of the adaptive methods (default 100000).
-        options: QuTiP-style dict of the options above (``nsteps`` accepted).
 
     Returns:
         :class:`KetResult` (a :class:`Result`): ``times`` (T,), ``expect`` (one array per e_op,
@@ -163,18 +157,6 @@ def sesolve(
         >>> np.round(res.expect[0], 10).tolist()[::2]   # cos(2t)
         [1.0, 0.0, -1.0]
     """
-    if options is not None:
-        if not isinstance(options, dict):
-            raise TypeError(f"options must be a dict, got {type(options).__name__}")
-        unknown = sorted(set(options) - set(_OPTION_ALIASES))
-        if unknown:
-            raise ValueError(f"options has unknown key(s) {unknown}; allowed: {sorted(_OPTION_ALIASES)}")
-        loc = dict(method=method, rtol=rtol, atol=atol, dt=dt, store_states=store_states, max_steps=max_steps,
-                   normalize=normalize)
-        loc.update({_OPTION_ALIASES[k]: v for k, v in options.items()})
-        method, rtol, atol, dt = loc["method"], loc["rtol"], loc["atol"], loc["dt"]
-        store_states, max_steps, normalize = loc["store_states"], loc["max_steps"], loc["normalize"]
-
     t_start = time.perf_counter()
     tl = time_grid(tlist, "tlist")
     args = args_dict(args)
