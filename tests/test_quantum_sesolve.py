@@ -178,3 +178,18 @@ def test_ket_result_helpers():
     np.testing.assert_allclose(res.populations()[-1], [0.0, 1.0], atol=1e-12)
     np.testing.assert_allclose(res.purity(), 1.0)
     assert "kets" in str(res)
+
+
+def test_open_propagator_time_dependent_c_ops_and_callable_H():
+    """Time-dependent (complex) collapse coefficients and a callable H(t, args), against QuTiP."""
+    a = qt.destroy(3)
+    H = a.dag() * a + 0.2 * (a + a.dag())
+    cq = [[a, lambda t: np.sqrt(0.2) * (1 + 0.5 * np.sin(t))], [a.dag() * a, lambda t: 0.3 * np.exp(1j * t)]]
+    cn = [[a.full(), lambda t: jnp.sqrt(0.2) * (1 + 0.5 * jnp.sin(t))], [(a.dag() * a).full(), lambda t: 0.3 * jnp.exp(1j * t)]]
+    S = propagator(H.full(), 1.7, cn, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(S, qt.propagator(H, 1.7, cq, options=QOPT).full(), atol=1e-8)
+    Hn, X = H.full(), (a + a.dag()).full()
+    S = propagator(lambda t, args: Hn + args["F"] * jnp.cos(t) * X, 1.7, [np.sqrt(0.1) * a.full()], args={"F": 0.5},
+                   rtol=1e-11, atol=1e-13)
+    Sq = qt.propagator([H, [a + a.dag(), lambda t: 0.5 * np.cos(t)]], 1.7, [np.sqrt(0.1) * a], options=QOPT)
+    np.testing.assert_allclose(S, Sq.full(), atol=1e-8)
