@@ -19,7 +19,9 @@ from .operators import (
     tensor,
     thermal_dm,
 )
+from .propagator import propagator
 from .result import Result
+from .sesolve import KetResult, sesolve
 from .steadystate import steadystate
 from .stream import Recorder
 from .superop import dissipator_apply, lindblad_dissipator, lindblad_rhs, liouvillian, spost, spre, sprepost
@@ -34,12 +36,13 @@ from .thermo import (
     tpm_work,
 )
 from .timedep import hamiltonian_function
+from .wigner import wigner
 
 __all__ = [
-    "Dopri5", "Expm", "Kvaerno5", "Magnus4", "Method", "RK4", "Recorder", "Result", "Tsit5", "WorkStatistics",
+    "Dopri5", "Expm", "KetResult", "Kvaerno5", "Magnus4", "Method", "RK4", "Recorder", "Result", "Tsit5", "WorkStatistics",
     "basis", "coherent", "create", "destroy", "dissipator_apply", "entropy_production_rate", "entropy_vn",
     "estimate_memory_bytes", "fock_dm", "hamiltonian_function", "heat_currents", "ket2dm", "lindblad_dissipator",
-    "lindblad_rhs", "liouvillian", "mesolve", "num", "purity", "qeye", "relative_entropy", "sigmam", "sigmap",
+    "lindblad_rhs", "liouvillian", "mesolve", "num", "propagator", "purity", "qeye", "relative_entropy", "sesolve", "sigmam", "sigmap",
     "sigmax", "sigmay", "sigmaz", "spost", "spre", "sprepost", "steadystate", "tensor", "thermal_bath",
-    "thermal_dm", "tpm_work",
+    "thermal_dm", "tpm_work", "wigner",
 ]

@@ -1,4 +1,5 @@
-"""Unitary building blocks shared by the Magnus integrator and two-point-measurement statistics.
+"""Propagators: the public :func:`propagator` (QuTiP's call order) and the unitary building blocks
+shared by the Magnus integrator and two-point-measurement statistics.
 
 The fourth-order Magnus step uses the two Gauss–Legendre nodes ``t + (1/2 ∓ √3/6) h``:
 
@@ -10,13 +11,15 @@ precision (every step is exactly norm preserving).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401
+
+__all__ = ["GAUSS_NODES", "adaptive_propagator", "expm_hermitian", "magnus4_exponent", "propagator"]
 
 GAUSS_NODES = (0.5 - np.sqrt(3.0) / 6.0, 0.5 + np.sqrt(3.0) / 6.0)
 
@@ -161,3 +164,117 @@ def adaptive_propagator(
     U = _ordered_product(np.concatenate(kept_U)[order])
     W, _, Vh = np.linalg.svd(U)  # nearest unitary (polar factor): removes rounding drift of many products
     return W @ Vh, int(len(t_all)), float(np.concatenate(kept_e).sum() / 15.0)
+
+
+def propagator(
+    H: Any,
+    t: Any,
+    c_ops: Any = None,
+    *,
+    args: dict | None = None,
+    method: Any = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    dt: float | None = None,
+    max_steps: int | None = None,
+) -> Any:
+    """The propagator of ``i dψ/dt = H(t) ψ`` (closed) or of the Lindblad equation (with ``c_ops``).
+
+    Closed systems: the unitary ``U(t)`` (n, n) with ``ψ(t) = U(t) ψ(t0)``. With ``c_ops``: the
+    superoperator ``S(t)`` (n², n²) with ``vec(ρ(t)) = S(t) vec(ρ(t0))`` in QuTiP's
+    column-stacking convention (``vec(ρ) = ρ.reshape(-1, order="F")``), as ``qutip.propagator``
+    returns it. Units: ħ = 1, times in inverse energy units.
+
+    Args:
+        H: Hamiltonian in any form :func:`nephlab.mesolve` accepts (array or ``Qobj``
+            (..., n, n), QuTiP list format with JAX-traceable or sampled coefficients, callable
+            ``H(t, args)``); Hermitian. Leading axes are batch axes.
+        t: a positive time (the propagator from 0 to t), or strictly increasing times (T,) (the
+            propagators from ``t[0]`` to each, stacked; the first is the identity), as QuTiP.
+            Array coefficients of ``H`` are sampled on these times.
+        c_ops: collapse operators (a list, or one operator), each (..., n, n) or in the list format.
+        args: dict for coefficients ``f(t, args)``.
+        method: ``"auto"`` (``"expm"`` for a constant generator, else ``"tsit5"``),
+            ``"expm"`` (constant H and c_ops: exact eigendecomposition of H when closed, matrix
+            exponential of the Liouvillian when open), ``"magnus4"`` (closed systems, fixed
+            step ``dt``, unitary to machine precision), ``"tsit5"``, ``"dopri5"``,
+            ``"kvaerno5"``, ``"rk4"``, or a method object such as ``Tsit5(rtol=1e-10)``.
+        rtol, atol: tolerances of the adaptive methods (default 1e-6, 1e-8 per entry).
+        dt: step of ``rk4`` and ``magnus4``.
+        max_steps: step limit of the adaptive methods.
+
+    Returns:
+        batch + (n, n) (closed) or batch + (n², n²) (open) complex NumPy array for a scalar
+        ``t``; batch + (T, ., .) for a list of times. When ``H`` or a collapse operator is a
+        ``Qobj``: a ``Qobj`` (``super`` type with ``c_ops``), or a list of them over the times.
+
+    Example:
+        >>> import numpy as np
+        >>> from nephlab.quantum import propagator, sigmax
+        >>> U = propagator(sigmax(), np.pi / 2)          # exp(-i σx π/2) = -i σx
+        >>> np.round(U, 12)
+        array([[0.+0.j, 0.-1.j],
+               [0.-1.j, 0.+0.j]])
+        >>> propagator([sigmax(), [sigmax(), lambda t: t]], [0.0, 0.5, 1.0], method="magnus4", dt=0.01).shape
+        (3, 2, 2)
+    """
+    from .. import _validate
+    from . import _linear
+    from ._convert import check_dims, qobj_dims, to_qobj
+    from .mesolve import _eval_callable_h
+    from .methods import Problem, check_keywords, get_method
+    from .sesolve import check_method, not_reached, parse_hamiltonian
+    from .timedep import parse_operator
+
+    scalar = np.ndim(t) == 0 and not isinstance(t, (list, tuple))
+    if scalar:
+        t_val = _validate.real_number(t, "t", positive=True)
+        tl = np.array([0.0, t_val])
+    else:
+        tl = _validate.time_grid(t, "t")
+    args = _validate.args_dict(args)
+    keywords = check_keywords(rtol=rtol, atol=atol, max_steps=max_steps, dt=dt)
+    meth = get_method(method)
+    h_terms, h_callable = parse_hamiltonian(H, None, tl, args, ref="H")
+    n = h_terms[0].op.shape[-1] if h_callable is None else _eval_callable_h(h_callable, tl[0], args).shape[-1]
+    if c_ops is None:
+        c_list = []
+    elif isinstance(c_ops, (np.ndarray, jax.Array)) or type(c_ops).__name__ == "Qobj":
+        c_list = [c_ops]
+    elif isinstance(c_ops, (list, tuple)):
+        c_list = list(c_ops)
+    else:
+        raise TypeError(f"c_ops must be a list of collapse operators, got {type(c_ops).__name__}")
+    c_parsed = [parse_operator(c, f"c_ops[{i}]", tl, allow_callable=False) for i, c in enumerate(c_list)]
+    shapes = [("H" if len(h_terms) == 1 else f"H[{i}]", term.op.shape[:-2]) for i, term in enumerate(h_terms)]
+    for i, terms in enumerate(c_parsed):
+        for j, term in enumerate(terms):
+            name = f"c_ops[{i}]" if len(terms) == 1 else f"c_ops[{i}][{j}]"
+            check_dims(term.op, n, name, "H")
+            shapes.append((name, term.op.shape[:-2]))
+    from .mesolve import _check_coefficients
+
+    _check_coefficients((), c_parsed, tl, args)
+    batch_shape = _validate.broadcast_batch(shapes)
+    closed = not c_parsed
+    problem = Problem(n=n, n_times=len(tl), n_c_ops=len(c_parsed),
+                      time_dependent_h=h_callable is not None or any(x.coeff is not None for x in h_terms),
+                      time_dependent_c_ops=any(x.coeff is not None for ts in c_parsed for x in ts),
+                      callable_h=h_callable is not None)
+    meth = check_method(meth, problem, closed=closed).configure(**keywords)
+    splines: list = []
+    specs, ops, func = _linear.assemble(closed, h_terms, h_callable, c_parsed, splines)
+    N = n if closed else n * n
+    uniform = bool(np.allclose(np.diff(tl), tl[1] - tl[0], rtol=1e-12, atol=0.0))
+    st = _linear.Structure(method=meth.static(), closed=closed, specs=specs, func=func, n_eops=0, store_states=True,
+                           uniform=uniform)
+    saved, _, stats = _linear.run(st, ops, np.eye(N, dtype=np.complex128), tl, args, splines,
+                                  np.zeros((0, N, N), np.complex128), meth, tuple(batch_shape))
+    if not bool(np.all(stats["success"])):
+        raise RuntimeError(not_reached("propagator", meth, tl))
+    out = saved["state"]  # batch + (T, N, N)
+    out = out[..., -1, :, :] if scalar else out
+    dims = qobj_dims([("H", H), ("c_ops", c_ops)])
+    if dims is None:
+        return out
+    return to_qobj(out, dims if closed else [dims, dims])
