@@ -37,6 +37,17 @@ _OPTION_ALIASES = {
 MEMORY_FRACTION = 0.8  # refuse a call whose estimate exceeds this fraction of the free memory
 
 
+def _c_list(c_ops: Any) -> list:
+    """``c_ops`` as a list: ``None`` -> ``[]``, one operator -> ``[op]``; anything else is refused."""
+    if c_ops is None:
+        return []
+    if isinstance(c_ops, (np.ndarray, jax.Array)) or type(c_ops).__name__ == "Qobj":
+        return [c_ops]
+    if isinstance(c_ops, (list, tuple)):
+        return list(c_ops)
+    raise TypeError(f"c_ops must be a list of collapse operators, got {type(c_ops).__name__}")
+
+
 def mesolve(
     H: Any,
     rho0: Any,
@@ -150,14 +161,7 @@ def mesolve(
     n = rho.shape[-1]
     dims = qobj_dims([("rho0", rho0), ("H", H), ("c_ops", c_ops), ("e_ops", e_ops)])
     h_parsed = parse_operator(H, "H", tl)
-    if c_ops is None:
-        c_list = []
-    elif isinstance(c_ops, (np.ndarray, jax.Array)) or type(c_ops).__name__ == "Qobj":
-        c_list = [c_ops]
-    elif isinstance(c_ops, (list, tuple)):
-        c_list = list(c_ops)
-    else:
-        raise TypeError(f"c_ops must be a list of collapse operators, got {type(c_ops).__name__}")
+    c_list = _c_list(c_ops)
     c_parsed = [parse_operator(c, f"c_ops[{i}]", tl, allow_callable=False) for i, c in enumerate(c_list)]
 
     h_callable = None

@@ -221,7 +221,7 @@ def propagator(
     from .. import _validate
     from . import _linear
     from ._convert import check_dims, qobj_dims, to_qobj
-    from .mesolve import _eval_callable_h
+    from .mesolve import _c_list, _eval_callable_h
     from .methods import Problem, check_keywords, get_method
     from .sesolve import check_method, not_reached, parse_hamiltonian
     from .timedep import parse_operator
@@ -237,14 +237,7 @@ def propagator(
     meth = get_method(method)
     h_terms, h_callable = parse_hamiltonian(H, None, tl, args, ref="H")
     n = h_terms[0].op.shape[-1] if h_callable is None else _eval_callable_h(h_callable, tl[0], args).shape[-1]
-    if c_ops is None:
-        c_list = []
-    elif isinstance(c_ops, (np.ndarray, jax.Array)) or type(c_ops).__name__ == "Qobj":
-        c_list = [c_ops]
-    elif isinstance(c_ops, (list, tuple)):
-        c_list = list(c_ops)
-    else:
-        raise TypeError(f"c_ops must be a list of collapse operators, got {type(c_ops).__name__}")
+    c_list = _c_list(c_ops)
     c_parsed = [parse_operator(c, f"c_ops[{i}]", tl, allow_callable=False) for i, c in enumerate(c_list)]
     shapes = [("H" if len(h_terms) == 1 else f"H[{i}]", term.op.shape[:-2]) for i, term in enumerate(h_terms)]
     for i, terms in enumerate(c_parsed):
