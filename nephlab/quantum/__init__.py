@@ -1,5 +1,6 @@
 """nephlab.quantum: open-quantum-system dynamics (Lindblad), steady states and quantum thermodynamics."""
 
+from .counting import CountingResult, counting_statistics, tilted_liouvillian
 from .mesolve import estimate_memory_bytes, mesolve
 from .methods import Dopri5, Expm, Kvaerno5, Magnus4, Method, RK4, Tsit5
 from .operators import (
@@ -39,6 +40,7 @@ from .timedep import hamiltonian_function
 from .wigner import wigner
 
 __all__ = [
+    "CountingResult", "counting_statistics", "tilted_liouvillian",
     "Dopri5", "Expm", "KetResult", "Kvaerno5", "Magnus4", "Method", "RK4", "Recorder", "Result", "Tsit5", "WorkStatistics",
     "basis", "coherent", "create", "destroy", "dissipator_apply", "entropy_production_rate", "entropy_vn",
     "estimate_memory_bytes", "fock_dm", "hamiltonian_function", "heat_currents", "ket2dm", "lindblad_dissipator",
