@@ -1,0 +1,44 @@
+"""The quantum tasks of issue 14 against closed forms: counting statistics of model presets."""
+
+import pytest
+
+from nephlab.tasks import get_task, run_task
+
+
+def test_counting_statistics_resonance_fluorescence_closed_forms():
+    """Qubit preset H = F σx (Ω = 2F), L = sqrt(γ) σ-: flux γΩ²/(γ² + 2Ω²), Mandel
+    Q = -6Ω²γ²/(γ² + 2Ω²)² (Mandel, Opt. Lett. 4, 205 (1979)); θ(0) = 0 on the grid."""
+    F, g = 0.7, 0.9
+    ds = run_task("counting_statistics", model="qubit", F=F, gamma=g, s_min=-0.5, s_max=0.5, n_s=11)
+    om = 2 * F
+    mean = g * om**2 / (g**2 + 2 * om**2)
+    q = -6 * om**2 * g**2 / (g**2 + 2 * om**2) ** 2
+    assert float(ds["mean_current"]) == pytest.approx(mean, rel=1e-12)
+    assert float(ds.fano) == pytest.approx(1 + q, rel=1e-10)
+    assert float(ds.noise) == pytest.approx(mean * (1 + q), rel=1e-10)
+    assert abs(float(ds.theta.sel(s=0.0, method="nearest"))) < 1e-12
+    assert ds.cumulants.dims == ("order",) and ds.cumulants.sizes["order"] == 4
+    assert ds.attrs["task"] == "counting_statistics"
+
+
+def test_counting_statistics_net_quanta_of_a_thermal_driven_cavity():
+    """Oscillator with a thermal bath: the net emitted current is γ(<n> - n_th) = γ |α|² with
+    |α|² = 4F²/γ² at zero detuning; counting only emissions gives γ(n_th + 1)<n> + ... > net."""
+    F, g, nth = 0.25, 0.5, 0.2
+    net = run_task("counting_statistics", model="oscillator", n=20, F=F, gamma=g, nth=nth, count="net", n_s=3)
+    emitted = run_task("counting_statistics", model="oscillator", n=20, F=F, gamma=g, nth=nth, n_s=3)
+    # 1e-7: the Fock cut at n = 20 of a displaced thermal state (|α|² = 1, n_th = 0.2) costs ~2.5e-8
+    assert float(net["mean_current"]) == pytest.approx(4 * F**2 / g, rel=1e-7)
+    n_mean = nth + 4 * F**2 / g**2
+    assert float(emitted["mean_current"]) == pytest.approx(g * (nth + 1) * n_mean, rel=1e-7)
+    assert float(emitted.fano) > 1.0  # thermal photons bunch: super-Poissonian emission
+
+
+def test_counting_statistics_task_rejects_an_empty_s_range():
+    with pytest.raises(ValueError, match="s_min < s_max"):
+        get_task("counting_statistics").spec.validate({"s_min": 1.0, "s_max": 1.0})
+    with pytest.raises(ValueError, match="count"):
+        get_task("counting_statistics").spec.validate({"count": "absorbed"})
+    t = get_task("counting_statistics")
+    est = t.estimate(t.spec.validate({"model": "oscillator", "n": 30}))  # d² = 900: the Arnoldi path
+    assert est["device"] == "cpu" and est["memory_bytes"] < 3 * 16 * 30**4
