@@ -12,8 +12,10 @@ open at a time (one of each), 30 rounds.
   and resident memory back within 300 MB of the baseline.
 
 Only those two limits are the requirement; the browser waits have generous budgets for a loaded
-CI machine. Guards stop the rounds (and fail the test) when the server grows by more than 3 GB
-(the machine is shared) or the rounds take more than 10 minutes; memory and CPU are still checked.
+CI machine, and the rounds take as long as the machine needs (about 3 min on a quiet 2-core
+machine, 10-20 min under heavy load): no wall-clock budget fails the test, since a loaded machine
+is not a leak. A guard stops the rounds (and fails the test) when the server grows by more than
+3 GB (the machine is shared); memory and CPU are still checked.
 The server must let go of a closed session within a few seconds: ``nephlab serve`` checks for
 unused sessions every second and destroys them shortly after their page closed, which runs the
 components' ``on_session_destroyed`` clean-up.
@@ -32,7 +34,7 @@ import pytest
 from nephlab.bench.pages import CHROMIUM_ARGS, PAGES, PROBE_JS, VIEWPORT, Server
 from ui_helpers import ARTIFACTS, chromium_path
 
-pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 SESSIONS = 30  # per page
 AT_ONCE = len(PAGES)  # one session of each page open at a time
@@ -42,7 +44,6 @@ IDLE_CORE_FRACTION = 0.05
 IDLE_DEADLINE_S = 10.0
 RSS_SETTLE_S = 30.0  # how long memory may take to come back after the last close
 GUARD_MB = 3000.0  # stop early: the machine is shared
-GUARD_S = 600.0  # stop the rounds (and fail) after this long; ~2-3 min on a quiet 2-core machine
 PLOT_TIMEOUT_S = 180.0  # browser wait per session (generous: a loaded CI machine)
 BASELINE_IDLE_S = 120.0  # the warm-up sessions' work may take this long on a slow machine
 
@@ -135,10 +136,7 @@ async def _run(url: str, pid: int, report: dict) -> float:
                 if rss - base > GUARD_MB:
                     report["guard"] = f"stopped after round {r + 1}: RSS {rss:.0f} MB, {rss - base:.0f} MB over baseline"
                     break
-                if time.perf_counter() - t_rounds > GUARD_S:
-                    report["guard"] = (f"stopped after round {r + 1} of {SESSIONS}: the rounds took more than "
-                                       f"{GUARD_S:.0f} s (first plot of the last round: {max(times):.1f} s)")
-                    break
+            report["rounds_s"] = time.perf_counter() - t_rounds
             last_close = time.perf_counter()
             await ctx.close()
         finally:
@@ -175,7 +173,7 @@ def test_thirty_sessions_per_page_leave_no_memory_and_no_work(tmp_path):
         (ARTIFACTS / "sessions.json").write_text(json.dumps(report, indent=1, default=str))
     plots = [t for r in report["rounds"] for t in r["plot_s"].values()]
     print(f"\nsessions: {len(report['rounds'])} rounds of {AT_ONCE} pages; first plot median "
-          f"{sorted(plots)[len(plots) // 2]:.2f} s, max {max(plots):.2f} s; RSS baseline {report['baseline_mb']:.0f} MB "
+          f"{sorted(plots)[len(plots) // 2]:.2f} s, max {max(plots):.2f} s, rounds {report['rounds_s']:.0f} s; RSS baseline {report['baseline_mb']:.0f} MB "
           f"(idle after {report['baseline_idle_after_s']}), peak {report['peak_mb']:.0f} MB, final "
           f"{report['final_mb']:.0f} MB ({report['growth_mb']:+.0f} MB, {report['final_after_close_s']:.1f} s after "
           f"the last close); CPU idle after the last close: {report['idle_after_close_s']} s "
