@@ -1,5 +1,12 @@
 """nephlab.quantum: open-quantum-system dynamics (Lindblad), steady states and quantum thermodynamics."""
 
+from .correlation import (
+    coherence_function_g1,
+    coherence_function_g2,
+    correlation_2op_1t,
+    correlation_2op_2t,
+    spectrum,
+)
 from .mesolve import estimate_memory_bytes, mesolve
 from .methods import Dopri5, Expm, Kvaerno5, Magnus4, Method, RK4, Tsit5
 from .operators import (
@@ -37,9 +44,10 @@ from .timedep import hamiltonian_function
 
 __all__ = [
     "Dopri5", "Expm", "Kvaerno5", "Magnus4", "Method", "RK4", "Recorder", "Result", "Tsit5", "WorkStatistics",
-    "basis", "coherent", "create", "destroy", "dissipator_apply", "entropy_production_rate", "entropy_vn",
+    "basis", "coherence_function_g1", "coherence_function_g2", "coherent", "correlation_2op_1t",
+    "correlation_2op_2t", "create", "destroy", "dissipator_apply", "entropy_production_rate", "entropy_vn",
     "estimate_memory_bytes", "fock_dm", "hamiltonian_function", "heat_currents", "ket2dm", "lindblad_dissipator",
     "lindblad_rhs", "liouvillian", "mesolve", "num", "purity", "qeye", "relative_entropy", "sigmam", "sigmap",
-    "sigmax", "sigmay", "sigmaz", "spost", "spre", "sprepost", "steadystate", "tensor", "thermal_bath",
+    "sigmax", "sigmay", "sigmaz", "spectrum", "spost", "spre", "sprepost", "steadystate", "tensor", "thermal_bath",
     "thermal_dm", "tpm_work",
 ]

@@ -388,7 +388,7 @@ def coherence_function_g1(
         args: must be None.
 
     Returns:
-        ``(g1, G1)``: complex128 arrays of shape batch + (K,).
+        ``(g1, G1)``: complex128 arrays of shape batch + (K,); g1 is NaN where ``<A†A>`` vanishes.
 
     Example:
         >>> import numpy as np
@@ -405,7 +405,8 @@ def coherence_function_g1(
     eye = np.broadcast_to(np.eye(A.shape[-1], dtype=np.complex128), A.shape)
     G1 = _correlation_3op(Lm, rho[:, None], eye, A, Ad, taus)[:, 0]
     n0, nt = _photon_number(Lm, rho, Ad @ A, taus, state0 is None)
-    g1 = G1 / np.sqrt(n0[:, None] * nt)
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN where <A†A> = 0: g1 undefined
+        g1 = G1 / np.sqrt(n0[:, None] * nt)
     return g1.reshape(bshape + g1.shape[1:]), G1.reshape(bshape + G1.shape[1:])
 
 
@@ -425,13 +426,13 @@ def coherence_function_g2(
         args: must be None.
 
     Returns:
-        ``(g2, G2)``: complex128 arrays of shape batch + (K,).
+        ``(g2, G2)``: complex128 arrays of shape batch + (K,); g2 is NaN where ``<A†A>`` vanishes.
 
     Example:
         >>> import numpy as np
         >>> from nephlab.quantum import sigmam, sigmax
         >>> g2, G2 = coherence_function_g2(sigmax(), None, [0.0, 1.0], [sigmam()], sigmam())
-        >>> abs(g2[0]) < 1e-12                                   # antibunching of resonance fluorescence
+        >>> bool(abs(g2[0]) < 1e-12)                             # antibunching of resonance fluorescence
         True
     """
     _check_args(args)
@@ -440,7 +441,8 @@ def coherence_function_g2(
     Ad = np.conj(np.swapaxes(A, -1, -2))
     G2 = _correlation_3op(Lm, rho[:, None], Ad, A, Ad @ A, taus)[:, 0]
     n0, nt = _photon_number(Lm, rho, Ad @ A, taus, state0 is None)
-    g2 = G2 / (n0[:, None] * nt)
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN where <A†A> = 0: g2 undefined
+        g2 = G2 / (n0[:, None] * nt)
     return g2.reshape(bshape + g2.shape[1:]), G2.reshape(bshape + G2.shape[1:])
 
 
