@@ -224,7 +224,7 @@ def test_spectrum_accepts_its_steady_state():
         (lambda H, c, s: spectrum(H, [0.0], [], s.T, s), ValueError, "c_ops is empty"),
         (lambda H, c, s: correlation_2op_1t(H, None, [0.0, np.inf], c, s.T, s), ValueError, "taulist must be finite"),
         (lambda H, c, s: correlation_2op_1t(H, None, np.zeros((2, 2)), c, s.T, s), ValueError, "taulist must be 1-D"),
-        (lambda H, c, s: correlation_2op_1t(H, None, [0.0, -1.0], c, s.T, s), ValueError, "taulist must hold times >= 0"),
+        (lambda H, c, s: correlation_2op_1t(H, None, [-1.0, 0.0], c, s.T, s), ValueError, "taulist must hold times >= 0"),
         (lambda H, c, s: correlation_2op_1t(H, None, [0.0, 2.0, 1.0], c, s.T, s), ValueError,
          "taulist must be strictly increasing"),
         (lambda H, c, s: correlation_2op_2t(H, None, [1.0, 0.5], [0.0], c, s.T, s), ValueError,

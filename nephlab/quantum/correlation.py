@@ -46,11 +46,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401  (enables float64)
-from .._validate import broadcast_batch, real_array
+from .._validate import broadcast_batch, real_array, time_grid
 from ._convert import as_density_matrix, as_operator, check_dims, is_qobj, to_jax
 from ._linalg import expm
 from .steadystate import _rate_scale, steadystate
-from .superop import _as_c_ops, _dag, _liouvillian_core
+from .superop import _as_c_ops, _liouvillian_core
 
 __all__ = [
     "coherence_function_g1",
@@ -95,13 +95,10 @@ def _times(x: Any, name: str) -> np.ndarray:
     if isinstance(x, jax.core.Tracer):
         raise TypeError(f"{name} must be concrete (a NumPy/JAX array), not a traced value")
     t = real_array(x, name, ndim=1, min_size=1)
-    if np.any(t < 0):
-        i = int(np.argmax(t < 0))
-        raise ValueError(f"{name} must hold times >= 0 (measured from the initial state), but {name}[{i}]={t[i]}")
-    d = np.diff(t)
-    if np.any(d <= 0):
-        i = int(np.argmax(d <= 0))
-        raise ValueError(f"{name} must be strictly increasing, but {name}[{i}]={t[i]} >= {name}[{i + 1}]={t[i + 1]}")
+    if t.size > 1:
+        time_grid(t, name)  # strictly increasing
+    if t[0] < 0:
+        raise ValueError(f"{name} must hold times >= 0 (measured from the initial state), but {name}[0]={t[0]}")
     return t
 
 
@@ -370,6 +367,24 @@ def _photon_number(Lm, rho, N, taus, steady):
     return n0, np.einsum("bij,btji->bt", N, rho_tau)
 
 
+def _coherence(order, H, state0, taulist, c_ops, a_op, args):
+    """(g, G) of first (G1 = <A†(τ)A(0)>) or second order (G2 = <A†(0)A†(τ)A(τ)A(0)>)."""
+    _check_args(args)
+    taus = _times(taulist, "taulist")
+    bshape, Lm, rho, (A,) = _prepare(H, state0, c_ops, [("a_op", a_op)])
+    Ad = np.conj(np.swapaxes(A, -1, -2))
+    if order == 1:
+        eye = np.broadcast_to(np.eye(A.shape[-1], dtype=np.complex128), A.shape)
+        G = _correlation_3op(Lm, rho[:, None], eye, A, Ad, taus)[:, 0]
+    else:
+        G = _correlation_3op(Lm, rho[:, None], Ad, A, Ad @ A, taus)[:, 0]
+    n0, nt = _photon_number(Lm, rho, Ad @ A, taus, state0 is None)
+    norm = n0[:, None] * nt
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN where <A†A> = 0: g undefined
+        g = G / (np.sqrt(norm) if order == 1 else norm)
+    return g.reshape(bshape + g.shape[1:]), G.reshape(bshape + G.shape[1:])
+
+
 def coherence_function_g1(
     H: Any, state0: Any, taulist: Any, c_ops: Sequence[Any] | None, a_op: Any, *, args: dict | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -398,16 +413,7 @@ def coherence_function_g1(
         >>> np.allclose(np.abs(g1), 1.0)                         # coherent steady state
         True
     """
-    _check_args(args)
-    taus = _times(taulist, "taulist")
-    bshape, Lm, rho, (A,) = _prepare(H, state0, c_ops, [("a_op", a_op)])
-    Ad = np.conj(np.swapaxes(A, -1, -2))
-    eye = np.broadcast_to(np.eye(A.shape[-1], dtype=np.complex128), A.shape)
-    G1 = _correlation_3op(Lm, rho[:, None], eye, A, Ad, taus)[:, 0]
-    n0, nt = _photon_number(Lm, rho, Ad @ A, taus, state0 is None)
-    with np.errstate(divide="ignore", invalid="ignore"):  # NaN where <A†A> = 0: g1 undefined
-        g1 = G1 / np.sqrt(n0[:, None] * nt)
-    return g1.reshape(bshape + g1.shape[1:]), G1.reshape(bshape + G1.shape[1:])
+    return _coherence(1, H, state0, taulist, c_ops, a_op, args)
 
 
 def coherence_function_g2(
@@ -435,15 +441,7 @@ def coherence_function_g2(
         >>> bool(abs(g2[0]) < 1e-12)                             # antibunching of resonance fluorescence
         True
     """
-    _check_args(args)
-    taus = _times(taulist, "taulist")
-    bshape, Lm, rho, (A,) = _prepare(H, state0, c_ops, [("a_op", a_op)])
-    Ad = np.conj(np.swapaxes(A, -1, -2))
-    G2 = _correlation_3op(Lm, rho[:, None], Ad, A, Ad @ A, taus)[:, 0]
-    n0, nt = _photon_number(Lm, rho, Ad @ A, taus, state0 is None)
-    with np.errstate(divide="ignore", invalid="ignore"):  # NaN where <A†A> = 0: g2 undefined
-        g2 = G2 / (n0[:, None] * nt)
-    return g2.reshape(bshape + g2.shape[1:]), G2.reshape(bshape + G2.shape[1:])
+    return _coherence(2, H, state0, taulist, c_ops, a_op, args)
 
 
 # --------------------------------------------------------------------------------------------
