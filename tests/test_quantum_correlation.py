@@ -245,3 +245,13 @@ def test_bad_input(call, exc, match):
     sm = np.asarray(sigmam())
     with pytest.raises(exc, match=match):
         call(0.5 * np.asarray(sigmax()), [sm], sm)
+
+
+def test_spectrum_frequency_chunks_equal_one_chunk(monkeypatch):
+    from nephlab.quantum import correlation
+
+    H, c_ops, sm = fluorescence(Omega=20.0)
+    w = np.linspace(-30.0, 30.0, 1001)
+    whole = spectrum(H, w, c_ops, sm.dag(), sm)
+    monkeypatch.setattr(correlation, "_SPECTRUM_CHUNK_ELEMENTS", 4 * 300)  # 300 per chunk, last one padded
+    np.testing.assert_array_equal(spectrum(H, w, c_ops, sm.dag(), sm), whole)
