@@ -61,8 +61,8 @@ __all__ = [
 ]
 
 _UNIFORM_RTOL = 1e-10  # steps equal to this relative tolerance share one e^{L dτ}
-_STEADY_TOL = 1e-8
-_SPECTRUM_CHUNK_ELEMENTS = 2**22  # frequencies per chunk × n²: 64 MB of complex128 workspace  # relative residual ‖L(ρ)‖/(s‖ρ‖) below which a given state counts as steady
+_STEADY_TOL = 1e-8  # relative residual ‖L(ρ)‖/(s‖ρ‖) below which a given state counts as steady
+_SPECTRUM_CHUNK_ELEMENTS = 2**22  # frequencies per chunk × n²: 64 MB of complex128 workspace
 
 
 # --------------------------------------------------------------------------------------------
