@@ -1,5 +1,12 @@
 """nephlab.quantum: open-quantum-system dynamics (Lindblad), steady states and quantum thermodynamics."""
 
+from .correlation import (
+    coherence_function_g1,
+    coherence_function_g2,
+    correlation_2op_1t,
+    correlation_2op_2t,
+    spectrum,
+)
 from .counting import CountingResult, counting_statistics, tilted_liouvillian
 from .mesolve import estimate_memory_bytes, mesolve
 from .methods import Dopri5, Expm, Kvaerno5, Magnus4, Method, RK4, Tsit5
@@ -40,11 +47,12 @@ from .timedep import hamiltonian_function
 from .wigner import wigner
 
 __all__ = [
-    "CountingResult", "counting_statistics", "tilted_liouvillian",
-    "Dopri5", "Expm", "KetResult", "Kvaerno5", "Magnus4", "Method", "RK4", "Recorder", "Result", "Tsit5", "WorkStatistics",
-    "basis", "coherent", "create", "destroy", "dissipator_apply", "entropy_production_rate", "entropy_vn",
-    "estimate_memory_bytes", "fock_dm", "hamiltonian_function", "heat_currents", "ket2dm", "lindblad_dissipator",
-    "lindblad_rhs", "liouvillian", "mesolve", "num", "propagator", "purity", "qeye", "relative_entropy", "sesolve", "sigmam", "sigmap",
-    "sigmax", "sigmay", "sigmaz", "spost", "spre", "sprepost", "steadystate", "tensor", "thermal_bath",
-    "thermal_dm", "tpm_work", "wigner",
+    "CountingResult", "Dopri5", "Expm", "KetResult", "Kvaerno5", "Magnus4", "Method", "RK4", "Recorder", "Result",
+    "Tsit5", "WorkStatistics", "basis", "coherence_function_g1", "coherence_function_g2", "coherent",
+    "correlation_2op_1t", "correlation_2op_2t", "counting_statistics", "create", "destroy", "dissipator_apply",
+    "entropy_production_rate", "entropy_vn", "estimate_memory_bytes", "fock_dm", "hamiltonian_function",
+    "heat_currents", "ket2dm", "lindblad_dissipator", "lindblad_rhs", "liouvillian", "mesolve", "num", "propagator",
+    "purity", "qeye", "relative_entropy", "sesolve", "sigmam", "sigmap", "sigmax", "sigmay", "sigmaz", "spectrum",
+    "spost", "spre", "sprepost", "steadystate", "tensor", "thermal_bath", "thermal_dm", "tilted_liouvillian",
+    "tpm_work", "wigner",
 ]
