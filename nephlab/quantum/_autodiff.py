@@ -32,6 +32,7 @@ from .. import _config  # noqa: F401  (enables float64)
 from .._validate import one_of, time_grid
 from . import _ops
 from ._convert import check_finite, is_qobj
+from .mesolve import _c_list
 from .methods import OPTIONS, check_keywords
 from .superop import _liouvillian_core, _rhs_core
 from .timedep import function_name, time_function
@@ -154,16 +155,6 @@ def _terms(x: Any, name: str, n: int | None) -> tuple[list, list]:
         n = a.shape[0] if n is None else n
         ops.append(a)
     return ops, fns
-
-
-def _c_list(c_ops: Any) -> list:
-    if c_ops is None:
-        return []
-    if _is_operator(c_ops):
-        return [c_ops]
-    if isinstance(c_ops, (list, tuple)):
-        return list(c_ops)
-    raise TypeError(f"c_ops must be a list of collapse operators (or [L, f(t, args)] pairs), got {type(c_ops).__name__}")
 
 
 def _rho0(x: Any, n: int) -> jax.Array:
