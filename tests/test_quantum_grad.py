@@ -178,21 +178,20 @@ def test_fit_decay_rate_and_detuning():
 
 @pytest.mark.slow
 def test_checkpoint_memory_does_not_grow_with_steps():
-    """XLA's compiled temp memory of the reverse pass (rk4, 100 vs 1600 steps): with recursive
-    checkpointing each added step costs less than 1/8 of one state (what grows is the step grid,
-    8 bytes a step), whereas storing every step, as plain autodiff does, costs at least a state."""
+    """XLA's compiled temp memory of the reverse pass of 3200 rk4 steps with recursive
+    checkpointing stays below a tenth of what storing every step (plain autodiff) needs,
+    3200 states. (Measured with jax 0.10 on CPU: 32 kB at 100 steps, 76 kB at 1600, 146 kB at 6400:
+    ~log2(steps) checkpointed states plus the 8-byte step grid, against 576 bytes per stored state.)"""
+    steps = 3200
     state_bytes = 2 * N * N * 8  # real-split complex128 state
 
-    def temp_bytes(steps):
-        def f(F):
-            r = nqj.mesolve(0.3 * NUM + F * (A + A.T), _cavity_rho0(0.0), np.array([0.0, 2.0]), [0.6 * A],
-                            e_ops=[NUM], method="rk4", dt=2.0 / steps, gradient="checkpoint")
-            return r.expect[0, -1].real
+    def f(F):
+        r = nqj.mesolve(0.3 * NUM + F * (A + A.T), _cavity_rho0(0.0), np.array([0.0, 2.0]), [0.6 * A],
+                        e_ops=[NUM], method="rk4", dt=2.0 / steps, gradient="checkpoint")
+        return r.expect[0, -1].real
 
-        return jax.jit(jax.grad(f)).lower(0.7).compile().memory_analysis().temp_size_in_bytes
-
-    small, big = temp_bytes(100), temp_bytes(1600)
-    assert (big - small) / 1500 < state_bytes / 8, (small, big)
+    temp = jax.jit(jax.grad(f)).lower(0.7).compile().memory_analysis().temp_size_in_bytes
+    assert temp < steps * state_bytes / 10, temp
 
 
 @pytest.mark.parametrize(
