@@ -50,6 +50,10 @@ def _cavity_loss(method, gradient="checkpoint", timedep=True):
     return loss
 
 
+def _ramp(t):
+    return 1 + 0.5 * jnp.sin(t)
+
+
 P0 = (0.7, 0.4, 1.3, 0.2)  # F, κ, w, p
 
 
@@ -93,6 +97,11 @@ def test_driven_qubit_time_dependent_matches_mesolve():
     tl = np.linspace(0, 3, 7)
     ref = nephlab.mesolve(H, rho0, tl, c_ops, e_ops=[sigmaz()], args={"w": 1.1}, method="tsit5", **TIGHT)
     r = nqj.mesolve(H, rho0, tl, c_ops, e_ops=[sigmaz()], args={"w": jnp.asarray(1.1)}, gradient=None, **TIGHT)
+    np.testing.assert_allclose(np.asarray(r.expect[0].real), ref.expect[0], rtol=0, atol=1e-8)
+    # a time-dependent collapse operator in list format, L(t) = sqrt(0.2) (1 + 0.5 sin t) σ-
+    c_td = [[np.sqrt(0.2) * sigmam(), _ramp]]
+    ref = nephlab.mesolve(H, rho0, tl, c_td, e_ops=[sigmaz()], args={"w": 1.1}, method="tsit5", **TIGHT)
+    r = nqj.mesolve(H, rho0, tl, c_td, e_ops=[sigmaz()], args={"w": 1.1}, gradient=None, **TIGHT)
     np.testing.assert_allclose(np.asarray(r.expect[0].real), ref.expect[0], rtol=0, atol=1e-8)
 
 
@@ -213,6 +222,7 @@ def test_checkpoint_memory_does_not_grow_with_steps():
         (dict(method="expm", H=[sigmaz(), [sigmax(), _drive]], args={"w": 1.0}), ValueError, "time-independent"),
         (dict(args={"w": "fast"}), TypeError, r"args\['w'\]"),
         (dict(rtol=-1.0), ValueError, "rtol"),
+        (dict(c_ops=[jnp.full((2, 2), jnp.nan)]), ValueError, r"c_ops\[0\] contains NaN"),
     ],
 )
 def test_validation(kwargs, exc, match):

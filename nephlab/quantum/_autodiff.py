@@ -105,6 +105,8 @@ def _array(x: Any, name: str) -> jax.Array:
     if isinstance(x, jax.core.Tracer) or isinstance(x, jax.Array):
         if not (jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_):
             raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
+        if not isinstance(x, jax.core.Tracer):  # concrete: check values too (tracers: shapes only)
+            check_finite(np.asarray(x), name)
         return jnp.asarray(x, jnp.complex128)
     if isinstance(x, (np.ndarray, list, tuple, int, float, complex, np.number)):
         try:
@@ -131,12 +133,14 @@ def _is_operator(x: Any) -> bool:
         and not callable(x[-1]) and np.ndim(x) == 2)
 
 
-def _terms(x: Any, name: str, n: int | None) -> tuple[list, list]:
-    """QuTiP list format -> (operators, coefficient functions or None)."""
-    items = x if isinstance(x, list) and not _is_operator(x) else [x]
+def _terms(x: Any, name: str, n: int | None, *, single: bool = False) -> tuple[list, list]:
+    """QuTiP list format -> (operators, coefficient functions or None); ``single``: ``x`` is one
+    term (an operator or an ``[op, f]`` pair) named ``name``."""
+    one = single or not (isinstance(x, list) and not _is_operator(x))
+    items = [x] if one else x
     ops, fns = [], []
     for k, item in enumerate(items):
-        where = name if len(items) == 1 and items[0] is x else f"{name}[{k}]"
+        where = name if one else f"{name}[{k}]"
         if isinstance(item, (list, tuple)) and len(item) == 2 and not _is_operator(item):
             op, f = item
             if not callable(f):
@@ -434,8 +438,7 @@ def mesolve(
     n = h_ops[0].shape[0]
     c_ops_l, c_fns = [], []
     for k, c in enumerate(_c_list(c_ops)):
-        ops, fns = _terms([c] if not (isinstance(c, (list, tuple)) and len(c) == 2 and callable(c[1])) else [c],
-                          f"c_ops[{k}]", n)
+        ops, fns = _terms(c, f"c_ops[{k}]", n, single=True)
         c_ops_l += ops
         c_fns += fns
     if spec.constant_only and any(f is not None for f in h_fns + c_fns):
