@@ -46,6 +46,10 @@ from .thermo import (
 from .timedep import hamiltonian_function
 from .wigner import wigner
 
+# the differentiable namespace nephlab.quantum.jax (a submodule; deliberately not in __all__,
+# so that `from nephlab.quantum import *` cannot shadow the real jax)
+from . import jax  # noqa: E402,F401
+
 __all__ = [
     "CountingResult", "Dopri5", "Expm", "KetResult", "Kvaerno5", "Magnus4", "Method", "RK4", "Recorder", "Result",
     "Tsit5", "WorkStatistics", "basis", "coherence_function_g1", "coherence_function_g2", "coherent",

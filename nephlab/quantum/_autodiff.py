@@ -1,0 +1,461 @@
+"""Differentiable Lindblad solves: the implementation behind :mod:`nephlab.quantum.jax`.
+
+Everything on the traced path is ``jax.numpy``: the right-hand side is nephlab's
+:func:`nephlab.quantum.superop._rhs_core` (``-i[H, ρ] + Σ_k D[L_k](ρ)`` on matrices), the exact
+propagator is the exponential of :func:`nephlab.quantum.superop._liouvillian_core`, and the time
+stepping is diffrax (adaptive Tsit5/Dopri5 with a PI controller, or classical RK4 on the same grid
+as ``nephlab.mesolve(method="rk4")``), whose adjoints give reverse-mode gradients:
+
+* ``gradient="checkpoint"``: :class:`diffrax.RecursiveCheckpointAdjoint` (binomial
+  checkpointing; memory O(log max_steps) states, independent of the number of steps taken);
+* ``gradient="direct"``: :class:`diffrax.DirectAdjoint` (plain autodiff through the steps;
+  supports forward mode, ``jax.jvp``/``jax.jacfwd``);
+* ``gradient=None``: nephlab's own adaptive loop (:func:`nephlab.quantum._rk.adaptive_solve`,
+  the ``mesolve`` integrator): fastest forward solve, forward mode only.
+
+Validation happens on static information only (shapes, dtypes, names, the concrete ``tlist``),
+before anything is traced, so that the parameters themselves may be tracers of ``jax.grad``,
+``jax.jacfwd``, ``jax.jit`` or ``jax.vmap``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _config  # noqa: F401  (enables float64)
+from .._validate import one_of, time_grid
+from . import _ops
+from ._convert import check_finite, is_qobj
+from .mesolve import _c_list
+from .methods import OPTIONS, check_keywords
+from .superop import _liouvillian_core, _rhs_core
+from .timedep import function_name, time_function
+
+__all__ = ["GRADIENTS", "METHODS", "MESolveResult", "mesolve"]
+
+GRADIENTS = ("checkpoint", "direct", None)
+
+
+@dataclass(frozen=True)
+class _MethodSpec:
+    """What a method of this namespace is and supports (declared, checked before tracing)."""
+
+    name: str
+    adaptive: bool
+    needs_dt: bool
+    constant_only: bool
+    gradients: tuple
+    doc: str
+
+
+METHODS: dict[str, _MethodSpec] = {
+    m.name: m
+    for m in (
+        _MethodSpec("tsit5", True, False, False, GRADIENTS, "adaptive Tsitouras 5(4), diffrax"),
+        _MethodSpec("dopri5", True, False, False, GRADIENTS, "adaptive Dormand–Prince 5(4), diffrax"),
+        _MethodSpec("rk4", False, True, False, ("checkpoint", "direct"),
+                    "classical fixed-step RK4, ceil(Δt/dt) equal steps per interval of tlist"),
+        _MethodSpec("expm", False, False, True, GRADIENTS,
+                    "exact propagator exp(L Δt) of a time-independent Liouvillian"),
+    )
+}
+# nephlab.mesolve methods that have no differentiable kernel here: named in the error message
+_NOT_DIFFERENTIABLE = {
+    "magnus4": "its Strang-split CPTP step is not implemented on the traced path",
+    "kvaerno5": "its implicit solve is not wired to an adjoint here",
+    "auto": "a differentiable solve must name its method",
+}
+
+
+class MESolveResult(NamedTuple):
+    """Result of :func:`mesolve` (a pytree: it passes through ``jit``/``vmap``/``grad``).
+
+    Attributes:
+        states: complex128 (T, n, n), ρ(t) at every time of ``tlist`` (T = len(tlist)).
+        expect: complex128 (n_eops, T), ``Tr(E_k ρ(t))``; always complex (whether an operator is
+            Hermitian cannot be known under ``jit``), so take ``.real`` for a loss; (0, T) without e_ops.
+        tlist: float64 (T,), the times (units 1/energy, ħ = 1).
+
+    Example:
+        >>> r = MESolveResult(jnp.zeros((2, 1, 1)), jnp.zeros((0, 2)), jnp.arange(2.0))
+        >>> r.states.shape, r.expect.shape
+        ((2, 1, 1), (0, 2))
+    """
+
+    states: jax.Array
+    expect: jax.Array
+    tlist: jax.Array
+
+
+# ---------------------------------------------------------------------------------------------
+# static validation (shapes, names), before tracing
+# ---------------------------------------------------------------------------------------------
+
+
+def _array(x: Any, name: str) -> jax.Array:
+    """``x`` as a complex128 JAX array without leaving JAX: tracers stay tracers."""
+    if is_qobj(x):
+        return jnp.asarray(np.asarray(x.full(), np.complex128))
+    if isinstance(x, jax.core.Tracer) or isinstance(x, jax.Array):
+        if not (jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_):
+            raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
+        if not isinstance(x, jax.core.Tracer):  # concrete: check values too (tracers: shapes only)
+            check_finite(np.asarray(x), name)
+        return jnp.asarray(x, jnp.complex128)
+    if isinstance(x, (np.ndarray, list, tuple, int, float, complex, np.number)):
+        try:
+            arr = np.asarray(x, np.complex128)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} could not be read as a complex array: {err}") from None
+        check_finite(arr, name)
+        return jnp.asarray(arr)
+    raise TypeError(f"{name} must be a JAX/NumPy array or QuTiP Qobj, got {type(x).__name__}")
+
+
+def _square(x: Any, name: str, n: int | None) -> jax.Array:
+    a = _array(x, name)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"{name} must be one square matrix of shape (n, n) (batch with jax.vmap), got shape {a.shape}")
+    if n is not None and a.shape[0] != n:
+        raise ValueError(f"{name} has shape {a.shape}, which does not match the dimension n={n} of H")
+    return a
+
+
+def _is_operator(x: Any) -> bool:
+    return is_qobj(x) or isinstance(x, (np.ndarray, jax.Array)) or (
+        isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], (list, tuple))
+        and not callable(x[-1]) and np.ndim(x) == 2)
+
+
+def _terms(x: Any, name: str, n: int | None, *, single: bool = False) -> tuple[list, list]:
+    """QuTiP list format -> (operators, coefficient functions or None); ``single``: ``x`` is one
+    term (an operator or an ``[op, f]`` pair) named ``name``."""
+    one = single or not (isinstance(x, list) and not _is_operator(x))
+    items = [x] if one else x
+    ops, fns = [], []
+    for k, item in enumerate(items):
+        where = name if one else f"{name}[{k}]"
+        if isinstance(item, (list, tuple)) and len(item) == 2 and not _is_operator(item):
+            op, f = item
+            if not callable(f):
+                raise TypeError(
+                    f"{where}[1] must be a coefficient function f(t, args) written in jax.numpy, got "
+                    f"{type(f).__name__}; sampled coefficients are not supported by nephlab.quantum.jax"
+                )
+            fns.append(time_function(f, f"{where}[1] (the coefficient {function_name(f)!r})"))
+            item = op
+            where = f"{where}[0]"
+        else:
+            if callable(item) and not _is_operator(item):
+                raise TypeError(f"{where} is a callable; give operators, or [operator, f(t, args)] pairs")
+            fns.append(None)
+        a = _square(item, where, n)
+        n = a.shape[0] if n is None else n
+        ops.append(a)
+    return ops, fns
+
+
+def _rho0(x: Any, n: int) -> jax.Array:
+    a = _array(x, "rho0")
+    if a.shape in ((n,), (n, 1)):  # a ket: |ψ⟩⟨ψ|
+        psi = a.reshape(n)
+        return jnp.outer(psi, jnp.conj(psi))
+    if a.shape != (n, n):
+        raise ValueError(f"rho0 must be a density matrix ({n}, {n}) or a ket ({n},)/({n}, 1) matching H, got shape {a.shape}")
+    return a
+
+
+def _eops(e_ops: Any, n: int) -> jax.Array:
+    if e_ops is None:
+        return jnp.zeros((0, n, n), jnp.complex128)
+    items = [e_ops] if _is_operator(e_ops) else e_ops
+    if not isinstance(items, (list, tuple)):
+        raise TypeError(f"e_ops must be a list of operators (n, n), got {type(e_ops).__name__}")
+    ops = [_square(e, f"e_ops[{k}]", n) for k, e in enumerate(items)]
+    return jnp.stack(ops) if ops else jnp.zeros((0, n, n), jnp.complex128)
+
+
+def _check_args(args: Any) -> Any:
+    if args is None:
+        return {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(args):
+        ok = isinstance(leaf, (jax.Array, jax.core.Tracer, int, float, complex, np.ndarray, np.number))
+        if not ok or (hasattr(leaf, "dtype") and np.dtype(leaf.dtype).kind not in "biufc"):
+            raise TypeError(f"args{jax.tree_util.keystr(path)} = {leaf!r} cannot be passed into JAX; "
+                            "args leaves must be numbers or numeric arrays")
+    return args
+
+
+def _rk4_grid(tl: np.ndarray, dt: float) -> np.ndarray:
+    """The step points of ``mesolve(method="rk4")``: ceil(Δt/dt) equal steps in each interval."""
+    pts = [tl[:1]]
+    for ta, tb in zip(tl[:-1], tl[1:]):
+        m = max(1, int(np.ceil((tb - ta) / dt - 1e-9)))
+        pts.append(ta + (tb - ta) * np.arange(1, m + 1) / m)
+        pts[-1][-1] = tb
+    return np.concatenate(pts)
+
+
+# ---------------------------------------------------------------------------------------------
+# the traced solve
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """Hashable: what fixes the compiled program."""
+
+    method: str
+    gradient: str | None
+    h_fns: tuple
+    c_fns: tuple
+    max_steps: int
+    uniform: bool
+
+
+def _coeff(f, t, args):
+    return jnp.asarray(f(t, args), jnp.complex128)
+
+
+def _operators(st: _Structure, dyn, t):
+    """H(t) (n, n) and the stacked collapse operators C(t) (K, n, n)."""
+    H = None
+    for f, op in zip(st.h_fns, dyn["H"]):
+        term = op if f is None else _coeff(f, t, dyn["args"]) * op
+        H = term if H is None else H + term
+    C = [op if f is None else _coeff(f, t, dyn["args"]) * op for f, op in zip(st.c_fns, dyn["C"])]
+    n = H.shape[-1]
+    return H, (jnp.stack(C) if C else jnp.zeros((0, n, n), jnp.complex128))
+
+
+def _vector_field(st: _Structure, dyn):
+    def f(t, y, _=None):
+        H, C = _operators(st, dyn, t)
+        return _ops.split(_rhs_core(H, C, _ops.merge(y)))
+
+    return f
+
+
+class _ClassicalRK4:
+    """diffrax explicit RK with the classical 4th-order tableau (built on first use)."""
+
+    cls: ClassVar[Any] = None
+
+    @classmethod
+    def get(cls):
+        if cls.cls is None:
+            import diffrax as dfx
+
+            tab = dfx.ButcherTableau(
+                c=np.array([0.5, 0.5, 1.0]), b_sol=np.array([1 / 6, 1 / 3, 1 / 3, 1 / 6]),
+                b_error=np.zeros(4),
+                a_lower=(np.array([0.5]), np.array([0.0, 0.5]), np.array([0.0, 0.0, 1.0])),
+            )
+
+            class RK4(dfx.AbstractERK):
+                tableau: ClassVar = tab
+                interpolation_cls: ClassVar = dfx.ThirdOrderHermitePolynomialInterpolation.from_k
+
+                def order(self, terms):
+                    return 4
+
+            cls.cls = RK4
+        return cls.cls()
+
+
+def _diffrax(st: _Structure, dyn):
+    import diffrax as dfx
+
+    tlist = dyn["tlist"]
+    term = dfx.ODETerm(_vector_field(st, dyn))
+    if st.method == "rk4":
+        solver = _ClassicalRK4.get()
+        controller = dfx.StepTo(ts=dyn["grid"])
+        dt0 = None
+    else:
+        solver = dfx.Tsit5() if st.method == "tsit5" else dfx.Dopri5()
+        controller = dfx.PIDController(rtol=dyn["rtol"], atol=dyn["atol"])
+        dt0 = None
+    adjoint = dfx.RecursiveCheckpointAdjoint() if st.gradient == "checkpoint" else dfx.DirectAdjoint()
+    sol = dfx.diffeqsolve(term, solver, tlist[0], tlist[-1], dt0, _ops.split(dyn["rho0"]),
+                          saveat=dfx.SaveAt(ts=tlist), stepsize_controller=controller, adjoint=adjoint,
+                          max_steps=st.max_steps, throw=True)
+    return _ops.merge(sol.ys)
+
+
+def _nephlab_rk(st: _Structure, dyn):
+    from . import _rk
+
+    tableau = _rk.tsit5_tableau() if st.method == "tsit5" else _rk.dopri5_tableau()
+    saved, _, _ = _rk.adaptive_solve(_vector_field(st, dyn), _ops.split(dyn["rho0"]), dyn["tlist"],
+                                     lambda t, y: y, tableau=tableau, rtol=dyn["rtol"], atol=dyn["atol"],
+                                     max_steps=st.max_steps)
+    return _ops.merge(saved)
+
+
+def _expm(st: _Structure, dyn):
+    tlist = dyn["tlist"]
+    H, C = _operators(st, dyn, tlist[0])
+    L = _liouvillian_core(H, C)  # row-major: vec(ρ) = ρ.reshape(n²)
+    n = H.shape[-1]
+    dts = jnp.diff(tlist)
+    if st.uniform:
+        P = jax.scipy.linalg.expm(L * dts[0])
+
+        def step(v, _):
+            v = P @ v
+            return v, v
+
+        xs = None
+        length = dts.shape[0]
+    else:
+        def step(v, P):
+            v = P @ v
+            return v, v
+
+        xs = jax.vmap(lambda d: jax.scipy.linalg.expm(L * d))(dts)
+        length = None
+    v0 = dyn["rho0"].reshape(n * n)
+    _, vs = jax.lax.scan(step, v0, xs, length=length)
+    return jnp.concatenate([v0[None], vs]).reshape(-1, n, n)
+
+
+@partial(jax.jit, static_argnames=("st",))
+def _solve(st: _Structure, dyn):
+    if st.method == "expm":
+        states = _expm(st, dyn)
+    elif st.gradient is None and st.method != "rk4":
+        states = _nephlab_rk(st, dyn)
+    else:
+        states = _diffrax(st, dyn)
+    expect = jnp.einsum("kij,tji->kt", dyn["E"], states)
+    return MESolveResult(states, expect, dyn["tlist"])
+
+
+# ---------------------------------------------------------------------------------------------
+# public entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def mesolve(
+    H: Any,
+    rho0: Any,
+    tlist: Any,
+    c_ops: Any = None,
+    *,
+    e_ops: Any = None,
+    args: Any = None,
+    method: str = "tsit5",
+    rtol: float | None = None,
+    atol: float | None = None,
+    dt: float | None = None,
+    max_steps: int | None = None,
+    gradient: str | None = "checkpoint",
+) -> MESolveResult:
+    """Differentiable Lindblad solve: JAX arrays in, JAX arrays out, ``grad``/``jacfwd``/``jit``/``vmap`` through it.
+
+    Solves ``dρ/dt = -i[H(t), ρ] + Σ_k (L_k ρ L_k† - ½{L_k†L_k, ρ})`` (ħ = 1; H in energy
+    units, times in 1/energy, ``L_k = sqrt(rate) · O_k`` in sqrt(energy)), in ``nephlab.mesolve``'s
+    call order. Everything that may carry a gradient (the matrices of ``H`` and ``c_ops``,
+    ``rho0``, the leaves of ``args``) may be a JAX tracer; nothing on the traced path converts to
+    NumPy. One system per call: batch with ``jax.vmap``.
+
+    Args:
+        H: Hamiltonian (n, n) (JAX/NumPy array or QuTiP ``Qobj``), or QuTiP's list format
+            ``[H0, [H1, f1], ...]`` with coefficients ``f(t, args)`` (or ``f(t)``) written in
+            ``jax.numpy``.
+        rho0: density matrix (n, n), or a ket (n,)/(n, 1) (taken as ``|ψ⟩⟨ψ|``).
+        tlist: (T,) concrete, finite, strictly increasing times, T ≥ 2 (not differentiable).
+        c_ops: list of collapse operators (n, n), rates folded in (``jnp.sqrt(kappa) * a``), or
+            ``[L, f(t, args)]`` pairs for ``L(t) = f(t) L``; None for unitary dynamics.
+        e_ops: list of operators (n, n); ``expect[k, j] = Tr(e_ops[k] ρ(tlist[j]))``.
+        args: pytree (e.g. a dict) of JAX scalars/arrays passed to every coefficient.
+        method: ``"tsit5"`` (default), ``"dopri5"`` (adaptive), ``"rk4"`` (fixed step ``dt``,
+            the grid of ``nephlab.mesolve(method="rk4")``), ``"expm"`` (exact propagator of a
+            time-independent Liouvillian).
+        rtol, atol: local error tolerances of the adaptive methods (weighted RMS norm over the real
+            and imaginary parts, as ``nephlab.mesolve``); defaults 1e-6 and 1e-8.
+        dt: step of ``"rk4"`` (required there, refused elsewhere), time units.
+        max_steps: step limit of the adaptive methods (default 100000); it also sets the number of
+            checkpoints (≈ log2(max_steps)) of ``gradient="checkpoint"``.
+        gradient: ``"checkpoint"`` (default: reverse mode with recursive checkpointing, memory
+            independent of the number of steps), ``"direct"`` (autodiff through every step; needed
+            for forward mode, ``jax.jacfwd``/``jax.jvp``), or ``None`` (no reverse-mode support;
+            the adaptive methods then run nephlab's own integrator, the fastest forward solve).
+            ``"expm"`` is plain autodiff through matrix exponentials for every choice.
+
+    Returns:
+        :class:`MESolveResult` with ``states`` (T, n, n) complex128, ``expect`` (n_eops, T)
+        complex128 (take ``.real``) and ``tlist`` (T,).
+
+    Raises:
+        TypeError/ValueError naming the argument: wrong shapes or types, a non-finite or
+        non-increasing ``tlist``, an unknown method or gradient, a gradient the method cannot
+        give, ``dt`` missing for rk4, a time-dependent problem with ``"expm"``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from nephlab.quantum import destroy
+        >>> from nephlab.quantum import jax as nqj
+        >>> a = destroy(4); rho0 = jnp.zeros((4, 4), complex).at[0, 0].set(1)
+        >>> def n_final(kappa):
+        ...     r = nqj.mesolve(0.5 * (a + a.T), rho0, jnp.linspace(0, 1, 3), [jnp.sqrt(kappa) * a],
+        ...                     e_ops=[a.T @ a], method="expm")
+        ...     return r.expect[0, -1].real
+        >>> g = jax.grad(n_final)(1.0)
+        >>> bool(g < 0)          # more loss, fewer photons
+        True
+    """
+    method = one_of(method, "method", tuple(METHODS)) if method not in _NOT_DIFFERENTIABLE else method
+    if method in _NOT_DIFFERENTIABLE:
+        raise ValueError(
+            f"method {method!r} gives no differentiable solve in nephlab.quantum.jax ({_NOT_DIFFERENTIABLE[method]}); "
+            f"use one of {', '.join(repr(m) for m in METHODS)}, or nephlab.mesolve for a NumPy result"
+        )
+    spec = METHODS[method]
+    if not (gradient is None or isinstance(gradient, str)):
+        raise TypeError(f"gradient must be 'checkpoint', 'direct' or None, got {type(gradient).__name__}")
+    one_of(gradient, "gradient", GRADIENTS) if gradient is not None else None
+    if gradient not in spec.gradients:
+        raise ValueError(
+            f"gradient={gradient!r} is not available with method {method!r} (it allows "
+            f"{', '.join(repr(g) for g in spec.gradients)}): the fixed-step rk4 solve runs in diffrax only"
+        )
+    opts = check_keywords(rtol=rtol, atol=atol, dt=dt, max_steps=max_steps)
+    if spec.needs_dt and "dt" not in opts:
+        raise ValueError(f"method {method!r} needs a step: pass dt (a positive time)")
+    if "dt" in opts and not spec.needs_dt:
+        raise ValueError(f"dt={dt!r} applies to method 'rk4' only, not to method {method!r}")
+    tl = time_grid(tlist, "tlist")
+
+    h_ops, h_fns = _terms(H, "H", None)
+    n = h_ops[0].shape[0]
+    c_ops_l, c_fns = [], []
+    for k, c in enumerate(_c_list(c_ops)):
+        ops, fns = _terms(c, f"c_ops[{k}]", n, single=True)
+        c_ops_l += ops
+        c_fns += fns
+    if spec.constant_only and any(f is not None for f in h_fns + c_fns):
+        raise ValueError(f"method {method!r} needs a time-independent H and c_ops; use 'tsit5', 'dopri5' or 'rk4'")
+    r0 = _rho0(rho0, n)
+    E = _eops(e_ops, n)
+    args = _check_args(args)
+
+    steps = int(opts.get("max_steps", OPTIONS["max_steps"].default))
+    dyn = {"H": h_ops, "C": c_ops_l, "rho0": r0, "E": E, "args": args, "tlist": jnp.asarray(tl),
+           "rtol": jnp.asarray(float(opts.get("rtol", OPTIONS["rtol"].default))),
+           "atol": jnp.asarray(float(opts.get("atol", OPTIONS["atol"].default)))}
+    if method == "rk4":
+        grid = _rk4_grid(tl, float(opts["dt"]))
+        dyn["grid"] = jnp.asarray(grid)
+        steps = len(grid)
+    d = np.diff(tl)
+    uniform = bool(np.allclose(d, d[0], rtol=1e-12, atol=0))
+    st = _Structure(method, gradient, tuple(h_fns), tuple(c_fns), steps, uniform)
+    return _solve(st, dyn)
