@@ -1,0 +1,217 @@
+"""mcsolve: quantum-jump trajectories against closed forms, nephlab.mesolve and qutip.mcsolve.
+
+Every stochastic check uses a fixed seed. Standard errors are the sample standard deviation
+across trajectories over sqrt(ntraj) (``McResult.stderr``); per-time checks allow 4 standard
+errors (two-sided probability 6e-5 per time for a correct solver), chi² checks use the 99.99 %
+quantile of their distribution, KS tests require p > 1e-3.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import nephlab
+from nephlab.quantum import McResult, basis, destroy, mcsolve
+
+GAMMA = 0.7
+
+
+def _atom():
+    sm = destroy(2)  # |1> excited, |0> ground
+    sz = 2 * sm.T @ sm - np.eye(2)
+    return sm, sz
+
+
+@pytest.fixture(scope="module")
+def atom_run():
+    sm, sz = _atom()
+    tl = np.linspace(0.0, 4.0 / GAMMA, 21)
+    res = mcsolve(0.5 * sz, basis(2, 1), tl, [np.sqrt(GAMMA) * sm], ntraj=3000, seed=11, e_ops=[sz])
+    return tl, res
+
+
+def test_first_jump_waiting_time_is_exponential(atom_run):
+    tl, res = atom_run
+    T = tl[-1]
+    assert set(np.unique(res.n_jumps)) <= {0, 1}  # one jump to the ground state, then nothing
+    t1 = res.jump_times[res.n_jumps == 1, 0]
+    # KS against exp(-γt) truncated to [0, T]
+    cdf = lambda t: (1 - np.exp(-GAMMA * t)) / (1 - np.exp(-GAMMA * T))  # noqa: E731
+    assert stats.kstest(t1, cdf).pvalue > 1e-3
+    # no-jump fraction e^{-γT}: binomial standard error
+    p = np.exp(-GAMMA * T)
+    frac = np.mean(res.n_jumps == 0)
+    assert abs(frac - p) < 4 * np.sqrt(p * (1 - p) / res.ntraj)
+    # the mean waiting time of the truncated law
+    mean = 1 / GAMMA - T * p / (1 - p)
+    assert abs(t1.mean() - mean) < 4 * t1.std(ddof=1) / np.sqrt(len(t1))
+
+
+def test_atom_sigma_z_matches_mesolve(atom_run):
+    tl, res = atom_run
+    sm, sz = _atom()
+    exact = 2 * np.exp(-GAMMA * tl) - 1
+    me = nephlab.mesolve(0.5 * sz, basis(2, 1), tl, [np.sqrt(GAMMA) * sm], e_ops=[sz])
+    np.testing.assert_allclose(me.expect[0], exact, atol=1e-6)
+    se = res.stderr[0]
+    assert res.expect[0][0] == 1.0 and se[0] == 0.0
+    z = (res.expect[0][1:] - exact[1:]) / se[1:]
+    assert np.all(np.abs(z) < 4), z
+    # stderr of a ±1 variable with mean m: sqrt((1 - m²)/(N-1)·N)/sqrt(N)
+    np.testing.assert_allclose(se[1:], np.sqrt((1 - res.expect[0][1:] ** 2) * res.ntraj / (res.ntraj - 1)) / np.sqrt(res.ntraj),
+                               rtol=1e-9)
+
+
+# -- driven damped cavity ------------------------------------------------------------------------
+
+NC, KAPPA, F, DELTA = 10, 1.0, 0.6, 0.4
+
+
+def _cavity():
+    a = destroy(NC)
+    ad = a.conj().T
+    H = DELTA * ad @ a + F * (a + ad)
+    return a, H
+
+
+@pytest.fixture(scope="module")
+def cavity_run():
+    a, H = _cavity()
+    tl = np.linspace(0.0, 5.0, 26)
+    psi0 = basis(NC, 3)
+    e_ops = {"n": a.conj().T @ a, "x": a + a.conj().T}
+    res = mcsolve(H, psi0, tl, [np.sqrt(KAPPA) * a], ntraj=600, seed=3, e_ops=e_ops, keep_runs=True)
+    me = nephlab.mesolve(H, psi0, tl, [np.sqrt(KAPPA) * a], e_ops=e_ops, method="tsit5", rtol=1e-10, atol=1e-12)
+    return tl, psi0, res, me
+
+
+def test_cavity_matches_mesolve_at_every_time(cavity_run):
+    tl, _, res, me = cavity_run
+    for key in ("n", "x"):
+        z = (res.expect[key][1:] - me.expect[key][1:]) / res.stderr[key][1:]
+        assert np.all(np.abs(z) < 4), (key, z)
+        # chi² over 5 well-separated times with the trajectories' own covariance (Hotelling T²)
+        idx = np.arange(5, 26, 5)
+        runs = res.runs_expect[key][:, idx]
+        d = runs.mean(axis=0) - me.expect[key][idx]
+        S = np.cov(runs, rowvar=False) / res.ntraj
+        t2 = float(d @ np.linalg.solve(S, d))
+        N, p = res.ntraj, len(idx)
+        limit = stats.f.ppf(0.9999, p, N - p) * p * (N - 1) / (N - p)
+        assert t2 < limit, (key, t2, limit)
+
+
+def test_cavity_against_qutip_mcsolve_in_distribution(cavity_run):
+    qutip = pytest.importorskip("qutip")
+    tl, psi0, res, _ = cavity_run
+    a, H = _cavity()
+    q = qutip.mcsolve(qutip.Qobj(H), qutip.Qobj(np.asarray(psi0).reshape(-1, 1)), tl, [qutip.Qobj(np.sqrt(KAPPA) * a)],
+                      e_ops=[qutip.Qobj(a.conj().T @ a)], ntraj=300, seeds=7,
+                      options={"progress_bar": False, "keep_runs_results": True, "map": "serial"})
+    first_q = np.array([ct[0] for ct in q.col_times if len(ct)])
+    first_n = res.jump_times[res.n_jumps > 0, 0]
+    assert stats.ks_2samp(first_q, first_n).pvalue > 1e-3
+    count_q = np.array([len(ct) for ct in q.col_times])
+    assert stats.ks_2samp(count_q, res.n_jumps, method="asymp").pvalue > 1e-3
+    nq = np.asarray(q.runs_expect[0]).real  # (ntraj, T)
+    se = np.sqrt(nq.var(axis=0, ddof=1) / len(nq) + res.stderr["n"] ** 2)
+    z = (nq.mean(axis=0)[1:] - res.expect["n"][1:]) / se[1:]
+    assert np.all(np.abs(z) < 4), z
+
+
+# -- jump records ---------------------------------------------------------------------------------
+
+
+def test_jump_records_and_mean_counts_per_channel():
+    a = destroy(6)
+    ad = a.conj().T
+    nth = 0.4
+    H = 0.3 * ad @ a + 0.5 * (a + ad)
+    c_ops = [np.sqrt(0.8 * (1 + nth)) * a, np.sqrt(0.8 * nth) * ad]
+    tl = np.linspace(0.0, 3.0, 61)
+    res = mcsolve(H, basis(6, 1), tl, c_ops, ntraj=400, seed=5)
+    assert isinstance(res, McResult) and res.expect is None
+    for i in range(res.ntraj):
+        t, ch = res.jumps(i)
+        assert len(t) == res.n_jumps[i]
+        assert np.all(np.diff(t) >= 0) and np.all((t >= tl[0]) & (t <= tl[-1]))
+        assert np.all((ch >= 0) & (ch < 2))
+        assert np.all(np.isnan(res.jump_times[i, len(t):])) and np.all(res.jump_channels[i, len(t):] == -1)
+    counts = res.jump_counts(2)  # (N, 2)
+    np.testing.assert_array_equal(counts.sum(axis=1), res.n_jumps)
+    # ∫ <L_k† L_k> dt from mesolve (Simpson on a fine grid: error ~1e-9)
+    fine = np.linspace(0.0, 3.0, 601)
+    me = nephlab.mesolve(H, basis(6, 1), fine, c_ops, e_ops=[L.conj().T @ L for L in c_ops], rtol=1e-10, atol=1e-12)
+    from scipy.integrate import simpson
+
+    for k in range(2):
+        expected = simpson(me.expect[k], x=fine)
+        se = counts[:, k].std(ddof=1) / np.sqrt(res.ntraj)
+        assert abs(counts[:, k].mean() - expected) < 4 * se, (k, counts[:, k].mean(), expected, se)
+    ds = res.to_xarray()
+    assert ds.sizes["trajectory"] == 400 and "jump_times" in ds and ds.attrs["ntraj"] == 400
+
+
+def test_chunks_and_seeds_reproduce_trajectories():
+    a = destroy(5)
+    ad = a.conj().T
+    kw = dict(ntraj=37, e_ops=[ad @ a], seed=2)
+    args = (0.5 * (a + ad), basis(5, 2), np.linspace(0, 2, 11), [a])
+    r1 = mcsolve(*args, **kw)
+    r2 = mcsolve(*args, chunk=8, **kw)
+    np.testing.assert_array_equal(r1.n_jumps, r2.n_jumps)
+    np.testing.assert_allclose(r1.jump_times, r2.jump_times, rtol=1e-12, atol=0, equal_nan=True)
+    np.testing.assert_allclose(r1.expect[0], r2.expect[0], rtol=1e-12, atol=1e-14)
+    r3 = mcsolve(*args, **dict(kw, seed=3))
+    assert not np.array_equal(r1.jump_times, r3.jump_times)
+    # the first trajectories do not depend on how many run
+    r4 = mcsolve(*args, **dict(kw, ntraj=5))
+    np.testing.assert_allclose(r4.jump_times, r1.jump_times[:5, : r4.jump_times.shape[1]], rtol=1e-12, equal_nan=True)
+
+
+def test_time_dependent_drive_matches_mesolve():
+    sm, sz = _atom()
+    sx = sm + sm.T
+    H = [0.5 * sz, [sx, lambda t, args: args["A"] * jnp.cos(t)]]
+    tl = np.linspace(0.0, 3.0, 7)
+    kw = dict(e_ops=[sz], args={"A": 1.2})
+    res = mcsolve(H, basis(2, 0), tl, [np.sqrt(0.5) * sm], ntraj=400, seed=1, **kw)
+    me = nephlab.mesolve(H, basis(2, 0), tl, [np.sqrt(0.5) * sm], **kw)
+    z = (res.expect[0][1:] - me.expect[0][1:]) / res.stderr[0][1:]
+    assert np.all(np.abs(z) < 4), z
+
+
+@pytest.mark.parametrize(
+    "kw, exc, match",
+    [
+        (dict(ntraj=0), ValueError, "ntraj"),
+        (dict(ntraj=2.0), TypeError, "ntraj"),
+        (dict(ntraj=True), TypeError, "ntraj"),
+        (dict(seed=None), TypeError, "seed"),
+        (dict(tlist=np.array([0.0, np.nan, 1.0])), ValueError, "tlist"),
+        (dict(psi0=np.zeros(2)), ValueError, "psi0"),
+        (dict(psi0=np.array([1.0, 1.0])), ValueError, "psi0"),
+        (dict(psi0=np.eye(2) / 2), ValueError, "psi0"),
+        (dict(psi0=np.array([1.0, np.inf])), ValueError, "psi0"),
+        (dict(method="kvaerno5"), ValueError, "method"),
+        (dict(method="nope"), ValueError, "method"),
+        (dict(method=3), TypeError, "method"),
+        (dict(chunk=-1), ValueError, "chunk"),
+        (dict(c_ops=[np.eye(3)]), ValueError, "c_ops"),
+    ],
+)
+def test_bad_input_names_the_argument(kw, exc, match):
+    sm, sz = _atom()
+    base = dict(H=sz, psi0=basis(2, 1), tlist=np.linspace(0, 1, 3), c_ops=[sm], ntraj=2, seed=0)
+    base.update(kw)
+    with pytest.raises(exc, match=match):
+        mcsolve(base.pop("H"), base.pop("psi0"), base.pop("tlist"), base.pop("c_ops"), **base)
+
+
+def test_normalize_rescales_psi0():
+    sm, sz = _atom()
+    res = mcsolve(sz, np.array([0.0, 2.0]), np.linspace(0, 1, 3), [sm], ntraj=2, seed=0, normalize=True, e_ops=[sz])
+    assert res.expect[0][0] == pytest.approx(1.0)
