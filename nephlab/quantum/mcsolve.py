@@ -227,14 +227,12 @@ def _trajectory(ms: _McStructure, dyn, key):
     return buf, final, rec, stats
 
 
-@partial(jax.jit, static_argnames=("ms", "ntraj", "chunk"))
-def _run(ms: _McStructure, dyn, seed_key, ntraj: int, chunk: int):
-    """Every trajectory in one program: vmapped over ``chunk`` trajectories at a time, the chunks
-    one after another (``lax.map``); trajectory ``i`` draws from ``fold_in(seed_key, i)``."""
-    padded = -(-ntraj // chunk) * chunk  # whole chunks: one vmapped body in the program
-    keys = jax.vmap(lambda i: jax.random.fold_in(seed_key, i))(jnp.arange(padded))
-    out = lax.map(lambda k: _trajectory(ms, dyn, k), keys, batch_size=chunk)
-    return jax.tree_util.tree_map(lambda x: x[:ntraj], out)
+@partial(jax.jit, static_argnames=("ms", "chunk"))
+def _run_chunk(ms: _McStructure, dyn, seed_key, first, chunk: int):
+    """Trajectories ``first .. first+chunk-1``, vmapped; trajectory ``i`` draws from
+    ``fold_in(seed_key, i)`` only. ``first`` is data: one compiled program serves every chunk."""
+    keys = jax.vmap(lambda i: jax.random.fold_in(seed_key, i))(first + jnp.arange(chunk))
+    return jax.vmap(lambda k: _trajectory(ms, dyn, k))(keys)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,28 +459,39 @@ def mcsolve(
     if chunk is None:
         per_traj = 16 * T * (len(e_list) + (n if store_states else 0)) + 16 * n * 40
         fit = max(1, CHUNK_BYTES // per_traj)
-        chunk = min(N, fit, CHUNK_CPU if device.platform == "cpu" else fit)
-    chunk = min(chunk, N)
+        chunk = min(fit, CHUNK_CPU if device.platform == "cpu" else N)
+        chunk = min(chunk, 1 << (N - 1).bit_length())  # small runs: the next power of 2 (few programs)
     seed_key = jax.random.key(seed_i)
     max_jumps = _initial_max_jumps(c_parsed, tl)
-    while True:
-        ms = _McStructure(st=st, method=meth.static(), n_c=len(c_parsed), n_eops=len(e_list),
-                          store_states=bool(store_states), max_jumps=max_jumps, max_steps=int(meth.max_steps))
-        buf, final, rec, stats = jax.device_get(_run(ms, dyn, seed_key, N, chunk))
-        most = int(rec["count"].max(initial=0))
-        if most <= max_jumps:
-            break
-        max_jumps = 1 << (most - 1).bit_length()  # rerun with room for every jump (same keys, same jumps)
+    pieces = []
+    for first in range(0, N, chunk):  # the last chunk is padded: one compiled program for all
+        while True:
+            ms = _McStructure(st=st, method=meth.static(), n_c=len(c_parsed), n_eops=len(e_list),
+                              store_states=bool(store_states), max_jumps=max_jumps, max_steps=int(meth.max_steps))
+            out = jax.device_get(_run_chunk(ms, dyn, seed_key, first, chunk))
+            most = int(out[2]["count"].max(initial=0))
+            if most <= max_jumps:
+                break
+            max_jumps = 1 << (most - 1).bit_length()  # rerun with room for every jump (same keys, same jumps)
+        pieces.append(jax.tree_util.tree_map(lambda x: x[: min(chunk, N - first)], out))
+    buf, final, rec, stats = (_concat([p[i] for p in pieces]) for i in range(4))
+    M = max(1, int(rec["count"].max(initial=0)))
+    counts = rec["count"]
+    jt = np.full((N, M), np.nan)
+    jc = np.full((N, M), -1, np.int32)
+    row = 0
+    for p in pieces:
+        r = p[2]
+        m = min(M, r["times"].shape[1])
+        jt[row:row + len(r["count"]), :m] = r["times"][:, :m]
+        jc[row:row + len(r["count"]), :m] = r["channels"][:, :m]
+        row += len(r["count"])
     if not bool(np.all(stats["success"])):
         bad = int(np.argmin(stats["success"]))
         raise RuntimeError(
             f"mcsolve: trajectory {bad} did not reach t={tl[-1]} within max_steps={meth.max_steps} steps; "
             "raise max_steps or loosen rtol/atol"
         )
-    counts = np.asarray(rec["count"])
-    M = max(1, int(counts.max(initial=0)))
-    jt = np.asarray(rec["times"])[:, :M]
-    jc = np.asarray(rec["channels"])[:, :M]
 
     expect = stderr = runs = None
     if e_list:
@@ -582,3 +591,11 @@ def _initial_max_jumps(c_parsed: list, tl: np.ndarray) -> int:
     bound = float(np.linalg.eigvalsh(0.5 * (G + G.conj().T))[-1]) * float(tl[-1] - tl[0])
     want = bound + 4.0 * math.sqrt(bound) + 8.0
     return int(min(MAX_JUMPS_CAP, max(MAX_JUMPS_START, 1 << (int(math.ceil(want)) - 1).bit_length())))
+
+
+def _concat(trees: list):
+    """Concatenate the chunks' pytrees of arrays along the trajectory axis; records of different
+    lengths are handled by the caller."""
+    if isinstance(trees[0], dict) and "times" in trees[0]:
+        return {"count": np.concatenate([t["count"] for t in trees])}
+    return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *trees)
