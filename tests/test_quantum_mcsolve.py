@@ -216,3 +216,44 @@ def test_normalize_rescales_psi0(atom_run):
     res = mcsolve(0.5 * sz, np.array([0.0, 2.0]), tl, [np.sqrt(GAMMA) * sm], ntraj=64, seed=0, normalize=True,
                   e_ops=[sz])
     assert res.expect[0][0] == pytest.approx(1.0)
+
+
+# -- stochastic thermodynamics: a qubit between two thermal baths --------------------------------
+
+
+def test_qubit_between_two_baths_heat_current_and_fluctuation_theorem():
+    from nephlab.quantum import heat_currents, jump_heat, steadystate, thermal_bath
+
+    a = destroy(2)  # |1> excited
+    w, betas, gammas, T = 1.0, np.array([0.5, 2.0]), (0.4, 0.6), 3.0
+    H = w * a.T @ a
+    baths = [[np.asarray(L) for L in thermal_bath(a, g, beta=b, omega=w)] for g, b in zip(gammas, betas)]
+    c_ops = [L for bath in baths for L in bath]
+    rho_ss = np.asarray(steadystate(H, c_ops))
+    p = np.real(np.diag(rho_ss))  # populations (ground, excited)
+    J = np.asarray(heat_currents(H, baths, rho_ss))  # from each bath into the system
+    assert abs(J.sum()) < 1e-12 and J[0] > 0
+    tl = np.linspace(0.0, T, 4)
+    # the steady state sampled exactly by strata: trajectories from |0> and from |1>, weighted by p
+    strata = []
+    for m, ntraj in ((0, 1024), (1, 1024)):
+        res = mcsolve(H, basis(2, m), tl, c_ops, ntraj=ntraj, seed=20 + m)
+        Q = jump_heat(res, H, baths)  # (N, 2)
+        m_end = (np.abs(res.final_states[:, 1]) ** 2 > 0.5).astype(int)
+        assert np.allclose(np.abs(res.final_states[np.arange(ntraj), m_end]), 1.0)  # stays an eigenstate
+        sigma = np.log(p[m]) - np.log(p[m_end]) - Q @ betas
+        strata.append((p[m], Q, np.exp(-sigma)))
+
+    def stratified(f):
+        vals = [(w_, f(Q, e)) for w_, Q, e in strata]
+        mean = sum(w_ * v.mean(axis=0) for w_, v in vals)
+        se = np.sqrt(sum(w_**2 * v.var(axis=0, ddof=1) / len(v) for w_, v in vals))
+        return mean, se
+
+    q_mean, q_se = stratified(lambda Q, e: Q / T)
+    assert np.all(np.abs(q_mean - J) < 4 * q_se), (q_mean, J, q_se)
+    ift, ift_se = stratified(lambda Q, e: e)
+    assert abs(ift - 1.0) < 4 * ift_se, (ift, ift_se)
+    sig_mean, _ = stratified(lambda Q, e: -np.log(e))
+    assert sig_mean > 0  # second law on average
+    print(f"J mc {q_mean} ± {q_se}, heat_currents {J}; <e^-Σ> = {ift:.4f} ± {ift_se:.4f}; <Σ> = {sig_mean:.4f}")

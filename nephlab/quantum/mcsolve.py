@@ -41,7 +41,7 @@ from .mesolve import (
 from .methods import Dopri5, Method, Tsit5, check_keywords, get_method
 from .timedep import CallableOperator, parse_operator
 
-__all__ = ["McResult", "mcsolve"]
+__all__ = ["McResult", "jump_heat", "mcsolve"]
 
 MC_METHODS = {"tsit5": Tsit5, "dopri5": Dopri5}
 MAX_JUMPS_START = 16  # smallest size of the per-trajectory jump record; grown (and the chunk rerun) when exceeded
@@ -599,3 +599,74 @@ def _concat(trees: list):
     if isinstance(trees[0], dict) and "times" in trees[0]:
         return {"count": np.concatenate([t["count"] for t in trees])}
     return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *trees)
+
+
+# ---------------------------------------------------------------------------------------------
+# stochastic thermodynamics along trajectories
+# ---------------------------------------------------------------------------------------------
+
+
+def jump_heat(result: McResult, H: Any, c_ops_per_bath: Any) -> np.ndarray:
+    """Heat from each bath into the system along each trajectory, from its jump record.
+
+    Each collapse operator must be an eigenoperator of the (time-independent) ``H``,
+    ``[H, L] = -ω L``: a jump through it changes the system's energy by ``-ω`` exactly, and that
+    energy is exchanged with the jump's bath. ``c_ops_per_bath`` lists the collapse operators
+    bath by bath in the form of :func:`nephlab.quantum.heat_currents`; flattened, they must be the
+    ``c_ops`` given to :func:`mcsolve`, in the same order. Sign convention of ``heat_currents``:
+    positive means energy flows from the bath into the system, so the mean of the result over
+    trajectories divided by the duration is the mean heat current ``J_k``.
+
+    The stochastic entropy production of a trajectory that starts in energy eigenstate ``m``
+    (drawn with probability ``p_0(m)``) and ends in ``m'`` is
+    ``Σ = ln p_0(m) - ln p_T(m') - Σ_k β_k Q_k`` (nats), with ``Q_k`` from this function and
+    ``p_T`` the populations of the mesolve state at the end; ``<e^{-Σ}> = 1`` (integral
+    fluctuation theorem).
+
+    Args:
+        result: an :class:`McResult` of mcsolve.
+        H: the (n, n) Hermitian Hamiltonian of the run (energy units).
+        c_ops_per_bath: list over baths of lists of collapse operators (n, n).
+
+    Returns:
+        float64 array (ntraj, n_baths): heat from bath k into the system (energy units).
+
+    Example:
+        >>> import numpy as np, nephlab
+        >>> from nephlab.quantum import destroy, basis
+        >>> a = destroy(2)
+        >>> res = nephlab.mcsolve(a.T @ a, basis(2, 1), np.linspace(0, 30, 3), [a], ntraj=8, seed=0)
+        >>> jump_heat(res, a.T @ a, [[a]])[:, 0].tolist() == [-1.0] * 8  # every atom emits ω = 1
+        True
+    """
+    from .thermo import _baths
+
+    if not isinstance(result, McResult):
+        raise TypeError(f"result must be the McResult of mcsolve, got {type(result).__name__}")
+    from ._convert import as_operator
+
+    Hn = as_operator(H, "H", batch=False, hermitian=True, kind="Hamiltonian")
+    baths = _baths(c_ops_per_bath, Hn.shape[-1])
+    omegas, bath_of = [], []
+    for b, bath in enumerate(baths):
+        for j, L in enumerate(bath):
+            if L.ndim != 2:
+                raise ValueError(f"c_ops_per_bath[{b}][{j}] must be a single (n, n) operator, got shape {L.shape}")
+            comm = Hn @ L - L @ Hn
+            norm2 = float(np.real(np.vdot(L, L)))
+            w = -complex(np.vdot(L, comm)) / norm2 if norm2 else 0.0
+            resid = np.linalg.norm(comm + w * L) / max(np.linalg.norm(comm), np.sqrt(norm2) * np.linalg.norm(Hn), 1e-300)
+            if norm2 and (resid > 1e-8 or abs(w.imag) > 1e-8 * max(1.0, abs(w))):
+                raise ValueError(
+                    f"c_ops_per_bath[{b}][{j}] is not an eigenoperator of H ([H, L] = -ω L fails by {resid:.3g} "
+                    "relative); the energy a jump carries is then not fixed"
+                )
+            omegas.append(w.real)
+            bath_of.append(b)
+    ch = result.jump_channels
+    if ch.size and int(ch.max()) >= len(omegas):
+        raise ValueError(f"c_ops_per_bath holds {len(omegas)} collapse operators, but the run has jumps through "
+                         f"channel {int(ch.max())}; give the baths of all of mcsolve's c_ops, in order")
+    de = np.where(ch >= 0, -np.asarray(omegas + [0.0])[ch], 0.0)  # energy into the system per jump
+    bath_idx = np.asarray(bath_of + [-1])[ch]
+    return np.stack([np.sum(np.where(bath_idx == b, de, 0.0), axis=1) for b in range(len(baths))], axis=1)
