@@ -6,11 +6,11 @@ pure JAX in float64; ``nephlab.widgets`` holds the UI components.
 
 from . import _config
 from ._config import device
-from .quantum import Result, mesolve, sesolve, steadystate
+from .quantum import McResult, Result, mcsolve, mesolve, sesolve, steadystate
 
 try:
     from ._version import __version__
 except ImportError:  # pragma: no cover - before packaging lands
     __version__ = "0.0.0"
 
-__all__ = ["Result", "__version__", "device", "mesolve", "sesolve", "steadystate"]
+__all__ = ["McResult", "Result", "__version__", "device", "mcsolve", "mesolve", "sesolve", "steadystate"]

@@ -145,6 +145,30 @@ def _err_norm(e, y, yn, rtol, atol):
     return jnp.sqrt(jnp.mean((e / (atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(yn)))) ** 2))
 
 
+def rk_step(f: Callable, tb: Tableau, t, y, k1, h, en_prev, rtol, atol):
+    """One trial step of the pair ``tb`` from ``(t, y)`` with ``k1 = f(t, y)`` and step ``h``.
+
+    Returns ``(y_new, ks, en, accept, fac)``: the 5th-order solution, the 7 stages (``ks[6]`` is
+    ``f`` at the new point, FSAL; ``y + h Σ tb.dense(θ)_i ks_i`` is the dense output), the error
+    norm, whether it is accepted (``en <= 1``) and the PI controller's factor for the next step
+    (``en_prev``: the error norm of the last accepted step).
+    """
+    ks = [k1]
+    for i in range(1, 7):
+        yi = materialize(y + h * _lincomb(tb.a[i - 1], ks))
+        ks.append(f(t + tb.c[i] * h, yi))
+        if i == 6:
+            y_new = yi  # FSAL: the last stage is evaluated at the new solution
+    err = h * _lincomb(tb.e, ks)
+    en = _err_norm(err, y, y_new, rtol, atol)
+    accept = en <= 1.0
+    # PI controller
+    en_safe = jnp.maximum(en, 1e-10)
+    fac = 0.9 * en_safe ** (-0.7 / tb.order) * en_prev ** (0.4 / tb.order)
+    fac = jnp.where(accept, jnp.clip(fac, 0.2, 10.0), jnp.clip(0.9 * en_safe ** (-1.0 / tb.order), 0.2, 1.0))
+    return y_new, ks, en, accept, fac
+
+
 def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Callable, *, tableau: Tableau, rtol,
                      atol, max_steps: int):
     """Step on from ``state`` until the saved times before index ``stop`` are filled.
@@ -165,21 +189,10 @@ def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Cal
 
     def body(c):
         s, buf = c
-        t, y, h, k1 = s["t"], s["y"], s["h"], s["k1"]
-        h = jnp.minimum(h, t_end - t)
-        ks = [k1]
-        for i in range(1, 7):
-            yi = materialize(y + h * _lincomb(tb.a[i - 1], ks))
-            ks.append(f(t + tb.c[i] * h, yi))
-            if i == 6:
-                y_new = yi  # FSAL: the last stage is evaluated at the new solution
-        err = h * _lincomb(tb.e, ks)
-        en = _err_norm(err, y, y_new, rtol, atol)
-        accept = en <= 1.0
-        # PI controller
-        en_safe = jnp.maximum(en, 1e-10)
-        fac = 0.9 * en_safe ** (-0.7 / tb.order) * s["en_prev"] ** (0.4 / tb.order)
-        fac = jnp.where(accept, jnp.clip(fac, 0.2, 10.0), jnp.clip(0.9 * en_safe ** (-1.0 / tb.order), 0.2, 1.0))
+        t, y = s["t"], s["y"]
+        h = jnp.minimum(s["h"], t_end - t)
+        y_new, ks, en, accept, fac = rk_step(f, tb, t, y, s["k1"], h, s["en_prev"], rtol, atol)
+        k1 = s["k1"]
         t_new = jnp.where(t + h >= t_end, t_end, t + h)
 
         def save_one(c):
