@@ -20,7 +20,7 @@ from ._spec import Param, TaskSpec
 from . import lindblad, steadystate  # noqa: E402,F401  isort: skip
 from . import landau_zener, langevin_work, optimal_protocol, pmp  # noqa: E402,F401  isort: skip
 from . import cloning, committor, scgf  # noqa: E402,F401  isort: skip
-from . import counting_statistics, spectrum  # noqa: E402,F401  isort: skip
+from . import counting_statistics, mcsolve, spectrum  # noqa: E402,F401  isort: skip
 from . import pinn_hjb, ppo_protocol  # noqa: E402,F401  isort: skip
 from . import green_kubo, nemd_shear  # noqa: E402,F401  isort: skip
 from .lindblad import lindblad_custom  # noqa: E402  isort: skip
