@@ -395,9 +395,10 @@ def mesolve(
         complex128 (take ``.real``) and ``tlist`` (T,).
 
     Raises:
-        TypeError/ValueError naming the argument: wrong shapes or types, a non-finite or
-        non-increasing ``tlist``, an unknown method or gradient, a gradient the method cannot
-        give, ``dt`` missing for rk4, a time-dependent problem with ``"expm"``.
+        TypeError: an argument of the wrong type (named in the message).
+        ValueError: wrong shapes, a non-finite or non-increasing ``tlist``, an unknown method or
+            gradient, a gradient the method cannot give, ``dt`` missing for rk4, a
+            time-dependent problem with ``"expm"`` (the argument is named in the message).
 
     Example:
         >>> import jax, jax.numpy as jnp

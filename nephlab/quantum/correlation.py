@@ -491,7 +491,7 @@ def spectrum(
             stationary (relative residual ``‖L(ρ)‖/(s‖ρ‖) ≤ 1e-8``), else a ValueError.
 
     Returns:
-        float64 NumPy array batch + (W,), units of [A][B] × time.
+        float64 NumPy array batch + (W,), units of (units of A)(units of B) × time.
 
     Example:
         >>> import numpy as np
