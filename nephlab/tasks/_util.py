@@ -105,3 +105,16 @@ class on_device:
             self._ctx.__exit__(*exc)
             self._ctx = None
         return False
+
+
+def check_ordered(task: str, p: dict, lo: str, hi: str) -> None:
+    """ValueError naming both parameters unless ``p[lo] < p[hi]`` (a grid's two ends).
+
+    Example:
+        >>> check_ordered("scgf", {"s_min": 1.0, "s_max": 0.0}, "s_min", "s_max")
+        Traceback (most recent call last):
+        ...
+        ValueError: task 'scgf': parameters 's_min' = 1.0 and 's_max' = 0.0: allowed: s_min < s_max
+    """
+    if not p[lo] < p[hi]:
+        raise ValueError(f"task {task!r}: parameters {lo!r} = {p[lo]} and {hi!r} = {p[hi]}: allowed: {lo} < {hi}")

@@ -19,16 +19,14 @@ import numpy as np
 from . import _models
 from ._registry import Task, recommend_executor, register
 from ._spec import Param, TaskSpec
-from ._util import dataset, scalar
+from ._util import check_ordered, dataset, scalar
 
 __all__ = ["SPEC", "COUNTING_STATISTICS", "weights"]
 
 
 def _check(p: dict) -> None:
     _models.check_model("counting_statistics", p)
-    if not p["s_min"] < p["s_max"]:
-        raise ValueError(f"task 'counting_statistics': parameters 's_min' = {p['s_min']} and 's_max' = "
-                         f"{p['s_max']}: allowed: s_min < s_max")
+    check_ordered("counting_statistics", p, "s_min", "s_max")
 
 
 SPEC = TaskSpec(

@@ -16,16 +16,14 @@ import numpy as np
 from . import _markov
 from ._registry import Task, recommend_executor, register
 from ._spec import Param, TaskSpec
-from ._util import dataset
+from ._util import check_ordered, dataset
 
 __all__ = ["SPEC", "SCGF"]
 
 
 def _check(p: dict) -> None:
     _markov.check("scgf", p)
-    if not p["s_min"] < p["s_max"]:
-        raise ValueError(f"task 'scgf': parameters 's_min' = {p['s_min']} and 's_max' = {p['s_max']}: "
-                         "allowed: s_min < s_max")
+    check_ordered("scgf", p, "s_min", "s_max")
 
 
 SPEC = TaskSpec(

@@ -17,16 +17,14 @@ import numpy as np
 from . import _models
 from ._registry import Task, recommend_executor, register
 from ._spec import Param, TaskSpec
-from ._util import dataset, scalar
+from ._util import check_ordered, dataset, scalar
 
 __all__ = ["SPEC", "SPECTRUM"]
 
 
 def _check(p: dict) -> None:
     _models.check_model("spectrum", p)
-    if not p["w_min"] < p["w_max"]:
-        raise ValueError(f"task 'spectrum': parameters 'w_min' = {p['w_min']} and 'w_max' = {p['w_max']}: "
-                         "allowed: w_min < w_max")
+    check_ordered("spectrum", p, "w_min", "w_max")
 
 
 SPEC = TaskSpec(
