@@ -137,7 +137,7 @@ def test_lindblad_run_streams_and_updates_plots(app_url, page):
         rec = page.evaluate("() => window.__nl_updates")
         m = re.search(r"points: (\d+)/(\d+)", _updates_text(page))
         assert m and m.group(1) == m.group(2) == "3001", _updates_text(page)
-        page.wait_for_function("() => !deep('.nl-run').shadowRoot.querySelector('button').disabled", timeout=30_000)
+        page.wait_for_function("() => !deep('.nl-run').shadowRoot.querySelector('button').disabled", timeout=240_000)
         status = page.evaluate("() => txt('.nl-status')")
         assert "done" in status, status
         # the |ρ| plot changed (the 12 x 12 state instead of the placeholder)
