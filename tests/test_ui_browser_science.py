@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(1800)]  # waits below are up to BUDGET_S each
 
 import ui_helpers  # noqa: E402  (tests/ui_helpers.py)
 
@@ -64,18 +64,25 @@ def test_designer_drag_changes_work():
             pt = page.evaluate(_POINT_JS, 2)
             assert pt is not None, "could not locate the control points in the Bokeh figure"
             t1 = time.perf_counter()
-            page.mouse.move(pt["x"], pt["y"])
-            page.mouse.down()
-            page.mouse.move(pt["x"], pt["y"] + 1.5 * pt["dy"], steps=8)  # lambda + 1.5
-            page.mouse.up()
             deadline = time.time() + BUDGET_S
-            after = before
+            after, start, drags = before, pt, 0
             while time.time() < deadline and after == before:
-                page.wait_for_timeout(100)
-                after = _text(page, ".nl-work")
+                # a gesture made while BokehJS is still laying out the page can be lost on a loaded
+                # machine: drag again (from where the point now is) if nothing changed within 60 s
+                page.mouse.move(start["x"], start["y"])
+                page.mouse.down()
+                page.mouse.move(start["x"], start["y"] + 1.5 * start["dy"], steps=8)  # lambda + 1.5
+                page.mouse.up()
+                drags += 1
+                retry = time.time() + 60
+                while time.time() < min(retry, deadline) and after == before:
+                    page.wait_for_timeout(100)
+                    after = _text(page, ".nl-work")
+                start = page.evaluate(_POINT_JS, 2) or start
             update = time.perf_counter() - t1
             moved = page.evaluate(_POINT_JS, 2)
-            print(f"\n/protocol: page load to interactive {load:.2f} s; drag to new work number {update:.2f} s; "
+            print(f"\n/protocol: page load to interactive {load:.2f} s; drag to new work number {update:.2f} s "
+                  f"({drags} drag(s)); "
                   f"{before!r} -> {after!r}; point lambda {pt['lam']:.3f} -> {moved['lam']:.3f}; "
                   f"{_text(page, '.nl-latency')}")
             assert after != before, f"work number did not change after the drag ({before!r})"
