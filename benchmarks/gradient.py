@@ -1,120 +1,17 @@
-"""Gradient benchmark: d⟨a†a⟩(T)/d(F, κ) for a driven damped Kerr cavity, nephlab vs dynamiqs.
+"""gradient benchmark of the quantum solver family; the logic lives in :mod:`nephlab.bench.gradient`.
 
-The problem is the n = 20 row of ``benchmarks/lindblad.py``::
-
-    H = a†a + F (a + a†) + 0.05 a†a†aa,  F = 0.5;   L = sqrt(κ) a,  κ = 0.1
-    rho0 = |0><0|,  T = 10,  loss = Re ⟨a†a⟩(T),  Tsit5 with rtol = 1e-6, atol = 1e-8
-
-Both codes are differentiated by reverse mode with checkpointing (nephlab
-``nephlab.quantum.jax.mesolve(..., gradient="checkpoint")``, dynamiqs
-``gradient=dq.gradient.BackwardCheckpointed()``), and, with ``--direct``, also by plain
-autodiff through the steps (``"direct"`` / ``dq.gradient.Direct()``). Each code runs in a fresh
-Python process: the first call of ``jax.jit(jax.value_and_grad(loss))`` (tracing + compilation
-+ run, imports excluded) and the median of the warm calls are reported, with the ratio
-nephlab / dynamiqs and the agreement of the gradients.
-
-    python benchmarks/gradient.py [--n 20] [--repeats 20] [--direct]
+    python benchmarks/gradient.py --help
+    nephlab bench lindblad --family gradient --help      # the same
 """
 
-from __future__ import annotations
-
-import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
-import time
 
-F0, KAPPA0, OMEGA, KERR, T_END, RTOL, ATOL = 0.5, 0.1, 1.0, 0.05, 10.0, 1e-6, 1e-8
-
-
-def _worker(code: str, mode: str, n: int, repeats: int) -> dict:
-    t_import = time.perf_counter()
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    jax.config.update("jax_enable_x64", True)
-    a = np.diag(np.sqrt(np.arange(1, n, dtype=np.float64)), 1).astype(np.complex128)
-    num = a.conj().T @ a
-    kerr = a.conj().T @ a.conj().T @ a @ a
-    drive = a + a.conj().T
-    rho0 = np.zeros((n, n), np.complex128)
-    rho0[0, 0] = 1.0
-    tlist = np.array([0.0, T_END])
-
-    if code == "nephlab":
-        from nephlab.quantum import jax as nqj
-
-        def loss(F, kappa):
-            r = nqj.mesolve(OMEGA * num + F * drive + KERR * kerr, rho0, tlist, [jnp.sqrt(kappa) * a], e_ops=[num],
-                            method="tsit5", rtol=RTOL, atol=ATOL, gradient=mode)
-            return r.expect[0, -1].real
-    else:
-        import dynamiqs as dq
-
-        dq.set_precision("double")
-        grad = dq.gradient.BackwardCheckpointed() if mode == "checkpoint" else dq.gradient.Direct()
-        method = dq.method.Tsit5(rtol=RTOL, atol=ATOL)
-
-        def loss(F, kappa):
-            r = dq.mesolve(OMEGA * num + F * drive + KERR * kerr, [jnp.sqrt(kappa) * a], rho0, tlist, exp_ops=[num],
-                           method=method, gradient=grad, save_states=False, progress_meter=False)
-            return r.expects[0, -1].real
-
-    vg = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
-    t_import = time.perf_counter() - t_import
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(vg(F0, KAPPA0))
-    first = time.perf_counter() - t0
-    times = []
-    for i in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(vg(F0 + 1e-3 * (i + 1), KAPPA0))
-        times.append(time.perf_counter() - t0)
-    return {"code": code, "mode": mode, "import_s": t_import, "first_s": first, "warm_median_s": statistics.median(times),
-            "value": float(out[0]), "grad": [float(g) for g in out[1]],
-            "versions": {"jax": jax.__version__, **({"dynamiqs": __import__("dynamiqs").__version__} if code == "dynamiqs" else {})}}
-
-
-def _run(code: str, mode: str, n: int, repeats: int) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", code, mode, "--n", str(n), "--repeats", str(repeats)]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if res.returncode:
-        return {"code": code, "mode": mode, "error": res.stderr.strip().splitlines()[-1:]}
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=20)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--direct", action="store_true", help="also time plain autodiff through the steps")
-    p.add_argument("--worker", nargs=2, metavar=("CODE", "MODE"), help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.worker:
-        print(json.dumps(_worker(args.worker[0], args.worker[1], args.n, args.repeats)))
-        return 0
-    print(f"gradient of <a†a>(T={T_END}) w.r.t. (F, kappa), n = {args.n}, tsit5 rtol={RTOL} atol={ATOL}; "
-          f"load average {os.getloadavg()}")
-    print(f"{'mode':<11}{'code':<10}{'first call s':>14}{'warm median ms':>16}{'dL/dF':>14}{'dL/dkappa':>14}")
-    for mode in ("checkpoint",) + (("direct",) if args.direct else ()):
-        rows = {c: _run(c, mode, args.n, args.repeats) for c in ("nephlab", "dynamiqs")}
-        for c, r in rows.items():
-            if "error" in r:
-                print(f"{mode:<11}{c:<10} failed: {r['error']}")
-                continue
-            print(f"{mode:<11}{c:<10}{r['first_s']:>14.2f}{1e3 * r['warm_median_s']:>16.2f}"
-                  f"{r['grad'][0]:>14.8f}{r['grad'][1]:>14.8f}")
-        ne, dq = rows["nephlab"], rows["dynamiqs"]
-        if "error" not in ne and "error" not in dq:
-            dg = max(abs(x - y) / max(abs(y), 1e-12) for x, y in zip(ne["grad"], dq["grad"]))
-            print(f"{mode:<11}ratio nephlab/dynamiqs: first {ne['first_s'] / dq['first_s']:.2f}, "
-                  f"warm {ne['warm_median_s'] / dq['warm_median_s']:.2f}; gradients agree to {dg:.1e} relative "
-                  f"(versions {dq['versions']})")
-    return 0
-
+try:
+    from nephlab.bench.gradient import main
+except ImportError:  # run from a checkout without nephlab installed
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from nephlab.bench.gradient import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python benchmarks/gradient.py"))

@@ -60,3 +60,19 @@ def test_harness_end_to_end(tmp_path, capsys):
         assert agreement["rel"] <= 1e-5, (peer, agreement)
     if HAS_QUTIP or HAS_DYNAMIQS:
         assert row["ratio_nephlab_over_fastest"] is not None
+
+
+def test_family_dispatch_runs_the_spectrum_benchmark(capsys):
+    """``--family spectrum`` runs nephlab.bench.spectrum with the remaining arguments; the printed
+    difference to QuTiP is the benchmark's own correctness check (same spectrum to 1e-6)."""
+    assert main(["--family", "spectrum", "--n", "4", "--nw", "21", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln.startswith(("spectrum", "correlation_2op_1t"))]
+    assert len(rows) == 2
+    for ln in rows:
+        assert float(ln.rsplit("max|diff|", 1)[1]) < 1e-6, ln
+
+
+def test_family_unknown_is_refused(capsys):
+    assert main(["--family=foo"]) == 2
+    assert "expected one of mesolve, mcsolve, gradient, spectrum" in capsys.readouterr().err

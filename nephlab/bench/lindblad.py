@@ -652,7 +652,9 @@ def flags(results: list[dict]) -> list[str]:
 def _parser(prog: str | None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog=prog,
-        description="Lindblad benchmark: nephlab vs QuTiP 5 vs dynamiqs on a driven Kerr oscillator.",
+        description="Lindblad benchmark: nephlab vs QuTiP 5 vs dynamiqs on a driven Kerr oscillator. "
+        "--family mcsolve|gradient|spectrum runs the quantum-jump, gradient or spectrum benchmark instead "
+        "(each with its own options: --family NAME --help).",
     )
     ap.add_argument(
         "--rows",
@@ -686,8 +688,44 @@ def _parser(prog: str | None) -> argparse.ArgumentParser:
     return ap
 
 
+FAMILIES = ("mesolve", "mcsolve", "gradient", "spectrum")
+"""``--family``: ``mesolve`` is this module's table; the others run :mod:`nephlab.bench.mcsolve`
+(1000 quantum-jump trajectories vs QuTiP and dynamiqs), :mod:`nephlab.bench.gradient` (∂⟨a†a⟩(T)/∂(F, κ)
+vs dynamiqs) and :mod:`nephlab.bench.spectrum` (spectrum and correlations vs QuTiP), each with its
+own options (``--family mcsolve --help``)."""
+
+
+def _split_family(argv: list[str]) -> tuple[str, list[str]]:
+    """Take ``--family NAME`` / ``--family=NAME`` out of ``argv``; the rest goes to that family."""
+    family, rest, i = "mesolve", [], 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok == "--family" and i + 1 < len(argv):
+            family, i = argv[i + 1], i + 2
+            continue
+        if tok.startswith("--family="):
+            family = tok.split("=", 1)[1]
+        else:
+            rest.append(tok)
+        i += 1
+    return family, rest
+
+
 def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
-    """Run the benchmark; ``argv`` excludes the program name. Returns an exit status."""
+    """Run the benchmark; ``argv`` excludes the program name. Returns an exit status.
+
+    ``--family mcsolve|gradient|spectrum`` runs that family's benchmark instead of the mesolve
+    table (see :data:`FAMILIES`); every other argument goes to it.
+    """
+    family, argv = _split_family(list(sys.argv[1:] if argv is None else argv))
+    if family not in FAMILIES:
+        print(f"--family {family!r}: expected one of {', '.join(FAMILIES)}", file=sys.stderr)
+        return 2
+    if family != "mesolve":
+        import importlib
+
+        sub = importlib.import_module(f"nephlab.bench.{family}")
+        return int(sub.main(argv, prog=f"{prog or 'nephlab bench lindblad'} --family {family}") or 0)
     args = _parser(prog).parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         print("--repeats must be >= 1", file=sys.stderr)
