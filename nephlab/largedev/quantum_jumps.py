@@ -190,7 +190,7 @@ def quantum_scgf(params: Mapping[str, Any], s: Any = None) -> ScgfResult:
         d2[i] = (-A1[0, 0] + 2 * np.sum(A1[0, 1:] * A1[1:, 0] / gap)).real  # A2 = e^{-s} R⁻¹JR = -A1
     if params["model"] == "quantum_cavity" and s_arr.size:
         j = int(np.argmin(s_arr))
-        _converged((H, c_ops), params, float(s_arr[j]), float(th[j]))
+        _converged(params, float(s_arr[j]), float(th[j]))
     return ScgfResult(s_arr, th, d1, d2, "photons")
 
 
@@ -199,7 +199,7 @@ CUTOFF_RTOL = 1e-8
 θ computed with 6 more Fock levels, or the cutoff is refused."""
 
 
-def _converged(H_c: tuple, params: Mapping[str, Any], s: float, theta: float) -> None:
+def _converged(params: Mapping[str, Any], s: float, theta: float) -> None:
     """Refuse a cutoff that has not converged at ``s`` (the smallest s: the tilted Liouvillian of
     a truncated cavity is non-normal, and at s < 0 its dominant eigenvalue converges slowly in n)."""
     from nephlab.quantum import tilted_liouvillian
