@@ -109,5 +109,6 @@ def test_explorer_offers_the_quantum_family():
     shown = {k for k, w in ex.controls.items() if w.visible}
     assert {"drive", "decay", "detuning"} <= shown and not {"a", "b", "n_fock", "L"} & shown
     assert "quantum_cavity" in ex.controls["model"].options
+    assert "quantum_cloning" in ex.clone_summary()
     ex.controls["drive"].value = -1.0  # refused: shown next to the control, not applied
     assert "'drive'" in ex.error and ex.drive == 1.0

@@ -63,6 +63,10 @@ def test_gif_export_is_a_multi_frame_animation(explorer, tmp_path):
     gif = explorer.export_wigner(tmp_path / "w.gif", max_frames=6, fps=4)
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.is_animated and im.n_frames == 6
+    import imageio_ffmpeg  # MP4: the ffmpeg binary bundled with imageio-ffmpeg (none on PATH needed)
+
+    mp4 = explorer.export_wigner(tmp_path / "w.mp4", max_frames=4)
+    assert imageio_ffmpeg.count_frames_and_secs(str(mp4))[0] == 4
     with pytest.raises(ValueError, match="suffix"):
         explorer.export_wigner(tmp_path / "w.png")
     with pytest.raises(ValueError, match="max_frames"):

@@ -23,6 +23,7 @@ import param
 
 from nephlab.largedev import (committor_problem, finite_size_curves, markov_cloning, markov_scgf, markov_theta,
                               rate_function_grid, transition_paths)
+from nephlab.largedev.quantum_jumps import QUANTUM_MODELS
 from nephlab.tasks import get_task
 
 from ._base import Cancelled, Component, Job, _session_doc, export_animation
@@ -239,6 +240,9 @@ class LargeDeviationExplorer(Component):
     def clone_summary(self) -> str:
         """One line: exact θ(s) and the pooled cloning estimate (or what Run cloning will do)."""
         r = self._current_clone()
+        if r is None and self.model in QUANTUM_MODELS:
+            return ("cloning runs on the Markov presets; for quantum jumps call "
+                    "nephlab.largedev.cloning_quantum.quantum_cloning")
         if r is None:
             return f"press Run cloning: θ(s = {self.s:g}) by {self.n_runs} runs of {self.n_clones} clones"
         return (f"exact θ({r.s:g}) = {self.clone_exact:.6g}; cloning: {r.scgf:.6g} ± {r.stderr:.2g} (statistical; "
