@@ -157,6 +157,30 @@ def test_lindblad_run_streams_and_updates_plots(app_url, page):
         assert len(stream) >= 2, f"the run did not stream partial results: {rec[:5]}"
 
 
+_WIGNER_TITLE_JS = """
+() => { for (const d of Bokeh.documents) for (const m of d.all_models)
+          if (m.type === 'Title' && typeof m.text === 'string' && m.text.startsWith('Wigner function W(x, p, t =')) return m.text;
+        return null; }
+"""
+
+
+def test_lindblad_wigner_panel_opens_lazily_and_follows_the_slider(app_url, page):
+    with screenshot_on_failure(page, "lindblad_wigner"):
+        _load(page, app_url + "/lindblad", ".nl-run")
+        page.wait_for_function("() => /points: ([1-9]\\d*)\\/\\1\\b/.test(txt('.nl-updates') || '')",
+                               timeout=240_000)
+        assert page.evaluate(_WIGNER_TITLE_JS) is None  # not built (nor computed) before it is opened
+        page.locator(".nl-wigner-toggle button").first.click()
+        page.wait_for_function(_WIGNER_TITLE_JS, timeout=120_000)
+        first = page.evaluate(_WIGNER_TITLE_JS)
+        page.locator(".nl-time .noUi-handle").first.focus()
+        for _ in range(5):
+            page.keyboard.press("ArrowLeft")
+        page.wait_for_function(f"() => {{ const t = ({_WIGNER_TITLE_JS})(); return t && t !== {first!r}; }}",
+                               timeout=120_000)
+        _no_error_alert(page)
+
+
 def test_cluster_sweep_progress_finishes(app_url, page, tmp_path_factory):
     store = tmp_path_factory.mktemp("ui-sweep") / "s.zarr"
     with screenshot_on_failure(page, "cluster_sweep"):

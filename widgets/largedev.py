@@ -1,5 +1,7 @@
 """``LargeDeviationExplorer``: θ(s), I(x), the s-ensemble, cloning and committors, thin over
 :mod:`nephlab.largedev.presets` (controls: the ``scgf``, ``cloning`` and ``committor`` task specs).
+Model families: Markov jump processes, and "quantum jumps" (``quantum_two_level``,
+``quantum_cavity``: photon counting from the tilted Liouvillian, :mod:`nephlab.largedev.quantum_jumps`).
 
 Results are cached across sessions (``functools.lru_cache`` of the parameters that apply); all
 computing runs in background jobs, and the views change only in the jobs' callbacks (UI loop).
@@ -21,6 +23,7 @@ import param
 
 from nephlab.largedev import (committor_problem, finite_size_curves, markov_cloning, markov_scgf, markov_theta,
                               rate_function_grid, transition_paths)
+from nephlab.largedev.quantum_jumps import QUANTUM_MODELS
 from nephlab.tasks import get_task
 
 from ._base import Cancelled, Component, Job, _session_doc, export_animation
@@ -30,8 +33,8 @@ __all__ = ["LargeDeviationExplorer", "cloning_result", "committor_path", "commit
            "size_curves"]
 
 SCGF, CLONING, COMMITTOR = (get_task(n).spec for n in ("scgf", "cloning", "committor"))
-_SCGF = ("model", "observable", "a", "b", "L", "p", "q", "n_particles", "rate", "c", "boundary", "rates", "s_min",
-         "s_max", "n_s")
+_SCGF = ("model", "observable", "a", "b", "L", "p", "q", "n_particles", "rate", "c", "boundary", "rates", "drive",
+         "decay", "detuning", "n_fock", "s_min", "s_max", "n_s")
 _CLONE = ("s", "n_clones", "t_max", "n_runs", "burn_in_fraction", "seed")
 _MB = ("potential", "beta", "radius", "n_grid")
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -75,7 +78,13 @@ def committor_path(key: tuple, i: int) -> np.ndarray:
 
 
 class LargeDeviationExplorer(Component):
-    """Explore large deviations of Markov jump processes and rare transitions.
+    """Explore large deviations of Markov jump processes, of quantum jumps and rare transitions.
+
+    The ``model`` menu holds the Markov jump presets and the quantum-jump family
+    (``quantum_two_level``: resonance fluorescence; ``quantum_cavity``: a driven damped cavity;
+    parameters ``drive``, ``decay``, ``detuning``, ``n_fock``): θ(s) of the emitted-photon count from
+    the tilted Liouvillian (:func:`~nephlab.largedev.quantum_jumps.quantum_scgf`), I(x) by the same
+    Legendre transform. Cloning runs on the Markov presets only.
 
     Parameters: the ``scgf`` task's; the ``cloning`` task's ``s``, ``n_clones``, ``t_max``, ``n_runs``,
     ``burn_in_fraction``, ``seed``; the ``committor`` task's ``beta``, ``radius``, ``n_grid`` for its
@@ -99,8 +108,8 @@ class LargeDeviationExplorer(Component):
     """
 
     title = "Large-deviation explorer"
-    model, observable, a, b, L, p, q, n_particles, rate, c, boundary, rates, s_min, s_max, n_s = (
-        param_for(SCGF.param(n)) for n in _SCGF)
+    (model, observable, a, b, L, p, q, n_particles, rate, c, boundary, rates, drive, decay, detuning, n_fock, s_min,
+     s_max, n_s) = (param_for(SCGF.param(n)) for n in _SCGF)
     s, n_clones, t_max, n_runs, burn_in_fraction, seed = (param_for(CLONING.param(n)) for n in _CLONE)
     potential = param_for(COMMITTOR.param("potential"), default="muller_brown", constant=True)
     beta = param_for(COMMITTOR.param("beta"), default=0.05)
@@ -231,6 +240,9 @@ class LargeDeviationExplorer(Component):
     def clone_summary(self) -> str:
         """One line: exact θ(s) and the pooled cloning estimate (or what Run cloning will do)."""
         r = self._current_clone()
+        if r is None and self.model in QUANTUM_MODELS:
+            return ("cloning runs on the Markov presets; for quantum jumps call "
+                    "nephlab.largedev.cloning_quantum.quantum_cloning")
         if r is None:
             return f"press Run cloning: θ(s = {self.s:g}) by {self.n_runs} runs of {self.n_clones} clones"
         return (f"exact θ({r.s:g}) = {self.clone_exact:.6g}; cloning: {r.scgf:.6g} ± {r.stderr:.2g} (statistical; "

@@ -3,13 +3,16 @@
 Inputs: a preset of the ``lindblad`` task (controls from its spec; only the chosen model's
 parameters shown; a refused value shown next to its control) or your own operators.
 Views: |ρ| heatmap and Hinton diagram with a time slider; entropy and purity; populations;
-expectation values; a Bloch sphere (oblique projection) for two-level systems.
+expectation values; a Bloch sphere (oblique projection) for two-level systems; the Wigner
+function W(x, p) of ρ at the slider's time (:func:`nephlab.quantum.wigner`, computed only once its
+panel is opened, then at each slider move), with a GIF/MP4 export of W(x, p, t).
 Run: one :func:`nephlab.mesolve` call streams every saved time through its ``on_save`` hook into a
 :class:`~nephlab.quantum.Recorder` (:func:`nephlab.tasks.lindblad.stream`; no restarts); the plots
 follow at up to ~10 Hz; Cancel stops the solve at the next saved time. On the Dask cluster
 (``executor="cluster"``) the solve arrives at once. The default preset's result is computed once
 per process (:meth:`LindbladExplorer.warm`) and shown on first paint.
-Export: PNG/SVG/PDF of the views (Matplotlib), netCDF of the data, GIF/MP4 of |ρ(t)|.
+Export: PNG/SVG/PDF of the views (Matplotlib), netCDF of the data, GIF/MP4 of |ρ(t)| and of
+W(x, p, t) (MP4 with the ffmpeg binary bundled by ``imageio-ffmpeg``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import panel as pn
 import param
 
 from nephlab import _validate
-from nephlab.quantum import Recorder
+from nephlab.quantum import Recorder, wigner
 from nephlab.quantum._convert import as_density_matrix, as_operator, check_dims
 from nephlab.tasks import get_task
 from nephlab.tasks.lindblad import bloch_ops, inputs, solver_kwargs, stream
@@ -40,6 +43,8 @@ _P = _SPEC.param
 PRESETS: tuple[str, ...] = tuple(_P("model").choices)
 _MAX_LINES, _MAX_EXPECT, _HINTON_MAX = 12, 8, 32  # populations drawn, expectations drawn, Hinton block
 _BLOCH = ("sigma_x", "sigma_y", "sigma_z")
+_WIGNER_POINTS = 81  # grid points per quadrature of the Wigner panel
+_WIGNER_MODELS = ("oscillator", "custom")  # one bosonic mode in the Fock basis |0>, ..., |d-1>
 _PLOTS = {"rho": "rho-heatmap", "hinton": "hinton", "entropy": "entropy", "populations": "populations",
           "expect": "expect", "bloch": "bloch"}
 
@@ -50,6 +55,22 @@ def _bloch_proj(x, y, z):
     u = -np.asarray(x) * np.sin(az) + np.asarray(y) * np.cos(az)
     v = np.asarray(z) * np.cos(el) - (np.asarray(x) * np.cos(az) + np.asarray(y) * np.sin(az)) * np.sin(el)
     return u, v
+
+
+def wigner_grid(d: int, points: int = _WIGNER_POINTS) -> np.ndarray:
+    """The quadrature grid (points,) of the Wigner panel for a Fock space of dimension ``d``.
+
+    Symmetric about 0 with half-width ``sqrt(2 d + 1) + 1.5`` (QuTiP's ``g = √2``: the Fock state
+    |d-1⟩ is a ring of radius sqrt(2 d - 1), a coherent state |α⟩ is centred at √2 α), so every
+    state the truncated space holds lies inside it.
+
+    Example:
+        >>> wigner_grid(10, 5).round(4).tolist()
+        [-6.0826, -3.0413, 0.0, 3.0413, 6.0826]
+    """
+    d, points = _validate.integer(d, "d", minimum=1), _validate.integer(points, "points", minimum=2)
+    half = float(np.sqrt(2.0 * d + 1.0) + 1.5)
+    return np.linspace(-half, half, points)
 
 
 def _attrs(params: dict) -> dict:
@@ -100,13 +121,15 @@ class LindbladExplorer(Component):
 
     Params: those of the ``lindblad`` task spec (``model`` also takes ``"custom"``), ``chunk``
     (saved times per compiled chunk of the streamed solve, 0: automatic), ``time_index`` (the time
-    slider), ``follow``, ``n_done`` (time points computed), and those of the base Component.
+    slider), ``follow``, ``n_done`` (time points computed), ``show_wigner`` (the Wigner panel W(x, p) at
+    the slider's time, :meth:`wigner`; computed only while shown), and those of the base Component.
 
     DOM hooks (CSS classes): ``nl-run`` (Run button), ``nl-param-<name>`` (controls),
     ``nl-error-<name>`` (a refused value), ``nl-time`` (time slider), ``nl-rho-heatmap``,
     ``nl-hinton``, ``nl-entropy``, ``nl-populations``, ``nl-expect``, ``nl-bloch`` (plots),
     ``nl-updates`` (text ``"updates: U, points: N/T"``), ``nl-progress``, ``nl-status``,
-    ``nl-cancel``, ``nl-error``, ``nl-export-<png|svg|nc|gif|mp4>`` (downloads).
+    ``nl-cancel``, ``nl-error``, ``nl-export-<png|svg|nc|gif|mp4>`` (downloads), ``nl-wigner-toggle``
+    (shows the Wigner panel), ``nl-wigner`` (the panel), ``nl-export-wigner-<gif|mp4>``.
 
     Example:
         >>> ex = LindbladExplorer(model="qubit", F=0.5, gamma=0.2, t_max=2.0, n_times=21, chunk=4)
@@ -124,6 +147,7 @@ class LindbladExplorer(Component):
     time_index = param.Integer(default=0, bounds=(0, None), doc="index of the time shown by |ρ|, Hinton, Bloch")
     follow = param.Boolean(default=True, doc="while running, the time slider follows the newest state")
     n_done = param.Integer(default=0, bounds=(0, None), doc="time points computed so far")
+    show_wigner = param.Boolean(default=False, doc="show the Wigner panel W(x, p) (computed only while shown)")
 
     def __init__(self, H: Any = None, c_ops: Any = None, rho0: Any = None, e_ops: dict | None = None, **params: Any):
         self._custom = _check_custom(H, c_ops, rho0, e_ops)
@@ -134,6 +158,8 @@ class LindbladExplorer(Component):
             raise ValueError("model='custom' needs operators: LindbladExplorer(H=..., c_ops=..., rho0=...)")
         self._data: Recorder | None = None
         self._views = self._side = self._main = None  # built by main() / sidebar() once
+        self._wigner: dict | None = None  # the Wigner panel's Bokeh models, built when first shown
+        self._wigner_cache: dict[tuple[int, int], np.ndarray] = {}  # (id of the run, time index) -> W
         ctl = self.spec_controls(_SPEC, width=135)  # linked both ways; a refused value is shown, not reverted
         if self._custom is not None:  # custom operators: the model menu offers "custom", the presets' values hide
             ctl["model"].options = list(self.param.model.objects)
@@ -227,7 +253,7 @@ class LindbladExplorer(Component):
         _preset_run(tuple(sorted(cls().task_params().items())))
 
     def release(self) -> None:  # the session ended
-        self._data = None
+        self._data, self._wigner_cache = None, {}
 
     def _from_widget(self, name: str, p: Any, spec: Any, value: Any) -> None:
         if name == "model" and value == "custom" and self._custom is not None:  # not a task preset
@@ -257,6 +283,66 @@ class LindbladExplorer(Component):
         if not 0 <= i < D.n_done:
             raise ValueError(f"index must be in [0, {D.n_done - 1}] (computed time points), got {i}")
         return D.states[i].copy()
+
+    def wigner(self, index: int | None = None, points: int = _WIGNER_POINTS) -> tuple[np.ndarray, np.ndarray]:
+        """The Wigner panel's data: ``(xvec, W)`` with ``W = nephlab.quantum.wigner(ρ(t_index), xvec, xvec)``.
+
+        The state is read as one bosonic mode in the Fock basis |0⟩ … |d-1⟩ (QuTiP's convention,
+        ``g = √2``, [x, p] = i); ``xvec`` (points,) is :func:`wigner_grid` of the dimension d,
+        used for x and p; ``W`` is (points, points), ``W[j, k]`` at ``(x_k, p_j)``, 1/area units.
+
+        Example:
+            >>> ex = LindbladExplorer(model="oscillator", n=4, F=0.0, t_max=1.0, n_times=3); _ = ex.run().wait()
+            >>> x, W = ex.wigner(0, points=3)              # the vacuum: W(0, 0) = 1/π
+            >>> round(float(W[1, 1] * np.pi), 10)
+            1.0
+        """
+        D = self._require_data()
+        i = self.time_index if index is None else int(index)
+        rho, x = self.state(i), wigner_grid(D.states.shape[-1], points)
+        key = (id(D), i, int(points))
+        if key not in self._wigner_cache:
+            if len(self._wigner_cache) > 256:
+                self._wigner_cache.clear()
+            self._wigner_cache[key] = wigner(rho, x, x)
+        return x, self._wigner_cache[key]
+
+    def wigner_frames(self, max_frames: int = 60) -> list[np.ndarray]:
+        """RGB frames (H, W, 3) uint8 of W(x, p, t) (at most ``max_frames``, evenly spaced in time;
+        one symmetric colour scale for the whole animation)."""
+        from matplotlib.figure import Figure
+
+        max_frames, D = _validate.integer(max_frames, "max_frames", minimum=1), self._require_data()
+        idx = np.unique(np.linspace(0, D.n_done - 1, min(max_frames, D.n_done)).round().astype(int))
+        data = [self.wigner(int(k)) for k in idx]
+        x = data[0][0]
+        vmax = max(float(np.abs(W).max()) for _, W in data) or 1.0
+        fig = Figure(figsize=(4, 3.6), dpi=80)
+        ax = fig.subplots()
+        im = ax.imshow(data[0][1], cmap="RdBu_r", vmin=-vmax, vmax=vmax, origin="lower",
+                       extent=(x[0], x[-1], x[0], x[-1]))
+        fig.colorbar(im, ax=ax)
+        ax.set(xlabel="x", ylabel="p")
+        frames = []
+        for k, (_, W) in zip(idx, data):
+            im.set_data(W)
+            ax.set_title(f"W(x, p, t = {D.times[k]:.3g})")
+            frames.append(figure_to_rgb(fig))
+        return frames
+
+    def export_wigner(self, path: str | Path, *, fps: float = 10.0, max_frames: int = 60) -> Path:
+        """Write the animation of W(x, p, t) as ``.gif`` or ``.mp4`` (see :meth:`wigner_frames`).
+
+        Example:
+            >>> import tempfile, os
+            >>> ex = LindbladExplorer(model="oscillator", n=4, t_max=1.0, n_times=3); _ = ex.run().wait()
+            >>> ex.export_wigner(os.path.join(tempfile.mkdtemp(), "w.gif")).suffix
+            '.gif'
+        """
+        suffix = Path(path).suffix.lower()
+        if suffix not in (".gif", ".mp4"):
+            raise ValueError(f"path {str(path)!r}: suffix must be .gif or .mp4 (W(x, p, t) animation), got {suffix!r}")
+        return export_animation(self.wigner_frames(max_frames), path, fps=fps)
 
     def _t_index(self) -> int:
         return 0 if self._data is None or self._data.n_done == 0 else int(min(self.time_index, self._data.n_done - 1))
@@ -377,6 +463,53 @@ class LindbladExplorer(Component):
         V["bloch"].title.text = f"Bloch sphere, t = {t_i:.3g}" if bloch else "Bloch sphere (two-level systems only)"
         self.push(self._main)
 
+    def _wigner_panel(self) -> pn.Column:
+        """The Wigner panel: a toggle, and (once shown) the W(x, p) plot and its GIF/MP4 downloads."""
+        toggle = pn.widgets.Toggle.from_param(self.param.show_wigner, name="Wigner W(x, p)", color="light",
+                                              css_classes=["nl-wigner-toggle"], width=160)
+        self._wigner_box = pn.Column(sizing_mode="stretch_width", css_classes=["nl-wigner"])
+        return pn.Column(toggle, self._wigner_box, sizing_mode="stretch_width")
+
+    def _build_wigner(self) -> dict[str, Any]:
+        from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper
+        from bokeh.plotting import figure
+
+        src = ColumnDataSource(data={"image": [np.zeros((2, 2))], "x": [-1.0], "y": [-1.0], "dw": [2.0], "dh": [2.0]})
+        mapper = LinearColorMapper(palette="RdBu11", low=-0.1, high=0.1)  # RdBu11: red > 0 ... blue < 0
+        f = figure(title="Wigner function W(x, p)", x_axis_label="x", y_axis_label="p", match_aspect=True,
+                   height=380, sizing_mode="stretch_width", tools="pan,wheel_zoom,box_zoom,reset,save,hover")
+        f.image(image="image", x="x", y="y", dw="dw", dh="dh", source=src, color_mapper=mapper)
+        f.add_layout(ColorBar(color_mapper=mapper, width=10), "right")
+        note = pn.pane.Markdown("", css_classes=["nl-wigner-note"])
+        downloads = pn.Row(*[self._download(s, wigner=True) for s in (".gif", ".mp4")])
+        return {"src": src, "mapper": mapper, "fig": f, "note": note,
+                "layout": [note, pn.pane.Bokeh(f, sizing_mode="stretch_width"), downloads]}
+
+    @param.depends("n_done", "time_index", "show_wigner", watch=True)
+    def _refresh_wigner(self) -> None:
+        """Compute and show W(x, p) at the slider's time, only while the panel is shown."""
+        if self._main is None or not self.show_wigner:
+            return
+        if self._wigner is None:  # first opening: build the plot
+            self._wigner = self._build_wigner()
+            self._wigner_box.objects = self._wigner["layout"]
+        V, D = self._wigner, self._data
+        if D is None or D.n_done == 0:
+            V["note"].object = "W(x, p) appears once states are computed (press Run)."
+            return
+        i = self._t_index()
+        x, W = self.wigner(i)
+        h = float(x[-1] - x[0])
+        V["src"].data = {"image": [W], "x": [float(x[0])], "y": [float(x[0])], "dw": [h], "dh": [h]}
+        m = max(float(np.abs(W).max()), 1e-12)
+        V["mapper"].low, V["mapper"].high = -m, m
+        V["fig"].title.text = f"Wigner function W(x, p, t = {float(D.times[i]):.3g})"
+        model = D.attrs.get("model", self.model)
+        V["note"].object = ("" if model in _WIGNER_MODELS else
+                            f"Model {model!r}: the basis is read as Fock states |0⟩ … |{D.states.shape[-1] - 1}⟩ "
+                            "of one mode; W(x, p) is meant for model 'oscillator' or a custom cavity.")
+        self.push(self._main)
+
     @param.depends("updates", "n_done")
     def _counter(self) -> str:
         return f"updates: {self.updates}, points: {self.n_done}/{0 if self._data is None else len(self._data.times)}"
@@ -440,13 +573,17 @@ class LindbladExplorer(Component):
             return export_animation(self.animation_frames(kwargs.pop("max_frames", 100)), path, **kwargs)
         raise ValueError(f"path {str(path)!r}: suffix must be one of .png .svg .pdf .nc .zarr .gif .mp4, got {suffix!r}")
 
-    def _download(self, suffix: str) -> pn.widgets.FileDownload:
+    def _download(self, suffix: str, wigner: bool = False) -> pn.widgets.FileDownload:
+        name = ("wigner" if wigner else "lindblad") + suffix
+        write = self.export_wigner if wigner else self.export
+
         def cb():
             with tempfile.TemporaryDirectory() as tmp:
-                return io.BytesIO(self.export(Path(tmp) / f"lindblad{suffix}").read_bytes())
+                return io.BytesIO(write(Path(tmp) / name).read_bytes())
 
-        return pn.widgets.FileDownload(callback=cb, filename=f"lindblad{suffix}", label=suffix[1:].upper(),
-                                       css_classes=[f"nl-export-{suffix[1:]}"], color="light", width=70)
+        css = f"nl-export-wigner-{suffix[1:]}" if wigner else f"nl-export-{suffix[1:]}"
+        return pn.widgets.FileDownload(callback=cb, filename=name, label=("W(x,p) " if wigner else "") + suffix[1:].upper(),
+                                       css_classes=[css], color="light", width=110 if wigner else 70)
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -478,8 +615,9 @@ class LindbladExplorer(Component):
                                       sizing_mode="stretch_width") for k, css in _PLOTS.items()],
                           ncols=2, sizing_mode="stretch_width", min_height=900)
         self._main = pn.Column(pn.pane.Str(self._counter, css_classes=["nl-updates"]), slider, grid,
-                               sizing_mode="stretch_width", css_classes=["nl-lindblad"])
+                               self._wigner_panel(), sizing_mode="stretch_width", css_classes=["nl-lindblad"])
         self._refresh()
+        self._refresh_wigner()
         self.defer(self._first_paint)
         return self._main
 

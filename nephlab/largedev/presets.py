@@ -15,6 +15,12 @@ Markov jump presets (rates in 1/time; :data:`MARKOV_MODELS`):
 - ``east``, ``fredrickson_andersen``: ``L`` spins, up-spin density ``c``, ``boundary``;
 - ``custom``: the rate matrix ``rates`` written as text, ``"0 1; 2 0"`` (:func:`parse_rate_matrix`).
 
+Quantum-jump presets (:data:`~nephlab.largedev.quantum_jumps.QUANTUM_MODELS`, the ``scgf`` task only):
+``quantum_two_level`` (resonance fluorescence) and ``quantum_cavity`` (driven damped cavity),
+photon counting from the tilted Liouvillian (:mod:`nephlab.largedev.quantum_jumps`; parameters
+``drive``, ``decay``, ``detuning``, ``n_fock``). :func:`markov_scgf`, :func:`markov_theta` and
+:func:`finite_size_curves` dispatch to them; ``activity`` is the number of emitted photons.
+
 Observables (``observable``): ``activity`` (number of jumps, every model) or ``current`` (net
 number of hops to the right, ``ring_random_walk`` and ``tasep_ring``). SCGF convention
 ``θ(s) = lim (1/t) ln E[exp(-s A_t)]`` (see :mod:`nephlab.largedev`).
@@ -43,6 +49,7 @@ import numpy as np
 from nephlab._validate import integer, one_of, rate_matrix
 from nephlab.largedev.markov import MarkovJumpProcess, Observable, RateFunctionResult, ScgfResult, kink_indices
 from nephlab.largedev import models as _models
+from nephlab.largedev import quantum_jumps as _quantum
 
 __all__ = ["MARKOV_MODELS", "COMMITTOR_POTENTIALS", "MULLER_BROWN_A", "MULLER_BROWN_B", "MULLER_BROWN_BOX",
            "CommittorProblem", "committor_problem", "finite_size_curves", "finite_size_sizes", "markov_cloning",
@@ -178,6 +185,8 @@ def markov_scgf(params: Mapping[str, Any], s: Any = None) -> ScgfResult:
         >>> abs(float(r.theta[0])) < 1e-12, round(float(-r.dtheta[0]), 12)   # θ(0) = 0, mean activity 2ab/(a+b)
         (True, 1.5)
     """
+    if params.get("model") in _quantum.QUANTUM_MODELS:
+        return _quantum.quantum_scgf(params, _s_grid(params) if s is None else s)
     proc, obs = markov_model(params)
     return proc.scgf_curve(_s_grid(params) if s is None else s, obs)
 
@@ -196,6 +205,8 @@ def markov_theta(params: Mapping[str, Any], s: Any) -> Any:
         >>> round(markov_theta({"model": "two_state", "a": 1.0, "b": 1.0}, 1.0), 9)   # e^{-1} - 1
         -0.632120559
     """
+    if params.get("model") in _quantum.QUANTUM_MODELS:
+        return _quantum.quantum_theta(params, s)
     proc, obs = markov_model(params)
     out = proc.scgf(s, obs)
     return float(out) if np.ndim(out) == 0 else np.asarray(out)
@@ -292,6 +303,8 @@ def finite_size_curves(params: Mapping[str, Any], n_sizes: int = 3, n_s: int = 2
     """
     n = max(3, min(integer(n_s, "n_s", minimum=2), integer(_get(params, "n_s", "the s grid"), "params['n_s']",
                                                                minimum=2)))
+    if params.get("model") in _quantum.QUANTUM_MODELS:  # no size: L = 1, the photon flux -θ'(s)
+        return _quantum.quantum_phase_curves(_quantum.quantum_scgf(params, _s_grid(params, n)))
     return _models.activity_phase_diagram(lambda size: markov_model(_at_size(params, size)),
                                           finite_size_sizes(params, n_sizes), _s_grid(params, n))
 

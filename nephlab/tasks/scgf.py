@@ -28,9 +28,10 @@ def _check(p: dict) -> None:
 
 SPEC = TaskSpec(
     "scgf",
-    "Scaled cumulant generating function θ(s) of a Markov jump model (largest eigenvalue of the "
-    "tilted generator) on a grid of s, with θ'(s) and θ''(s).",
-    _markov.markov_params()
+    "Scaled cumulant generating function θ(s) of a Markov jump model or of the photon counting of a "
+    "driven damped quantum system (largest eigenvalue of the tilted generator / Liouvillian) on a grid "
+    "of s, with θ'(s) and θ''(s).",
+    _markov.markov_params(quantum=True)
     + (
         Param("s_min", "float", -1.0, "smallest tilt s", units="1/[A]", minimum=-50.0, maximum=50.0),
         Param("s_max", "float", 1.0, "largest tilt s", units="1/[A]", minimum=-50.0, maximum=50.0),
