@@ -383,3 +383,52 @@ def test_page_code_runs(page: str, tmp_path: Path):
     res = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=tmp_path, capture_output=True,
                          text=True, timeout=300, env=env)
     assert res.returncode == 0, f"the code of docs/{page} failed:\n{res.stderr[-4000:]}"
+
+
+# ------------------------------------------------------------------------------------------
+# Maths renders offline: MathJax is shipped with the site
+# ------------------------------------------------------------------------------------------
+
+def test_site_loads_nothing_remote_for_maths_and_fonts(built_site):
+    site, _ = built_site
+    page = (site / "guide" / "tutorials" / "05_magnus_vs_rk4" / "index.html").read_text(encoding="utf-8")
+    assert "javascripts/mathjax/tex-svg.js" in page and "javascripts/mathjax-config.js" in page
+    assert "unpkg.com" not in page and "cdn.jsdelivr" not in page
+    assert "fonts.googleapis.com" not in page and "fonts.gstatic.com" not in page
+    assert (site / "javascripts" / "mathjax" / "tex-svg.js").stat().st_size > 1_000_000
+
+
+@pytest.mark.ui
+@pytest.mark.parametrize("page_path, inline", [
+    ("guide/tutorials/05_magnus_vs_rk4/index.html", r"\omega_0"),  # a notebook page: $...$ inline
+    ("quickstart/index.html", r"\alpha_{ss}"),                      # a Markdown page: arithmatex
+])
+def test_maths_renders_offline_in_chromium(built_site, page_path: str, inline: str):
+    """Open a built page from disk in headless Chromium with every non-file request aborted:
+    MathJax typesets the page's inline and display maths (``mjx-container``), and no request left
+    the machine."""
+    from ui_helpers import chromium_page
+
+    site, _ = built_site
+    url = (site / page_path).as_uri()
+    blocked: list[str] = []
+
+    def route(r) -> None:
+        if r.request.url.startswith("file://"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort("internetdisconnected")
+
+    with chromium_page(timeout_ms=60_000) as page:
+        page.context.route("**/*", route)
+        page.goto(url)
+        page.wait_for_selector("mjx-container", state="attached")
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("() => MathJax.startup.promise")
+        n_inline = page.locator("mjx-container:not([display='true'])").count()
+        # no raw TeX left in the prose: the sample of inline maths was typeset
+        text = page.evaluate("() => document.querySelector('article').innerText")
+    assert n_inline > 0, "no inline maths was typeset"
+    assert inline not in text, f"raw TeX {inline!r} is still in the page text"
+    assert not [u for u in blocked if "mathjax" in u or "font" in u], blocked
