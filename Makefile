@@ -74,7 +74,7 @@ bench: $(VENV)/.stamp-bench
 	$(BIN)/nephlab bench lindblad
 
 docs: $(VENV)/.stamp-docs
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	NEPHLAB_DOCS_EXECUTE=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf build dist site *.egg-info .pytest_cache .hypothesis nephlab-demo.png

@@ -399,8 +399,10 @@ def mcsolve(
         :class:`McResult` with ``expect``, ``stderr``, jump records and ``final_states``.
 
     Raises:
-        ValueError/TypeError naming the argument for bad input (ntraj, seed, tlist, psi0, method,
-        operators); RuntimeError when a trajectory does not reach ``tlist[-1]``.
+        ValueError: bad input (``ntraj``, ``seed``, ``tlist``, ``psi0``, ``method``, operators); the
+            message names the argument.
+        TypeError: an input of the wrong type; the message names the argument.
+        RuntimeError: a trajectory does not reach ``tlist[-1]``.
 
     Example:
         >>> import numpy as np, nephlab
