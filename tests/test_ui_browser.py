@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ui_helpers import chromium_page, screenshot_on_failure, served_app
+from ui_helpers import WIDGET_VALUE_JS, bokeh_sources, chromium_page, screenshot_on_failure, served_app
 
 pytestmark = pytest.mark.ui
 
@@ -96,9 +96,9 @@ def test_page_load_to_interactive(app_url, page):
         page.locator(".nl-bloch canvas").first.wait_for(state="visible", timeout=60_000)
         plots.append(time.perf_counter() - t0)
     med, medp = sorted(times)[1], sorted(plots)[1]
+    # printed, not asserted: timings belong in benchmarks/
     print(f"\n[ui] page load to interactive (/lindblad, warm): median {med:.2f} s of {['%.2f' % t for t in times]}"
           f" (target < 2 s); to all six plots drawn: median {medp:.2f} s")
-    assert med < 60
 
 
 def _set_number(page, name: str, value) -> None:
@@ -126,7 +126,9 @@ def test_lindblad_run_streams_and_updates_plots(app_url, page):
         _set_number(page, "n_times", 3001)
         page.get_by_text("solver options").click()
         _set_number(page, "chunk", 1)
-        time.sleep(0.5)
+        # the values are in the page's models (they reach the server, in order, before the click)
+        for name, v in (("n", 12), ("t_max", 30), ("n_times", 3001), ("chunk", 1)):
+            page.wait_for_function(f"() => ({WIDGET_VALUE_JS})('nl-param-{name}') === {v}", timeout=30_000)
         page.evaluate(OBSERVER_JS, ".nl-updates")
         before = page.locator(".nl-rho-heatmap").first.screenshot()
         t0 = time.perf_counter()
@@ -155,6 +157,40 @@ def test_lindblad_run_streams_and_updates_plots(app_url, page):
               f"streaming update rate {rate:.1f} Hz ({n} updates in {dt:.2f} s; target >= 10 Hz); "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         assert len(stream) >= 2, f"the run did not stream partial results: {rec[:5]}"
+        # what the plots draw equals the library's numbers for the same parameters
+        _assert_plotted_lindblad(page, {"n": 12, "t_max": 30.0, "n_times": 3001})
+
+
+def _assert_plotted_lindblad(page, changed: dict) -> None:
+    """The entropy/purity, population and expectation curves in the browser's Bokeh sources
+    against :func:`nephlab.tasks.run_task` and :func:`nephlab.mesolve` in this process."""
+    import numpy as np
+
+    from nephlab import mesolve
+    from nephlab.tasks import run_task
+    from nephlab.tasks.lindblad import SPEC, inputs
+    from nephlab.widgets import LindbladExplorer
+
+    p = LindbladExplorer(**changed).task_params()  # the page's defaults plus what the test changed
+    ref = run_task("lindblad", p)
+    inp = inputs(SPEC.validate(p))
+    res = mesolve(inp["H"], inp["rho0"], inp["tlist"], inp["c_ops"], e_ops=list(inp["e_ops"].values()),
+                  **inp["solver"])
+    pops = np.einsum("tii->it", np.asarray(res.states)).real
+    (ent,) = bokeh_sources(page, "t", "S", "P")
+    (pop,) = bokeh_sources(page, "t", "p0")
+    (exp,) = bokeh_sources(page, "t", "e0")
+    # the solver's tolerances (rtol 1e-6, atol 1e-8 by default) bound the difference between the
+    # streamed run (one compiled chunk per saved time) and one call; 1e-5 on O(1) numbers
+    tol = dict(rtol=0, atol=1e-5)
+    np.testing.assert_allclose(ent["t"], ref.time.values, rtol=1e-12)
+    np.testing.assert_allclose(ent["S"], ref.entropy.values, **tol)
+    np.testing.assert_allclose(ent["P"], ref.purity.values, **tol)
+    np.testing.assert_allclose(exp["e0"], ref.n_mean.values, **tol)  # e0 is <n> (the task's n_mean)
+    for k in range(p["n"]):
+        np.testing.assert_allclose(pop[f"p{k}"], pops[k], err_msg=f"population {k}", **tol)
+    assert all(x is None for x in pop.get(f"p{p['n']}", [None]))  # no 13th level drawn
+    assert abs(max(exp["e0"]) - min(exp["e0"])) > 0.01  # a curve, not a constant
 
 
 def test_cluster_sweep_progress_finishes(app_url, page, tmp_path_factory):
