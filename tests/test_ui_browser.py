@@ -213,6 +213,7 @@ def test_cluster_sweep_progress_finishes(app_url, page, tmp_path_factory):
         value = page.locator("progress.nl-progress").first.get_attribute("value")
         assert value is not None and float(value) == 100.0, value
         assert store.exists()
+        _assert_plotted_sweep(page, store, n=4, n_times=11)
         # the cluster status was refreshed: workers of the embedded LocalCluster
         page.wait_for_function("() => /workers\\s*\\d+/.test(txt('.nl-cluster-status'))", timeout=60_000)
 
@@ -231,3 +232,28 @@ def test_every_page_renders(app_url, page):
                 page.wait_for_timeout(1500)  # let the deferred plots finish drawing
                 Path(shots).mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(Path(shots) / f"{route.strip('/')}.png"))
+
+
+def _assert_plotted_sweep(page, store, **fixed) -> None:
+    """The results plot of the sweep browser draws the store's numbers, and those equal run_task."""
+    import numpy as np
+
+    from nephlab.cluster import open_sweep
+    from nephlab.tasks import run_task
+
+    ds = open_sweep(store)
+    for F in ds.F.values:
+        for g in ds.gamma.values:
+            ref = run_task("lindblad", F=float(F), gamma=float(g), **fixed)
+            np.testing.assert_allclose(ds.n_mean.sel(F=F, gamma=g).values, ref.n_mean.values, rtol=0, atol=1e-12)
+    page.wait_for_function("""() => [...Bokeh.documents].some(d => [...d.all_models].some(
+        m => m.data && (m.data instanceof Map ? m.data.has('n_mean') : 'n_mean' in m.data)))""", timeout=60_000)
+    srcs = [s for s in bokeh_sources(page, "n_mean") if s["n_mean"]]
+    assert srcs
+    # the browser starts at the last saved time; it draws (F, gamma) as a map, or F at the last gamma
+    last = ds.n_mean.isel(time=-1)
+    candidates = [sorted(last.values.ravel()), sorted(last.isel(gamma=-1).values)]
+    for src in srcs:  # (HoloViews may keep more than one source for the plot)
+        shown = sorted(v for v in src["n_mean"] if v is not None)
+        assert any(len(shown) == len(c) and np.allclose(shown, c, rtol=0, atol=1e-12) for c in candidates), \
+            (shown, candidates)
