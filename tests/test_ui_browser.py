@@ -205,7 +205,10 @@ def test_cluster_sweep_progress_finishes(app_url, page, tmp_path_factory):
         store_in = page.locator(".nl-store input").first
         store_in.fill(str(store))
         store_in.press("Enter")
-        time.sleep(0.5)
+        # readiness: the values are in the page's models (sent to the server before the click)
+        for cls, v in (("nl-param-n", 4), ("nl-param-n_times", 11), ("nl-store", str(store)),
+                       ("nl-grid", "F=[0.1, 0.2, 0.3]\ngamma=[0.2, 0.5]")):
+            page.wait_for_function(f"(v) => ({WIDGET_VALUE_JS})({cls!r}) === v", arg=v, timeout=30_000)
         page.locator(".nl-sweep-run button").first.click()
         page.wait_for_function(
             "() => /points: 6\\/6/.test(txt('.nl-sweep-count'))", timeout=240_000)
