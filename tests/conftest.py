@@ -153,3 +153,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if str(getattr(item, "path", "")).endswith(".ipynb"):
             item.add_marker(pytest.mark.notebooks)
     items.sort(key=_start_rank)  # stable: the order inside a file and among the rest is kept
+
+
+# Every run says how many GPU tests it skipped and when they last ran on a GPU, read from the
+# line "GPU tests last ran: ..." in benchmarks/RESULTS.md (updated by whoever runs
+# benchmarks/gpu_check.sh on a lent device), so a green CPU-only run never hides them.
+RESULTS_MD = Path(__file__).resolve().parent.parent / "benchmarks" / "RESULTS.md"
+GPU_RECORD_PREFIX = "GPU tests last ran:"
+
+
+def gpu_last_run(path: Path = RESULTS_MD) -> str:
+    """The text after ``GPU tests last ran:`` in ``path``, or a note saying that it is missing."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return f"unknown ({path.name} not found)"
+    for line in text.splitlines():
+        if line.startswith(GPU_RECORD_PREFIX):
+            return line[len(GPU_RECORD_PREFIX):].strip() or "unknown (empty record)"
+    return f"unknown (no '{GPU_RECORD_PREFIX}' line in {path.name})"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    reports = terminalreporter.stats.get("skipped", [])
+    n_skipped = sum(1 for r in reports if "gpu" in getattr(r, "keywords", {}))
+    n_ran = sum(1 for key in ("passed", "failed") for r in terminalreporter.stats.get(key, [])
+                if "gpu" in getattr(r, "keywords", {}) and getattr(r, "when", "call") == "call")
+    terminalreporter.write_sep("-", "GPU tests")
+    terminalreporter.write_line(f"gpu tests: {n_skipped} skipped, {n_ran} ran in this run; "
+                                f"last run on a GPU: {gpu_last_run()} (benchmarks/RESULTS.md)")

@@ -46,6 +46,9 @@ PROBE_SPEC = TaskSpec(
         Param("fail_above", "float", 1e9, "points with gamma above this raise FloatingPointError"),
         Param("sleep", "float", 0.0, "pause per point, to pace kills", units="s", minimum=0.0),
         Param("log", "str", "", "file that gets one line per computed point ('' = none)"),
+        Param("hold_after", "int", 10**9, "a point that starts when the log has this many lines or more "
+              "waits for the file `gate` (fault injection)", minimum=0),
+        Param("gate", "str", "", "file whose existence releases held points; `gate`.started marks a held point"),
     ),
 )
 
@@ -59,10 +62,25 @@ def _probe_log(p: dict) -> None:
             os.close(fd)
 
 
+def _probe_hold(p: dict) -> None:
+    """Fault-injection hook: once the log has ``hold_after`` lines, a starting point writes
+    ``gate.started`` and waits until the test creates ``gate`` (at most 10 min)."""
+    if not p["gate"] or not p["log"] or not os.path.exists(p["log"]):
+        return
+    with open(p["log"]) as fh:
+        if sum(1 for _ in fh) < p["hold_after"]:
+            return
+    Path(p["gate"] + ".started").touch()
+    deadline = time.monotonic() + 600
+    while not os.path.exists(p["gate"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _probe_many(points: list[dict]) -> list[dict]:
     out = []
     for p in points:  # pace and log per point, then one vectorised evaluation
         time.sleep(p["sleep"])
+        _probe_hold(p)
         _probe_log(p)
         if p["gamma"] > p["fail_above"]:
             raise FloatingPointError(f"gamma={p['gamma']!r} is above fail_above={p['fail_above']!r}")
@@ -280,9 +298,28 @@ def test_store_grows_dims_and_keeps_varying_coords(tmp_path):
 KILL_GRID = {"gamma": np.round(np.linspace(0.1, 2.0, 40), 12).tolist()}
 
 
+def _kill_params(log: Path) -> dict:
+    """The first 5 points logged run; every later one waits at the gate ``log``.gate."""
+    return {"log": str(log), "hold_after": 5, "gate": str(log) + ".gate"}
+
+
+def _wait_until(cond, what: str, timeout: float = 120, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the sweep process ended (rc={proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def _n_done(store: Path) -> int:
+    return int((SweepStore.open(store).status() == DONE).sum()) if (store / "status").exists() else 0
+
+
 def _kill_target(store: str, address: str, log: str) -> None:
     """Run in a subprocess: the sweep that the test kills with SIGKILL."""
-    sweep(PROBE, KILL_GRID, {"sleep": 0.05, "log": log}, store=store, cluster=address, chunk=1, progress=False)
+    sweep(PROBE, KILL_GRID, _kill_params(Path(log)), store=store, cluster=address, chunk=1, progress=False)
 
 
 def _start_kill_target(store: Path, address: str, log: Path) -> subprocess.Popen:
@@ -294,23 +331,21 @@ def _start_kill_target(store: Path, address: str, log: Path) -> subprocess.Popen
 
 def test_sigkill_of_sweep_process_then_resume(client, tmp_path):
     store, log = tmp_path / "k.zarr", tmp_path / "log.txt"
+    params = _kill_params(log)
+    gate = Path(params["gate"])
     proc = _start_kill_target(store, client.scheduler.address, log)
     try:
-        deadline = time.monotonic() + 120
-        done = 0
-        while time.monotonic() < deadline and proc.poll() is None:
-            if (store / "status").exists():
-                done = int((SweepStore.open(store).status() == DONE).sum())
-                if done >= 5:
-                    break
-            time.sleep(0.02)
-        assert proc.poll() is None, f"sweep process ended early (rc={proc.returncode}) with {done} points done"
+        # hooks, not timing: the first points are in the store and a later one is held at the
+        # gate, so the sweep cannot have finished when the kill lands
+        _wait_until(lambda: _n_done(store) >= 5 and Path(str(gate) + ".started").exists(),
+                    "5 points done and one held", proc=proc)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+        gate.touch()  # release the dead client's held tasks on the workers
     assert proc.returncode == -signal.SIGKILL
     killed = SweepStore.open(store)
     status = killed.status()
@@ -320,11 +355,10 @@ def test_sigkill_of_sweep_process_then_resume(client, tmp_path):
     partial = open_sweep(store)
     gam = np.array(KILL_GRID["gamma"])
     np.testing.assert_allclose(partial.pop.values[done_before], _exact(gam[done_before]), rtol=1e-15, atol=0)
-    time.sleep(0.5)  # let orphaned tasks of the dead client drain their log lines
+    # orphaned tasks of the dead client may still log lines, but only for points not done
     counts_before = _log_counts(log)
 
-    ds = sweep(PROBE, KILL_GRID, {"sleep": 0.05, "log": str(log)}, store=store, cluster=client, resume=True,
-               progress=False)
+    ds = sweep(PROBE, KILL_GRID, params, store=store, cluster=client, resume=True, progress=False)
     assert (ds.status.values == DONE).all()
     # points done before the kill were computed once; a point killed after its data and attempts
     # were written but before its status may honestly count a second computation
@@ -333,7 +367,7 @@ def test_sigkill_of_sweep_process_then_resume(client, tmp_path):
     for i in done_before:  # completed points were not recomputed by the resume
         assert counts[gam[i]] == counts_before[gam[i]] == 1
     # equal to an uninterrupted run
-    full = sweep(PROBE, KILL_GRID, {"sleep": 0.0, "log": ""}, store=tmp_path / "full.zarr", cluster=client,
+    full = sweep(PROBE, KILL_GRID, {"log": ""}, store=tmp_path / "full.zarr", cluster=client,
                  progress=False)
     np.testing.assert_array_equal(ds.pop.values, full.pop.values)
     np.testing.assert_allclose(ds.pop.values, _exact(gam), rtol=1e-15, atol=0)
@@ -345,19 +379,20 @@ def test_killed_worker_loses_nothing(client, tmp_path):
     pids = client.run(os.getpid)
     victim = sorted(pids.values())[0]
     killed = threading.Event()
+    params = {"log": str(tmp_path / "log.txt"), "hold_after": 2, "gate": str(tmp_path / "gate")}
 
     def killer():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if (store / "status").exists() and (SweepStore.open(store).status() == DONE).sum() >= 2:
-                os.kill(victim, signal.SIGKILL)
-                killed.set()
-                return
-            time.sleep(0.02)
+        try:  # hooks: two points done and a later one held at the gate, so the sweep is still running
+            _wait_until(lambda: _n_done(store) >= 2 and (tmp_path / "gate.started").exists(),
+                        "2 points done and one held")
+            os.kill(victim, signal.SIGKILL)
+            killed.set()
+        finally:
+            (tmp_path / "gate").touch()
 
     th = threading.Thread(target=killer, daemon=True)
     th.start()
-    ds = sweep(PROBE, grid, {"sleep": 0.1}, store=store, cluster=client, chunk=1, progress=False)
+    ds = sweep(PROBE, grid, params, store=store, cluster=client, chunk=1, progress=False)
     th.join(timeout=5)
     assert killed.is_set()
     assert (ds.status.values == DONE).all(), ds.error.values
@@ -555,13 +590,13 @@ def test_cli_second_sweep_on_a_store_being_written(client, tmp_path, capsys):
     store, log = tmp_path / "busy.zarr", tmp_path / "log.txt"
     proc = _start_kill_target(store, client.scheduler.address, log)
     try:
-        deadline = time.monotonic() + 120
-        while not store.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        assert store.exists() and proc.poll() is None
+        # the sweep is held at the gate (hook), so it is still writing when the second one starts
+        _wait_until(lambda: store.exists() and Path(_kill_params(log)["gate"] + ".started").exists(),
+                    "the store and a held point", proc=proc)
         assert main(["sweep", "lindblad", "--grid", "F=[0.1]", "--store", str(store), "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "is being written by another sweep right now" in err, err
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
+        Path(_kill_params(log)["gate"]).touch()  # release the dead client's held tasks

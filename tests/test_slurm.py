@@ -52,6 +52,21 @@ def jobs(tmp_path, monkeypatch) -> Path:
     return d
 
 
+def _processes_naming(text: str) -> list[int]:
+    """PIDs of this machine's processes whose command line contains ``text`` (Linux /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if text in fh.read().replace(b"\0", b" ").decode(errors="replace"):
+                    pids.append(int(entry))
+        except OSError:  # exited meanwhile
+            continue
+    return pids
+
+
 def wait_for(pred, timeout: float, what: str, interval: float = 0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -253,7 +268,9 @@ def test_sweep_job_scancelled_then_resumed(tmp_path):
     wait_for(some_done, 120, "2 points of the batch sweep", interval=0.2)
     subprocess.run(["scancel", job_id], check=True, timeout=30)
     wait_for(lambda: not squeue_ids(f"{TAG}-sweep"), 30, "the sweep job to leave the queue")
-    time.sleep(1.0)  # let killed worker processes die
+    # the job's processes die after it leaves the queue: wait until no process names the store
+    # (the sweep process, the only writer, has it on its command line), not for a fixed time
+    wait_for(lambda: not _processes_naming(str(store)), 60, "the killed sweep process to exit")
     st = SweepStore.open(store)
     status_before = st.status().copy()
     attempts_before = st.attempts().copy()

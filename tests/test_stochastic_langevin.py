@@ -60,10 +60,14 @@ def test_gaussian_total_entropy_dragged_trap():
     # the trap shape is unchanged, so <Δs_sys> = 0 and <ΔS_tot> = <Q> = <W> - <ΔU>, with the exact
     # <W> = 1 - (1 - e^{-1}) and <ΔU> = lag²/2, lag = 1 - e^{-1} (k = γ = v = τ = 1)
     lag = 1 - math.exp(-1.0)
-    assert abs(s.mean() - (1 - lag - 0.5 * lag**2)) < 0.03, s.mean()
-    # integral fluctuation theorem <exp(-ΔS_tot)> = 1
+    # 4 standard errors (se = std / sqrt(N) = 0.0041 here) plus 1e-3 for Heun's O(dt^2) weak
+    # error, which is not resolved: dt = 1e-2, 5e-3 and 2.5e-3 (seeds 3-5) agree within 2 se
+    se = s.std(ddof=1) / math.sqrt(s.size)
+    assert se < 0.005
+    assert abs(s.mean() - (1 - lag - 0.5 * lag**2)) < 4 * se + 1e-3, (s.mean(), se)
+    # integral fluctuation theorem <exp(-ΔS_tot)> = 1 (se 0.0044)
     e = np.exp(-s)
-    assert abs(e.mean() - 1) < 4 * e.std() / math.sqrt(e.size) + 0.01
+    assert abs(e.mean() - 1) < 4 * e.std(ddof=1) / math.sqrt(e.size) + 1e-3, (e.mean(), e.std())
 
 
 def test_callable_protocol_matches_array():
@@ -167,10 +171,11 @@ def test_stiffness_change_jarzynski_overdamped_and_underdamped():
     exact = 0.5 * math.log(kf / ki)
     r = overdamped_langevin(stiff, "equilibrium", lam, dt=dt, n_traj=20000, seed=8, method="heun")
     j = jarzynski(r.work, 1.0, n_boot=300, seed=0)
-    assert j.ci[0] - 2 * dt < exact < j.ci[1] + 2 * dt, (j.value, j.ci, exact)
+    # 4 sigma (bootstrap SE ~0.004) plus 2 dt for the time-discretisation bias of the work
+    assert abs(j.value - exact) < 4 * j.stderr + 2 * dt, (j.value, j.stderr, exact)
     u = underdamped_langevin(stiff, "equilibrium", lam, dt=dt, n_traj=20000, seed=9)
     ju = jarzynski(np.asarray(u.work + u.shadow_work), 1.0, n_boot=300, seed=0)
-    assert ju.ci[0] - 0.01 < exact < ju.ci[1] + 0.01, (ju.value, ju.ci, exact)
+    assert abs(ju.value - exact) < 4 * ju.stderr + 0.01, (ju.value, ju.stderr, exact)
 
 
 def test_parameter_batch_equals_loop():
@@ -182,9 +187,26 @@ def test_parameter_batch_equals_loop():
     assert r.times.shape == (4,)
     # every batch element is a proper run: its work matches the first-law bookkeeping
     np.testing.assert_allclose(np.asarray(r.delta_energy), np.asarray(r.work - r.heat), atol=1e-10)
-    # a loop over the same parameters with array x0 gives the same ensemble statistics shape
-    single = overdamped_langevin(trap, r.x_initial[1, 0], lam[0], dt=dt, seed=2, gamma=2.0)
-    assert single.work.shape == (16,)
+    # batch == loop: with one key per element, element (i, j) is exactly the single run with
+    # that element's parameters and key (same equilibrium x0 draw, same noise)
+    keys = jax.random.split(jax.random.key(7), (3, 2))
+    rb = overdamped_langevin(trap, "equilibrium", lam, dt=dt, n_traj=16, seed=keys, gamma=gam, save_every=10,
+                             method="heun")
+    for i in range(3):
+        for j in range(2):
+            one = overdamped_langevin(trap, "equilibrium", lam[j], dt=dt, n_traj=16, seed=keys[i, j],
+                                      gamma=float(gam[i, 0]), save_every=10, method="heun")
+            for name in ("x", "work", "heat", "x_initial", "x_final"):
+                np.testing.assert_allclose(np.asarray(getattr(rb, name))[i, j], np.asarray(getattr(one, name)),
+                                           rtol=1e-12, atol=1e-14, err_msg=f"{name}[{i}, {j}]")
+    assert not np.allclose(np.asarray(rb.work)[0, 0], np.asarray(rb.work)[1, 0])  # elements differ
+    # the same for the underdamped scheme (velocities drawn per element as well)
+    ub = underdamped_langevin(trap, "equilibrium", lam, dt=dt, n_traj=8, seed=keys, gamma=gam)
+    one = underdamped_langevin(trap, "equilibrium", lam[1], dt=dt, n_traj=8, seed=keys[2, 1], gamma=0.5)
+    np.testing.assert_allclose(np.asarray(ub.work)[2, 1], np.asarray(one.work), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(ub.x_final)[2, 1], np.asarray(one.x_final), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"seed: a key array must have the batch shape \(3, 2\)"):
+        overdamped_langevin(trap, "equilibrium", lam, dt=dt, n_traj=4, seed=keys[0], gamma=gam)
 
 
 def test_vector_positions_and_lambda():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ui_helpers import chromium_page, screenshot_on_failure, served_app
+from ui_helpers import WIDGET_VALUE_JS, bokeh_sources, chromium_page, screenshot_on_failure, served_app
 
 pytestmark = pytest.mark.ui
 
@@ -96,9 +96,9 @@ def test_page_load_to_interactive(app_url, page):
         page.locator(".nl-bloch canvas").first.wait_for(state="visible", timeout=60_000)
         plots.append(time.perf_counter() - t0)
     med, medp = sorted(times)[1], sorted(plots)[1]
+    # printed, not asserted: timings belong in benchmarks/
     print(f"\n[ui] page load to interactive (/lindblad, warm): median {med:.2f} s of {['%.2f' % t for t in times]}"
           f" (target < 2 s); to all six plots drawn: median {medp:.2f} s")
-    assert med < 60
 
 
 def _set_number(page, name: str, value) -> None:
@@ -126,7 +126,9 @@ def test_lindblad_run_streams_and_updates_plots(app_url, page):
         _set_number(page, "n_times", 3001)
         page.get_by_text("solver options").click()
         _set_number(page, "chunk", 1)
-        time.sleep(0.5)
+        # the values are in the page's models (they reach the server, in order, before the click)
+        for name, v in (("n", 12), ("t_max", 30), ("n_times", 3001), ("chunk", 1)):
+            page.wait_for_function(f"() => ({WIDGET_VALUE_JS})('nl-param-{name}') === {v}", timeout=30_000)
         page.evaluate(OBSERVER_JS, ".nl-updates")
         before = page.locator(".nl-rho-heatmap").first.screenshot()
         t0 = time.perf_counter()
@@ -155,6 +157,40 @@ def test_lindblad_run_streams_and_updates_plots(app_url, page):
               f"streaming update rate {rate:.1f} Hz ({n} updates in {dt:.2f} s; target >= 10 Hz); "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         assert len(stream) >= 2, f"the run did not stream partial results: {rec[:5]}"
+        # what the plots draw equals the library's numbers for the same parameters
+        _assert_plotted_lindblad(page, {"n": 12, "t_max": 30.0, "n_times": 3001})
+
+
+def _assert_plotted_lindblad(page, changed: dict) -> None:
+    """The entropy/purity, population and expectation curves in the browser's Bokeh sources
+    against :func:`nephlab.tasks.run_task` and :func:`nephlab.mesolve` in this process."""
+    import numpy as np
+
+    from nephlab import mesolve
+    from nephlab.tasks import run_task
+    from nephlab.tasks.lindblad import SPEC, inputs
+    from nephlab.widgets import LindbladExplorer
+
+    p = LindbladExplorer(**changed).task_params()  # the page's defaults plus what the test changed
+    ref = run_task("lindblad", p)
+    inp = inputs(SPEC.validate(p))
+    res = mesolve(inp["H"], inp["rho0"], inp["tlist"], inp["c_ops"], e_ops=list(inp["e_ops"].values()),
+                  **inp["solver"])
+    pops = np.einsum("tii->it", np.asarray(res.states)).real
+    (ent,) = bokeh_sources(page, "t", "S", "P")
+    (pop,) = bokeh_sources(page, "t", "p0")
+    (exp,) = bokeh_sources(page, "t", "e0")
+    # the solver's tolerances (rtol 1e-6, atol 1e-8 by default) bound the difference between the
+    # streamed run (one compiled chunk per saved time) and one call; 1e-5 on O(1) numbers
+    tol = dict(rtol=0, atol=1e-5)
+    np.testing.assert_allclose(ent["t"], ref.time.values, rtol=1e-12)
+    np.testing.assert_allclose(ent["S"], ref.entropy.values, **tol)
+    np.testing.assert_allclose(ent["P"], ref.purity.values, **tol)
+    np.testing.assert_allclose(exp["e0"], ref.n_mean.values, **tol)  # e0 is <n> (the task's n_mean)
+    for k in range(p["n"]):
+        np.testing.assert_allclose(pop[f"p{k}"], pops[k], err_msg=f"population {k}", **tol)
+    assert all(x is None for x in pop.get(f"p{p['n']}", [None]))  # no 13th level drawn
+    assert abs(max(exp["e0"]) - min(exp["e0"])) > 0.01  # a curve, not a constant
 
 
 _WIGNER_TITLE_JS = """
@@ -193,7 +229,10 @@ def test_cluster_sweep_progress_finishes(app_url, page, tmp_path_factory):
         store_in = page.locator(".nl-store input").first
         store_in.fill(str(store))
         store_in.press("Enter")
-        time.sleep(0.5)
+        # readiness: the values are in the page's models (sent to the server before the click)
+        for cls, v in (("nl-param-n", 4), ("nl-param-n_times", 11), ("nl-store", str(store)),
+                       ("nl-grid", "F=[0.1, 0.2, 0.3]\ngamma=[0.2, 0.5]")):
+            page.wait_for_function(f"(v) => ({WIDGET_VALUE_JS})({cls!r}) === v", arg=v, timeout=30_000)
         page.locator(".nl-sweep-run button").first.click()
         page.wait_for_function(
             "() => /points: 6\\/6/.test(txt('.nl-sweep-count'))", timeout=240_000)
@@ -201,6 +240,7 @@ def test_cluster_sweep_progress_finishes(app_url, page, tmp_path_factory):
         value = page.locator("progress.nl-progress").first.get_attribute("value")
         assert value is not None and float(value) == 100.0, value
         assert store.exists()
+        _assert_plotted_sweep(page, store, n=4, n_times=11)
         # the cluster status was refreshed: workers of the embedded LocalCluster
         page.wait_for_function("() => /workers\\s*\\d+/.test(txt('.nl-cluster-status'))", timeout=60_000)
 
@@ -219,3 +259,28 @@ def test_every_page_renders(app_url, page):
                 page.wait_for_timeout(1500)  # let the deferred plots finish drawing
                 Path(shots).mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(Path(shots) / f"{route.strip('/')}.png"))
+
+
+def _assert_plotted_sweep(page, store, **fixed) -> None:
+    """The results plot of the sweep browser draws the store's numbers, and those equal run_task."""
+    import numpy as np
+
+    from nephlab.cluster import open_sweep
+    from nephlab.tasks import run_task
+
+    ds = open_sweep(store)
+    for F in ds.F.values:
+        for g in ds.gamma.values:
+            ref = run_task("lindblad", F=float(F), gamma=float(g), **fixed)
+            np.testing.assert_allclose(ds.n_mean.sel(F=F, gamma=g).values, ref.n_mean.values, rtol=0, atol=1e-12)
+    page.wait_for_function("""() => [...Bokeh.documents].some(d => [...d.all_models].some(
+        m => m.data && (m.data instanceof Map ? m.data.has('n_mean') : 'n_mean' in m.data)))""", timeout=60_000)
+    srcs = [s for s in bokeh_sources(page, "n_mean") if s["n_mean"]]
+    assert srcs
+    # the browser starts at the last saved time; it draws (F, gamma) as a map, or F at the last gamma
+    last = ds.n_mean.isel(time=-1)
+    candidates = [sorted(last.values.ravel()), sorted(last.isel(gamma=-1).values)]
+    for src in srcs:  # (HoloViews may keep more than one source for the plot)
+        shown = sorted(v for v in src["n_mean"] if v is not None)
+        assert any(len(shown) == len(c) and np.allclose(shown, c, rtol=0, atol=1e-12) for c in candidates), \
+            (shown, candidates)

@@ -15,6 +15,7 @@ from bokeh.document import Document
 from distributed import Client
 
 from nephlab.cluster import SweepStore, open_sweep
+from nephlab.cluster.store import StoreDamaged, StoreRepairWarning
 from nephlab.tasks import run_task
 from nephlab.widgets import ClusterPanel
 from nephlab.widgets.cluster import cluster_status
@@ -74,12 +75,33 @@ def test_resume_reads_the_sweep_from_the_store(client, tmp_path):
     st = g["status"][...]
     st[1, 0] = 0
     g["status"][...] = st
+    nm = g["n_mean"][...]
+    nm[1, 0] = np.nan
+    g["n_mean"][...] = nm
+    assert np.isnan(g["n_mean"][1, 0]).all() and np.isfinite(g["n_mean"][0, 0]).all()
     assert int(np.count_nonzero(SweepStore.open(tmp_path / "s.zarr").status() == 1)) == 1
     cp2 = ClusterPanel(client=client, store=str(tmp_path / "s.zarr"))
     ds = cp2.resume_sweep().wait(timeout=180)
     assert (ds.status.values == 1).all() and cp2.points_done == 2
-    xr.testing.assert_allclose(ds.n_mean, full.n_mean)
+    xr.testing.assert_allclose(ds.n_mean, full.n_mean)  # the NaN point was recomputed
+    assert np.isfinite(ds.n_mean.values).all()
     assert ds.attempts.values.tolist() == [[1], [2]]  # only the pending point was recomputed
+    # a point marked done whose data were overwritten with NaN is damage (its checksum no longer
+    # matches): the store refuses to return it as data, and a resume recomputes exactly that point
+    g = zarr.open_group(str(tmp_path / "s.zarr"), mode="r+")
+    nm = g["n_mean"][...]
+    nm[0, 0] = np.nan
+    g["n_mean"][...] = nm
+    damage = SweepStore.open(tmp_path / "s.zarr").verify()
+    assert damage and all(d.points for d in damage), damage
+    with pytest.raises(StoreDamaged):
+        open_sweep(tmp_path / "s.zarr")
+    cp3 = ClusterPanel(client=client, store=str(tmp_path / "s.zarr"))
+    with pytest.warns(StoreRepairWarning, match="does not match the checksums"):
+        ds = cp3.resume_sweep().wait(timeout=180)
+    assert (ds.status.values == 1).all() and np.isfinite(ds.n_mean.values).all()
+    xr.testing.assert_allclose(ds.n_mean, full.n_mean)
+    assert ds.attempts.values.tolist() == [[2], [2]]
 
 
 def test_bad_inputs_are_refused_before_any_work(client, tmp_path):

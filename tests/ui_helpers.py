@@ -196,3 +196,54 @@ def screenshot_on_failure(page, name: str) -> Iterator[None]:
             page.screenshot(path=str(ARTIFACTS / f"{safe}.png"), full_page=True)
             print(f"screenshot saved: {ARTIFACTS / (safe + '.png')}", file=sys.stderr)
         raise
+
+
+# Every ColumnDataSource of the page's Bokeh documents whose data has all of ``columns``, as
+# {column: list (numbers, NaN as null)} for all its columns: what the plots draw, read from
+# BokehJS's models.
+BOKEH_SOURCES_JS = """
+(columns) => {
+  const out = [];
+  for (const doc of (window.Bokeh && Bokeh.documents) || []) {
+    for (const m of doc.all_models) {
+      const d = m.data;
+      if (!d || typeof d.get !== 'function' && typeof d !== 'object') continue;
+      const get = (k) => (d instanceof Map ? d.get(k) : d[k]);
+      const has = (k) => (d instanceof Map ? d.has(k) : k in d);
+      if (!columns.every(has)) continue;
+      const src = {};
+      const keys = d instanceof Map ? [...d.keys()] : Object.keys(d);
+      for (const k of keys) {
+        const v = get(k);
+        if (v && typeof v.length === 'number' && typeof v !== 'string')
+          src[k] = Array.from(v, (x) => (typeof x === 'number' ? (Number.isFinite(x) ? x : null) : x));
+      }
+      out.push(src);
+    }
+  }
+  return out;
+}
+"""
+
+
+def bokeh_sources(page, *columns: str) -> list[dict[str, list]]:
+    """The data (every column) of each Bokeh ``ColumnDataSource`` on ``page`` that has all of ``columns``."""
+    return page.evaluate(BOKEH_SOURCES_JS, list(columns))
+
+
+# The value of the Bokeh widget model inside the Panel widget whose CSS classes include ``cls``.
+WIDGET_VALUE_JS = """
+(cls) => {
+  for (const doc of (window.Bokeh && Bokeh.documents) || []) {
+    for (const m of doc.all_models) {
+      if (m.css_classes && m.css_classes.includes(cls) && m.value !== undefined) return m.value;
+    }
+  }
+  return null;
+}
+"""
+
+
+def widget_value(page, css_class: str):
+    """The client-side value of the widget model carrying ``css_class`` (None if there is none)."""
+    return page.evaluate(WIDGET_VALUE_JS, css_class)

@@ -282,6 +282,9 @@ class Job:
         [0, 1, 2]
     """
 
+    # the clock (seconds) that throttles updates; tests replace it with a fake clock
+    _clock: Callable[[], float] = staticmethod(time.perf_counter)
+
     def __init__(
         self,
         work: Callable[[JobContext], Any],
@@ -390,7 +393,7 @@ class Job:
         self._dispatch(self._finish_ok, res)
 
     def _offer(self, partial: Any, progress: float | None, status: str | None, final: bool) -> None:
-        now = time.perf_counter()
+        now = self._clock()
         with self._lock:
             if not final and now - self._last_flush < self.min_interval:
                 return

@@ -330,8 +330,10 @@ def _run_batch(U, method, n_steps, save_every, n_x, keys, x0, v0, lam, gamma, kB
 # ---------------------------------------------------------------------------------------------
 
 
-def _harmonic_equilibrium(U: Callable, lam0: np.ndarray, kBT: np.ndarray, x_shape: tuple, n_traj: int, key) -> np.ndarray:
-    """Exact Boltzmann samples of a quadratic U(·, λ0) per batch element: (nb, n_traj) + x_shape."""
+def _harmonic_equilibrium(U: Callable, lam0: np.ndarray, kBT: np.ndarray, x_shape: tuple, n_traj: int, keys) -> np.ndarray:
+    """Exact Boltzmann samples of a quadratic U(·, λ0) per batch element: (nb, n_traj) + x_shape.
+
+    ``keys[b]`` is the key of batch element b."""
     d = int(np.prod(x_shape)) if x_shape else 1
 
     def flat_u(z, lam):
@@ -363,7 +365,7 @@ def _harmonic_equilibrium(U: Callable, lam0: np.ndarray, kBT: np.ndarray, x_shap
                 "quadratic: pass equilibrium samples as an array x0 instead"
             )
         L = np.linalg.cholesky(kBT[b] * np.linalg.inv(Hb))
-        xi = np.asarray(jax.random.normal(jax.random.fold_in(key, b), (n_traj, d)))
+        xi = np.asarray(jax.random.normal(keys[b], (n_traj, d)))
         out.append((xstar + xi @ L.T).reshape((n_traj,) + x_shape))
     return np.stack(out)
 
@@ -404,7 +406,10 @@ def _simulate(U, x0, protocol, *, dt, n_steps, seed, n_traj, gamma, kBT, mass, v
     t_start = time.perf_counter()
     noise = _check_noise(noise, method)
     function(U, "U", "U(x, lam) returning a scalar energy")
-    key = prng_key(seed, "seed")
+    # a key array holds one key per batch element (checked against the batch shape below)
+    per_element = (isinstance(seed, jax.Array) and jnp.issubdtype(seed.dtype, jax.dtypes.prng_key)
+                   and seed.shape != ())
+    key = seed if per_element else prng_key(seed, "seed")
     dt_a = positive_array(dt, "dt")
     if dt_a.ndim != 0:
         raise ValueError(f"dt must be a scalar, got shape {dt_a.shape}")
@@ -469,9 +474,21 @@ def _simulate(U, x0, protocol, *, dt, n_steps, seed, n_traj, gamma, kBT, mass, v
     g_b = np.broadcast_to(gamma_a, batch).reshape(nb)
     k_b = np.broadcast_to(kBT_a, batch).reshape(nb)
     m_b = np.broadcast_to(mass_a, batch).reshape(nb)
-    k_init, k_run, k_v = jax.random.split(key, 3)
+    if per_element:
+        if key.shape != batch:
+            raise ValueError(f"seed: a key array must have the batch shape {batch} (one key per batch element), "
+                             f"got shape {key.shape}")
+        # element b draws exactly what a single call with seed=key[b] draws
+        sub = [jax.random.split(k, 3) for k in key.reshape(nb)]
+        init_keys = [jax.random.fold_in(k[0], 0) for k in sub]
+        run_keys = jnp.stack([jax.random.split(k[1], 1)[0] for k in sub])
+        v_keys = [k[2] for k in sub]
+    else:
+        k_init, k_run, k_v = jax.random.split(key, 3)
+        init_keys = [jax.random.fold_in(k_init, b) for b in range(nb)]
+        run_keys = jax.random.split(k_run, nb)
     if x0_is_eq:
-        x0_b = _harmonic_equilibrium(U, lam_b[:, 0], k_b, x_shape, n_traj, k_init)
+        x0_b = _harmonic_equilibrium(U, lam_b[:, 0], k_b, x_shape, n_traj, init_keys)
     else:
         x0_b = np.broadcast_to(x0_a, batch + (n_traj,) + x_shape).reshape((nb, n_traj) + x_shape)
 
@@ -480,7 +497,10 @@ def _simulate(U, x0, protocol, *, dt, n_steps, seed, n_traj, gamma, kBT, mass, v
         if isinstance(v0, str):
             if v0 != "equilibrium":
                 raise ValueError(f"v0 must be an array or 'equilibrium', got {v0!r}")
-            xi = np.asarray(jax.random.normal(k_v, (nb, n_traj) + x_shape))
+            if per_element:
+                xi = np.stack([np.asarray(jax.random.normal(k, (1, n_traj) + x_shape))[0] for k in v_keys])
+            else:
+                xi = np.asarray(jax.random.normal(k_v, (nb, n_traj) + x_shape))
             v0_b = xi * np.sqrt(k_b / m_b).reshape((nb,) + (1,) * (1 + nx))
         else:
             v0_a = real_array(v0, "v0")
@@ -499,8 +519,7 @@ def _simulate(U, x0, protocol, *, dt, n_steps, seed, n_traj, gamma, kBT, mass, v
     if getattr(e, "shape", None) != ():
         raise TypeError(f"U(x, lam) must return a scalar energy, got shape {getattr(e, 'shape', None)}")
 
-    keys = jax.random.split(k_run, nb)
-    out = _run_batch(U, method, n_steps, save_every, nx, keys, jnp.asarray(x0_b), jnp.asarray(v0_b),
+    out = _run_batch(U, method, n_steps, save_every, nx, run_keys, jnp.asarray(x0_b), jnp.asarray(v0_b),
                      jnp.asarray(lam_b), jnp.asarray(g_b), jnp.asarray(k_b), jnp.asarray(m_b), dt_f, noise=noise)
     out = jax.block_until_ready(out)
 
@@ -582,7 +601,9 @@ def overdamped_langevin(
             batch + (n_steps+1,) + lam_shape (``lam_ndim = len(lam_shape)``), or a callable
             ``λ(t)`` (evaluated on the grid).
         dt: time step (time units), > 0.
-        seed: int or ``jax.random`` key; required.
+        seed: int or ``jax.random`` key; required. A key array of the batch shape gives one key per
+            batch element: element ``i`` then draws exactly what a single call with ``seed=keys[i]``
+            and that element's parameters draws (batch == loop).
         n_steps: number of steps; inferred from an array protocol when omitted.
         n_traj: trajectories per batch element; inferred from an array x0 when omitted.
         gamma: friction γ > 0 (energy·time/length²), scalar or batch-shaped.
