@@ -32,7 +32,8 @@ from .._validate import real_number, time_grid
 from ._convert import is_qobj, to_numpy
 from .result import Result
 
-__all__ = ["BACKENDS", "METHODS", "SparseLindblad", "as_sparse", "get_array_module", "lindblad_rhs", "mesolve_xp"]
+__all__ = ["BACKENDS", "METHODS", "SparseLindblad", "as_sparse", "get_array_module", "kerr_chain", "lindblad_rhs",
+           "mesolve_backend", "mesolve_xp"]
 
 BACKENDS = ("numpy", "cupy")
 METHODS = ("rk4", "tsit5", "dopri5")
@@ -225,11 +226,49 @@ def lindblad_rhs(H, c_ops, rho):
     Example:
         >>> import numpy as np, scipy.sparse as sp
         >>> H = sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
-        >>> lindblad_rhs(H, [], np.diag([1.0, 0.0]).astype(complex))
-        array([[0.+0.j, 0.+1.j],
-               [0.-1.j, 0.+0.j]])
+        >>> lindblad_rhs(H, [], np.diag([1.0, 0.0]).astype(complex)).imag   # -i[σx, |0><0|]
+        array([[ 0.,  1.],
+               [-1.,  0.]])
     """
     return SparseLindblad(H, c_ops)(rho)
+
+
+def kerr_chain(M: int, d: int = 3, *, delta: float = -0.5, U: float = 0.5, F: float = 0.3, J: float = 0.2,
+               kappa: float = 0.1):
+    """M driven Kerr cavities in an open chain, as ``scipy.sparse`` CSR matrices (D = d**M).
+
+    ``H = Σ_k [Δ n_k + U a_k†a_k†a_k a_k + F (a_k + a_k†)] + J Σ_k (a_k† a_{k+1} + h.c.)`` (energy
+    units, ħ = 1), collapse operators ``L_k = sqrt(κ) a_k``; each ``a_k`` is truncated at d levels
+    and embedded by Kronecker products with identities, never densified.
+
+    Returns:
+        ``(H, c_ops, a)``: H (D, D), the M collapse operators and the M annihilators (D, D).
+
+    Example:
+        >>> H, c_ops, a = kerr_chain(3)
+        >>> H.shape, len(c_ops), H.format
+        ((27, 27), 3, 'csr')
+    """
+    import scipy.sparse as sps
+
+    ann = sps.diags(np.sqrt(np.arange(1, d, dtype=float)), 1, format="csr", dtype=np.complex128)
+    eye = sps.identity(d, format="csr", dtype=np.complex128)
+
+    def site(op, k):
+        out = sps.identity(1, format="csr", dtype=np.complex128)
+        for j in range(M):
+            out = sps.kron(out, op if j == k else eye, format="csr")
+        return out
+
+    a = [site(ann, k) for k in range(M)]
+    H = sps.csr_matrix((d**M, d**M), dtype=np.complex128)
+    for k in range(M):
+        ad = _dag(a[k])
+        H = H + delta * (ad @ a[k]) + U * (ad @ ad @ a[k] @ a[k]) + F * (a[k] + ad)
+    for k in range(M - 1):
+        hop = _dag(a[k]) @ a[k + 1]
+        H = H + J * (hop + _dag(hop))
+    return H.tocsr(), [np.sqrt(kappa) * ak for ak in a], a
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,3 +574,31 @@ def mesolve_xp(
                  interaction_frame=False, backend=backend, nnz=lind.nnz)
     return Result(times=tl, expect=expect, states=states, final_state=final, method=method, stats=stats,
                   batch_shape=(), e_keys=e_keys, dims=dims)
+
+
+def mesolve_backend(backend: Any, H, rho0, tlist, c_ops=None, *, e_ops=None, method="auto", rtol=None, atol=None,
+                    dt=None, store_states=True, max_steps=None, **unsupported) -> Result:
+    """``nephlab.mesolve(..., backend=...)`` for a backend other than ``"jax"``: validate and call
+    :func:`mesolve_xp`. ``method="auto"`` means ``"tsit5"``; ``None`` tolerances and step limit
+    take :func:`mesolve_xp`'s defaults. Options of ``mesolve`` that the array-module backend does
+    not have (``args``, ``on_save``, ``chunk``, ``options``, ``normalize``, ``progress``) must be
+    left at their defaults, else a ValueError names them.
+
+    Example:
+        >>> mesolve_backend("torch", None, None, None)
+        Traceback (most recent call last):
+        ...
+        ValueError: backend must be one of 'jax', 'numpy', 'cupy'; got 'torch'
+    """
+    if not isinstance(backend, str) or backend not in ("jax",) + BACKENDS:
+        raise ValueError(f"backend must be one of 'jax', {', '.join(repr(b) for b in BACKENDS)}; got {backend!r}")
+    given = sorted(k for k, v in unsupported.items() if v not in (None, False))
+    if given:
+        raise ValueError(f"mesolve(backend={backend!r}) does not support {', '.join(given)}; leave them at their "
+                         "defaults or use backend='jax'")
+    if not isinstance(method, str):
+        raise ValueError(f"method must be a name ({', '.join(repr(m) for m in METHODS)} or 'auto') with "
+                         f"backend={backend!r}, got {method!r}")
+    kw = {k: v for k, v in dict(rtol=rtol, atol=atol, max_steps=max_steps).items() if v is not None}
+    return mesolve_xp(H, rho0, tlist, c_ops, e_ops=e_ops, method="tsit5" if method == "auto" else method, dt=dt,
+                      store_states=store_states, backend=backend, **kw)
