@@ -531,7 +531,6 @@ def mesolve_xp(
         cl.append(ci)
     rho = _state(rho0, n, xp)
     e_list, e_keys, herm = _eops(e_ops, n, xp)
-    dims = None
     from ._convert import qobj_dims
 
     dims = qobj_dims([("rho0", rho0), ("H", H), ("c_ops", c_ops), ("e_ops", e_ops)])
