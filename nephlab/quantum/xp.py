@@ -230,9 +230,8 @@ def lindblad_rhs(H, c_ops, rho):
     Example:
         >>> import numpy as np, scipy.sparse as sp
         >>> H = sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
-        >>> lindblad_rhs(H, [], np.diag([1.0, 0.0]).astype(complex)).imag   # -i[σx, |0><0|]
-        array([[ 0.,  1.],
-               [-1.,  0.]])
+        >>> (lindblad_rhs(H, [], np.diag([1.0, 0.0]).astype(complex)).imag + 0.0).tolist()   # -i[σx, |0><0|]
+        [[0.0, 1.0], [-1.0, 0.0]]
     """
     return SparseLindblad(H, c_ops)(rho)
 
