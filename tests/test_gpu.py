@@ -100,3 +100,55 @@ def test_gpu_device_reported(monkeypatch):
     res = mesolve(H, psi, TL, c_ops, method="expm")
     assert res.stats["device"].startswith("gpu:")
     assert "gpu" in str(res)
+
+
+# -- issue 15: large sparse problems -------------------------------------------------------------
+# The JAX sparse engine lands separately (branch h15sparse); until then the JAX row checks the
+# dense engine on the Kerr chain of issue 15, and the CuPy backend is checked against the NumPy
+# backend (the same code of nephlab.quantum.xp with another array module).
+
+
+def _kerr3():
+    from nephlab.quantum.xp import kerr_chain
+
+    H, c_ops, a = kerr_chain(3)
+    rho0 = np.zeros((27, 27), complex)
+    rho0[0, 0] = 1.0
+    return H, c_ops, a, rho0
+
+
+@pytest.mark.parametrize("name", ["rk4", "tsit5"])
+def test_cpu_gpu_agree_kerr_chain(name, monkeypatch):
+    H, c_ops, a, rho0 = _kerr3()
+    kw = dict(e_ops=[(a[0].conj().T @ a[0]).toarray()], **CASES[name])
+    Hd, cd = H.toarray(), [c.toarray() for c in c_ops]
+    cpu = _run_on("cpu", monkeypatch, Hd, rho0, cd, **kw)
+    gpu = _run_on("gpu", monkeypatch, Hd, rho0, cd, **kw)
+    _assert_agree(cpu, gpu, f"{name} Kerr chain M=3")
+
+
+@pytest.mark.parametrize("method,kw", [("rk4", dict(dt=1e-3)), ("dopri5", VERY_TIGHT)])
+def test_cupy_backend_agrees_with_numpy(method, kw):
+    pytest.importorskip("cupy")
+    from nephlab.quantum.xp import mesolve_xp
+
+    H, c_ops, a, rho0 = _kerr3()
+    e_ops = [a[0].conj().T @ a[0], a[1]]
+    cpu = mesolve_xp(H, rho0, TL, c_ops, e_ops=e_ops, method=method, backend="numpy", **kw)
+    gpu = mesolve_xp(H, rho0, TL, c_ops, e_ops=e_ops, method=method, backend="cupy", **kw)
+    # the states come back as JAX arrays on the GPU (DLPack, no host copy)
+    assert {d.platform for d in gpu.final_state.devices()} == {"gpu"}
+    assert gpu.stats["device"].startswith("gpu:")
+    _assert_agree(cpu, gpu, f"cupy {method}")
+
+
+def test_cupy_backend_takes_jax_gpu_arrays(monkeypatch):
+    pytest.importorskip("cupy")
+    from nephlab.quantum.xp import mesolve_xp
+
+    H, c_ops, a, rho0 = _kerr3()
+    gpu_dev = [d for d in jax.devices() if d.platform == "gpu"][0]
+    rho_gpu = jax.device_put(jnp.asarray(rho0), gpu_dev)  # reaches CuPy by DLPack
+    res = mesolve_xp(H, rho_gpu, TL, c_ops, method="rk4", dt=1e-2, backend="cupy")
+    ref = mesolve_xp(H, rho0, TL, c_ops, method="rk4", dt=1e-2, backend="numpy")
+    np.testing.assert_allclose(np.asarray(res.final_state), ref.final_state, atol=AGREE, rtol=0)

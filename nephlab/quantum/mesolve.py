@@ -67,6 +67,7 @@ def mesolve(
     on_save: Callable[[int, float, np.ndarray, Any], Any] | None = None,
     chunk: int | None = None,
     options: dict | None = None,
+    backend: str = "jax",
 ) -> Result:
     """Solve the Lindblad master equation ``dρ/dt = -i[H, ρ] + Σ_k (L_k ρ L_k† - ½{L_k†L_k, ρ})``.
 
@@ -113,6 +114,9 @@ def mesolve(
             about 1/32 of ``tlist``, at most 32 MB of states); the chunk program compiles once.
         options: QuTiP-style dict of the options above (``nsteps``, ``progress_bar`` accepted);
             unknown keys raise ValueError.
+        backend: ``"jax"`` (default, this engine), or ``"numpy"`` / ``"cupy"``: the sparse
+            array-module solver :func:`nephlab.quantum.xp.mesolve_xp` (SciPy on the CPU, CuPy
+            on a GPU; constant operators, one system, methods ``rk4``/``tsit5``/``dopri5``).
 
     Returns:
         :class:`Result` with ``times`` (T,), ``expect`` (one array per e_op, batch + (T,), real
@@ -137,6 +141,12 @@ def mesolve(
         >>> len(seen), bool(abs(seen[-1] - np.exp(-0.5)) < 1e-6)
         (11, True)
     """
+    if not (isinstance(backend, str) and backend == "jax"):
+        from .xp import mesolve_backend
+
+        return mesolve_backend(backend, H, rho0, tlist, c_ops, e_ops=e_ops, method=method, rtol=rtol, atol=atol,
+                               dt=dt, store_states=store_states, max_steps=max_steps, args=args, on_save=on_save,
+                               chunk=chunk, options=options, normalize=normalize, progress=progress)
     if options is not None:
         if not isinstance(options, dict):
             raise TypeError(f"options must be a dict, got {type(options).__name__}")

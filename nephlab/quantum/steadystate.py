@@ -14,12 +14,17 @@ Methods
     ``"iterative"``  matrix-free restarted GMRES (``jax.scipy.sparse.linalg.gmres``) that applies
                      the Lindblad right-hand side to n × n matrices (O(n³) per product, no n⁴
                      memory), left-preconditioned by the inverse diagonal of the Liouvillian in
-                     the given basis (Jacobi).
+                     the given basis (Jacobi). With sparse operators (``scipy.sparse`` matrices
+                     or ``Qobj`` with CSR/Dia data, one system) it runs instead on the host with
+                     SciPy's GMRES: products at O(nnz · n), the operators never densified, right-
+                     preconditioned by an exact Sylvester solve of the no-jump Liouvillian
+                     ``-i(H_eff X - X H_eff†)`` in the eigenbasis of ``H_eff`` (see
+                     :mod:`nephlab.quantum._steadystate_sparse`; 46 iterations at n = 729).
     ``"eigen"``      null vector of the dense Liouvillian from a full eigendecomposition on the
                      host (NumPy, CPU only, O(n⁶)); slow, for cross-checks. It also verifies that
                      the null space is one-dimensional.
     ``"auto"``       ``"direct"`` when n² ≤ 1600 and the dense problem fits in free memory,
-                     otherwise ``"iterative"``.
+                     otherwise ``"iterative"`` (the sparse one for sparse operators).
 
 Every result is checked: the relative residual
 
@@ -47,6 +52,7 @@ import numpy as np
 
 from .. import _config
 from .._validate import integer, real_number
+from . import _steadystate_sparse as _sparse
 from ._convert import qobj_dims, to_jax, to_qobj
 from .superop import _dag, _liouvillian_core, _rhs_core, _stack_system
 
@@ -238,7 +244,8 @@ def steadystate(
         tol: bound on the relative residual ``‖L(ρ)‖_F / (s ‖ρ‖_F)`` that every result must meet
             (``s`` = rate scale, module docstring); also the GMRES target of ``"iterative"``.
         maxiter: ``"iterative"`` only: maximum number of GMRES restart cycles (default 50).
-        restart: ``"iterative"`` only: Krylov dimension per cycle (default ``min(n², max(64, 2n))``;
+        restart: ``"iterative"`` only: Krylov dimension per cycle (default ``min(n², max(64, 2n))``,
+            40 with sparse operators;
             it should exceed n for Fock-space problems with decay).
         normalize_output: make the result exactly Hermitian with unit trace (default True).
 
@@ -274,8 +281,18 @@ def steadystate(
             "c_ops is empty: without dissipation every function of H is stationary, so the steady "
             "state is not unique; pass at least one collapse operator"
         )
-    Hb, C = _stack_system(H, c_ops)
     dims = qobj_dims([("H", H), ("c_ops", c_ops)])
+    if method in ("auto", "iterative") and _sparse.sparse_input(H, c_ops):
+        n = int(H.shape[-1])
+        if method == "iterative" or n * n > AUTO_DIRECT_MAX_N2:
+            c_list = list(c_ops) if isinstance(c_ops, (list, tuple)) else [c_ops]
+            rs = None if restart is None else int(restart)
+            mi = None if maxiter is None else int(maxiter)
+            rho_np, r, _ = _sparse.steadystate_sparse(H, c_list, tol=float(tol), restart=rs, maxiter=mi,
+                                                      normalize=normalize_output)
+            _check_residual("iterative", tol, np.asarray([r]), (), 1)
+            return to_jax(rho_np) if dims is None else to_qobj(rho_np, dims)
+    Hb, C = _stack_system(H, c_ops)
     bshape, n = Hb.shape[:-2], Hb.shape[-1]
     batch = int(np.prod(bshape, dtype=np.int64))
 
@@ -303,7 +320,13 @@ def steadystate(
         mi = int(maxiter) if maxiter is not None else 50
         rho, res = _iterative_batch(Hj, Cj, 0.1 * float(tol), rs, mi, normalize_output)
 
-    res = np.asarray(res)
+    _check_residual(method, tol, np.asarray(res), bshape, batch)
+    rho = rho.reshape(bshape + (n, n))
+    return rho if dims is None else to_qobj(rho, dims)
+
+
+def _check_residual(method: str, tol: float, res: np.ndarray, bshape: tuple, batch: int) -> None:
+    """Raise RuntimeError unless every relative residual in ``res`` is ≤ ``tol``."""
     bad = ~(res <= tol)  # also catches NaN
     if bad.any():
         i = int(np.argmax(np.where(np.isnan(res), np.inf, res)))
@@ -321,5 +344,3 @@ def steadystate(
             "(e.g. no dissipation or a decoherence-free subspace) or the problem is ill-conditioned."
             + hint
         )
-    rho = rho.reshape(bshape + (n, n))
-    return rho if dims is None else to_qobj(rho, dims)
