@@ -202,7 +202,7 @@ def mesolve(
         store_states=bool(store_states), uniform=uniform,
         h_batched=any(t.op.ndim > 2 for t in h_terms), c_ops_batched=any(t.op.ndim > 2 for ts in c_parsed for t in ts),
         time_dependent_h=time_dep_h, time_dependent_c_ops=time_dep_c, callable_h=h_callable is not None,
-        **(_sparse_sizes(h_terms, c_parsed) if use_sparse else {}),
+        **(_sparse_sizes(h_terms, c_parsed) if use_sparse else _dense_nnz(h_terms, c_parsed, n)),
     )
     if meth is None:
         meth = auto_method(problem)
@@ -540,22 +540,50 @@ def _available_bytes() -> tuple[int, str]:
     return int(psutil.virtual_memory().available), "free RAM"
 
 
+def footprints(problem: Problem, meth: Method) -> dict:
+    """Memory (bytes) of ``meth`` on ``problem`` with dense and with sparse operator storage,
+    and of a ket trajectory (mcsolve: ``16 n`` per state).
+
+    Example:
+        >>> f = footprints(Problem(n=729, n_c_ops=6, fmt="sparse", op_nnz=13000, max_nnz=10000), get_method("rk4"))
+        >>> f["operators_dense"] // 10**6, f["trajectory_state"]  # H and 6 jump operators, one ket
+        (59, 11664)
+    """
+    dense = meth.memory_bytes(dataclasses.replace(problem, fmt="dense"))
+    out = {"dense": int(dense), "operators_dense": int(problem.dense_operator_bytes() * problem.batch)}
+    if problem.op_nnz:
+        sparse = dataclasses.replace(problem, fmt="sparse")
+        out.update(sparse=int(meth.memory_bytes(sparse)), operators_sparse=int(sparse.sparse_operator_bytes()))
+    out["trajectory_state"] = 16 * problem.n
+    return out
+
+
 def _check_memory(meth: Method, problem: Problem) -> None:
     need = meth.memory_bytes(problem)
     if need < 64 * 2**20:  # small problems: skip the system query
         return
     avail, what = _available_bytes()
     if need > MEMORY_FRACTION * avail:
+        fp = footprints(problem, meth)
         hint = []
         if problem.store_states:
             hint.append("store_states=False")
+        if problem.fmt != "sparse" and type(meth).supports_sparse and "sparse" in fp and fp["sparse"] <= MEMORY_FRACTION * avail:
+            hint.append(f"format='sparse' (about {fp['sparse'] / 1e9:.2g} GB)")
+        elif problem.fmt != "sparse":
+            hint.append("sparse operators (scipy.sparse or nephlab.quantum.sparse.tensor/embed) with format='sparse'")
         others = sorted((c().memory_bytes(problem), k) for k, c in METHODS.items()
-                        if k != meth.name and c().unsupported(problem) is None)
+                        if k != meth.name and c().unsupported(problem) is None
+                        and (problem.fmt != "sparse" or c.supports_sparse))
         hint += [f"method={k!r} (about {b / 1e9:.1f} GB)" for b, k in others if b <= MEMORY_FRACTION * avail][:2]
-        hint.append("fewer batch elements per call, or a device with more memory (NEPHLAB_DEVICE=gpu)")
+        hint.append(f"trajectories with mcsolve (a ket of {fp['trajectory_state'] / 1e6:.2g} MB per trajectory)")
+        hint.append("fewer batch elements per call, or a GPU/cluster profile with more memory (NEPHLAB_DEVICE=gpu)")
+        sizes = f"dense operators {fp['dense'] / 1e9:.2g} GB" + (
+            f", sparse operators {fp['sparse'] / 1e9:.2g} GB" if "sparse" in fp else "")
         raise ValueError(
-            f"mesolve with method={meth.name!r}, n={problem.n}, batch={problem.batch}, {problem.n_times} times would "
-            f"need about {need / 1e9:.1f} GB, but only {avail / 1e9:.1f} GB of {what} is available; try " + ", ".join(hint)
+            f"mesolve with method={meth.name!r}, n={problem.n}, batch={problem.batch}, {problem.n_times} times, "
+            f"format={problem.fmt!r} would need about {need / 1e9:.1f} GB ({sizes}), but only {avail / 1e9:.1f} GB "
+            f"of {what} is available; try " + ", ".join(hint)
         )
 
 
@@ -686,6 +714,17 @@ def _sparse_sizes(h_terms, c_parsed) -> dict:
     A, Ls = _heff(h_terms, c_parsed)
     nnz = [A.nnz] + [L.nnz for L in Ls]
     return {"fmt": "sparse", "op_nnz": int(sum(nnz)), "max_nnz": int(max(nnz))}
+
+
+def _dense_nnz(h_terms, c_parsed, n: int) -> dict:
+    """Nonzeros of dense constant operators (for the sparse footprint in memory messages)."""
+    terms = list(h_terms) + [t for ts in c_parsed for t in ts]
+    if n < _sparse.SPARSE_MIN_N or len(h_terms) != 1 or any(t.coeff is not None or t.op.ndim != 2 for t in terms) \
+            or any(len(ts) != 1 for ts in c_parsed):
+        return {}
+    sp = _sparse.sp
+    return {k: v for k, v in _sparse_sizes((Term(sp.csr_matrix(h_terms[0].op)),),
+                                           [(Term(sp.csr_matrix(ts[0].op)),) for ts in c_parsed]).items() if k != "fmt"}
 
 
 def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines):
