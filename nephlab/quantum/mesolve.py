@@ -115,6 +115,15 @@ def mesolve(
             about 1/32 of ``tlist``, at most 32 MB of states); the chunk program compiles once.
         options: QuTiP-style dict of the options above (``nsteps``, ``progress_bar`` accepted);
             unknown keys raise ValueError.
+        format: operator storage. ``None``/``"auto"``: ``"sparse"`` for constant operators
+            (H and each c_op a single array, ``scipy.sparse`` matrix or ``Qobj``) with n >=
+            :data:`nephlab.quantum.sparse.SPARSE_MIN_N` when the inputs are sparse
+            (scipy.sparse, ``Qobj`` with CSR/Dia data) or at most 5 % full and the method is
+            rk4, tsit5, dopri5 or auto (then tsit5); else ``"dense"``. ``"sparse"``: operators
+            stay in coordinate format (never densified), the right-hand side costs
+            O(nnz · n) per evaluation, ρ is stored densely; constant operators and
+            rk4/tsit5/dopri5 only (else ValueError). ``"dense"``: the banded ("dia") or dense
+            engine. ``stats["format"]`` names what ran.
 
     Returns:
         :class:`Result` with ``times`` (T,), ``expect`` (one array per e_op, batch + (T,), real
