@@ -24,26 +24,17 @@ import scipy.sparse as sp
 
 import nephlab as nl
 from nephlab.quantum import sparse as nsp
+from nephlab.bench.large import kerr_lattice as _bench_lattice
 from nephlab.quantum.methods import Problem, get_method
 
-D_LOCAL = 3
-A_LOC = np.diag(np.sqrt(np.arange(1, D_LOCAL)), 1)  # annihilation operator of one cavity
+A_LOC = np.diag(np.sqrt(np.arange(1, 3)), 1)  # annihilation operator of one cavity, d = 3
 
 
 def kerr_lattice(M: int):
-    """(H, c_ops, e_op, rho0) of the Kerr lattice as scipy.sparse CSR, built from local pieces."""
-    dims = [D_LOCAL] * M
-    a = [nsp.embed(A_LOC, k, dims) for k in range(M)]
-    H = sp.csr_matrix((D_LOCAL**M, D_LOCAL**M), dtype=complex)
-    for k in range(M):
-        ad = a[k].conj().T
-        H = H - 0.5 * ad @ a[k] + 0.5 * ad @ ad @ a[k] @ a[k] + 0.3 * (a[k] + ad)
-    for k in range(M - 1):
-        H = H + 0.2 * (a[k].conj().T @ a[k + 1] + a[k + 1].conj().T @ a[k])
-    c_ops = [np.sqrt(0.1) * x for x in a]
-    rho0 = np.zeros((D_LOCAL**M, D_LOCAL**M), complex)
-    rho0[0, 0] = 1.0
-    return H.tocsr(), c_ops, (a[0].conj().T @ a[0]).tocsr(), rho0
+    """(H, c_ops, n_0, rho0) of the Kerr lattice: scipy.sparse CSR from local pieces (the
+    benchmark's builder, nephlab.bench.large), rho0 dense."""
+    H, c_ops, n0, rho0 = _bench_lattice(M)
+    return H, c_ops, n0, rho0.toarray()
 
 
 def rel_err(x, ref) -> float:
@@ -125,13 +116,12 @@ def test_qobj_csr_dia_and_scipy_inputs_stay_sparse(monkeypatch):
         np.testing.assert_allclose(res.expect[0], ref.expect[0], rtol=0, atol=1e-13, err_msg=name)
 
 
-@pytest.mark.slow
 def test_auto_picks_sparse_above_the_crossover_and_dense_below():
     H, c_ops, n0, rho0 = kerr_lattice(3)  # D = 27 < SPARSE_MIN_N: the dense engine
     res = nl.mesolve(qutip.Qobj(H), rho0, [0.0, 0.1], [qutip.Qobj(c) for c in c_ops], method="rk4", dt=0.05)
     assert res.stats["format"] != "sparse"
-    H, c_ops, n0, rho0 = kerr_lattice(5)  # D = 243 >= SPARSE_MIN_N
-    assert 3**5 >= nsp.SPARSE_MIN_N
+    H, c_ops, n0, rho0 = kerr_lattice(4)  # D = 81 >= SPARSE_MIN_N
+    assert 3**4 >= nsp.SPARSE_MIN_N
     res = nl.mesolve(H, rho0, [0.0, 0.1], c_ops, method="rk4", dt=0.05, e_ops=[n0], store_states=False)
     assert res.stats["format"] == "sparse"
     assert abs(res.expect[0][0]) < 1e-15 and 0 < res.expect[0][-1].real < 0.01
@@ -182,11 +172,10 @@ def test_lindblad_task_estimate_reports_dense_and_sparse():
 
 _PEAK_PROBE = r"""
 import json, resource, sys
-import numpy as np
-sys.path.insert(0, sys.argv[1])
-from test_quantum_sparse import kerr_lattice
+from nephlab.bench.large import kerr_lattice
 import nephlab as nl
 H, c_ops, n0, rho0 = kerr_lattice(6)
+rho0 = rho0.toarray()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 res = nl.mesolve(H, rho0, [0.0, 0.2], c_ops, e_ops=[n0], method="rk4", dt=0.1, store_states=False)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -200,7 +189,7 @@ def test_peak_memory_of_a_d729_run_stays_below_1gb():
     during the call (compilation included) stays below 1 GB; a dense superoperator alone would
     be 16 · 729⁴ B = 4.5 TB."""
     env = dict(os.environ, JAX_PLATFORMS="cpu", NEPHLAB_DEVICE="cpu")
-    proc = subprocess.run([sys.executable, "-c", _PEAK_PROBE, os.path.dirname(__file__)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", _PEAK_PROBE], capture_output=True,
                           text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

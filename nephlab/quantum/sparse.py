@@ -12,8 +12,7 @@ D×D matrix:
 * :func:`embed` -- a local operator ``op`` acting on ``site`` of a chain with ``dims``.
 
 ``mesolve`` keeps ``scipy.sparse`` matrices and QuTiP ``Qobj`` with CSR or Dia data sparse
-(``format="sparse"``, chosen automatically above :data:`SPARSE_MIN_N`, see
-:func:`choose_sparse`): the right-hand side is then applied matrix-free at O(nnz · n) per
+(``format="sparse"``, chosen automatically from :data:`SPARSE_MIN_N` on): the right-hand side is then applied matrix-free at O(nnz · n) per
 evaluation (:func:`nephlab.quantum._ops.sparse_lindblad`), with only the density matrix
 itself stored densely.
 
@@ -37,11 +36,13 @@ from ._convert import check_finite, is_qobj
 __all__ = ["tensor", "qeye", "embed", "is_sparse", "as_sparse", "SPARSE_MIN_N"]
 
 # Crossover of the automatic format choice (mesolve, constant operators, rk4/tsit5/dopri5),
-# measured on the Kerr lattice of benchmarks/large.py (d = 3, 2-core CPU, jax 0.10): at
-# D = 27 and 81 the banded "dia" path is as fast or faster (its shifted copies fit in cache),
-# at D = 243 sparse wins by ~2x and at D = 729 by ~4x per right-hand side. Below this dimension
-# the sparse inputs are converted to the dense engine (cheap at that size).
-SPARSE_MIN_N = 200
+# measured on the Kerr lattice of benchmarks/large.py (d = 3, the 2-core CPU of RESULTS.md,
+# jax 0.10, warm calls): D = 27: sparse and banded "dia" about even (rk4 0.02-0.04 s vs
+# 0.04 s, tsit5 0.04 s vs 0.07 s); D = 81: sparse 2x faster with rk4 (0.33 s vs 0.68 s) and
+# 5x with tsit5 (0.11 s vs 0.61 s, the banded path also pays the interaction frame);
+# D = 729: see RESULTS.md. Below this dimension sparse inputs are converted to the dense
+# engine (cheap there), which also keeps expm/magnus4/kvaerno5 and time dependence available.
+SPARSE_MIN_N = 64
 
 
 def is_sparse(x: Any) -> bool:
