@@ -168,7 +168,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
-    a = build_parser(prog).parse_args(argv)
+    a = build_parser(prog or "nephlab bench large").parse_args(argv)
     if a._worker:
         print(json.dumps(_worker(*json.loads(a._worker))), flush=True)
         return 0
