@@ -83,6 +83,12 @@ COMMANDS: tuple[Command, ...] = (
                 passthrough=True,
             ),
             Command(
+                "large",
+                "large Hilbert spaces: Kerr lattice D = 81, 729, nephlab dense/sparse vs QuTiP 5 vs dynamiqs (dia)",
+                _bench("large"),
+                passthrough=True,
+            ),
+            Command(
                 "langevin",
                 "batched Langevin integrator: nephlab vs NumPy vs pure Python",
                 _bench("langevin"),

@@ -3,6 +3,8 @@
 Each benchmark is a module with ``main(argv=None) -> int``; importing this package
 does not import JAX or any peer code.
 
+- :mod:`nephlab.bench.large` -- large Hilbert spaces: M coupled Kerr cavities (D = 81, 729),
+  nephlab dense/sparse vs QuTiP 5 vs dynamiqs (``nephlab bench large --help``).
 - :mod:`nephlab.bench.lindblad` -- Lindblad master equation: nephlab vs QuTiP 5 vs
   dynamiqs on a driven Kerr oscillator (``python benchmarks/lindblad.py --help``).
 - :mod:`nephlab.bench.langevin` -- batched overdamped Langevin: nephlab vs a NumPy loop vs pure
@@ -21,4 +23,4 @@ does not import JAX or any peer code.
   first Bokeh plot per page, fresh, warm and concurrent (``python benchmarks/page_load.py --help``).
 """
 
-__all__ = ["cloning", "grape", "langevin", "learn", "lindblad", "md", "pages"]
+__all__ = ["cloning", "grape", "langevin", "large", "learn", "lindblad", "md", "pages"]

@@ -61,3 +61,10 @@ __all__ = [
     "sigmaz", "spectrum", "spost", "spre", "sprepost", "steadystate", "tensor", "thermal_bath", "thermal_dm",
     "tilted_liouvillian", "tpm_work", "wigner",
 ]
+
+# Large Hilbert spaces (issue 15): sparse structure helpers. ``tensor``/``qeye`` above stay the
+# dense ones; the sparse ones live in the submodule: nephlab.quantum.sparse.tensor(...)
+from . import sparse  # noqa: E402
+from .sparse import embed  # noqa: E402
+
+__all__ += ["embed", "sparse"]

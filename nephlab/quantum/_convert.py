@@ -29,6 +29,8 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
     """
     if is_qobj(x):
         return np.asarray(x.full(), dtype=np.complex128)
+    if type(x).__module__.startswith("scipy.sparse") and hasattr(x, "toarray"):
+        return np.asarray(x.toarray(), dtype=np.complex128)
     if isinstance(x, jax.core.Tracer):
         raise TypeError(
             f"{name} must be concrete (a NumPy/JAX array or Qobj), got a traced JAX value; "
@@ -83,6 +85,16 @@ def check_hermitian(arr: np.ndarray, name: str, kind: str | None = None) -> None
         ...
         ValueError: rho0 must be Hermitian (a density matrix equals its conjugate transpose), but |rho0 - rho0†| reaches 0.4 at entry (0, 1)
     """
+    if type(arr).__module__.startswith("scipy.sparse"):  # sparse: checked on the nonzeros only
+        d = (arr - arr.conj().T).tocoo()
+        scale = max(1.0, float(abs(arr).max()))
+        worst = float(np.abs(d.data).max(initial=0.0))
+        if worst > HERMITIAN_TOL * scale:
+            k = int(np.argmax(np.abs(d.data)))
+            what = f"a {kind} equals its conjugate transpose" if kind else "equal to its conjugate transpose"
+            raise ValueError(f"{name} must be Hermitian ({what}), but |{name} - {name}†| reaches {worst:.3g} "
+                             f"at entry {(int(d.row[k]), int(d.col[k]))}")
+        return
     dev = np.abs(arr - np.conj(np.swapaxes(arr, -1, -2)))
     scale = max(1.0, float(np.abs(arr).max(initial=0.0)))
     worst = float(dev.max(initial=0.0))

@@ -45,7 +45,7 @@ class Structure:
 
     n: int
     method: "Method"
-    fmt: str  # "dia" | "dense" for the ODE family
+    fmt: str  # "dia" | "dense" | "sparse" for the ODE family
     a_offsets: tuple
     a_coeffs: tuple  # one CoeffSpec per A-term
     jump_offsets: tuple  # per collapse operator
@@ -58,6 +58,7 @@ class Structure:
     progress: bool
     h_terms: int = 0  # magnus: number of H terms (dense, complex)
     h_coeffs: tuple = ()
+    hermitian: bool = False  # "sparse": rho0 is exactly Hermitian (one product with A, see _ops)
 
 
 def eval_spec(spec: CoeffSpec, t, dyn):
@@ -109,6 +110,8 @@ def _combine(specs, datas, t, dyn):
 def make_rhs(st: Structure, dyn) -> Callable:
     """``f(t, y) -> dy/dt`` for the real-split state ``y`` (2, n, n), in the frame if enabled."""
     fmt = st.fmt
+    if fmt == "sparse":  # constant operators, no frame (mesolve assembles nothing else)
+        return lambda t, y: _ops.sparse_lindblad(dyn["a"][0], [j[0] for j in dyn["jumps"]], y, st.hermitian)
 
     def rhs(t, y):
         A = _combine(st.a_coeffs, dyn["a"], t, dyn)
@@ -152,7 +155,10 @@ def _save(st: Structure, dyn, t, y_complex):
     """What is stored at each time: the state (if asked) and the expectation values."""
     rho = _unframe(st, dyn, t, y_complex)
     out = {}
-    if st.n_eops:
+    if st.n_eops and isinstance(dyn["eops"], dict):  # sparse e_ops: sum E[r, c] rho[c, r] per k
+        e = dyn["eops"]
+        out["expect"] = jax.ops.segment_sum(e["w"] * rho[e["c"], e["r"]], e["k"], num_segments=st.n_eops)
+    elif st.n_eops:
         out["expect"] = jnp.einsum("kji,ij->k", dyn["eops"], rho)
     if st.store_states:
         out["state"] = rho

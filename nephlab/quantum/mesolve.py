@@ -15,10 +15,11 @@ import numpy as np
 from .. import _config, _validate
 from .._validate import args_dict, broadcast_batch, time_grid
 from . import _engine, _ops
+from . import sparse as _sparse
 from ._convert import as_density_matrix, check_dims, check_finite, check_hermitian, qobj_dims, to_numpy
-from .methods import AUTO_EXPM_MAX_N, METHODS, Method, Problem, _or_list, auto_method, check_keywords, get_method  # noqa: F401
+from .methods import AUTO_EXPM_MAX_N, METHODS, Method, Problem, Tsit5, _or_list, auto_method, check_keywords, get_method  # noqa: F401
 from .result import Result
-from .timedep import CallableOperator, Coefficient, function_name, parse_operator, sample
+from .timedep import CallableOperator, Coefficient, Term, function_name, parse_operator, sample
 
 __all__ = ["mesolve"]
 
@@ -68,6 +69,7 @@ def mesolve(
     chunk: int | None = None,
     options: dict | None = None,
     backend: str = "jax",
+    format: str | None = None,
 ) -> Result:
     """Solve the Lindblad master equation ``dρ/dt = -i[H, ρ] + Σ_k (L_k ρ L_k† - ½{L_k†L_k, ρ})``.
 
@@ -117,6 +119,15 @@ def mesolve(
         backend: ``"jax"`` (default, this engine), or ``"numpy"`` / ``"cupy"``: the sparse
             array-module solver :func:`nephlab.quantum.xp.mesolve_xp` (SciPy on the CPU, CuPy
             on a GPU; constant operators, one system, methods ``rk4``/``tsit5``/``dopri5``).
+        format: operator storage. ``None``/``"auto"``: ``"sparse"`` for constant operators
+            (H and each c_op a single array, ``scipy.sparse`` matrix or ``Qobj``) with n >=
+            :data:`nephlab.quantum.sparse.SPARSE_MIN_N` when the inputs are sparse
+            (scipy.sparse, ``Qobj`` with CSR/Dia data) or at most 5 % full and the method is
+            rk4, tsit5, dopri5 or auto (then tsit5); else ``"dense"``. ``"sparse"``: operators
+            stay in coordinate format (never densified), the right-hand side costs
+            O(nnz · n) per evaluation, ρ is stored densely; constant operators and
+            rk4/tsit5/dopri5 only (else ValueError). ``"dense"``: the banded ("dia") or dense
+            engine. ``stats["format"]`` names what ran.
 
     Returns:
         :class:`Result` with ``times`` (T,), ``expect`` (one array per e_op, batch + (T,), real
@@ -170,9 +181,17 @@ def mesolve(
     rho = as_density_matrix(rho0, "rho0", normalize=bool(normalize))
     n = rho.shape[-1]
     dims = qobj_dims([("rho0", rho0), ("H", H), ("c_ops", c_ops), ("e_ops", e_ops)])
-    h_parsed = parse_operator(H, "H", tl)
     c_list = _c_list(c_ops)
-    c_parsed = [parse_operator(c, f"c_ops[{i}]", tl, allow_callable=False) for i, c in enumerate(c_list)]
+    use_sparse = _use_sparse(_check_format(format), H, c_list, meth, n)
+    if use_sparse:  # constant operators, kept sparse from here on (never densified)
+        h_parsed = (Term(_sparse.as_sparse(H, "H")),)
+        c_parsed = [(Term(_sparse.as_sparse(c, f"c_ops[{i}]")),) for i, c in enumerate(c_list)]
+        if meth is None:
+            meth = Tsit5()
+    else:
+        h_parsed = parse_operator(_sparse.densify(H), "H", tl)
+        c_list = [_sparse.densify(c) for c in c_list]
+        c_parsed = [parse_operator(c, f"c_ops[{i}]", tl, allow_callable=False) for i, c in enumerate(c_list)]
 
     h_callable = None
     if isinstance(h_parsed, CallableOperator):
@@ -190,7 +209,7 @@ def mesolve(
     _check_coefficients(h_terms, c_parsed, tl, args)
     _check_hamiltonian_hermitian(h_terms, h_callable, tl, args)
 
-    e_list, e_keys = _parse_eops(e_ops, n)
+    e_list, e_keys = _parse_eops(e_ops, n, sparse=use_sparse)
 
     time_dep_h = h_callable is not None or any(t.coeff is not None for t in h_terms)
     time_dep_c = any(t.coeff is not None for terms in c_parsed for t in terms)
@@ -202,6 +221,7 @@ def mesolve(
         store_states=bool(store_states), uniform=uniform,
         h_batched=any(t.op.ndim > 2 for t in h_terms), c_ops_batched=any(t.op.ndim > 2 for ts in c_parsed for t in ts),
         time_dependent_h=time_dep_h, time_dependent_c_ops=time_dep_c, callable_h=h_callable is not None,
+        **(_sparse_sizes(h_terms, c_parsed) if use_sparse else _dense_nnz(h_terms, c_parsed, n)),
     )
     if meth is None:
         meth = auto_method(problem)
@@ -218,14 +238,16 @@ def mesolve(
 
     device = _config.device()
     splines: list = []
-    st, dyn = _ASSEMBLE[meth.operator_form](meth.static(), n, h_terms, h_callable, c_parsed, rho, splines)
+    assemble = _assemble_sparse if use_sparse else _ASSEMBLE[meth.operator_form]
+    st, dyn = assemble(meth.static(), n, h_terms, h_callable, c_parsed, rho, splines)
     st = _replace(st, n_eops=len(e_list), store_states=bool(store_states), uniform=uniform if meth.uniform_grid else True,
                   progress=bool(progress))
     # Plain NumPy leaves: the jitted call moves them to the device in one go (creating a JAX
     # array per leaf here would cost a dispatch each).
     dyn["splines"] = [(np.asarray(k), np.asarray(c)) for k, c in splines]
     dyn["tlist"] = tl
-    dyn["eops"] = np.stack(e_list) if e_list else np.zeros((0, n, n), np.complex128)
+    dyn["eops"] = (_sparse_eops(e_list) if use_sparse else
+                   np.stack(e_list) if e_list else np.zeros((0, n, n), np.complex128))
     dyn["args"] = jargs
     dyn.update(meth.dynamic_values())
 
@@ -464,7 +486,7 @@ def _check_hamiltonian_hermitian(h_terms, h_callable, tl, args) -> None:
         )
 
 
-def _parse_eops(e_ops, n):
+def _parse_eops(e_ops, n, sparse: bool = False):
     if e_ops is None:
         return [], None
     keys = None
@@ -475,15 +497,20 @@ def _parse_eops(e_ops, n):
     elif isinstance(e_ops, (list, tuple)):
         items = list(e_ops)
         names = [f"e_ops[{i}]" for i in range(len(items))]
-    elif isinstance(e_ops, (np.ndarray, jax.Array)) or type(e_ops).__name__ == "Qobj":
+    elif isinstance(e_ops, (np.ndarray, jax.Array)) or type(e_ops).__name__ == "Qobj" or _sparse.sp.issparse(e_ops):
         items, names = [e_ops], ["e_ops"]
     else:
         raise TypeError(f"e_ops must be a list or dict of operators, got {type(e_ops).__name__}")
     out = []
     for item, name in zip(items, names):
-        if callable(item) and not isinstance(item, (np.ndarray, jax.Array)) and type(item).__name__ != "Qobj":
+        if callable(item) and not isinstance(item, (np.ndarray, jax.Array)) and type(item).__name__ != "Qobj" and not _sparse.sp.issparse(item):
             raise TypeError(f"{name} is a callable; e_ops must be operators (n, n)")
-        arr = to_numpy(item, name)
+        if sparse:  # kept sparse: scipy.sparse CSR
+            arr = _sparse.as_sparse(item, name)
+            check_dims(arr, n, name, "rho0")
+            out.append(arr)
+            continue
+        arr = to_numpy(_sparse.densify(item), name)
         if arr.ndim != 2:
             raise ValueError(f"{name} must be a single operator of shape ({n}, {n}), got shape {arr.shape}")
         check_dims(arr, n, name, "rho0")
@@ -493,7 +520,8 @@ def _parse_eops(e_ops, n):
 
 
 def _hermitian_flags(e_list):
-    return [bool(np.allclose(o, o.conj().T, atol=1e-12, rtol=0)) for o in e_list]
+    return [bool(abs(o - o.conj().T).max() <= 1e-12) if _sparse.sp.issparse(o) else
+            bool(np.allclose(o, o.conj().T, atol=1e-12, rtol=0)) for o in e_list]
 
 
 def estimate_memory_bytes(meth: str | Method, n: int, n_batch: int, T: int, store_states: bool, n_eops: int,
@@ -531,22 +559,50 @@ def _available_bytes() -> tuple[int, str]:
     return int(psutil.virtual_memory().available), "free RAM"
 
 
+def footprints(problem: Problem, meth: Method) -> dict:
+    """Memory (bytes) of ``meth`` on ``problem`` with dense and with sparse operator storage,
+    and of a ket trajectory (mcsolve: ``16 n`` per state).
+
+    Example:
+        >>> f = footprints(Problem(n=729, n_c_ops=6, fmt="sparse", op_nnz=13000, max_nnz=10000), get_method("rk4"))
+        >>> f["operators_dense"] // 10**6, f["trajectory_state"]  # H and 6 jump operators, one ket
+        (59, 11664)
+    """
+    dense = meth.memory_bytes(dataclasses.replace(problem, fmt="dense"))
+    out = {"dense": int(dense), "operators_dense": int(problem.dense_operator_bytes() * problem.batch)}
+    if problem.op_nnz:
+        sparse = dataclasses.replace(problem, fmt="sparse")
+        out.update(sparse=int(meth.memory_bytes(sparse)), operators_sparse=int(sparse.sparse_operator_bytes()))
+    out["trajectory_state"] = 16 * problem.n
+    return out
+
+
 def _check_memory(meth: Method, problem: Problem) -> None:
     need = meth.memory_bytes(problem)
     if need < 64 * 2**20:  # small problems: skip the system query
         return
     avail, what = _available_bytes()
     if need > MEMORY_FRACTION * avail:
+        fp = footprints(problem, meth)
         hint = []
         if problem.store_states:
             hint.append("store_states=False")
+        if problem.fmt != "sparse" and type(meth).supports_sparse and "sparse" in fp and fp["sparse"] <= MEMORY_FRACTION * avail:
+            hint.append(f"format='sparse' (about {fp['sparse'] / 1e9:.2g} GB)")
+        elif problem.fmt != "sparse":
+            hint.append("sparse operators (scipy.sparse or nephlab.quantum.sparse.tensor/embed) with format='sparse'")
         others = sorted((c().memory_bytes(problem), k) for k, c in METHODS.items()
-                        if k != meth.name and c().unsupported(problem) is None)
+                        if k != meth.name and c().unsupported(problem) is None
+                        and (problem.fmt != "sparse" or c.supports_sparse))
         hint += [f"method={k!r} (about {b / 1e9:.1f} GB)" for b, k in others if b <= MEMORY_FRACTION * avail][:2]
-        hint.append("fewer batch elements per call, or a device with more memory (NEPHLAB_DEVICE=gpu)")
+        hint.append(f"trajectories with mcsolve (a ket of {fp['trajectory_state'] / 1e6:.2g} MB per trajectory)")
+        hint.append("fewer batch elements per call, or a GPU/cluster profile with more memory (NEPHLAB_DEVICE=gpu)")
+        sizes = f"dense operators {fp['dense'] / 1e9:.2g} GB" + (
+            f", sparse operators {fp['sparse'] / 1e9:.2g} GB" if "sparse" in fp else "")
         raise ValueError(
-            f"mesolve with method={meth.name!r}, n={problem.n}, batch={problem.batch}, {problem.n_times} times would "
-            f"need about {need / 1e9:.1f} GB, but only {avail / 1e9:.1f} GB of {what} is available; try " + ", ".join(hint)
+            f"mesolve with method={meth.name!r}, n={problem.n}, batch={problem.batch}, {problem.n_times} times, "
+            f"format={problem.fmt!r} would need about {need / 1e9:.1f} GB ({sizes}), but only {avail / 1e9:.1f} GB "
+            f"of {what} is available; try " + ", ".join(hint)
         )
 
 
@@ -618,6 +674,100 @@ def _assemble_ode(meth, n, h_terms, h_callable, c_parsed, rho, splines):
         "rho0": np.stack([rho.real, rho.imag], axis=-3),
     }
     return st, dyn
+
+
+FORMATS = ("auto", "dense", "sparse")
+SPARSE_MAX_DENSITY = 0.05  # auto: dense array inputs go sparse only if at most this fraction is nonzero
+
+
+def _check_format(format: str | None) -> str:
+    if format is None:
+        return "auto"
+    if not isinstance(format, str) or format.strip().lower() not in FORMATS:
+        raise ValueError(f"format={format!r} is not a known operator format; allowed: None, " + ", ".join(map(repr, FORMATS)))
+    return format.strip().lower()
+
+
+def _use_sparse(fmt: str, H, c_list: list, meth: Method | None, n: int) -> bool:
+    """Whether this call runs on the sparse operator format.
+
+    ``format="sparse"`` asks for it (constant operators and a method with ``supports_sparse``
+    required); ``"dense"`` refuses it; ``"auto"`` takes it for constant operators and a
+    sparse-capable method (or ``method="auto"``, which then means tsit5) when
+    ``n >= sparse.SPARSE_MIN_N`` (the measured crossover with the banded engine, see there) and
+    the operators are sparse inputs or at most :data:`SPARSE_MAX_DENSITY` full.
+    """
+    if fmt == "dense":
+        return False
+    const = _sparse.constant_operators(H, c_list)
+    able = meth is None or type(meth).supports_sparse
+    if fmt == "sparse":
+        if const is None:
+            raise ValueError(
+                "format='sparse' needs constant operators: H and every c_ops entry a single array, "
+                "scipy.sparse matrix or Qobj (time-dependent lists and callables run with format='dense')"
+            )
+        if not able:
+            ok = _or_list([k for k, c in METHODS.items() if c.supports_sparse])
+            raise ValueError(f"format='sparse' runs with method={ok} or 'auto', not method={meth.name!r}")
+        return True
+    if const is None or not able or n < _sparse.SPARSE_MIN_N:
+        return False
+    ops, any_sparse = const
+    if any_sparse:
+        return True
+    nnz = sum(int(np.count_nonzero(np.asarray(o))) for o in ops)
+    return nnz <= SPARSE_MAX_DENSITY * n * n * len(ops)
+
+
+def _heff(h_terms, c_parsed):
+    """``A = -i H - ½ Σ L†L`` and the jump operators, as CSR matrices."""
+    A = -1j * h_terms[0].op
+    Ls = [terms[0].op for terms in c_parsed]
+    for L in Ls:
+        A = A - 0.5 * (L.conj().T @ L)
+    return A.tocsr(), Ls
+
+
+def _sparse_sizes(h_terms, c_parsed) -> dict:
+    A, Ls = _heff(h_terms, c_parsed)
+    nnz = [A.nnz] + [L.nnz for L in Ls]
+    return {"fmt": "sparse", "op_nnz": int(sum(nnz)), "max_nnz": int(max(nnz))}
+
+
+def _dense_nnz(h_terms, c_parsed, n: int) -> dict:
+    """Nonzeros of dense constant operators (for the sparse footprint in memory messages)."""
+    terms = list(h_terms) + [t for ts in c_parsed for t in ts]
+    if n < _sparse.SPARSE_MIN_N or len(h_terms) != 1 or any(t.coeff is not None or t.op.ndim != 2 for t in terms) \
+            or any(len(ts) != 1 for ts in c_parsed):
+        return {}
+    sp = _sparse.sp
+    return {k: v for k, v in _sparse_sizes((Term(sp.csr_matrix(h_terms[0].op)),),
+                                           [(Term(sp.csr_matrix(ts[0].op)),) for ts in c_parsed]).items() if k != "fmt"}
+
+
+def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines):
+    A, Ls = _heff(h_terms, c_parsed)
+    herm = bool(np.array_equal(rho, np.conj(np.swapaxes(rho, -1, -2))))
+    st = _engine.Structure(
+        n=n, method=meth, fmt="sparse", a_offsets=(), a_coeffs=(None,), jump_offsets=tuple(() for _ in Ls),
+        jump_coeffs=tuple((None,) for _ in Ls), h_callable=None, frame=False, n_eops=0, store_states=True,
+        uniform=True, progress=False, hermitian=herm,
+    )
+    dyn = {"a": [_ops.to_sparse(A)], "jumps": [[_ops.to_sparse_jump(L)] for L in Ls], "E": np.zeros(n),
+           "rho0": np.stack([rho.real, rho.imag], axis=-3)}
+    return st, dyn
+
+
+def _sparse_eops(e_list) -> dict:
+    """The e_ops as one coordinate list: ``<E_k> = Σ_(r,c) E_k[r, c] ρ[c, r]`` summed per k."""
+    import scipy.sparse as sp
+
+    parts = [sp.coo_matrix(e) for e in e_list]
+    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+    return {"w": cat([p.data for p in parts], np.complex128), "r": cat([p.row for p in parts], np.int32),
+            "c": cat([p.col for p in parts], np.int32),
+            "k": cat([np.full(p.nnz, i) for i, p in enumerate(parts)], np.int32)}
 
 
 def _assemble_dense(meth, n, h_terms, h_callable, c_parsed, rho, splines):

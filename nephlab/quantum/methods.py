@@ -151,6 +151,9 @@ class Problem:
         h_batched, c_ops_batched: whether H, respectively the collapse operators, carry batch
             axes (a batch of initial states alone shares every operator).
         time_dependent_h, time_dependent_c_ops, callable_h: the problem's time dependence.
+        fmt: operator storage, ``"dense"`` (dense or banded engine) or ``"sparse"`` (coordinate
+            format, see :mod:`nephlab.quantum.sparse`); op_nnz: nonzeros of H_eff and the
+            collapse operators together; max_nnz: nonzeros of the largest of them.
 
     Example:
         >>> Problem(n=4, n_c_ops=1).state_bytes
@@ -169,6 +172,9 @@ class Problem:
     time_dependent_h: bool = False
     time_dependent_c_ops: bool = False
     callable_h: bool = False
+    fmt: str = "dense"
+    op_nnz: int = 0
+    max_nnz: int = 0
 
     @property
     def state_bytes(self) -> int:
@@ -189,8 +195,20 @@ class Problem:
             384
         """
         s, T = self.state_bytes, self.n_times
-        per_system = s * (T * int(self.store_states) + 1) + 16 * self.n_eops * T + s * (2 + self.n_c_ops)
-        return self.batch * per_system + self.n_eops * s
+        per_system = s * (T * int(self.store_states) + 1) + 16 * self.n_eops * T + s  # + rho0
+        if self.fmt == "sparse":  # operators shared by the batch (sparse inputs carry no batch axes)
+            return self.batch * per_system + self.sparse_operator_bytes() + self.n_eops * s
+        return self.batch * (per_system + self.dense_operator_bytes()) + self.n_eops * s
+
+    def dense_operator_bytes(self) -> int:
+        """H and the collapse operators stored densely: ``16 n² (1 + K)``."""
+        return self.state_bytes * (1 + self.n_c_ops)
+
+    def sparse_operator_bytes(self) -> int:
+        """The operators in mesolve's sparse format (24 bytes per nonzero: real-split value and
+        two int32 indices) plus the ``(nnz, 2, n)`` float64 temporary of one gathered product,
+        counted twice (gather and products)."""
+        return 24 * self.op_nnz + 2 * 16 * self.max_nnz * self.n
 
     def stored_copy_bytes(self) -> int:
         """A second copy of the saved states that a ``lax.scan`` kernel holds before it prepends
@@ -247,6 +265,7 @@ class Method(ABC):
     operator_form: ClassVar[str] = "split"
     stats_format: ClassVar[str | None] = None
     rhs_per_step: ClassVar[float] = 6.0
+    supports_sparse: ClassVar[bool] = False  # runs on the "sparse" operator format (constant operators)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -555,6 +574,7 @@ class _ExplicitRK(AdaptiveMethod):
     """
 
     uses_frame: ClassVar[bool] = True
+    supports_sparse: ClassVar[bool] = True
     kernel: ClassVar[_engine.Kernel] = _engine.RK
 
     @abstractmethod
@@ -652,6 +672,7 @@ class RK4(FixedStepMethod):
 
     name: ClassVar[str] = "rk4"
     rhs_per_step: ClassVar[float] = 4.0
+    supports_sparse: ClassVar[bool] = True
     kernel: ClassVar[_engine.Kernel] = _engine.RK4
 
     def memory_bytes(self, problem: Problem) -> int:

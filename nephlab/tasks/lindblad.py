@@ -245,7 +245,9 @@ def estimate(p: dict) -> dict:
     given the cost of one right-hand side: the operators' storage (banded "dia" with w diagonals,
     or dense with w = d) gives ~8 w d² (2 + 2K) flops (K collapse operators) at 5 GFLOP/s plus
     0.5 ms of overhead, and r the largest of the model's rates and couplings. Recommended
-    device: ``gpu`` for d >= 64.
+    device: ``gpu`` for d >= 64. ``memory_bytes_dense``/``memory_bytes_sparse``: the same call
+    with dense and with sparse operator storage (:func:`nephlab.quantum.mesolve.footprints`);
+    ``suggestion`` (only where the dense footprint exceeds the free memory here): what to do.
 
     Example:
         >>> e = estimate(SPEC.validate({"n": 10}))
@@ -267,8 +269,34 @@ def estimate(p: dict) -> dict:
     rhs = 5e-4 + 8.0 * w * d * d * (2 + 2 * len(c_ops)) / 5e9
     rate = p["gamma"] * (1 + 2 * p["nth"]) + 2 * abs(p["F"]) + abs(p["delta"]) + abs(p["J"]) + abs(p["kerr"]) * d
     seconds = meth.seconds(n=d, n_times=T, t_max=p["t_max"], rate=rate, rhs_seconds=rhs)
-    return {"memory_bytes": int(mem), "seconds": float(seconds), "executor": recommend_executor(mem, seconds),
-            "device": "gpu" if d >= 64 else "cpu"}
+    out = {"memory_bytes": int(mem), "seconds": float(seconds), "executor": recommend_executor(mem, seconds),
+           "device": "gpu" if d >= 64 else "cpu"}
+    out.update(_footprints(meth, problem, m.H, c_ops))
+    return out
+
+
+def _footprints(meth, problem, H, c_ops) -> dict:
+    """Dense and sparse memory of the point and, where it does not fit this machine, a suggestion."""
+    import dataclasses
+
+    import scipy.sparse as sp
+
+    from ..quantum.mesolve import MEMORY_FRACTION, _available_bytes, footprints
+
+    heff = sp.csr_matrix(H) - 0.5j * sum((sp.csr_matrix(L).conj().T @ sp.csr_matrix(L) for L in c_ops), sp.csr_matrix(H.shape))
+    nnz = [heff.nnz] + [int(np.count_nonzero(L)) for L in c_ops]
+    fp = footprints(dataclasses.replace(problem, op_nnz=int(sum(nnz)), max_nnz=int(max(nnz))), meth)
+    out: dict = {"memory_bytes_dense": fp["dense"], "memory_bytes_sparse": fp.get("sparse", fp["dense"])}
+    avail, what = _available_bytes()
+    if fp["dense"] > MEMORY_FRACTION * avail:
+        tips = []
+        if type(meth).supports_sparse and fp["sparse"] <= MEMORY_FRACTION * avail:
+            tips.append(f"sparse operators (mesolve format='sparse', about {fp['sparse'] / 1e9:.2g} GB)")
+        tips.append("trajectories (mcsolve: one ket per trajectory)")
+        tips.append("a GPU or cluster profile with more memory")
+        out["suggestion"] = (f"needs about {fp['dense'] / 1e9:.2g} GB dense but {avail / 1e9:.2g} GB of {what} is "
+                             "available here; use " + ", ".join(tips))
+    return out
 
 
 LINDBLAD = register(Task(SPEC, run, to_dataset, batch_fn=run_many, batch_key=batch_key, resources=gpu_resources,
