@@ -127,6 +127,22 @@ def test_auto_picks_sparse_above_the_crossover_and_dense_below():
     assert abs(res.expect[0][0]) < 1e-15 and 0 < res.expect[0][-1].real < 0.01
 
 
+def test_auto_keeps_a_single_kerr_oscillator_banded():
+    """A driven Kerr oscillator occupies 3 diagonals: the banded engine with its interaction frame
+    is ~60x faster there (n = 100: 0.24 s vs 15.8 s, mesolve.SPARSE_MIN_OFFSETS), so auto keeps it,
+    for sparse (QuTiP Dia) inputs as well."""
+    from nephlab.quantum.mesolve import SPARSE_MIN_OFFSETS
+
+    n = 64
+    a = qutip.destroy(n)
+    H = -0.5 * a.dag() * a + 0.25 * a.dag() * a.dag() * a * a + (a + a.dag())
+    assert len(set(np.nonzero(H.full())[1] - np.nonzero(H.full())[0])) <= SPARSE_MIN_OFFSETS
+    res = nl.mesolve(H, qutip.fock_dm(n, 0), [0.0, 0.1], [np.sqrt(0.1) * a], method="rk4", dt=0.05)
+    assert res.stats["format"] == "dia"
+    res = nl.mesolve(H, qutip.fock_dm(n, 0), [0.0, 0.1], [np.sqrt(0.1) * a], method="rk4", dt=0.05, format="sparse")
+    assert res.stats["format"] == "sparse"
+
+
 def test_bad_format_arguments():
     H, c_ops, n0, rho0 = kerr_lattice(2)
     with pytest.raises(ValueError, match="format='bogus' is not a known operator format"):
