@@ -212,3 +212,31 @@ def test_peak_memory_of_a_d729_run_stays_below_1gb():
     assert out["format"] == "sparse"
     assert 0 < out["n"] < 0.05
     assert out["delta"] < 1e9, out
+
+
+def test_both_sparse_layouts_apply_the_operator_exactly():
+    """ELL (rows of similar length: lattice operators) and COO (a few long rows) give A @ X and the
+    full right-hand side A X + X A† + L X L† exactly (against SciPy's CSR products)."""
+    import jax.numpy as jnp
+    import scipy.sparse as sp
+
+    from nephlab.quantum import _ops
+
+    rng = np.random.default_rng(1)
+    n = 40
+    ell = sp.random(n, n, density=0.1, random_state=2, format="csr") * (1 + 1j)
+    coo = ell.tolil()
+    coo[3, :] = rng.normal(size=n)  # one full row: padding to it would waste work
+    coo = coo.tocsr()
+    X = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    y = jnp.asarray(np.stack([X.real, X.imag]))
+    L = sp.csr_matrix(np.diag(rng.normal(size=n - 1), 1) + 0j)  # one entry per row: the gather path
+    for m, layout in ((ell, "ec"), (coo, "r")):
+        data = _ops.to_sparse(m)
+        assert layout in data
+        z = np.asarray(_ops.sparse_lmul(data, y))
+        np.testing.assert_allclose(z[0] + 1j * z[1], m @ X, atol=1e-12)
+        r = np.asarray(_ops.sparse_lindblad(data, [_ops.to_sparse_jump(L)], y, hermitian=False))
+        want = m @ X + X @ m.conj().T + L @ X @ L.conj().T
+        np.testing.assert_allclose(r[0] + 1j * r[1], want, atol=1e-12)
+    assert _ops.gathered_rows(ell) == n and _ops.gathered_rows(coo) == coo.nnz

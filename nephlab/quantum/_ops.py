@@ -181,23 +181,63 @@ def _shift_vec(v, k: int, n: int):
 # "sparse": coordinate format, applied matrix-free
 # ---------------------------------------------------------------------------------------------
 #
-# An operator is a dict ``{"v": (2, nnz) real-split values, "r": (nnz,) rows, "c": (nnz,)
-# columns}`` in row order. ``A @ X`` gathers the rows ``X[c, :]``, scales them by the values and
-# sums them into their rows with a sorted segment sum: O(nnz n) work and an (nnz, n) temporary,
-# where the banded format needs O(n_off n²) (every stored diagonal is a full shifted copy of X,
-# empty entries included). The other side is never multiplied directly: for the Lindblad
-# right-hand side ``X A† = (A X†)†``, one more left product and a transpose.
+# An operator is stored in one of two layouts, chosen per operator by :func:`to_sparse`:
+#
+# * ELL (rows padded to the longest row, ``w`` entries each): ``{"ev": (2, w, n) real-split
+#   values, "ec": (w, n) columns}`` (padding: value 0, column 0). ``A @ X`` is a sum of ``w``
+#   row gathers ``X[ec[k], :]`` scaled by ``ev[:, k]``: O(w n²) work, no temporary beyond one
+#   gathered copy of X, and XLA fuses each gather with its multiply-add. This is the layout of
+#   lattice operators, whose rows hold about the same number of entries. Measured at D = 729 (the
+#   6-cavity Kerr lattice, nnz = 9800, w = 23, 2-core CPU): 11 ms per product, against 113 ms for
+#   the coordinate layout below and 8 ms for SciPy's CSR product.
+# * COO (``{"v": (2, nnz) values, "r": (nnz,) rows, "c": (nnz,) columns}`` in row order), for
+#   operators with a few long rows, where padding would waste work: ``A @ X`` gathers the rows
+#   ``X[c, :]``, scales them and sums them into their rows with a sorted segment sum: O(nnz n)
+#   work but an (nnz, n) temporary, memory-bound.
+#
+# The other side is never multiplied directly: for the Lindblad right-hand side
+# ``X A† = (A X†)†``, one more left product and a transpose.
+
+ELL_MAX_PADDING = 2.0  # ELL when w·n ≤ this × nnz (+ n): padding at most doubles the work
+ELL_UNROLL = 32  # rows up to this long are unrolled into w fused gathers; longer ones loop (lax.scan)
+
+
+def _is_ell(csr) -> bool:
+    w = int(np.diff(csr.indptr).max(initial=0))
+    return 0 < w and w * csr.shape[0] <= ELL_MAX_PADDING * csr.nnz + csr.shape[0]
+
+
+def gathered_rows(m) -> int:
+    """Rows of ``X`` (each n numbers) that one product ``A @ X`` gathers at once, for the memory
+    estimate: ``n`` in the ELL layout (one row gather per slot), ``nnz`` in the COO layout."""
+    import scipy.sparse as sp
+
+    csr = sp.csr_matrix(m)
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    return int(csr.shape[0]) if _is_ell(csr) else int(csr.nnz)
 
 
 def to_sparse(m) -> dict:
     """Real-split coordinate data of ``m`` (a scipy.sparse matrix or an (n, n) array)."""
     import scipy.sparse as sp
 
-    coo = sp.csr_matrix(m, dtype=np.complex128)
-    coo.sum_duplicates()
-    coo.eliminate_zeros()
-    coo = coo.tocoo()
-    idx = np.int32 if coo.shape[0] < 2**31 else np.int64
+    csr = sp.csr_matrix(m, dtype=np.complex128)
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    idx = np.int32 if csr.shape[0] < 2**31 else np.int64
+    n = csr.shape[0]
+    counts = np.diff(csr.indptr)
+    if _is_ell(csr):
+        w = int(counts.max())
+        slot = np.arange(csr.nnz) - np.repeat(csr.indptr[:-1], counts)  # position within its row
+        rows = np.repeat(np.arange(n), counts)
+        cols = np.zeros((w, n), idx)
+        vals = np.zeros((w, n), np.complex128)
+        cols[slot, rows] = csr.indices
+        vals[slot, rows] = csr.data
+        return {"ev": np.stack([vals.real, vals.imag]), "ec": cols}
+    coo = csr.tocoo()
     return {"v": np.stack([coo.data.real, coo.data.imag]), "r": coo.row.astype(idx), "c": coo.col.astype(idx)}
 
 
@@ -228,15 +268,38 @@ def sandwich(L: dict, y):
     if "p" not in L:
         return sparse_lmul(L, adjoint(sparse_lmul(L, adjoint(y))))
     p, lr, li = L["p"], L["l"][0], L["l"][1]
-    g = y[:, p[:, None], p[None, :]]
+    g = y[:, p, :][:, :, p]  # two 1-D gathers: rows (contiguous copies), then columns
     # w_ij = l_i conj(l_j)
     wr = lr[:, None] * lr[None, :] + li[:, None] * li[None, :]
     wi = li[:, None] * lr[None, :] - lr[:, None] * li[None, :]
-    return jnp.stack([wr * g[0] - wi * g[1], wr * g[1] + wi * g[0]])
+    return jax.lax.optimization_barrier(jnp.stack([wr * g[0] - wi * g[1], wr * g[1] + wi * g[0]]))
+
+
+def _ell_lmul(a: dict, y):
+    """``A @ X`` for ELL data ``a`` (see :func:`to_sparse`): ``w`` scaled row gathers."""
+    def term(acc, k_data):
+        cols, vr, vi = k_data
+        g = y[:, cols, :]
+        vr, vi = vr[:, None], vi[:, None]
+        return (acc[0] + vr * g[0] - vi * g[1], acc[1] + vr * g[1] + vi * g[0])
+
+    acc = (jnp.zeros(y.shape[1:], y.dtype), jnp.zeros(y.shape[1:], y.dtype))
+    w = a["ec"].shape[0]
+    if w <= ELL_UNROLL:
+        for k in range(w):
+            acc = term(acc, (a["ec"][k], a["ev"][0, k], a["ev"][1, k]))
+    else:
+        acc, _ = jax.lax.scan(lambda c, x: (term(c, x), None), acc, (a["ec"], a["ev"][0], a["ev"][1]))
+    return jnp.stack(acc)
 
 
 def sparse_lmul(a: dict, y):
     """``A @ X`` for sparse ``a`` (see :func:`to_sparse`) and real-split ``y`` (2, n, n)."""
+    if "ec" in a:
+        # the barrier keeps XLA from fusing the gathers into consumers such as ``z + z†`` (which
+        # would redo them in transposed, cache-hostile order: 0.73 s instead of 0.15 s per
+        # right-hand side at D = 729)
+        return jax.lax.optimization_barrier(_ell_lmul(a, y))
     n = y.shape[-2]
     g = y[:, a["c"], :]  # (2, nnz, n)
     vr, vi = a["v"][0][:, None], a["v"][1][:, None]
@@ -259,6 +322,7 @@ def sparse_lindblad(a: dict, jumps: list, y, hermitian: bool):
     density matrix whose initial value is exactly Hermitian) ``X A† = (A X)†``: one product
     with A instead of two; otherwise ``X A† = (A X†)†``.
     """
+    y = jax.lax.optimization_barrier(y)  # materialise a fused stage input (y0 + h Σ b k) once, not per gather
     if hermitian:
         z = sparse_lmul(a, y)
         z = z + adjoint(z)

@@ -750,7 +750,7 @@ def _heff(h_terms, c_parsed):
 def _sparse_sizes(h_terms, c_parsed) -> dict:
     A, Ls = _heff(h_terms, c_parsed)
     nnz = [A.nnz] + [L.nnz for L in Ls]
-    return {"fmt": "sparse", "op_nnz": int(sum(nnz)), "max_nnz": int(max(nnz))}
+    return {"fmt": "sparse", "op_nnz": int(sum(nnz)), "max_nnz": max(_ops.gathered_rows(m) for m in [A] + Ls)}
 
 
 def _dense_nnz(h_terms, c_parsed, n: int) -> dict:

@@ -153,7 +153,9 @@ class Problem:
         time_dependent_h, time_dependent_c_ops, callable_h: the problem's time dependence.
         fmt: operator storage, ``"dense"`` (dense or banded engine) or ``"sparse"`` (coordinate
             format, see :mod:`nephlab.quantum.sparse`); op_nnz: nonzeros of H_eff and the
-            collapse operators together; max_nnz: nonzeros of the largest of them.
+            collapse operators together; max_nnz: rows of ρ that the largest sparse product
+            gathers at once (n in the ELL layout, its nonzeros in the COO layout; see
+            ``nephlab.quantum._ops.gathered_rows``).
 
     Example:
         >>> Problem(n=4, n_c_ops=1).state_bytes
@@ -206,7 +208,7 @@ class Problem:
 
     def sparse_operator_bytes(self) -> int:
         """The operators in mesolve's sparse format (24 bytes per nonzero: real-split value and
-        two int32 indices) plus the ``(nnz, 2, n)`` float64 temporary of one gathered product,
+        two int32 indices) plus the ``(max_nnz, 2, n)`` float64 temporary of one gathered product,
         counted twice (gather and products)."""
         return 24 * self.op_nnz + 2 * 16 * self.max_nnz * self.n
 

@@ -281,11 +281,13 @@ def _footprints(meth, problem, H, c_ops) -> dict:
 
     import scipy.sparse as sp
 
+    from ..quantum._ops import gathered_rows
     from ..quantum.mesolve import MEMORY_FRACTION, _available_bytes, footprints
 
     heff = sp.csr_matrix(H) - 0.5j * sum((sp.csr_matrix(L).conj().T @ sp.csr_matrix(L) for L in c_ops), sp.csr_matrix(H.shape))
     nnz = [heff.nnz] + [int(np.count_nonzero(L)) for L in c_ops]
-    fp = footprints(dataclasses.replace(problem, op_nnz=int(sum(nnz)), max_nnz=int(max(nnz))), meth)
+    rows = max(gathered_rows(m) for m in [heff] + [sp.csr_matrix(L) for L in c_ops])
+    fp = footprints(dataclasses.replace(problem, op_nnz=int(sum(nnz)), max_nnz=rows), meth)
     out: dict = {"memory_bytes_dense": fp["dense"], "memory_bytes_sparse": fp.get("sparse", fp["dense"])}
     avail, what = _available_bytes()
     if fp["dense"] > MEMORY_FRACTION * avail:
