@@ -32,13 +32,14 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.linalg
 
+from nephlab._result import ResultBase, attr, var
 from nephlab._validate import integer, real_number
 
 __all__ = ["QuantumCloningResult", "quantum_cloning"]
 
 
-@dataclass(frozen=True)
-class QuantumCloningResult:
+@dataclass(frozen=True, repr=False)
+class QuantumCloningResult(ResultBase):
     """θ(s) by cloning over quantum-jump trajectories (see :func:`quantum_cloning`).
 
     Attributes:
@@ -47,15 +48,19 @@ class QuantumCloningResult:
         stderr: its standard error, ``std(scgf_runs, ddof=1)/sqrt(n_runs)`` (NaN for one run).
         scgf_runs: ``(n_runs,)`` the independent estimates.
         n_clones, t_max, dt: the population size and the times.
+
+    ``to_xarray()`` gives a Dataset with ``scgf_runs(run)`` and the scalars in attrs.
     """
 
-    s: float
-    scgf: float
-    stderr: float
-    scgf_runs: np.ndarray
-    n_clones: int
-    t_max: float
-    dt: float
+    s: float = attr()
+    scgf: float = attr()
+    stderr: float = attr()
+    scgf_runs: np.ndarray = var("run", units="1/time", long_name="per-run SCGF estimate")
+    n_clones: int = attr()
+    t_max: float = attr()
+    dt: float = attr()
+
+    xarray_attrs = {"units": "scgf, stderr: 1/time; s: 1/[w]; dt, t_max: time"}
 
 
 def _positive(x: Any, name: str) -> float:
