@@ -114,6 +114,8 @@ def test_bad_input(kerr3):
         mesolve_xp(H, rho0, TL, c_ops, method="tsit5", dt=0.1)
     with pytest.raises(ValueError, match="does not support args"):
         nephlab.mesolve(H, rho0, TL, c_ops, args={"w": 1.0}, backend="numpy")
+    with pytest.raises(ValueError, match="does not support format"):  # the backend is always sparse
+        nephlab.mesolve(H, rho0, TL, c_ops, format="dense", backend="numpy")
     with pytest.raises(ValueError, match="H must be Hermitian"):
         mesolve_xp(H * 1j, rho0, TL, c_ops, method="rk4", dt=0.1)
     with pytest.raises(ValueError, match=r"rho0 has shape \(9, 9\)"):

@@ -158,7 +158,8 @@ def mesolve(
 
         return mesolve_backend(backend, H, rho0, tlist, c_ops, e_ops=e_ops, method=method, rtol=rtol, atol=atol,
                                dt=dt, store_states=store_states, max_steps=max_steps, args=args, on_save=on_save,
-                               chunk=chunk, options=options, normalize=normalize, progress=progress)
+                               chunk=chunk, options=options, normalize=normalize, progress=progress,
+                               format=None if format in (None, "auto", "sparse") else format)  # always sparse
     if options is not None:
         if not isinstance(options, dict):
             raise TypeError(f"options must be a dict, got {type(options).__name__}")
