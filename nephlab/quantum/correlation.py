@@ -450,18 +450,29 @@ def coherence_function_g2(
 # --------------------------------------------------------------------------------------------
 
 
-@jax.jit
-def _spectrum_core(T, bz, az, w):
-    """2 Re[az · (iω - T)⁻¹ bz] for upper-triangular T (N, N), vectorised over ω (W,)."""
+_SPECTRUM_BLOCK = 32  # rows per block of the back substitution (one GEMM per block)
+
+
+def _spectrum_core(T: np.ndarray, bz: np.ndarray, az: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """2 Re[az · (iω - T)⁻¹ bz] for upper-triangular T (N, N), vectorised over ω (W,).
+
+    Blocked back substitution: each block of rows takes the contribution of the rows already
+    solved as one matrix product ``T[block, below] @ Y[below]`` (BLAS 3), then solves its own
+    rows one by one with each column's shift iω. Row-by-row substitution streams the whole
+    (N, W) workspace once per row and is memory bound (7x slower at N = 400, W = 1000).
+    """
     N = T.shape[-1]
-    diag = 1j * w[None, :] - jnp.diagonal(T)[:, None]  # (N, W)
-
-    def body(k, Y):  # back substitution, row i = N-1 ... 0; rows <= i of Y are still zero
-        i = N - 1 - k
-        return Y.at[i].set((bz[i] + T[i] @ Y) / diag[i])
-
-    Y = jax.lax.fori_loop(0, N, body, jnp.zeros((N, w.shape[0]), T.dtype))
-    return 2.0 * jnp.real(az @ Y)
+    diag = 1j * w[None, :] - np.diagonal(T)[:, None]  # (N, W)
+    Y = np.zeros((N, w.shape[0]), np.complex128)
+    for r1 in range(N, 0, -_SPECTRUM_BLOCK):
+        r0 = max(0, r1 - _SPECTRUM_BLOCK)
+        R = np.broadcast_to(bz[r0:r1, None], (r1 - r0, w.shape[0])).copy()
+        if r1 < N:
+            R += T[r0:r1, r1:] @ Y[r1:]
+        for i in range(r1 - 1, r0 - 1, -1):
+            # einsum, not @: a BLAS gemv this small spawns threads, which stall on a busy machine
+            Y[i] = (R[i - r0] + np.einsum("j,jw->w", T[i, i + 1:r1], Y[i + 1:r1])) / diag[i]
+    return 2.0 * np.real(az @ Y)
 
 
 def spectrum(
@@ -479,7 +490,7 @@ def spectrum(
     ``<A><B>`` (a δ-peak at ω = 0) removed, so ``∫ S(ω) dω/2π = <AB>_ss - <A>_ss<B>_ss``. With
     ``a_op = a†``, ``b_op = a`` in a frame rotating at ω_L, ω is the detuning from ω_L. Computed
     from the Liouvillian resolvent (``2 Re Tr[A (iω - L)⁻¹ (Bρ_ss - <B>ρ_ss)]``, one Schur
-    decomposition per system, then O(n⁴) per ω), not from an FFT; see the module docstring.
+    decomposition per system, then O(n⁴) per ω by blocked back substitution), not from an FFT; see the module docstring.
 
     Args:
         H: constant Hermitian Hamiltonian (..., n, n), energy units (ħ = 1).
@@ -538,7 +549,6 @@ def spectrum(
     N = n * n
     vec_id = np.eye(n).reshape(N)
     chunk = min(w.size, max(256, _SPECTRUM_CHUNK_ELEMENTS // N))
-    wpad = np.concatenate([w, np.zeros(-w.size % chunk)])
     out = np.empty((Hf.shape[0], w.size))
     for k in range(Hf.shape[0]):  # one host LAPACK Schur decomposition per system
         r = rho[k].reshape(N)
@@ -547,7 +557,7 @@ def spectrum(
         b = Br.reshape(N) - np.trace(Br) * r  # connected: remove <B> ρ_ss
         a = Af[k].T.reshape(N)  # Tr(A X) = vec(Aᵀ)·vec(X)
         T, Z = scipy.linalg.schur(Lp, output="complex")
-        Tj, bz, az = jnp.asarray(T), jnp.asarray(Z.conj().T @ b), jnp.asarray(Z.T @ a)
-        for j in range(0, w.size, chunk):  # (N, chunk) workspace; one compiled shape
-            out[k, j:j + chunk] = np.asarray(_spectrum_core(Tj, bz, az, jnp.asarray(wpad[j:j + chunk])))[:w.size - j]
+        bz, az = Z.conj().T @ b, Z.T @ a
+        for j in range(0, w.size, chunk):  # (N, chunk) workspace
+            out[k, j:j + chunk] = _spectrum_core(T, bz, az, w[j:j + chunk])
     return out.reshape(bshape + (w.size,))
