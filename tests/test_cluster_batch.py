@@ -174,7 +174,7 @@ def test_quoting_nothing_executes(tmp_path, jobs, echo_task):
         procs[job] = subprocess.Popen(["bash", job.script], env=env, cwd=tmp_path, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     for job, proc in procs.items():
-        out, _ = proc.communicate(timeout=120)
+        out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, (job.scheduler, out)
         assert Path(job.directory, "exit_code").read_text().strip() == "0"
         with xr.open_dataset(job.out) as ds:

@@ -122,13 +122,13 @@ def test_real_subprocess_nephlab_run(tmp_path):
     out = tmp_path / "q.nc"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(cmd + ["run", "steadystate", "model=qubit", "F=0.4", "gamma=1", "--out", str(out)],
-                          capture_output=True, text=True, timeout=120, env=env)
+                          capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {out.resolve()}" in proc.stdout
     ds = xr.load_dataset(out, engine="h5netcdf")
     assert float(ds.n_ss) == pytest.approx(0.16 / (0.25 + 0.32), abs=1e-10)
     assert ds.attrs["task"] == "steadystate"
-    bad = subprocess.run(cmd + ["run", "steadystate", "gamma=0"], capture_output=True, text=True, timeout=120, env=env)
+    bad = subprocess.run(cmd + ["run", "steadystate", "gamma=0"], capture_output=True, text=True, timeout=600, env=env)
     assert bad.returncode == 2 and "'gamma'" in bad.stderr and "Traceback" not in bad.stderr
 
 

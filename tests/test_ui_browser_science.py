@@ -18,7 +18,6 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(1800)]  # waits below are up t
 
 import ui_helpers  # noqa: E402  (tests/ui_helpers.py)
 
-_POINT_JS = ui_helpers.DESIGNER_POINT_JS
 # Every wait is on an observable result (text, a plot title), so a long budget costs nothing when
 # the page works; it only has to outlast first-call compilation on a loaded 2-core CI machine.
 BUDGET_S = 600.0
@@ -61,26 +60,11 @@ def test_designer_drag_changes_work():
             load = time.perf_counter() - t0
             before = _text(page, ".nl-work")
             assert before.startswith("⟨W⟩ = ") and "–" not in before, before
-            pt = page.evaluate(_POINT_JS, 2)
-            assert pt is not None, "could not locate the control points in the Bokeh figure"
             t1 = time.perf_counter()
-            deadline = time.time() + BUDGET_S
-            after, start, drags = before, pt, 0
-            while time.time() < deadline and after == before:
-                # a gesture made while BokehJS is still laying out the page can be lost on a loaded
-                # machine: drag again (from where the point now is) if nothing changed within 60 s
-                page.mouse.move(start["x"], start["y"])
-                page.mouse.down()
-                page.mouse.move(start["x"], start["y"] + 1.5 * start["dy"], steps=8)  # lambda + 1.5
-                page.mouse.up()
-                drags += 1
-                retry = time.time() + 60
-                while time.time() < min(retry, deadline) and after == before:
-                    page.wait_for_timeout(100)
-                    after = _text(page, ".nl-work")
-                start = page.evaluate(_POINT_JS, 2) or start
+            # lambda + 1.5; a gesture lost while BokehJS still lays out the page is made again
+            pt, moved, after, drags = ui_helpers.drag_designer_point(
+                page, 2, 1.5, lambda: (w := _text(page, ".nl-work")) != before and w, budget_s=BUDGET_S)
             update = time.perf_counter() - t1
-            moved = page.evaluate(_POINT_JS, 2)
             print(f"\n/protocol: page load to interactive {load:.2f} s; drag to new work number {update:.2f} s "
                   f"({drags} drag(s)); "
                   f"{before!r} -> {after!r}; point lambda {pt['lam']:.3f} -> {moved['lam']:.3f}; "

@@ -166,14 +166,14 @@ def test_in_a_kernel_ui_callbacks_run_on_the_kernel_loop_thread():
             job = c.start_job(lambda ctx: "x", on_done=lambda r: later.append(threading.get_ident()), key="bg")
         ''')
         first: list[str] = []
-        reply = kc.execute_interactive(code, timeout=120,
+        reply = kc.execute_interactive(code, timeout=600,
                                        output_hook=lambda m: first.append(m["content"].get("text", "")))
         assert reply["content"]["status"] == "ok", reply["content"]
         assert "SYNC r True" in "".join(first), first
         out = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            res = kc.execute_interactive("print('LATER', later == [main])", timeout=60,
+            res = kc.execute_interactive("print('LATER', later == [main])", timeout=300,
                                          output_hook=lambda m: out.append(m["content"].get("text", "")))
             assert res["content"]["status"] == "ok"
             if "LATER True" in "".join(out):

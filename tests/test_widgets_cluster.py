@@ -45,7 +45,7 @@ def test_cluster_status(client):
 
 def test_sweep_from_the_launcher_matches_run_task(client, tmp_path):
     cp = _panel(client, tmp_path, grid="F=linspace(0.1, 0.3, 3)\ngamma=[0.2, 0.5]")
-    ds = cp.run_sweep().wait(timeout=180)
+    ds = cp.run_sweep().wait(timeout=600)
     assert cp.points_done == cp.points_total == 6 and cp.status == "done" and cp.progress == 1.0
     assert ds.n_mean.dims == ("F", "gamma", "time")
     assert (ds.status.values == 1).all()
@@ -67,7 +67,7 @@ def test_sweep_from_the_launcher_matches_run_task(client, tmp_path):
 
 def test_resume_reads_the_sweep_from_the_store(client, tmp_path):
     cp = _panel(client, tmp_path, grid="F=[0.1, 0.2]\ngamma=[0.3]")
-    full = cp.run_sweep().wait(timeout=180)
+    full = cp.run_sweep().wait(timeout=600)
     # simulate an interruption: mark one point pending again and corrupt its data to NaN
     import zarr
 
@@ -81,7 +81,7 @@ def test_resume_reads_the_sweep_from_the_store(client, tmp_path):
     assert np.isnan(g["n_mean"][1, 0]).all() and np.isfinite(g["n_mean"][0, 0]).all()
     assert int(np.count_nonzero(SweepStore.open(tmp_path / "s.zarr").status() == 1)) == 1
     cp2 = ClusterPanel(client=client, store=str(tmp_path / "s.zarr"))
-    ds = cp2.resume_sweep().wait(timeout=180)
+    ds = cp2.resume_sweep().wait(timeout=600)
     assert (ds.status.values == 1).all() and cp2.points_done == 2
     xr.testing.assert_allclose(ds.n_mean, full.n_mean)  # the NaN point was recomputed
     assert np.isfinite(ds.n_mean.values).all()
@@ -98,7 +98,7 @@ def test_resume_reads_the_sweep_from_the_store(client, tmp_path):
         open_sweep(tmp_path / "s.zarr")
     cp3 = ClusterPanel(client=client, store=str(tmp_path / "s.zarr"))
     with pytest.warns(StoreRepairWarning, match="does not match the checksums"):
-        ds = cp3.resume_sweep().wait(timeout=180)
+        ds = cp3.resume_sweep().wait(timeout=600)
     assert (ds.status.values == 1).all() and np.isfinite(ds.n_mean.values).all()
     xr.testing.assert_allclose(ds.n_mean, full.n_mean)
     assert ds.attempts.values.tolist() == [[2], [2]]
@@ -129,7 +129,7 @@ def test_bad_inputs_are_refused_before_any_work(client, tmp_path):
 
 def test_exports_and_rendering(client, tmp_path):
     cp = _panel(client, tmp_path, grid="F=[0.1, 0.2]\ngamma=[0.2, 0.4]")
-    cp.run_sweep().wait(timeout=180)
+    cp.run_sweep().wait(timeout=600)
     png = cp.export(tmp_path / "r.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     back = xr.load_dataset(cp.export(tmp_path / "r.nc"), engine="h5netcdf")
@@ -156,11 +156,11 @@ def test_cancel_then_resume_completes_the_sweep(client, tmp_path):
         job._finished.wait(0.05)
     cp.cancel()
     with pytest.raises(Cancelled):
-        job.wait(timeout=180)
+        job.wait(timeout=600)
     status = SweepStore.open(tmp_path / "s.zarr").status()
     assert cp.status == "cancelled" and not cp.running
     assert 0 < int(np.count_nonzero(status == 1)) < 16  # interrupted midway
-    ds = ClusterPanel(client=client, store=str(tmp_path / "s.zarr")).resume_sweep().wait(timeout=300)
+    ds = ClusterPanel(client=client, store=str(tmp_path / "s.zarr")).resume_sweep().wait(timeout=600)
     assert (ds.status.values == 1).all()
     ref = run_task("lindblad", model="spin_chain", n=5, n_times=50, t_max=20.0, method="tsit5", F=float(ds.F[-1]))
     np.testing.assert_allclose(ds.n_mean.isel(F=-1), ref.n_mean, rtol=0, atol=1e-10)

@@ -247,3 +247,72 @@ WIDGET_VALUE_JS = """
 def widget_value(page, css_class: str):
     """The client-side value of the widget model carrying ``css_class`` (None if there is none)."""
     return page.evaluate(WIDGET_VALUE_JS, css_class)
+
+
+def drag_designer_point(page, idx: int, dlam: float, effect, *, budget_s: float,
+                        retry_s: float = 60.0, poll_ms: float = 250.0):
+    """Drag control point ``idx`` of the protocol designer by ``dlam`` (units of lambda) with the
+    mouse and wait for ``effect()`` to return something truthy; return ``(start, moved, value, drags)``.
+
+    A gesture made while BokehJS (or JupyterLab around it) is still laying out or scrolling the
+    page can be lost on a loaded machine. That is visible in the browser at once: the point's
+    ``lam`` in the page's data source did not move. The drag is then repeated from where the point
+    is after 2 s, and so is a drag whose effect has not appeared after ``retry_s`` seconds. The
+    wait ends with a failure only after ``budget_s`` seconds in all. ``moved`` is the point when
+    the effect was seen.
+    """
+    import pytest
+
+    start = page.evaluate(DESIGNER_POINT_JS, idx)
+    assert start is not None, "could not locate the control points in the Bokeh figure"
+    deadline = time.monotonic() + budget_s
+    pt, drags, history = start, 0, []
+    while True:
+        page.mouse.move(pt["x"], pt["y"])
+        page.mouse.down()
+        page.mouse.move(pt["x"], pt["y"] + dlam * pt["dy"], steps=8)
+        page.mouse.up()
+        drags += 1
+        page.wait_for_timeout(poll_ms)
+        moved = page.evaluate(DESIGNER_POINT_JS, idx) or pt
+        history.append((round(pt["lam"], 3), round(moved["lam"], 3)))
+        # the browser took the gesture (the point moved; the figure may stop it at its edge):
+        # give the server retry_s to answer, else only a moment before dragging again
+        took = abs(moved["lam"] - start["lam"]) > 1e-9
+        retry = min(time.monotonic() + (retry_s if took else 2.0), deadline)
+        while True:
+            value = effect()
+            if value:
+                return start, page.evaluate(DESIGNER_POINT_JS, idx) or moved, value, drags
+            if time.monotonic() >= retry:
+                break
+            page.wait_for_timeout(poll_ms)
+        if time.monotonic() >= deadline:
+            pytest.fail(f"no effect of dragging point {idx} within {budget_s:.0f} s; {drags} drag(s), "
+                        f"lambda before -> after each: {history[:20]}", pytrace=False)
+        pt = page.evaluate(DESIGNER_POINT_JS, idx) or pt
+
+
+def wait_while_progressing(what: str, progress, done, *, stall_s: float = 300.0,
+                           poll_s: float = 0.5, page=None):
+    """Poll ``progress()`` (any comparable value, e.g. a count) until ``done(value)``; return it.
+
+    A streamed run on a loaded machine may take much longer than on a quiet one, so there is no
+    fixed budget for the whole run: the wait fails only when the progress value has not changed
+    for ``stall_s`` seconds (a stuck run), with ``what`` and the last value in the message.
+    """
+    import pytest
+
+    last, since = object(), time.monotonic()
+    while True:
+        value = progress()
+        if done(value):
+            return value
+        if value != last:
+            last, since = value, time.monotonic()
+        elif time.monotonic() - since > stall_s:
+            pytest.fail(f"{what}: no progress for {stall_s:.0f} s (stuck at {value!r})", pytrace=False)
+        if page is not None:
+            page.wait_for_timeout(poll_s * 1000)
+        else:
+            time.sleep(poll_s)
