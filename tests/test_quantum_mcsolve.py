@@ -193,7 +193,7 @@ def test_time_dependent_drive_matches_mesolve():
         (dict(tlist=np.array([0.0, np.nan, 1.0])), ValueError, "tlist"),
         (dict(psi0=np.zeros(2)), ValueError, "psi0"),
         (dict(psi0=np.array([1.0, 1.0])), ValueError, "psi0"),
-        (dict(psi0=np.eye(2) / 2), ValueError, "psi0"),
+        (dict(psi0=np.diag([1.5, -0.5])), ValueError, "psi0"),  # a density matrix must be positive
         (dict(psi0=np.array([1.0, np.inf])), ValueError, "psi0"),
         (dict(method="kvaerno5"), ValueError, "method"),
         (dict(method="nope"), ValueError, "method"),

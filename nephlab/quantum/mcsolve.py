@@ -33,7 +33,7 @@ from .. import _config, _validate
 from .._result import ResultBase, attr, coord, var
 from .._validate import args_dict, time_grid
 from . import _engine, _ops, _rk
-from ._convert import check_dims, check_finite, is_qobj, to_numpy
+from ._convert import as_density_matrix, check_dims, check_finite, is_qobj, to_numpy
 from .mesolve import (
     _assemble_ode, _check_coefficients, _check_hamiltonian_hermitian, _eval_callable_h, _expect_values,
     _hermitian_flags, _parse_eops,
@@ -50,6 +50,8 @@ CHUNK_BYTES = 256 * 2**20  # default chunk: the per-trajectory buffers of one ch
 CHUNK_CPU = 64  # default chunk on CPU: larger vmapped batches fall out of cache (measured: 64 is ~3x faster than 256)
 _ROOT_TOL = 1e-13  # |‖ψ‖² - r| at the located jump
 _ROOT_ITERS = 60
+_INIT_STREAM = 0x1D  # fold_in tag of the draw of a mixed initial state's component (apart from the jumps' keys)
+_INIT_CUTOFF = 1e-14  # eigenvalues of a mixed initial state below this (relative to the largest) are not sampled
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class _McStructure:
     store_states: bool
     max_jumps: int
     max_steps: int
+    n_init: int = 1  # pure states the initial state is drawn from (1: a ket)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,9 +128,16 @@ def _trajectory(ms: _McStructure, dyn, key):
     t_end = tlist[-1]
     rtol, atol = dyn["rtol"], dyn["atol"]
     save = partial(_save, ms, dyn)
+    if ms.n_init > 1:  # a mixed initial state: draw its eigenvector from a stream of its own
+        u0 = jax.random.uniform(jax.random.fold_in(key, _INIT_STREAM), dtype=jnp.float64)
+        cum = dyn["p0_cum"]
+        comp = jnp.minimum(jnp.sum(cum <= u0 * cum[-1]), ms.n_init - 1).astype(jnp.int32)
+        psi0 = dyn["psi0"][comp]
+    else:
+        comp, psi0 = jnp.asarray(0, jnp.int32), dyn["psi0"]
     key, sub = jax.random.split(key)
     r = jax.random.uniform(sub, dtype=jnp.float64)
-    s, first = _rk.adaptive_start(f, dyn["psi0"], tlist, lambda t, y: save(y), tableau=tb, rtol=rtol, atol=atol)
+    s, first = _rk.adaptive_start(f, psi0, tlist, lambda t, y: save(y), tableau=tb, rtol=rtol, atol=atol)
     buf = jax.tree_util.tree_map(lambda x: jnp.zeros((T,) + x.shape, x.dtype).at[0].set(x), first)
     M = ms.max_jumps
     rec = {"times": jnp.full((M,), jnp.nan), "channels": jnp.full((M,), -1, jnp.int32),
@@ -223,7 +233,7 @@ def _trajectory(ms: _McStructure, dyn, key):
     s, buf, r, key, rec = lax.while_loop(cond, body, (s, buf, r, key, rec))
     y = s["y"]
     final = (y[0, :, 0] + 1j * y[1, :, 0]) / jnp.sqrt(_norm2(y))
-    stats = {"steps": s["steps"], "accepted": s["accepted"], "success": s["idx"] >= T}
+    stats = {"steps": s["steps"], "accepted": s["accepted"], "success": s["idx"] >= T, "initial": comp}
     return buf, final, rec, stats
 
 
@@ -258,6 +268,10 @@ class McResult(ResultBase):
         jump_times: (N, M) times of each trajectory's jumps in order, NaN-padded past ``n_jumps``.
         jump_channels: (N, M) index into ``c_ops`` of each jump, -1-padded.
         n_jumps: (N,) number of jumps of each trajectory (M = max of n_jumps, at least 1).
+        initial_kets: (m, n) the pure states trajectories start from: ``psi0`` itself (m = 1), or
+            the eigenvectors of a density-matrix ``psi0`` with weight above 1e-14 of the largest.
+        initial_weights: (m,) their probabilities (the eigenvalues, summing to 1).
+        initial_component: (N,) index into ``initial_kets`` of each trajectory's initial state.
         ntraj, seed, method: what ran; stats: ``steps``, ``accepted`` (per trajectory),
             ``wall_time`` (s, compile included on a first call), ``chunk``, ``device``.
 
@@ -280,6 +294,8 @@ class McResult(ResultBase):
     jump_times: np.ndarray = var("trajectory", "jump", units="1/energy", long_name="jump times (NaN: none)")
     jump_channels: np.ndarray = var("trajectory", "jump", long_name="jump channel (index into c_ops; -1: none)")
     n_jumps: np.ndarray = var("trajectory", long_name="number of jumps")
+    initial_component: np.ndarray = var("trajectory", long_name="index into initial_kets of the trajectory's initial state",
+                                        default=None)
     expect: Any = None
     stderr: Any = None
     runs_expect: Any = None
@@ -290,6 +306,8 @@ class McResult(ResultBase):
     method: str = attr(default="")
     stats: dict = field(default_factory=dict)
     e_keys: Any = field(default=None, repr=False)
+    initial_kets: Any = field(default=None, repr=False)
+    initial_weights: Any = field(default=None, repr=False)
 
     def jumps(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """``(times, channels)`` of trajectory ``i``'s jumps (unpadded, in time order).
@@ -373,7 +391,13 @@ def mcsolve(
         H: Hamiltonian (n, n) (array or ``Qobj``), QuTiP's list format ``[H0, [H1, f1], ...]``
             (coefficients ``f(t)``/``f(t, args)`` in ``jax.numpy`` or arrays sampled on tlist) or
             a callable ``H(t)``/``H(t, args)``, as for :func:`nephlab.mesolve`. No batch axes.
-        psi0: initial ket (n,), (n, 1) or ``Qobj`` ket, of norm 1 (``normalize=True`` rescales).
+        psi0: initial ket (n,), (n, 1) or ``Qobj`` ket, of norm 1 (``normalize=True`` rescales);
+            or a density matrix (n, n) / ``Qobj`` oper (Hermitian, trace 1, positive
+            semidefinite): each trajectory then starts in one of its eigenvectors, drawn with
+            the eigenvalue as probability (from a stream of its own, so the jump draws do not
+            change), and the averages converge to ``mesolve`` from that density matrix. The
+            eigenvectors, their weights and each trajectory's draw are in the result
+            (``initial_kets``, ``initial_weights``, ``initial_component``).
         tlist: strictly increasing, finite times (T,) at which averages are saved; the
             trajectories start at ``tlist[0]``.
         c_ops: list of collapse operators (n, n), constant or in the list format.
@@ -420,7 +444,8 @@ def mcsolve(
     args = args_dict(args)
     meth = _mc_method(method)
     meth = meth.configure(**check_keywords(rtol=rtol, atol=atol, max_steps=max_steps))
-    psi = _as_ket(psi0, bool(normalize))
+    kets, weights = _initial_states(psi0, bool(normalize))
+    psi = kets[0]
     n = psi.shape[0]
     if chunk is not None:
         chunk = _positive_int(chunk, "chunk")
@@ -449,6 +474,9 @@ def mcsolve(
     st, dyn = _assemble_ode(_KetMethod(), n, h_terms, h_callable, c_parsed, psi[:, None], splines)
     st = dataclasses.replace(st, n_eops=0, store_states=False)
     dyn["psi0"] = dyn.pop("rho0")  # (2, n, 1)
+    if len(kets) > 1:  # a mixed state: a table of its eigenvectors (m, 2, n, 1) and their cumulative weights
+        dyn["psi0"] = np.stack([np.stack([k.real, k.imag])[:, :, None] for k in kets])
+        dyn["p0_cum"] = np.cumsum(weights)
     dyn["splines"] = [(np.asarray(k), np.asarray(c)) for k, c in splines]
     dyn["tlist"] = tl
     dyn["eops"] = np.stack(e_list) if e_list else np.zeros((0, n, n), np.complex128)
@@ -469,7 +497,8 @@ def mcsolve(
     for first in range(0, N, chunk):  # the last chunk is padded: one compiled program for all
         while True:
             ms = _McStructure(st=st, method=meth.static(), n_c=len(c_parsed), n_eops=len(e_list),
-                              store_states=bool(store_states), max_jumps=max_jumps, max_steps=int(meth.max_steps))
+                              store_states=bool(store_states), max_jumps=max_jumps, max_steps=int(meth.max_steps),
+                              n_init=len(kets))
             out = jax.device_get(_run_chunk(ms, dyn, seed_key, first, chunk))
             most = int(out[2]["count"].max(initial=0))
             if most <= max_jumps:
@@ -509,7 +538,9 @@ def mcsolve(
             runs = _expect_values(ex, herm, e_keys)
     wall = time.perf_counter() - t_start
     return McResult(
-        times=tl, jump_times=jt, jump_channels=jc, n_jumps=counts.astype(np.int64), expect=expect, stderr=stderr,
+        times=tl, jump_times=jt, jump_channels=jc, n_jumps=counts.astype(np.int64),
+        initial_component=np.asarray(stats["initial"], np.int64), initial_kets=kets, initial_weights=weights,
+        expect=expect, stderr=stderr,
         runs_expect=runs, states=np.asarray(buf["state"]) if store_states else None, final_states=final,
         ntraj=N, seed=seed_i, method=meth.name,
         stats={"steps": stats["steps"], "accepted": stats["accepted"], "wall_time": wall, "chunk": chunk,
@@ -545,14 +576,14 @@ def _mc_method(method: Any) -> Method:
 
 def _as_ket(x: Any, normalize: bool) -> np.ndarray:
     if is_qobj(x) and not getattr(x, "isket", False):
-        raise ValueError(f"psi0 must be a ket (a Qobj with isket=True), got a Qobj of type {getattr(x, 'type', '?')!r}; "
-                         "mcsolve samples pure states")
+        raise ValueError(f"psi0 must be a ket or a density matrix (a Qobj of type 'ket' or 'oper'), got a Qobj "
+                         f"of type {getattr(x, 'type', '?')!r}")
     arr = to_numpy(x, "psi0")
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1 or arr.shape[0] < 1:
         raise ValueError(f"psi0 must be a ket of shape (n,) or (n, 1), got shape {arr.shape}; "
-                         "mcsolve takes a pure initial state (density matrices are not sampled)")
+                         "or a density matrix (n, n)")
     check_finite(arr, "psi0")
     norm = float(np.linalg.norm(arr))
     if norm == 0.0:
@@ -562,6 +593,26 @@ def _as_ket(x: Any, normalize: bool) -> np.ndarray:
             raise ValueError(f"psi0 is a ket of norm {norm:.6g}, not 1; pass normalize=True to rescale it")
         arr = arr / norm
     return arr.astype(np.complex128)
+
+
+def _initial_states(x: Any, normalize: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(kets (m, n), weights (m,))`` the trajectories start from: a ket is itself (weight 1); a
+    density matrix (n, n), n >= 2, is its eigenvectors with eigenvalue above ``_INIT_CUTOFF`` of
+    the largest, heaviest first, weights renormalised to sum 1 (what is dropped is < 1e-14 each)."""
+    dm = (getattr(x, "isoper", False) if is_qobj(x)
+          else np.ndim(x) >= 2 and np.shape(x)[-1] == np.shape(x)[-2] and np.shape(x)[-1] > 1)
+    if not dm:
+        return _as_ket(x, normalize)[None, :], np.ones(1)
+    if np.ndim(to_numpy(x, "psi0")) != 2:
+        raise ValueError(f"psi0 must be one ket or one density matrix (n, n), got shape {np.shape(to_numpy(x, 'psi0'))}; "
+                         "mcsolve does not batch initial states")
+    rho = as_density_matrix(x, "psi0", normalize=normalize)  # Hermitian, trace 1, positive semidefinite
+    lam, vec = np.linalg.eigh(rho)
+    order = np.argsort(lam)[::-1]
+    lam, vec = lam[order], vec[:, order]
+    keep = lam > _INIT_CUTOFF * lam[0]
+    w = lam[keep] / lam[keep].sum()
+    return np.ascontiguousarray(vec[:, keep].T).astype(np.complex128), w
 
 
 def _c_op_list(c_ops: Any) -> list:
