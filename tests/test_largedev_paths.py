@@ -188,8 +188,9 @@ def test_tps_mean_transition_path_time_1d():
     # 1.186, 1.188, 1.186, se 0.013-0.015): 4 % is allowed for it. An exact quadrature of the
     # discrete ensemble gives the limit 1.1818 (+1.8 %): +0.5 % Euler-Maruyama, +1.3 % window-edge
     # bias of the 1/(T - tau) weights; seeds 0-17 all lie within 2 se of it (seed 2: 1.58 +- 0.38,
-    # one chain on a tau = T path of weight 1/dt; see the nephlab.largedev.tps module notes). burn_in = 600 so that every
-    # chain has accepted a shooting move (at 300 a few of 768 had not: warnings are errors).
+    # one chain on a tau = T path of weight 1/dt; see the nephlab.largedev.tps module notes).
+    # burn_in = 600 so that every chain has accepted a shooting move (at 300 a few of 768 had not:
+    # warnings are errors).
     dt, T = 2e-2, 5.0
     L = int(round(T / dt)) + 1
     with warnings.catch_warnings():
@@ -285,7 +286,8 @@ def _exact_tps_tau_distribution(beta, dt, L, h=0.01, xmax=2.6):
     """
     D = 1.0 / beta
     x = np.arange(-xmax + h / 2, xmax, h)
-    K = np.exp(-(x[None, :] - (x + dt * 4 * x * (1 - x**2))[:, None]) ** 2 / (4 * D * dt)) * h / np.sqrt(4 * np.pi * D * dt)
+    mu = x + dt * 4 * x * (1 - x**2)  # Euler-Maruyama mean of the next slice
+    K = np.exp(-(x[None, :] - mu[:, None]) ** 2 / (4 * D * dt)) * h / np.sqrt(4 * np.pi * D * dt)
     IA, IB = (x <= -1).astype(float), (x >= 1).astype(float)
     U, G = np.empty((L, x.size)), np.empty((L, x.size))
     u, g = np.exp(-beta * (x**2 - 1) ** 2) * IA, IB.copy()

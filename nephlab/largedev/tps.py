@@ -182,7 +182,8 @@ class TPSResult(ResultBase):
         top = int(np.argmax(share))
         if share[top] > max(0.05, 5.0 / C):
             warnings.warn(f"mean_transition_path_time: chain {top} carries {share[top]:.1%} of the total weight "
-                          f"(its mean transition path time {float(swt[top] / sw[top]):.3g}, window T = {self.window:g}; "
+                          f"(its mean transition path time {float(swt[top] / sw[top]):.3g}, "
+                          f"window T = {self.window:g}; "
                           f"weights 1/(T - tau + dt) reach 1/dt = {1 / self.dt:.3g}): the mean is dominated by a few "
                           f"slowly decorrelating paths; use a longer window", RuntimeWarning, stacklevel=2)
         jk = (swt.sum() - swt) / (sw.sum() - sw)
