@@ -177,6 +177,43 @@ def test_recommend_executor_thresholds(monkeypatch):
     assert {recommend_executor(m, s) for m in (1, 2e9, 2e10) for s in (1, 1e5)} <= set(EXECUTORS)
 
 
+@pytest.mark.parametrize(
+    "args, kwargs, err, message",
+    [
+        ((-1.0, 0.1), {}, ValueError, "memory_bytes must be >= 0, got -1.0"),
+        ((1e6, -0.5), {}, ValueError, "seconds must be >= 0, got -0.5"),
+        ((float("nan"), 0.1), {}, ValueError, "memory_bytes must be a finite real number, got nan"),
+        ((1e6, float("inf")), {}, ValueError, "seconds must be a finite real number, got inf"),
+        ((1e6, float("-inf")), {}, ValueError, "seconds must be a finite real number, got -inf"),
+        (("1GB", 0.1), {}, TypeError, "memory_bytes must be a real number, got '1GB' of type str"),
+        ((1e6, None), {}, TypeError, "seconds must be a real number, got None of type NoneType"),
+        ((True, 0.1), {}, TypeError, "memory_bytes must be a real number, got True of type bool"),
+        ((1e6, 1j), {}, TypeError, "seconds must be a real number, got 1j of type complex"),
+        ((1e6, 0.1), {"n_points": 0}, ValueError, "n_points must be a positive integer, got 0"),
+        ((1e6, 0.1), {"n_points": -3}, ValueError, "n_points must be a positive integer, got -3"),
+        ((1e6, 0.1), {"n_points": 2.5}, ValueError, "n_points must be a positive integer, got 2.5"),
+        ((1e6, 0.1), {"n_points": True}, ValueError, "n_points must be a positive integer, got True"),
+        ((1e6, 0.1), {"n_points": "10"}, ValueError, "n_points must be a positive integer, got '10'"),
+        ((1e6, 0.1), {"n_points": float("nan")}, ValueError, "n_points must be a positive integer, got nan"),
+    ],
+)
+def test_recommend_executor_refuses_bad_input(args, kwargs, err, message):
+    from nephlab.tasks import recommend_executor
+
+    with pytest.raises(err) as info:
+        recommend_executor(*args, **kwargs)
+    assert str(info.value) == message
+
+
+def test_recommend_executor_accepts_numpy_scalars_and_zero():
+    from nephlab.tasks import recommend_executor
+
+    # zero cost is a valid estimate; NumPy scalars (what estimates compute) and an integral float count
+    assert recommend_executor(0, 0.0) == "in-process"
+    assert recommend_executor(np.int64(10**6), np.float64(0.1), n_points=np.int64(3)) == "in-process"
+    assert recommend_executor(1e6, 10.0, n_points=100.0) == recommend_executor(1e6, 10.0, n_points=100)
+
+
 # ------------------------------------------------------------------ widgets: tabbed_app, JobContext, cluster_client
 
 

@@ -229,12 +229,31 @@ def recommend_executor(memory_bytes: float, seconds: float, n_points: int = 1) -
     when one point needs more than 16 GB or the job would take more than an hour on the
     cores of this machine; ``"local"`` (a Dask ``LocalCluster``) otherwise.
 
+    Args:
+        memory_bytes: memory of one point in bytes, a finite real number >= 0.
+        seconds: wall time of one point in seconds, a finite real number >= 0.
+        n_points: number of points, an integer >= 1.
+
+    Raises:
+        TypeError: ``memory_bytes`` or ``seconds`` is not a real number (a bool, a string, ...).
+        ValueError: a negative, NaN or infinite ``memory_bytes``/``seconds``, or ``n_points``
+            not an integer >= 1.
+
     Example:
         >>> recommend_executor(1e6, 0.1), recommend_executor(1e6, 10.0, n_points=100)
         ('in-process', 'local')
+        >>> recommend_executor(-1.0, 0.1)
+        Traceback (most recent call last):
+        ...
+        ValueError: memory_bytes must be >= 0, got -1.0
     """
     import os
 
+    from .._validate import integer, real_number
+
+    memory_bytes = real_number(memory_bytes, "memory_bytes", nonneg=True)
+    seconds = real_number(seconds, "seconds", nonneg=True)
+    n_points = integer(n_points, "n_points", minimum=1)
     total = seconds * n_points
     if memory_bytes > 16e9 or total / max(1, os.cpu_count() or 1) > 3600:
         return "cluster"
