@@ -52,7 +52,7 @@ from ._convert import as_density_matrix, as_operator, check_dims, is_qobj, to_ja
 from ._linalg import expm
 from .steadystate import _rate_scale, steadystate
 from .superop import _as_c_ops, _liouvillian_core
-from .timedep import CallableOperator, parse_operator
+from .timedep import CallableOperator, function_name, parse_operator
 
 __all__ = [
     "coherence_function_g1",
@@ -354,6 +354,10 @@ class _Shifted:
 
     func: Callable
 
+    @property
+    def __name__(self) -> str:  # messages name the user's function
+        return function_name(self.func)
+
     def __call__(self, s, args):
         return self.func(args["t0"] + s, args["args"])
 
@@ -406,9 +410,12 @@ def _correlation_td(H, state0, tl, taus, c_ops, a_op, b_op, reverse, args, optio
     for j, t in enumerate(tl):
         X = rho_t[..., j, :, :] @ A if reverse else B @ rho_t[..., j, :, :]
         w, parts = _density_parts(X)
-        Y = solve(parts, float(t), taus)  # (4, ..., K, n, n)
-        tr = np.sum(M[..., None, :, :] * np.swapaxes(Y, -1, -2), axis=(-2, -1))  # Tr(M Y(t+τ)), (4, ..., K)
-        rows.append(np.sum(w[..., None] * tr, axis=0))
+        row = 0.0
+        for wk, rk in zip(w, parts):  # one solve per part: the same compiled program as ρ(t)'s batch
+            if np.any(wk != 0):
+                Y = solve(rk, float(t), taus)  # (..., K, n, n)
+                row = row + wk[..., None] * np.sum(M[..., None, :, :] * np.swapaxes(Y, -1, -2), axis=(-2, -1))
+        rows.append(row * np.ones(taus.shape))
     return np.stack(np.broadcast_arrays(*rows), axis=-2)
 
 
