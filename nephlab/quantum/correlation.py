@@ -16,6 +16,19 @@ grid one ``e^{L dτ}`` (scaling and squaring, matrix products only) is applied s
 ``lax.scan``; on a non-uniform grid each step has its own exponential. Both are exact up to
 round-off (no time-stepping error).
 
+**Time-dependent H and c_ops** (``correlation_2op_1t``/``_2t`` only; the forms ``mesolve``
+accepts: list format ``[H0, [H1, f]]`` with callable coefficients, a callable ``H(t, args)``,
+and ``args``). As in QuTiP 5, the regression theorem then reads
+``<A(t+τ)B(t)> = Tr[A V(t+τ, t)(B ρ(t))]`` with ``V(t+τ, t)`` the evolution *from the absolute
+time t* and ``ρ(t) = V(t, 0) state0``. :func:`nephlab.mesolve` solves once over ``tlist`` and
+once per ``t`` over ``t + taulist``; since ``mesolve`` evolves density matrices, ``Bρ(t)`` is
+written as a combination of four density matrices (Hermitian and anti-Hermitian parts, each
+split into positive and negative parts), exact by linearity. Each solve runs in the shifted
+time ``s = t_abs - t`` from ``s = 0``, the coefficients being called at ``t + s`` (one compiled
+program serves every ``t``). Accuracy is the solver's (``options``: rtol, atol, method); the
+steady state (``state0=None``) is undefined and refused. A list whose terms are all constant is
+summed and takes the exact path below.
+
 **Time origin.** ``state0`` is the state at ``t = 0`` and ``tlist``/``taulist`` hold absolute
 times ``t ≥ 0``, delays ``τ ≥ 0``, increasing. QuTiP documents the same ("must be positive and
 contain the element 0") but in fact starts its solver at the first entry; the two agree whenever
