@@ -70,16 +70,28 @@ def test_1t_matches_qutip_and_first_row_of_2t(qutip_2t, reverse):
     np.testing.assert_allclose(ours, qutip_2t[reverse][0], rtol=0, atol=TOL)
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_batch_of_states_equals_loop():
+    rhos = np.stack([RHO0.full(), np.diag([0.0, 1.0])])
+    batch = correlation_2op_1t(H_N, rhos, TAU, C_OPS, SM.dag(), SM, args=ARGS, options=NOPT)
+    loop = np.stack([correlation_2op_1t(H_N, r, TAU, C_OPS, SM.dag(), SM, args=ARGS, options=NOPT) for r in rhos])
+    assert batch.shape == (2, TAU.size)
+    np.testing.assert_allclose(batch, loop, rtol=0, atol=TOL)  # the batch may share step control
+
+
 H0, HX = 0.5 * W * SZ.full(), SX.full()
 TAU_SHORT = np.linspace(0.0, 3.0, 7)
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_callable_H_matches_qutip():
-    """A callable H(t, args), at t > 0 (the solve from t uses the absolute time)."""
-    tlist = np.array([0.0, 1.5])
-    ref = qutip.correlation_2op_2t(H_Q, RHO0, tlist, TAU_SHORT, C_OPS, SX, SM, args=ARGS, options=QOPT)
-    ours = correlation_2op_2t(lambda t, args: H0 + drive(t, args) * HX, RHO0, tlist, TAU_SHORT, C_OPS, SX, SM,
+    """A callable H(t, args), at t > 0 (the solve from t uses the absolute time).
+
+    tlist and taulist have the same length, so that one compiled program serves both solves.
+    """
+    tlist, tau = np.array([0.0, 1.5, 2.0]), np.array([0.0, 1.0, 3.0])
+    ref = qutip.correlation_2op_2t(H_Q, RHO0, tlist, tau, C_OPS, SX, SM, args=ARGS, options=QOPT)
+    ours = correlation_2op_2t(lambda t, args: H0 + drive(t, args) * HX, RHO0, tlist, tau, C_OPS, SX, SM,
                               args=ARGS, options=NOPT)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=TOL)
 

@@ -423,12 +423,12 @@ def _correlation_td(H, state0, tl, taus, c_ops, a_op, b_op, reverse, args, optio
     for j, t in enumerate(tl):
         X = rho_t[..., j, :, :] @ A if reverse else B @ rho_t[..., j, :, :]
         w, parts = _density_parts(X)
-        row = 0.0
+        row = np.zeros(np.broadcast_shapes(w.shape[1:], M.shape[:-2]) + taus.shape, np.complex128)
         for wk, rk in zip(w, parts):  # one solve per part: the same compiled program as ρ(t)'s batch
             if np.any(wk != 0):
                 Y = solve(rk, float(t), taus)  # (..., K, n, n)
                 row = row + wk[..., None] * np.sum(M[..., None, :, :] * np.swapaxes(Y, -1, -2), axis=(-2, -1))
-        rows.append(row * np.ones(taus.shape))
+        rows.append(row)
     return np.stack(np.broadcast_arrays(*rows), axis=-2)
 
 
