@@ -135,6 +135,7 @@ def test_constant_list_format_takes_the_exact_path(reverse):
         ({"H": qutip.QobjEvo(H_Q, args=ARGS)}, TypeError, "H is a QuTiP QobjEvo"),
         ({"c_ops": [[SM, "cos(t)"]]}, TypeError, "string coefficients"),
         ({"a_op": [SM, [SM, drive]]}, ValueError, "a_op must be a constant operator"),
+        ({"c_ops": SM}, TypeError, "c_ops must be a list"),
     ],
 )
 @pytest.mark.filterwarnings("ignore::FutureWarning")

@@ -318,7 +318,7 @@ def _split_system(H: Any, c_ops: Any) -> tuple[bool, Any, Any]:
     is returned as given (``mesolve`` parses it again, with the args).
     """
     if c_ops is not None and not isinstance(c_ops, (list, tuple)):
-        return False, H, c_ops  # _as_c_ops gives the error
+        _as_c_ops(c_ops, None)  # the TypeError that names c_ops
     items = [("H", H, True)] + [(f"c_ops[{k}]", c, False) for k, c in enumerate(c_ops or [])]
     if not any(_timedep_form(x) for _, x, _ in items):
         return False, H, c_ops
