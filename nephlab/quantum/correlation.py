@@ -16,6 +16,19 @@ grid one ``e^{L dτ}`` (scaling and squaring, matrix products only) is applied s
 ``lax.scan``; on a non-uniform grid each step has its own exponential. Both are exact up to
 round-off (no time-stepping error).
 
+**Time-dependent H and c_ops** (``correlation_2op_1t``/``_2t`` only; the forms ``mesolve``
+accepts: list format ``[H0, [H1, f]]`` with callable coefficients, a callable ``H(t, args)``,
+and ``args``). As in QuTiP 5, the regression theorem then reads
+``<A(t+τ)B(t)> = Tr[A V(t+τ, t)(B ρ(t))]`` with ``V(t+τ, t)`` the evolution *from the absolute
+time t* and ``ρ(t) = V(t, 0) state0``. :func:`nephlab.mesolve` solves once over ``tlist`` and
+once per ``t`` over ``t + taulist``; since ``mesolve`` evolves density matrices, ``Bρ(t)`` is
+written as a combination of four density matrices (Hermitian and anti-Hermitian parts, each
+split into positive and negative parts), exact by linearity. Each solve runs in the shifted
+time ``s = t_abs - t`` from ``s = 0``, the coefficients being called at ``t + s`` (one compiled
+program serves every ``t``). Accuracy is the solver's (``options``: rtol, atol, method); the
+steady state (``state0=None``) is undefined and refused. A list whose terms are all constant is
+summed and takes the exact path below.
+
 **Time origin.** ``state0`` is the state at ``t = 0`` and ``tlist``/``taulist`` hold absolute
 times ``t ≥ 0``, delays ``τ ≥ 0``, increasing. QuTiP documents the same ("must be positive and
 contain the element 0") but in fact starts its solver at the first entry; the two agree whenever
@@ -38,19 +51,21 @@ axes that broadcast; results carry them in front.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401  (enables float64)
-from .._validate import broadcast_batch, real_array, time_grid
+from .._validate import args_dict, broadcast_batch, real_array, time_grid
 from ._convert import as_density_matrix, as_operator, check_dims, is_qobj, to_jax
 from ._linalg import expm
 from .steadystate import _rate_scale, steadystate
 from .superop import _as_c_ops, _liouvillian_core
+from .timedep import CallableOperator, function_name, parse_operator
 
 __all__ = [
     "coherence_function_g1",
@@ -63,6 +78,7 @@ __all__ = [
 _UNIFORM_RTOL = 1e-10  # steps equal to this relative tolerance share one e^{L dτ}
 _STEADY_TOL = 1e-8  # relative residual ‖L(ρ)‖/(s‖ρ‖) below which a given state counts as steady
 _SPECTRUM_CHUNK_ELEMENTS = 2**22  # frequencies per chunk × n²: 64 MB of complex128 workspace
+_OPTION_KEYS = ("method", "rtol", "atol", "dt", "nsteps", "max_steps")  # mesolve's, for a time-dependent H
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,21 +86,28 @@ _SPECTRUM_CHUNK_ELEMENTS = 2**22  # frequencies per chunk × n²: 64 MB of compl
 # --------------------------------------------------------------------------------------------
 
 
-def _constant_operator(x: Any, name: str, *, hermitian: bool = False, kind: str | None = None) -> np.ndarray:
-    """A constant operator (..., n, n); the time-dependent forms are a ValueError naming ``name``."""
-    timedep = callable(x) and not is_qobj(x) and not isinstance(x, (np.ndarray, jax.Array))
-    timedep = timedep or type(x).__name__ == "QobjEvo"
-    if isinstance(x, (list, tuple)) and not timedep:
+def _timedep_form(x: Any) -> bool:
+    """Whether ``x`` is written as a time-dependent operator: list format, QobjEvo or a callable."""
+    if type(x).__name__ == "QobjEvo":
+        return True
+    if callable(x) and not is_qobj(x) and not isinstance(x, (np.ndarray, jax.Array)):
+        return True
+    if isinstance(x, (list, tuple)):
         try:
             arr = np.asarray(x)
-            timedep = arr.dtype == object or not np.issubdtype(arr.dtype, np.number)
+            return arr.dtype == object or not np.issubdtype(arr.dtype, np.number)
         except (TypeError, ValueError):
-            timedep = True
-    if timedep:
+            return True
+    return False
+
+
+def _constant_operator(x: Any, name: str, *, hermitian: bool = False, kind: str | None = None) -> np.ndarray:
+    """A constant operator (..., n, n); the time-dependent forms are a ValueError naming ``name``."""
+    if _timedep_form(x):
         raise ValueError(
-            f"{name} must be a constant operator (an (..., n, n) NumPy/JAX array or Qobj); the correlation "
-            f"functions do not support a time-dependent {name} (QuTiP list format, QobjEvo or a callable), "
-            f"got {type(x).__name__}"
+            f"{name} must be a constant operator (an (..., n, n) NumPy/JAX array or Qobj) here, got "
+            f"{type(x).__name__}: a time-dependent {name} (QuTiP list format or a callable) is supported "
+            "by correlation_2op_1t and correlation_2op_2t (H and c_ops) only"
         )
     if is_qobj(x) and getattr(x, "issuper", False):
         raise ValueError(f"{name} must be an operator on the Hilbert space, got a superoperator Qobj of shape {x.shape}")
@@ -252,12 +275,161 @@ def _check_reverse(reverse: Any) -> bool:
     return bool(reverse)
 
 
-def _check_args(args: Any) -> None:
-    if args not in (None, {}):
+def _check_args(args: Any) -> dict:
+    """``args`` as a dict of numeric leaves (``None`` -> ``{}``); TypeError naming ``args`` otherwise."""
+    return args_dict(args)
+
+
+def _check_options(options: Any) -> dict:
+    """The solver options forwarded to :func:`nephlab.mesolve` by the time-dependent path."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(f"options must be a dict (keys {list(_OPTION_KEYS)}), got {type(options).__name__}")
+    unknown = sorted(set(options) - set(_OPTION_KEYS))
+    if unknown:
+        raise ValueError(f"options has unknown key(s) {unknown}; allowed: {list(_OPTION_KEYS)}")
+    return dict(options)
+
+
+# --------------------------------------------------------------------------------------------
+# time-dependent H and c_ops: the quantum regression theorem through mesolve
+# --------------------------------------------------------------------------------------------
+
+
+def _parsed_form(x: Any, name: str, *, allow_callable: bool) -> Any:
+    """``x`` parsed by :func:`~nephlab.quantum.timedep.parse_operator`; array coefficients refused."""
+    if isinstance(x, (list, tuple)):
+        for i, item in enumerate(x):
+            if (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], (np.ndarray, jax.Array))
+                    and np.ndim(item[1]) == 1):
+                raise ValueError(
+                    f"{name}[{i}][1] is an array coefficient; the correlation functions solve on the grids "
+                    "t + taulist, so sampled coefficients have no single grid: pass a callable f(t) or f(t, args)"
+                )
+    return parse_operator(x, name, None, allow_callable=allow_callable)
+
+
+def _split_system(H: Any, c_ops: Any) -> tuple[bool, Any, Any]:
+    """``(time_dependent, H, c_ops)``.
+
+    A list-format ``H`` or ``c_ops[k]`` whose terms are all constant (no coefficient, or a number)
+    is summed into one array, so that it takes the exact constant path; a time-dependent system
+    is returned as given (``mesolve`` parses it again, with the args).
+    """
+    if c_ops is not None and not isinstance(c_ops, (list, tuple)):
+        _as_c_ops(c_ops, None)  # the TypeError that names c_ops
+    items = [("H", H, True)] + [(f"c_ops[{k}]", c, False) for k, c in enumerate(c_ops or [])]
+    if not any(_timedep_form(x) for _, x, _ in items):
+        return False, H, c_ops
+    const = []
+    for name, x, allow_callable in items:
+        if not _timedep_form(x):
+            const.append(x)
+            continue
+        parsed = _parsed_form(x, name, allow_callable=allow_callable)
+        if isinstance(parsed, CallableOperator) or any(term.coeff is not None for term in parsed):
+            return True, H, list(c_ops or [])
+        const.append(sum(term.op for term in parsed))
+    return False, const[0], (None if c_ops is None else const[1:])
+
+
+def _density_parts(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``X = Σ_j w_j ρ_j`` for any X (..., n, n): weights (4, ...), density matrices (4, ..., n, n).
+
+    ``X = P + iQ`` with P, Q Hermitian, each split into its positive and negative parts
+    (eigendecomposition); a part of zero trace gets weight 0 and ρ = I/n. ``mesolve`` evolves
+    density matrices only and the Lindblad map is linear, so evolving the four ρ_j evolves X.
+    """
+    n = X.shape[-1]
+    Xh = np.conj(np.swapaxes(X, -1, -2))
+    weights, parts = [], []
+    for M, phase in ((0.5 * (X + Xh), 1.0), (-0.5j * (X - Xh), 1j)):
+        lam, V = np.linalg.eigh(M)
+        for sign in (1.0, -1.0):
+            pos = np.maximum(sign * lam, 0.0)  # the positive (sign=1) or negative part's spectrum
+            tr = pos.sum(-1)
+            R = (V * pos[..., None, :]) @ np.conj(np.swapaxes(V, -1, -2))
+            R = 0.5 * (R + np.conj(np.swapaxes(R, -1, -2)))
+            safe = np.where(tr > 0, tr, 1.0)[..., None, None]
+            parts.append(np.where(tr[..., None, None] > 0, R / safe, np.eye(n) / n))
+            weights.append(sign * phase * tr)
+    return np.stack(weights), np.stack(parts)
+
+
+@dataclass(frozen=True)
+class _Shifted:
+    """``f(t0 + s, args)`` for a time function ``f(t, args)``: the solver's time ``s`` starts at 0.
+
+    ``t0`` and the user's dict travel in the solver's args, ``{"t0": t0, "args": args}``, so one
+    compiled program serves every start time (equal, and hashing equal, for the same ``f``).
+    """
+
+    func: Callable
+
+    @property
+    def __name__(self) -> str:  # messages name the user's function
+        return function_name(self.func)
+
+    def __call__(self, s, args):
+        return self.func(args["t0"] + s, args["args"])
+
+
+def _shifted_system(H: Any, c_ops: list) -> tuple[Any, list]:
+    """H and c_ops in the list format with every coefficient (or callable H) wrapped in :class:`_Shifted`."""
+
+    def shift(x, name, allow_callable):
+        if not _timedep_form(x):
+            return x
+        parsed = _parsed_form(x, name, allow_callable=allow_callable)
+        if isinstance(parsed, CallableOperator):
+            return _Shifted(parsed.func)
+        return [term.op if term.coeff is None else [term.op, _Shifted(term.coeff.func)] for term in parsed]
+
+    return shift(H, "H", True), [shift(c, f"c_ops[{k}]", False) for k, c in enumerate(c_ops)]
+
+
+def _correlation_td(H, state0, tl, taus, c_ops, a_op, b_op, reverse, args, options) -> np.ndarray:
+    """QRT with a time-dependent generator: ρ(t) from 0, then X = Bρ(t) (ρ(t)A) from t to t + τ.
+
+    Each solve runs in the shifted time s = t_abs - t0 from s = 0 (coefficients get ``t0 + s``),
+    which is the evolution from the absolute time t0.
+    """
+    from .mesolve import mesolve
+
+    if state0 is None:
         raise ValueError(
-            f"args={args!r} is only used by a time-dependent H, which the correlation functions do not "
-            "support; pass args=None"
+            "state0=None asks for the steady state, which a time-dependent H or c_ops does not have; give "
+            "state0, the state at t = 0 (QuTiP computes a steady state for a constant H only)"
         )
+    rho0 = as_density_matrix(state0, "state0")
+    n = rho0.shape[-1]
+    A = _operator(a_op, "a_op", n)
+    B = _operator(b_op, "b_op", n)
+    Hs, cs = _shifted_system(H, c_ops)
+
+    def solve(rho, t0, delays):
+        """states (..., K, n, n) at t0 + delays (K,), delays >= 0 increasing, from rho at t0."""
+        if delays.size == 1 and delays[0] == 0.0:
+            return rho[..., None, :, :]
+        ext = delays[0] != 0.0
+        grid = np.concatenate([[0.0], delays]) if ext else delays
+        res = mesolve(Hs, rho, grid, cs, args={"t0": t0, "args": args}, options=options)
+        return res.states[..., 1:, :, :] if ext else res.states
+
+    rho_t = solve(rho0, 0.0, tl)
+    M = B if reverse else A  # measured at t + τ
+    rows = []
+    for j, t in enumerate(tl):
+        X = rho_t[..., j, :, :] @ A if reverse else B @ rho_t[..., j, :, :]
+        w, parts = _density_parts(X)
+        row = np.zeros(np.broadcast_shapes(w.shape[1:], M.shape[:-2]) + taus.shape, np.complex128)
+        for wk, rk in zip(w, parts):  # one solve per part: the same compiled program as ρ(t)'s batch
+            if np.any(wk != 0):
+                Y = solve(rk, float(t), taus)  # (..., K, n, n)
+                row = row + wk[..., None] * np.sum(M[..., None, :, :] * np.swapaxes(Y, -1, -2), axis=(-2, -1))
+        rows.append(row)
+    return np.stack(np.broadcast_arrays(*rows), axis=-2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,23 +448,38 @@ def correlation_2op_2t(
     *,
     reverse: bool = False,
     args: dict | None = None,
+    options: dict | None = None,
 ) -> np.ndarray:
     """Two-time correlation ``<A(t+τ) B(t)>`` (``reverse=True``: ``<A(t) B(t+τ)>``).
 
     Quantum regression theorem with the Lindblad generator ``L`` of ``H`` and ``c_ops``:
     ``<A(t+τ)B(t)> = Tr[A e^{Lτ}(B ρ(t))]``, ``ρ(t) = e^{Lt} state0``.
 
+    **Time-dependent H or c_ops** (the forms :func:`nephlab.mesolve` accepts: QuTiP's list
+    format ``[H0, [H1, f]]`` with callable coefficients ``f(t)`` / ``f(t, args)`` written with
+    ``jax.numpy``, or a callable ``H(t, args)``): as QuTiP 5, ``<A(t+τ)B(t)> = Tr[A V(t+τ, t)(B ρ(t))]``
+    with ``V(t+τ, t)`` the evolution from the absolute time ``t`` (not from 0) and
+    ``ρ(t) = V(t, 0) state0``. It runs :func:`nephlab.mesolve` once from 0 over ``tlist`` and
+    once per ``t`` over ``t + taulist`` (the non-Hermitian ``Bρ(t)`` is evolved as a combination
+    of four density matrices, which is exact by linearity), so its accuracy is the solver's
+    (``options``). A list whose terms are all constant takes the exact constant-H path.
+
     Args:
-        H: constant Hermitian Hamiltonian (..., n, n), energy units (ħ = 1); array or ``Qobj``.
-            A time-dependent H (list format, callable) is a ValueError.
+        H: Hermitian Hamiltonian (..., n, n), energy units (ħ = 1): array or ``Qobj``
+            (exact matrix exponentials), or time-dependent as above. ``QobjEvo`` and array
+            coefficients (sampled on a grid) are refused.
         state0: density matrix (..., n, n) or ket (n,) at ``t = 0``; ``None``: the steady state
-            (then ρ(t) = ρ_ss for every t).
+            (then ρ(t) = ρ_ss for every t; constant H and c_ops only, else a ValueError).
         tlist: times t (T,), ``>= 0`` and strictly increasing (inverse energy units).
         taulist: delays τ (K,), ``>= 0`` and strictly increasing.
-        c_ops: list of collapse operators (..., n, n), units sqrt(rate).
-        a_op, b_op: operators A, B (..., n, n).
-        reverse: compute ``<A(t) B(t+τ)> = Tr[B e^{Lτ}(ρ(t) A)]`` instead.
-        args: must be None (only a time-dependent H would use it).
+        c_ops: list of collapse operators (..., n, n), units sqrt(rate); an entry may be in the
+            list format (time-dependent rates).
+        a_op, b_op: constant operators A, B (..., n, n).
+        reverse: compute ``<A(t) B(t+τ)> = Tr[B V(t+τ, t)(ρ(t) A)]`` instead.
+        args: dict passed to coefficients ``f(t, args)`` (a TypeError if not a dict).
+        options: solver options of the time-dependent path, passed to ``mesolve``: keys
+            ``method``, ``rtol``, ``atol``, ``dt``, ``nsteps``/``max_steps`` (defaults those of
+            ``mesolve``: rtol 1e-6, atol 1e-8). The constant-H path is exact and has none.
 
     Returns:
         complex128 NumPy array of shape batch + (T, K).
@@ -305,11 +492,25 @@ def correlation_2op_2t(
         ...                        [a], a.conj().T, a)          # <a†(t+τ) a(t)> = e^{-t} e^{-τ/2}
         >>> np.allclose(c, [[1, np.exp(-0.5)], [np.exp(-1), np.exp(-1.5)]])
         True
+
+        A cosine-driven, damped two-level atom (list format; time-dependent path):
+
+        >>> import jax.numpy as jnp
+        >>> from nephlab.quantum import sigmam, sigmax, sigmaz
+        >>> H = [0.5 * sigmaz(), [sigmax(), lambda t, args: args["A"] * jnp.cos(args["nu"] * t)]]
+        >>> c = correlation_2op_2t(H, np.diag([0.0, 1.0]), [0.0, 1.0], np.linspace(0, 2, 5),
+        ...                        [0.5 * sigmam()], sigmam().T, sigmam(), args={"A": 0.3, "nu": 1.0})
+        >>> c.shape
+        (2, 5)
     """
-    _check_args(args)
+    args = _check_args(args)
+    options = _check_options(options)
     reverse = _check_reverse(reverse)
     tl = _times(tlist, "tlist")
     taus = _times(taulist, "taulist")
+    timedep, H, c_ops = _split_system(H, c_ops)
+    if timedep:
+        return _correlation_td(H, state0, tl, taus, c_ops, a_op, b_op, reverse, args, options)
     bshape, Lm, rho, (A, B) = _prepare(H, state0, c_ops, [("a_op", a_op), ("b_op", b_op)])
     rho_t = _rho_t(Lm, rho, tl, state0 is None)
     eye = np.broadcast_to(np.eye(A.shape[-1], dtype=np.complex128), A.shape)
@@ -330,20 +531,26 @@ def correlation_2op_1t(
     *,
     reverse: bool = False,
     args: dict | None = None,
+    options: dict | None = None,
 ) -> np.ndarray:
     """One-time correlation ``<A(τ) B(0)>`` (``reverse=True``: ``<A(0) B(τ)>``).
 
     ``<A(τ)B(0)> = Tr[A e^{Lτ}(B ρ0)]`` by the quantum regression theorem; ``state0=None`` uses
-    the steady state, giving the stationary correlation function.
+    the steady state, giving the stationary correlation function. ``correlation_2op_2t`` with
+    ``tlist=[0]``: a time-dependent H or c_ops (list format, as in ``mesolve``) is evolved from
+    t = 0, as in QuTiP 5 (see :func:`correlation_2op_2t`).
 
     Args:
-        H: constant Hermitian Hamiltonian (..., n, n), energy units (ħ = 1); array or ``Qobj``.
-        state0: density matrix (..., n, n) or ket (n,), or None for the steady state.
+        H: Hermitian Hamiltonian (..., n, n), energy units (ħ = 1): array or ``Qobj``, or
+            time-dependent (list format ``[H0, [H1, f]]``, callable ``H(t, args)``).
+        state0: density matrix (..., n, n) or ket (n,) at t = 0, or None for the steady state
+            (constant H and c_ops only).
         taulist: delays τ (K,), ``>= 0`` and strictly increasing (inverse energy units).
-        c_ops: list of collapse operators (..., n, n), units sqrt(rate).
-        a_op, b_op: operators A, B (..., n, n).
+        c_ops: list of collapse operators (..., n, n) (or list format), units sqrt(rate).
+        a_op, b_op: constant operators A, B (..., n, n).
         reverse: compute ``<A(0) B(τ)> = Tr[B e^{Lτ}(ρ0 A)]`` instead.
-        args: must be None (only a time-dependent H would use it).
+        args: dict passed to coefficients ``f(t, args)``.
+        options: solver options of the time-dependent path (see :func:`correlation_2op_2t`).
 
     Returns:
         complex128 NumPy array of shape batch + (K,).
@@ -355,8 +562,19 @@ def correlation_2op_1t(
         >>> c = correlation_2op_1t(np.zeros((2, 2)), np.diag([1.0, 0.0]), tau, [sigmam()], sigmap(), sigmam())
         >>> np.allclose(c, np.exp(-tau / 2))                     # <σ+(τ)σ-(0)> from the excited state
         True
+
+        Time-dependent H in the list format (a plain coefficient ``f(t)``; tighter tolerances):
+
+        >>> import jax.numpy as jnp
+        >>> from nephlab.quantum import sigmax
+        >>> c = correlation_2op_1t([np.zeros((2, 2)), [sigmax(), lambda t: 0.0 * jnp.cos(t)]],
+        ...                        np.diag([1.0, 0.0]), tau, [sigmam()], sigmap(), sigmam(),
+        ...                        options={"rtol": 1e-10, "atol": 1e-12})
+        >>> np.allclose(c, np.exp(-tau / 2), atol=1e-8)         # a zero drive: same as above
+        True
     """
-    return correlation_2op_2t(H, state0, [0.0], taulist, c_ops, a_op, b_op, reverse=reverse, args=args)[..., 0, :]
+    return correlation_2op_2t(H, state0, [0.0], taulist, c_ops, a_op, b_op, reverse=reverse, args=args,
+                              options=options)[..., 0, :]
 
 
 def _photon_number(Lm, rho, N, taus, steady):
@@ -401,7 +619,7 @@ def coherence_function_g1(
         taulist: delays τ (K,), ``>= 0``, strictly increasing.
         c_ops: list of collapse operators (..., n, n), units sqrt(rate).
         a_op: operator A (..., n, n), e.g. the field operator ``a``.
-        args: must be None.
+        args: a dict or None; unused (constant H only).
 
     Returns:
         ``(g1, G1)``: complex128 arrays of shape batch + (K,); g1 is NaN where ``<A†A>`` vanishes.
@@ -430,7 +648,7 @@ def coherence_function_g2(
         taulist: delays τ (K,), ``>= 0``, strictly increasing.
         c_ops: list of collapse operators (..., n, n), units sqrt(rate).
         a_op: operator A (..., n, n), e.g. ``a`` or ``σ-``.
-        args: must be None.
+        args: a dict or None; unused (constant H only).
 
     Returns:
         ``(g2, G2)``: complex128 arrays of shape batch + (K,); g2 is NaN where ``<A†A>`` vanishes.
