@@ -116,7 +116,8 @@ def make_rhs(st: Structure, dyn) -> Callable:
     def rhs(t, y):
         A = _combine(st.a_coeffs, dyn["a"], t, dyn)
         if st.frame:
-            ce, se = materialize(jnp.stack([jnp.cos(dyn["E"] * t), jnp.sin(dyn["E"] * t)]))
+            tf = t - dyn["t_frame"]  # the frame starts at tlist[0], where it equals the lab frame
+            ce, se = materialize(jnp.stack([jnp.cos(dyn["E"] * tf), jnp.sin(dyn["E"] * tf)]))
             if fmt == "dia":
                 all_offs = set(st.a_offsets).union(*st.jump_offsets)
                 phases = _ops.offset_phases(tuple(all_offs), ce, se)
@@ -144,10 +145,10 @@ def make_rhs(st: Structure, dyn) -> Callable:
 
 
 def _unframe(st: Structure, dyn, t, rho):
-    """Undo the interaction picture: rho_ij e^{-i(E_i - E_j) t} (complex (n, n))."""
+    """Undo the interaction picture: rho_ij e^{-i(E_i - E_j)(t - t0)} (complex (n, n)), t0 = tlist[0]."""
     if not st.frame:
         return rho
-    p = jnp.exp(-1j * dyn["E"] * t)
+    p = jnp.exp(-1j * dyn["E"] * (t - dyn["t_frame"]))
     return p[:, None] * rho * jnp.conj(p)[None, :]
 
 

@@ -248,6 +248,7 @@ def mesolve(
     # array per leaf here would cost a dispatch each).
     dyn["splines"] = [(np.asarray(k), np.asarray(c)) for k, c in splines]
     dyn["tlist"] = tl
+    dyn["t_frame"] = np.float64(tl[0])  # the interaction frame (if any) is the lab frame at tlist[0]
     dyn["eops"] = (_sparse_eops(e_list) if use_sparse else
                    np.stack(e_list) if e_list else np.zeros((0, n, n), np.complex128))
     dyn["args"] = jargs
