@@ -33,13 +33,14 @@ from .. import _config, _validate
 from .._result import ResultBase, attr, coord, var
 from .._validate import args_dict, time_grid
 from . import _engine, _ops, _rk
+from . import sparse as _sparse
 from ._convert import as_density_matrix, check_dims, check_finite, is_qobj, to_numpy
 from .mesolve import (
-    _assemble_ode, _check_coefficients, _check_hamiltonian_hermitian, _eval_callable_h, _expect_values,
-    _hermitian_flags, _parse_eops,
+    _assemble_ode, _assemble_sparse, _check_coefficients, _check_format, _check_hamiltonian_hermitian,
+    _eval_callable_h, _expect_values, _hermitian_flags, _parse_eops, _sparse_eops, _use_sparse,
 )
 from .methods import Dopri5, Method, Tsit5, check_keywords, get_method
-from .timedep import CallableOperator, parse_operator
+from .timedep import CallableOperator, Term, parse_operator
 
 __all__ = ["McResult", "jump_heat", "mcsolve"]
 
@@ -112,7 +113,11 @@ def _save(ms: _McStructure, dyn, y):
     psi = y[0, :, 0] + 1j * y[1, :, 0]
     p = _norm2(y)
     out = {}
-    if ms.n_eops:
+    if ms.n_eops and isinstance(dyn["eops"], dict):  # sparse e_ops: Σ E_k[r, c] conj(ψ_r) ψ_c per k
+        e = dyn["eops"]
+        out["expect"] = jax.ops.segment_sum(e["w"] * jnp.conj(psi[e["r"]]) * psi[e["c"]], e["k"],
+                                            num_segments=ms.n_eops) / p
+    elif ms.n_eops:
         out["expect"] = jnp.einsum("i,kij,j->k", jnp.conj(psi), dyn["eops"], psi) / p
     if ms.store_states:
         out["state"] = psi / jnp.sqrt(p)
@@ -379,6 +384,7 @@ def mcsolve(
     keep_runs: bool = False,
     store_states: bool = False,
     normalize: bool = False,
+    format: str | None = None,
 ) -> McResult:
     """Quantum-jump (Monte Carlo wave-function) trajectories of the Lindblad equation.
 
@@ -450,9 +456,15 @@ def mcsolve(
     if chunk is not None:
         chunk = _positive_int(chunk, "chunk")
 
-    h_parsed = parse_operator(H, "H", tl)
     c_list = _c_op_list(c_ops)
-    c_parsed = [parse_operator(c, f"c_ops[{i}]", tl, allow_callable=False) for i, c in enumerate(c_list)]
+    use_sparse = _use_sparse(_check_format(format), H, c_list, meth, n)
+    if use_sparse:  # constant operators, kept sparse from here on (never densified)
+        h_parsed = (Term(_sparse.as_sparse(H, "H")),)
+        c_parsed = [(Term(_sparse.as_sparse(c, f"c_ops[{i}]")),) for i, c in enumerate(c_list)]
+    else:
+        h_parsed = parse_operator(_sparse.densify(H), "H", tl)
+        c_parsed = [parse_operator(_sparse.densify(c), f"c_ops[{i}]", tl, allow_callable=False)
+                    for i, c in enumerate(c_list)]
     h_callable = None
     if isinstance(h_parsed, CallableOperator):
         h_callable = h_parsed.func
@@ -467,11 +479,12 @@ def mcsolve(
             _no_batch(term.op, f"c_ops[{i}]" if len(terms) == 1 else f"c_ops[{i}][{j}]", n)
     _check_coefficients(h_terms, c_parsed, tl, args)
     _check_hamiltonian_hermitian(h_terms, h_callable, tl, args)
-    e_list, e_keys = _parse_eops(e_ops, n)
+    e_list, e_keys = _parse_eops(e_ops, n, sparse=use_sparse)
     herm = _hermitian_flags(e_list)
 
     splines: list = []
-    st, dyn = _assemble_ode(_KetMethod(), n, h_terms, h_callable, c_parsed, psi[:, None], splines)
+    assemble = _assemble_sparse if use_sparse else _assemble_ode
+    st, dyn = assemble(_KetMethod(), n, h_terms, h_callable, c_parsed, psi[:, None], splines)
     st = dataclasses.replace(st, n_eops=0, store_states=False)
     dyn["psi0"] = dyn.pop("rho0")  # (2, n, 1)
     if len(kets) > 1:  # a mixed state: a table of its eigenvectors (m, 2, n, 1) and their cumulative weights
@@ -479,7 +492,8 @@ def mcsolve(
         dyn["p0_cum"] = np.cumsum(weights)
     dyn["splines"] = [(np.asarray(k), np.asarray(c)) for k, c in splines]
     dyn["tlist"] = tl
-    dyn["eops"] = np.stack(e_list) if e_list else np.zeros((0, n, n), np.complex128)
+    dyn["eops"] = (_sparse_eops(e_list) if use_sparse else
+                   np.stack(e_list) if e_list else np.zeros((0, n, n), np.complex128))
     dyn["args"] = args
     dyn["rtol"], dyn["atol"] = np.float64(meth.rtol), np.float64(meth.atol)
     device = _config.device()
@@ -544,7 +558,7 @@ def mcsolve(
         runs_expect=runs, states=np.asarray(buf["state"]) if store_states else None, final_states=final,
         ntraj=N, seed=seed_i, method=meth.name,
         stats={"steps": stats["steps"], "accepted": stats["accepted"], "wall_time": wall, "chunk": chunk,
-               "device": _config.device_name()},
+               "device": _config.device_name(), "format": st.fmt},
         e_keys=e_keys,
     )
 
@@ -641,7 +655,11 @@ def _initial_max_jumps(c_parsed: list, tl: np.ndarray) -> int:
     if not ops:
         return MAX_JUMPS_START
     G = sum(o.conj().T @ o for o in ops)
-    bound = float(np.linalg.eigvalsh(0.5 * (G + G.conj().T))[-1]) * float(tl[-1] - tl[0])
+    if _sparse.sp.issparse(G):  # Gershgorin: λ_max(G) <= max row sum of |G| (no dense copy)
+        lam = float(abs(G).sum(axis=1).max())
+    else:
+        lam = float(np.linalg.eigvalsh(0.5 * (G + G.conj().T))[-1])
+    bound = lam * float(tl[-1] - tl[0])
     want = bound + 4.0 * math.sqrt(bound) + 8.0
     return int(min(MAX_JUMPS_CAP, max(MAX_JUMPS_START, 1 << (int(math.ceil(want)) - 1).bit_length())))
 
