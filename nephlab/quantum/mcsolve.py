@@ -278,7 +278,8 @@ class McResult(ResultBase):
         initial_weights: (m,) their probabilities (the eigenvalues, summing to 1).
         initial_component: (N,) index into ``initial_kets`` of each trajectory's initial state.
         ntraj, seed, method: what ran; stats: ``steps``, ``accepted`` (per trajectory),
-            ``wall_time`` (s, compile included on a first call), ``chunk``, ``device``.
+            ``wall_time`` (s, compile included on a first call), ``chunk``, ``device``,
+            ``format`` (operator storage that ran: ``"sparse"``, ``"dia"`` or ``"dense"``).
 
     ``to_xarray()`` gives dims ``trajectory``, ``jump`` and ``time`` with variables
     ``expect_<key>``, ``stderr_<key>`` (and ``runs_expect_<key>``), ``jump_times``,
@@ -424,6 +425,15 @@ def mcsolve(
         keep_runs: keep every trajectory's expectation values (``McResult.runs_expect``).
         store_states: keep every trajectory's normalised ket at every saved time.
         normalize: rescale a ``psi0`` whose norm is not 1 instead of raising.
+        format: operator storage, as for :func:`nephlab.mesolve`. ``None``/``"auto"``:
+            ``"sparse"`` for constant operators (H and each c_op a single array, ``scipy.sparse``
+            matrix or ``Qobj``) when the inputs are sparse (scipy.sparse, ``Qobj`` with CSR/Dia
+            data) and n >= 4096, or n >= 64 with more than 8 occupied diagonals and at most 5 %
+            nonzeros; else ``"dense"`` (banded or dense matrices). ``"sparse"``: H_eff, the
+            c_ops and the e_ops stay sparse end to end (never an (n, n) dense array), each
+            ``H_eff ψ`` costs O(nnz); with a ket of n numbers per trajectory this is the way to
+            n ~ 10^4-10^5. Time-dependent operators with ``"sparse"`` are a ValueError.
+            ``stats["format"]`` names what ran (``"sparse"``, ``"dia"`` or ``"dense"``).
 
     Returns:
         :class:`McResult` with ``expect``, ``stderr``, jump records and ``final_states``.
@@ -442,6 +452,19 @@ def mcsolve(
         ...                       ntraj=400, seed=0, e_ops=[a.T @ a])
         >>> bool(abs(res.expect[0][-1] - np.exp(-1.0)) < 4 * res.stderr[0][-1])
         True
+
+        Sparse operators (a chain of 12 qubits, D = 4096, built without a dense matrix):
+
+        >>> from nephlab.quantum.sparse import embed
+        >>> sm, sx = np.array([[0, 0], [1, 0]]), np.array([[0, 1], [1, 0]])
+        >>> dims = [2] * 12
+        >>> H = sum(0.5 * embed(sx, k, dims) for k in range(12))
+        >>> c_ops = [np.sqrt(0.2) * embed(sm, k, dims) for k in range(12)]
+        >>> psi = np.zeros(4096); psi[0] = 1.0
+        >>> res = nephlab.mcsolve(H, psi, np.linspace(0, 1, 3), c_ops, ntraj=2, seed=0,
+        ...                       e_ops=[embed(sm.T @ sm, 0, dims)], format="sparse")  # doctest: +SKIP
+        >>> res.stats["format"], res.final_states.shape  # doctest: +SKIP
+        ('sparse', (2, 4096))
     """
     t_start = time.perf_counter()
     N = _positive_int(ntraj, "ntraj")
