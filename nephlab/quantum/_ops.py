@@ -93,7 +93,15 @@ def _shift_cols(x, k: int):
 
 
 def lmul(fmt: str, offsets: tuple[int, ...], a, y):
-    """``A @ X`` for real-split ``a`` and ``y`` (2, n, n)."""
+    """``A @ X`` for real-split ``a`` and ``y`` (2, n, m) (m = n for density matrices, 1 for kets).
+
+    ``fmt="sparse"``: ``a`` is the dict of :func:`to_sparse` or :func:`to_sparse_jump`."""
+    if fmt == "sparse":
+        if "p" in a:  # one nonzero per row: L X = l_i X[p_i, :]
+            g = y[:, a["p"], :]
+            lr, li = a["l"][0][:, None], a["l"][1][:, None]
+            return jnp.stack([lr * g[0] - li * g[1], lr * g[1] + li * g[0]])
+        return sparse_lmul(a, y)
     xr, xi = y[0], y[1]
     if fmt == "dense":
         ar, ai = a[0], a[1]
