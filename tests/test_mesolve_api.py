@@ -507,3 +507,16 @@ def test_nonuniform_tlist_does_not_recompile_ode_methods():
     with CompileCounter() as cc:
         solve(method="rk4", dt=0.01, tlist=np.array([0.0, 0.1, 0.3, 0.4, 0.5, 0.7, 0.9, 1.2, 1.5, 1.6, 2.0]))
     assert cc.solve_cache == 0
+
+
+def test_a_list_of_two_qobj_is_their_sum():
+    """QuTiP's ``[H0, H1]`` of two Qobj is H0 + H1. A Qobj is callable, and was once taken for the
+    coefficient of a pair ``[operator, coefficient]``."""
+    qutip = pytest.importorskip("qutip")
+    tl = np.linspace(0.0, 1.0, 3)
+    a = qutip.destroy(3)
+    H0, H1 = a.dag() * a, 0.3 * (a + a.dag())
+    kw = dict(c_ops=[0.4 * a], e_ops=[a.dag() * a])
+    res = mesolve([H0, H1], qutip.basis(3, 1), tl, **kw)
+    ref = mesolve(H0 + H1, qutip.basis(3, 1), tl, **kw)
+    np.testing.assert_allclose(res.expect[0], ref.expect[0], rtol=0, atol=1e-12)

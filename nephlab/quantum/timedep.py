@@ -269,6 +269,9 @@ def _is_operator_like(x) -> bool:
 
 
 def _is_coefficient_like(c) -> bool:
+    if is_qobj(c):  # a Qobj is callable, but it is an operator, never a coefficient
+        return False
+        return False
     if isinstance(c, str) or (callable(c) and not isinstance(c, (np.ndarray, jax.Array))):
         return True
     if isinstance(c, (int, float, complex, np.number)) and not isinstance(c, bool):
