@@ -148,10 +148,15 @@ def _start_rank(item: pytest.Item) -> int:
     return len(SLOW_FIRST) + (0 if path.suffix == ".ipynb" else 1)
 
 
+GPU_PROPERTY = ("nephlab_gpu_marked", True)  # in each gpu-marked test's reports (they reach xdist's controller)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if str(getattr(item, "path", "")).endswith(".ipynb"):
             item.add_marker(pytest.mark.notebooks)
+        if item.get_closest_marker("gpu") is not None:
+            item.user_properties.append(GPU_PROPERTY)
     items.sort(key=_start_rank)  # stable: the order inside a file and among the rest is kept
 
 
@@ -175,10 +180,14 @@ def gpu_last_run(path: Path = RESULTS_MD) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    reports = terminalreporter.stats.get("skipped", [])
-    n_skipped = sum(1 for r in reports if "gpu" in getattr(r, "keywords", {}))
+    # the marker, not the keywords: a parameter id "gpu" (e.g. device="gpu" refused on a CPU) is
+    # a keyword too
+    def marked(r) -> bool:
+        return tuple(GPU_PROPERTY) in [tuple(p) for p in getattr(r, "user_properties", ())]
+
+    n_skipped = sum(1 for r in terminalreporter.stats.get("skipped", []) if marked(r))
     n_ran = sum(1 for key in ("passed", "failed") for r in terminalreporter.stats.get(key, [])
-                if "gpu" in getattr(r, "keywords", {}) and getattr(r, "when", "call") == "call")
+                if marked(r) and getattr(r, "when", "call") == "call")
     terminalreporter.write_sep("-", "GPU tests")
     terminalreporter.write_line(f"gpu tests: {n_skipped} skipped, {n_ran} ran in this run; "
                                 f"last run on a GPU: {gpu_last_run()} (benchmarks/RESULTS.md)")

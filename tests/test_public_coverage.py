@@ -38,12 +38,14 @@ def test_terminal_summary_reports_skipped_gpu_tests():
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "CI": ""}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "tests/test_tasks.py::test_device_gpu_matches_cpu"],
+         "tests/test_tasks.py::test_device_gpu_matches_cpu",
+         # not gpu-marked, though "gpu" is its parameter id: it must not be counted
+         "tests/test_device_selection.py::test_gpu_without_gpu_is_a_clear_error_everywhere[gpu]"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     # JAX_PLATFORMS=cpu hides any GPU, so the test skips even on a GPU machine
-    assert "gpu tests: 1 skipped, 0 ran in this run" in out, out[-3000:]
+    assert "1 passed, 1 skipped" in out and "gpu tests: 1 skipped, 0 ran in this run" in out, out[-3000:]
     assert f"last run on a GPU: {gpu_last_run()}" in out
 
 
