@@ -268,6 +268,40 @@ def test_every_page_renders(app_url, page):
                 page.screenshot(path=str(Path(shots) / f"{route.strip('/')}.png"))
 
 
+def test_pages_paint_where_outbound_traffic_is_dropped(app_url, page):
+    """Compute nodes and firewalled JupyterHubs drop packets to the internet: a request that
+    leaves the server is never answered. Every page must still paint its plots, and it must not
+    even try to reach another host (a render-blocking stylesheet from a font service kept the
+    page blank for more than a minute)."""
+    from nephlab.bench.pages import PROBE_JS
+
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        left: list[str] = []
+
+        def route(r) -> None:
+            url = r.request.url
+            if url == app_url or url.startswith(app_url + "/"):
+                r.continue_()
+            else:  # dropped: the request stays pending, as behind a firewall that drops packets
+                left.append(url)
+
+        context.route("**/*", route)
+        context.add_init_script(PROBE_JS)
+        offline = context.new_page()
+        for route_ in ("/", *[r for r in PAGE_MARKERS if r != "/"]):
+            with screenshot_on_failure(offline, f"offline{route_.replace('/', '_') or '_index'}"):
+                offline.goto(app_url + route_, wait_until="commit")
+                if route_ == "/":
+                    offline.locator(".nl-index").first.wait_for(state="visible", timeout=600_000)
+                else:  # readiness: the first painted Bokeh canvas (a loaded machine may take long)
+                    offline.wait_for_function("() => window.__nl_probe && window.__nl_probe.canvas_ms !== null",
+                                              timeout=600_000, polling=100)
+                assert not left, f"{route_} requested other hosts: {left}"
+    finally:
+        context.close()
+
+
 def _assert_plotted_sweep(page, store, **fixed) -> None:
     """The results plot of the sweep browser draws the store's numbers, and those equal run_task."""
     import numpy as np

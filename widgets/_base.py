@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import panel as pn
 import param
+from panel.io.resources import CDN_DIST
 
 from ._offline import prefer_inline_resources
 
@@ -49,6 +50,7 @@ __all__ = [
     "Job",
     "JobContext",
     "cluster_client",
+    "LocalFast",
     "defer_plots",
     "export_animation",
     "export_dataset",
@@ -1020,17 +1022,40 @@ class Component(pn.viewable.Viewer):
     status_bar = status_area
 
 
+class LocalFast(pn.theme.Fast):
+    """Panel's Fast design with every resource served by the app itself: no web font.
+
+    Panel's ``Fast`` design links the Open Sans web font from an external font service in the
+    page's ``<head>``. That stylesheet blocks rendering, so where outbound traffic is dropped
+    (compute nodes, JupyterHub behind a firewall) the page stays blank until the browser gives
+    up on it (more than a minute in Chromium). Without it the template uses the system's
+    sans-serif font. The design's own script is named by its bundled URL, which the server
+    maps to its static files (a relative path would be looked up beside this class's module).
+    """
+
+    _resources = {
+        **pn.theme.Fast._resources,
+        "font": {},
+        "js_modules": {**pn.theme.Fast._resources["js_modules"],
+                       "fast-design": f"{CDN_DIST}bundled/fast/js/fast_design.js"},
+    }
+
+
 def app_template(title: str, *, sidebar: Sequence[Any] = (), main: Sequence[Any] = (),
                  header: Sequence[Any] = ()) -> Any:
     """The one Panel template of the nephlab app: sidebar (controls), main area, light/dark switch.
 
+    Its design is :class:`LocalFast`: every script, stylesheet and font comes from the server
+    that serves the page, so the app works where the machine has no internet.
+
     Example:
-        >>> type(app_template("nephlab", main=[pn.pane.Str("x")])).__name__
-        'FastListTemplate'
+        >>> page = app_template("nephlab", main=[pn.pane.Str("x")])
+        >>> type(page).__name__, page.design.__name__
+        ('FastListTemplate', 'LocalFast')
     """
     return pn.template.FastListTemplate(
         title=title, sidebar=list(sidebar), main=list(main), header=list(header), theme_toggle=True,
-        sidebar_width=320, accent="#1f4e79", collapsed_sidebar=False,
+        sidebar_width=320, accent="#1f4e79", collapsed_sidebar=False, design=LocalFast,
     )
 
 
