@@ -261,6 +261,26 @@ def test_spectrum_back_substitution_keeps_2x2_blocks_whole(monkeypatch, block):
     np.testing.assert_allclose(correlation._spectrum_core(T, bz, az, w), exact, rtol=1e-12, atol=1e-13)
 
 
+def test_hermitian_coordinates_of_any_matrix():
+    """The propagation's change of basis: X -> x -> X is the identity for a non-Hermitian X, the
+    coordinates of a Hermitian matrix are real, Tr(A X) = dual(A)·x, and the basis is orthonormal
+    (‖x‖ = ‖X‖_F), which the real Schur path relies on."""
+    from nephlab.quantum._engine import HermitianBasis
+    from nephlab.quantum.correlation import _coords, _dual_coords, _from_coords
+
+    rng = np.random.default_rng(5)
+    basis = HermitianBasis(4)
+    X = rng.normal(size=(2, 4, 4)) + 1j * rng.normal(size=(2, 4, 4))
+    A = rng.normal(size=(2, 4, 4)) + 1j * rng.normal(size=(2, 4, 4))
+    x = _coords(basis, X)
+    np.testing.assert_allclose(_from_coords(basis, x), X, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=-1), np.linalg.norm(X, axis=(-2, -1)), rtol=1e-15)
+    np.testing.assert_allclose(np.sum(_dual_coords(basis, A) * x, axis=-1), np.trace(A @ X, axis1=-2, axis2=-1),
+                               rtol=1e-14)
+    Hm = X[0] + X[0].conj().T
+    assert np.abs(_coords(basis, Hm).imag).max() == 0.0
+
+
 @pytest.mark.parametrize("state0", [None, np.diag([1.0, 0.0])])
 def test_spectrum_rejects_a_non_unique_steady_state(state0):
     """Pure dephasing (H ∝ σz, c_ops = [σz]) keeps both populations: two zero eigenvalues."""
