@@ -207,6 +207,92 @@ def test_spectrum_accepts_its_steady_state():
     )
 
 
+def test_spectrum_of_a_driven_kerr_cavity_matches_qutip_and_its_steady_state():
+    """A larger generator with many complex eigenvalue pairs (2×2 blocks of the real Schur form):
+    the real-basis Schur path agrees with QuTiP's eigen-expansion (its eigenvectors are well enough
+    conditioned here) and the steady state it takes from the Schur vectors is QuTiP's."""
+    a = qutip.destroy(10)
+    H = 0.4 * a.dag() * a + 0.15 * a.dag() * a.dag() * a * a + 0.8 * (a + a.dag())
+    c_ops = [np.sqrt(1.2) * a, np.sqrt(0.2) * a.dag(), np.sqrt(0.05) * a.dag() * a]
+    w = np.linspace(-6.0, 6.0, 241)
+    for A, B in ((a.dag(), a), (a.dag() * a, a.dag() * a), (a + a.dag(), 1j * (a.dag() - a))):
+        ref = qutip.spectrum(H, w, c_ops, A, B)
+        ours = spectrum(H, w, c_ops, A, B)
+        np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+    rho = qutip.steadystate(H, c_ops)
+    np.testing.assert_allclose(spectrum(H, w, c_ops, a.dag(), a, state0=rho), spectrum(H, w, c_ops, a.dag(), a),
+                               rtol=1e-10, atol=1e-13)
+
+
+def test_spectrum_of_a_defective_liouvillian_is_exact():
+    """A pumped three-level cycle 0 → 2 → 1 → 0 (rates P = 1, γ21 = 4, γ10 = 1, H = 0): the population
+    generator M has the double eigenvalue -3 with a single eigenvector (a Jordan block; the
+    eigenvector matrix of L has condition 1e8 in floating point), the worst case for an eigen-
+    expansion (QuTiP 5.3's spectrum returns NaN here). The population-noise spectrum of |1><1| is
+    the 3×3 resolvent S(ω) = 2 Re e₁ᵀ(iω - M + 3 p eᵀ)⁻¹(p₁e₁ - p₁p), p = (1, 1, 1/4)/(9/4)."""
+    k = [qutip.basis(3, i) for i in range(3)]
+    c_ops = [k[2] * k[0].dag(), 2.0 * k[1] * k[2].dag(), k[0] * k[1].dag()]
+    P1 = k[1] * k[1].dag()
+    w = np.linspace(-6.0, 6.0, 121)
+    M = np.array([[-1.0, 1.0, 0.0], [0.0, -1.0, 4.0], [1.0, 0.0, -4.0]])
+    p = np.array([1.0, 1.0, 0.25]) / 2.25
+    np.testing.assert_allclose(M @ p, 0.0, atol=1e-15)
+    b = p[1] * (np.eye(3)[1] - p)
+    Mp = M - 3.0 * np.outer(p, np.ones(3))  # any shift of the zero mode: b is traceless
+    exact = np.array([2 * np.linalg.solve(1j * x * np.eye(3) - Mp, b)[1].real for x in w])
+    S = spectrum(0 * qutip.qeye(3), w, c_ops, P1, P1)
+    np.testing.assert_allclose(S, exact, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 32])
+def test_spectrum_back_substitution_keeps_2x2_blocks_whole(monkeypatch, block):
+    """The quasi-triangular solve against dense solves, for block sizes that would cut 2×2 blocks."""
+    import scipy.linalg
+
+    from nephlab.quantum import correlation
+
+    rng = np.random.default_rng(3)
+    T, _ = scipy.linalg.schur(rng.normal(size=(23, 23)) - 3.0 * np.eye(23))
+    assert np.count_nonzero(np.diagonal(T, -1)) >= 6  # several 2x2 blocks
+    bz, az = rng.normal(size=(2, 23)) + 1j * rng.normal(size=(2, 23))
+    w = np.linspace(-4.0, 4.0, 17)
+    exact = [2 * (az @ np.linalg.solve(1j * x * np.eye(23) - T, bz)).real for x in w]
+    monkeypatch.setattr(correlation, "_SPECTRUM_BLOCK", block)
+    np.testing.assert_allclose(correlation._spectrum_core(T, bz, az, w), exact, rtol=1e-12, atol=1e-13)
+
+
+def test_hermitian_coordinates_of_any_matrix():
+    """The propagation's change of basis: X -> x -> X is the identity for a non-Hermitian X, the
+    coordinates of a Hermitian matrix are real, Tr(A X) = dual(A)·x, and the basis is orthonormal
+    (‖x‖ = ‖X‖_F), which the real Schur path relies on."""
+    from nephlab.quantum._engine import HermitianBasis
+    from nephlab.quantum.correlation import _coords, _dual_coords, _from_coords
+
+    rng = np.random.default_rng(5)
+    basis = HermitianBasis(4)
+    X = rng.normal(size=(2, 4, 4)) + 1j * rng.normal(size=(2, 4, 4))
+    A = rng.normal(size=(2, 4, 4)) + 1j * rng.normal(size=(2, 4, 4))
+    x = _coords(basis, X)
+    np.testing.assert_allclose(_from_coords(basis, x), X, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=-1), np.linalg.norm(X, axis=(-2, -1)), rtol=1e-15)
+    np.testing.assert_allclose(np.sum(_dual_coords(basis, A) * x, axis=-1), np.trace(A @ X, axis1=-2, axis2=-1),
+                               rtol=1e-14)
+    Hm = X[0] + X[0].conj().T
+    assert np.abs(_coords(basis, Hm).imag).max() == 0.0
+
+
+@pytest.mark.parametrize("state0", [None, np.diag([1.0, 0.0])])
+def test_spectrum_rejects_a_non_unique_steady_state(state0):
+    """Pure dephasing (H ∝ σz, c_ops = [σz]) keeps both populations: two zero eigenvalues."""
+    sz = np.diag([1.0, -1.0])
+    sm = np.asarray(sigmam())
+    with pytest.raises(RuntimeError, match=r"steady state is not unique: the Liouvillian has 2 \(near-\)zero"):
+        spectrum(0.3 * sz, [0.0, 1.0], [sz], sm.T, sm, state0=state0)
+    Hb = np.stack([0.5 * sigmax(), 0.3 * sz])  # the second system of a batch
+    with pytest.raises(RuntimeError, match=r"not unique at batch index \(1,\)"):
+        spectrum(Hb, [0.0], [np.stack([sm, sz])], sm.T, sm)
+
+
 # ------------------------------------------------------------------------------------------
 # bad input
 # ------------------------------------------------------------------------------------------
