@@ -25,6 +25,12 @@ Reported (in seconds):
   ``latency_ms`` read from that text. A page without those hooks shows ``-`` (then use
   ``benchmarks/designer_latency.py``).
 
+CPU time: around every warm visit, and around the concurrent batch, the harness adds up the CPU
+seconds (user + system, exited children included) of the server's process tree and of the
+browser's (Chromium and Playwright's driver: every descendant of the harness but the server).
+On a machine with ``c`` cores, N sessions cannot all paint before ``(server + browser CPU) / c``
+seconds, whatever the server does: the columns show where a page's cost lies.
+
 Every visit is a new browser context (a cold browser cache). The harness needs only the standard
 library and Playwright: the served code is whatever ``--python`` imports as ``nephlab``, so the
 same script measures any commit::
@@ -57,8 +63,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EDIT_JS", "PAGES", "PROBE_JS", "Server", "Visit", "build_parser", "free_port", "main", "summary",
-           "table", "visit"]
+__all__ = ["EDIT_JS", "PAGES", "PROBE_JS", "CpuMeter", "Server", "Visit", "build_parser", "free_port", "main", "summary",
+           "table", "tree_cpu_s", "visit"]
 
 PAGES = ("lindblad", "protocol", "largedev", "md", "cluster")
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -298,6 +304,8 @@ class Visit:
     probe_busy_ms: float | None = None
     edit: dict | None = None
     errors: list[str] = field(default_factory=list)
+    server_cpu_s: float | None = None
+    browser_cpu_s: float | None = None
 
 
 async def visit(browser: Any, url: str, page_name: str, *, timeout_s: float, data_wait_s: float,
@@ -393,6 +401,59 @@ def _median(xs: list[float]) -> float | None:
     return statistics.median(xs) if xs else None
 
 
+def tree_cpu_s(pid: int, exclude: int | None = None, *, include_root: bool = True) -> float:
+    """CPU seconds (user + system) used so far by a process tree: every living process of it, with
+    the children it has reaped. ``exclude``: a pid whose whole subtree is left out;
+    ``include_root=False`` leaves out the root's own time (still counting what it reaped).
+
+    Example:
+        >>> tree_cpu_s(os.getpid()) > 0
+        True
+    """
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    skip: set[int] = set()
+    if exclude is not None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            ex = psutil.Process(exclude)
+            skip = {ex.pid, *(c.pid for c in ex.children(recursive=True))}
+    total = 0.0
+    for proc in procs:
+        if proc.pid in skip:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
+            t = proc.cpu_times()
+            own = t.user + t.system if (include_root or proc.pid != pid) else 0.0
+            total += own + (0.0 if proc.pid == pid else t.children_user + t.children_system)
+    return total
+
+
+class CpuMeter:
+    """CPU seconds of the server's tree and of the browser's (the harness's other descendants).
+
+    :meth:`sample` returns ``(server, browser)``; differences of two samples are a visit's cost.
+    The harness's own process (asyncio, Playwright's client) is not counted, nor are servers it
+    already stopped.
+
+    Example:
+        >>> m = CpuMeter(None); server, browser = m.sample(); server
+        0.0
+    """
+
+    def __init__(self, server_pid: int | None):
+        self.server_pid = server_pid
+
+    def sample(self) -> tuple[float, float]:
+        server = 0.0 if self.server_pid is None else tree_cpu_s(self.server_pid)
+        browser = tree_cpu_s(os.getpid(), exclude=self.server_pid, include_root=False)
+        return server, browser
+
+
 class Bench:
     """Runs the three measurements with one browser; results land in :attr:`result`."""
 
@@ -404,9 +465,14 @@ class Bench:
         self.data_wait = {p: args.data_wait for p in args.pages}
         self.result: dict[str, Any] = {"fresh": {}, "warm": {}, "concurrent": [], "servers": []}
 
-    async def _visit(self, url: str, page: str, **kw) -> Visit:
+    async def _visit(self, url: str, page: str, meter: CpuMeter | None = None, **kw) -> Visit:
+        """One visit; with ``meter`` (sequential visits only) its server and browser CPU seconds."""
+        c0 = meter.sample() if meter is not None else None
         v = await visit(self.browser, url, page, timeout_s=self.a.timeout, data_wait_s=self.data_wait[page],
                         edit=(page == "protocol" and self.a.edit), **kw)
+        if c0 is not None and meter is not None:
+            c1 = meter.sample()
+            v.server_cpu_s, v.browser_cpu_s = c1[0] - c0[0], c1[1] - c0[1]
         if v.data_ms is None and v.canvas_ms is not None:
             self.data_wait[page] = 0.0
         return v
@@ -438,20 +504,25 @@ class Bench:
                 await self._visit(srv.url, page)
             for page in self.a.pages:
                 self.result["warm"][page] = []
+            meter = CpuMeter(srv.proc.pid)
             for _ in range(self.a.repeats):  # (b) warm visits, pages in turn
                 for page in self.a.pages:
-                    v = await self._visit(srv.url, page)
+                    v = await self._visit(srv.url, page, meter)
                     self.result["warm"][page].append(asdict(v))
                     self._log(f"warm   /{page}: {_fmt_ms(v.canvas_ms)} canvas, {_fmt_ms(v.data_ms)} data"
-                              f"{_edit_note(v.edit)}")
+                              f"{_edit_note(v.edit)}; CPU server {v.server_cpu_s:.2f} s, browser "
+                              f"{v.browser_cpu_s:.2f} s")
             if self.a.concurrent > 0:  # (c) N sessions at once on the warm server
                 go = asyncio.Event()
                 order = [self.a.pages[i % len(self.a.pages)] for i in range(self.a.concurrent)]
                 tasks = [asyncio.ensure_future(self._visit(srv.url, p, started=go)) for p in order]
                 await asyncio.sleep(1.0)  # contexts and pages created; then all navigate together
+                c0 = meter.sample()
                 go.set()
                 for v in await asyncio.gather(*tasks):
                     self.result["concurrent"].append(asdict(v))
+                c1 = meter.sample()
+                self.result["concurrent_cpu_s"] = {"server": c1[0] - c0[0], "browser": c1[1] - c0[1]}
                 c = [v["canvas_ms"] for v in self.result["concurrent"]]
                 self._log(f"{self.a.concurrent} concurrent: canvas median {_fmt_ms(_median(c))}, "
                           f"max {_fmt_ms(max((x for x in c if x is not None), default=None))}")
@@ -487,6 +558,15 @@ def _cell(values: list[float | None]) -> str:
     return f"{med:.2f} ({min(xs) / 1e3:.2f}–{max(xs) / 1e3:.2f})"
 
 
+def _cpu_cell(visits: list[dict]) -> str:
+    """Median server and browser CPU seconds of the visits, ``"0.55 + 1.90"`` (``-``: not measured)."""
+    srv = [v["server_cpu_s"] for v in visits if v.get("server_cpu_s") is not None]
+    brw = [v["browser_cpu_s"] for v in visits if v.get("browser_cpu_s") is not None]
+    if not srv or not brw:
+        return "-"
+    return f"{statistics.median(srv):.2f} + {statistics.median(brw):.2f}"
+
+
 def table(res: dict, markdown: bool = False) -> str:
     """The summary table (seconds; warm and concurrent cells: median (min–max)).
 
@@ -496,10 +576,10 @@ def table(res: dict, markdown: bool = False) -> str:
         >>> v = dict(page="cluster", canvas_ms=900.0, data_ms=None, response_start_ms=200.0)
         >>> res = dict(pages=["cluster"], fresh={"cluster": v}, warm={"cluster": [v, v]}, concurrent=[v])
         >>> print(table(res, markdown=True).splitlines()[2])
-        | /cluster | 0.90 | - | 0.90 (0.90–0.90) | - | 0.20 (0.20–0.20) | 0.90 | - |
+        | /cluster | 0.90 | - | 0.90 (0.90–0.90) | - | 0.20 (0.20–0.20) | 0.90 | - | - |
     """
     head = ["page", "fresh canvas", "fresh data", "warm canvas", "warm data", "warm ttfb",
-            "concurrent canvas", "concurrent data"]
+            "concurrent canvas", "concurrent data", "warm CPU server + browser"]
     rows = []
     for page in res["pages"]:
         f = res["fresh"].get(page, {})
@@ -508,7 +588,7 @@ def table(res: dict, markdown: bool = False) -> str:
         rows.append([f"/{page}", _cell([f.get("canvas_ms")]), _cell([f.get("data_ms")]),
                      _cell([v["canvas_ms"] for v in w]), _cell([v["data_ms"] for v in w]),
                      _cell([v["response_start_ms"] for v in w]),
-                     _cell([v["canvas_ms"] for v in c]), _cell([v["data_ms"] for v in c])])
+                     _cell([v["canvas_ms"] for v in c]), _cell([v["data_ms"] for v in c]), _cpu_cell(w)])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -534,6 +614,13 @@ def summary(res: dict) -> list[str]:
             missing = len([v for v in conc if v[key] is None])
             out.append(f"{len(conc)} concurrent sessions, first {key[:-3]}: median {_fmt_ms(_median(xs))}, "
                        f"max {_fmt_ms(max(xs, default=None))}" + (f" ({missing} without)" if missing else ""))
+        cpu = res.get("concurrent_cpu_s")
+        cores = res.get("machine", {}).get("nproc")
+        if cpu and cores:
+            total = cpu["server"] + cpu["browser"]
+            out.append(f"{len(conc)} concurrent sessions used {cpu['server']:.1f} s of CPU in the server and "
+                       f"{cpu['browser']:.1f} s in the browser: on {cores} cores no schedule paints them all "
+                       f"before {total / cores:.1f} s")
     edits = []
     f = res["fresh"].get("protocol")
     if f and f.get("edit"):
