@@ -5,7 +5,8 @@
 from given ranges, and shows them to the policy. A policy trained on it by
 :func:`~nephlab.learn.train_ppo` is one controller for a family of systems; :meth:`ParametricEnv.at`
 fixes the parameters (also outside the training range) for evaluation or for fine-tuning
-(``train_ppo(env.at(...), init_policy=result.policy, ...)``).
+(``train_ppo(env.at(...), init_policy=result.policy, ...)``, which uses the fine-tuning recipe
+:meth:`~nephlab.learn.PPOConfig.fine_tuning` unless given a ``config``).
 """
 
 from __future__ import annotations
