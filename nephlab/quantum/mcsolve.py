@@ -247,9 +247,12 @@ def _trajectory(ms: _McStructure, dyn, key):
 
 
 @partial(jax.jit, static_argnames=("ms", "chunk"))
-def _run_chunk(ms: _McStructure, dyn, seed_key, first, chunk: int):
+def _run_chunk(ms: _McStructure, dyn, seed, first, chunk: int):
     """Trajectories ``first .. first+chunk-1``, vmapped; trajectory ``i`` draws from
-    ``fold_in(seed_key, i)`` only. ``first`` is data: one compiled program serves every chunk."""
+    ``fold_in(key(seed), i)`` only. ``seed`` (an int64 scalar, as ``jax.random.key`` converts a
+    Python int) and ``first`` are data: one compiled program serves every chunk and seed, and
+    making the key in here spares a fresh process the compilation of a seeding program."""
+    seed_key = jax.random.key(seed)
     keys = jax.vmap(lambda i: jax.random.fold_in(seed_key, i))(first + jnp.arange(chunk))
     return jax.vmap(lambda k: _trajectory(ms, dyn, k))(keys)
 
@@ -534,7 +537,7 @@ def mcsolve(
         if use_sparse and device.platform == "cpu":  # large kets: vmapped gathers cost more than they share
             chunk = min(chunk, max(1, SPARSE_CHUNK_CPU_ELEMS // n))
         chunk = min(chunk, 1 << (N - 1).bit_length())  # small runs: the next power of 2 (few programs)
-    seed_key = jax.random.key(seed_i)
+    seed_arr = np.int64(seed_i)  # what jax.random.key(seed_i) makes of the int (OverflowError beyond int64)
     max_jumps = _initial_max_jumps(c_parsed, tl)
     pieces = []
     for first in range(0, N, chunk):  # the last chunk is padded: one compiled program for all
@@ -542,7 +545,7 @@ def mcsolve(
             ms = _McStructure(st=st, method=meth.static(), n_c=len(c_parsed), n_eops=len(e_list),
                               store_states=bool(store_states), max_jumps=max_jumps, max_steps=int(meth.max_steps),
                               n_init=len(kets))
-            out = jax.device_get(_run_chunk(ms, dyn, seed_key, first, chunk))
+            out = jax.device_get(_run_chunk(ms, dyn, seed_arr, first, chunk))
             most = int(out[2]["count"].max(initial=0))
             if most <= max_jumps:
                 break
