@@ -90,17 +90,21 @@ def _norm2(y):
 
 
 def _ket_rhs(st: _engine.Structure, dyn):
-    """``f(t, y) = -i H_eff(t) ψ`` for the real-split ket ``y`` (2, n, 1)."""
+    """``f(t, y) = -i H_eff(t) ψ`` for the real-split ket ``y`` (2, n, 1), traced once per program."""
+    part = _engine.rhs_arguments(dyn)
+    return lambda t, y: _ket_rhs_once(st, part, t, y)
 
-    def f(t, y):
-        A = _engine._combine(st.a_coeffs, dyn["a"], t, dyn)
-        out = _ops.lmul(st.fmt, st.a_offsets, A, y)
-        if st.h_callable is not None:
-            Hm = jnp.asarray(st.h_callable(t, dyn["args"]), dtype=jnp.complex128)
-            out = out + _ops.lmul("dense", (), _ops.split(-1j * Hm), y)
-        return out
 
-    return f
+def _ket_rhs_at(st: _engine.Structure, dyn, t, y):
+    A = _engine._combine(st.a_coeffs, dyn["a"], t, dyn)
+    out = _ops.lmul(st.fmt, st.a_offsets, A, y)
+    if st.h_callable is not None:
+        Hm = jnp.asarray(st.h_callable(t, dyn["args"]), dtype=jnp.complex128)
+        out = out + _ops.lmul("dense", (), _ops.split(-1j * Hm), y)
+    return out
+
+
+_ket_rhs_once = _engine.traced_once(_ket_rhs_at)
 
 
 def _apply_jumps(st: _engine.Structure, dyn, t, y):
