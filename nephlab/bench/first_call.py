@@ -149,7 +149,10 @@ def run_child(kind: str, n: int, code: str, cache: str, ntraj: int = NTRAJ, time
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.1", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     src = _CHILD.format(kind=kind, n=n, code=code, ntraj=ntraj)
     launched = time.time()
-    out = subprocess.run([sys.executable, "-c", src], env=env, capture_output=True, text=True, timeout=timeout)
+    # run in the cache folder, so that a checkout in the current folder cannot shadow the nephlab
+    # that is installed (or named by PYTHONPATH)
+    out = subprocess.run([sys.executable, "-c", src], env=env, capture_output=True, text=True, timeout=timeout,
+                         cwd=cache)
     if out.returncode != 0:
         raise RuntimeError(f"{code} {kind}{n} failed:\n{out.stderr[-2000:]}")
     rep = json.loads(out.stdout.strip().splitlines()[-1])
