@@ -243,7 +243,12 @@ def _trajectory(ms: _McStructure, dyn, key):
         }
         return s, buf, r, key, rec
 
-    s, buf, r, key, rec = lax.while_loop(cond, body, (s, buf, r, key, rec))
+    # Every leaf of the carry depends on the trajectory's key from the start (selecting between two
+    # equal values keeps each bit): vmap then batches the loop in one pass instead of two, and the
+    # loops nested in it with it (tracing measured 0.6 s instead of 0.6-1.0 s at load average 6).
+    same = r >= 0.0
+    s, buf, r, key, rec = lax.while_loop(cond, body, jax.tree_util.tree_map(
+        lambda x: jnp.where(same, x, x) if x.dtype != key.dtype else x, (s, buf, r, key, rec)))
     y = s["y"]
     final = (y[0, :, 0] + 1j * y[1, :, 0]) / jnp.sqrt(_norm2(y))
     stats = {"steps": s["steps"], "accepted": s["accepted"], "success": s["idx"] >= T, "initial": comp}
