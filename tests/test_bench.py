@@ -76,3 +76,24 @@ def test_family_dispatch_runs_the_spectrum_benchmark(capsys):
 def test_family_unknown_is_refused(capsys):
     assert main(["--family=foo"]) == 2
     assert "expected one of mesolve, mcsolve, gradient, spectrum" in capsys.readouterr().err
+
+
+def test_first_call_family_runs_fresh_processes(tmp_path, capsys):
+    """``--family first_call``: a cold and a warm fresh process per code; the warm nephlab process
+    loads its solver from the cache folder the cold one filled, and both codes agree."""
+    from nephlab.bench.first_call import parse_rows as first_call_rows
+
+    assert first_call_rows("me20, mc20") == [("me", 20), ("mc", 20)]
+    with pytest.raises(ValueError, match="bad row 'x20'"):
+        first_call_rows("x20")
+    out = tmp_path / "first.json"
+    codes = "nephlab,qutip" if HAS_QUTIP else "nephlab"
+    assert main(["--family", "first_call", "--rows", "me4", "--codes", codes, "--json", str(out)]) == 0
+    assert "| mesolve n=4 | nephlab |" in capsys.readouterr().out
+    results = {r["code"]: r for r in json.loads(out.read_text())}
+    neph = results["nephlab"]
+    assert neph["cold"]["events"].get("misses", 0) >= 1
+    assert neph["warm"][0]["events"].get("misses", 0) == 0 and neph["warm"][0]["events"]["hits"] >= 1
+    assert neph["warm"][0]["value"] == neph["cold"]["value"]
+    if HAS_QUTIP:
+        assert abs(results["qutip"]["warm"][0]["value"] - neph["cold"]["value"]) < 1e-6

@@ -207,3 +207,16 @@ def test_tlist_that_does_not_start_at_zero_vs_qutip(method, form):
     np.testing.assert_allclose(np.asarray(res.states)[0], rho0, rtol=0, atol=1e-14)
     diff = max(np.abs(np.asarray(res.states)[i] - ref.states[i].full()).max() for i in range(len(tlist)))
     assert diff <= 1e-7, f"{method}: states differ from QuTiP's by {diff:.3g}"
+
+
+def test_runge_kutta_tableaus_are_diffraxs_bit_for_bit():
+    """The 5(4) pairs are written out as literals (no diffrax import on a solve's path): every
+    coefficient must equal diffrax's float64 value exactly."""
+    dfx = pytest.importorskip("diffrax")
+    from nephlab.quantum import _rk
+
+    assert _rk.tsit5_tableau() == _rk.from_diffrax(dfx.Tsit5, _rk._tsit5_dense)
+    assert _rk.dopri5_tableau() == _rk.from_diffrax(dfx.Dopri5, _rk._dopri5_dense)
+    # the dense-output weights at θ = 1 reproduce the step's weights b
+    for tb in (_rk.tsit5_tableau(), _rk.dopri5_tableau()):
+        np.testing.assert_allclose(tb.dense(1.0, tb.b), tb.b, atol=1e-12)

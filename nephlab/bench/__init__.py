@@ -7,6 +7,9 @@ does not import JAX or any peer code.
   nephlab dense/sparse vs QuTiP 5 vs dynamiqs (``nephlab bench large --help``).
 - :mod:`nephlab.bench.lindblad` -- Lindblad master equation: nephlab vs QuTiP 5 vs
   dynamiqs on a driven Kerr oscillator (``python benchmarks/lindblad.py --help``).
+- :mod:`nephlab.bench.first_call` -- the first mesolve/mcsolve call of a fresh process, cold and
+  warm persistent compilation cache, nephlab vs QuTiP 5 vs dynamiqs
+  (``python benchmarks/first_call.py --help``).
 - :mod:`nephlab.bench.langevin` -- batched overdamped Langevin: nephlab vs a NumPy loop vs pure
   Python (``python benchmarks/langevin.py --help``).
 - :mod:`nephlab.bench.learn` -- learned control: nephlab's jitted PPO vs Stable-Baselines3 PPO
@@ -23,4 +26,4 @@ does not import JAX or any peer code.
   first Bokeh plot per page, fresh, warm and concurrent (``python benchmarks/page_load.py --help``).
 """
 
-__all__ = ["cloning", "grape", "langevin", "large", "learn", "lindblad", "md", "pages"]
+__all__ = ["cloning", "first_call", "grape", "langevin", "large", "learn", "lindblad", "md", "pages"]

@@ -653,7 +653,8 @@ def _parser(prog: str | None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog=prog,
         description="Lindblad benchmark: nephlab vs QuTiP 5 vs dynamiqs on a driven Kerr oscillator. "
-        "--family mcsolve|gradient|spectrum runs the quantum-jump, gradient or spectrum benchmark instead "
+        "--family mcsolve|gradient|spectrum|first_call runs the quantum-jump, gradient, spectrum or "
+        "fresh-process first-call benchmark instead "
         "(each with its own options: --family NAME --help).",
     )
     ap.add_argument(
@@ -688,11 +689,12 @@ def _parser(prog: str | None) -> argparse.ArgumentParser:
     return ap
 
 
-FAMILIES = ("mesolve", "mcsolve", "gradient", "spectrum")
+FAMILIES = ("mesolve", "mcsolve", "gradient", "spectrum", "first_call")
 """``--family``: ``mesolve`` is this module's table; the others run :mod:`nephlab.bench.mcsolve`
 (1000 quantum-jump trajectories vs QuTiP and dynamiqs), :mod:`nephlab.bench.gradient` (∂⟨a†a⟩(T)/∂(F, κ)
-vs dynamiqs) and :mod:`nephlab.bench.spectrum` (spectrum and correlations vs QuTiP), each with its
-own options (``--family mcsolve --help``)."""
+vs dynamiqs), :mod:`nephlab.bench.spectrum` (spectrum and correlations vs QuTiP) and
+:mod:`nephlab.bench.first_call` (the first call of a fresh process, cold and warm compilation
+cache, vs QuTiP and dynamiqs), each with its own options (``--family mcsolve --help``)."""
 
 
 def _split_family(argv: list[str]) -> tuple[str, list[str]]:
@@ -714,7 +716,7 @@ def _split_family(argv: list[str]) -> tuple[str, list[str]]:
 def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
     """Run the benchmark; ``argv`` excludes the program name. Returns an exit status.
 
-    ``--family mcsolve|gradient|spectrum`` runs that family's benchmark instead of the mesolve
+    ``--family mcsolve|gradient|spectrum|first_call`` runs that family's benchmark instead of the mesolve
     table (see :data:`FAMILIES`); every other argument goes to it.
     """
     family, argv = _split_family(list(sys.argv[1:] if argv is None else argv))

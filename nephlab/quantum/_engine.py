@@ -107,8 +107,38 @@ def _combine(specs, datas, t, dyn):
 # ---------------------------------------------------------------------------------------------
 
 
+# What the right-hand sides read from ``dyn`` (the rest of it is not passed to them).
+RHS_KEYS = ("a", "jumps", "E", "t_frame", "args", "splines")
+
+
+def traced_once(body: Callable) -> Callable:
+    """``body(st, dyn, t, y)`` as a nested ``jax.jit`` with ``st`` static.
+
+    A solver's step calls its right-hand side 7-9 times (the stages, the first step's estimate,
+    the jumps). Called through this wrapper, it is traced to a jaxpr and lowered once per
+    structure and shapes instead of at every call site: the first call of a fresh process spends
+    that much less time in tracing and lowering, which the persistent compilation cache cannot
+    save. XLA inlines the calls before optimising, so the compiled program computes the same.
+    """
+    return jax.jit(body, static_argnums=0)
+
+
+def rhs_arguments(dyn) -> dict:
+    """The part of ``dyn`` a right-hand side reads (:data:`RHS_KEYS`)."""
+    return {k: dyn[k] for k in RHS_KEYS if k in dyn}
+
+
 def make_rhs(st: Structure, dyn) -> Callable:
     """``f(t, y) -> dy/dt`` for the real-split state ``y`` (2, n, n), in the frame if enabled."""
+    part = rhs_arguments(dyn)
+    return lambda t, y: _rhs_once(st, part, t, y)
+
+
+def _rhs_at(st: Structure, dyn, t, y):
+    return _rhs_body(st, dyn)(t, y)
+
+
+def _rhs_body(st: Structure, dyn) -> Callable:
     fmt = st.fmt
     if fmt == "sparse":  # constant operators, no frame (mesolve assembles nothing else)
         return lambda t, y: _ops.sparse_lindblad(dyn["a"][0], [j[0] for j in dyn["jumps"]], y, st.hermitian)
@@ -142,6 +172,9 @@ def make_rhs(st: Structure, dyn) -> Callable:
         return out
 
     return rhs
+
+
+_rhs_once = traced_once(_rhs_at)
 
 
 def _unframe(st: Structure, dyn, t, rho):

@@ -1,7 +1,8 @@
 """A lean adaptive explicit Runge–Kutta loop for density matrices (one system; vmap for batches).
 
-diffrax supplies the Butcher tableaus (Dormand–Prince 5(4) and Tsitouras 5(4)); the loop itself
-is ours because the master equation wants things a general ODE library does not do by default:
+The Butcher tableaus (Dormand–Prince 5(4) and Tsitouras 5(4)) are diffrax's coefficients, written
+out here as literals (a test checks them against diffrax bit for bit), so a solve does not import
+diffrax, which costs about 0.3–0.6 s in a fresh process. The loop itself is ours because the master equation wants things a general ODE library does not do by default:
 
 * **exact right-hand-side counts** in the statistics;
 * **dense output** at the saved times from the stages already computed (4th-order continuous
@@ -40,7 +41,8 @@ class Tableau:
     order: int = 5
 
 
-def _from_diffrax(solver_cls, dense: Callable) -> Tableau:
+def from_diffrax(solver_cls, dense: Callable) -> Tableau:
+    """The tableau of a diffrax solver class (``diffrax.Tsit5``, ``diffrax.Dopri5``) with ``dense``."""
     tb = solver_cls.tableau
     a = tuple(tuple(float(x) for x in row) for row in tb.a_lower)
     return Tableau(
@@ -84,20 +86,45 @@ def _dopri5_dense(t, b: tuple):
     return out
 
 
+# diffrax 0.7's ``Tsit5.tableau`` and ``Dopri5.tableau`` (a_lower, b_sol, b_error, c), as the shortest
+# round-tripping reprs of its float64 values (tests/test_mesolve_reference.py compares them with diffrax).
+_TSIT5 = dict(
+    a=((0.161,),
+       (-0.008480655492356989, 0.335480655492357),
+       (2.8971530571054935, -6.359448489975075, 4.3622954328695815),
+       (5.325864828439257, -11.748883564062828, 7.4955393428898365, -0.09249506636175525),
+       (5.86145544294642, -12.92096931784711, 8.159367898576159, -0.071584973281401, -0.028269050394068383),
+       (0.09646076681806523, 0.01, 0.4798896504144996, 1.379008574103742, -3.290069515436081, 2.324710524099774)),
+    b=(0.09646076681806523, 0.01, 0.4798896504144996, 1.379008574103742, -3.290069515436081, 2.324710524099774, 0.0),
+    e=(0.0017800110522257773, 0.0008164344596567463, -0.007880878010261994, 0.1447110071732629,
+       -0.5823571654525552, 0.45808210592918686, -0.015151515151515152),
+    c=(0.0, 0.161, 0.327, 0.9, 0.9800255409045097, 1.0, 1.0),
+)
+_DOPRI5 = dict(
+    a=((0.2,),
+       (0.075, 0.225),
+       (0.9777777777777777, -3.7333333333333334, 3.5555555555555554),
+       (2.9525986892242035, -11.595793324188385, 9.822892851699436, -0.2908093278463649),
+       (2.8462752525252526, -10.757575757575758, 8.906422717743473, 0.2784090909090909, -0.2735313036020583),
+       (0.09114583333333333, 0.0, 0.44923629829290207, 0.6510416666666666, -0.322376179245283, 0.13095238095238096)),
+    b=(0.09114583333333333, 0.0, 0.44923629829290207, 0.6510416666666666, -0.322376179245283, 0.13095238095238096,
+       0.0),
+    e=(0.0008217592592592582, 0.0, -0.002835180193670739, 0.024652777777777746, -0.03390919811320753,
+       0.02793650793650794, -0.016666666666666666),
+    c=(0.0, 0.2, 0.3, 0.8, 0.8888888888888888, 1.0, 1.0),
+)
+
+
 @lru_cache(maxsize=None)
 def tsit5_tableau() -> Tableau:
     """Tsitouras 5(4) (diffrax's coefficients) with Tsitouras' dense output."""
-    import diffrax as dfx
-
-    return _from_diffrax(dfx.Tsit5, _tsit5_dense)
+    return Tableau(name="tsit5", dense=_tsit5_dense, **_TSIT5)
 
 
 @lru_cache(maxsize=None)
 def dopri5_tableau() -> Tableau:
     """Dormand–Prince 5(4) (diffrax's coefficients) with Shampine's dense output."""
-    import diffrax as dfx
-
-    return _from_diffrax(dfx.Dopri5, _dopri5_dense)
+    return Tableau(name="dopri5", dense=_dopri5_dense, **_DOPRI5)
 
 
 def materialize(x):

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from functools import reduce
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401  (enables float64)
+
+
+def _jax(x: np.ndarray) -> jnp.ndarray:
+    """A NumPy array as a complex128 JAX array. Built on the host and copied with ``device_put``, an
+    operator costs a fresh process no compilation (JAX compiles every eager ``jnp`` operation, and
+    ``jnp.asarray`` of a host array, once per shape on first use: 5-100 ms each here)."""
+    return jax.device_put(np.asarray(x, dtype=np.complex128))
 
 __all__ = [
     "basis",
@@ -53,7 +61,7 @@ def destroy(n: int) -> jnp.ndarray:
         (1.0, 2.0)
     """
     n = _check_dim(n)
-    return jnp.asarray(np.diag(np.sqrt(np.arange(1, n, dtype=float)), 1), dtype=jnp.complex128)
+    return _jax(np.diag(np.sqrt(np.arange(1, n, dtype=float)), 1))
 
 
 def create(n: int) -> jnp.ndarray:
@@ -64,7 +72,8 @@ def create(n: int) -> jnp.ndarray:
         >>> float(ad[1, 0].real)
         1.0
     """
-    return destroy(n).T
+    n = _check_dim(n)
+    return _jax(np.diag(np.sqrt(np.arange(1, n, dtype=float)), -1))
 
 
 def num(n: int) -> jnp.ndarray:
@@ -75,7 +84,7 @@ def num(n: int) -> jnp.ndarray:
         [0, 1, 2]
     """
     n = _check_dim(n)
-    return jnp.diag(jnp.arange(n, dtype=jnp.complex128))
+    return _jax(np.diag(np.arange(n, dtype=float)))
 
 
 def qeye(n: int) -> jnp.ndarray:
@@ -86,7 +95,7 @@ def qeye(n: int) -> jnp.ndarray:
         (2, 2)
     """
     n = _check_dim(n)
-    return jnp.eye(n, dtype=jnp.complex128)
+    return _jax(np.eye(n))
 
 
 def sigmax() -> jnp.ndarray:
@@ -96,7 +105,7 @@ def sigmax() -> jnp.ndarray:
         >>> sigmax()[0, 1].real.item()
         1.0
     """
-    return jnp.array([[0, 1], [1, 0]], dtype=jnp.complex128)
+    return _jax([[0, 1], [1, 0]])
 
 
 def sigmay() -> jnp.ndarray:
@@ -106,7 +115,7 @@ def sigmay() -> jnp.ndarray:
         >>> sigmay()[0, 1].imag.item()
         -1.0
     """
-    return jnp.array([[0, -1j], [1j, 0]], dtype=jnp.complex128)
+    return _jax([[0, -1j], [1j, 0]])
 
 
 def sigmaz() -> jnp.ndarray:
@@ -116,7 +125,7 @@ def sigmaz() -> jnp.ndarray:
         >>> sigmaz()[1, 1].real.item()
         -1.0
     """
-    return jnp.array([[1, 0], [0, -1]], dtype=jnp.complex128)
+    return _jax([[1, 0], [0, -1]])
 
 
 def sigmap() -> jnp.ndarray:
@@ -126,7 +135,7 @@ def sigmap() -> jnp.ndarray:
         >>> sigmap()[0, 1].real.item()
         1.0
     """
-    return jnp.array([[0, 1], [0, 0]], dtype=jnp.complex128)
+    return _jax([[0, 1], [0, 0]])
 
 
 def sigmam() -> jnp.ndarray:
@@ -138,7 +147,7 @@ def sigmam() -> jnp.ndarray:
         >>> sigmam()[1, 0].real.item()
         1.0
     """
-    return jnp.array([[0, 0], [1, 0]], dtype=jnp.complex128)
+    return _jax([[0, 0], [1, 0]])
 
 
 def basis(n: int, k: int = 0) -> jnp.ndarray:
@@ -151,7 +160,9 @@ def basis(n: int, k: int = 0) -> jnp.ndarray:
     n = _check_dim(n)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < n:
         raise ValueError(f"k must be an integer in [0, {n - 1}], got {k!r}")
-    return jnp.zeros((n, 1), dtype=jnp.complex128).at[int(k), 0].set(1.0)
+    ket = np.zeros((n, 1))
+    ket[int(k), 0] = 1.0
+    return _jax(ket)
 
 
 def ket2dm(psi) -> jnp.ndarray:
@@ -174,7 +185,10 @@ def fock_dm(n: int, k: int = 0) -> jnp.ndarray:
         >>> fock_dm(3, 2)[2, 2].real.item()
         1.0
     """
-    return ket2dm(basis(n, k))
+    basis(n, k)  # checks n and k
+    rho = np.zeros((n, n))
+    rho[int(k), int(k)] = 1.0
+    return _jax(rho)
 
 
 def coherent(n: int, alpha: complex) -> jnp.ndarray:
@@ -213,7 +227,7 @@ def thermal_dm(n: int, nbar: float) -> jnp.ndarray:
     k = np.arange(n)
     logp = k * (np.log(nbar) - np.log1p(nbar))
     p = np.exp(logp - logp.max())
-    return jnp.diag(jnp.asarray(p / p.sum(), dtype=jnp.complex128))
+    return _jax(np.diag(p / p.sum()))
 
 
 def tensor(*ops) -> jnp.ndarray:
