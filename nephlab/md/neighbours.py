@@ -23,7 +23,8 @@ Build (:func:`build`, all gathers, one sort of N cell indices):
    :func:`cell_capacity`). The particle in slot a of cell c has as candidates the ``27 × C``
    slots of c's 27 neighbouring cells; they are compared block-wise, cell against neighbour
    cell (one gather per cell and neighbour cell, then broadcast arithmetic: per-candidate
-   gathers cost ~2x more on CPU). A box with fewer than 4 cells across its narrowest plane
+   gathers cost ~2x more on CPU; computing only the 13 forward blocks and transposing them into
+   the backward ones costs ~1.5x more, XLA's CPU code for the transposed packing being slow). A box with fewer than 4 cells across its narrowest plane
    spacing (:func:`use_cell_list`) compares every particle with all N instead.
 3. The candidates within the cut-off are packed into 32-bit words per row (one reduction), the
    words' population counts give a per-row prefix count, and output slot k of row i finds its
@@ -196,15 +197,10 @@ def _candidate_words(s: Any, xy: Any, slots: Any, L: float, cutoff: float):
     pid = jnp.where(slots < count[:, None], order[jnp.minimum(start[:-1, None] + slots, n - 1)], n)  # (cells, C)
     ext = lambda x: jnp.concatenate([x, jnp.full((1,), 0.5, x.dtype)])[pid]        # noqa: E731
     px, py, pz = ext(sx), ext(sy), ext(sz)                                          # (cells, C)
-    # the cell itself and its 13 forward neighbours (_SHELL[13:]); the 13 backward blocks are the
-    # transposed forward blocks of the neighbours (_SHELL[26 - b] = -_SHELL[b]): half the arithmetic
-    fwd = nbc[:, 13:]
-    qx, qy, qz, qid = px[fwd], py[fwd], pz[fwd], pid[fwd]                           # (cells, 14, C)
+    qx, qy, qz, qid = px[nbc], py[nbc], pz[nbc], pid[nbc]                           # (cells, 27, C)
     a = (slice(None), slice(None), None, None)
     ins = _inside(px[a], py[a], pz[a], qx[:, None], qy[:, None], qz[:, None], xy, L, cutoff)
-    ins = ins & (pid[a] < n) & (qid[:, None] < n) & (pid[a] != qid[:, None])      # (cells, C, 14, C)
-    back = ins[nbc[:, :13], :, 13 - jnp.arange(13)[None, :], :]                     # (cells, 13, C(q), C(a))
-    ins = jnp.concatenate([jnp.transpose(back, (0, 3, 1, 2)), ins], axis=2)         # (cells, C, 27, C)
+    ins = ins & (pid[a] < n) & (qid[:, None] < n) & (pid[a] != qid[:, None])      # (cells, C, 27, C)
     words = _words(ins.reshape(n_cells * c, 27 * c))
     rank = jnp.zeros((n,), jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))   # N-element scatter
     row = cid * c + rank - start[cid]                                               # particle -> slot
