@@ -23,14 +23,15 @@ Build (:func:`build`, all gathers, one sort of N cell indices):
    :func:`cell_capacity`). The particle in slot a of cell c has as candidates the ``27 × C``
    slots of c's 27 neighbouring cells; they are compared block-wise, cell against neighbour
    cell (one gather per cell and neighbour cell, then broadcast arithmetic: per-candidate
-   gathers cost ~2x more on CPU; computing only the 13 forward blocks and transposing them into
-   the backward ones costs ~1.5x more, XLA's CPU code for the transposed packing being slow). A box with fewer than 4 cells across its narrowest plane
-   spacing (:func:`use_cell_list`) compares every particle with all N instead.
+   gathers cost ~2x more on CPU; computing only the 13 forward blocks and transposing them
+   into the backward ones cost ~1.5x more, XLA's CPU code for the transposed flags being slow).
+   A box with fewer than 4 cells across its narrowest plane spacing (:func:`use_cell_list`)
+   compares every particle with all N instead.
 3. The candidates within the cut-off are packed into 32-bit words per row (one reduction), the
    words' population counts give a per-row prefix count, and output slot k of row i finds its
-   word by a binary search of that prefix and its bit by a binary search with population counts
-   of the word's low bits: compaction without cumulative sums over the candidates and without
-   scatters (the one scatter is the N-element inverse of the sort).
+   word by counting the words whose prefix is <= k and its bit by a binary search with
+   population counts of the word's low bits: compaction without cumulative sums over the
+   candidates and without scatters (the one scatter is the N-element inverse of the sort).
 """
 
 from __future__ import annotations
@@ -160,7 +161,8 @@ def _inside(six, siy, siz, sjx, sjy, sjz, xy, L: float, cutoff: float):
 
 
 def _words(inside: Any) -> Any:
-    """Rows of candidate flags ``(R, M)`` -> 32-bit words ``(R, ceil(M/32))``, bit b of word w = flag 32 w + b."""
+    """Rows of candidate flags ``(R, M)`` -> 32-bit words ``(R, ceil(M/32))``; bit b of word w is
+    flag ``32 w + b``."""
     r, m = inside.shape
     nw = -(-m // _BITS)
     flat = jnp.pad(inside, ((0, 0), (0, nw * _BITS - m))).reshape(r, nw, _BITS)
