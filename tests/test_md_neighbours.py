@@ -70,7 +70,6 @@ def test_pairs_match_brute_force_in_the_sheared_box(n, tilt_fracs):
 def test_overflow_is_flagged_and_allocation_grows():
     n, L, cutoff = 2000, (2000 / RHO) ** (1 / 3), 2.8
     s = np.random.default_rng(1).random((n, 3))
-    ref, _ = brute_pairs(s, L, 0.2 * L, cutoff)
     nb0 = nbl.empty(n, L, cutoff)
     short_rows = nb0._replace(idx=nb0.idx[:40])                  # K = 40 < the ~78 neighbours
     assert bool(build(s, L, 0.2 * L, cutoff, short_rows).did_buffer_overflow)
