@@ -32,7 +32,7 @@ def disordered(s, seed):
 @pytest.mark.parametrize("make, tilt_frac", [
     (lambda: lennard_jones(256, 0.8442, 0.722), 0.0),
     (lambda: lennard_jones(256, 0.8442, 0.722), 0.37),
-    # WCA at N=500: the box holds > 3 cells per side, so jax-md's fractional cell list is used
+    # WCA at N=500: the box holds >= 4 cells per side, so the cell-list build is used
     (lambda: wca(500, 0.8442, 1.0), -0.5),
 ])
 def test_forces_virial_match_brute_force(make, tilt_frac):

@@ -9,20 +9,19 @@ coordinates, which is exact for pairs within ``r_c + skin`` when the smallest pl
 ``L/sqrt(1 + (xy/L)²) >= L/sqrt(1.25)`` exceeds ``2 (r_c + skin)``; the public functions refuse
 systems that do not satisfy it.
 
-jax-md underneath: :func:`jax_md.space.periodic_general` (fractional displacements under the
-current box), :func:`jax_md.partition.neighbor_list` (``OrderedSparse`` half lists from cell
-lists in fractional coordinates, rebuilt with the current box); the cut-and-shifted LJ pair
-force is computed inline on the list. Each pair i<j is stored once (forces by two segment
-sums), with a capacity fixed by (N, L, cut-off) (:func:`pair_capacity`), so one system compiles
-once; boxes with fewer than 4 cells per side (:func:`use_cell_list`) build the same half list
-from all pairs with gathers only (jax-md's scatter-based pruning is ~5x slower on CPU there).
-The rebuild decision is ours (jax-md's own test ignores the box deformation): the list built with
-cut-off ``r_c + skin`` stays valid while ``2M + |γ̇| t (r_c + 4M) < skin``, where ``M`` is the
-largest peculiar displacement of any particle since the rebuild and ``t`` the time since it (a
-bound on how far a pair can approach, streaming included); it is also rebuilt at every flip.
+Neighbour lists (:mod:`nephlab.md.neighbours`): dense full lists ``(K, N)`` (each pair in both
+rows) built with gathers only from cells in fractional coordinates, sized for the flip-point box
+(or from all pairs where the box holds fewer than 4 cells, :func:`use_cell_list`); ``K`` and the
+cell capacity are fixed by (N, L, cut-off), so one system compiles once, and an overflow grows
+them. The cut-and-shifted LJ pair force is computed inline on the list: one evaluation per list
+entry and one variadic reduction per particle (forces, energy, virial), no scatter. The rebuild
+decision: the list built with cut-off ``r_c + skin`` stays valid while
+``2M + |γ̇| t (r_c + 4M) < skin``, where ``M`` is the largest peculiar displacement of any particle
+since the rebuild and ``t`` the time since it (a bound on how far a pair can approach, streaming
+included); it is also rebuilt at every flip. ``State.n_rebuild`` counts the rebuilds.
 
-Cost (CPU, float64, LJ triple point, r_c = 2.5, skin 0.3): about 2.5-3 µs of CPU time per
-particle-step for N = 500-864, most of it the pair forces; one compilation per
+Cost (CPU, LJ at ρ = 0.8442, T = 1.44, r_c = 2.5, skin 0.3, a rebuild every ~8 steps): see
+``benchmarks/RESULTS.md`` (``nephlab bench md``); one compilation per
 (N, box, r_c, skin, thermostat, n_bins, dtype) (shear rate, dt and T are traced).
 
 Equations of motion (SLLOD; peculiar momenta ``p``, m = 1)::
@@ -43,20 +42,19 @@ Integrators (all symmetric compositions of exact sub-flows, hence time reversibl
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax_md import partition, space
 
 from .. import _config  # noqa: F401  (float64)
+from . import neighbours as _nb
+from .neighbours import min_plane_spacing, use_cell_list
 
-__all__ = ["THERMOSTATS", "NOSE_HOOVER_TAU", "SKIN", "forces_and_virial", "pair_capacity", "use_cell_list"]
+__all__ = ["THERMOSTATS", "NOSE_HOOVER_TAU", "SKIN", "forces_and_virial", "min_plane_spacing", "use_cell_list"]
 
 THERMOSTATS = ("isokinetic", "nose-hoover", "nve")
 NOSE_HOOVER_TAU = 0.5
@@ -81,7 +79,7 @@ class State(NamedTuple):
     disp: Any     # (N, 3) peculiar displacement since the last rebuild
     dmax: Any     # running max of |disp|
     tsince: Any   # time since the last rebuild
-    nbrs: Any     # jax-md NeighborList
+    nbrs: Any     # neighbours.Neighbours (dense full list)
     n_rebuild: Any
 
 
@@ -92,157 +90,66 @@ class Params(NamedTuple):
     tau: Any
 
 
-class Pairs(NamedTuple):
-    """All-pairs half list of a small box (no cell list): ``idx`` ``(2, capacity)`` as jax-md's
-    ``OrderedSparse`` (receiver, sender; padding = N), ``overflow`` (bool), and ``tri``
-    ``(2, N(N-1)/2)`` the candidate pairs (a loop-invariant buffer, carried so it is no
-    compile-time constant)."""
-    idx: Any
-    overflow: Any
-    tri: Any
-
-    @property
-    def did_buffer_overflow(self):
-        return self.overflow
-
-    @property
-    def cell_size_too_small(self):
-        return jnp.zeros((), bool)
-
-
 def box_matrix(L, xy, dtype=jnp.float64):
     """The upper-triangular box matrix ``[[L, xy, 0], [0, L, 0], [0, 0, L]]``."""
     return jnp.array([[L, xy, 0.0], [0.0, L, 0.0], [0.0, 0.0, L]], dtype=dtype)
-
-
-def min_plane_spacing(L: float) -> float:
-    """Smallest plane spacing of the box over tilts |xy| <= L/2: ``L/sqrt(1.25)``."""
-    return L / math.sqrt(1.25)
-
-
-def pair_capacity(n: int, L: float, cutoff: float) -> int:
-    """Fixed capacity of the half (i<j) pair list: ``1.2 x`` the ideal-gas count within ``cutoff``
-    plus a fluctuation margin, rounded up to a multiple of 256 (at most ``N(N-1)/2``).
-
-    It depends on (N, L, cutoff) only, not on the configuration, so every run of one system
-    compiles to the same shapes; an overflow (a denser configuration) grows it.
-
-    Example:
-        >>> pair_capacity(500, 8.3975, 2.8)     # ~19400 pairs within 2.8 sigma at rho = 0.8442
-        24576
-    """
-    mean = 0.5 * n * (n / L ** 3) * (4.0 / 3.0) * math.pi * cutoff ** 3
-    cap = 256 * math.ceil((1.2 * mean + 8.0 * math.sqrt(mean) + 64.0) / 256)
-    return int(min(cap, n * (n - 1) // 2))
-
-
-def cell_capacity(n: int, cell_size: Any, grow: int = 0) -> int:
-    """Particles a cell of a cell list can hold: the mean occupancy ``n · (cell volume)`` (cell
-    sides ``cell_size`` as fractions of the box) plus 6 standard deviations of a Poisson count,
-    times 1.25 per re-allocation ``grow``.
-
-    Example:
-        >>> cell_capacity(256, 0.25)    # 64 cells, 4 particles each on average
-        17
-    """
-    frac = float(np.prod(np.broadcast_to(np.asarray(cell_size, dtype=float), (3,))))
-    mean = n * frac
-    return int(math.ceil((mean + 6.0 * math.sqrt(mean) + 1.0) * 1.25 ** grow))
-
-
-def use_cell_list(L: float, cutoff: float) -> bool:
-    """Cell lists pay only with >= 4 cells per side (27 cells of candidates < N); the cells are
-    sized for the flip-point box, whose narrowest plane spacing is ``L/sqrt(1.25)``.
-
-    Example:
-        >>> use_cell_list(8.3975, 2.8), use_cell_list(16.0, 2.8)   # L (sigma), r_c + skin (sigma)
-        (False, True)
-    """
-    return min_plane_spacing(L) / cutoff >= 4.0
 
 
 @functools.lru_cache(maxsize=32)
 def _engine(n: int, L: float, r_cut: float, skin: float, thermostat: str, n_bins: int, dtype: str):
     """Compiled pieces for one (N, L, r_c, skin, thermostat, n_bins, dtype).
 
-    The neighbour list is jax-md's ``OrderedSparse`` half list (each pair i<j once, as
-    ``idx = (receiver, sender)`` with the senders ascending) with a configuration-independent
-    capacity (:func:`pair_capacity`), so forces cost one evaluation per pair plus two segment
-    sums, and repeated runs of one system reuse one compiled program.
+    The neighbour list is a dense full list (:mod:`nephlab.md.neighbours`: ``idx`` ``(K, N)``,
+    each pair in both rows) with a configuration-independent row length, so forces are one
+    evaluation per list entry and a reduction per particle (no scatter), and repeated runs of one
+    system reuse one compiled program.
     """
     dt_ = jnp.dtype(dtype)
-    h0 = box_matrix(L, 0.0, dt_)
-    disp, _ = space.periodic_general(h0, fractional_coordinates=True)
     cutoff = r_cut + skin
-    nbr_fn = partition.neighbor_list(disp, h0, cutoff, dr_threshold=0.0, fractional_coordinates=True,
-                                     format=partition.OrderedSparse, capacity_multiplier=1.25,
-                                     disable_cell_list=not use_cell_list(L, cutoff))
     u_cut = float(4.0 * (r_cut ** -12 - r_cut ** -6))
     rc2 = r_cut * r_cut
     d_f = 3 * n - 3
     vol = L ** 3
     half = L / 2
-    cache: dict = {"capacity": pair_capacity(n, L, cutoff), "template": None}
+    cache: dict = {"grow": 0}
 
     def forces(s, idx, xy):
-        a, b = idx[0], idx[1]                                      # receiver, sender (ascending)
-        ac, bc = jnp.minimum(a, n - 1), jnp.minimum(b, n - 1)
-        ds = s[ac] - s[bc]
-        ds = ds - jnp.round(ds)                                    # minimum image, fractional
-        d = jnp.stack([L * ds[:, 0] + xy * ds[:, 1], L * ds[:, 1], L * ds[:, 2]], -1)   # r_a - r_b
-        r2 = jnp.sum(d * d, -1)
-        mask = (a < n) & (r2 < rc2)
+        j = jnp.minimum(idx, n - 1)                                # (K, N) neighbours of column i
+        sx, sy, sz = s[:, 0], s[:, 1], s[:, 2]
+        dsx, dsy, dsz = sx - sx[j], sy - sy[j], sz - sz[j]
+        dsx, dsy, dsz = dsx - jnp.round(dsx), dsy - jnp.round(dsy), dsz - jnp.round(dsz)  # minimum image
+        dx, dy, dz = L * dsx + xy * dsy, L * dsy, L * dsz          # r_i - r_j
+        r2 = dx * dx + dy * dy + dz * dz
+        mask = (idx < n) & (r2 < rc2)
         ir2 = jnp.where(mask, 1.0 / jnp.where(mask, r2, 1.0), 0.0)
         ir6 = ir2 * ir2 * ir2
         u = jnp.where(mask, 4.0 * ir6 * (ir6 - 1.0) - u_cut, 0.0)
-        fv = (24.0 * ir2 * ir6 * (2.0 * ir6 - 1.0))[:, None] * d  # force on a: -u'(r) d/r
-        f = (jax.ops.segment_sum(fv, ac, n)
-             - jax.ops.segment_sum(fv, bc, n, indices_are_sorted=True))
-        return f, jnp.sum(u), d.T @ fv
-
-    cells = use_cell_list(L, cutoff)
+        g = 24.0 * ir2 * ir6 * (2.0 * ir6 - 1.0)                   # force on i: g (r_i - r_j)
+        fx, fy, fz = g * dx, g * dy, g * dz
+        # one variadic reduction over the neighbours: XLA then evaluates the pairs once (separate
+        # sums would each recompute the fused pair terms)
+        terms = (fx, fy, fz, u, fx * dx, fx * dy, fx * dz, fy * dy, fy * dz, fz * dz)
+        zero = jnp.zeros((), dx.dtype)
+        out = lax.reduce(terms, (zero,) * len(terms), lambda p, q: tuple(x + y for x, y in zip(p, q)), (0,))
+        f = jnp.stack(out[:3], -1)
+        wxx, wxy, wxz, wyy, wyz, wzz = (0.5 * jnp.sum(x) for x in out[4:])   # each pair twice
+        w = jnp.stack([jnp.stack([wxx, wxy, wxz]), jnp.stack([wxy, wyy, wyz]), jnp.stack([wxz, wyz, wzz])])
+        return f, 0.5 * jnp.sum(out[3]), w
 
     def update_nbrs(s, nbrs, xy):
-        if cells:
-            return nbr_fn.update(s, nbrs, box=box_matrix(L, xy, dt_))
-        # all pairs i<j, compacted by a cumulative count and a binary search (gathers only: XLA's
-        # scatter-based compaction, as in jax-md's prune, costs ~5x more on CPU)
-        i, j = nbrs.tri[0], nbrs.tri[1]
-        ds = s[i] - s[j]
-        ds = ds - jnp.round(ds)
-        dx, dy, dz = L * ds[:, 0] + xy * ds[:, 1], L * ds[:, 1], L * ds[:, 2]
-        inside = (dx * dx + dy * dy + dz * dz) < cutoff * cutoff
-        count = jnp.cumsum(inside.astype(jnp.int32))
-        cap = nbrs.idx.shape[1]
-        k = jnp.searchsorted(count, jnp.arange(1, cap + 1, dtype=jnp.int32), method="scan")
-        ok = k < count.shape[0]
-        kc = jnp.minimum(k, count.shape[0] - 1)
-        idx = jnp.stack([jnp.where(ok, j[kc], n), jnp.where(ok, i[kc], n)]).astype(jnp.int32)
-        return Pairs(idx, nbrs.overflow | (count[-1] > cap), nbrs.tri)
+        return _nb.build(s, xy, nbrs, L, cutoff)
 
     update_jit = jax.jit(update_nbrs)
 
     def allocate(s, xy, grow=0):
-        """A list with the engine's capacity (x 1.25**grow, kept for later runs), its cells sized
-        for the worst-case (flip-point) box, built at xy."""
-        if grow:
-            cache["capacity"] = min(n * (n - 1) // 2, 256 * math.ceil(cache["capacity"] * 1.25 ** grow / 256))
-            cache["template"] = None
-        if not cells:
-            tri = jnp.asarray(np.stack(np.triu_indices(n, 1)).astype(np.int32))
-            nb = Pairs(jnp.full((2, cache["capacity"]), n, jnp.int32), jnp.zeros((), bool), tri)
-        elif cache["template"] is None:
-            nb = nbr_fn.allocate(s, box=box_matrix(L, half, dt_), extra_capacity=2 * grow)
-            if nb.cell_size is not None:  # a static field: keep it a concrete NumPy value, not a jax.Array
-                nb = dataclasses.replace(nb, cell_size=np.asarray(nb.cell_size))
-            if nb.cell_list_capacity is not None:
-                # jax-md sizes the cells from the configuration it is given (a lattice holds exactly
-                # N/cells per cell), and a liquid soon overflows them: size them for the density
-                nb = dataclasses.replace(nb, cell_list_capacity=cell_capacity(n, nb.cell_size, grow))
-            cache["template"] = dataclasses.replace(nb, max_occupancy=cache["capacity"])
-        nb = update_jit(s, cache["template"] if cells else nb, xy)
-        if bool(nb.did_buffer_overflow) and cache["capacity"] < n * (n - 1) // 2 and grow < 8:
-            return allocate(s, xy, grow + 1)     # a configuration denser than the estimate
+        """A list built at (s, xy) with the engine's capacities, grown by 1.25**grow (kept for later
+        runs); its cells are sized for the worst-case (flip-point) box. An overflow grows it."""
+        cache["grow"] += grow
+        for _ in range(16):    # K and the cell capacity reach N - 1 and N (no overflow) well before
+            nb = update_jit(s, _nb.empty(n, L, cutoff, cache["grow"]), xy)
+            if not bool(nb.did_buffer_overflow):
+                break
+            cache["grow"] += 1     # a configuration denser than the estimate
         return nb
 
     def init_state(s, p, xy, nbrs):
@@ -359,7 +266,7 @@ def _engine(n: int, L: float, r_cut: float, skin: float, thermostat: str, n_bins
 
     init_state_jit = jax.jit(init_state)
     return {"allocate": allocate, "init": init_state_jit, "run": run, "forces": jax.jit(forces),
-            "u_cut": u_cut, "nbr_fn": nbr_fn}
+            "update": update_jit, "u_cut": u_cut}
 
 
 def forces_and_virial(positions, box: float, r_cut: float, *, tilt: float = 0.0, dtype: str = "float64"):
