@@ -263,7 +263,7 @@ class ShearFlowExplorer(Component):
         """:class:`~nephlab.md.FlowCurveResult` of the completed rates (None before the first)."""
         if not self.flow_results:
             return None
-        from nephlab.md import FlowCurveResult  # jax-md loads in the job, not with the page
+        from nephlab.md import FlowCurveResult  # the MD engine loads in the job, not with the page
 
         return FlowCurveResult.from_results(self.flow_results)
 
