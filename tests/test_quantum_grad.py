@@ -167,6 +167,16 @@ def test_frame_gradient_matches_lab_frame_and_finite_differences():
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
 
 
+def test_frame_phases_cos_sin():
+    """The frame's polynomial cos/sin equal NumPy's to |x|·1e-16 + 1e-15 (the rounding of x)."""
+    from nephlab.quantum._autodiff import _cos_sin
+
+    x = np.concatenate([np.linspace(-7.0, 7.0, 2001), np.linspace(-1e4, 1e4, 20001)])
+    c, s = (np.asarray(v) for v in _cos_sin(jnp.asarray(x)))
+    tol = 1e-15 + 2e-16 * np.abs(x)
+    assert np.all(np.abs(c - np.cos(x)) < tol) and np.all(np.abs(s - np.sin(x)) < tol)
+
+
 def test_gradient_expm_matches_finite_differences():
     loss = _cavity_loss("expm", timedep=False)
     g = np.array(jax.grad(loss, argnums=(0, 1, 3))(*P0))
