@@ -10,8 +10,9 @@ Both codes are differentiated by reverse mode with checkpointing (nephlab
 ``gradient=dq.gradient.BackwardCheckpointed()``), and, with ``--direct``, also by plain
 autodiff through the steps (``"direct"`` / ``dq.gradient.Direct()``). Each code runs in a fresh
 Python process: the first call of ``jax.jit(jax.value_and_grad(loss))`` (tracing + compilation
-+ run, imports excluded) and the median of the warm calls are reported, with the ratio
-nephlab / dynamiqs and the agreement of the gradients.
++ run, imports excluded) and the median of the warm calls are reported (wall time, and the
+process's CPU time, the steadier number on a loaded machine), with the ratios nephlab / dynamiqs
+and the agreement of the gradients.
 
     nephlab bench lindblad --family gradient [--n 20] [--repeats 20] [--direct]
     python benchmarks/gradient.py [--n 20] [--repeats 20] [--direct]
@@ -69,12 +70,14 @@ def _worker(code: str, mode: str, n: int, repeats: int) -> dict:
     t0 = time.perf_counter()
     out = jax.block_until_ready(vg(F0, KAPPA0))
     first = time.perf_counter() - t0
-    times = []
+    times, cpu = [], []
     for i in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         jax.block_until_ready(vg(F0 + 1e-3 * (i + 1), KAPPA0))
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     return {"code": code, "mode": mode, "import_s": t_import, "first_s": first, "warm_median_s": statistics.median(times),
+            "warm_cpu_median_s": statistics.median(cpu),
             "value": float(out[0]), "grad": [float(g) for g in out[1]],
             "versions": {"jax": jax.__version__, **({"dynamiqs": __import__("dynamiqs").__version__} if code == "dynamiqs" else {})}}
 
@@ -100,20 +103,21 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
         return 0
     print(f"gradient of <a†a>(T={T_END}) w.r.t. (F, kappa), n = {args.n}, tsit5 rtol={RTOL} atol={ATOL}; "
           f"load average {os.getloadavg()}")
-    print(f"{'mode':<11}{'code':<10}{'first call s':>14}{'warm median ms':>16}{'dL/dF':>14}{'dL/dkappa':>14}")
+    print(f"{'mode':<11}{'code':<10}{'first call s':>14}{'warm median ms':>16}{'warm CPU ms':>13}{'dL/dF':>14}{'dL/dkappa':>14}")
     for mode in ("checkpoint",) + (("direct",) if args.direct else ()):
         rows = {c: _run(c, mode, args.n, args.repeats) for c in ("nephlab", "dynamiqs")}
         for c, r in rows.items():
             if "error" in r:
                 print(f"{mode:<11}{c:<10} failed: {r['error']}")
                 continue
-            print(f"{mode:<11}{c:<10}{r['first_s']:>14.2f}{1e3 * r['warm_median_s']:>16.2f}"
+            print(f"{mode:<11}{c:<10}{r['first_s']:>14.2f}{1e3 * r['warm_median_s']:>16.2f}{1e3 * r['warm_cpu_median_s']:>13.2f}"
                   f"{r['grad'][0]:>14.8f}{r['grad'][1]:>14.8f}")
         ne, dq = rows["nephlab"], rows["dynamiqs"]
         if "error" not in ne and "error" not in dq:
             dg = max(abs(x - y) / max(abs(y), 1e-12) for x, y in zip(ne["grad"], dq["grad"]))
             print(f"{mode:<11}ratio nephlab/dynamiqs: first {ne['first_s'] / dq['first_s']:.2f}, "
-                  f"warm {ne['warm_median_s'] / dq['warm_median_s']:.2f}; gradients agree to {dg:.1e} relative "
+                  f"warm {ne['warm_median_s'] / dq['warm_median_s']:.2f}, warm CPU time "
+                  f"{ne['warm_cpu_median_s'] / dq['warm_cpu_median_s']:.2f}; gradients agree to {dg:.1e} relative "
                   f"(versions {dq['versions']})")
     return 0
 
