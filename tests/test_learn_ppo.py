@@ -34,6 +34,7 @@ W_STAR = 25.0 / 3.0  # Schmiedl-Seifert, tau = 1, lam_f = 5, k = gamma = kBT = 1
     (dict(hidden=(64, 0)), "hidden must be"),
     (dict(clip_eps=float("nan")), "clip_eps must be finite"),
     (dict(activation="sigmoid"), "activation must be one of"),
+    (dict(dtype="float16"), "dtype must be one of"),
 ])
 def test_config_validation(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -238,11 +239,17 @@ def test_transfer_unseen_parameters():
 
 
 def test_fine_tuning_starts_from_the_given_policy():
+    """The float64 parameters of ``start`` are rounded to float32 for training (default dtype):
+    the actions then agree to float32 precision (|action| <= 5, eps 6e-8); with
+    ``dtype="float64"`` to 1e-9."""
     env = TrapEnv("translation", n_steps=4)
     start = make_policy(env, seed=5, hidden=(8,))
-    res = train_ppo(env, total_steps=4 * 16, n_envs=16, seed=0, init_policy=start, config=PPOConfig(lr=1e-12))
     obs = jnp.array([[0.25, 1.0], [0.5, 2.0]])
-    assert np.allclose(res.policy(obs), start(obs), atol=1e-9)
+    for dtype, atol in (("float32", 1e-5), ("float64", 1e-9)):
+        res = train_ppo(env, total_steps=4 * 16, n_envs=16, seed=0, init_policy=start,
+                        config=PPOConfig(lr=1e-12, dtype=dtype))
+        assert all(x.dtype == jnp.dtype(dtype) for x in jax.tree_util.tree_leaves(res.policy.params))
+        assert np.allclose(res.policy(obs), start(obs), atol=atol)
     with pytest.raises(ValueError, match="init_policy has arch"):
         train_ppo(TrapEnv("translation", feedback=True), total_steps=1000, n_envs=16, seed=0, init_policy=start)
 
