@@ -183,9 +183,10 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
 
     Returns:
         ``train(key)``, pure and jit-able (vmap it over keys for several seeds); returns the final
-        flax parameters and the mean episode return of each update, shape ``(n_updates,)``
-        (NaN for an update in which no episode finished); with ``monitor``, a third output: its
-        value after each update, shape ``(n_updates,)``.
+        flax parameters (dtype ``config.dtype``; ``init_policy``'s are cast to it) and the mean
+        episode return of each update, shape ``(n_updates,)`` (NaN for an update in which no
+        episode finished); with ``monitor``, a third output: its value after each update, shape
+        ``(n_updates,)``.
 
     Example:
         >>> from nephlab.learn import TrapEnv
