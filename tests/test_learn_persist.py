@@ -35,6 +35,22 @@ def test_round_trip(tmp_path):
     save_policy(pol, f, overwrite=True)
 
 
+def test_float32_trained_policy_round_trip(tmp_path):
+    """PPO trains in float32 by default; its checkpoint loads (as float64, exactly the stored
+    values) and acts as the trained policy did, and fine-tunes again (cast back to float32)."""
+    from nephlab.learn import train_ppo
+
+    env = TrapEnv("translation", n_steps=4)
+    pol = train_ppo(env, total_steps=4 * 16, n_envs=16, seed=0).policy
+    assert jax.tree_util.tree_leaves(pol.params)[0].dtype == jnp.float32
+    back = load_policy(save_policy(pol, tmp_path / "f32.policy"), like=pol)
+    assert all(x.dtype == jnp.float64 for x in jax.tree_util.tree_leaves(back.params))
+    obs = jnp.array([[0.25, 1.0], [0.5, 2.0]])
+    assert np.array_equal(np.asarray(back(obs)), np.asarray(pol(obs)))
+    again = train_ppo(env, total_steps=4 * 16, n_envs=16, seed=0, init_policy=back).policy
+    assert jax.tree_util.tree_leaves(again.params)[0].dtype == jnp.float32
+
+
 def test_lq_policy_round_trip(tmp_path):
     env = LinearQuadraticEnv(np.eye(2), np.eye(2), np.eye(2), np.eye(2), n_steps=3)
     pol = make_policy(env, hidden=(4,))

@@ -34,6 +34,7 @@ W_STAR = 25.0 / 3.0  # Schmiedl-Seifert, tau = 1, lam_f = 5, k = gamma = kBT = 1
     (dict(hidden=(64, 0)), "hidden must be"),
     (dict(clip_eps=float("nan")), "clip_eps must be finite"),
     (dict(activation="sigmoid"), "activation must be one of"),
+    (dict(dtype="float16"), "dtype must be one of"),
 ])
 def test_config_validation(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -120,10 +121,13 @@ def test_ppo_trap_translation_reaches_one_percent_of_w_star():
     assert pmp.work * (1 - 1e-9) <= exact.mean < 1.01 * pmp.work
     mc = res.evaluate(n_traj=100_000, seed=1)
     assert abs(mc.mean - W_STAR) < 0.01 * W_STAR + 4 * mc.se
-    # the learned protocol follows Schmiedl-Seifert (interval midpoints), to ~0.2 in lam
+    # the learned protocol follows Schmiedl-Seifert (interval midpoints) to ~0.1-0.3 in lam inside,
+    # less well at the ends, where the 1 % work budget allows more: over 7 seeds (train_ppo
+    # seed=0 n_seeds=3 and seed=1 n_seeds=4) the largest deviation was 0.17-0.55 in float64 and
+    # 0.14-0.51 in float32 for the runs within 1 % of W* (this seed: 0.51 in float32)
     n = 8
     ss = optimal_protocol("trap_translation", tau=1.0, lam_f=5.0).lam((np.arange(n) + 0.5) / n)
-    assert np.max(np.abs(res.protocol((np.arange(n) + 0.5) / n) - ss)) < 0.5
+    assert np.max(np.abs(res.protocol((np.arange(n) + 0.5) / n) - ss)) < 0.6
 
 
 @pytest.mark.slow
@@ -238,11 +242,17 @@ def test_transfer_unseen_parameters():
 
 
 def test_fine_tuning_starts_from_the_given_policy():
+    """The float64 parameters of ``start`` are rounded to float32 for training (default dtype):
+    the actions then agree to float32 precision (|action| <= 5, eps 6e-8); with
+    ``dtype="float64"`` to 1e-9."""
     env = TrapEnv("translation", n_steps=4)
     start = make_policy(env, seed=5, hidden=(8,))
-    res = train_ppo(env, total_steps=4 * 16, n_envs=16, seed=0, init_policy=start, config=PPOConfig(lr=1e-12))
     obs = jnp.array([[0.25, 1.0], [0.5, 2.0]])
-    assert np.allclose(res.policy(obs), start(obs), atol=1e-9)
+    for dtype, atol in (("float32", 1e-5), ("float64", 1e-9)):
+        res = train_ppo(env, total_steps=4 * 16, n_envs=16, seed=0, init_policy=start,
+                        config=PPOConfig(lr=1e-12, dtype=dtype))
+        assert all(x.dtype == jnp.dtype(dtype) for x in jax.tree_util.tree_leaves(res.policy.params))
+        assert np.allclose(res.policy(obs), start(obs), atol=atol)
     with pytest.raises(ValueError, match="init_policy has arch"):
         train_ppo(TrapEnv("translation", feedback=True), total_steps=1000, n_envs=16, seed=0, init_policy=start)
 

@@ -8,7 +8,8 @@ three codes:
 
 - nephlab: :class:`nephlab.learn.TrapEnv` (``vmap`` over envs, ``lax.scan`` over time), raw
   stepping and the full PPO training loop (:func:`nephlab.learn.make_train`, the path of
-  :func:`~nephlab.learn.train_ppo`);
+  :func:`~nephlab.learn.train_ppo`; networks in float32, the default ``PPOConfig.dtype``;
+  ``--ppo-float64`` adds a row with ``dtype="float64"``);
 - :class:`NumpyTrapVec`: a NumPy-vectorised port stepped in a Python loop;
 - :class:`GymTrapEnv`: a ``gymnasium.Env`` port (scalar Python maths), trained with
   Stable-Baselines3 PPO (single env and ``DummyVecEnv`` with n envs; ``torch.set_num_threads(--torch-threads)``, default
@@ -265,7 +266,7 @@ def _ppo_child(spec_json: str) -> None:
 
     t_import = time.perf_counter() - t_start
     env = TrapEnv("translation", n_steps=N_STEPS, tau=TAU, lam_i=LAM_I, lam_f=LAM_F)
-    cfg = PPOConfig(n_envs=spec["n_envs"])
+    cfg = PPOConfig(n_envs=spec["n_envs"], dtype=spec.get("dtype", "float32"))
     n_updates = spec["total_steps"] // (cfg.n_envs * N_STEPS)
     train = jax.jit(jax.vmap(make_train(env, cfg, n_updates=n_updates)))  # as in train_ppo
     keys = jax.random.split(jax.random.key(spec["seed"]), 1)
@@ -319,9 +320,10 @@ def _ppo_ladder_child(spec_json: str) -> None:
     print("PPO-RESULT " + json.dumps(out))
 
 
-def _run_ppo(n_envs: int, total_steps: int, seed: int, repeats: int, ladder: list | None = None) -> Any:
+def _run_ppo(n_envs: int, total_steps: int, seed: int, repeats: int, ladder: list | None = None,
+             dtype: str = "float32") -> Any:
     spec = json.dumps({"n_envs": n_envs, "total_steps": total_steps, "seed": seed, "repeats": repeats,
-                       "ladder": ladder})
+                       "ladder": ladder, "dtype": dtype})
     fn = "_ppo_ladder_child" if ladder else "_ppo_child"
     code = f"from nephlab.bench.learn import {fn}; {fn}({spec!r})"
     t = time.perf_counter()
@@ -477,6 +479,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--sb3-time-cap", type=float, default=600.0, help="SB3 wall-time cap for the 1%% target (s)")
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="torch.set_num_threads for SB3 (default 1: faster than 2 on a loaded 2-core machine)")
+    ap.add_argument("--ppo-float64", action="store_true",
+                    help="also time the PPO training loop with PPOConfig(dtype='float64') (default float32)")
     ap.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3 even if installed")
     ap.add_argument("--no-target", action="store_true", help="skip the time-to-1%% runs")
     ap.add_argument("--eval-traj", type=int, default=100_000, help="Monte-Carlo trajectories per evaluation")
@@ -509,6 +513,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         if a.ppo_steps:
             ppo[n] = d = _run_ppo(n, a.ppo_steps, a.seed, 1)
             add("nephlab PPO training loop", n, d["env_steps"], d["first"], d["warm"], "first call in a fresh process")
+            if a.ppo_float64:
+                d64 = _run_ppo(n, a.ppo_steps, a.seed, 1, dtype="float64")
+                add("nephlab PPO training loop, PPOConfig(dtype='float64')", n, d64["env_steps"], d64["first"],
+                    d64["warm"], "first call in a fresh process")
         if sb3:
             t, s = _sb3_throughput(n, max(a.sb3_steps, 4 * n * N_STEPS), a.seed)
             add("SB3 PPO learn, DummyVecEnv", n, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)")

@@ -26,12 +26,15 @@ _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu}
 
 
 class ActorCritic(nn.Module):
-    """Gaussian actor and value critic, two separate MLPs (float64).
+    """Gaussian actor and value critic, two separate MLPs.
 
     Attributes:
         action_size: dimension of the action. hidden: hidden layer widths, e.g. ``(64, 64)``.
         activation: ``"tanh"``, ``"relu"`` or ``"gelu"``. init_log_std: initial log std of the
             policy (normalised action units).
+        dtype: parameter and computation dtype (default float64; PPO trains in float32, see
+            ``PPOConfig.dtype``). Parameters of another dtype are promoted: a float64 network
+            applied to float32 parameters computes in float64.
 
     ``apply(params, obs) -> (mean (..., action_size), log_std (action_size,), value (...))``.
 
@@ -46,18 +49,19 @@ class ActorCritic(nn.Module):
     hidden: Sequence[int] = (64, 64)
     activation: str = "tanh"
     init_log_std: float = -1.0
+    dtype: Any = jnp.float64
 
     @nn.compact
     def __call__(self, obs):
         act = _ACTIVATIONS[self.activation]
-        dense = lambda n, s: nn.Dense(n, kernel_init=nn.initializers.orthogonal(s), param_dtype=jnp.float64,  # noqa: E731
-                                      dtype=jnp.float64)
+        dense = lambda n, s: nn.Dense(n, kernel_init=nn.initializers.orthogonal(s), param_dtype=self.dtype,  # noqa: E731
+                                      dtype=self.dtype)
         h = obs
         for n in self.hidden:
             h = act(dense(n, math.sqrt(2.0))(h))
         mean = dense(self.action_size, 0.01)(h)
         log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (self.action_size,),
-                             jnp.float64)
+                             self.dtype)
         v = obs
         for n in self.hidden:
             v = act(dense(n, math.sqrt(2.0))(v))

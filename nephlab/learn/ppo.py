@@ -30,7 +30,7 @@ from .. import _config  # noqa: F401  (float64)
 from .._result import ResultBase, attr, coord, var
 from .._validate import int_seed, integer, one_of, positive_float, real_number
 from .envs import Env, TrapEnv
-from .networks import Policy, make_policy
+from .networks import ActorCritic, Policy, make_policy
 
 __all__ = ["EvalResult", "PPOConfig", "PPOResult", "evaluate_policy", "make_train", "train_ppo"]
 
@@ -55,6 +55,12 @@ class PPOConfig:
         fine_tune_log_std: when training starts from a given policy (``init_policy``), set its
             log std to this value first (restarts exploration); ``None`` keeps the policy's own.
             Ignored when training from scratch (``init_log_std`` applies there).
+        dtype: ``"float32"`` (default) or ``"float64"``: the dtype of the networks' parameters,
+            forward and backward passes, Adam moments, sampled normalised actions and
+            log-probabilities. Environment physics, rewards, returns and GAE stay float64; the
+            observations are normalised in float64 and cast at the network input, the advantages
+            and value targets at the loss. ``"float64"`` reproduces the training of nephlab before
+            the float32 default (slower: ``benchmarks/learn.py``).
 
     :meth:`fine_tuning` gives the recipe for fine-tuning a trained policy on a new system, which
     :func:`train_ppo` uses when it gets ``init_policy`` and no ``config``.
@@ -62,6 +68,8 @@ class PPOConfig:
     Example:
         >>> PPOConfig(lr=1e-3).n_epochs
         4
+        >>> PPOConfig().dtype
+        'float32'
         >>> PPOConfig(gamma=1.5)
         Traceback (most recent call last):
         ...
@@ -87,6 +95,7 @@ class PPOConfig:
     reward_scale: float = 1.0
     normalize_advantages: bool = True
     fine_tune_log_std: float | None = None
+    dtype: str = "float32"
 
     def __post_init__(self):
         positive_float(self.lr, "lr")
@@ -114,6 +123,7 @@ class PPOConfig:
         object.__setattr__(self, "hidden", hidden)
         if self.fine_tune_log_std is not None:
             real_number(self.fine_tune_log_std, "fine_tune_log_std")
+        one_of(self.dtype, "dtype", ("float32", "float64"))
 
     @classmethod
     def fine_tuning(cls, **overrides: Any) -> "PPOConfig":
@@ -173,9 +183,10 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
 
     Returns:
         ``train(key)``, pure and jit-able (vmap it over keys for several seeds); returns the final
-        flax parameters and the mean episode return of each update, shape ``(n_updates,)``
-        (NaN for an update in which no episode finished); with ``monitor``, a third output: its
-        value after each update, shape ``(n_updates,)``.
+        flax parameters (dtype ``config.dtype``; ``init_policy``'s are cast to it) and the mean
+        episode return of each update, shape ``(n_updates,)`` (NaN for an update in which no
+        episode finished); with ``monitor``, a third output: its value after each update, shape
+        ``(n_updates,)``.
 
     Example:
         >>> from nephlab.learn import TrapEnv
@@ -194,26 +205,25 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
     if batch % c.n_minibatches:
         raise ValueError(f"n_minibatches={c.n_minibatches} must divide n_envs * n_steps = {batch}")
     mb = batch // c.n_minibatches
+    n_grad = c.n_epochs * c.n_minibatches
+    dt = jnp.dtype(c.dtype)
     template = init_policy if init_policy is not None else make_policy(
         env, seed=0, hidden=c.hidden, activation=c.activation, init_log_std=c.init_log_std, env_params=p_env)
-    net = template.network
-    if init_policy is None:
-        from .networks import ActorCritic
-
-        net = ActorCritic(action_size=env.action_size, hidden=c.hidden, activation=c.activation,
-                          init_log_std=c.init_log_std)
+    arch = dict(template.arch)
+    net = ActorCritic(action_size=arch["action_size"], hidden=tuple(arch["hidden"]), activation=arch["activation"],
+                      init_log_std=c.init_log_std, dtype=dt)
 
     def lr_schedule(count):
-        frac = 1.0 - (count // (c.n_minibatches * c.n_epochs)) / n_updates
-        return c.lr * frac
+        frac = 1.0 - (count // n_grad) / n_updates
+        return (c.lr * frac).astype(dt)
 
     tx = optax.chain(optax.clip_by_global_norm(c.max_grad_norm),
                      optax.adam(lr_schedule if c.anneal_lr else c.lr, eps=1e-5))
     step_v = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     reset_v = jax.vmap(env.reset, in_axes=(0, None))
 
-    def dist(params, obs):
-        return net.apply(params, template.replace(params=params).normalise(obs))
+    def net_obs(obs):  # normalised in float64, cast at the network input
+        return template.normalise(obs).astype(dt)
 
     def logp(mean, log_std, z):
         return jnp.sum(-0.5 * ((z - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
@@ -221,9 +231,9 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
     def train(key):
         k_init, k_reset, key = jax.random.split(key, 3)
         if init_policy is None:
-            params = net.init(k_init, jnp.zeros(env.observation_size, jnp.float64))
+            params = net.init(k_init, jnp.zeros(env.observation_size, dt))
         else:
-            params = init_policy.params
+            params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dt), init_policy.params)
             if c.fine_tune_log_std is not None:
                 params = _set_log_std(params, c.fine_tune_log_std)
         opt_state = tx.init(params)
@@ -236,18 +246,19 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
             def env_step(carry, _):
                 obs, st, ep_ret, key = carry
                 key, k_a, k_e = jax.random.split(key, 3)
-                mean, log_std, value = dist(params, obs)
-                z = mean + jnp.exp(log_std) * jax.random.normal(k_a, mean.shape, jnp.float64)
+                nobs = net_obs(obs)
+                mean, log_std, value = net.apply(params, nobs)
+                z = mean + jnp.exp(log_std) * jax.random.normal(k_a, mean.shape, dt)
                 lp = logp(mean, log_std, z)
-                action = template.act_offset + template.act_scale * z
+                action = template.act_offset + template.act_scale * z.astype(template.act_scale.dtype)
                 obs2, st2, r, done, _ = step_v(jax.random.split(k_e, c.n_envs), st, action, p_env)
                 ep_ret = ep_ret + r
-                tr = dict(obs=obs, z=z, logp=lp, value=value, reward=r * c.reward_scale, done=done,
+                tr = dict(obs=nobs, z=z, logp=lp, value=value, reward=r * c.reward_scale, done=done,
                           ep_ret=jnp.where(done, ep_ret, 0.0))
                 return (obs2, st2, jnp.where(done, 0.0, ep_ret), key), tr
 
             (obs, st, ep_ret, key), traj = jax.lax.scan(env_step, (obs, st, ep_ret, key), None, T)
-            _, _, last_val = dist(params, obs)
+            _, _, last_val = net.apply(params, net_obs(obs))
 
             def gae_step(carry, tr):
                 gae, next_val = carry
@@ -256,13 +267,14 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
                 gae = delta + c.gamma * c.gae_lambda * nonterm * gae
                 return (gae, tr["value"]), gae
 
-            _, adv = jax.lax.scan(gae_step, (jnp.zeros_like(last_val), last_val), traj, reverse=True)
+            # GAE in float64 (rewards are float64); cast for the loss
+            _, adv = jax.lax.scan(gae_step, (jnp.zeros_like(last_val, jnp.float64), last_val), traj, reverse=True)
             targets = adv + traj["value"]
 
-            ent_coef = c.ent_coef * (1.0 - i_upd / n_updates) if c.anneal_ent else c.ent_coef
+            ent_coef = (c.ent_coef * (1.0 - i_upd / n_updates) if c.anneal_ent else jnp.asarray(c.ent_coef)).astype(dt)
 
             def loss_fn(params, b):
-                mean, log_std, value = dist(params, b["obs"])
+                mean, log_std, value = net.apply(params, b["obs"])
                 lp = logp(mean, log_std, b["z"])
                 v_loss = 0.5 * jnp.mean((value - b["target"]) ** 2)
                 ratio = jnp.exp(lp - b["logp"])
@@ -273,26 +285,23 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
                 ent = jnp.sum(log_std + 0.5 * math.log(2 * math.pi * math.e))
                 return pg + c.vf_coef * v_loss - ent_coef * ent
 
-            data = dict(obs=traj["obs"], z=traj["z"], logp=traj["logp"], value=traj["value"], adv=adv,
-                        target=targets)
+            data = dict(obs=traj["obs"], z=traj["z"], logp=traj["logp"], adv=adv.astype(dt),
+                        target=targets.astype(dt))
             data = jax.tree_util.tree_map(lambda x: x.reshape((batch,) + x.shape[2:]), data)
 
-            def epoch(carry, k):
-                params, opt_state = carry
-                perm = jax.random.permutation(k, batch)
-                shuffled = jax.tree_util.tree_map(lambda x: x[perm].reshape((c.n_minibatches, mb) + x.shape[1:]),
-                                                  data)
-
-                def minibatch(carry, b):
-                    params, opt_state = carry
-                    grads = jax.grad(loss_fn)(params, b)
-                    upd, opt_state = tx.update(grads, opt_state, params)
-                    return (optax.apply_updates(params, upd), opt_state), None
-
-                return jax.lax.scan(minibatch, (params, opt_state), shuffled)[0], None
-
+            # all epochs x minibatches in one scan over precomputed index blocks (one permutation
+            # of the batch per epoch), gathering each minibatch from the unshuffled data
             key, k_ep = jax.random.split(key)
-            (params, opt_state), _ = jax.lax.scan(epoch, (params, opt_state), jax.random.split(k_ep, c.n_epochs))
+            perms = jax.vmap(lambda k: jax.random.permutation(k, batch))(jax.random.split(k_ep, c.n_epochs))
+
+            def minibatch(carry, idx):
+                params, opt_state = carry
+                b = jax.tree_util.tree_map(lambda x: x[idx], data)
+                grads = jax.grad(loss_fn)(params, b)
+                upd, opt_state = tx.update(grads, opt_state, params)
+                return (optax.apply_updates(params, upd), opt_state), None
+
+            (params, opt_state), _ = jax.lax.scan(minibatch, (params, opt_state), perms.reshape(n_grad, mb))
             n_done = traj["done"].sum()
             mean_ret = jnp.where(n_done > 0, traj["ep_ret"].sum() / jnp.maximum(n_done, 1), jnp.nan)
             if callback is not None:
