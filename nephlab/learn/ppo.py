@@ -135,9 +135,9 @@ class PPOConfig:
         baseline and biases nothing) and ``fine_tune_log_std=-1`` (std 0.37 in normalised action
         units: the trained policy's std was annealed on the old system, and with it the first
         updates' policy gradient is buried in the thermal noise of the work). On trap translation
-        (pretrained at k = 1, fine-tuned at k = 2.5) this reaches 1 % of W* in 0.13 (seeds 0-4)
+        (pretrained at k = 1, fine-tuned at k = 2.5) this reaches 1 % of W* in 0.05 (seeds 0-4)
         and 0.09 (held-out seeds 5-9) of the median environment steps that training from scratch
-        needs (``benchmarks/learn_transfer.py``).
+        needs (``benchmarks/learn_transfer.py``, float32 networks; 0.13 and 0.09 in float64).
         ``overrides`` replace any field.
 
         Example:
