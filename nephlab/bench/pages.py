@@ -28,8 +28,8 @@ Reported (in seconds):
 CPU time: around every warm visit, and around the concurrent batch, the harness adds up the CPU
 seconds (user + system, exited children included) of the server's process tree and of the
 browser's (Chromium and Playwright's driver: every descendant of the harness but the server).
-On a machine with ``c`` cores, N sessions cannot all paint before ``(server + browser CPU) / c``
-seconds, whatever the server does: the columns show where a page's cost lies.
+On a machine with ``c`` cores that work needs at least ``(server + browser CPU) / c`` seconds of
+wall time, whatever the schedule: the columns show where a page's cost lies.
 
 Every visit is a new browser context (a cold browser cache). The harness needs only the standard
 library and Playwright: the served code is whatever ``--python`` imports as ``nephlab``, so the
@@ -619,8 +619,8 @@ def summary(res: dict) -> list[str]:
         if cpu and cores:
             total = cpu["server"] + cpu["browser"]
             out.append(f"{len(conc)} concurrent sessions used {cpu['server']:.1f} s of CPU in the server and "
-                       f"{cpu['browser']:.1f} s in the browser: on {cores} cores no schedule paints them all "
-                       f"before {total / cores:.1f} s")
+                       f"{cpu['browser']:.1f} s in the browser (until the last one drew): on {cores} cores that "
+                       f"work needs at least {total / cores:.1f} s of wall time")
     edits = []
     f = res["fresh"].get("protocol")
     if f and f.get("edit"):
