@@ -93,3 +93,18 @@ def test_capacities_and_grid_refuse_nothing_they_should_hold():
         assert L / nx >= 2.8 * np.sqrt(1.25) and L / ny >= 2.8 and L / nz >= 2.8 and min(nx, ny, nz) >= 4
     assert nbl.neighbour_capacity(10, 20.0, 2.8) <= 9
     assert nbl.neighbour_capacity(4000, 16.796, 2.8, grow=1) > nbl.neighbour_capacity(4000, 16.796, 2.8)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: nbl.cell_grid(-1.0, 2.8), "L must be finite and > 0"),
+    (lambda: nbl.use_cell_list(16.0, float("nan")), "cutoff must be finite and > 0"),
+    (lambda: nbl.neighbour_capacity(0, 16.0, 2.8), "n must be a positive integer"),
+    (lambda: nbl.neighbour_capacity(100, 16.0, 2.8, grow=-1), "grow must be an integer >= 0"),
+    (lambda: nbl.cell_capacity(100, (4, 4)), r"grid must be a tuple \(nx, ny, nz\)"),
+    (lambda: nbl.empty(2.5, 16.0, 2.8), "n must be a positive integer"),
+    (lambda: nbl.build(jnp.zeros((10, 2)), 0.0, nbl.empty(10, 6.0, 1.5), 6.0, 1.5), r"s must have shape \(N, 3\)"),
+    (lambda: nbl.build(jnp.zeros((12, 3)), 0.0, nbl.empty(10, 6.0, 1.5), 6.0, 1.5), "N = nbrs.idx.shape"),
+])
+def test_bad_input_names_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -44,10 +44,23 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._validate import integer, positive_float
+
 __all__ = ["Neighbours", "build", "cell_capacity", "cell_grid", "empty", "neighbour_capacity", "use_cell_list"]
 
 _SHELL = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=np.int32)   # (27, 3)
 _BITS = 32
+
+
+def _box(L: Any, cutoff: Any) -> tuple[float, float]:
+    """``(L, cutoff)`` as floats, each finite and > 0 (σ); a clear error otherwise."""
+    return positive_float(L, "L"), positive_float(cutoff, "cutoff")
+
+
+def _grid(grid: Any) -> tuple[int, int, int]:
+    if not isinstance(grid, (tuple, list)) or len(grid) != 3:
+        raise ValueError(f"grid must be a tuple (nx, ny, nz) of positive integers, got {grid!r}")
+    return tuple(integer(g, "grid") for g in grid)  # type: ignore[return-value]
 
 
 class Neighbours(NamedTuple):
@@ -73,8 +86,13 @@ class Neighbours(NamedTuple):
 
 
 def min_plane_spacing(L: float) -> float:
-    """Smallest plane spacing of the box over tilts |xy| <= L/2: ``L/sqrt(1.25)``."""
-    return L / math.sqrt(1.25)
+    """Smallest plane spacing of the box over tilts |xy| <= L/2: ``L/sqrt(1.25)`` (σ).
+
+    Example:
+        >>> round(min_plane_spacing(10.0), 4)
+        8.9443
+    """
+    return positive_float(L, "L") / math.sqrt(1.25)
 
 
 def use_cell_list(L: float, cutoff: float) -> bool:
@@ -85,6 +103,7 @@ def use_cell_list(L: float, cutoff: float) -> bool:
         >>> use_cell_list(8.3975, 2.8), use_cell_list(16.0, 2.8)   # L (sigma), r_c + skin (sigma)
         (False, True)
     """
+    L, cutoff = _box(L, cutoff)
     return min_plane_spacing(L) / cutoff >= 4.0
 
 
@@ -99,6 +118,7 @@ def cell_grid(L: float, cutoff: float) -> tuple[int, int, int] | None:
         >>> cell_grid(9.5, 2.8) is None
         True
     """
+    L, cutoff = _box(L, cutoff)
     if not use_cell_list(L, cutoff):
         return None
     nx = int(math.floor(min_plane_spacing(L) / cutoff))
@@ -116,6 +136,7 @@ def cell_capacity(n: int, grid: tuple[int, int, int], grow: int = 0) -> int:
         >>> cell_capacity(4000, (5, 5, 5))    # 32 particles per cell on average
         51
     """
+    n, grow, grid = integer(n, "n"), integer(grow, "grow", 0), _grid(grid)
     mean = n / float(np.prod(grid))
     return int(math.ceil((mean + 3.0 * math.sqrt(mean) + 2.0) * 1.25 ** grow))
 
@@ -133,6 +154,8 @@ def neighbour_capacity(n: int, L: float, cutoff: float, grow: int = 0) -> int:
         >>> neighbour_capacity(4000, 16.796, 2.8)    # ~77.6 neighbours within 2.8 sigma at rho = 0.8442
         104
     """
+    n, grow = integer(n, "n"), integer(grow, "grow", 0)
+    L, cutoff = _box(L, cutoff)
     mean = (n / L ** 3) * (4.0 / 3.0) * math.pi * cutoff ** 3
     k = (mean + 2.0 * math.sqrt(mean) + 8.0) * 1.25 ** grow
     return int(min(8 * math.ceil(k / 8), max(n - 1, 1)))
@@ -146,6 +169,7 @@ def empty(n: int, L: float, cutoff: float, grow: int = 0) -> Neighbours:
         >>> nb.idx.shape, nb.slots.shape      # (K, N), (cell capacity,)
         ((104, 4000), (51,))
     """
+    n = integer(n, "n")
     grid = cell_grid(L, cutoff)
     c = n if grid is None else min(n, cell_capacity(n, grid, grow))
     k = neighbour_capacity(n, L, cutoff, grow)
@@ -240,6 +264,10 @@ def build(s: Any, xy: Any, nbrs: Neighbours, L: float, cutoff: float) -> Neighbo
         >>> int((nb.idx < 300).sum()) % 2, bool(nb.overflow)     # each pair twice, complete
         (0, False)
     """
+    L, cutoff = _box(L, cutoff)
+    if s.ndim != 2 or s.shape[1] != 3 or nbrs.idx.ndim != 2 or nbrs.idx.shape[1] != s.shape[0]:
+        raise ValueError(f"s must have shape (N, 3) with N = nbrs.idx.shape[1] (a list from empty(N, ...)), got "
+                         f"s {tuple(s.shape)} and nbrs.idx {tuple(nbrs.idx.shape)}")
     n = s.shape[0]
     k_cap = nbrs.idx.shape[0]
     words, decode, cell_over = _candidate_words(s, xy, nbrs.slots, L, cutoff)
