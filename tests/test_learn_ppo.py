@@ -57,6 +57,22 @@ def test_minibatch_divisibility_error():
         make_train(TrapEnv("translation", n_steps=4), PPOConfig(n_envs=8, n_minibatches=3), n_updates=1)
 
 
+@pytest.mark.parametrize("n", [1, 2, 5, 512, 1625, 1626, 8192])
+def test_fast_permutation_is_jax_random_permutation(n):
+    """The minibatch permutation of make_train is jax.random.permutation's, element for element
+    (one sort round up to n = 1625, two above), so training is unchanged by the faster sort."""
+    from nephlab.learn.ppo import _permutation
+
+    for s in range(3):
+        k = jax.random.key(1000 * n + s)
+        ref = jax.random.permutation(k, n)
+        got = jax.jit(_permutation, static_argnums=1)(k, n)
+        assert got.dtype == ref.dtype
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(ref))
+    if n > 2:  # and it is a shuffle, not the identity
+        assert not np.array_equal(np.asarray(got), np.arange(n))
+
+
 def test_train_ppo_result_small():
     env = TrapEnv("translation", n_steps=4)
     res = train_ppo(env, total_steps=4 * 16 * 5, n_envs=16, seed=1, n_seeds=2, config=PPOConfig(hidden=(8,)))

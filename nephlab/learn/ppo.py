@@ -289,19 +289,19 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
                         target=targets.astype(dt))
             data = jax.tree_util.tree_map(lambda x: x.reshape((batch,) + x.shape[2:]), data)
 
-            # all epochs x minibatches in one scan over precomputed index blocks (one permutation
-            # of the batch per epoch), gathering each minibatch from the unshuffled data
+            # all epochs x minibatches in one scan: one permutation of the batch per epoch, the data
+            # gathered once in that order, the scan over contiguous minibatch blocks of it
             key, k_ep = jax.random.split(key)
-            perms = jax.vmap(lambda k: jax.random.permutation(k, batch))(jax.random.split(k_ep, c.n_epochs))
+            perms = jax.vmap(lambda k: _permutation(k, batch))(jax.random.split(k_ep, c.n_epochs))
+            blocks = jax.tree_util.tree_map(lambda x: x[perms.reshape(-1)].reshape((n_grad, mb) + x.shape[1:]), data)
 
-            def minibatch(carry, idx):
+            def minibatch(carry, b):
                 params, opt_state = carry
-                b = jax.tree_util.tree_map(lambda x: x[idx], data)
                 grads = jax.grad(loss_fn)(params, b)
                 upd, opt_state = tx.update(grads, opt_state, params)
                 return (optax.apply_updates(params, upd), opt_state), None
 
-            (params, opt_state), _ = jax.lax.scan(minibatch, (params, opt_state), perms.reshape(n_grad, mb))
+            (params, opt_state), _ = jax.lax.scan(minibatch, (params, opt_state), blocks)
             n_done = traj["done"].sum()
             mean_ret = jnp.where(n_done > 0, traj["ep_ret"].sum() / jnp.maximum(n_done, 1), jnp.nan)
             if callback is not None:
@@ -314,6 +314,32 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
         return (params, out) if monitor is None else (params, *out)
 
     return train
+
+
+def _permutation(key: jax.Array, n: int) -> jax.Array:
+    """``jax.random.permutation(key, n)``, the same permutation, several times faster on CPU.
+
+    JAX sorts the indices by fresh 32 random bits per index, stably, in ``ceil(3 ln n / ln(2**32 - 1))``
+    rounds (one for ``n <= 1625``). Here each round packs ``(bits, position)`` into one uint64 and
+    sorts that alone, which XLA's CPU sort does ~4x faster than the key-value sort with which
+    JAX sorts (four permutations of 512: ~80 instead of ~330 us); the order, ties included, is the
+    same.
+
+    Example:
+        >>> k = jax.random.key(3)
+        >>> bool((_permutation(k, 512) == jax.random.permutation(k, 512)).all())
+        True
+    """
+    rounds = int(np.ceil(3 * np.log(max(1, n)) / np.log(np.iinfo(np.uint32).max)))
+    width = max(1, (n - 1).bit_length())
+    pos = jnp.arange(n, dtype=jnp.uint64)
+    x = jnp.arange(n)
+    for _ in range(rounds):
+        key, sub = jax.random.split(key)
+        bits = jax.random.bits(sub, (n,), jnp.uint32)
+        order = jnp.sort((bits.astype(jnp.uint64) << width) | pos) & ((1 << width) - 1)
+        x = x[order]
+    return x
 
 
 def _set_log_std(params, log_std):
