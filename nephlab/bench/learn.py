@@ -9,7 +9,9 @@ three codes:
 - nephlab: :class:`nephlab.learn.TrapEnv` (``vmap`` over envs, ``lax.scan`` over time), raw
   stepping and the full PPO training loop (:func:`nephlab.learn.make_train`, the path of
   :func:`~nephlab.learn.train_ppo`; networks in float32, the default ``PPOConfig.dtype``;
-  ``--ppo-float64`` adds a row with ``dtype="float64"``);
+  ``--ppo-float64`` adds a row with ``dtype="float64"``; ``--ppo-one-cpu`` one with the PPO
+  process confined to one CPU by ``os.sched_setaffinity``, so that XLA runs it on one thread,
+  as SB3 runs on one torch thread);
 - :class:`NumpyTrapVec`: a NumPy-vectorised port stepped in a Python loop;
 - :class:`GymTrapEnv`: a ``gymnasium.Env`` port (scalar Python maths), trained with
   Stable-Baselines3 PPO (single env and ``DummyVecEnv`` with n envs; ``torch.set_num_threads(--torch-threads)``, default
@@ -28,7 +30,10 @@ cannot be checked mid-run); SB3: wall time of ``model.learn`` until the determin
 is within 1 %, checked after every rollout, capped at ``--sb3-time-cap`` seconds); both policies
 are evaluated the same way: the deterministic (mean-action) protocol, its exact mean work
 (Gaussian moments) and a Monte-Carlo mean over ``--eval-traj`` noisy trajectories of the NumPy
-port; (3) the machine (CPU, cores, load average at start and end) and versions.
+port; (3) the machine (CPU, cores, load average at start and end) and versions. For the PPO
+and SB3 rows the CPU time of the process during the timed call is shown too (env steps per
+CPU-second and its ratio to SB3's): on a shared machine the wall time measures the share of the
+cores a code got, the CPU time the work it needed.
 
 Stable-Baselines3 and PyTorch are *not* nephlab dependencies: install them by hand
 (``pip install stable-baselines3 gymnasium torch``). Without them the SB3 rows print
@@ -260,6 +265,8 @@ def _ppo_child(spec_json: str) -> None:
     JSON line with the times and the learned mean protocol."""
     t_start = time.perf_counter()
     spec = json.loads(spec_json)
+    if spec.get("one_cpu"):  # before JAX's CPU client exists: its thread pool has one thread per CPU
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     import jax
 
     from nephlab.learn import PPOConfig, TrapEnv, make_policy, make_train, policy_protocol
@@ -270,16 +277,18 @@ def _ppo_child(spec_json: str) -> None:
     n_updates = spec["total_steps"] // (cfg.n_envs * N_STEPS)
     train = jax.jit(jax.vmap(make_train(env, cfg, n_updates=n_updates)))  # as in train_ppo
     keys = jax.random.split(jax.random.key(spec["seed"]), 1)
-    times = []
+    times, cpu = [], []
     for _ in range(1 + spec["repeats"]):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         params, ret = train(keys)
         jax.block_until_ready(ret)
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     pol = make_policy(env, seed=0, hidden=cfg.hidden, activation=cfg.activation, init_log_std=cfg.init_log_std)
     pol = pol.replace(params=jax.tree_util.tree_map(lambda x: x[0], params))
     lams = policy_protocol(pol, env, (np.arange(N_STEPS) + 0.5) * TAU / N_STEPS)
     out = {"first": times[0], "warm": statistics.median(times[1:]) if len(times) > 1 else float("nan"),
+           "warm_cpu": statistics.median(cpu[1:]) if len(cpu) > 1 else float("nan"),
            "env_steps": n_updates * cfg.n_envs * N_STEPS, "import": t_import,
            "process_first": time.perf_counter() - t_start - sum(times[1:]), "lams": np.asarray(lams).tolist()}
     print("PPO-RESULT " + json.dumps(out))
@@ -321,9 +330,9 @@ def _ppo_ladder_child(spec_json: str) -> None:
 
 
 def _run_ppo(n_envs: int, total_steps: int, seed: int, repeats: int, ladder: list | None = None,
-             dtype: str = "float32") -> Any:
+             dtype: str = "float32", one_cpu: bool = False) -> Any:
     spec = json.dumps({"n_envs": n_envs, "total_steps": total_steps, "seed": seed, "repeats": repeats,
-                       "ladder": ladder, "dtype": dtype})
+                       "ladder": ladder, "dtype": dtype, "one_cpu": one_cpu})
     fn = "_ppo_ladder_child" if ladder else "_ppo_child"
     code = f"from nephlab.bench.learn import {fn}; {fn}({spec!r})"
     t = time.perf_counter()
@@ -379,11 +388,12 @@ def sb3_protocol(model) -> np.ndarray:
     return np.array(lams)
 
 
-def _sb3_throughput(n_envs: int, steps: int, seed: int) -> tuple[float, float]:
+def _sb3_throughput(n_envs: int, steps: int, seed: int) -> tuple[float, int, float]:
+    """Wall time (s), env steps and CPU time of this process (s) of one ``model.learn``."""
     model = _sb3_model(n_envs, seed, steps)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     model.learn(total_timesteps=steps)
-    return time.perf_counter() - t, int(model.num_timesteps)
+    return time.perf_counter() - t, int(model.num_timesteps), time.process_time() - c
 
 
 def _sb3_target(n_envs: int, budget: int, cap: float, seed: int) -> dict:
@@ -479,6 +489,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--sb3-time-cap", type=float, default=600.0, help="SB3 wall-time cap for the 1%% target (s)")
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="torch.set_num_threads for SB3 (default 1: faster than 2 on a loaded 2-core machine)")
+    ap.add_argument("--ppo-one-cpu", action="store_true",
+                    help="add a nephlab PPO row with its process confined to one CPU (os.sched_setaffinity)")
     ap.add_argument("--ppo-float64", action="store_true",
                     help="also time the PPO training loop with PPOConfig(dtype='float64') (default float32)")
     ap.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3 even if installed")
@@ -501,9 +513,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         torch.set_num_threads(a.torch_threads)
     rows: list[dict] = []  # throughput rows
 
-    def add(code, n, steps, first, med, note=""):
+    def add(code, n, steps, first, med, note="", cpu=float("nan")):
         rows.append({"code": code, "n_envs": n, "env_steps": steps, "first_s": first, "median_s": med,
-                     "steps_per_s": steps / med if med == med and med > 0 else float("nan"), "note": note})
+                     "steps_per_s": steps / med if med == med and med > 0 else float("nan"), "cpu_s": cpu,
+                     "steps_per_cpu_s": steps / cpu if cpu == cpu and cpu > 0 else float("nan"), "note": note})
 
     ppo: dict[int, dict] = {}
     for n in a.n_envs:
@@ -512,14 +525,19 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         add("NumPy port, Python loop", n, steps, *_time(_numpy_raw(n, a.horizon), a.repeats))
         if a.ppo_steps:
             ppo[n] = d = _run_ppo(n, a.ppo_steps, a.seed, 1)
-            add("nephlab PPO training loop", n, d["env_steps"], d["first"], d["warm"], "first call in a fresh process")
+            add("nephlab PPO training loop", n, d["env_steps"], d["first"], d["warm"], "first call in a fresh process",
+                d["warm_cpu"])
             if a.ppo_float64:
                 d64 = _run_ppo(n, a.ppo_steps, a.seed, 1, dtype="float64")
                 add("nephlab PPO training loop, PPOConfig(dtype='float64')", n, d64["env_steps"], d64["first"],
-                    d64["warm"], "first call in a fresh process")
+                    d64["warm"], "first call in a fresh process", d64["warm_cpu"])
+            if a.ppo_one_cpu:
+                d1 = _run_ppo(n, a.ppo_steps, a.seed, 1, one_cpu=True)
+                add("nephlab PPO training loop, one CPU", n, d1["env_steps"], d1["first"], d1["warm"],
+                    "fresh process confined to one CPU (sched_setaffinity)", d1["warm_cpu"])
         if sb3:
-            t, s = _sb3_throughput(n, max(a.sb3_steps, 4 * n * N_STEPS), a.seed)
-            add("SB3 PPO learn, DummyVecEnv", n, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)")
+            t, s, c = _sb3_throughput(n, max(a.sb3_steps, 4 * n * N_STEPS), a.seed)
+            add("SB3 PPO learn, DummyVecEnv", n, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)", c)
         else:
             add("SB3 PPO learn, DummyVecEnv", n, 0, float("nan"), float("nan"), sb3_note)
     if importlib.util.find_spec("gymnasium") is not None:
@@ -527,17 +545,18 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     else:
         add("gymnasium port, Python loop", 1, 0, float("nan"), float("nan"), "n/a (pip install gymnasium)")
     if sb3:
-        t, s = _sb3_throughput(1, a.sb3_steps, a.seed)
-        add("SB3 PPO learn, single env", 1, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)")
+        t, s, c = _sb3_throughput(1, a.sb3_steps, a.seed)
+        add("SB3 PPO learn, single env", 1, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)", c)
     else:
         add("SB3 PPO learn, single env", 1, 0, float("nan"), float("nan"), sb3_note)
 
-    def sb3_rate(n):
-        r = [x["steps_per_s"] for x in rows if x["code"].startswith("SB3") and x["n_envs"] == n]
+    def sb3_rate(n, col="steps_per_s"):
+        r = [x[col] for x in rows if x["code"].startswith("SB3") and x["n_envs"] == n]
         return r[0] if r and r[0] == r[0] else float("nan")
 
     for r in rows:
         r["vs_sb3_same_n"] = r["steps_per_s"] / sb3_rate(r["n_envs"])
+        r["vs_sb3_cpu_same_n"] = r["steps_per_cpu_s"] / sb3_rate(r["n_envs"], "steps_per_cpu_s")
 
     # time to 1 % of W*
     target: list[dict] = []
@@ -609,12 +628,16 @@ def _print(res: dict, markdown: bool = False) -> None:
         print(f"  cpu {m['cpu']}, {m['cores']} cores; load average (1, 5, 15 min) start {m['load_start']}, "
               f"end {m['load_end']}")
         print("  " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
-    print("| code | n envs | env steps | first call (s) | median (s) | env steps/s | vs SB3 PPO, same n envs | note |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| code | n envs | env steps | first call (s) | median (s) | env steps/s | vs SB3 PPO, same n envs "
+          "| CPU time (s) | env steps per CPU-s | vs SB3 by CPU time | note |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in res["throughput"]:
         vs = _f(r["vs_sb3_same_n"]) + "×" if r["vs_sb3_same_n"] == r["vs_sb3_same_n"] else "–"
+        vc = r.get("vs_sb3_cpu_same_n", float("nan"))
+        vc = _f(vc) + "×" if vc == vc else "–"
         print(f"| {r['code']} | {r['n_envs']} | {r['env_steps']} | {_f(r['first_s'])} | {_f(r['median_s'])} | "
-              f"{_f(r['steps_per_s'])} | {vs} | {r['note']} |")
+              f"{_f(r['steps_per_s'])} | {vs} | {_f(r.get('cpu_s'))} | {_f(r.get('steps_per_cpu_s'))} | {vc} | "
+              f"{r['note']} |")
     if res["target"]:
         print()
         print(f"| time to 1 % of W* = {p['W_star']:.4f} | time (s) | env steps | reached | exact mean work "
