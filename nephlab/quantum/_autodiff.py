@@ -38,7 +38,7 @@ from . import _ops
 from ._convert import check_finite, is_qobj
 from .mesolve import _c_list
 from .methods import OPTIONS, check_keywords
-from .superop import _heff_core, _liouvillian_core, _rhs_core, _rhs_heff_core
+from .superop import _heff_core, _liouvillian_core, _rhs_core
 from .timedep import function_name, time_function
 
 __all__ = ["GRADIENTS", "METHODS", "MESolveResult", "mesolve"]
@@ -291,16 +291,19 @@ def _field(st: _Structure, dyn):
     In the frame, ρ̃ = P(t) ∘ ρ (elementwise, :func:`_frame_phases`, τ = t - tlist[0]) obeys
     dρ̃/dt = P ∘ L_{H - D}(P* ∘ ρ̃): the Lindbladian with diag(D) removed from H, evaluated on
     the lab-frame state. For a Kerr spectrum this removes the fast oscillation of ρ and with it
-    most adaptive steps. When nothing depends on time, H_eff = H - D - ½iΣC†C is formed once.
+    most adaptive steps. When nothing depends on time, H_eff = H - D - ½iΣC†C is formed once, stacked with the
+    C_k into the two matrices of :func:`nephlab.quantum._lindblad_vjp.stack`.
     """
     d = _frame_energies(st, dyn) if st.frame else jnp.zeros(dyn["H"][0].shape[-1])
     shift = jnp.diag(d).astype(jnp.complex128)
     if not any(f is not None for f in st.h_fns + st.c_fns):
         H, C = _operators(st, dyn, dyn["tlist"][0])
-        p = {"Heff": _heff_core(H - shift, C), "C": C}
+        from . import _lindblad_vjp
+
+        p = _lindblad_vjp.stack(_heff_core(H - shift, C), C)  # L(ρ) in two stacked products
 
         def core(p, t, rho):
-            return _rhs_heff_core(p["Heff"], p["C"], rho)
+            return _lindblad_vjp.lindblad(p, rho)[0]
     else:
         p = {"H": dyn["H"], "C": dyn["C"], "args": dyn["args"], "shift": shift}
 
