@@ -36,12 +36,9 @@ def main() -> int:
     from nephlab.quantum import _autodiff, _ops, _rk
     from nephlab.quantum import jax as nqj
 
-    n = 20
-    a = np.diag(np.sqrt(np.arange(1, n, dtype=np.float64)), 1).astype(np.complex128)
-    num, drive = a.conj().T @ a, a + a.conj().T
-    kerr = a.conj().T @ a.conj().T @ a @ a
-    rho0 = np.zeros((n, n), np.complex128)
-    rho0[0, 0] = 1.0
+    from nephlab.bench.gradient import operators
+
+    a, num, drive, kerr, rho0 = operators(20)
     tl = np.array([0.0, 10.0])
 
     def loss(x, gradient="checkpoint"):
