@@ -41,12 +41,9 @@ def main() -> int:
     diffrax.diffeqsolve = _counting_solve  # nephlab imports diffrax lazily, inside the solve
     from nephlab.quantum import jax as nqj
 
-    n = 20
-    a = np.diag(np.sqrt(np.arange(1, n, dtype=np.float64)), 1).astype(np.complex128)
-    num, drive = a.conj().T @ a, a + a.conj().T
-    kerr = a.conj().T @ a.conj().T @ a @ a
-    rho0 = np.zeros((n, n), np.complex128)
-    rho0[0, 0] = 1.0
+    from nephlab.bench.gradient import operators
+
+    a, num, drive, kerr, rho0 = operators(20)
 
     def one(t, args):
         return 1.0

@@ -3,15 +3,18 @@
 Everything on the traced path is ``jax.numpy``: the right-hand side is nephlab's
 :func:`nephlab.quantum.superop._rhs_core` (``-i[H, ρ] + Σ_k D[L_k](ρ)`` on matrices), the exact
 propagator is the exponential of :func:`nephlab.quantum.superop._liouvillian_core`, and the time
-stepping is diffrax (adaptive Tsit5/Dopri5 with a PI controller, or classical RK4 on the same grid
-as ``nephlab.mesolve(method="rk4")``), whose adjoints give reverse-mode gradients:
+stepping is nephlab's own adaptive loop (:func:`nephlab.quantum._rk.adaptive_solve`, the
+``mesolve`` integrator: Tsit5/Dopri5 with a PI controller) or diffrax (classical RK4 on the grid
+of ``nephlab.mesolve(method="rk4")``, and every method with ``gradient="direct"``):
 
-* ``gradient="checkpoint"``: :class:`diffrax.RecursiveCheckpointAdjoint` (binomial
-  checkpointing; memory O(log max_steps) states, independent of the number of steps taken);
+* ``gradient="checkpoint"``: tsit5/dopri5 run nephlab's loop, whose reverse mode is the discrete
+  adjoint of :mod:`nephlab.quantum._rk_adjoint` (checkpointed states, memory O(√max_steps) states,
+  independent of the number of steps taken); for a time-independent problem the transpose of a step
+  is written out by hand (:mod:`nephlab.quantum._lindblad_vjp`: the adjoint Lindbladian), else
+  it is ``jax.vjp`` of the step. rk4 runs :class:`diffrax.RecursiveCheckpointAdjoint`;
 * ``gradient="direct"``: :class:`diffrax.DirectAdjoint` (plain autodiff through the steps;
   supports forward mode, ``jax.jvp``/``jax.jacfwd``);
-* ``gradient=None``: nephlab's own adaptive loop (:func:`nephlab.quantum._rk.adaptive_solve`,
-  the ``mesolve`` integrator): fastest forward solve, forward mode only.
+* ``gradient=None``: nephlab's own adaptive loop without a reverse mode: forward mode only.
 
 Validation happens on static information only (shapes, dtypes, names, the concrete ``tlist``),
 before anything is traced, so that the parameters themselves may be tracers of ``jax.grad``,
@@ -23,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +38,7 @@ from . import _ops
 from ._convert import check_finite, is_qobj
 from .mesolve import _c_list
 from .methods import OPTIONS, check_keywords
-from .superop import _heff_core, _liouvillian_core, _rhs_core, _rhs_heff_core
+from .superop import _heff_core, _liouvillian_core, _rhs_core
 from .timedep import function_name, time_function
 
 __all__ = ["GRADIENTS", "METHODS", "MESolveResult", "mesolve"]
@@ -278,38 +281,60 @@ def _cos_sin(x):
     return c, s * r
 
 
-def _vector_field(st: _Structure, dyn):
-    """``f(t, y) -> dy/dt`` for the real-split state y (2, n, n), in the frame of D if ``st.frame``.
+def _field(st: _Structure, dyn):
+    """``(f, p, q)``: the vector field ``f(p, q, t, y) -> dy/dt`` of the real-split state y (2, n, n),
+    in the frame of D if ``st.frame``, its parameters ``p`` (a pytree of arrays: everything the
+    solve is differentiated through enters ``f`` by ``p``, :mod:`nephlab.quantum._rk_adjoint`) and
+    the frame ``q`` (``{"d": D, "t0": tlist[0]}`` or ``{}``; not differentiated, see
+    :func:`_frame_energies`).
 
     In the frame, ρ̃ = P(t) ∘ ρ (elementwise, :func:`_frame_phases`, τ = t - tlist[0]) obeys
     dρ̃/dt = P ∘ L_{H - D}(P* ∘ ρ̃): the Lindbladian with diag(D) removed from H, evaluated on
     the lab-frame state. For a Kerr spectrum this removes the fast oscillation of ρ and with it
-    most adaptive steps. When nothing depends on time, H_eff = H - D - ½iΣC†C is formed once.
+    most adaptive steps. When nothing depends on time, H_eff = H - D - ½iΣC†C is formed once, stacked with the
+    C_k into the two matrices of :func:`nephlab.quantum._lindblad_vjp.stack`.
     """
     d = _frame_energies(st, dyn) if st.frame else jnp.zeros(dyn["H"][0].shape[-1])
     shift = jnp.diag(d).astype(jnp.complex128)
     if not any(f is not None for f in st.h_fns + st.c_fns):
         H, C = _operators(st, dyn, dyn["tlist"][0])
-        Heff = _heff_core(H - shift, C)
+        from . import _lindblad_vjp
 
-        def core(t, rho):
-            return _rhs_heff_core(Heff, C, rho)
+        p = _lindblad_vjp.stack(_heff_core(H - shift, C), C)  # L(ρ) in two stacked products
+
+        def core(p, t, rho):
+            return _lindblad_vjp.lindblad(p, rho)[0]
     else:
-        def core(t, rho):
-            H, C = _operators(st, dyn, t)
-            return _rhs_core(H - shift, C, rho)
+        p = {"H": dyn["H"], "C": dyn["C"], "args": dyn["args"], "shift": shift}
+
+        def core(p, t, rho):
+            H, C = _operators(st, p, t)
+            return _rhs_core(H - p["shift"], C, rho)
 
     if not st.frame:
-        return lambda t, y, _=None: _ops.split(core(t, _ops.merge(y)))
-    t0 = dyn["tlist"][0]
+        return (lambda p, q, t, y: _ops.split(core(p, t, _ops.merge(y)))), p, {}
+    q = {"d": d, "t0": jax.lax.stop_gradient(dyn["tlist"][0])}
 
-    def f(t, y, _=None):
+    def f(p, q, t, y):
         # the phases in real arithmetic: P ∘ X = rotate(X, cos Dτ, sin Dτ), P* ∘ X with -sin Dτ
-        c, s = _cos_sin(d * (t - t0))
+        c, s = _cos_sin(q["d"] * (t - q["t0"]))
         rho = _ops.merge(_ops.rotate("dense", (), y, c, -s))
-        return _ops.rotate("dense", (), _ops.split(core(t, rho)), c, s)
+        return _ops.rotate("dense", (), _ops.split(core(p, t, rho)), c, s)
 
-    return f
+    return f, p, q
+
+
+def _stage_phases(q, ts):
+    """``P[s, i, j] = exp(i (D_i - D_j)(ts[s] - t0))`` (len(ts), n, n), from the polynomial cos/sin of ``f``."""
+    c, s = _cos_sin(q["d"] * (ts[:, None] - q["t0"]))
+    e = c + 1j * s
+    return e[:, :, None] * jnp.conj(e)[:, None, :]
+
+
+def _vector_field(st: _Structure, dyn):
+    """``f(t, y, _=None) -> dy/dt`` (diffrax's signature): :func:`_field` with its parameters bound."""
+    f, p, q = _field(st, dyn)
+    return lambda t, y, _=None: f(p, q, t, y)
 
 
 def _unframe(st: _Structure, dyn, states):
@@ -368,12 +393,28 @@ def _diffrax(st: _Structure, dyn):
 
 
 def _nephlab_rk(st: _Structure, dyn):
+    """nephlab's adaptive loop; with ``gradient="checkpoint"`` its discrete adjoint
+    (:func:`nephlab.quantum._rk_adjoint.solve`) gives the reverse mode."""
     from . import _rk
 
     tableau = _rk.tsit5_tableau() if st.method == "tsit5" else _rk.dopri5_tableau()
-    saved, _, _ = _rk.adaptive_solve(_vector_field(st, dyn), _ops.split(dyn["rho0"]), dyn["tlist"],
-                                     lambda t, y: y, tableau=tableau, rtol=dyn["rtol"], atol=dyn["atol"],
-                                     max_steps=st.max_steps)
+    y0 = _ops.split(dyn["rho0"])
+    if st.gradient == "checkpoint":
+        from . import _rk_adjoint
+
+        f, p, q = _field(st, dyn)
+        step_vjp = None
+        if not any(fn is not None for fn in st.h_fns + st.c_fns):  # constant: the hand-written transpose
+            from . import _lindblad_vjp
+
+            step_vjp = _lindblad_vjp.step_vjp(tableau, _stage_phases if st.frame else None)
+        saved = _rk_adjoint.solve(f, p, q, y0, dyn["tlist"], tableau=tableau, rtol=dyn["rtol"], atol=dyn["atol"],
+                                  max_steps=st.max_steps, step_vjp=step_vjp)
+    else:
+        saved, _, stats = _rk.adaptive_solve(_vector_field(st, dyn), y0, dyn["tlist"], lambda t, y: y,
+                                             tableau=tableau, rtol=dyn["rtol"], atol=dyn["atol"],
+                                             max_steps=st.max_steps)
+        saved = jnp.where(stats["success"], saved, jnp.nan)  # out of steps: NaN, never a partial result
     return _ops.merge(saved)
 
 
@@ -408,7 +449,7 @@ def _expm(st: _Structure, dyn):
 def _solve(st: _Structure, dyn):
     if st.method == "expm":
         states = _expm(st, dyn)
-    elif st.gradient is None and st.method != "rk4":
+    elif st.gradient != "direct" and st.method != "rk4":
         states = _nephlab_rk(st, dyn)
     else:
         states = _diffrax(st, dyn)
@@ -462,9 +503,12 @@ def mesolve(
             and imaginary parts, as ``nephlab.mesolve``); defaults 1e-6 and 1e-8.
         dt: step of ``"rk4"`` (required there, refused elsewhere), time units.
         max_steps: step limit of the adaptive methods (default 100000); it also sets the number of
-            checkpoints (≈ log2(max_steps)) of ``gradient="checkpoint"``.
-        gradient: ``"checkpoint"`` (default: reverse mode with recursive checkpointing, memory
-            independent of the number of steps), ``"direct"`` (autodiff through every step; needed
+            stored states of ``gradient="checkpoint"`` (K + S ≈ 2√max_steps, 768 for the default).
+            An adaptive solve that runs out of steps returns NaN states (and NaN gradients), never
+            a partial result.
+        gradient: ``"checkpoint"`` (default: reverse mode with checkpoints, memory independent of
+            the number of steps taken; the adaptive methods differentiate the steps actually taken,
+            step sizes held fixed, the discrete adjoint), ``"direct"`` (autodiff through every step; needed
             for forward mode, ``jax.jacfwd``/``jax.jvp``), or ``None`` (no reverse-mode support;
             the adaptive methods then run nephlab's own integrator, the fastest forward solve).
             ``"expm"`` is plain autodiff through matrix exponentials for every choice.

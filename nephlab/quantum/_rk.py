@@ -197,7 +197,7 @@ def rk_step(f: Callable, tb: Tableau, t, y, k1, h, en_prev, rtol, atol):
 
 
 def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Callable, *, tableau: Tableau, rtol,
-                     atol, max_steps: int):
+                     atol, max_steps: int, on_trial: Callable | None = None, extra=None):
     """Step on from ``state`` until the saved times before index ``stop`` are filled.
 
     ``save(t, y)`` at ``tlist[j]`` goes to row ``j - row0`` of ``buf`` (a pytree of arrays with
@@ -205,6 +205,11 @@ def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Cal
     not depend on how the times are cut into chunks: an accepted step whose saved times run past
     ``stop`` fills those before ``stop`` and is not committed; the next chunk repeats the very
     same step (same inputs, same program) and fills the rest. Returns ``(state, buf)``.
+
+    ``on_trial(extra, state, h) -> extra``, if given, sees every trial step before it is taken
+    (``h``: the step tried, already cut at ``tlist[-1]``) and threads the pytree ``extra``
+    through the loop; the return value is then ``(state, buf, extra)`` (the reverse mode of
+    :mod:`nephlab.quantum._rk_adjoint` records its checkpoints this way).
     """
     tb = tableau
     T = tlist.shape[0]
@@ -215,9 +220,10 @@ def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Cal
         return (s["idx"] < stop) & (s["steps"] < max_steps) & (s["h"] > 0)
 
     def body(c):
-        s, buf = c
+        s, buf = c[0], c[1]
         t, y = s["t"], s["y"]
         h = jnp.minimum(s["h"], t_end - t)
+        ex = None if on_trial is None else on_trial(c[2], s, h)
         y_new, ks, en, accept, fac = rk_step(f, tb, t, y, s["k1"], h, s["en_prev"], rtol, atol)
         k1 = s["k1"]
         t_new = jnp.where(t + h >= t_end, t_end, t + h)
@@ -239,7 +245,7 @@ def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Cal
         # saved times of this step beyond the chunk: leave the step to the next chunk
         later = accept & (idx >= stop) & (stop < T) & (tlist[jnp.minimum(stop, T - 1)] <= t_new)
         commit = accept & ~later
-        return {
+        new = {
             "t": jnp.where(commit, t_new, t),
             "y": jnp.where(commit, y_new, y),
             "k1": jnp.where(commit, ks[6], k1),
@@ -248,9 +254,10 @@ def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Cal
             "idx": idx,
             "steps": s["steps"] + jnp.where(later, 0, 1).astype(jnp.int32),
             "accepted": s["accepted"] + commit.astype(jnp.int32),
-        }, buf
+        }
+        return (new, buf) if on_trial is None else (new, buf, ex)
 
-    return lax.while_loop(cond, body, (state, buf))
+    return lax.while_loop(cond, body, (state, buf) if on_trial is None else (state, buf, extra))
 
 
 def adaptive_stats(state: dict, n_times: int) -> dict:
