@@ -1027,8 +1027,9 @@ class LocalVanilla(pn.template.VanillaTemplate):
     The app's template. It has what the app needs (a header, a collapsible sidebar for the
     controls, the main area) and costs a browser the least: Panel's ``FastListTemplate``, used
     before, adds 0.9 MB of web-component script and the Fast design's stylesheets to every
-    component, which made its pages take about a quarter more browser CPU
-    (``benchmarks/page_profile.py``). The ``Native`` design is also what components use in a
+    component: on ``/lindblad`` Chromium's renderer used 2.1 s of CPU with it against 1.8-2.0 s
+    with this template (``benchmarks/page_profile.py``, two visits each, a loaded 2-core
+    machine; ``benchmarks/RESULTS.md`` has the page-load numbers). The ``Native`` design is also what components use in a
     notebook, so both look the same. Panel's Vanilla template links the Lato web font from an
     external font service; that stylesheet blocks rendering where outbound traffic is dropped
     (compute nodes, JupyterHub behind a firewall), so it is left out and the page uses the
