@@ -268,6 +268,32 @@ def test_every_page_renders(app_url, page):
                 page.screenshot(path=str(Path(shots) / f"{route.strip('/')}.png"))
 
 
+LUMINANCE_JS = """() => {  // relative luminance (0 black .. 1 white) of the page's background
+  for (const el of [document.querySelector('#main'), document.body, document.documentElement]) {
+    if (el == null) continue;
+    const m = /rgba?\\(([0-9.]+), ([0-9.]+), ([0-9.]+)(?:, ([0-9.]+))?/.exec(getComputedStyle(el).backgroundColor);
+    if (m && (m[4] === undefined || +m[4] > 0)) return (0.2126 * m[1] + 0.7152 * m[2] + 0.0722 * m[3]) / 255;
+  }
+  return 1.0;  // nothing painted: the browser's white
+}"""
+
+
+def test_theme_switch_turns_the_page_dark_and_back(app_url, page):
+    """The header's light/dark switch reloads the page in the other theme; the plots still draw."""
+    _load(page, app_url + "/lindblad", ".nl-theme-switch a")
+    assert page.evaluate(LUMINANCE_JS) > 0.8
+    page.locator(".nl-theme-switch a").first.click()
+    page.wait_for_url("**theme=dark**", timeout=600_000)
+    page.locator(".nl-run").first.wait_for(state="visible", timeout=600_000)
+    page.locator("canvas").first.wait_for(state="visible", timeout=600_000)
+    _no_error_alert(page)
+    assert page.evaluate(LUMINANCE_JS) < 0.3
+    page.locator(".nl-theme-switch a").first.click()
+    page.wait_for_url("**theme=default**", timeout=600_000)
+    page.locator(".nl-run").first.wait_for(state="visible", timeout=600_000)
+    assert page.evaluate(LUMINANCE_JS) > 0.8
+
+
 def test_pages_paint_where_outbound_traffic_is_dropped(app_url, page):
     """Compute nodes and firewalled JupyterHubs drop packets to the internet: a request that
     leaves the server is never answered. Every page must still paint its plots, and it must not

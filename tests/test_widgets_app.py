@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_routes_and_pages_build():
     assert sorted(app.routes()) == ["/", "cluster", "largedev", "lindblad", "md", "protocol"]
     index = app.index_page()
-    assert type(index).__name__ == "FastListTemplate"
+    assert type(index).__name__ == "LocalVanilla"
     assert "Lindblad explorer" in index.main[0].objects[1].object
     for name, (title, target, _) in app.PAGES.items():
         page = app.build_page(name)
-        assert type(page).__name__ == "FastListTemplate" and page.title == f"nephlab · {title}"
+        assert type(page).__name__ == "LocalVanilla" and page.title == f"nephlab · {title}"
         alerts = [o for o in page.main[0].objects if isinstance(o, pn.pane.Alert)]
         importable = importlib.util.find_spec(target.split(":")[0]) is not None
         if importable:
@@ -48,6 +48,37 @@ def test_routes_and_pages_build():
             assert alerts and "not available" in alerts[0].object
     with pytest.raises(ValueError, match="page must be one of"):
         app.build_page("nope")
+
+
+def test_pages_need_no_mathjax_and_no_webgl_bundle():
+    """The served pages list only the BokehJS bundles their models use at load time
+    (``nephlab.widgets._resources``). Models a page adds later (deferred plots, inactive tabs)
+    cannot bring a bundle along, so every page, with every tab and plot built, must need neither
+    ``bokeh-mathjax`` nor ``bokeh-gl``: TeX text or a WebGL plot would be drawn wrongly."""
+    import panel.io.server as panel_server
+    from bokeh.models import Plot
+    from panel.io.resources import Resources
+
+    from nephlab.widgets._resources import install, page_components
+
+    every = ["bokeh", "bokeh-gl", "bokeh-widgets", "bokeh-tables", "bokeh-mathjax"]
+    for name, (_, target, _) in app.PAGES.items():
+        if importlib.util.find_spec(target.split(":")[0]) is None:
+            continue
+        component = app._load(target)()
+        whole = pn.Column(*component.sidebar(), component.main())
+        roots = [whole.get_root(Document())]
+        for tabs in whole.select(pn.Tabs):  # a dynamic Tabs renders its active tab only
+            roots += [obj.get_root(Document()) for obj in tabs.objects]
+        assert any(isinstance(m, Plot) for r in roots for m in r.references()), name
+        assert page_components(roots, every) == ["bokeh", "bokeh-widgets", "bokeh-tables"], name
+    # what Panel's server page lists once install() ran (nephlab serve runs it)
+    install()
+    doc = Document()
+    app.build_page("cluster").server_doc(doc)
+    files = [str(f) for f in panel_server.bundle_resources(doc.roots, Resources(mode="server", root_url="/")).js_files]
+    assert any("bokeh.min.js" in f for f in files) and any("bokeh-tables" in f for f in files)
+    assert not any("bokeh-mathjax" in f or "bokeh-gl" in f for f in files), files
 
 
 def test_websocket_origins_are_restricted_to_the_served_address():

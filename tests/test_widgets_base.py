@@ -8,7 +8,6 @@ import threading
 import time
 
 import panel as pn
-import param
 import pytest
 
 from nephlab.tasks import Param, TaskSpec
@@ -132,7 +131,7 @@ def test_close_cancels_every_job_and_releases():
 def test_the_page_template_and_the_notebook_layout_hold_the_same_parts():
     d = Demo()
     page = d.page("demo")
-    assert type(page).__name__ == "FastListTemplate" and page.theme_toggle
+    assert type(page).__name__ == "LocalVanilla" and "nl-theme-switch" in page.header[-1].css_classes
     assert len(page.sidebar) == 1 and len(page.sidebar[0]) == 3 and "nl-status-area" in page.main[0][0].css_classes
     row = d.__panel__()
     assert "nl-sidebar" in row[0].css_classes and "nl-status-area" in row[1][0].css_classes

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import panel as pn
 import param
-from panel.io.resources import CDN_DIST
 
 from ._offline import prefer_inline_resources
 
@@ -50,7 +49,7 @@ __all__ = [
     "Job",
     "JobContext",
     "cluster_client",
-    "LocalFast",
+    "LocalVanilla",
     "defer_plots",
     "export_animation",
     "export_dataset",
@@ -693,7 +692,7 @@ class Component(pn.viewable.Viewer):
             ...     def main(self):
             ...         return pn.pane.Str("x")
             >>> type(C().page("demo")).__name__
-            'FastListTemplate'
+            'LocalVanilla'
         """
         self._hook_session()
         name = title or self.title or type(self).__name__
@@ -1022,40 +1021,62 @@ class Component(pn.viewable.Viewer):
     status_bar = status_area
 
 
-class LocalFast(pn.theme.Fast):
-    """Panel's Fast design with every resource served by the app itself: no web font.
+class LocalVanilla(pn.template.VanillaTemplate):
+    """Panel's Vanilla template (``Native`` design, no script of its own) without its web font.
 
-    Panel's ``Fast`` design links the Open Sans web font from an external font service in the
-    page's ``<head>``. That stylesheet blocks rendering, so where outbound traffic is dropped
-    (compute nodes, JupyterHub behind a firewall) the page stays blank until the browser gives
-    up on it (more than a minute in Chromium). Without it the template uses the system's
-    sans-serif font. The design's own script is named by its bundled URL, which the server
-    maps to its static files (a relative path would be looked up beside this class's module).
+    The app's template. It has what the app needs (a header, a collapsible sidebar for the
+    controls, the main area) and costs a browser the least: Panel's ``FastListTemplate``, used
+    before, adds 0.9 MB of web-component script and the Fast design's stylesheets to every
+    component: on ``/lindblad`` Chromium's renderer used 2.1 s of CPU with it against 1.8-2.0 s
+    with this template (``benchmarks/page_profile.py``, two visits each, a loaded 2-core
+    machine; ``benchmarks/RESULTS.md`` has the page-load numbers). The ``Native`` design is also what components use in a
+    notebook, so both look the same. Panel's Vanilla template links the Lato web font from an
+    external font service; that stylesheet blocks rendering where outbound traffic is dropped
+    (compute nodes, JupyterHub behind a firewall), so it is left out and the page uses the
+    system's sans-serif font.
     """
 
-    _resources = {
-        **pn.theme.Fast._resources,
-        "font": {},
-        "js_modules": {**pn.theme.Fast._resources["js_modules"],
-                       "fast-design": f"{CDN_DIST}bundled/fast/js/fast_design.js"},
-    }
+    _resources = {"css": {}}
+
+
+def theme_switch() -> pn.pane.HTML:
+    """The light/dark switch of the app's header: a link to this page with ``?theme=dark`` (or
+    ``?theme=default`` on a dark page), which Panel reads as the session's theme; the page's
+    other query arguments are kept.
+
+    Example:
+        >>> "?theme=dark" in theme_switch().object  # outside a session the theme is light
+        True
+    """
+    from html import escape
+    from urllib.parse import urlencode
+
+    dark = pn.config.theme == "dark"
+    args = {k: (v[0].decode() if isinstance(v[0], bytes) else str(v[0]))
+            for k, v in (pn.state.session_args or {}).items() if v}
+    args["theme"] = "default" if dark else "dark"
+    label = "&#9728; light" if dark else "&#9790; dark"
+    return pn.pane.HTML(f'<a href="?{escape(urlencode(args))}" title="switch between the light and dark theme">'
+                        f'{label}</a>', css_classes=["nl-theme-switch"], margin=(8, 12),
+                        stylesheets=["a { color: var(--header-color, white); text-decoration: none; }"])
 
 
 def app_template(title: str, *, sidebar: Sequence[Any] = (), main: Sequence[Any] = (),
                  header: Sequence[Any] = ()) -> Any:
     """The one Panel template of the nephlab app: sidebar (controls), main area, light/dark switch.
 
-    Its design is :class:`LocalFast`: every script, stylesheet and font comes from the server
-    that serves the page, so the app works where the machine has no internet.
+    It is :class:`LocalVanilla`: every script, stylesheet and font comes from the server that
+    serves the page, so the app works where the machine has no internet. The header ends with
+    :func:`theme_switch`.
 
     Example:
         >>> page = app_template("nephlab", main=[pn.pane.Str("x")])
-        >>> type(page).__name__, page.design.__name__
-        ('FastListTemplate', 'LocalFast')
+        >>> type(page).__name__, page.design.__name__, "nl-theme-switch" in page.header[-1].css_classes
+        ('LocalVanilla', 'Native', True)
     """
-    return pn.template.FastListTemplate(
-        title=title, sidebar=list(sidebar), main=list(main), header=list(header), theme_toggle=True,
-        sidebar_width=320, accent="#1f4e79", collapsed_sidebar=False, design=LocalFast,
+    return LocalVanilla(
+        title=title, sidebar=list(sidebar), main=list(main), header=[*header, theme_switch()],
+        sidebar_width=320, header_background="#1f4e79", header_color="#ffffff", collapsed_sidebar=False,
     )
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import panel as pn
 
 from ._base import app_template
+from ._resources import install as install_page_resources
 
 __all__ = ["PAGES", "build_page", "index_page", "routes", "serve", "tabbed_app", "warm_pages", "websocket_origins"]
 
@@ -75,7 +76,7 @@ def build_page(name: str, *, template: bool = True) -> pn.viewable.Viewable:
 
     Example:
         >>> type(build_page("cluster")).__name__
-        'FastListTemplate'
+        'LocalVanilla'
     """
     if name not in PAGES:
         raise ValueError(f"page must be one of {list(PAGES)}, got {name!r}")
@@ -262,6 +263,7 @@ def serve(
             s.bind((address, 0))
             port = int(s.getsockname()[1])
     pn.extension(notifications=False)
+    install_page_resources()
     origins = websocket_origins(address, port) + list(extra_origins)
     if warm:
         warm_in_background()
@@ -278,4 +280,5 @@ def serve(
 
 if __name__.startswith("bokeh"):  # `panel serve widgets/app.py`
     pn.extension()
+    install_page_resources()
     tabbed_app().servable(title="nephlab")

@@ -32,6 +32,14 @@ from ._controls import control_values, controls_from_spec
 
 use_bokeh_backend()
 
+
+def _canvas(plot: Any, element: Any) -> None:
+    """HoloViews hook: draw on a 2D canvas, not WebGL (HoloViews' default). These plots are small,
+    and WebGL costs a browser without a GPU (software GL) far more; a page without WebGL plots
+    also skips the ``bokeh-gl`` bundle."""
+    plot.state.output_backend = "canvas"
+
+
 __all__ = ["ClusterPanel", "cluster_status"]
 
 _DEFAULT_GRIDS = {"lindblad": "F=linspace(0.1, 0.5, 3)\ngamma=[0.2, 0.5]"}
@@ -363,7 +371,7 @@ class ClusterPanel(Component):
 
     def _results_plot(self):
         if self._dataset is None or self.variable is None or self.x_dim is None:
-            return hv.Curve([]).opts(title="no results yet", responsive=True, min_height=300)
+            return hv.Curve([]).opts(title="no results yet", responsive=True, min_height=300, hooks=[_canvas])
         da = self.selection()
         x = self.x_dim
         xs = _axis(da[x].values) if x in da.coords else np.arange(da.sizes[x])
@@ -375,9 +383,10 @@ class ClusterPanel(Component):
             ys = _axis(da[y].values) if y in da.coords else np.arange(da.sizes[y])
             z = np.asarray(da.transpose(y, x).values, dtype=float)
             return hv.QuadMesh((xs, ys, z), kdims=[x, y], vdims=[self.variable]).opts(
-                title=title, colorbar=True, cmap="viridis", responsive=True, min_height=320, tools=["hover"])
+                title=title, colorbar=True, cmap="viridis", responsive=True, min_height=320, tools=["hover"],
+                hooks=[_canvas])
         return hv.Curve((xs, np.asarray(da.values, dtype=float)), x, self.variable).opts(
-            title=title, responsive=True, min_height=320, tools=["hover"])
+            title=title, responsive=True, min_height=320, tools=["hover"], hooks=[_canvas])
 
     def _redraw(self) -> None:
         self._plot_pane.object = self._results_plot()

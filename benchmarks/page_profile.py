@@ -1,0 +1,190 @@
+"""Where a served page's browser time goes: one warm visit per page, profiled through CDP.
+
+    python benchmarks/page_profile.py                     # every page, warm visit after a warm-up
+    python benchmarks/page_profile.py --pages lindblad --top 25 --json prof.json
+
+For each page it starts ``nephlab serve`` (the harness of ``nephlab bench pages``,
+``nephlab/bench/pages.py``), makes one warm-up visit, then a visit in a new browser context with
+
+- the ``Profiler`` domain on (sampling, 100 µs): self time by script URL and the top functions;
+- the ``Performance`` domain's counters at the first painted plot: script, layout, style-recalc
+  and task durations, layout and style-recalc counts;
+- the ``Network`` domain: every response, its type and its encoded size;
+
+and the first-plot time of the same probe as ``nephlab bench pages``. One visit per page, so the
+numbers are a profile, not a timing benchmark: take timings from ``nephlab bench pages``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_PATH = Path(__file__).resolve().parents[1] / "nephlab" / "bench" / "pages.py"
+_spec = importlib.util.spec_from_file_location("nephlab_bench_pages", _PATH)
+pages = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = pages
+_spec.loader.exec_module(pages)
+
+def cpu_by_process() -> collections.Counter:
+    """CPU seconds so far of this harness's descendants, by kind: Chromium's ``--type=`` (browser
+    for the main process), ``node`` for Playwright's driver."""
+    import psutil
+
+    out: collections.Counter = collections.Counter()
+    for proc in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            cmd = proc.cmdline()
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        kind = next((c.split("=", 1)[1] for c in cmd if c.startswith("--type=")), None)
+        if kind is None:
+            kind = "browser" if any("chrom" in c for c in cmd[:1]) else Path(cmd[0]).name if cmd else "?"
+        if kind == "utility":
+            kind += ":" + next((c.split("=", 1)[1].split(".")[-1] for c in cmd if c.startswith("--utility-sub-type=")), "?")
+        out[kind] += t.user + t.system
+    return out
+
+
+TIMELINE_JS = """() => {
+  const n = performance.getEntriesByType('navigation')[0];
+  const rs = performance.getEntriesByType('resource').filter(r => r.initiatorType === 'script');
+  return {ttfb_ms: n.responseStart, html_end_ms: n.responseEnd, dcl_ms: n.domContentLoadedEventEnd,
+          load_ms: n.loadEventEnd, last_script_ms: Math.max(0, ...rs.map(r => r.responseEnd)),
+          canvas_ms: window.__nl_probe.canvas_ms};
+}"""
+
+METRICS = ("ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "TaskDuration", "LayoutCount",
+           "RecalcStyleCount", "JSHeapUsedSize", "Nodes")
+
+
+def _short(url: str) -> str:
+    if not url:
+        return "(no url: eval, native, GC, idle)"
+    return url.split("?")[0].split("/static/")[-1][-70:]
+
+
+def self_time_by(profile: dict, key) -> collections.Counter:
+    """Self time (ms) of a CDP ``Profiler.Profile`` summed by ``key(callFrame)``."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    dt = profile.get("timeDeltas", [])
+    out: collections.Counter = collections.Counter()
+    for sid, d in zip(profile.get("samples", []), dt[1:] + [0]):
+        out[key(nodes[sid]["callFrame"])] += d / 1e3
+    return out
+
+
+async def profile_page(browser, url: str, page_name: str, timeout_s: float) -> dict:
+    ctx = await browser.new_context(viewport=pages.VIEWPORT)
+    try:
+        await ctx.add_init_script(pages.PROBE_JS)
+        page = await ctx.new_page()
+        cdp = await ctx.new_cdp_session(page)
+        responses: list[dict] = []
+        sizes: dict[str, int] = {}
+        cdp.on("Network.responseReceived", lambda e: responses.append(
+            {"id": e["requestId"], "url": e["response"]["url"], "type": e["type"]}))
+        cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]))
+        await cdp.send("Network.enable")
+        await cdp.send("Performance.enable")
+        await cdp.send("Profiler.enable")
+        await cdp.send("Profiler.setSamplingInterval", {"interval": 100})
+        await cdp.send("Profiler.start")
+        cpu0 = cpu_by_process()
+        t0 = time.perf_counter()
+        await page.goto(f"{url}/{page_name}", wait_until="commit", timeout=timeout_s * 1e3)
+        await page.wait_for_function("() => window.__nl_probe && window.__nl_probe.canvas_ms !== null",
+                                     timeout=timeout_s * 1e3, polling=50)
+        cpu1 = cpu_by_process()
+        metrics = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
+        prof = (await cdp.send("Profiler.stop"))["profile"]
+        probe = await page.evaluate("() => window.__nl_probe")
+        timeline = await page.evaluate(TIMELINE_JS)
+        n_models = await page.evaluate(
+            "() => window.Bokeh ? [...window.Bokeh.documents].reduce((s, d) => s + d.all_models.size, 0) : null")
+        wall = time.perf_counter() - t0
+    finally:
+        await ctx.close()
+    by_url = self_time_by(prof, lambda f: _short(f["url"]))
+    by_fn = self_time_by(prof, lambda f: f"{f['functionName'] or '(anonymous)'} {_short(f['url'])}:{f['lineNumber']}")
+    res = [dict(r, bytes=sizes.get(r["id"], 0)) for r in responses]
+    return {"page": page_name, "canvas_ms": probe["canvas_ms"], "n_plots": probe["n_plots"], "bokeh_models": n_models,
+            "wall_s": wall, "timeline": timeline,
+            "cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0.0), 3) for k in cpu1}, "metrics": {k: metrics.get(k) for k in METRICS},
+            "profile_total_ms": sum(by_url.values()), "by_url": by_url.most_common(),
+            "by_function": by_fn.most_common(60),
+            "resources": sorted(({"url": _short(r["url"]), "type": r["type"], "kB": r["bytes"] / 1e3} for r in res),
+                                key=lambda r: -r["kB"])}
+
+
+def report(r: dict, top: int) -> str:
+    m = r["metrics"]
+    lines = [f"/{r['page']}: first plot {r['canvas_ms'] / 1e3:.2f} s, {r['n_plots']} plot views, "
+             f"{r['bokeh_models']} Bokeh models, {m['Nodes']:.0f} DOM nodes",
+             "  timeline (ms): " + ", ".join(f"{k[:-3]} {v:.0f}" for k, v in r["timeline"].items() if v),
+             "  CPU s during the visit: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["cpu_s"].items(),
+                                                                                    key=lambda kv: -kv[1])),
+             f"  renderer main thread: task {m['TaskDuration'] * 1e3:.0f} ms = script {m['ScriptDuration'] * 1e3:.0f} + "
+             f"layout {m['LayoutDuration'] * 1e3:.0f} ({m['LayoutCount']:.0f}x) + style {m['RecalcStyleDuration'] * 1e3:.0f} "
+             f"({m['RecalcStyleCount']:.0f}x) ms + other",
+             f"  JS profile {r['profile_total_ms']:.0f} ms (samples incl. idle), self time by script:"]
+    lines += [f"    {ms:7.0f} ms  {u}" for u, ms in r["by_url"][:top]]
+    lines.append("  top functions (self time):")
+    lines += [f"    {ms:7.0f} ms  {f}" for f, ms in r["by_function"][:top]]
+    kb = sum(x["kB"] for x in r["resources"])
+    lines.append(f"  {len(r['resources'])} responses, {kb:.0f} kB; the largest:")
+    lines += [f"    {x['kB']:8.0f} kB  {x['type']:<10} {x['url']}" for x in r["resources"][:top]]
+    return "\n".join(lines)
+
+
+async def _run(a: argparse.Namespace) -> list[dict]:
+    from playwright.async_api import async_playwright
+
+    out = []
+    with tempfile.TemporaryDirectory(prefix="nephlab-prof-") as tmp:
+        srv = pages.Server(a.python, Path(tmp), tuple(a.serve_arg))
+        try:
+            srv.wait_ready(a.timeout)
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=pages._chromium(None), headless=True,
+                                                   args=list(pages.CHROMIUM_ARGS))
+                try:
+                    for p in a.pages:
+                        await pages.visit(browser, srv.url, p, timeout_s=a.timeout, data_wait_s=0)  # warm-up
+                        r = await profile_page(browser, srv.url, p, a.timeout)
+                        print(report(r, a.top), flush=True)
+                        out.append(r)
+                finally:
+                    await browser.close()
+        finally:
+            srv.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pages", type=pages._pages, default=list(pages.PAGES))
+    p.add_argument("--top", type=int, default=15, help="rows per list (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=180.0)
+    p.add_argument("--python", default=sys.executable)
+    p.add_argument("--serve-arg", action="append", default=[], metavar="ARG")
+    p.add_argument("--json", default=None)
+    a = p.parse_args(argv)
+    print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    res = asyncio.run(_run(a))
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
