@@ -23,8 +23,9 @@ reported with their standard errors and chi^2 per degree of freedom:
 - ``eta0 + a rate^2``: the analytic (even) expansion (:func:`nephlab.md.zero_shear_fit`), valid
   only below the crossover out of the Newtonian plateau.
 
-Each rate's result is printed (and, with ``--json``, written) as soon as it completes, so a run
-cut short keeps the rates done.
+Each rate's result is printed (and, with ``--json``, written) as soon as it completes, and the
+samples of the rate in progress are written every 60 s as a ``partial`` entry, so a run cut
+short keeps the rates done and the part of the last one (``--refit`` uses and marks it).
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ def quad_chi2(rates, eta, err, eta0, a) -> float:
     return float(np.sum(((y - eta0 - a * g * g) / e) ** 2)) / dof if dof else math.nan
 
 
+def entry(rate: float, steps: int, r, wall: float) -> dict:
+    """The JSON record of one rate's run."""
+    return {"rate": rate, "steps": steps, "eta": r.viscosity, "stderr": r.stderr, "n1": r.n1, "n2": r.n2,
+            "T": float(r.temperature.mean()), "wall_s": wall}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=500)
@@ -96,12 +103,12 @@ def main() -> None:
         out = outs[0]
         if any((o["n"], o["dt"]) != (out["n"], out["dt"]) for o in outs):
             ap.error(f"--refit files must share N and dt, got {[(o['n'], o['dt']) for o in outs]}")
-        out = dict(out, rates=[d for o in outs for d in o["rates"]])
+        out = dict(out, rates=[d for o in outs for d in o["rates"] + ([o["partial"]] if "partial" in o else [])])
         print(f"# refit of {' '.join(a.refit)}: N={out['n']}, dt={out['dt']}; reference eta*={REF} +- {REF_ERR}")
         print(f"{'rate':>6} {'steps':>8} {'eta':>8} {'stderr':>7} {'N1':>7} {'N2':>7} {'T':>7} {'time/s':>7}")
         for d in sorted(out["rates"], key=lambda d: -d["rate"]):
             print(f"{d['rate']:6.3f} {d['steps']:8d} {d['eta']:8.3f} {d['stderr']:7.3f} {d['n1']:7.3f} {d['n2']:7.3f} "
-                  f"{d['T']:7.4f} {d['wall_s']:7.0f}")
+                  f"{d['T']:7.4f} {d['wall_s']:7.0f}" + ("  (partial: the run was stopped)" if d.get("partial") else ""))
         report(out, a.fit_max_rate)
         return
     print(f"# machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -131,12 +138,24 @@ def main() -> None:
         if a.scale_steps and g_ < 0.4:
             steps = min(a.max_steps, int(round(a.nemd_steps * 0.4 / g_ / 10)) * 10)
         t0 = time.time()
-        r = nemd_shear(s, g_, steps, a.dt, equilibrate=a.equilibrate, sample_every=10)
+        last = [t0]
+
+        def partial(r, g_=g_, t0=t0, last=last) -> bool:
+            """Every 60 s, the rate's samples so far go to the JSON as a partial entry (kept if the
+            run is stopped before the rate completes)."""
+            if a.json and time.time() - last[0] > 60:
+                last[0] = time.time()
+                d = entry(g_, 10 * len(r.times), r, time.time() - t0)
+                out["partial"] = dict(d, partial=True)
+                save()
+            return False
+
+        r = nemd_shear(s, g_, steps, a.dt, equilibrate=a.equilibrate, sample_every=10, on_sample=partial)
         wall = time.time() - t0
+        out.pop("partial", None)
         print(f"{g_:6.3f} {steps:8d} {r.viscosity:8.3f} {r.stderr:7.3f} {r.n1:7.3f} {r.n2:7.3f} "
               f"{r.temperature.mean():7.4f} {wall:7.0f} {os.getloadavg()[0]:5.2f}", flush=True)
-        out["rates"].append({"rate": g_, "steps": steps, "eta": r.viscosity, "stderr": r.stderr, "n1": r.n1,
-                             "n2": r.n2, "T": float(r.temperature.mean()), "wall_s": wall})
+        out["rates"].append(entry(g_, steps, r, wall))
         save()
     report(out, a.fit_max_rate)
     out["load_end"] = list(os.getloadavg())
