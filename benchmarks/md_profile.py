@@ -1,8 +1,9 @@
 """Where the time of the JAX MD engine goes: neighbour-list rebuilds against forces and integration.
 
 Run: ``python benchmarks/md_profile.py [--sizes 864 4000] [--dtype float64] [--repeat 3]``.
-System and protocol of ``nephlab bench md`` (LJ, ρ* = 0.8442, T* = 1.44, r_c = 2.5, skin 0.3,
-dt = 0.005, NVE, 500 steps). For each N it prints, best of ``--repeat`` warm calls:
+System and protocol of ``nephlab bench md`` (LJ, ρ* = 0.8442, T* = 1.44, r_c = 2.5, dt = 0.005,
+NVE, 500 steps; the skin and cell grid that ``nemd_shear`` chooses at zero shear: 0.3 σ, or
+thinner down to 0.2 σ where that adds a layer of cells). For each N it prints, best of ``--repeat`` warm calls:
 
 - ``run``: 500 steps of the engine's compiled loop, and the rebuilds in them (``State.n_rebuild``);
 - ``run, no rebuild``: the same loop compiled with the rebuild replaced by keeping the list
@@ -24,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nephlab.md import engine, lennard_jones, neighbours
+from nephlab.md.shear import _skin
 from nephlab.md.system import _maxwell_boltzmann
 
 RHO, T, R_CUT, DT, STEPS = 0.8442, 1.44, 2.5, 0.005, 500
@@ -43,7 +45,8 @@ def profile(n: int, dtype: str, repeat: int) -> dict:
     """Timings (s) for one N; see the module docstring."""
     system = lennard_jones(n, RHO, T, r_cut=R_CUT, seed=0, dtype=dtype)
     L = float(system.box)
-    eng = engine._engine(n, L, R_CUT, engine.SKIN, "nve", 1, dtype)
+    skin = _skin(system, False)
+    eng = engine._engine(n, L, R_CUT, skin, "nve", 1, dtype, False)
     s = jnp.asarray(np.mod(system.positions / L, 1.0), dtype=dtype)
     v = jnp.asarray(_maxwell_boltzmann(n, T, np.random.default_rng(0)), dtype=dtype)
     xy = jnp.zeros((), dtype)
@@ -55,9 +58,9 @@ def profile(n: int, dtype: str, repeat: int) -> dict:
     rebuilds = int(out.n_rebuild - st.n_rebuild)
     t_run = _best(lambda: run(eng).s, repeat)
     real = neighbours.build
-    neighbours.build = lambda s, xy, nbrs, L, cutoff: nbrs            # the loop without rebuilds
+    neighbours.build = lambda s, xy, nbrs, L, cutoff, sheared=True: nbrs   # the loop without rebuilds
     try:
-        eng_nb = engine._engine.__wrapped__(n, L, R_CUT, engine.SKIN, "nve", 1, dtype)
+        eng_nb = engine._engine.__wrapped__(n, L, R_CUT, skin, "nve", 1, dtype, False)
         t_nb = _best(lambda: run(eng_nb).s, repeat)
     finally:
         neighbours.build = real
@@ -66,7 +69,8 @@ def profile(n: int, dtype: str, repeat: int) -> dict:
     return {"n": n, "run": t_run, "rebuilds": rebuilds, "run_no_rebuild": t_nb,
             "per_rebuild": (t_run - t_nb) / max(rebuilds, 1), "build": t_build, "forces": t_forces,
             "K": out.nbrs.idx.shape[0], "max_row": int((np.asarray(out.nbrs.idx) < n).sum(0).max()),
-            "cell_capacity": out.nbrs.slots.shape[0], "grid": neighbours.cell_grid(L, R_CUT + engine.SKIN)}
+            "cell_capacity": out.nbrs.slots.shape[0], "skin": skin,
+            "grid": neighbours.cell_grid(L, R_CUT + skin, False)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,13 +82,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"md profile: {STEPS} NVE steps, {a.dtype}, best of {a.repeat}; jax {jax.__version__}, "
           f"{os.cpu_count()} cores, load average {[round(x, 2) for x in os.getloadavg()]}")
     print("| N | run (s) | rebuilds | run, no rebuild (s) | per rebuild in run (ms) | build alone (ms) | "
-          "forces alone (ms) | K (max used) | cells, capacity |")
+          "forces alone (ms) | K (max used) | skin, cells, capacity |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n in a.sizes:
         r = profile(n, a.dtype, a.repeat)
         print(f"| {n} | {r['run']:.3g} | {r['rebuilds']} | {r['run_no_rebuild']:.3g} | {1e3 * r['per_rebuild']:.3g} | "
               f"{1e3 * r['build']:.3g} | {1e3 * r['forces']:.3g} | {r['K']} ({r['max_row']}) | "
-              f"{r['grid'] or 'all pairs'}, {r['cell_capacity']} |")
+              f"{r['skin']:.4g}, {r['grid'] or 'all pairs'}, {r['cell_capacity']} |")
     print(f"load average at the end {[round(x, 2) for x in os.getloadavg()]}")
 
 

@@ -26,6 +26,9 @@ def test_tiny_run_prints_table_and_json(tmp_path, capsys):
         assert lmp["na"].startswith("n/a (") and "md-lammps" in lmp["na"]
     else:
         assert lmp["vs_lammps_serial"] == pytest.approx(1.0)
+        assert lmp["cpu_vs_lammps_serial"] == pytest.approx(1.0)
+        assert all(r["cpu_median"] > 0 for r in res["rows"])
+        assert "CPU time (s, median)" in text
 
 
 def test_bad_options_and_cli_dispatch(capsys):

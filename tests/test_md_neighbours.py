@@ -67,6 +67,50 @@ def test_pairs_match_brute_force_in_the_sheared_box(n, tilt_fracs):
         assert listed_pairs(nb) == ref, f"tilt {f} L"
 
 
+def test_pairs_match_brute_force_in_the_untilted_box_with_cubic_cells():
+    """sheared=False: cells sized for the cubic box only (N = 4000 with the skin of grid_skin:
+    6 cells per side, where the tilted box allows 5 in x)."""
+    n = 4000
+    L = (n / RHO) ** (1 / 3)
+    cutoff = 2.5 + nbl.grid_skin(L, 2.5, 0.3, 0.2, sheared=False)
+    assert nbl.cell_grid(L, cutoff, sheared=False) == (6, 6, 6) and nbl.cell_grid(L, cutoff) == (5, 6, 6)
+    s = np.random.default_rng(7).random((n, 3))
+    ref, margin = brute_pairs(s, L, 0.0, cutoff)
+    assert margin > 1e-9
+    nb = jax.jit(lambda s, nb: nbl.build(s, 0.0, nb, L, cutoff, sheared=False))(
+        jnp.asarray(s), nbl.empty(n, L, cutoff, grow=1, sheared=False))
+    assert not bool(nb.did_buffer_overflow)
+    assert listed_pairs(nb) == ref
+
+
+def test_allocation_holds_the_fullest_cell_of_a_lattice():
+    """An FCC lattice fills some cells of the 6^3 grid with 32 particles (mean 18.5): the engine's
+    first list is sized for it instead of overflowing and growing K as well."""
+    from nephlab.md import lennard_jones
+
+    s = lennard_jones(4000, RHO, 1.44)
+    L = s.box
+    skin = nbl.grid_skin(L, 2.5, 0.3, 0.2, sheared=False)
+    frac = np.mod(s.positions / L, 1.0)
+    grid = nbl.cell_grid(L, 2.5 + skin, sheared=False)
+    assert nbl.max_occupancy(frac, grid) > nbl.cell_capacity(4000, grid)
+    eng = engine._engine(4000, L, 2.5, skin, "nve", 1, "float64", False)
+    nb = eng["allocate"](jnp.asarray(frac), jnp.asarray(0.0))
+    assert not bool(nb.did_buffer_overflow)
+    assert nb.idx.shape[0] == nbl.neighbour_capacity(4000, L, 2.5 + skin)
+    assert nb.slots.shape[0] == nbl.max_occupancy(frac, grid)
+
+
+def test_grid_skin():
+    L4000 = (4000 / RHO) ** (1 / 3)
+    skin = nbl.grid_skin(L4000, 2.5, 0.3, 0.2, sheared=False)
+    assert 0.2 <= skin < 0.3 and np.floor(L4000 / (2.5 + skin)) == 6 and np.floor(L4000 / 2.8) == 5
+    assert nbl.grid_skin(L4000, 2.5, 0.3, 0.3) == 0.3                   # no room below the skin
+    assert nbl.grid_skin((16000 / RHO) ** (1 / 3), 2.5, 0.3, 0.2) == 0.3  # a 10th cell needs skin 0.17
+    with pytest.raises(ValueError, match="skin_min must be <= skin=0.3"):
+        nbl.grid_skin(L4000, 2.5, 0.3, 0.4)
+
+
 def test_overflow_is_flagged_and_allocation_grows():
     n, L, cutoff = 2000, (2000 / RHO) ** (1 / 3), 2.8
     s = np.random.default_rng(1).random((n, 3))
@@ -108,3 +152,21 @@ def test_capacities_and_grid_refuse_nothing_they_should_hold():
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_an_overflow_at_any_rebuild_of_a_run_stays_flagged():
+    """The host checks the flag only at the end of a compiled run: a later rebuild that fits must
+    not clear it (the forces between were computed from an incomplete list)."""
+    from nephlab.md import lennard_jones
+
+    sys_ = lennard_jones(256, RHO, 1.44)
+    L = sys_.box
+    eng = engine._engine(256, L, 2.5, 0.3, "nve", 1, "float64", False)
+    s = jnp.asarray(np.mod(sys_.positions / L, 1.0))
+    v = jnp.asarray(np.random.default_rng(0).normal(0, 1.2, (256, 3)))
+    st = eng["init"](s, v, jnp.asarray(0.0), eng["allocate"](s, jnp.asarray(0.0)))
+    st = st._replace(nbrs=st.nbrs._replace(overflow=jnp.asarray(True)))
+    prm = engine.Params(*(jnp.asarray(x) for x in (0.005, 0.0, 1.44, engine.NOSE_HOOVER_TAU)))
+    out = eng["run"](st, jnp.int32(10), jnp.int32(10), prm)[0]
+    assert int(out.n_rebuild) > 0
+    assert bool(out.nbrs.did_buffer_overflow)

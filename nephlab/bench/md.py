@@ -12,6 +12,11 @@ cut-off, timestep; :func:`nephlab.md.nemd_shear`) runs in
   ``OMP_WAIT_POLICY=PASSIVE`` unless set), through LAMMPS's Python module
   (:func:`nephlab.md.lammps.lammps_shear`, what ``nemd_shear(..., backend="lammps")`` runs).
 
+On a loaded (shared) machine the wall times swing with the other processes; the CPU time of a
+call (the process's, all its threads: what the call costs, not how long it waited for a core)
+is reported beside them, with its own ratio to LAMMPS serial (a multi-threaded row spends more
+CPU time than wall time).
+
 The rate is particle-steps per second = N × steps / time of one call (set-up of the call
 included: building LAMMPS's box and atoms, or nephlab's neighbour list; LAMMPS computes in
 float64). Every row runs in its own
@@ -82,12 +87,14 @@ def _child(spec_json: str) -> None:
     except ImportError as e:
         print("MD-RESULT " + json.dumps({"na": f"n/a ({e})"}))
         return
-    times, energies = [], []
+    times, cpus, energies = [], [], []
     for _ in range(1 + spec["repeats"]):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         energies.append(call())
         times.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
     out = {"first": times[0], "median": statistics.median(times[1:]) if len(times) > 1 else float("nan"),
+           "cpu_median": statistics.median(cpus[1:]) if len(cpus) > 1 else float("nan"),
            "process_first": time.perf_counter() - t_start - sum(times[1:]), "energy_end": energies[-1],
            "device": device}
     print("MD-RESULT " + json.dumps(out))
@@ -199,6 +206,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     for r in rows:
         base = next((b for b in rows if b["n"] == r["n"] and b["code"] == BASELINE and "rate" in b), None)
         r["vs_lammps_serial"] = r["rate"] / base["rate"] if base and "rate" in r else None
+        r["cpu_vs_lammps_serial"] = (base["cpu_median"] / r["cpu_median"]
+                                     if base and "rate" in r and r.get("cpu_median", 0) > 0 else None)
     _print(res, a.markdown)
     if a.json:
         with open(a.json, "w") as f:
@@ -220,14 +229,17 @@ def _print(res: dict, markdown: bool = False) -> None:
         print(f"  cpu {m['cpu']}, {m['cores']} cores; load average (1, 5, 15 min) start {m['load']}, "
               f"end {m['load_end']}")
         print("  " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
-    print("| code | N | first call (s) | median (s) | particle-steps/s (median) | vs LAMMPS serial | note |")
-    print("|---|---|---|---|---|---|---|")
+    print("| code | N | first call (s) | median (s) | particle-steps/s (median) | vs LAMMPS serial | "
+          "CPU time (s, median) | vs LAMMPS serial, CPU time | note |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in res["rows"]:
         if "na" in r:
-            print(f"| {r['code']} | {r['n']} | – | – | {r['na']} | – | |")
+            print(f"| {r['code']} | {r['n']} | – | – | {r['na']} | – | – | – | |")
             continue
         vs = _f(r["vs_lammps_serial"]) + "×" if r["vs_lammps_serial"] is not None else "–"
+        vc = _f(r.get("cpu_vs_lammps_serial")) + "×" if r.get("cpu_vs_lammps_serial") is not None else "–"
         print(f"| {r['code']} | {r['n']} | {_f(r['first'])} | {_f(r['median'])} | {_f(r['rate'])} | {vs} | "
+              f"{_f(r.get('cpu_median'))} | {vc} | "
               f"{r['device']}; fresh process to end of first call {_f(r['process_first'])} s |")
     if not markdown:
         print(f"  wall time {res['wall_s']:.0f} s")

@@ -11,9 +11,12 @@ systems that do not satisfy it.
 
 Neighbour lists (:mod:`nephlab.md.neighbours`): dense full lists ``(K, N)`` (each pair in both
 rows) built with gathers only from cells in fractional coordinates, sized for the flip-point box
-(or from all pairs where the box holds fewer than 4 cells, :func:`use_cell_list`); ``K`` and the
-cell capacity are fixed by (N, L, cut-off), so one system compiles once, and an overflow grows
-them. The cut-and-shifted LJ pair force is computed inline on the list: one evaluation per list
+(for the cubic box in runs at zero shear; or from all pairs where the box holds fewer than 4
+cells, :func:`use_cell_list`); ``K`` and the cell capacity are fixed by (N, L, cut-off) and the
+fullest cell of the starting configuration, so one system compiles once, and an overflow at any
+rebuild of a compiled run is flagged (sticky) and grows them. The skin is 0.3 σ, or thinner
+(down to 0.2 σ) where that adds a layer of cells (``neighbours.grid_skin``: N = 4000 at
+ρ = 0.8442 gets 6³ cells with a 0.2993 σ skin instead of 5³ with 0.3 σ). The cut-and-shifted LJ pair force is computed inline on the list: one evaluation per list
 entry and one variadic reduction per particle (forces, energy, virial), no scatter. The rebuild
 decision: the list built with cut-off ``r_c + skin`` stays valid while
 ``2M + |γ̇| t (r_c + 4M) < skin``, where ``M`` is the largest peculiar displacement of any particle
@@ -60,7 +63,9 @@ THERMOSTATS = ("isokinetic", "nose-hoover", "nve")
 NOSE_HOOVER_TAU = 0.5
 """Relaxation time τ_T of the Nosé–Hoover thermostat (τ); LAMMPS's ``Tdamp``."""
 SKIN = 0.3
-"""Verlet skin (σ) of the neighbour lists."""
+"""Verlet skin (σ) of the neighbour lists (LAMMPS's default in LJ units)."""
+SKIN_MIN = 0.2
+"""Thinnest skin (σ) the runs choose where it adds a layer of cells (:func:`neighbours.grid_skin`)."""
 CHUNK = 256
 """Samples per compiled call (the host checks overflow and blow-ups between calls)."""
 N_OBS = 11
@@ -96,8 +101,12 @@ def box_matrix(L, xy, dtype=jnp.float64):
 
 
 @functools.lru_cache(maxsize=32)
-def _engine(n: int, L: float, r_cut: float, skin: float, thermostat: str, n_bins: int, dtype: str):
-    """Compiled pieces for one (N, L, r_c, skin, thermostat, n_bins, dtype).
+def _engine(n: int, L: float, r_cut: float, skin: float, thermostat: str, n_bins: int, dtype: str,
+            sheared: bool = True):
+    """Compiled pieces for one (N, L, r_c, skin, thermostat, n_bins, dtype, sheared).
+
+    ``sheared=False`` is for runs whose box never tilts (shear rate 0 and tilt 0): the cells are
+    then sized for the cubic box (:func:`~nephlab.md.neighbours.cell_grid`).
 
     The neighbour list is a dense full list (:mod:`nephlab.md.neighbours`: ``idx`` ``(K, N)``,
     each pair in both rows) with a configuration-independent row length, so forces are one
@@ -137,16 +146,23 @@ def _engine(n: int, L: float, r_cut: float, skin: float, thermostat: str, n_bins
         return f, 0.5 * jnp.sum(out[3]), w
 
     def update_nbrs(s, nbrs, xy):
-        return _nb.build(s, xy, nbrs, L, cutoff)
+        return _nb.build(s, xy, nbrs, L, cutoff, sheared)
 
     update_jit = jax.jit(update_nbrs)
 
+    grid = _nb.cell_grid(L, cutoff, sheared)
+
     def allocate(s, xy, grow=0):
         """A list built at (s, xy) with the engine's capacities, grown by 1.25**grow (kept for later
-        runs); its cells are sized for the worst-case (flip-point) box. An overflow grows it."""
+        runs), and cells that hold at least the fullest cell of ``s``; its cells are sized for the
+        worst-case (flip-point) box (the cubic one if not ``sheared``). An overflow grows it."""
         cache["grow"] += grow
         for _ in range(16):    # K and the cell capacity reach N - 1 and N (no overflow) well before
-            nb = update_jit(s, _nb.empty(n, L, cutoff, cache["grow"]), xy)
+            nb = _nb.empty(n, L, cutoff, cache["grow"], sheared)
+            if grid is not None:
+                c = min(n, max(nb.slots.shape[0], _nb.max_occupancy(s, grid)))
+                nb = nb._replace(slots=jnp.arange(c, dtype=jnp.int32))
+            nb = update_jit(s, nb, xy)
             if not bool(nb.did_buffer_overflow):
                 break
             cache["grow"] += 1     # a configuration denser than the estimate
@@ -193,6 +209,7 @@ def _engine(n: int, L: float, r_cut: float, skin: float, thermostat: str, n_bins
         tsince = st.tsince + dt
         need = (flip != 0) | (2 * dmax + jnp.abs(rate) * tsince * (r_cut + 4 * dmax) >= skin)
         nbrs = lax.cond(need, lambda: update_nbrs(s, st.nbrs, xy), lambda: st.nbrs)
+        nbrs = nbrs._replace(overflow=nbrs.overflow | st.nbrs.overflow)   # sticky: any rebuild in a run
         z = jnp.zeros((), dt_)
         disp = jnp.where(need, 0.0, disp)
         dmax = jnp.where(need, z, dmax)

@@ -14,7 +14,8 @@ reduction over ``k`` per particle with no scatter. ``K`` (:func:`neighbour_capac
 Build (:func:`build`, all gathers, one sort of N cell indices):
 
 1. Cells in fractional coordinates: a grid of ``nx × ny × nz`` cells (:func:`cell_grid`) whose
-   widths hold the cut-off for every tilt up to the flip point: a pair within ``r`` has
+   widths hold the cut-off for every tilt up to the flip point (or, for a box that never tilts,
+   ``sheared=False``, for the cubic box only): a pair within ``r`` has
    ``|Δs_x| <= r sqrt(1 + (xy/L)²)/L <= r sqrt(1.25)/L`` and ``|Δs_y|, |Δs_z| <= r/L``, so it lies
    in the same or an adjacent cell (periodically). The grid is fixed for the run; the box's
    tilt enters only through the distances.
@@ -46,7 +47,8 @@ from jax import lax
 
 from .._validate import integer, positive_float
 
-__all__ = ["Neighbours", "build", "cell_capacity", "cell_grid", "empty", "neighbour_capacity", "use_cell_list"]
+__all__ = ["Neighbours", "build", "cell_capacity", "cell_grid", "empty", "grid_skin", "max_occupancy",
+           "neighbour_capacity", "use_cell_list"]
 
 _SHELL = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=np.int32)   # (27, 3)
 _BITS = 32
@@ -85,60 +87,106 @@ class Neighbours(NamedTuple):
         return jnp.zeros((), bool)
 
 
-def min_plane_spacing(L: float) -> float:
-    """Smallest plane spacing of the box over tilts |xy| <= L/2: ``L/sqrt(1.25)`` (σ).
+def min_plane_spacing(L: float, sheared: bool = True) -> float:
+    """Smallest plane spacing of the box over tilts |xy| <= L/2: ``L/sqrt(1.25)`` (σ); ``L`` for a
+    box that never tilts (``sheared=False``).
 
     Example:
-        >>> round(min_plane_spacing(10.0), 4)
-        8.9443
+        >>> round(min_plane_spacing(10.0), 4), min_plane_spacing(10.0, sheared=False)
+        (8.9443, 10.0)
     """
-    return positive_float(L, "L") / math.sqrt(1.25)
+    L = positive_float(L, "L")
+    return L / math.sqrt(1.25) if sheared else L
 
 
-def use_cell_list(L: float, cutoff: float) -> bool:
+def use_cell_list(L: float, cutoff: float, sheared: bool = True) -> bool:
     """Cell lists pay only with >= 4 cells per side (27 cells of candidates < N); the cells are
-    sized for the flip-point box, whose narrowest plane spacing is ``L/sqrt(1.25)``.
+    sized for the flip-point box, whose narrowest plane spacing is ``L/sqrt(1.25)`` (``L`` for a box
+    that never tilts, ``sheared=False``).
 
     Example:
         >>> use_cell_list(8.3975, 2.8), use_cell_list(16.0, 2.8)   # L (sigma), r_c + skin (sigma)
         (False, True)
     """
     L, cutoff = _box(L, cutoff)
-    return min_plane_spacing(L) / cutoff >= 4.0
+    return min_plane_spacing(L, sheared) / cutoff >= 4.0
 
 
-def cell_grid(L: float, cutoff: float) -> tuple[int, int, int] | None:
+def cell_grid(L: float, cutoff: float, sheared: bool = True) -> tuple[int, int, int] | None:
     """Cells per side ``(nx, ny, nz)`` in fractional coordinates for a box of edge ``L`` (σ) and list
-    cut-off ``cutoff`` (σ), valid for every tilt ``|xy| <= L/2``; None where the box is too small
-    for cell lists to pay (:func:`use_cell_list`).
+    cut-off ``cutoff`` (σ), valid for every tilt ``|xy| <= L/2`` (``sheared=False``: only for the
+    untilted box, ``xy = 0``); None where the box is too small for cell lists to pay
+    (:func:`use_cell_list`).
 
     Example:
         >>> cell_grid(26.66, 2.8)        # N = 16000 at rho = 0.8442: x cells narrower (tilted box)
         (8, 9, 9)
+        >>> cell_grid(26.66, 2.8, sheared=False)
+        (9, 9, 9)
         >>> cell_grid(9.5, 2.8) is None
         True
     """
     L, cutoff = _box(L, cutoff)
-    if not use_cell_list(L, cutoff):
+    if not use_cell_list(L, cutoff, sheared):
         return None
-    nx = int(math.floor(min_plane_spacing(L) / cutoff))
+    nx = int(math.floor(min_plane_spacing(L, sheared) / cutoff))
     nyz = int(math.floor(L / cutoff))
     return nx, nyz, nyz
 
 
+def grid_skin(L: float, r_cut: float, skin: float, skin_min: float, sheared: bool = True) -> float:
+    """The Verlet skin in ``[skin_min, skin]`` (σ) with the most cells per side for a box of edge
+    ``L`` (σ) and cut-off ``r_cut`` (σ): ``skin`` itself unless a smaller skin, down to ``skin_min``,
+    adds a layer of cells in y and z (then the largest such skin, ``L/n - r_cut`` rounded down to
+    1e-4). The build compares each particle with the 27 × (cell capacity) slots around it, so
+    finer cells make it cheaper.
+
+    Example:
+        >>> round(grid_skin(16.796, 2.5, 0.3, 0.2, sheared=False), 4)   # N = 4000: 6 cells, not 5
+        0.2993
+        >>> grid_skin(26.66, 2.5, 0.3, 0.2)                             # N = 16000: unchanged
+        0.3
+    """
+    L, r_cut = _box(L, r_cut)
+    skin, skin_min = positive_float(skin, "skin"), positive_float(skin_min, "skin_min")
+    if skin_min > skin:
+        raise ValueError(f"skin_min must be <= skin={skin:g}, got {skin_min!r}")
+    n_yz = math.floor(L / (r_cut + skin))
+    best = math.floor((L / (n_yz + 1) - r_cut) * 1e4) / 1e4    # the largest skin with one more layer
+    if best >= skin_min and use_cell_list(L, r_cut + best, sheared):
+        return float(best)
+    return skin
+
+
 def cell_capacity(n: int, grid: tuple[int, int, int], grow: int = 0) -> int:
-    """Particles a cell of ``grid`` can hold: the mean occupancy ``n / cells`` plus 3 standard
+    """Particles a cell of ``grid`` can hold: the mean occupancy ``n / cells`` plus 2 standard
     deviations of a Poisson count plus 2, times 1.25 per re-allocation ``grow``. A dense liquid
-    fluctuates far less than a Poisson gas (and the build's cost grows as the capacity squared); a
-    cell that overflows is flagged and grown.
+    fluctuates far less than a Poisson gas (its S(0) ~ 0.1 makes the variance ~10x smaller), and
+    the build's cost grows as the capacity squared; a cell that overflows at any rebuild of a run
+    is flagged and grown, and the engine sizes the first list for the starting configuration's
+    fullest cell (:func:`max_occupancy`: a lattice is far less uniform per cell than a liquid).
 
     Example:
         >>> cell_capacity(4000, (5, 5, 5))    # 32 particles per cell on average
-        51
+        46
     """
     n, grow, grid = integer(n, "n"), integer(grow, "grow", 0), _grid(grid)
     mean = n / float(np.prod(grid))
-    return int(math.ceil((mean + 3.0 * math.sqrt(mean) + 2.0) * 1.25 ** grow))
+    return int(math.ceil((mean + 2.0 * math.sqrt(mean) + 2.0) * 1.25 ** grow))
+
+
+def max_occupancy(s: Any, grid: tuple[int, int, int]) -> int:
+    """The most particles in one cell of ``grid`` for fractional positions ``s`` ``(N, 3)`` in
+    ``[0, 1)`` (host, NumPy; the build's cell assignment).
+
+    Example:
+        >>> max_occupancy(np.array([[0.1, 0.1, 0.1], [0.2, 0.1, 0.1], [0.9, 0.5, 0.5]]), (4, 4, 4))
+        2
+    """
+    g = np.asarray(_grid(grid))
+    a = np.asarray(s)
+    ci = np.clip(np.floor(a * g.astype(a.dtype)).astype(np.int64), 0, g - 1)
+    return int(np.bincount((ci[:, 0] * g[1] + ci[:, 1]) * g[2] + ci[:, 2]).max())
 
 
 def neighbour_capacity(n: int, L: float, cutoff: float, grow: int = 0) -> int:
@@ -161,16 +209,17 @@ def neighbour_capacity(n: int, L: float, cutoff: float, grow: int = 0) -> int:
     return int(min(8 * math.ceil(k / 8), max(n - 1, 1)))
 
 
-def empty(n: int, L: float, cutoff: float, grow: int = 0) -> Neighbours:
-    """An unbuilt list with the shapes for (N, L, cut-off) and ``grow`` re-allocations (all padding).
+def empty(n: int, L: float, cutoff: float, grow: int = 0, sheared: bool = True) -> Neighbours:
+    """An unbuilt list with the shapes for (N, L, cut-off) and ``grow`` re-allocations (all padding);
+    ``sheared=False``: for builds with ``sheared=False`` (an untilted box).
 
     Example:
         >>> nb = empty(4000, 16.796, 2.8)
         >>> nb.idx.shape, nb.slots.shape      # (K, N), (cell capacity,)
-        ((104, 4000), (51,))
+        ((104, 4000), (46,))
     """
     n = integer(n, "n")
-    grid = cell_grid(L, cutoff)
+    grid = cell_grid(L, cutoff, sheared)
     c = n if grid is None else min(n, cell_capacity(n, grid, grow))
     k = neighbour_capacity(n, L, cutoff, grow)
     return Neighbours(jnp.full((k, n), n, jnp.int32), jnp.zeros((), bool), jnp.arange(c, dtype=jnp.int32))
@@ -193,7 +242,7 @@ def _words(inside: Any) -> Any:
     return jnp.sum(flat.astype(jnp.uint32) << jnp.arange(_BITS, dtype=jnp.uint32), axis=-1, dtype=jnp.uint32)
 
 
-def _candidate_words(s: Any, xy: Any, slots: Any, L: float, cutoff: float):
+def _candidate_words(s: Any, xy: Any, slots: Any, L: float, cutoff: float, sheared: bool):
     """Per particle, its candidates within ``cutoff`` as words ``(N, W)``; a map from a candidate
     number to the particle index (``(N, W·32)`` positions, vectorised over particles); and the
     cell overflow flag.
@@ -205,7 +254,7 @@ def _candidate_words(s: Any, xy: Any, slots: Any, L: float, cutoff: float):
     n = s.shape[0]
     c = slots.shape[0]
     sx, sy, sz = s[:, 0], s[:, 1], s[:, 2]
-    grid = cell_grid(L, cutoff)
+    grid = cell_grid(L, cutoff, sheared)
     if grid is None:
         ins = _inside(sx[:, None], sy[:, None], sz[:, None], sx[None], sy[None], sz[None], xy, L, cutoff)
         ins = ins & (jnp.arange(n)[:, None] != jnp.arange(n)[None])
@@ -252,10 +301,12 @@ def _select_bit(word: Any, r: Any) -> Any:
     return pos
 
 
-def build(s: Any, xy: Any, nbrs: Neighbours, L: float, cutoff: float) -> Neighbours:
+def build(s: Any, xy: Any, nbrs: Neighbours, L: float, cutoff: float, sheared: bool = True) -> Neighbours:
     """The full list of the pairs within ``cutoff`` (σ) of fractional positions ``s`` ``(N, 3)`` in
-    ``[0, 1)`` under the box of edge ``L`` (σ) and tilt ``xy`` (σ, ``|xy| <= L/2``), with the
-    shapes (``K``, cell capacity) of ``nbrs`` (from :func:`empty`); jit-compatible, gathers only.
+    ``[0, 1)`` under the box of edge ``L`` (σ) and tilt ``xy`` (σ, ``|xy| <= L/2``; with
+    ``sheared=False`` the cells are sized for ``xy = 0`` only, which the caller guarantees), with
+    the shapes (``K``, cell capacity) of ``nbrs`` (from :func:`empty` with the same ``sheared``);
+    jit-compatible, gathers only.
 
     Example:
         >>> import numpy as np
@@ -270,7 +321,7 @@ def build(s: Any, xy: Any, nbrs: Neighbours, L: float, cutoff: float) -> Neighbo
                          f"s {tuple(s.shape)} and nbrs.idx {tuple(nbrs.idx.shape)}")
     n = s.shape[0]
     k_cap = nbrs.idx.shape[0]
-    words, decode, cell_over = _candidate_words(s, xy, nbrs.slots, L, cutoff)
+    words, decode, cell_over = _candidate_words(s, xy, nbrs.slots, L, cutoff, sheared)
     nw = words.shape[1]
     wT = words.T                                                               # (W, N)
     incl = jnp.cumsum(lax.population_count(wT).astype(jnp.int32), axis=0)     # inclusive prefix (W, N)

@@ -25,6 +25,7 @@ import numpy as np
 from .._result import ResultBase, attr, coord, var
 from .._validate import finite_float, int_seed, integer, one_of, positive_float
 from . import engine as _eng
+from . import neighbours as _nb
 from .results import ShearResult
 from .system import MDSystem, _maxwell_boltzmann
 
@@ -48,7 +49,9 @@ def _check_system(system: Any) -> MDSystem:
 
 
 def _skin(system: MDSystem, sheared: bool) -> float:
-    """The Verlet skin that fits the box (<= engine.SKIN); refuses boxes too small for r_c."""
+    """The Verlet skin that fits the box (<= engine.SKIN; thinner, down to engine.SKIN_MIN, where
+    that adds a layer of cells: :func:`~nephlab.md.neighbours.grid_skin`); refuses boxes too small
+    for r_c."""
     L, rc = system.box, system.r_cut
     width = _eng.min_plane_spacing(L) if sheared else L
     skin = min(_eng.SKIN, 0.5 * width - rc)
@@ -59,7 +62,7 @@ def _skin(system: MDSystem, sheared: bool) -> float:
         raise ValueError(f"N={system.n_particles} is too small for r_cut={rc:g} at rho={system.rho:g}: "
                          f"{what} = {width:.4g} must be >= 2*(r_cut + 0.1) = {2 * (rc + 0.1):.4g}; "
                          f"use N >= {n_min}")
-    return skin
+    return _nb.grid_skin(L, rc, skin, min(_eng.SKIN_MIN, skin), sheared)
 
 
 def _steps(n_steps: Any, sample_every: Any) -> tuple[int, int]:
@@ -81,9 +84,10 @@ class _Run:
         self.n_bins = n_bins
         dtype = system.dtype
         self.dtype = dtype
-        skin = _skin(system, rate != 0.0)
+        sheared = rate != 0.0
+        skin = _skin(system, sheared)
         n, L = system.n_particles, float(system.box)
-        self.eng = _eng._engine(n, L, float(system.r_cut), float(skin), thermostat, n_bins, dtype)
+        self.eng = _eng._engine(n, L, float(system.r_cut), float(skin), thermostat, n_bins, dtype, sheared)
         s = jnp.asarray(np.mod(system.positions / L, 1.0), dtype=dtype)
         v = _maxwell_boltzmann(n, system.T, np.random.default_rng(seed))
         xy = jnp.zeros((), dtype)
