@@ -263,14 +263,17 @@ def _dia_lmul(a: Diagonals, y):
     copy of ``y``, then a static slice per diagonal (no per-diagonal pad, no gather)."""
     n = y.shape[-2]
     lo, hi = max(0, -a.offsets[0]), max(0, a.offsets[-1])
-    yp = jnp.pad(y, [(0, 0)] * (y.ndim - 2) + [(lo, hi), (0, 0)])
-    outr = outi = 0.0
+    yp = jnp.pad(y, [(0, 0), (lo, hi), (0, 0)])
+    # i·s in real-split form, (-s_i, s_r), as one (2, ...) array: no stack of the two parts, so
+    # under vmap the output keeps the batch axis in front and XLA does not compute the product
+    # twice for two layouts (measured in mcsolve: each stage's product ran twice). Callers pin
+    # the result (mcsolve: ``_rk.materialize``) so that it is not fused into each consumer.
+    rot = jnp.asarray([-1.0, 1.0], y.dtype)[:, None, None]
+    out = 0.0
     for k, off in enumerate(a.offsets):
-        s = yp[..., lo + off: lo + off + n, :]
-        dr, di = a.data[0, k][:, None], a.data[1, k][:, None]
-        outr = outr + dr * s[0] - di * s[1]
-        outi = outi + dr * s[1] + di * s[0]
-    return jnp.stack([outr, outi])
+        s = yp[:, lo + off: lo + off + n]
+        out = out + a.data[0, k][:, None] * s + a.data[1, k][:, None] * (rot * s[::-1])
+    return out
 
 
 def _is_ell(csr) -> bool:

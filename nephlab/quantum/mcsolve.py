@@ -109,7 +109,7 @@ def _ket_rhs_at(st: _engine.Structure, dyn, t, y):
     if st.h_callable is not None:
         Hm = jnp.asarray(st.h_callable(t, dyn["args"]), dtype=jnp.complex128)
         out = out + _ops.lmul("dense", (), _ops.split(-1j * Hm), col)
-    return out[..., 0]
+    return _rk.materialize(out[..., 0])  # computed once, not fused into (and redone by) each consumer
 
 
 _ket_rhs_once = _engine.traced_once(_ket_rhs_at)
