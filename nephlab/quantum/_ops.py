@@ -216,16 +216,15 @@ def _shift_vec(v, k: int, n: int):
 # and hop, about as many as the entries of a row): :class:`Diagonals`, ``A @ ψ`` a sum of
 # shifted, scaled copies of ψ, read as static slices of one zero-padded copy. A row gather of a
 # ket fetches one number per index, which XLA's CPU code does element by element; a slice is a
-# contiguous, vectorised read. Measured (2-core CPU, qubit chain of benchmarks/mcsolve_sparse.py,
-# D = 4096, 25 diagonals, ELL w = 24): 0.08 ms per product against 0.29-0.43 ms for ELL and
-# 0.09 ms for SciPy's CSR product; D = 16384: 0.36 ms, ELL 2.0 ms, SciPy 0.43 ms. For density
-# matrices ELL stays ahead (a row gather there copies a contiguous row of n numbers): D = 729
-# Kerr lattice, right-hand side 29 ms (ELL) against 44 ms (diagonals).
+# contiguous, vectorised read. benchmarks/ket_product.py (2-core CPU, load ~7, the qubit chain of
+# benchmarks/mcsolve_sparse.py): D = 4096 (25 diagonals, ELL w = 24) 0.105 ms per product
+# against 0.361 ms for ELL and 0.274 ms for SciPy's CSR product; D = 16384: 0.71 ms, ELL 5.4 ms,
+# SciPy 2.7 ms. Density matrices keep ELL: there a row gather copies a contiguous row of n numbers.
 
 ELL_MAX_PADDING = 2.0  # ELL when w·n ≤ this × nnz (+ n): padding at most doubles the work
 ELL_UNROLL = 32  # rows up to this long are unrolled into w fused gathers; longer ones loop (lax.scan)
-# Kets: diagonals when n_diag·n ≤ this × nnz (+ n); one shifted diagonal costs about a quarter of
-# one ELL row gather of a ket (measured above), so up to 3x padding still wins.
+# Kets: diagonals when n_diag·n ≤ this × nnz (+ n); one shifted diagonal costs a third to an
+# eighth of one ELL row gather of a ket (measured above), so up to 3x padding still wins.
 KET_DIA_MAX_PADDING = 3.0
 
 

@@ -93,10 +93,10 @@ def _ket_rhs(st: _engine.Structure, dyn):
     """``f(t, y) = -i H_eff(t) ψ`` for the real-split ket ``y`` (2, n), traced once per program.
 
     Kets are carried as (2, n), not as the (2, n, 1) columns the operator kernels take: XLA's
-    CPU backend runs reductions and elementwise work on a unit minor dimension 10-30x slower
-    (YNNPACK fusions; measured at n = 4096: the step's error norm 0.42 ms on (2, n, 1) against
-    0.02 ms on (2, n), more than its six sparse products), so the column is only formed inside
-    the products.
+    CPU backend (jax 0.10) hands reductions such as the step's error norm to YNNPACK fusions,
+    which ran an order of magnitude slower on a unit minor dimension (at n = 4096 the error norm
+    cost more than the step's six sparse products), so the column is only formed inside the
+    products. End to end see benchmarks/mcsolve_sparse.py in RESULTS.md.
     """
     part = _engine.rhs_arguments(dyn)
     return lambda t, y: _ket_rhs_once(st, part, t, y)
@@ -219,8 +219,8 @@ def _trajectory(ms: _McStructure, dyn, key):
         # -- the jump (a loop of at most one pass: it costs nothing when no trajectory jumps) -
         # The loop carries the state at the jump time (y_new when there is none) and the body
         # reads it from the carry: computed from loop-invariant values instead, the n_c jump
-        # products would be hoisted out of the loop by XLA and run at every step (measured,
-        # D = 4096 qubit chain: ~1.5 ms per step of a 2.5 ms step).
+        # products were hoisted out of the loop by XLA and ran at every step, jump or not (in a
+        # profile of the D = 4096 qubit chain, more than half of each step).
         def jump_cond(jc):
             return jc[0]
 
