@@ -216,15 +216,15 @@ def _shift_vec(v, k: int, n: int):
 # and hop, about as many as the entries of a row): :class:`Diagonals`, ``A @ ψ`` a sum of
 # shifted, scaled copies of ψ, read as static slices of one zero-padded copy. A row gather of a
 # ket fetches one number per index, which XLA's CPU code does element by element; a slice is a
-# contiguous, vectorised read. benchmarks/ket_product.py (2-core CPU, load ~7, the qubit chain of
-# benchmarks/mcsolve_sparse.py): D = 4096 (25 diagonals, ELL w = 24) 0.105 ms per product
-# against 0.361 ms for ELL and 0.274 ms for SciPy's CSR product; D = 16384: 0.71 ms, ELL 5.4 ms,
-# SciPy 2.7 ms. Density matrices keep ELL: there a row gather copies a contiguous row of n numbers.
+# contiguous, vectorised read. benchmarks/ket_product.py (2-core CPU, load 4.2, the qubit chain of
+# benchmarks/mcsolve_sparse.py): D = 4096 (25 diagonals, ELL w = 24) 0.128 ms per product
+# against 0.503 ms for ELL and 0.158 ms for SciPy's CSR product; D = 16384: 0.68 ms, ELL 2.7 ms,
+# SciPy 0.69 ms. Density matrices keep ELL: there a row gather copies a contiguous row of n numbers.
 
 ELL_MAX_PADDING = 2.0  # ELL when w·n ≤ this × nnz (+ n): padding at most doubles the work
 ELL_UNROLL = 32  # rows up to this long are unrolled into w fused gathers; longer ones loop (lax.scan)
-# Kets: diagonals when n_diag·n ≤ this × nnz (+ n); one shifted diagonal costs a third to an
-# eighth of one ELL row gather of a ket (measured above), so up to 3x padding still wins.
+# Kets: diagonals when n_diag·n ≤ this × nnz (+ n); one shifted diagonal costs about a quarter
+# of one ELL row gather of a ket (measured above), so up to 3x padding still wins.
 KET_DIA_MAX_PADDING = 3.0
 
 
