@@ -89,36 +89,60 @@ def _norm2(y):
     return jnp.sum(y * y)
 
 
+def _flat(st: _engine.Structure) -> bool:
+    """Whether kets are carried as (2, n) rather than as the (2, n, 1) columns the operator
+    kernels take: on the sparse format (large n), where XLA's CPU backend (jax 0.10) hands
+    reductions such as the step's error norm to YNNPACK fusions, which ran an order of magnitude
+    slower on a unit minor dimension (at n = 4096 the error norm cost more than the step's six
+    sparse products); the column is then only formed inside the products. The small vmapped kets
+    of the banded and dense formats keep the columns: on the problem of benchmarks/mcsolve.py
+    (n = 20, 64 vmapped trajectories) carrying them as (2, n) was not faster."""
+    return st.fmt == "sparse"
+
+
+def _col(st: _engine.Structure, y):
+    return y[..., None] if _flat(st) else y
+
+
+def _uncol(st: _engine.Structure, y):
+    return y[..., 0] if _flat(st) else y
+
+
 def _ket_rhs(st: _engine.Structure, dyn):
-    """``f(t, y) = -i H_eff(t) ψ`` for the real-split ket ``y`` (2, n, 1), traced once per program."""
+    """``f(t, y) = -i H_eff(t) ψ`` for the real-split ket ``y`` ((2, n) or (2, n, 1), see
+    :func:`_flat`), traced once per program. End to end see benchmarks/mcsolve_sparse.py in RESULTS.md.
+    """
     part = _engine.rhs_arguments(dyn)
     return lambda t, y: _ket_rhs_once(st, part, t, y)
 
 
 def _ket_rhs_at(st: _engine.Structure, dyn, t, y):
     A = _engine._combine(st.a_coeffs, dyn["a"], t, dyn)
-    out = _ops.lmul(st.fmt, st.a_offsets, A, y)
+    col = _col(st, y)
+    out = _ops.lmul(st.fmt, st.a_offsets, A, col)
     if st.h_callable is not None:
         Hm = jnp.asarray(st.h_callable(t, dyn["args"]), dtype=jnp.complex128)
-        out = out + _ops.lmul("dense", (), _ops.split(-1j * Hm), y)
-    return out
+        out = out + _ops.lmul("dense", (), _ops.split(-1j * Hm), col)
+    # sparse: computed once, not fused into (and redone by) each consumer; the small banded and
+    # dense products of vmapped trajectories are better left to fuse
+    return _rk.materialize(_uncol(st, out)) if _flat(st) else out
 
 
 _ket_rhs_once = _engine.traced_once(_ket_rhs_at)
 
 
 def _apply_jumps(st: _engine.Structure, dyn, t, y):
-    """``L_k(t) ψ`` for every channel, stacked (n_c, 2, n, 1)."""
+    """``L_k(t) ψ`` for every channel and the ket ``y``, stacked (n_c,) + ``y.shape``."""
     out = []
     for offs, specs, datas in zip(st.jump_offsets, st.jump_coeffs, dyn["jumps"]):
         L = _engine._combine(specs, datas, t, dyn)
-        out.append(_ops.lmul(st.fmt, offs, L, y))
+        out.append(_uncol(st, _ops.lmul(st.fmt, offs, L, _col(st, y))))
     return jnp.stack(out)
 
 
 def _save(ms: _McStructure, dyn, y):
     """Saved values of the (unnormalised) ket: normalised expectations and, if asked, the state."""
-    psi = y[0, :, 0] + 1j * y[1, :, 0]
+    psi = (y[0] + 1j * y[1]).reshape(-1)
     p = _norm2(y)
     out = {}
     if ms.n_eops and isinstance(dyn["eops"], dict):  # sparse e_ops: Σ E_k[r, c] conj(ψ_r) ψ_c per k
@@ -209,15 +233,18 @@ def _trajectory(ms: _McStructure, dyn, key):
         idx, buf = lax.while_loop(save_cond, save_one, (s["idx"], buf))
 
         # -- the jump (a loop of at most one pass: it costs nothing when no trajectory jumps) -
+        # The loop carries the state at the jump time (y_new when there is none) and the body
+        # reads it from the carry: computed from loop-invariant values instead, the n_c jump
+        # products were hoisted out of the loop by XLA and ran at every step, jump or not (in a
+        # profile of the D = 4096 qubit chain, more than half of each step).
         def jump_cond(jc):
             return jc[0]
 
         def jump_body(jc):
-            _, y, k1, r, key, rec = jc
+            _, yj, k1, r, key, rec = jc
             key, kc, kr = jax.random.split(key, 3)
-            yj = dense(theta)
-            Ly = _apply_jumps(st, dyn, t_jump, yj)  # (n_c, 2, n, 1)
-            w = jnp.sum(Ly * Ly, axis=(1, 2, 3))
+            Ly = _apply_jumps(st, dyn, t_jump, yj)  # (n_c,) + the ket's shape
+            w = jnp.sum(Ly * Ly, axis=tuple(range(1, Ly.ndim)))
             cum = jnp.cumsum(w)
             u = jax.random.uniform(kc, dtype=jnp.float64) * cum[-1]
             ch = jnp.minimum(jnp.sum(cum <= u), ms.n_c - 1).astype(jnp.int32)
@@ -229,7 +256,8 @@ def _trajectory(ms: _McStructure, dyn, key):
                    "count": rec["count"] + 1}
             return jnp.asarray(False), y, f(t_jump, y), jax.random.uniform(kr, dtype=jnp.float64), key, rec
 
-        _, y_j, k1_j, r, key, rec = lax.while_loop(jump_cond, jump_body, (jumped, y_new, ks[6], r, key, rec))
+        y_at = jnp.where(jumped, dense(theta), y_new)
+        _, y_j, k1_j, r, key, rec = lax.while_loop(jump_cond, jump_body, (jumped, y_at, ks[6], r, key, rec))
 
         s = {
             "t": jnp.where(accept, t_jump, t),
@@ -250,7 +278,7 @@ def _trajectory(ms: _McStructure, dyn, key):
     s, buf, r, key, rec = lax.while_loop(cond, body, jax.tree_util.tree_map(
         lambda x: jnp.where(same, x, x) if x.dtype != key.dtype else x, (s, buf, r, key, rec)))
     y = s["y"]
-    final = (y[0, :, 0] + 1j * y[1, :, 0]) / jnp.sqrt(_norm2(y))
+    final = (y[0] + 1j * y[1]).reshape(-1) / jnp.sqrt(_norm2(y))
     stats = {"steps": s["steps"], "accepted": s["accepted"], "success": s["idx"] >= T, "initial": comp}
     return buf, final, rec, stats
 
@@ -522,13 +550,15 @@ def mcsolve(
     herm = _hermitian_flags(e_list)
 
     splines: list = []
-    assemble = _assemble_sparse if use_sparse else _assemble_ode
+    assemble = partial(_assemble_sparse, ket=True) if use_sparse else _assemble_ode
     st, dyn = assemble(_KetMethod(), n, h_terms, h_callable, c_parsed, psi[:, None], splines)
     st = dataclasses.replace(st, n_eops=0, store_states=False)
     dyn["psi0"] = dyn.pop("rho0")  # (2, n, 1)
     if len(kets) > 1:  # a mixed state: a table of its eigenvectors (m, 2, n, 1) and their cumulative weights
         dyn["psi0"] = np.stack([np.stack([k.real, k.imag])[:, :, None] for k in kets])
         dyn["p0_cum"] = np.cumsum(weights)
+    if _flat(st):
+        dyn["psi0"] = dyn["psi0"][..., 0]
     dyn["splines"] = [(np.asarray(k), np.asarray(c)) for k, c in splines]
     dyn["tlist"] = tl
     dyn["eops"] = (_sparse_eops(e_list) if use_sparse else

@@ -766,7 +766,9 @@ def _dense_nnz(h_terms, c_parsed, n: int) -> dict:
                                            [(Term(sp.csr_matrix(ts[0].op)),) for ts in c_parsed]).items() if k != "fmt"}
 
 
-def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines):
+def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines, ket: bool = False):
+    """Structure and data of the sparse format; ``ket``: ``rho`` is a ket (2, n, 1) column
+    (mcsolve), whose products favour the diagonal layout (see :mod:`._ops`)."""
     A, Ls = _heff(h_terms, c_parsed)
     herm = bool(np.array_equal(rho, np.conj(np.swapaxes(rho, -1, -2))))
     st = _engine.Structure(
@@ -774,7 +776,7 @@ def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines):
         jump_coeffs=tuple((None,) for _ in Ls), h_callable=None, frame=False, n_eops=0, store_states=True,
         uniform=True, progress=False, hermitian=herm,
     )
-    dyn = {"a": [_ops.to_sparse(A)], "jumps": [[_ops.to_sparse_jump(L)] for L in Ls], "E": np.zeros(n),
+    dyn = {"a": [_ops.to_sparse(A, ket=ket)], "jumps": [[_ops.to_sparse_jump(L)] for L in Ls], "E": np.zeros(n),
            "rho0": np.stack([rho.real, rho.imag], axis=-3)}
     return st, dyn
 
