@@ -324,6 +324,9 @@ def _rk4(f, y, tlist, dt, save):
 def _adaptive(xp, f, y, tlist, tb, rtol, atol, max_steps, save):
     """Embedded 5(4) pair ``tb`` with dense output, the initial step and PI controller of
     :mod:`nephlab.quantum._rk` (Hairer, Nørsett & Wanner)."""
+    from ._rk import pi_factor_exponents
+
+    alpha, beta = pi_factor_exponents(tb.order)
     t0, t_end = float(tlist[0]), float(tlist[-1])
     save(0, y)
     k1 = f(y)
@@ -354,7 +357,7 @@ def _adaptive(xp, f, y, tlist, tb, rtol, atol, max_steps, save):
                 ys = y_new if ts >= t_new else y + h * _lincomb(tb.dense((ts - t) / h, tb.b), ks)
                 save(idx, ys)
                 idx += 1
-            fac = min(10.0, max(0.2, 0.9 * en_safe ** (-0.7 / tb.order) * en_prev ** (0.4 / tb.order)))
+            fac = min(10.0, max(0.2, 0.9 * en_safe ** (-alpha) * en_prev ** beta))
             t, y, k1, en_prev = t_new, y_new, ks[6], max(en, 1e-4)
             accepted += 1
         else:
