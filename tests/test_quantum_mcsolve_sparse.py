@@ -14,7 +14,7 @@ Checks:
   sites are uncoupled, so the no-jump ket is a product), a jump through channel k resets site k
   to the ground state. The reconstruction is exact (matrix exponentials); the tolerance 1e-6
   (10 x rtol; observed 1.7e-8) is the integrator's (rtol = 1e-7, atol = 1e-9, ~50 steps);
-* bad input names ``format``.
+* bad input names ``format``; a callable H is refused on the sparse format.
 """
 
 from __future__ import annotations
@@ -111,9 +111,11 @@ def test_bad_format_is_refused(fmt):
         mcsolve(H, psi0, [0.0, 1.0], c_ops, ntraj=1, seed=0, format=fmt)
 
 
-def test_time_dependent_with_sparse_is_refused():
+def test_callable_hamiltonian_with_sparse_is_refused():
+    """A callable H(t) returns dense matrices: the sparse format refuses it, naming the list form
+    (time-dependent lists run sparse, tests/test_quantum_sparse_timedep.py)."""
     H, c_ops, psi0, _, _ = _chain(3, 0.0, 1)
     Hd = H.toarray()
-    with pytest.raises(ValueError, match="format='sparse' needs constant operators"):
-        mcsolve([Hd, [Hd, lambda t: np.cos(t)]], psi0, [0.0, 1.0], c_ops, ntraj=1, seed=0, format="sparse")
+    with pytest.raises(ValueError, match="format='sparse' needs H and every c_ops entry .* list format"):
+        mcsolve(lambda t: Hd * np.cos(t), psi0, [0.0, 1.0], c_ops, ntraj=1, seed=0, format="sparse")
 

@@ -147,8 +147,8 @@ def test_bad_format_arguments():
     H, c_ops, n0, rho0 = kerr_lattice(2)
     with pytest.raises(ValueError, match="format='bogus' is not a known operator format"):
         nl.mesolve(H, rho0, [0.0, 1.0], c_ops, format="bogus")
-    with pytest.raises(ValueError, match="format='sparse' needs constant operators"):
-        nl.mesolve([H, [H, lambda t: np.cos(t)]], rho0, [0.0, 1.0], c_ops, format="sparse")
+    with pytest.raises(ValueError, match="format='sparse' needs H and every c_ops entry .* list format"):
+        nl.mesolve(lambda t: H.toarray() * np.cos(t), rho0, [0.0, 1.0], c_ops, format="sparse")
     with pytest.raises(ValueError, match="format='sparse' runs with method="):
         nl.mesolve(H, rho0, [0.0, 1.0], c_ops, format="sparse", method="expm")
     with pytest.raises(ValueError, match="H must be Hermitian"):

@@ -102,6 +102,19 @@ def _combine(specs, datas, t, dyn):
     return out
 
 
+def operator_at(st: Structure, specs, data, t, dyn):
+    """The operator ``Σ_j c_j(t) O_j`` of ``specs`` and its stored ``data`` at time t.
+
+    Banded and dense formats: ``data`` is one real-split array per term, combined as such. The
+    sparse format: ``data`` is one layout of the terms' union pattern with per-term values
+    (:func:`nephlab.quantum._ops.sparse_sum`); only the values are combined (O(J nnz)), and a
+    single constant term costs nothing.
+    """
+    if st.fmt == "sparse":
+        return _ops.with_values(data, _combine(specs, _ops.term_values(data), t, dyn))
+    return _combine(specs, data, t, dyn)
+
+
 # ---------------------------------------------------------------------------------------------
 # Right-hand side (real-split, one system)
 # ---------------------------------------------------------------------------------------------
@@ -140,8 +153,13 @@ def _rhs_at(st: Structure, dyn, t, y):
 
 def _rhs_body(st: Structure, dyn) -> Callable:
     fmt = st.fmt
-    if fmt == "sparse":  # constant operators, no frame (mesolve assembles nothing else)
-        return lambda t, y: _ops.sparse_lindblad(dyn["a"][0], [j[0] for j in dyn["jumps"]], y, st.hermitian)
+    if fmt == "sparse":  # no frame (mesolve assembles none for this format)
+        def sparse_rhs(t, y):
+            A = operator_at(st, st.a_coeffs, dyn["a"], t, dyn)
+            Ls = [operator_at(st, specs, L, t, dyn) for specs, L in zip(st.jump_coeffs, dyn["jumps"])]
+            return _ops.sparse_lindblad(A, Ls, y, st.hermitian)
+
+        return sparse_rhs
 
     def rhs(t, y):
         A = _combine(st.a_coeffs, dyn["a"], t, dyn)

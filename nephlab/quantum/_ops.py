@@ -234,7 +234,8 @@ class Diagonals:
 
     ``data`` (2, n_diag, n) real-split with ``data[:, k, i] = A[i, i + offsets[k]]`` (zero where
     ``i + offsets[k]`` falls outside); ``offsets`` is static (part of the pytree structure, so
-    the compiled program specialises its slices on it).
+    the compiled program specialises its slices on it). Stored for a sum of terms
+    (:func:`sparse_sum`), ``data`` is a list of such arrays, one per term.
     """
 
     data: Any
@@ -244,17 +245,22 @@ class Diagonals:
 jax.tree_util.register_dataclass(Diagonals, data_fields=["data"], meta_fields=["offsets"])
 
 
-def _diagonals(csr) -> Diagonals | None:
-    """``csr`` as :class:`Diagonals` when that pads it at most :data:`KET_DIA_MAX_PADDING`-fold."""
+def _diagonals(csr, vals: list) -> Diagonals | None:
+    """``csr`` as :class:`Diagonals` when that pads it at most :data:`KET_DIA_MAX_PADDING`-fold;
+    ``data`` holds one real-split array per entry of ``vals`` (values in ``csr.data``'s order)."""
     coo = csr.tocoo()
     off = coo.col.astype(np.int64) - coo.row
     offsets = np.unique(off)
     n = csr.shape[0]
     if offsets.size == 0 or offsets.size * n > KET_DIA_MAX_PADDING * csr.nnz + n:
         return None
-    vals = np.zeros((offsets.size, n), np.complex128)
-    vals[np.searchsorted(offsets, off), coo.row] = coo.data
-    return Diagonals(np.stack([vals.real, vals.imag]), tuple(int(o) for o in offsets))
+    slot = np.searchsorted(offsets, off)
+    data = []
+    for v in vals:
+        full = np.zeros((offsets.size, n), np.complex128)
+        full[slot, coo.row] = v
+        data.append(np.stack([full.real, full.imag]))
+    return Diagonals(data, tuple(int(o) for o in offsets))
 
 
 def _dia_lmul(a: Diagonals, y):
@@ -291,30 +297,106 @@ def gathered_rows(m) -> int:
     return int(csr.shape[0]) if _is_ell(csr) else int(csr.nnz)
 
 
-def to_sparse(m, ket: bool = False) -> dict | Diagonals:
-    """Real-split coordinate data of ``m`` (a scipy.sparse matrix or an (n, n) array); with
-    ``ket`` (products with kets only) :class:`Diagonals` where few diagonals are occupied."""
+def _canonical(m):
+    """``m`` as complex128 CSR with sorted, summed indices and no stored zeros."""
     import scipy.sparse as sp
 
     csr = sp.csr_matrix(m, dtype=np.complex128)
     csr.sum_duplicates()
     csr.eliminate_zeros()
-    if ket and (dia := _diagonals(csr)) is not None:
-        return dia
-    idx = np.int32 if csr.shape[0] < 2**31 else np.int64
+    return csr
+
+
+def _split(v) -> np.ndarray:
+    return np.stack([v.real, v.imag])
+
+
+def _layout(csr, vals: list, ket: bool, jump: bool) -> dict | Diagonals:
+    """The layout of the pattern ``csr`` (see the comment above) with one real-split value array
+    per entry of ``vals`` ((nnz,) complex each, in ``csr.data``'s order), as a list under the
+    layout's value key (:func:`term_values`)."""
     n = csr.shape[0]
     counts = np.diff(csr.indptr)
+    rows = np.repeat(np.arange(n), counts)
+    if jump and counts.max(initial=0) <= 1:
+        p = np.zeros(n, np.int32)
+        p[rows] = csr.indices
+        ls = []
+        for v in vals:
+            lv = np.zeros(n, np.complex128)
+            lv[rows] = v
+            ls.append(_split(lv))
+        return {"p": p, "l": ls}
+    if ket and not jump and (dia := _diagonals(csr, vals)) is not None:
+        return dia
+    idx = np.int32 if n < 2**31 else np.int64
     if _is_ell(csr):
         w = int(counts.max())
         slot = np.arange(csr.nnz) - np.repeat(csr.indptr[:-1], counts)  # position within its row
-        rows = np.repeat(np.arange(n), counts)
         cols = np.zeros((w, n), idx)
-        vals = np.zeros((w, n), np.complex128)
         cols[slot, rows] = csr.indices
-        vals[slot, rows] = csr.data
-        return {"ev": np.stack([vals.real, vals.imag]), "ec": cols}
-    coo = csr.tocoo()
-    return {"v": np.stack([coo.data.real, coo.data.imag]), "r": coo.row.astype(idx), "c": coo.col.astype(idx)}
+        evs = []
+        for v in vals:
+            full = np.zeros((w, n), np.complex128)
+            full[slot, rows] = v
+            evs.append(_split(full))
+        return {"ev": evs, "ec": cols}
+    return {"v": [_split(np.asarray(v)) for v in vals], "r": rows.astype(idx), "c": csr.indices.astype(idx)}
+
+
+_VALUE_KEYS = ("ev", "v", "l")
+
+
+def term_values(a: dict | Diagonals):
+    """The value field of a sparse layout (an array, or a list of per-term arrays)."""
+    if isinstance(a, Diagonals):
+        return a.data
+    return a[next(k for k in _VALUE_KEYS if k in a)]
+
+
+def with_values(a: dict | Diagonals, values) -> dict | Diagonals:
+    """The layout ``a`` with its value field replaced by ``values`` (same shape as one term's)."""
+    if isinstance(a, Diagonals):
+        return Diagonals(values, a.offsets)
+    key = next(k for k in _VALUE_KEYS if k in a)
+    return {**a, key: values}
+
+
+def union_pattern(mats: list):
+    """The union of the nonzero patterns of ``mats`` (scipy.sparse or arrays) as canonical CSR
+    (entries positive: a sum of moduli, so no entry of the union cancels)."""
+    csrs = [_canonical(m) for m in mats]
+    return _canonical(sum(abs(c) for c in csrs))
+
+
+def sparse_sum(mats: list, ket: bool = False, jump: bool = False) -> dict | Diagonals:
+    """Sparse data of ``Σ_j c_j mats[j]`` for coefficients ``c_j`` known only at run time: the
+    layout of the union pattern of ``mats`` (as :func:`to_sparse`, or :func:`to_sparse_jump`
+    with ``jump``) with a list of per-term value arrays, all on that pattern. At time ``t`` the
+    operator is ``with_values(data, Σ_j c_j(t) term_values(data)[j])``: O(J nnz) to combine, then
+    one product over the union pattern (whose rows are at most as long as the sum of the terms').
+
+    Example:
+        >>> a = np.diag([1.0, 2.0], 1)
+        >>> d = sparse_sum([a + a.T, np.diag([0.0, 1.0, 2.0])])
+        >>> len(term_values(d)), term_values(d)[0].shape  # two terms on one ELL pattern (w = 3)
+        (2, (2, 3, 3))
+    """
+    pattern = union_pattern(mats)
+    coo = pattern.tocoo()
+    vals = [np.asarray(_canonical(m)[coo.row, coo.col]).ravel() for m in mats]
+    return _layout(pattern, vals, ket, jump)
+
+
+def _single(a: dict | Diagonals) -> dict | Diagonals:
+    return with_values(a, term_values(a)[0])
+
+
+def to_sparse(m, ket: bool = False) -> dict | Diagonals:
+    """Real-split coordinate data of ``m`` (a scipy.sparse matrix or an (n, n) array); with
+    ``ket`` (products with kets only) :class:`Diagonals` where few diagonals are occupied."""
+    csr = _canonical(m)
+    return _single(_layout(csr, [csr.data], ket, False))
 
 
 def to_sparse_jump(m) -> dict:
@@ -322,21 +404,8 @@ def to_sparse_jump(m) -> dict:
     one nonzero (ladder, projector and local-loss operators), ``{"p": (n,) column of each row,
     "l": (2, n) its value}``, for which ``L X L†`` is one gather ``l_i conj(l_j) X[p_i, p_j]``.
     """
-    import scipy.sparse as sp
-
-    csr = sp.csr_matrix(m, dtype=np.complex128)
-    csr.sum_duplicates()
-    csr.eliminate_zeros()
-    counts = np.diff(csr.indptr)
-    if counts.max(initial=0) > 1:
-        return to_sparse(csr)
-    n = csr.shape[0]
-    p = np.zeros(n, np.int32)
-    lv = np.zeros(n, np.complex128)
-    rows = np.repeat(np.arange(n), counts)
-    p[rows] = csr.indices
-    lv[rows] = csr.data
-    return {"p": p, "l": np.stack([lv.real, lv.imag])}
+    csr = _canonical(m)
+    return _single(_layout(csr, [csr.data], False, True))
 
 
 def sandwich(L: dict, y):

@@ -40,7 +40,7 @@ from .mesolve import (
     _eval_callable_h, _expect_values, _hermitian_flags, _parse_eops, _sparse_eops, _use_sparse,
 )
 from .methods import Dopri5, Method, Tsit5, check_keywords, get_method
-from .timedep import CallableOperator, Term, parse_operator
+from .timedep import CallableOperator, parse_operator
 
 __all__ = ["McResult", "jump_heat", "mcsolve"]
 
@@ -117,7 +117,7 @@ def _ket_rhs(st: _engine.Structure, dyn):
 
 
 def _ket_rhs_at(st: _engine.Structure, dyn, t, y):
-    A = _engine._combine(st.a_coeffs, dyn["a"], t, dyn)
+    A = _engine.operator_at(st, st.a_coeffs, dyn["a"], t, dyn)
     col = _col(st, y)
     out = _ops.lmul(st.fmt, st.a_offsets, A, col)
     if st.h_callable is not None:
@@ -135,7 +135,7 @@ def _apply_jumps(st: _engine.Structure, dyn, t, y):
     """``L_k(t) ψ`` for every channel and the ket ``y``, stacked (n_c,) + ``y.shape``."""
     out = []
     for offs, specs, datas in zip(st.jump_offsets, st.jump_coeffs, dyn["jumps"]):
-        L = _engine._combine(specs, datas, t, dyn)
+        L = _engine.operator_at(st, specs, datas, t, dyn)
         out.append(_uncol(st, _ops.lmul(st.fmt, offs, L, _col(st, y))))
     return jnp.stack(out)
 
@@ -525,13 +525,10 @@ def mcsolve(
 
     c_list = _c_op_list(c_ops)
     use_sparse = _use_sparse(_check_format(format), H, c_list, meth, n)
-    if use_sparse:  # constant operators, kept sparse from here on (never densified)
-        h_parsed = (Term(_sparse.as_sparse(H, "H")),)
-        c_parsed = [(Term(_sparse.as_sparse(c, f"c_ops[{i}]")),) for i, c in enumerate(c_list)]
-    else:
-        h_parsed = parse_operator(_sparse.densify(H), "H", tl)
-        c_parsed = [parse_operator(_sparse.densify(c), f"c_ops[{i}]", tl, allow_callable=False)
-                    for i, c in enumerate(c_list)]
+    # sparse: every operator CSR from here on (never densified); dense: NumPy arrays
+    h_parsed = parse_operator(H, "H", tl, sparse=use_sparse)
+    c_parsed = [parse_operator(c, f"c_ops[{i}]", tl, allow_callable=False, sparse=use_sparse)
+                for i, c in enumerate(c_list)]
     h_callable = None
     if isinstance(h_parsed, CallableOperator):
         h_callable = h_parsed.func

@@ -185,15 +185,12 @@ def mesolve(
     dims = qobj_dims([("rho0", rho0), ("H", H), ("c_ops", c_ops), ("e_ops", e_ops)])
     c_list = _c_list(c_ops)
     use_sparse = _use_sparse(_check_format(format), H, c_list, meth, n)
-    if use_sparse:  # constant operators, kept sparse from here on (never densified)
-        h_parsed = (Term(_sparse.as_sparse(H, "H")),)
-        c_parsed = [(Term(_sparse.as_sparse(c, f"c_ops[{i}]")),) for i, c in enumerate(c_list)]
-        if meth is None:
-            meth = Tsit5()
-    else:
-        h_parsed = parse_operator(_sparse.densify(H), "H", tl)
-        c_list = [_sparse.densify(c) for c in c_list]
-        c_parsed = [parse_operator(c, f"c_ops[{i}]", tl, allow_callable=False) for i, c in enumerate(c_list)]
+    if use_sparse and meth is None:
+        meth = Tsit5()
+    # sparse: every operator CSR from here on (never densified); dense: NumPy arrays
+    h_parsed = parse_operator(H, "H", tl, sparse=use_sparse)
+    c_parsed = [parse_operator(c, f"c_ops[{i}]", tl, allow_callable=False, sparse=use_sparse)
+                for i, c in enumerate(c_list)]
 
     h_callable = None
     if isinstance(h_parsed, CallableOperator):
@@ -473,13 +470,25 @@ def _check_hamiltonian_hermitian(h_terms, h_callable, tl, args) -> None:
         for term in h_terms
     ])  # (J, T)
     ops = [term.op for term in h_terms]
-    S = [0.5 * (o + np.conj(np.swapaxes(o, -1, -2))) for o in ops]
-    K = [0.5 * (o - np.conj(np.swapaxes(o, -1, -2))) for o in ops]
+    if _sparse.sp.issparse(ops[0]):  # CSR terms (format="sparse"): sparse products, no dense copy
+        def adj(o):
+            return o.conj().T
+
+        def inner(a, b):
+            return float(np.real(a.conj().multiply(b).sum()))
+    else:
+        def adj(o):
+            return np.conj(np.swapaxes(o, -1, -2))
+
+        def inner(a, b):
+            return float(np.real(np.sum(np.conj(a) * b)))
+    S = [0.5 * (o + adj(o)) for o in ops]
+    K = [0.5 * (o - adj(o)) for o in ops]
     M = S + K
     x = np.concatenate([2 * vals.imag, 2 * vals.real])  # (2J, T)
-    G = np.array([[np.real(np.sum(np.conj(a) * b)) for b in M] for a in M])  # (2J, 2J), batch summed
+    G = np.array([[inner(a, b) for b in M] for a in M])  # (2J, 2J), batch summed
     dev = np.sqrt(np.maximum(np.einsum("at,ab,bt->t", x, G, x), 0.0))
-    scale = np.maximum(1.0, np.abs(vals).T @ np.array([np.sqrt(np.sum(np.abs(o) ** 2)) for o in ops]))
+    scale = np.maximum(1.0, np.abs(vals).T @ np.array([np.sqrt(inner(o, o)) for o in ops]))
     bad = dev > 1e-10 * scale
     if bad.any():
         i = int(np.argmax(bad))
@@ -623,10 +632,17 @@ def _spec(coeff: Coefficient | None, splines: list):
     return ("spline", len(splines) - 1)
 
 
-def _assemble_ode(meth, n, h_terms, h_callable, c_parsed, rho, splines):
-    # A-terms: -i H_j (coeff f_j) and -1/2 L_j† L_k (coeff conj(g_j) g_k); constants merged.
-    const = np.zeros((n, n), np.complex128)
-    h_const = np.zeros((n, n), np.complex128)
+def _generator_terms(h_terms, c_parsed, splines: list, zero, gram: Callable):
+    """The pieces of ``A(t) = -i H(t) - ½ Σ_k L_k(t)† L_k(t)`` and of the ``L_k(t)``.
+
+    Returns ``(h_const, d_const, a_terms, jump_specs, jump_ops)``: the constant part of H, the
+    constant part of ``-½ Σ L†L``, the time-dependent A-terms ``[(spec, op)]`` (``-i H_j`` with
+    coefficient f_j, ``-½ L_j† L_k`` with ``conj(g_j) g_k``), and per collapse operator its
+    coefficient specs and operators. ``zero`` is the additive zero of the operator type and
+    ``gram(x, y) = x† y`` (dense arrays with batch axes, or scipy.sparse matrices).
+    """
+    d_const = zero
+    h_const = zero
     a_terms: list = []
     for term in h_terms:
         if term.coeff is None:
@@ -640,12 +656,23 @@ def _assemble_ode(meth, n, h_terms, h_callable, c_parsed, rho, splines):
         jump_ops.append([t.op for t in terms])
         for sj, tj in zip(specs, terms):
             for sk, tk in zip(specs, terms):
-                # einsum, not @: NumPy's BLAS is slow for small matrices on some builds
-                prod = -0.5 * np.einsum("...ji,...jk->...ik", np.conj(tj.op), tk.op)
+                prod = -0.5 * gram(tj.op, tk.op)
                 if sj is None and sk is None:
-                    const = const + prod
+                    d_const = d_const + prod
                 else:
                     a_terms.append((("prod", sj, sk), prod))
+    return h_const, d_const, a_terms, jump_specs, jump_ops
+
+
+def _dense_gram(x, y):
+    # einsum, not @: NumPy's BLAS is slow for small matrices on some builds
+    return np.einsum("...ji,...jk->...ik", np.conj(x), y)
+
+
+def _assemble_ode(meth, n, h_terms, h_callable, c_parsed, rho, splines):
+    # A-terms: -i H_j (coeff f_j) and -1/2 L_j† L_k (coeff conj(g_j) g_k); constants merged.
+    zero = np.zeros((n, n), np.complex128)
+    h_const, const, a_terms, jump_specs, jump_ops = _generator_terms(h_terms, c_parsed, splines, zero, _dense_gram)
     E = np.real(np.diagonal(h_const, axis1=-2, axis2=-1))
     frame = bool(meth.uses_frame and h_callable is None and np.ptp(E, axis=-1).max(initial=0.0) > 0)
     if frame:
@@ -704,8 +731,9 @@ def _check_format(format: str | None) -> str:
 def _use_sparse(fmt: str, H, c_list: list, meth: Method | None, n: int) -> bool:
     """Whether this call runs on the sparse operator format.
 
-    ``format="sparse"`` asks for it (constant operators and a method with ``supports_sparse``
-    required); ``"dense"`` refuses it; ``"auto"`` takes it for constant operators and a
+    ``format="sparse"`` asks for it (operators in a form the sparse format takes, see
+    :func:`nephlab.quantum.sparse.sparse_operators`, and a method with ``supports_sparse``
+    required); ``"dense"`` refuses it; ``"auto"`` takes it for such operators and a
     sparse-capable method (or ``method="auto"``, which then means tsit5) when
     ``n >= sparse.SPARSE_MIN_N`` (the measured crossover with the banded engine, see there), the
     operators are sparse inputs or at most :data:`SPARSE_MAX_DENSITY` full, and they occupy more
@@ -714,13 +742,14 @@ def _use_sparse(fmt: str, H, c_list: list, meth: Method | None, n: int) -> bool:
     """
     if fmt == "dense":
         return False
-    const = _sparse.constant_operators(H, c_list)
+    const = _sparse.sparse_operators(H, c_list)
     able = meth is None or type(meth).supports_sparse
     if fmt == "sparse":
         if const is None:
             raise ValueError(
-                "format='sparse' needs constant operators: H and every c_ops entry a single array, "
-                "scipy.sparse matrix or Qobj (time-dependent lists and callables run with format='dense')"
+                "format='sparse' needs H and every c_ops entry as a single operator (array, scipy.sparse "
+                "matrix or Qobj) or in QuTiP's list format [O0, [O1, f1], ...] of such operators; a callable "
+                "H(t, args) and batched operators run with format='dense'"
             )
         if not able:
             ok = _or_list([k for k, c in METHODS.items() if c.supports_sparse])
@@ -740,19 +769,29 @@ def _use_sparse(fmt: str, H, c_list: list, meth: Method | None, n: int) -> bool:
     return len(offsets) > SPARSE_MIN_OFFSETS
 
 
-def _heff(h_terms, c_parsed):
-    """``A = -i H - ½ Σ L†L`` and the jump operators, as CSR matrices."""
-    A = -1j * h_terms[0].op
-    Ls = [terms[0].op for terms in c_parsed]
-    for L in Ls:
-        A = A - 0.5 * (L.conj().T @ L)
-    return A.tocsr(), Ls
+def _sparse_gram(x, y):
+    return (x.conj().T @ y).tocsr()
+
+
+def _sparse_generator(h_terms, c_parsed, splines: list) -> tuple[list, list, list]:
+    """``(a_terms, jump_specs, jump_ops)`` of the sparse format, all operators CSR: the constant
+    part of ``A = -i H - ½ Σ L†L`` first (when nonzero), then the time-dependent terms."""
+    n = (h_terms[0] if h_terms else c_parsed[0][0]).op.shape[-1]
+    zero = _sparse.sp.csr_matrix((n, n), dtype=np.complex128)
+    h_const, d_const, a_terms, jump_specs, jump_ops = _generator_terms(h_terms, c_parsed, splines, zero, _sparse_gram)
+    const = (d_const - 1j * h_const).tocsr()
+    const.eliminate_zeros()
+    if const.nnz or not a_terms:
+        a_terms.insert(0, (None, const))
+    return a_terms, jump_specs, jump_ops
 
 
 def _sparse_sizes(h_terms, c_parsed) -> dict:
-    A, Ls = _heff(h_terms, c_parsed)
-    nnz = [A.nnz] + [L.nnz for L in Ls]
-    return {"fmt": "sparse", "op_nnz": int(sum(nnz)), "max_nnz": max(_ops.gathered_rows(m) for m in [A] + Ls)}
+    a_terms, _, jump_ops = _sparse_generator(h_terms, c_parsed, [])
+    groups = [[op for _, op in a_terms]] + jump_ops
+    pats = [_ops.union_pattern(ops) for ops in groups]
+    nnz = sum(p.nnz * len(ops) for p, ops in zip(pats, groups))  # one value array per term on its union pattern
+    return {"fmt": "sparse", "op_nnz": int(nnz), "max_nnz": max(_ops.gathered_rows(m) for m in pats)}
 
 
 def _dense_nnz(h_terms, c_parsed, n: int) -> dict:
@@ -768,15 +807,20 @@ def _dense_nnz(h_terms, c_parsed, n: int) -> dict:
 
 def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines, ket: bool = False):
     """Structure and data of the sparse format; ``ket``: ``rho`` is a ket (2, n, 1) column
-    (mcsolve), whose products favour the diagonal layout (see :mod:`._ops`)."""
-    A, Ls = _heff(h_terms, c_parsed)
+    (mcsolve), whose products favour the diagonal layout (see :mod:`._ops`).
+
+    ``A(t) = -i H(t) - ½ Σ L(t)†L(t)`` is stored as one layout of its terms' union pattern with
+    per-term values, and so is each collapse operator (:func:`._ops.sparse_sum`): the right-hand
+    side combines the values at each stage (O(J nnz)) and applies one product per operator."""
+    a_terms, jump_specs, jump_ops = _sparse_generator(h_terms, c_parsed, splines)
     herm = bool(np.array_equal(rho, np.conj(np.swapaxes(rho, -1, -2))))
     st = _engine.Structure(
-        n=n, method=meth, fmt="sparse", a_offsets=(), a_coeffs=(None,), jump_offsets=tuple(() for _ in Ls),
-        jump_coeffs=tuple((None,) for _ in Ls), h_callable=None, frame=False, n_eops=0, store_states=True,
-        uniform=True, progress=False, hermitian=herm,
+        n=n, method=meth, fmt="sparse", a_offsets=(), a_coeffs=tuple(s for s, _ in a_terms),
+        jump_offsets=tuple(() for _ in jump_ops), jump_coeffs=tuple(tuple(s) for s in jump_specs), h_callable=None,
+        frame=False, n_eops=0, store_states=True, uniform=True, progress=False, hermitian=herm,
     )
-    dyn = {"a": [_ops.to_sparse(A, ket=ket)], "jumps": [[_ops.to_sparse_jump(L)] for L in Ls], "E": np.zeros(n),
+    dyn = {"a": _ops.sparse_sum([op for _, op in a_terms], ket=ket),
+           "jumps": [_ops.sparse_sum(ops, jump=True) for ops in jump_ops], "E": np.zeros(n),
            "rho0": np.stack([rho.real, rho.imag], axis=-3)}
     return st, dyn
 

@@ -147,13 +147,48 @@ def _is_constant_operator(x: Any) -> bool:
         type(x).__name__ in ("ArrayImpl", "Array") and getattr(x, "ndim", 0) == 2)
 
 
-def constant_operators(H: Any, c_list: list) -> tuple[list, bool] | None:
-    """``([H, L_1, ...], any_sparse)`` when H and every collapse operator are single constant
-    operators (arrays, scipy.sparse or ``Qobj``), else None (time dependence, batches or lists
-    go through the dense engine)."""
-    ops = [H] + list(c_list)
-    if not all(_is_constant_operator(o) for o in ops):
+def _operator_list(x: Any) -> list | None:
+    """The operators of one operator argument in a form the sparse format takes: ``[x]`` for a
+    single constant operator, the operators of QuTiP's list format ``[O0, [O1, f1], ...]`` (or a
+    single pair ``[O, f]``); None for anything else (a callable H, a QobjEvo, batches)."""
+    if _is_constant_operator(x):
+        return [x]
+    if not isinstance(x, (list, tuple)) or not x:
         return None
+    if len(x) == 2 and _is_constant_operator(x[0]) and not _is_constant_operator(x[1]) \
+            and not isinstance(x[1], (list, tuple)):
+        x = [x]  # a single pair [O, f], as QuTiP accepts it
+    out = []
+    for item in x:
+        if isinstance(item, (list, tuple)) and len(item) == 2 and _is_constant_operator(item[0]):
+            out.append(item[0])
+        elif _is_constant_operator(item):
+            out.append(item)
+        else:
+            return None
+    return out
+
+
+def sparse_operators(H: Any, c_list: list) -> tuple[list, bool] | None:
+    """``([every operator of H and c_ops], any_sparse)`` when H and every collapse operator is a
+    single constant operator (array, scipy.sparse or ``Qobj``) or QuTiP's list format of such
+    operators with coefficients (``H(t) = H0 + Σ_j f_j(t) H_j``, ``c(t) = Σ_j g_j(t) C_j``), as
+    the sparse format takes them; else None (a callable H, batches: the dense engine).
+
+    Example:
+        >>> import scipy.sparse as sp
+        >>> ops, any_sparse = sparse_operators([sp.eye(3), [sp.eye(3), lambda t: t]], [np.eye(3)])
+        >>> len(ops), any_sparse
+        (3, True)
+        >>> sparse_operators(lambda t: np.eye(3), []) is None
+        True
+    """
+    ops = []
+    for x in [H] + list(c_list):
+        part = _operator_list(x)
+        if part is None:
+            return None
+        ops += part
     return ops, any(is_sparse(o) for o in ops)
 
 

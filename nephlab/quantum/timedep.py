@@ -38,6 +38,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse as sp
 
 from ._convert import as_operator, check_finite, is_qobj, to_numpy
 
@@ -265,7 +266,11 @@ def _coefficient(c: Any, tlist: np.ndarray | None, name: str) -> Coefficient | c
 
 
 def _is_operator_like(x) -> bool:
-    return is_qobj(x) or (isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) >= 2)
+    return is_qobj(x) or sp.issparse(x) or (isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) >= 2)
+
+
+def _dense_operator(x: Any, name: str) -> np.ndarray:
+    return as_operator(x.toarray() if sp.issparse(x) else x, name)
 
 
 def _is_coefficient_like(c) -> bool:
@@ -279,9 +284,13 @@ def _is_coefficient_like(c) -> bool:
     return isinstance(c, (np.ndarray, jax.Array)) and np.ndim(c) == 1
 
 
-def parse_operator(x: Any, name: str, tlist: np.ndarray | None = None, *, allow_callable: bool = True):
+def parse_operator(x: Any, name: str, tlist: np.ndarray | None = None, *, allow_callable: bool = True,
+                   sparse: bool = False):
     """Parse an operator argument into a tuple of :class:`Term` or a :class:`CallableOperator`.
 
+    With ``sparse`` every operator is kept as a complex128 ``scipy.sparse`` CSR matrix (see
+    :func:`nephlab.quantum.sparse.as_sparse`; never densified) and a callable ``H`` is refused;
+    otherwise operators are dense NumPy arrays (``scipy.sparse`` inputs are converted).
     Raises TypeError/ValueError naming ``name`` (e.g. ``"H"`` or ``"c_ops[1]"``) on bad input.
 
     Example:
@@ -290,8 +299,12 @@ def parse_operator(x: Any, name: str, tlist: np.ndarray | None = None, *, allow_
         >>> len(terms), terms[1].coeff.kind
         (2, 'func')
     """
-    if is_qobj(x) or isinstance(x, (np.ndarray, jax.Array)):
-        return (Term(as_operator(x, name)),)
+    if sparse:
+        from .sparse import as_sparse as convert
+    else:
+        convert = _dense_operator
+    if is_qobj(x) or sp.issparse(x) or isinstance(x, (np.ndarray, jax.Array)):
+        return (Term(convert(x, name)),)
     if type(x).__name__ == "QobjEvo":
         raise TypeError(
             f"{name} is a QuTiP QobjEvo; pass its list form [H0, [H1, f1], ...] with "
@@ -304,27 +317,32 @@ def parse_operator(x: Any, name: str, tlist: np.ndarray | None = None, *, allow_
             x = [x]  # a single pair [O, f], as QuTiP accepts it
         # A nested list of numbers is a plain matrix, not the list format.
         if all(isinstance(e, (list, tuple)) and e and all(isinstance(v, (int, float, complex, np.number)) for v in e) for e in x):
-            return (Term(as_operator(x, name)),)
+            return (Term(convert(x, name)),)
         terms = []
         for i, item in enumerate(x):
             iname = f"{name}[{i}]"
             if isinstance(item, (list, tuple)):
                 if len(item) != 2:
                     raise ValueError(f"{iname} must be an operator or a pair [operator, coefficient], got a sequence of length {len(item)}")
-                op = as_operator(item[0], f"{iname}[0]")
+                op = convert(item[0], f"{iname}[0]")
                 coeff = _coefficient(item[1], tlist, f"{iname}[1]")
                 if isinstance(coeff, complex):
                     terms.append(Term(op * coeff))
                 else:
                     terms.append(Term(op, coeff))
             else:
-                terms.append(Term(as_operator(item, iname)))
+                terms.append(Term(convert(item, iname)))
         n = terms[0].op.shape[-1]
         for i, t in enumerate(terms):
             if t.op.shape[-1] != n:
                 raise ValueError(f"{name}[{i}] has shape {t.op.shape}, which does not match the dimension n={n} of {name}[0]")
         return tuple(terms)
     if callable(x):
+        if sparse:
+            raise TypeError(
+                f"{name} is a callable returning dense matrices, which the sparse format cannot take; write it "
+                "in the list format [H0, [H1, f1], ...] with sparse H_j, or use format='dense'"
+            )
         if not allow_callable:
             raise TypeError(f"{name} must be an operator or a list [O0, [O1, f1], ...]; a plain callable is only allowed for H")
         return CallableOperator(time_function(x, name), -1)
