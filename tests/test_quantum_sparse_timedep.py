@@ -223,3 +223,15 @@ def test_bad_time_dependent_input_names_the_argument():
         nl.mesolve([H0, [X0, lambda t: 1j * t]], rho0, tl, c_ops, **kw)
     with pytest.raises(TypeError, match=r"H\[1\]\[1\] .* cannot be traced by JAX"):
         nl.mesolve([H0, [X0, lambda t: np.cos(float(t))]], rho0, tl, c_ops, **kw)
+
+
+def test_bench_large_drive_rows_solve_the_same_problem():
+    """``nephlab bench large --drive``: nephlab (sparse and dense) and QuTiP's QobjEvo row solve
+    the same driven lattice (M = 2 here), to the shared tolerance of the adaptive solves."""
+    from nephlab.bench.large import _call
+
+    vals = {code: _call(code, 2, "adaptive", drive=True)() for code in ("nephlab-sparse", "nephlab-dense", "qutip-csr")}
+    const = _call("nephlab-sparse", 2, "adaptive")()
+    assert abs(vals["nephlab-sparse"] - const) > 1e-3  # the drive changes the answer
+    for code, v in vals.items():
+        assert abs(v - vals["qutip-csr"]) <= 2e-6 * abs(vals["qutip-csr"]), (code, v)

@@ -9,11 +9,19 @@ c_k = sqrt(0.1) a_k, ρ0 = vacuum, e_op n_0, tlist = linspace(0, 10, 11). Two so
   engine, sparse = the "sparse" format), QuTiP 5 adams with CSR and with Dia data, dynamiqs
   Tsit5 with ``layout=dia`` (x64).
 
+With ``--drive`` the lattice is driven (time-dependent operators): a Gaussian pulse on site 0
+and a cosine drive on site 1,
+H(t) = H + 0.8 exp(-(t - 5)²/2) (a_0 + a_0†) + 0.5 cos(1.3 t) (a_1 + a_1†): nephlab in QuTiP's
+list format (sparse terms with ``format="sparse"``, dense ones on the banded engine), QuTiP 5
+with a ``QobjEvo`` of CSR (or Dia) operators and NumPy coefficients, dynamiqs with
+``dq.modulated`` terms of ``layout=dia`` qarrays.
+
 Every (code, M, solve) runs in its own fresh process: the first call (compilation included)
 and ``--repeat`` warm calls (median). Ratios are to the fastest peer of the same M and solve.
 
     nephlab bench large                       # M = 4 and 6, every code, repeat 2
     nephlab bench large --sizes 4 --repeat 3 --codes nephlab-sparse,qutip-csr
+    nephlab bench large --drive --sizes 4     # the driven lattice
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ CODES = ("nephlab-dense", "nephlab-sparse", "qutip-csr", "qutip-dia", "dynamiqs-
 PEERS = ("qutip-csr", "qutip-dia", "dynamiqs-dia")
 SOLVES = ("rk4", "adaptive")
 RTOL, ATOL = 1e-6, 1e-8
+PULSE = (0.8, 5.0, 1.0)  # --drive: amplitude, centre, width of the Gaussian pulse on site 0
+COSINE = (0.5, 1.3)  # --drive: amplitude, frequency of the cosine drive on site 1
 
 
 def kerr_lattice(M: int):
@@ -52,22 +62,44 @@ def kerr_lattice(M: int):
     return H.tocsr(), [np.sqrt(0.1) * x for x in a], (a[0].conj().T @ a[0]).tocsr(), rho0
 
 
-def _call(code: str, M: int, solve: str):
+def drive_terms(M: int) -> list:
+    """``[(X_0, f_0), (X_1, f_1)]`` of ``--drive``: ``X_k = a_k + a_k†`` (scipy CSR) and the
+    coefficient of each as a function ``f(t, xp)`` of the array module ``xp`` (jax.numpy for
+    nephlab and dynamiqs, NumPy for QuTiP)."""
+    import numpy as np
+
+    from nephlab.quantum.sparse import embed
+
+    a_loc = np.diag(np.sqrt(np.arange(1, 3)), 1)
+    X = [embed(a_loc + a_loc.T, k, [3] * M) for k in range(2)]
+    amp, t0, sig = PULSE
+    eps, w = COSINE
+    return [(X[0], lambda t, xp: amp * xp.exp(-((t - t0) ** 2) / (2 * sig**2))),
+            (X[1], lambda t, xp: eps * xp.cos(w * t))]
+
+
+def _of_t(f, xp):
+    """``t -> f(t, xp)``: a one-argument coefficient, as every code accepts it."""
+    return lambda t: f(t, xp)
+
+
+def _call(code: str, M: int, solve: str, drive: bool = False):
     """A zero-argument function running one solve; it returns ⟨n_0⟩(t = 10)."""
+    import jax.numpy as jnp
     import numpy as np
 
     H, c_ops, n0, rho0 = kerr_lattice(M)
+    terms = drive_terms(M) if drive else []
     tl = np.linspace(0.0, 10.0, 11)
     if code.startswith("nephlab"):
         import nephlab as nl
 
         kw = dict(method="rk4", dt=0.1) if solve == "rk4" else dict(method="tsit5", rtol=RTOL, atol=ATOL)
-        if code == "nephlab-dense":
-            args = (H.toarray(), rho0.toarray(), tl, [c.toarray() for c in c_ops])
-            kw["format"] = "dense"
-        else:
-            args = (H, rho0.toarray(), tl, c_ops)
-            kw["format"] = "sparse"
+        dense = code == "nephlab-dense"
+        op = (lambda m: m.toarray()) if dense else (lambda m: m)  # noqa: E731
+        h = [op(H)] + [[op(x), _of_t(f, jnp)] for x, f in terms] if terms else op(H)
+        args = (h, rho0.toarray(), tl, [op(c) for c in c_ops])
+        kw["format"] = "dense" if dense else "sparse"
         return lambda: float(np.real(nl.mesolve(*args, e_ops=[n0], store_states=False, **kw).expect[0][-1]))
     if code.startswith("qutip"):
         import qutip
@@ -75,6 +107,8 @@ def _call(code: str, M: int, solve: str):
         dtype = "csr" if code == "qutip-csr" else "dia"
         q = lambda m: qutip.Qobj(m, dims=[[3] * M, [3] * M]).to(dtype)  # noqa: E731
         Hq, cq, eq, r0 = q(H), [q(c) for c in c_ops], q(n0), qutip.Qobj(rho0.toarray(), dims=[[3] * M, [3] * M])
+        if terms:
+            Hq = qutip.QobjEvo([Hq] + [[q(x), _of_t(f, np)] for x, f in terms])
         opts = {"method": "adams", "rtol": RTOL, "atol": ATOL, "nsteps": 100_000, "store_states": False}
         return lambda: float(np.real(qutip.mesolve(Hq, r0, tl, cq, e_ops=[eq], options=opts).expect[0][-1]))
     import dynamiqs as dq
@@ -84,6 +118,8 @@ def _call(code: str, M: int, solve: str):
     dq.set_precision("double")
     dq.set_layout("dia")
     Hd = dq.asqarray(H.toarray(), layout=dq.dia)
+    for x, f in terms:
+        Hd = Hd + dq.modulated(_of_t(f, jnp), dq.asqarray(x.toarray(), layout=dq.dia))
     cd = [dq.asqarray(c.toarray(), layout=dq.dia) for c in c_ops]
     ed = dq.asqarray(n0.toarray(), layout=dq.dia)
     r0 = rho0.toarray()
@@ -92,10 +128,10 @@ def _call(code: str, M: int, solve: str):
                                                        save_states=False).expects[0][-1])))
 
 
-def _worker(code: str, M: int, solve: str, repeat: int) -> dict:
+def _worker(code: str, M: int, solve: str, repeat: int, drive: bool = False) -> dict:
     import numpy as np
 
-    f = _call(code, M, solve)
+    f = _call(code, M, solve, drive)
     t0 = time.perf_counter()
     value = f()
     first = time.perf_counter() - t0
@@ -104,22 +140,23 @@ def _worker(code: str, M: int, solve: str, repeat: int) -> dict:
         t0 = time.perf_counter()
         f()
         warm.append(time.perf_counter() - t0)
-    return {"code": code, "M": M, "solve": solve, "first_s": first, "warm_s": float(np.median(warm)) if warm else None,
-            "n0_final": value}
+    return {"code": code, "M": M, "solve": solve, "drive": drive, "first_s": first,
+            "warm_s": float(np.median(warm)) if warm else None, "n0_final": value}
 
 
-def run_case(code: str, M: int, solve: str, repeat: int, timeout: float) -> dict:
+def run_case(code: str, M: int, solve: str, repeat: int, timeout: float, drive: bool = False) -> dict:
     """One case in a fresh process (first call = compile + run)."""
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    case = {"code": code, "M": M, "solve": solve, "drive": drive}
     try:
         proc = subprocess.run([sys.executable, "-m", "nephlab.bench.large", "--_worker",
-                               json.dumps([code, M, solve, repeat])], capture_output=True, text=True,
+                               json.dumps([code, M, solve, repeat, drive])], capture_output=True, text=True,
                               timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        return {"code": code, "M": M, "solve": solve, "status": f"timeout {timeout:.0f} s"}
+        return dict(case, status=f"timeout {timeout:.0f} s")
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        return {"code": code, "M": M, "solve": solve, "status": "error: " + proc.stderr.strip().splitlines()[-1][:200]}
+        return dict(case, status="error: " + proc.stderr.strip().splitlines()[-1][:200])
     return dict(json.loads(lines[-1]), status="ok")
 
 
@@ -141,14 +178,15 @@ def markdown(rows: list[dict], facts: dict) -> str:
         t = r.get("warm_s") or r.get("first_s")
         peers = [p.get("warm_s") or p.get("first_s") for p in rows
                  if p["M"] == r["M"] and p["code"] in PEERS and p.get("status") == "ok"
-                 and (p["solve"] == r["solve"] or r["solve"] == "rk4")]
+                 and p.get("drive") == r.get("drive") and (p["solve"] == r["solve"] or r["solve"] == "rk4")]
         best = min(peers) if peers else None
         ratio = f"{t / best:.2f}" if (best and r.get("status") == "ok") else "-"
+        solve = r["solve"] + (", driven" if r.get("drive") else "")
         if r.get("status") != "ok":
-            lines.append(f"| {r['M']} ({3 ** r['M']}) | {r['solve']} | {r['code']} | {r.get('status')} | - | - | - |")
+            lines.append(f"| {r['M']} ({3 ** r['M']}) | {solve} | {r['code']} | {r.get('status')} | - | - | - |")
             continue
         warm = f"{r['warm_s']:.3f}" if r.get("warm_s") is not None else "-"
-        lines.append(f"| {r['M']} ({3 ** r['M']}) | {r['solve']} | {r['code']} | {r['first_s']:.3f} | {warm} | {ratio} | "
+        lines.append(f"| {r['M']} ({3 ** r['M']}) | {solve} | {r['code']} | {r['first_s']:.3f} | {warm} | {ratio} | "
                      f"{r['n0_final']:.8f} |")
     lines.append("")
     lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
@@ -162,6 +200,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--solves", default=",".join(SOLVES), help="rk4, adaptive or both")
     p.add_argument("--repeat", type=int, default=2, help="warm calls after the first (median reported); default 2")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per case (fresh process); default 1800")
+    p.add_argument("--drive", action="store_true",
+                   help="drive the lattice: a Gaussian pulse on site 0 and a cosine drive on site 1 (time-dependent H)")
     p.add_argument("--json", default=None, help="write the rows and machine facts to this JSON file")
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     return p
@@ -188,7 +228,7 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
                 if solve == "rk4" and code in PEERS:
                     continue  # no fixed-step RK4 in the peers' mesolve: their adaptive row is the reference
                 load = os.getloadavg()[0]
-                r = run_case(code, M, solve, a.repeat, a.timeout)
+                r = run_case(code, M, solve, a.repeat, a.timeout, a.drive)
                 r["load_before"] = round(load, 2)
                 rows.append(r)
                 print(json.dumps(r), flush=True)

@@ -470,14 +470,17 @@ def mcsolve(
         store_states: keep every trajectory's normalised ket at every saved time.
         normalize: rescale a ``psi0`` whose norm is not 1 instead of raising.
         format: operator storage, as for :func:`nephlab.mesolve`. ``None``/``"auto"``:
-            ``"sparse"`` for constant operators (H and each c_op a single array, ``scipy.sparse``
-            matrix or ``Qobj``) when the inputs are sparse (scipy.sparse, ``Qobj`` with CSR/Dia
-            data) and n >= 4096, or n >= 64 with more than 8 occupied diagonals and at most 5 %
-            nonzeros; else ``"dense"`` (banded or dense matrices). ``"sparse"``: H_eff, the
-            c_ops and the e_ops stay sparse end to end (never an (n, n) dense array), each
-            ``H_eff ψ`` costs O(nnz); with a ket of n numbers per trajectory this is the way to
-            n ~ 10^4-10^5. Time-dependent operators with ``"sparse"`` are a ValueError.
-            ``stats["format"]`` names what ran (``"sparse"``, ``"dia"`` or ``"dense"``).
+            ``"sparse"`` for H and c_ops given as single operators (array, ``scipy.sparse``
+            matrix or ``Qobj``) or in the list format of such operators (time-dependent
+            ``H0 + Σ f_j(t) H_j``, ``c(t) = Σ g_j(t) C_j``) when the inputs are sparse
+            (scipy.sparse, ``Qobj`` with CSR/Dia data) and n >= 4096, or n >= 64 with more
+            than 8 occupied diagonals and at most 5 % nonzeros; else ``"dense"`` (banded or
+            dense matrices). ``"sparse"``: H_eff(t), the c_ops and the e_ops stay sparse end to
+            end (never an (n, n) dense array), each ``H_eff(t) ψ`` costs O(nnz) (the terms'
+            values combined on their union pattern, then one product); with a ket of n numbers
+            per trajectory this is the way to n ~ 10^4-10^5. A callable ``H(t, args)`` with
+            ``"sparse"`` is a ValueError. ``stats["format"]`` names what ran (``"sparse"``,
+            ``"dia"`` or ``"dense"``).
 
     Returns:
         :class:`McResult` with ``expect``, ``stderr``, jump records and ``final_states``.
@@ -509,6 +512,18 @@ def mcsolve(
         ...                       e_ops=[embed(sm.T @ sm, 0, dims)], format="sparse")  # doctest: +SKIP
         >>> res.stats["format"], res.final_states.shape  # doctest: +SKIP
         ('sparse', (2, 4096))
+
+        A time-dependent drive on the sparse format (QuTiP's list format, sparse terms):
+
+        >>> import jax.numpy as jnp
+        >>> small = [2] * 6
+        >>> Hs = sum(0.5 * embed(sx, k, small) for k in range(1, 6))
+        >>> drive = [Hs, [embed(sx, 0, small), lambda t: 0.5 * jnp.cos(1.3 * t)]]
+        >>> psi6 = np.zeros(64); psi6[-1] = 1.0
+        >>> res = nephlab.mcsolve(drive, psi6, np.linspace(0, 1, 3), [np.sqrt(0.2) * embed(sm, 0, small)],
+        ...                       ntraj=2, seed=0, format="sparse")
+        >>> res.stats["format"]
+        'sparse'
     """
     t_start = time.perf_counter()
     N = _positive_int(ntraj, "ntraj")

@@ -14,7 +14,9 @@ D×D matrix:
 ``mesolve`` keeps ``scipy.sparse`` matrices and QuTiP ``Qobj`` with CSR or Dia data sparse
 (``format="sparse"``, chosen automatically from :data:`SPARSE_MIN_N` on): the right-hand side is then applied matrix-free at O(nnz · n) per
 evaluation (:func:`nephlab.quantum._ops.sparse_lindblad`), with only the density matrix
-itself stored densely.
+itself stored densely. Time-dependent operators in QuTiP's list format with sparse terms
+(``[H0, [H1, f1], ...]``, collapse operators ``[C, g]``) are kept sparse the same way
+(:func:`sparse_operators` says which inputs qualify).
 
 Example:
     >>> import numpy as np
