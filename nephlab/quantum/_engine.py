@@ -111,7 +111,13 @@ def operator_at(st: Structure, specs, data, t, dyn):
     single constant term costs nothing.
     """
     if st.fmt == "sparse":
-        return _ops.with_values(data, _combine(specs, _ops.term_values(data), t, dyn))
+        vals = _combine(specs, _ops.term_values(data), t, dyn)
+        if specs != (None,):
+            # combined once and kept (see _rk.materialize): XLA may otherwise fuse the J-term sum
+            # into the products and redo it for every entry of a gathered row (n times per value);
+            # on the loaded 2-core box the effect was within the timing noise (D = 729, rk4)
+            vals = materialize(vals)
+        return _ops.with_values(data, vals)
     return _combine(specs, data, t, dyn)
 
 
