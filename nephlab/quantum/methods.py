@@ -675,6 +675,12 @@ class Dop853(_ExplicitRK):
     def tableau(self) -> _rk.Tableau:
         return _rk.dop853_tableau()
 
+    def memory_bytes(self, problem: Problem) -> int:
+        """As the 5(4) pairs with ``(36 + 2K) s`` of stages and temporaries per system: 16 stages
+        and their sums (fitted to a measured peak of 29.5 MB for n = 128, 3 systems, K = 0)."""
+        work = problem.batch * problem.state_bytes * (36 + 2 * problem.n_c_ops)
+        return problem.base_bytes() + work + problem.vmapped_loop_bytes()
+
 
 @register
 @dataclass(frozen=True, repr=False)
