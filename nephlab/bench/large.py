@@ -5,15 +5,20 @@ c_k = sqrt(0.1) a_k, ρ0 = vacuum, e_op n_0, tlist = linspace(0, 10, 11). Two so
 
 * ``rk4``: 100 RK4 steps (dt = 0.1). QuTiP 5 and dynamiqs 0.3 have no fixed-step RK4 for
   mesolve, so only nephlab runs this row;
-* ``adaptive``: to t = 10 at rtol 1e-6, atol 1e-8: nephlab tsit5 (dense = its banded "dia"
-  engine, sparse = the "sparse" format), QuTiP 5 adams with CSR and with Dia data, dynamiqs
-  Tsit5 with ``layout=dia`` (x64).
+* ``adaptive``: to t = 10 at rtol 1e-6, atol 1e-8 (``--tol`` sets others): nephlab tsit5 (dense =
+  its banded "dia" engine, sparse = the "sparse" format), QuTiP 5 adams with CSR and with Dia
+  data, dynamiqs Tsit5 with ``layout=dia`` (x64). A code name with a method suffix runs that
+  method instead (:data:`HIGH_ORDER`): ``nephlab-sparse-dop853``, ``qutip-csr-vern7``,
+  ``qutip-csr-vern9``, ``dynamiqs-dia-dopri8``; nephlab's rows also give its step and
+  right-hand-side counts, dynamiqs' its steps.
 
 Every (code, M, solve) runs in its own fresh process: the first call (compilation included)
 and ``--repeat`` warm calls (median). Ratios are to the fastest peer of the same M and solve.
 
     nephlab bench large                       # M = 4 and 6, every code, repeat 2
     nephlab bench large --sizes 4 --repeat 3 --codes nephlab-sparse,qutip-csr
+    nephlab bench large --sizes 4 --solves adaptive --tol 1e-8,1e-10 \
+        --codes nephlab-sparse,nephlab-sparse-dop853,dynamiqs-dia-dopri8,qutip-csr-vern9
 """
 
 from __future__ import annotations
@@ -30,6 +35,27 @@ CODES = ("nephlab-dense", "nephlab-sparse", "qutip-csr", "qutip-dia", "dynamiqs-
 PEERS = ("qutip-csr", "qutip-dia", "dynamiqs-dia")
 SOLVES = ("rk4", "adaptive")
 RTOL, ATOL = 1e-6, 1e-8
+# high-order adaptive methods, as a suffix of the code name (nephlab-sparse-dop853, qutip-csr-vern9)
+HIGH_ORDER = {"nephlab": ("dop853",), "qutip": ("vern7", "vern9", "dop853"), "dynamiqs": ("dopri8",)}
+
+
+def parse_code(code: str) -> tuple[str, str | None]:
+    """``(base, method)``: a code of :data:`CODES` and a method of :data:`HIGH_ORDER` (None: the default).
+
+    Raises ValueError for an unknown name.
+
+    Example:
+        >>> parse_code("qutip-csr-vern9"), parse_code("nephlab-sparse")
+        (('qutip-csr', 'vern9'), ('nephlab-sparse', None))
+    """
+    for base in CODES:
+        if code == base:
+            return base, None
+        suffix = code[len(base) + 1:] if code.startswith(base + "-") else None
+        if suffix in HIGH_ORDER[base.split("-")[0]]:
+            return base, suffix
+    allowed = list(CODES) + [f"{b}-{m}" for b in CODES for m in HIGH_ORDER[b.split("-")[0]]]
+    raise ValueError(f"code {code!r} is not known; allowed: {', '.join(allowed)}")
 
 
 def kerr_lattice(M: int):
@@ -52,31 +78,37 @@ def kerr_lattice(M: int):
     return H.tocsr(), [np.sqrt(0.1) * x for x in a], (a[0].conj().T @ a[0]).tocsr(), rho0
 
 
-def _call(code: str, M: int, solve: str):
-    """A zero-argument function running one solve; it returns ⟨n_0⟩(t = 10)."""
+def _call(code: str, M: int, solve: str, rtol: float = RTOL, atol: float = ATOL):
+    """A zero-argument function running one solve; it returns ``(⟨n_0⟩(t = 10), counts)``
+    (``counts``: steps and right-hand-side evaluations where the code reports them)."""
     import numpy as np
 
     H, c_ops, n0, rho0 = kerr_lattice(M)
     tl = np.linspace(0.0, 10.0, 11)
+    code, method = parse_code(code)
     if code.startswith("nephlab"):
         import nephlab as nl
 
-        kw = dict(method="rk4", dt=0.1) if solve == "rk4" else dict(method="tsit5", rtol=RTOL, atol=ATOL)
+        kw = dict(method="rk4", dt=0.1) if solve == "rk4" else dict(method=method or "tsit5", rtol=rtol, atol=atol)
         if code == "nephlab-dense":
             args = (H.toarray(), rho0.toarray(), tl, [c.toarray() for c in c_ops])
             kw["format"] = "dense"
         else:
             args = (H, rho0.toarray(), tl, c_ops)
             kw["format"] = "sparse"
-        return lambda: float(np.real(nl.mesolve(*args, e_ops=[n0], store_states=False, **kw).expect[0][-1]))
+        def run():
+            res = nl.mesolve(*args, e_ops=[n0], store_states=False, **kw)
+            return float(np.real(res.expect[0][-1])), {k: int(res.stats[k]) for k in ("steps", "rhs_evals")}
+
+        return run
     if code.startswith("qutip"):
         import qutip
 
         dtype = "csr" if code == "qutip-csr" else "dia"
         q = lambda m: qutip.Qobj(m, dims=[[3] * M, [3] * M]).to(dtype)  # noqa: E731
         Hq, cq, eq, r0 = q(H), [q(c) for c in c_ops], q(n0), qutip.Qobj(rho0.toarray(), dims=[[3] * M, [3] * M])
-        opts = {"method": "adams", "rtol": RTOL, "atol": ATOL, "nsteps": 100_000, "store_states": False}
-        return lambda: float(np.real(qutip.mesolve(Hq, r0, tl, cq, e_ops=[eq], options=opts).expect[0][-1]))
+        opts = {"method": method or "adams", "rtol": rtol, "atol": atol, "nsteps": 100_000, "store_states": False}
+        return lambda: (float(np.real(qutip.mesolve(Hq, r0, tl, cq, e_ops=[eq], options=opts).expect[0][-1])), {})
     import dynamiqs as dq
     import jax
 
@@ -87,17 +119,22 @@ def _call(code: str, M: int, solve: str):
     cd = [dq.asqarray(c.toarray(), layout=dq.dia) for c in c_ops]
     ed = dq.asqarray(n0.toarray(), layout=dq.dia)
     r0 = rho0.toarray()
-    meth = dq.method.Tsit5(rtol=RTOL, atol=ATOL, max_steps=1_000_000)
-    return lambda: float(np.real(np.asarray(dq.mesolve(Hd, cd, r0, tl, exp_ops=[ed], method=meth,
-                                                       save_states=False).expects[0][-1])))
+    meth = {None: dq.method.Tsit5, "dopri8": dq.method.Dopri8}[method](rtol=rtol, atol=atol, max_steps=1_000_000)
+
+    def run():
+        res = dq.mesolve(Hd, cd, r0, tl, exp_ops=[ed], method=meth, save_states=False)
+        steps = getattr(res.infos, "nsteps", None)
+        return float(np.real(np.asarray(res.expects[0][-1]))), ({} if steps is None else {"steps": int(steps)})
+
+    return run
 
 
-def _worker(code: str, M: int, solve: str, repeat: int) -> dict:
+def _worker(code: str, M: int, solve: str, repeat: int, rtol: float = RTOL, atol: float = ATOL) -> dict:
     import numpy as np
 
-    f = _call(code, M, solve)
+    f = _call(code, M, solve, rtol, atol)
     t0 = time.perf_counter()
-    value = f()
+    value, counts = f()
     first = time.perf_counter() - t0
     warm = []
     for _ in range(repeat):
@@ -105,15 +142,16 @@ def _worker(code: str, M: int, solve: str, repeat: int) -> dict:
         f()
         warm.append(time.perf_counter() - t0)
     return {"code": code, "M": M, "solve": solve, "first_s": first, "warm_s": float(np.median(warm)) if warm else None,
-            "n0_final": value}
+            "n0_final": value, **counts}
 
 
-def run_case(code: str, M: int, solve: str, repeat: int, timeout: float) -> dict:
+def run_case(code: str, M: int, solve: str, repeat: int, timeout: float, rtol: float = RTOL,
+             atol: float = ATOL) -> dict:
     """One case in a fresh process (first call = compile + run)."""
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
     try:
         proc = subprocess.run([sys.executable, "-m", "nephlab.bench.large", "--_worker",
-                               json.dumps([code, M, solve, repeat])], capture_output=True, text=True,
+                               json.dumps([code, M, solve, repeat, rtol, atol])], capture_output=True, text=True,
                               timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"code": code, "M": M, "solve": solve, "status": f"timeout {timeout:.0f} s"}
@@ -135,21 +173,21 @@ def _versions() -> dict:
 
 def markdown(rows: list[dict], facts: dict) -> str:
     """The results as a Markdown table (time of the best warm call, or the first call)."""
-    lines = ["| M (D) | solve | code | first call s | warm median s | ratio to fastest peer | ⟨n_0⟩(10) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| M (D) | solve | code | first call s | warm median s | ratio to fastest peer | ⟨n_0⟩(10) | steps | RHS |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         t = r.get("warm_s") or r.get("first_s")
         peers = [p.get("warm_s") or p.get("first_s") for p in rows
-                 if p["M"] == r["M"] and p["code"] in PEERS and p.get("status") == "ok"
+                 if p["M"] == r["M"] and parse_code(p["code"])[0] in PEERS and p.get("status") == "ok"
                  and (p["solve"] == r["solve"] or r["solve"] == "rk4")]
         best = min(peers) if peers else None
         ratio = f"{t / best:.2f}" if (best and r.get("status") == "ok") else "-"
         if r.get("status") != "ok":
-            lines.append(f"| {r['M']} ({3 ** r['M']}) | {r['solve']} | {r['code']} | {r.get('status')} | - | - | - |")
+            lines.append(f"| {r['M']} ({3 ** r['M']}) | {r['solve']} | {r['code']} | {r.get('status')} | - | - | - | - | - |")
             continue
         warm = f"{r['warm_s']:.3f}" if r.get("warm_s") is not None else "-"
         lines.append(f"| {r['M']} ({3 ** r['M']}) | {r['solve']} | {r['code']} | {r['first_s']:.3f} | {warm} | {ratio} | "
-                     f"{r['n0_final']:.8f} |")
+                     f"{r['n0_final']:.8f} | {r.get('steps', '-')} | {r.get('rhs_evals', '-')} |")
     lines.append("")
     lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
     return "\n".join(lines)
@@ -158,7 +196,10 @@ def markdown(rows: list[dict], facts: dict) -> str:
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="4,6", help="comma-separated numbers of cavities M (D = 3^M); default 4,6")
-    p.add_argument("--codes", default=",".join(CODES), help=f"comma-separated subset of {', '.join(CODES)}")
+    p.add_argument("--codes", default=",".join(CODES),
+                   help=f"comma-separated subset of {', '.join(CODES)}, each optionally with a method suffix: "
+                        + "; ".join(f"{k}: {', '.join(v)}" for k, v in HIGH_ORDER.items()))
+    p.add_argument("--tol", default=f"{RTOL:g},{ATOL:g}", help="rtol,atol of the adaptive solves; default 1e-06,1e-08")
     p.add_argument("--solves", default=",".join(SOLVES), help="rk4, adaptive or both")
     p.add_argument("--repeat", type=int, default=2, help="warm calls after the first (median reported); default 2")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per case (fresh process); default 1800")
@@ -175,24 +216,31 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
     sizes = [int(s) for s in a.sizes.split(",") if s]
     codes = [c.strip() for c in a.codes.split(",") if c.strip()]
     solves = [s.strip() for s in a.solves.split(",") if s.strip()]
-    for name, vals, allowed in (("--codes", codes, CODES), ("--solves", solves, SOLVES)):
-        bad = [v for v in vals if v not in allowed]
-        if bad:
-            raise SystemExit(f"{name}: unknown {bad}; allowed: {', '.join(allowed)}")
+    bad = [v for v in solves if v not in SOLVES]
+    if bad:
+        raise SystemExit(f"--solves: unknown {bad}; allowed: {', '.join(SOLVES)}")
+    try:
+        for c in codes:
+            parse_code(c)
+        rtol, atol = (float(x) for x in a.tol.split(","))
+    except ValueError as err:
+        raise SystemExit(f"--codes/--tol: {err}") from None
+    if not (rtol > 0 and atol > 0):
+        raise SystemExit(f"--tol must be two positive numbers rtol,atol, got {a.tol!r}")
     if any(m < 1 or m > 8 for m in sizes) or a.repeat < 0:
         raise SystemExit(f"--sizes must be in 1..8 and --repeat >= 0, got {sizes}, {a.repeat}")
     rows = []
     for M in sizes:
         for solve in solves:
             for code in codes:
-                if solve == "rk4" and code in PEERS:
+                if solve == "rk4" and (parse_code(code)[0] in PEERS or parse_code(code)[1]):
                     continue  # no fixed-step RK4 in the peers' mesolve: their adaptive row is the reference
                 load = os.getloadavg()[0]
-                r = run_case(code, M, solve, a.repeat, a.timeout)
+                r = run_case(code, M, solve, a.repeat, a.timeout, rtol, atol)
                 r["load_before"] = round(load, 2)
                 rows.append(r)
                 print(json.dumps(r), flush=True)
-    facts = dict(_versions(), load_1min_end=round(os.getloadavg()[0], 2))
+    facts = dict(_versions(), rtol=rtol, atol=atol, load_1min_end=round(os.getloadavg()[0], 2))
     print(markdown(rows, facts))
     if a.json:
         with open(a.json, "w") as fh:
