@@ -65,10 +65,11 @@ __all__ = [
 
 AUTO_EXPM_MAX_N = 12  # auto: exact propagator when n² ≤ 144, one small matrix exponential beats stepping
 # auto: DOP853 instead of Tsit5 for constant operators at rtol ≤ 1e-8. Interleaved A/B
-# (benchmarks/dop853_ab.py, benchmarks/RESULTS.md "DOP853"): at rtol 1e-8 DOP853 takes 0.71-0.84x
-# tsit5's time on the D = 81 Kerr lattice and the n = 20 Kerr oscillator (RHS 0.56x, 0.74x); at
-# 1e-7 0.84x and 1.00x, at 1e-6 1.03x and 1.28x (its 12 stages and the dense output's 3 extra
-# stages cost more than its fewer steps save).
+# (benchmarks/dop853_ab.py, benchmarks/RESULTS.md "DOP853"): at rtol 1e-8 DOP853 takes 0.71x
+# tsit5's time on the D = 81 Kerr lattice (two runs; RHS 0.56x) and 0.84-0.99x on the n = 20 Kerr
+# oscillator (three runs; RHS 0.74x), at 1e-10 0.47x and 0.71x; at 1e-7 0.84x and 1.00x, at 1e-6
+# 1.03x and 1.24-1.28x (its 12 stages and the dense output's 3 extra stages cost more than its
+# fewer steps save).
 AUTO_DOP853_RTOL = 1e-8
 
 
