@@ -76,6 +76,22 @@ def test_one_step_error_norm_and_dense_output_equal_scipys(h):
         np.testing.assert_allclose(np.asarray(yd).ravel(), dense(theta * h), rtol=0, atol=1e-14)
 
 
+def test_fixed_steps_agree_with_scipys_step_by_step():
+    """Ten steps of h = 0.4 (SciPy held to it by max_step, tolerances loose enough that every step
+    is accepted): the states agree step by step to rounding."""
+    M, y0, f = _linear(seed=2)
+    tb = _rk.dop853_tableau()
+    h = 0.4
+    sp = DOP853(lambda t, y: M @ y + np.sin(t), 0.0, y0, 10.0, rtol=1.0, atol=1.0, first_step=h, max_step=h)
+    y, t = jnp.asarray(y0.reshape(2, -1)), 0.0
+    for _ in range(10):
+        sp.step()
+        y, *_ = _rk.rk_step(f, tb, t, y, f(t, y), h, 1.0, 1.0, 1.0)
+        t += h
+        assert abs(sp.t - t) <= 1e-14
+        np.testing.assert_allclose(np.asarray(y).ravel(), sp.y, rtol=0, atol=1e-13 * max(1.0, np.abs(sp.y).max()))
+
+
 def _exact(M, y0, t):
     """y(t) of y' = M y + sin(t) (one component each): expm of the augmented system."""
     n = len(y0)
@@ -167,7 +183,7 @@ def test_mcsolve_trajectories_equal_tsit5s_at_tight_tolerance():
     np.testing.assert_allclose(r8.expect[0], r5.expect[0], rtol=0, atol=1e-7)
 
 
-@pytest.mark.slow  # ~30 s at load 4: compiling the adjoint of 16 stages
+@pytest.mark.slow  # compiling the adjoint of 16 stages: ~30 s cold at load 4 (8 s from the compilation cache)
 def test_gradient_checkpoint_matches_finite_differences_and_direct_is_refused():
     """The discrete adjoint through DOP853's steps and dense output (time-dependent H: the generic
     ``jax.vjp`` of a step) against central differences of the forward solve at rtol 1e-12 (step
