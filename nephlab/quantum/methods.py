@@ -671,10 +671,22 @@ class Dop853(_ExplicitRK):
     """
 
     name: ClassVar[str] = "dop853"
-    rhs_per_step: ClassVar[float] = 12.0
+    # 12 per step, plus the dense output's 3 in the steps with saved times (about half of them at
+    # rtol 1e-6 on the D = 81 lattice, nearly all with 101 saved times): measured 13.5 and 15
+    rhs_per_step: ClassVar[float] = 13.5
 
     def tableau(self) -> _rk.Tableau:
         return _rk.dop853_tableau()
+
+    def step_count(self, t_max: float, n_times: int, rate: float) -> float:
+        """0.4 times the 5(4) pairs' estimate (measured at rtol 1e-6: 19 steps against tsit5's 49
+        on the D = 81 Kerr lattice, 28 against 66 on the n = 20 Kerr oscillator).
+
+        Example:
+            >>> Dop853().step_count(10.0, 11, 1.0), Tsit5().step_count(10.0, 11, 1.0)
+            (20.0, 50.0)
+        """
+        return 0.4 * super().step_count(t_max, n_times, rate)
 
     def memory_bytes(self, problem: Problem) -> int:
         """As the 5(4) pairs with ``(36 + 2K) s`` of stages and temporaries per system: 16 stages
