@@ -1,5 +1,6 @@
-"""DOP853 (Hairer's 8(5,3) pair) in nephlab's adaptive loop: coefficients, one step and the dense
-output against SciPy's own DOP853, convergence orders, and the solvers that run it.
+"""DOP853 (Hairer's 8(5,3) pair) and Verner's 7(6) pair in nephlab's adaptive loop: coefficients
+(against SciPy's and QuTiP's), one step and the dense output against SciPy's own DOP853,
+convergence orders, and the solvers that run them.
 
 Tolerances: one step against SciPy is the same arithmetic in a different order, so 1e-14 on the
 state (|y| ~ 1) and, on the error norm, rounding of the cancelling error sums (1e-15 over the
@@ -170,14 +171,15 @@ def test_sparse_format_equals_dense():
     assert np.max(np.abs(np.asarray(sparse.final_state) - np.asarray(dense.final_state))) <= 1e-8
 
 
-def test_mcsolve_trajectories_equal_tsit5s_at_tight_tolerance():
+@pytest.mark.parametrize("method", ["dop853", "vern7"])
+def test_mcsolve_trajectories_equal_tsit5s_at_tight_tolerance(method):
     """Same seed, same random numbers: at rtol 1e-10 both pairs locate the same jumps, so the
     trajectories agree to the integration error, not just in distribution."""
     a = np.asarray(destroy(6))
     H = 0.4 * a.conj().T @ a + 0.6 * (a + a.conj().T)
     tl = np.linspace(0.0, 3.0, 13)
     kw = dict(ntraj=8, seed=5, e_ops=[a.conj().T @ a], rtol=1e-10, atol=1e-12)
-    r8 = mcsolve(H, basis(6, 0), tl, [np.sqrt(0.8) * a], method="dop853", **kw)
+    r8 = mcsolve(H, basis(6, 0), tl, [np.sqrt(0.8) * a], method=method, **kw)
     r5 = mcsolve(H, basis(6, 0), tl, [np.sqrt(0.8) * a], method="tsit5", **kw)
     assert np.abs(np.diff(r5.expect[0])).max() > 0.1  # the trajectories jump
     np.testing.assert_allclose(r8.expect[0], r5.expect[0], rtol=0, atol=1e-7)
@@ -215,3 +217,75 @@ def test_bad_input_names_the_argument():
         nephlab.mesolve(np.asarray(sigmaz()), fock_dm(2, 0), [0.0, 1.0], method="dop853", rtol=-1.0)
     with pytest.raises(ValueError, match="dt"):
         nephlab.mesolve(np.asarray(sigmaz()), fock_dm(2, 0), [0.0, 1.0], method="dop853", dt=0.1)
+
+
+# -- Verner's 7(6) pair ------------------------------------------------------------------------
+
+
+def test_vern7_coefficients_are_qutips_bit_for_bit():
+    v = pytest.importorskip("qutip.solver.integrator.verner7efficient")
+    tb = _rk.vern7_tableau()
+    for i in range(1, 10):
+        assert tb.a[i - 1] == tuple(v.a[i, :i]), i
+    assert tb.a[-1] == tuple(v.a[10, :10]) == tuple(v.b)  # stage 11 of the interpolant: f(t + h, y_new)
+    assert tb.c == tuple(v.c[:11]) and tb.c_extra == tuple(v.c[11:])
+    for i, row in enumerate(tb.a_extra):
+        assert row == tuple(v.a[11 + i, :11 + i]), i
+    assert _rk._VERN7.BH == tuple(v.bh) and _rk._VERN7.BI == tuple(tuple(r) for r in v.bi)
+    np.testing.assert_allclose(tb.e[:10], v.e, rtol=0, atol=1e-16)  # b - b̂
+    assert tb.rhs_per_step == 10 and len(tb.dense(0.5, tb.b)) == 16
+    np.testing.assert_allclose(tb.dense(1.0, tb.b), tb.b + (0.0,) * 5, atol=1e-13)
+
+
+def test_vern7_orders_of_the_solution_the_error_estimate_and_the_interpolant():
+    """Global error h^7 (ratio 2^7 = 128 within 2^±0.5), error estimate h^7 (the 6th-order
+    solution's local error), interpolant local error h^8 (measured 2^7.5-2^7.6 on these steps)."""
+    M, y0, f = _linear(seed=1)
+    tb = _rk.vern7_tableau()
+    y00 = jnp.asarray(y0.reshape(2, -1))
+
+    def fixed(N, T=4.0):
+        y, t, h = y00, 0.0, T / N
+        for _ in range(N):
+            y, *_ = _rk.rk_step(f, tb, t, y, f(t, y), h, 1.0, 1e3, 1e3)
+            t += h
+        return np.abs(np.asarray(y).ravel() - _exact(M, y0, T)).max()
+
+    def one(h, theta=0.37):
+        _, ks, *_ = _rk.rk_step(f, tb, 0.0, y00, f(0.0, y00), h, 1.0, 1e3, 1e3)
+        kd = _rk.dense_stages(f, tb, 0.0, y00, h, ks)
+        yd = y00 + h * _rk._lincomb(tb.dense(theta, tb.b), kd)
+        return (np.abs(np.asarray(yd).ravel() - _exact(M, y0, theta * h)).max(),
+                np.abs(np.asarray(h * _rk._lincomb(tb.e, ks))).max())
+
+    glob = [fixed(N) for N in (8, 16, 32)]
+    assert glob[-1] > 1e-13
+    for e1, e2 in zip(glob, glob[1:]):
+        assert 2**6.5 <= e1 / e2 <= 2**7.5, glob
+    loc = [one(h) for h in (1.0, 0.5, 0.25)]
+    for (d1, r1), (d2, r2) in zip(loc, loc[1:]):
+        assert 2**6.5 <= r1 / r2 <= 2**7.5, loc
+        assert 2**7 <= d1 / d2 <= 2**8.5, loc
+
+
+@pytest.mark.parametrize("rtol, atol", [(1e-6, 1e-8), (1e-8, 1e-10)])
+def test_vern7_kerr_oscillator_against_the_exact_propagator_and_sparse(rtol, atol):
+    H, c_ops, e_ops = _kerr()
+    tlist = np.linspace(0, 10, 101)
+    rho0 = fock_dm(15, 0)
+    ex = nephlab.mesolve(H, rho0, tlist, c_ops, e_ops=e_ops, method="expm")
+    res = nephlab.mesolve(H, rho0, tlist, c_ops, e_ops=e_ops, method="vern7", rtol=rtol, atol=atol)
+    for k in range(2):
+        err = np.abs(res.expect[k] - ex.expect[k]).max() / np.abs(ex.expect[k]).max()
+        assert err <= 2 * rtol, (k, err)
+    st = res.stats
+    assert st["method"] == "vern7" and 10 * st["steps"] + 2 <= st["rhs_evals"] <= 15 * st["steps"] + 2
+    sp = nephlab.mesolve(H, rho0, tlist, c_ops, e_ops=e_ops, method="vern7", rtol=1e-10, atol=1e-12, format="sparse")
+    de = nephlab.mesolve(H, rho0, tlist, c_ops, e_ops=e_ops, method="vern7", rtol=1e-10, atol=1e-12, format="dense")
+    assert sp.stats["format"] == "sparse"
+    assert np.max(np.abs(sp.expect[0] - de.expect[0])) <= 1e-8
+
+
+def test_vern7_direct_gradient_is_refused():
+    with pytest.raises(ValueError, match=r"gradient='direct' is not available with method 'vern7'"):
+        nqj.mesolve(np.asarray(sigmaz()), fock_dm(2, 0), [0.0, 1.0], method="vern7", gradient="direct")

@@ -8,7 +8,7 @@ c_k = sqrt(0.1) a_k, ρ0 = vacuum, e_op n_0, tlist = linspace(0, 10, 11). Two so
 * ``adaptive``: to t = 10 at rtol 1e-6, atol 1e-8 (``--tol`` sets others): nephlab tsit5 (dense =
   its banded "dia" engine, sparse = the "sparse" format), QuTiP 5 adams with CSR and with Dia
   data, dynamiqs Tsit5 with ``layout=dia`` (x64). A code name with a method suffix runs that
-  method instead (:data:`HIGH_ORDER`): ``nephlab-sparse-dop853``, ``qutip-csr-vern7``,
+  method instead (:data:`HIGH_ORDER`): ``nephlab-sparse-dop853``, ``nephlab-sparse-vern7``, ``qutip-csr-vern7``,
   ``qutip-csr-vern9``, ``dynamiqs-dia-dopri8``; nephlab's rows also give its step and
   right-hand-side counts, dynamiqs' its steps.
 
@@ -36,7 +36,7 @@ PEERS = ("qutip-csr", "qutip-dia", "dynamiqs-dia")
 SOLVES = ("rk4", "adaptive")
 RTOL, ATOL = 1e-6, 1e-8
 # high-order adaptive methods, as a suffix of the code name (nephlab-sparse-dop853, qutip-csr-vern9)
-HIGH_ORDER = {"nephlab": ("dop853",), "qutip": ("vern7", "vern9", "dop853"), "dynamiqs": ("dopri8",)}
+HIGH_ORDER = {"nephlab": ("dop853", "vern7"), "qutip": ("vern7", "vern9", "dop853"), "dynamiqs": ("dopri8",)}
 
 
 def parse_code(code: str) -> tuple[str, str | None]:

@@ -7,7 +7,7 @@ stepping is nephlab's own adaptive loop (:func:`nephlab.quantum._rk.adaptive_sol
 ``mesolve`` integrator: Tsit5/Dopri5 with a PI controller) or diffrax (classical RK4 on the grid
 of ``nephlab.mesolve(method="rk4")``, and every method with ``gradient="direct"``):
 
-* ``gradient="checkpoint"``: tsit5/dopri5/dop853 run nephlab's loop, whose reverse mode is the discrete
+* ``gradient="checkpoint"``: tsit5/dopri5/dop853/vern7 run nephlab's loop, whose reverse mode is the discrete
   adjoint of :mod:`nephlab.quantum._rk_adjoint` (checkpointed states, memory O(√max_steps) states,
   independent of the number of steps taken); for a time-independent problem the transpose of a step
   is written out by hand (:mod:`nephlab.quantum._lindblad_vjp`: the adjoint Lindbladian), else
@@ -66,6 +66,8 @@ METHODS: dict[str, _MethodSpec] = {
         _MethodSpec("dopri5", True, False, False, GRADIENTS, "adaptive Dormand–Prince 5(4), diffrax"),
         _MethodSpec("dop853", True, False, False, ("checkpoint", None), "adaptive Hairer 8(5,3), SciPy's tableau",
                     "diffrax has no DOP853, so there is no direct autodiff through its steps"),
+        _MethodSpec("vern7", True, False, False, ("checkpoint", None), "adaptive Verner 7(6), QuTiP's tableau",
+                    "diffrax has no Verner pair, so there is no direct autodiff through its steps"),
         _MethodSpec("rk4", False, True, False, ("checkpoint", "direct"),
                     "classical fixed-step RK4, ceil(Δt/dt) equal steps per interval of tlist",
                     "the fixed-step rk4 solve runs in diffrax only"),
@@ -401,7 +403,8 @@ def _nephlab_rk(st: _Structure, dyn):
     (:func:`nephlab.quantum._rk_adjoint.solve`) gives the reverse mode."""
     from . import _rk
 
-    tableau = {"tsit5": _rk.tsit5_tableau, "dopri5": _rk.dopri5_tableau, "dop853": _rk.dop853_tableau}[st.method]()
+    tableau = {"tsit5": _rk.tsit5_tableau, "dopri5": _rk.dopri5_tableau, "dop853": _rk.dop853_tableau,
+               "vern7": _rk.vern7_tableau}[st.method]()
     y0 = _ops.split(dyn["rho0"])
     if st.gradient == "checkpoint":
         from . import _rk_adjoint
@@ -501,8 +504,8 @@ def mesolve(
             ``[L, f(t, args)]`` pairs for ``L(t) = f(t) L``; None for unitary dynamics.
         e_ops: list of operators (n, n); ``expect[k, j] = Tr(e_ops[k] ρ(tlist[j]))``.
         args: pytree (e.g. a dict) of JAX scalars/arrays passed to every coefficient.
-        method: ``"tsit5"`` (default), ``"dopri5"`` (adaptive), ``"dop853"`` (adaptive 8th order,
-            gradients ``"checkpoint"`` or None only), ``"rk4"`` (fixed step ``dt``,
+        method: ``"tsit5"`` (default), ``"dopri5"`` (adaptive), ``"dop853"``, ``"vern7"`` (adaptive 8th
+            and 7th order, gradients ``"checkpoint"`` or None only), ``"rk4"`` (fixed step ``dt``,
             the grid of ``nephlab.mesolve(method="rk4")``), ``"expm"`` (exact propagator of a
             time-independent Liouvillian).
         rtol, atol: local error tolerances of the adaptive methods (weighted RMS norm over the real
