@@ -6,7 +6,10 @@ diffrax, which costs about 0.3–0.6 s in a fresh process. Hairer's 8(5,3) pair 
 ``scipy.integrate._ivp.dop853_coefficients``, likewise written out and checked bit for bit, with
 its combined 5th/3rd-order error estimator and its 7th-order dense output (three more stages,
 evaluated only in steps that contain a saved time); Verner's efficient 7(6) pair is QuTiP's
-``qutip.solver.integrator.verner7efficient``, with its 7th-order interpolant (five more stages). The loop itself is ours because the master equation wants things a general ODE library does not do by default:
+``qutip.solver.integrator.verner7efficient``, with its 7th-order interpolant (five more stages).
+
+The loop itself is ours because the master equation wants things a general ODE library does not do
+by default:
 
 * **exact right-hand-side counts** in the statistics;
 * **dense output** at the saved times from the stages already computed (4th-order continuous
@@ -22,7 +25,8 @@ with the coefficients of their DOPRI5 code: ``h_new = h · 0.9 · en^(-(1/q - 0.
 with β = 0.04 and q the tableau's order, factors limited to [0.2, 10] (after a rejection,
 ``0.9 · en^(-1/q)``, at most 1). In steady stepping it settles where ``en ≈ 0.9^(1/0.13) ≈ 0.44``,
 close to the pure I-controller of diffrax/dynamiqs (``en ≈ 0.53``), while keeping the PI term's
-damping of step-size oscillations.
+damping of step-size oscillations. DOP853 and Vern7 keep the I controller of Hairer's DOP853 and
+SciPy (β = 0; q = 8 and 7): they settle at ``en ≈ 0.9^8 ≈ 0.43`` and ``0.9^7 ≈ 0.48``.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class Tableau:
     e: tuple  # s error weights
     c: tuple  # s nodes
     dense: Callable  # dense(theta, b) -> s + len(a_extra) weights b_i(θ), y(t + θh) = y + h Σ b_i(θ) k_i
-    order: int = 5  # q of the controller (error ~ h^q): 5 for the 5(4) pairs, 8 for DOP853
+    order: int = 5  # q of the controller (error ~ h^q): 5 for the 5(4) pairs, 8 for DOP853, 7 for Vern7
     e3: tuple | None = None  # DOP853: 3rd-order error weights of the combined estimator (else None)
     a_extra: tuple = ()  # rows of the stages that only the dense output needs (over all earlier stages)
     c_extra: tuple = ()
@@ -401,7 +405,7 @@ def _combined_norm(e5, e3, y, yn, rtol, atol):
 
 def dense_stages(f: Callable, tb: Tableau, t, y, h, ks: list) -> list:
     """``ks`` (the ``s`` stages of a step, the FSAL one last) followed by the extra stages that
-    ``tb.dense`` weighs (none for the 5(4) pairs, three for DOP853)."""
+    ``tb.dense`` weighs (none for the 5(4) pairs, three for DOP853, five for Vern7)."""
     ks = list(ks)
     for row, c in zip(tb.a_extra, tb.c_extra):
         ks.append(f(t + c * h, materialize(y + h * _lincomb(row, ks))))
