@@ -378,6 +378,20 @@ def test_auto_picks_tsit5_for_large_n():
     np.testing.assert_allclose(res.expect[0], 2 * np.exp(-0.25 * np.linspace(0, 1, 5)), atol=1e-5)
 
 
+def test_auto_picks_dop853_at_tight_tolerance_for_constant_operators():
+    """methods.AUTO_DOP853_RTOL: measured faster than tsit5 at rtol <= 1e-8 (benchmarks/dop853_ab.py)."""
+    n = 13
+    a = np.asarray(destroy(n))
+    rho = np.zeros((n, n), complex)
+    rho[2, 2] = 1.0
+    tl = np.linspace(0, 1, 5)
+    res = mesolve(a.conj().T @ a, rho, tl, [0.5 * a], e_ops=[a.conj().T @ a], rtol=1e-8, atol=1e-10)
+    assert res.method == "dop853" and res.stats["method"] == "dop853"
+    np.testing.assert_allclose(res.expect[0], 2 * np.exp(-0.25 * tl), atol=1e-7)
+    assert mesolve(a.conj().T @ a, rho, tl, [0.5 * a], rtol=1e-7).method == "tsit5"
+    assert mesolve([0.5 * SZ, [SX, _drive]], RHO, TL_FINE, [C_OPS[0]], args=ARGS, rtol=1e-8).method == "tsit5"
+
+
 def test_auto_picks_tsit5_for_time_dependence():
     res = mesolve([0.5 * SZ, [SX, _drive]], RHO, TL_FINE, [C_OPS[0]], args=ARGS, e_ops=[SZ, SX])
     assert res.method == "tsit5" and res.stats["method"] == "tsit5"

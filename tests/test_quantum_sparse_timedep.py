@@ -230,8 +230,8 @@ def test_bench_large_drive_rows_solve_the_same_problem():
     the same driven lattice (M = 2 here), to the shared tolerance of the adaptive solves."""
     from nephlab.bench.large import _call
 
-    vals = {code: _call(code, 2, "adaptive", drive=True)() for code in ("nephlab-sparse", "nephlab-dense", "qutip-csr")}
-    const = _call("nephlab-sparse", 2, "adaptive")()
+    vals = {code: _call(code, 2, "adaptive", drive=True)()[0] for code in ("nephlab-sparse", "nephlab-dense", "qutip-csr")}
+    const = _call("nephlab-sparse", 2, "adaptive")()[0]
     assert abs(vals["nephlab-sparse"] - const) > 1e-3  # the drive changes the answer
     for code, v in vals.items():
         assert abs(v - vals["qutip-csr"]) <= 2e-6 * abs(vals["qutip-csr"]), (code, v)

@@ -5,9 +5,12 @@ c_k = sqrt(0.1) a_k, ρ0 = vacuum, e_op n_0, tlist = linspace(0, 10, 11). Two so
 
 * ``rk4``: 100 RK4 steps (dt = 0.1). QuTiP 5 and dynamiqs 0.3 have no fixed-step RK4 for
   mesolve, so only nephlab runs this row;
-* ``adaptive``: to t = 10 at rtol 1e-6, atol 1e-8: nephlab tsit5 (dense = its banded "dia"
-  engine, sparse = the "sparse" format), QuTiP 5 adams with CSR and with Dia data, dynamiqs
-  Tsit5 with ``layout=dia`` (x64).
+* ``adaptive``: to t = 10 at rtol 1e-6, atol 1e-8 (``--tol`` sets others): nephlab tsit5 (dense =
+  its banded "dia" engine, sparse = the "sparse" format), QuTiP 5 adams with CSR and with Dia
+  data, dynamiqs Tsit5 with ``layout=dia`` (x64). A code name with a method suffix runs that
+  method instead (:data:`HIGH_ORDER`): ``nephlab-sparse-dop853``, ``nephlab-sparse-vern7``, ``qutip-csr-vern7``,
+  ``qutip-csr-vern9``, ``dynamiqs-dia-dopri8``; nephlab's rows also give its step and
+  right-hand-side counts, dynamiqs' its steps.
 
 With ``--drive`` the lattice is driven (time-dependent operators): a Gaussian pulse on site 0
 and a cosine drive on site 1,
@@ -22,6 +25,8 @@ and ``--repeat`` warm calls (median). Ratios are to the fastest peer of the same
     nephlab bench large                       # M = 4 and 6, every code, repeat 2
     nephlab bench large --sizes 4 --repeat 3 --codes nephlab-sparse,qutip-csr
     nephlab bench large --drive --sizes 4     # the driven lattice
+    nephlab bench large --sizes 4 --solves adaptive --tol 1e-8,1e-10 \
+        --codes nephlab-sparse,nephlab-sparse-dop853,dynamiqs-dia-dopri8,qutip-csr-vern9
 """
 
 from __future__ import annotations
@@ -40,6 +45,27 @@ SOLVES = ("rk4", "adaptive")
 RTOL, ATOL = 1e-6, 1e-8
 PULSE = (0.8, 5.0, 1.0)  # --drive: amplitude, centre, width of the Gaussian pulse on site 0
 COSINE = (0.5, 1.3)  # --drive: amplitude, frequency of the cosine drive on site 1
+# high-order adaptive methods, as a suffix of the code name (nephlab-sparse-dop853, qutip-csr-vern9)
+HIGH_ORDER = {"nephlab": ("dop853", "vern7"), "qutip": ("vern7", "vern9", "dop853"), "dynamiqs": ("dopri8",)}
+
+
+def parse_code(code: str) -> tuple[str, str | None]:
+    """``(base, method)``: a code of :data:`CODES` and a method of :data:`HIGH_ORDER` (None: the default).
+
+    Raises ValueError for an unknown name.
+
+    Example:
+        >>> parse_code("qutip-csr-vern9"), parse_code("nephlab-sparse")
+        (('qutip-csr', 'vern9'), ('nephlab-sparse', None))
+    """
+    for base in CODES:
+        if code == base:
+            return base, None
+        suffix = code[len(base) + 1:] if code.startswith(base + "-") else None
+        if suffix in HIGH_ORDER[base.split("-")[0]]:
+            return base, suffix
+    allowed = list(CODES) + [f"{b}-{m}" for b in CODES for m in HIGH_ORDER[b.split("-")[0]]]
+    raise ValueError(f"code {code!r} is not known; allowed: {', '.join(allowed)}")
 
 
 def kerr_lattice(M: int):
@@ -83,24 +109,31 @@ def _of_t(f, xp):
     return lambda t: f(t, xp)
 
 
-def _call(code: str, M: int, solve: str, drive: bool = False):
-    """A zero-argument function running one solve; it returns ⟨n_0⟩(t = 10)."""
+def _call(code: str, M: int, solve: str, rtol: float = RTOL, atol: float = ATOL, drive: bool = False):
+    """A zero-argument function running one solve; it returns ``(⟨n_0⟩(t = 10), counts)``
+    (``counts``: steps and right-hand-side evaluations where the code reports them)."""
     import jax.numpy as jnp
     import numpy as np
 
     H, c_ops, n0, rho0 = kerr_lattice(M)
     terms = drive_terms(M) if drive else []
     tl = np.linspace(0.0, 10.0, 11)
+    code, method = parse_code(code)
     if code.startswith("nephlab"):
         import nephlab as nl
 
-        kw = dict(method="rk4", dt=0.1) if solve == "rk4" else dict(method="tsit5", rtol=RTOL, atol=ATOL)
+        kw = dict(method="rk4", dt=0.1) if solve == "rk4" else dict(method=method or "tsit5", rtol=rtol, atol=atol)
         dense = code == "nephlab-dense"
         op = (lambda m: m.toarray()) if dense else (lambda m: m)  # noqa: E731
         h = [op(H)] + [[op(x), _of_t(f, jnp)] for x, f in terms] if terms else op(H)
         args = (h, rho0.toarray(), tl, [op(c) for c in c_ops])
         kw["format"] = "dense" if dense else "sparse"
-        return lambda: float(np.real(nl.mesolve(*args, e_ops=[n0], store_states=False, **kw).expect[0][-1]))
+
+        def run():
+            res = nl.mesolve(*args, e_ops=[n0], store_states=False, **kw)
+            return float(np.real(res.expect[0][-1])), {k: int(res.stats[k]) for k in ("steps", "rhs_evals")}
+
+        return run
     if code.startswith("qutip"):
         import qutip
 
@@ -109,8 +142,8 @@ def _call(code: str, M: int, solve: str, drive: bool = False):
         Hq, cq, eq, r0 = q(H), [q(c) for c in c_ops], q(n0), qutip.Qobj(rho0.toarray(), dims=[[3] * M, [3] * M])
         if terms:
             Hq = qutip.QobjEvo([Hq] + [[q(x), _of_t(f, np)] for x, f in terms])
-        opts = {"method": "adams", "rtol": RTOL, "atol": ATOL, "nsteps": 100_000, "store_states": False}
-        return lambda: float(np.real(qutip.mesolve(Hq, r0, tl, cq, e_ops=[eq], options=opts).expect[0][-1]))
+        opts = {"method": method or "adams", "rtol": rtol, "atol": atol, "nsteps": 100_000, "store_states": False}
+        return lambda: (float(np.real(qutip.mesolve(Hq, r0, tl, cq, e_ops=[eq], options=opts).expect[0][-1])), {})
     import dynamiqs as dq
     import jax
 
@@ -123,34 +156,41 @@ def _call(code: str, M: int, solve: str, drive: bool = False):
     cd = [dq.asqarray(c.toarray(), layout=dq.dia) for c in c_ops]
     ed = dq.asqarray(n0.toarray(), layout=dq.dia)
     r0 = rho0.toarray()
-    meth = dq.method.Tsit5(rtol=RTOL, atol=ATOL, max_steps=1_000_000)
-    return lambda: float(np.real(np.asarray(dq.mesolve(Hd, cd, r0, tl, exp_ops=[ed], method=meth,
-                                                       save_states=False).expects[0][-1])))
+    meth = {None: dq.method.Tsit5, "dopri8": dq.method.Dopri8}[method](rtol=rtol, atol=atol, max_steps=1_000_000)
+
+    def run():
+        res = dq.mesolve(Hd, cd, r0, tl, exp_ops=[ed], method=meth, save_states=False)
+        steps = getattr(res.infos, "nsteps", None)
+        return float(np.real(np.asarray(res.expects[0][-1]))), ({} if steps is None else {"steps": int(steps)})
+
+    return run
 
 
-def _worker(code: str, M: int, solve: str, repeat: int, drive: bool = False) -> dict:
+def _worker(code: str, M: int, solve: str, repeat: int, rtol: float = RTOL, atol: float = ATOL,
+            drive: bool = False) -> dict:
     import numpy as np
 
-    f = _call(code, M, solve, drive)
+    f = _call(code, M, solve, rtol, atol, drive)
     t0 = time.perf_counter()
-    value = f()
+    value, counts = f()
     first = time.perf_counter() - t0
     warm = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         f()
         warm.append(time.perf_counter() - t0)
-    return {"code": code, "M": M, "solve": solve, "drive": drive, "first_s": first,
-            "warm_s": float(np.median(warm)) if warm else None, "n0_final": value}
+    return {"code": code, "M": M, "solve": solve, "drive": drive, "first_s": first, "warm_s": float(np.median(warm)) if warm else None,
+            "n0_final": value, **counts}
 
 
-def run_case(code: str, M: int, solve: str, repeat: int, timeout: float, drive: bool = False) -> dict:
+def run_case(code: str, M: int, solve: str, repeat: int, timeout: float, rtol: float = RTOL,
+             atol: float = ATOL, drive: bool = False) -> dict:
     """One case in a fresh process (first call = compile + run)."""
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
     case = {"code": code, "M": M, "solve": solve, "drive": drive}
     try:
         proc = subprocess.run([sys.executable, "-m", "nephlab.bench.large", "--_worker",
-                               json.dumps([code, M, solve, repeat, drive])], capture_output=True, text=True,
+                               json.dumps([code, M, solve, repeat, rtol, atol, drive])], capture_output=True, text=True,
                               timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return dict(case, status=f"timeout {timeout:.0f} s")
@@ -172,22 +212,22 @@ def _versions() -> dict:
 
 def markdown(rows: list[dict], facts: dict) -> str:
     """The results as a Markdown table (time of the best warm call, or the first call)."""
-    lines = ["| M (D) | solve | code | first call s | warm median s | ratio to fastest peer | ⟨n_0⟩(10) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| M (D) | solve | code | first call s | warm median s | ratio to fastest peer | ⟨n_0⟩(10) | steps | RHS |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         t = r.get("warm_s") or r.get("first_s")
         peers = [p.get("warm_s") or p.get("first_s") for p in rows
-                 if p["M"] == r["M"] and p["code"] in PEERS and p.get("status") == "ok"
+                 if p["M"] == r["M"] and parse_code(p["code"])[0] in PEERS and p.get("status") == "ok"
                  and p.get("drive") == r.get("drive") and (p["solve"] == r["solve"] or r["solve"] == "rk4")]
         best = min(peers) if peers else None
         ratio = f"{t / best:.2f}" if (best and r.get("status") == "ok") else "-"
         solve = r["solve"] + (", driven" if r.get("drive") else "")
         if r.get("status") != "ok":
-            lines.append(f"| {r['M']} ({3 ** r['M']}) | {solve} | {r['code']} | {r.get('status')} | - | - | - |")
+            lines.append(f"| {r['M']} ({3 ** r['M']}) | {solve} | {r['code']} | {r.get('status')} | - | - | - | - | - |")
             continue
         warm = f"{r['warm_s']:.3f}" if r.get("warm_s") is not None else "-"
         lines.append(f"| {r['M']} ({3 ** r['M']}) | {solve} | {r['code']} | {r['first_s']:.3f} | {warm} | {ratio} | "
-                     f"{r['n0_final']:.8f} |")
+                     f"{r['n0_final']:.8f} | {r.get('steps', '-')} | {r.get('rhs_evals', '-')} |")
     lines.append("")
     lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
     return "\n".join(lines)
@@ -196,13 +236,16 @@ def markdown(rows: list[dict], facts: dict) -> str:
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="4,6", help="comma-separated numbers of cavities M (D = 3^M); default 4,6")
-    p.add_argument("--codes", default=",".join(CODES), help=f"comma-separated subset of {', '.join(CODES)}")
+    p.add_argument("--codes", default=",".join(CODES),
+                   help=f"comma-separated subset of {', '.join(CODES)}, each optionally with a method suffix: "
+                        + "; ".join(f"{k}: {', '.join(v)}" for k, v in HIGH_ORDER.items()))
+    p.add_argument("--tol", default=f"{RTOL:g},{ATOL:g}", help="rtol,atol of the adaptive solves; default 1e-06,1e-08")
     p.add_argument("--solves", default=",".join(SOLVES), help="rk4, adaptive or both")
     p.add_argument("--repeat", type=int, default=2, help="warm calls after the first (median reported); default 2")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per case (fresh process); default 1800")
+    p.add_argument("--json", default=None, help="write the rows and machine facts to this JSON file")
     p.add_argument("--drive", action="store_true",
                    help="drive the lattice: a Gaussian pulse on site 0 and a cosine drive on site 1 (time-dependent H)")
-    p.add_argument("--json", default=None, help="write the rows and machine facts to this JSON file")
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     return p
 
@@ -215,24 +258,31 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
     sizes = [int(s) for s in a.sizes.split(",") if s]
     codes = [c.strip() for c in a.codes.split(",") if c.strip()]
     solves = [s.strip() for s in a.solves.split(",") if s.strip()]
-    for name, vals, allowed in (("--codes", codes, CODES), ("--solves", solves, SOLVES)):
-        bad = [v for v in vals if v not in allowed]
-        if bad:
-            raise SystemExit(f"{name}: unknown {bad}; allowed: {', '.join(allowed)}")
+    bad = [v for v in solves if v not in SOLVES]
+    if bad:
+        raise SystemExit(f"--solves: unknown {bad}; allowed: {', '.join(SOLVES)}")
+    try:
+        for c in codes:
+            parse_code(c)
+        rtol, atol = (float(x) for x in a.tol.split(","))
+    except ValueError as err:
+        raise SystemExit(f"--codes/--tol: {err}") from None
+    if not (rtol > 0 and atol > 0):
+        raise SystemExit(f"--tol must be two positive numbers rtol,atol, got {a.tol!r}")
     if any(m < 1 or m > 8 for m in sizes) or a.repeat < 0:
         raise SystemExit(f"--sizes must be in 1..8 and --repeat >= 0, got {sizes}, {a.repeat}")
     rows = []
     for M in sizes:
         for solve in solves:
             for code in codes:
-                if solve == "rk4" and code in PEERS:
+                if solve == "rk4" and (parse_code(code)[0] in PEERS or parse_code(code)[1]):
                     continue  # no fixed-step RK4 in the peers' mesolve: their adaptive row is the reference
                 load = os.getloadavg()[0]
-                r = run_case(code, M, solve, a.repeat, a.timeout, a.drive)
+                r = run_case(code, M, solve, a.repeat, a.timeout, rtol, atol, a.drive)
                 r["load_before"] = round(load, 2)
                 rows.append(r)
                 print(json.dumps(r), flush=True)
-    facts = dict(_versions(), load_1min_end=round(os.getloadavg()[0], 2))
+    facts = dict(_versions(), rtol=rtol, atol=atol, load_1min_end=round(os.getloadavg()[0], 2))
     print(markdown(rows, facts))
     if a.json:
         with open(a.json, "w") as fh:

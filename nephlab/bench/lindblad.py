@@ -186,10 +186,12 @@ class Code:
 
     name = "?"
 
-    def __init__(self) -> None:
+    def __init__(self, method: str | None = None, rtol: float = RTOL, atol: float = ATOL) -> None:
         self.available = False
         self.version: str | None = None
         self.why_unavailable: str | None = None
+        self.method = method  # None: the code's default (nephlab auto, QuTiP adams, dynamiqs Tsit5)
+        self.rtol, self.atol = rtol, atol
 
     def setup(self) -> None:  # import and configure; sets available/version
         raise NotImplementedError
@@ -233,9 +235,9 @@ class NephlabCode(Code):
                 p.tlist,
                 [p.L],
                 e_ops=[p.num],
-                rtol=RTOL,
-                atol=ATOL,
-                method="auto",
+                rtol=self.rtol,
+                atol=self.atol,
+                method=self.method or "auto",
                 store_states=False,
             )
             _block(res.expect)
@@ -280,7 +282,7 @@ class QutipCode(Code):
 
         Hs = [Q(p.H)] if p.row.batch is None else [Q(h) for h in p.H]
         rho0, L, num = Q(p.rho0), Q(p.L), Q(p.num)
-        options = {"store_states": False, "atol": ATOL, "rtol": RTOL}
+        options = {"store_states": False, "atol": self.atol, "rtol": self.rtol, "method": self.method or "adams"}
         tlist = p.tlist
 
         def call():  # the batch row is a Python loop over the problems
@@ -312,7 +314,7 @@ class DynamiqsCode(Code):
 
     def prepare(self, p: Problem) -> Callable[[], Any]:
         dq = self._dq
-        method = dq.method.Tsit5(rtol=RTOL, atol=ATOL)
+        method = getattr(dq.method, self.method or "Tsit5")(rtol=self.rtol, atol=self.atol)
 
         def call():  # a batched H (B, n, n) is vectorised by dynamiqs itself
             res = dq.mesolve(
@@ -336,7 +338,7 @@ class DynamiqsCode(Code):
 
     def info(self, out: Any) -> dict:
         infos = getattr(out, "infos", None)
-        d: dict = {"method": "Tsit5"}
+        d: dict = {"method": self.method or "Tsit5"}
         for k in ("nsteps", "naccepted", "nrejected"):
             if hasattr(infos, k):
                 d[k] = _jsonable(getattr(infos, k))
@@ -616,15 +618,16 @@ def facts_lines(facts: dict) -> list[str]:
     ]
 
 
-def problem_lines(repeats: int | None) -> list[str]:
+def problem_lines(repeats: int | None, args: argparse.Namespace | None = None) -> list[str]:
     rep = f"R = {repeats}" if repeats is not None else "R = the calls that fill 0.25 s, 5 to 101 (3 if a call takes > 1 s, 1 if > 5 s)"
+    a = args if args is not None else _parser(None).parse_args([])
     return [
         "problem: H = a†a + F(a + a†) + 0.05 a†a†aa (F = 0.5; batch: F = linspace(0.1, 1, B)), "
-        "L = √0.1 a, ρ0 = |0⟩⟨0|, t ∈ [0, 10] (101 points), e_ops = [a†a], rtol 1e-6, atol 1e-8, "
+        f"L = √0.1 a, ρ0 = |0⟩⟨0|, t ∈ [0, 10] (101 points), e_ops = [a†a], rtol {a.rtol:g}, atol {a.atol:g}, "
         "no states stored",
-        f"codes: nephlab mesolve(method='auto'); QuTiP mesolve (default adams, {QUTIP_FORMAT} operators, "
+        f"codes: nephlab mesolve(method={a.method!r}); QuTiP mesolve ({a.qutip_method}, {QUTIP_FORMAT} operators, "
         "batch = Python loop); "
-        "dynamiqs mesolve Tsit5 (batch = batched H)",
+        f"dynamiqs mesolve {a.dynamiqs_method} (batch = batched H)",
         f"times: median of {rep} calls after a first call (first call includes JAX compilation "
         "for this shape); nephlab/fastest = nephlab median / fastest peer median; "
         "|Δ| = max over the batch of |⟨a†a⟩(10)_nephlab − ⟨a†a⟩(10)_peer| (relative in brackets); "
@@ -691,6 +694,12 @@ def _parser(prog: str | None) -> argparse.ArgumentParser:
         default=",".join(CODES),
         help="comma-separated subset of codes to run (default: all); skipped codes show 'n/a'",
     )
+    ap.add_argument("--method", default="auto", help="nephlab's method, e.g. tsit5 or dop853 (default auto)")
+    ap.add_argument("--qutip-method", default="adams", help="QuTiP's integrator, e.g. vern7, vern9, dop853 (default adams)")
+    ap.add_argument("--dynamiqs-method", default="Tsit5",
+                    help="dynamiqs' method class in dynamiqs.method, e.g. Dopri8 (default Tsit5)")
+    ap.add_argument("--rtol", type=float, default=RTOL, help=f"relative tolerance of every code (default {RTOL})")
+    ap.add_argument("--atol", type=float, default=ATOL, help=f"absolute tolerance of every code (default {ATOL})")
     ap.add_argument("--json", metavar="PATH", default=None, help="write the raw numbers to PATH as JSON")
     ap.add_argument("--markdown", action="store_true", help="also print a markdown table (for benchmarks/RESULTS.md)")
     return ap
@@ -778,7 +787,9 @@ def _run(args: argparse.Namespace, rows: list[Row], wanted: set[str]) -> int:
     import jax
     import jax.numpy as jnp
 
-    codes: dict[str, Code] = {"nephlab": NephlabCode(), "qutip": QutipCode(), "dynamiqs": DynamiqsCode()}
+    tol = dict(rtol=args.rtol, atol=args.atol)
+    codes: dict[str, Code] = {"nephlab": NephlabCode(args.method, **tol), "qutip": QutipCode(args.qutip_method, **tol),
+                              "dynamiqs": DynamiqsCode(args.dynamiqs_method, **tol)}
     for name, code in codes.items():
         if name in wanted:
             code.setup()
@@ -792,7 +803,7 @@ def _run(args: argparse.Namespace, rows: list[Row], wanted: set[str]) -> int:
     jax.block_until_ready(jax.jit(lambda x: x * 2.0 + 1.0)(jnp.ones(4, dtype=jnp.complex128)))
 
     facts = machine_facts(codes)
-    header = facts_lines(facts) + problem_lines(args.repeats)
+    header = facts_lines(facts) + problem_lines(args.repeats, args)
     for line in header:
         print(line)
     for name, code in codes.items():
@@ -871,8 +882,8 @@ def _run(args: argparse.Namespace, rows: list[Row], wanted: set[str]) -> int:
                 "kappa": KAPPA,
                 "t_end": T_END,
                 "n_save": N_SAVE,
-                "rtol": RTOL,
-                "atol": ATOL,
+                "rtol": args.rtol,
+                "atol": args.atol,
             },
             "rows": [
                 {

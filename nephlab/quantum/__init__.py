@@ -10,7 +10,7 @@ from .correlation import (
 from .counting import CountingResult, counting_statistics, tilted_liouvillian
 from .mcsolve import McResult, jump_heat, mcsolve
 from .mesolve import estimate_memory_bytes, mesolve
-from .methods import Dopri5, Expm, Kvaerno5, Magnus4, Method, RK4, Tsit5
+from .methods import Dop853, Dopri5, Expm, Kvaerno5, Magnus4, Method, RK4, Tsit5, Vern7
 from .operators import (
     basis,
     coherent,
@@ -52,8 +52,8 @@ from .wigner import wigner
 from . import jax  # noqa: E402,F401
 
 __all__ = [
-    "CountingResult", "Dopri5", "Expm", "KetResult", "Kvaerno5", "Magnus4", "McResult", "Method", "RK4", "Recorder",
-    "Result", "Tsit5", "WorkStatistics", "basis", "coherence_function_g1", "coherence_function_g2", "coherent",
+    "CountingResult", "Dop853", "Dopri5", "Expm", "KetResult", "Kvaerno5", "Magnus4", "McResult", "Method", "RK4", "Recorder",
+    "Result", "Tsit5", "Vern7", "WorkStatistics", "basis", "coherence_function_g1", "coherence_function_g2", "coherent",
     "correlation_2op_1t", "correlation_2op_2t", "counting_statistics", "create", "destroy", "dissipator_apply",
     "entropy_production_rate", "entropy_vn", "estimate_memory_bytes", "fock_dm", "hamiltonian_function",
     "heat_currents", "jump_heat", "ket2dm", "lindblad_dissipator", "lindblad_rhs", "liouvillian", "mcsolve", "mesolve",

@@ -7,7 +7,7 @@ stepping is nephlab's own adaptive loop (:func:`nephlab.quantum._rk.adaptive_sol
 ``mesolve`` integrator: Tsit5/Dopri5 with a PI controller) or diffrax (classical RK4 on the grid
 of ``nephlab.mesolve(method="rk4")``, and every method with ``gradient="direct"``):
 
-* ``gradient="checkpoint"``: tsit5/dopri5 run nephlab's loop, whose reverse mode is the discrete
+* ``gradient="checkpoint"``: tsit5/dopri5/dop853/vern7 run nephlab's loop, whose reverse mode is the discrete
   adjoint of :mod:`nephlab.quantum._rk_adjoint` (checkpointed states, memory O(√max_steps) states,
   independent of the number of steps taken); for a time-independent problem the transpose of a step
   is written out by hand (:mod:`nephlab.quantum._lindblad_vjp`: the adjoint Lindbladian), else
@@ -56,6 +56,7 @@ class _MethodSpec:
     constant_only: bool
     gradients: tuple
     doc: str
+    gradient_note: str = ""  # why a gradient mode is missing
 
 
 METHODS: dict[str, _MethodSpec] = {
@@ -63,8 +64,13 @@ METHODS: dict[str, _MethodSpec] = {
     for m in (
         _MethodSpec("tsit5", True, False, False, GRADIENTS, "adaptive Tsitouras 5(4), diffrax"),
         _MethodSpec("dopri5", True, False, False, GRADIENTS, "adaptive Dormand–Prince 5(4), diffrax"),
+        _MethodSpec("dop853", True, False, False, ("checkpoint", None), "adaptive Hairer 8(5,3), SciPy's tableau",
+                    "diffrax has no DOP853, so there is no direct autodiff through its steps"),
+        _MethodSpec("vern7", True, False, False, ("checkpoint", None), "adaptive Verner 7(6), QuTiP's tableau",
+                    "diffrax has no Verner pair, so there is no direct autodiff through its steps"),
         _MethodSpec("rk4", False, True, False, ("checkpoint", "direct"),
-                    "classical fixed-step RK4, ceil(Δt/dt) equal steps per interval of tlist"),
+                    "classical fixed-step RK4, ceil(Δt/dt) equal steps per interval of tlist",
+                    "the fixed-step rk4 solve runs in diffrax only"),
         _MethodSpec("expm", False, False, True, GRADIENTS,
                     "exact propagator exp(L Δt) of a time-independent Liouvillian"),
     )
@@ -397,14 +403,16 @@ def _nephlab_rk(st: _Structure, dyn):
     (:func:`nephlab.quantum._rk_adjoint.solve`) gives the reverse mode."""
     from . import _rk
 
-    tableau = _rk.tsit5_tableau() if st.method == "tsit5" else _rk.dopri5_tableau()
+    tableau = {"tsit5": _rk.tsit5_tableau, "dopri5": _rk.dopri5_tableau, "dop853": _rk.dop853_tableau,
+               "vern7": _rk.vern7_tableau}[st.method]()
     y0 = _ops.split(dyn["rho0"])
     if st.gradient == "checkpoint":
         from . import _rk_adjoint
 
         f, p, q = _field(st, dyn)
         step_vjp = None
-        if not any(fn is not None for fn in st.h_fns + st.c_fns):  # constant: the hand-written transpose
+        constant = not any(fn is not None for fn in st.h_fns + st.c_fns)
+        if constant and len(tableau.a) == 6 and not tableau.a_extra:  # the hand-written transpose (5(4) pairs)
             from . import _lindblad_vjp
 
             step_vjp = _lindblad_vjp.step_vjp(tableau, _stage_phases if st.frame else None)
@@ -496,7 +504,8 @@ def mesolve(
             ``[L, f(t, args)]`` pairs for ``L(t) = f(t) L``; None for unitary dynamics.
         e_ops: list of operators (n, n); ``expect[k, j] = Tr(e_ops[k] ρ(tlist[j]))``.
         args: pytree (e.g. a dict) of JAX scalars/arrays passed to every coefficient.
-        method: ``"tsit5"`` (default), ``"dopri5"`` (adaptive), ``"rk4"`` (fixed step ``dt``,
+        method: ``"tsit5"`` (default), ``"dopri5"`` (adaptive), ``"dop853"``, ``"vern7"`` (adaptive 8th
+            and 7th order, gradients ``"checkpoint"`` or None only), ``"rk4"`` (fixed step ``dt``,
             the grid of ``nephlab.mesolve(method="rk4")``), ``"expm"`` (exact propagator of a
             time-independent Liouvillian).
         rtol, atol: local error tolerances of the adaptive methods (weighted RMS norm over the real
@@ -549,7 +558,7 @@ def mesolve(
     if gradient not in spec.gradients:
         raise ValueError(
             f"gradient={gradient!r} is not available with method {method!r} (it allows "
-            f"{', '.join(repr(g) for g in spec.gradients)}): the fixed-step rk4 solve runs in diffrax only"
+            f"{', '.join(repr(g) for g in spec.gradients)}): {spec.gradient_note}"
         )
     opts = check_keywords(rtol=rtol, atol=atol, dt=dt, max_steps=max_steps)
     if spec.needs_dt and "dt" not in opts:

@@ -453,7 +453,7 @@ def rk_finish(st: Structure, dyn, aux, carry):
     from ._rk import adaptive_stats
 
     tlist = dyn["tlist"]
-    return _unframe(st, dyn, tlist[-1], _ops.merge(carry["y"])), adaptive_stats(carry, tlist.shape[0])
+    return _unframe(st, dyn, tlist[-1], _ops.merge(carry["y"])), adaptive_stats(carry, tlist.shape[0], st.method.tableau())
 
 
 RK = Kernel(rk_start, rk_advance, rk_finish)

@@ -13,7 +13,7 @@ piecewise constant in the parameters):
 * the backward pass walks the segments between checkpoints from the last to the first. It
   recomputes the ``stride - 1`` states inside a segment from its checkpoint (into ``S`` slots;
   none when ``stride == 1``, i.e. when the solve took at most ``K`` steps) and then transposes
-  the steps one by one: ``jax.vjp`` of one step's five stages (stage values are recomputed from
+  the steps one by one: ``jax.vjp`` of one step's stages (stage values are recomputed from
   ``y_k``, the vector field is linear in ``y`` for the master equation, so its transpose costs
   what a forward stage costs), plus the dense output of every saved time inside the step.
 
@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._rk import Tableau, _lincomb, adaptive_advance, adaptive_start, materialize
+from ._rk import Tableau, _lincomb, adaptive_advance, adaptive_start, dense_stages, materialize
 
 
 def sizes(max_steps: int) -> tuple[int, int]:
@@ -47,11 +47,18 @@ def sizes(max_steps: int) -> tuple[int, int]:
 
 
 def _stages(f: Callable, tb: Tableau, p, q, t, y, h):
-    """The new state and the six stages ``k_1..k_6`` of one step (the FSAL stage is not part of it)."""
+    """The new state and the stages ``k_1..k_{s-1}`` of one step (the FSAL stage is not part of it)."""
     ks = [f(p, q, t, y)]
-    for i in range(1, 6):
+    for i in range(1, len(tb.a)):
         ks.append(f(p, q, t + tb.c[i] * h, materialize(y + h * _lincomb(tb.a[i - 1], ks))))
-    return y + h * _lincomb(tb.a[5], ks), ks
+    return y + h * _lincomb(tb.a[-1], ks), ks
+
+
+def _dense_step(f: Callable, tb: Tableau, p, q, t, y, h):
+    """The new state and every stage the dense output weighs: the FSAL stage and the extra ones."""
+    y_new, ks = _stages(f, tb, p, q, t, y, h)
+    ks = ks + [f(p, q, t + tb.c[-1] * h, y_new)]
+    return y_new, dense_stages(lambda tt, yy: f(p, q, tt, yy), tb, t, y, h, ks)
 
 
 def _split_params(p):
@@ -102,13 +109,17 @@ def _forward(f, tb, p, q, y0, tlist, rtol, atol, max_steps, K):
 
 def _generic_step_vjp(f, tb, rebuild, pd, q, t, h, y, ynew_bar, kbar):
     """``(pd̄, ȳ)`` of one step by ``jax.vjp`` (see :func:`solve`'s ``step_vjp``)."""
+    if kbar is not None and tb.a_extra:  # the dense output's extra stages depend on all others
+        _, vjp = jax.vjp(lambda pd, y: _dense_step(f, tb, rebuild(pd), q, t, y, h), pd, y)
+        return vjp((ynew_bar, list(kbar)))
     (y_new, _), vjp = jax.vjp(lambda pd, y: _stages(f, tb, rebuild(pd), q, t, y, h), pd, y)
+    last = len(tb.a)
     if kbar is None:
-        return vjp((ynew_bar, [jnp.zeros_like(y)] * 6))
-    # the 7th stage f(t + h, y_new) enters the dense output only
-    _, vjp7 = jax.vjp(lambda pd, yn: f(rebuild(pd), q, t + tb.c[6] * h, yn), pd, y_new)
-    p7, y7 = vjp7(kbar[6])
-    pk, yk = vjp((ynew_bar + y7, kbar[:6]))
+        return vjp((ynew_bar, [jnp.zeros_like(y)] * last))
+    # the FSAL stage f(t + h, y_new) enters the dense output only
+    _, vjp7 = jax.vjp(lambda pd, yn: f(rebuild(pd), q, t + tb.c[last] * h, yn), pd, y_new)
+    p7, y7 = vjp7(kbar[last])
+    pk, yk = vjp((ynew_bar + y7, kbar[:last]))
     return [a + b for a, b in zip(pk, p7)], yk
 
 
@@ -120,6 +131,7 @@ def _backward(f, tb, S, step_vjp, p, q, y0, tlist, n_steps, rec, g):
     stride = rec["stride"]
     n_seg = (n_steps + stride - 1) // stride
     zero_y = jnp.zeros_like(y0)
+    n_dense = len(tb.a) + 1 + len(tb.a_extra)  # the stages the dense output weighs
 
     def step_back(k, seg, k0, carry):
         ybar, pbar, j = carry
@@ -144,7 +156,7 @@ def _backward(f, tb, S, step_vjp, p, q, y0, tlist, n_steps, rec, g):
             return j - 1, ynew_bar + jnp.where(inside, 0.0, 1.0) * gj, ydir + jnp.where(inside, 1.0, 0.0) * gj, kbar
 
         def with_saves(_):
-            j2, ynew_bar, ydir, kbar = lax.while_loop(save_cond, save_body, (j, ybar, zero_y, [zero_y] * 7))
+            j2, ynew_bar, ydir, kbar = lax.while_loop(save_cond, save_body, (j, ybar, zero_y, [zero_y] * n_dense))
             pk, yk = vjp(ynew_bar, kbar)
             return yk + ydir, pk, j2
 
@@ -189,8 +201,9 @@ def solve(f: Callable, p, q, y0, tlist, *, tableau: Tableau, rtol, atol, max_ste
     ``step_vjp(p, q, t, h, y, ȳ_new, k̄) -> (p̄, ȳ)``, if given, replaces ``jax.vjp`` of one step
     (all leaves of ``p`` inexact then): the cotangents of ``p`` (a pytree like ``p``) and of ``y``
     of the step ``y_new = y + h Σ_i a_6i k_i`` (stages of ``tableau`` at ``t + c_i h``) given the
-    cotangent ``ȳ_new`` of ``y_new`` and those of the seven stages ``k̄`` (``k̄[6]``: the FSAL stage
-    ``f(t + h, y_new)``), or ``k̄ = None`` (static) when no saved time falls inside the step.
+    cotangent ``ȳ_new`` of ``y_new`` and those of the stages the dense output weighs ``k̄`` (seven
+    for the 5(4) pairs, ``k̄[6]``: the FSAL stage ``f(t + h, y_new)``; sixteen for DOP853), or
+    ``k̄ = None`` (static) when no saved time falls inside the step.
 
     Example:
         >>> from nephlab.quantum._rk import tsit5_tableau

@@ -15,7 +15,7 @@ absolute (Python 3), so it always means the real JAX.
 Example:
     >>> from nephlab.quantum import jax as nqj
     >>> sorted(nqj.METHODS)
-    ['dopri5', 'expm', 'rk4', 'tsit5']
+    ['dop853', 'dopri5', 'expm', 'rk4', 'tsit5', 'vern7']
 """
 
 from ._autodiff import GRADIENTS, METHODS, MESolveResult, mesolve

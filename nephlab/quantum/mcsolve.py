@@ -4,10 +4,10 @@ Each trajectory evolves a ket under the effective Hamiltonian ``H_eff = H - (i/2
 (waiting-time method of Dalibard, Castin & Mølmer and Dum, Zoller & Ritsch): a uniform number
 ``r`` is drawn, ``ψ`` is integrated (unnormalised) until ``‖ψ‖²`` falls to ``r``, then a jump
 ``ψ → L_k ψ / ‖L_k ψ‖`` happens through channel ``k`` with probability ``‖L_k ψ‖² / Σ_j ‖L_j ψ‖²``
-and a new ``r`` is drawn. The integrator is nephlab's adaptive explicit Runge–Kutta 5(4) pair
-(Tsitouras or Dormand–Prince, ``_rk.rk_step``); the jump time is the root of ``‖ψ(t)‖² = r``
+and a new ``r`` is drawn. The integrator is nephlab's adaptive explicit Runge–Kutta pair
+(Tsitouras, Dormand–Prince, DOP853 or Verner 7, ``_rk.rk_step``); the jump time is the root of ``‖ψ(t)‖² = r``
 inside the step where the norm crosses ``r``, found by the Illinois method on the pair's
-4th-order dense output to ``|‖ψ‖² - r| ≤ 1e-13`` (so the jump-time error is that of the
+dense output (4th order; DOP853, Verner 7: 7th) to ``|‖ψ‖² - r| ≤ 1e-13`` (so the jump-time error is that of the
 integrator, ~rtol, not the step size). The step then restarts from the jump.
 
 Trajectories are one ``jax.vmap`` of a pure, jitted per-trajectory kernel; trajectory ``i``
@@ -39,12 +39,12 @@ from .mesolve import (
     _assemble_ode, _assemble_sparse, _check_coefficients, _check_format, _check_hamiltonian_hermitian,
     _eval_callable_h, _expect_values, _hermitian_flags, _parse_eops, _sparse_eops, _use_sparse,
 )
-from .methods import Dopri5, Method, Tsit5, check_keywords, get_method
+from .methods import Dop853, Dopri5, Method, Tsit5, Vern7, check_keywords, get_method
 from .timedep import CallableOperator, parse_operator
 
 __all__ = ["McResult", "jump_heat", "mcsolve"]
 
-MC_METHODS = {"tsit5": Tsit5, "dopri5": Dopri5}
+MC_METHODS = {"tsit5": Tsit5, "dopri5": Dopri5, "dop853": Dop853, "vern7": Vern7}
 MAX_JUMPS_START = 16  # smallest size of the per-trajectory jump record; grown (and the chunk rerun) when exceeded
 MAX_JUMPS_CAP = 4096  # largest first guess of that size
 CHUNK_BYTES = 256 * 2**20  # default chunk: the per-trajectory buffers of one chunk stay below this
@@ -197,6 +197,11 @@ def _trajectory(ms: _McStructure, dyn, key):
         # -- locate the jump: ‖ψ(t + θh)‖² = r on the dense output (Illinois) ------------------
         jumped = accept & (_norm2(y_new) < r) if ms.n_c else jnp.asarray(False)
         g0 = _norm2(y) - r
+        if tb.a_extra:  # DOP853's dense output: its extra stages, when a jump or a saved time needs them
+            s_dense = s["dense"]
+            inside = accept & (jumped | ((s["idx"] < T) & (tlist[jnp.minimum(s["idx"], T - 1)] < t_new)))
+            ks = lax.cond(inside, lambda ks: _rk.dense_stages(f, tb, t, y, h, ks),
+                          lambda ks: ks + [jnp.zeros_like(y)] * len(tb.a_extra), ks)
 
         def root_cond(rc):
             lo, hi, glo, ghi, x, gx, side, it = rc
@@ -257,7 +262,7 @@ def _trajectory(ms: _McStructure, dyn, key):
             return jnp.asarray(False), y, f(t_jump, y), jax.random.uniform(kr, dtype=jnp.float64), key, rec
 
         y_at = jnp.where(jumped, dense(theta), y_new)
-        _, y_j, k1_j, r, key, rec = lax.while_loop(jump_cond, jump_body, (jumped, y_at, ks[6], r, key, rec))
+        _, y_j, k1_j, r, key, rec = lax.while_loop(jump_cond, jump_body, (jumped, y_at, ks[len(tb.a)], r, key, rec))
 
         s = {
             "t": jnp.where(accept, t_jump, t),
@@ -269,6 +274,8 @@ def _trajectory(ms: _McStructure, dyn, key):
             "steps": s["steps"] + 1,
             "accepted": s["accepted"] + accept.astype(jnp.int32),
         }
+        if tb.a_extra:
+            s["dense"] = s_dense + inside.astype(jnp.int32)
         return s, buf, r, key, rec
 
     # Every leaf of the carry depends on the trajectory's key from the start (selecting between two
@@ -457,7 +464,7 @@ def mcsolve(
             every trajectory, whatever ``chunk`` is.
         e_ops: list (or dict) of operators (n, n) whose expectation values are averaged.
         args: dict for coefficient functions ``f(t, args)``.
-        method: ``"tsit5"`` (default) or ``"dopri5"``, or ``Tsit5(...)``/``Dopri5(...)``.
+        method: ``"tsit5"`` (default), ``"dopri5"``, ``"dop853"`` or ``"vern7"``, or the method objects.
         rtol, atol: tolerances of the adaptive integrator on the ket's entries (default 1e-6,
             1e-8); the jump times are located to the same accuracy.
         max_steps: step limit per trajectory (default 100000); a trajectory that hits it is a

@@ -89,7 +89,7 @@ def mesolve(
         c_ops: list of collapse operators, each (..., n, n) or in the list format.
         e_ops: list (or dict) of operators (n, n) whose expectation values are recorded.
         args: dict passed to coefficient functions written as ``f(t, args)``.
-        method: ``"auto"``, a registered name (``"dopri5"``, ``"tsit5"``, ``"kvaerno5"``,
+        method: ``"auto"``, a registered name (``"dopri5"``, ``"tsit5"``, ``"dop853"``, ``"kvaerno5"``,
             ``"rk4"``, ``"expm"``, ``"magnus4"``, see ``nephlab.quantum.methods.METHODS``) or a
             method object carrying its options, e.g. ``RK4(dt=0.01)``, ``Tsit5(rtol=1e-8)``.
         rtol, atol: tolerances of the adaptive methods (relative, absolute per entry; default
@@ -124,13 +124,13 @@ def mesolve(
             of such operators (time-dependent ``H0 + Σ f_j(t) H_j``, ``c(t) = Σ g_j(t) C_j``)
             with n >= :data:`nephlab.quantum.sparse.SPARSE_MIN_N` when the inputs are sparse
             (scipy.sparse, ``Qobj`` with CSR/Dia data) or at most 5 % full and the method is
-            rk4, tsit5, dopri5 or auto (then tsit5), and they occupy more than 8 diagonals
+            rk4, tsit5, dopri5, dop853 or auto (then tsit5, or dop853 at rtol <= 1e-8), and they occupy more than 8 diagonals
             (a single oscillator's 3 run faster banded); else ``"dense"``. ``"sparse"``: operators
             stay in coordinate format (never densified), the right-hand side costs
             O(nnz · n) per evaluation (time-dependent terms: their values are combined on the
             union of their patterns, O(J · nnz), then one product), ρ is stored densely;
-            rk4/tsit5/dopri5 only, and a callable ``H(t, args)`` or batched operators are a
-            ValueError. ``"dense"``: the banded ("dia") or dense engine. ``stats["format"]``
+            rk4/tsit5/dopri5/dop853/vern7 only, and a callable ``H(t, args)`` or batched operators
+            are a ValueError. ``"dense"``: the banded ("dia") or dense engine. ``stats["format"]``
             names what ran.
 
     Returns:
@@ -237,6 +237,7 @@ def mesolve(
         store_states=bool(store_states), uniform=uniform,
         h_batched=any(t.op.ndim > 2 for t in h_terms), c_ops_batched=any(t.op.ndim > 2 for ts in c_parsed for t in ts),
         time_dependent_h=time_dep_h, time_dependent_c_ops=time_dep_c, callable_h=h_callable is not None,
+        rtol=keywords.get("rtol"),
         **(_sparse_sizes(h_terms, c_parsed) if use_sparse else _dense_nnz(h_terms, c_parsed, n)),
     )
     if meth is None:
@@ -751,7 +752,7 @@ def _use_sparse(fmt: str, H, c_list: list, meth: Method | None, n: int) -> bool:
     ``format="sparse"`` asks for it (operators in a form the sparse format takes, see
     :func:`nephlab.quantum.sparse.sparse_operators`, and a method with ``supports_sparse``
     required); ``"dense"`` refuses it; ``"auto"`` takes it for such operators and a
-    sparse-capable method (or ``method="auto"``, which then means tsit5) when
+    sparse-capable method (or ``method="auto"``, which then means tsit5 or dop853) when
     ``n >= sparse.SPARSE_MIN_N`` (the measured crossover with the banded engine, see there), the
     operators are sparse inputs or at most :data:`SPARSE_MAX_DENSITY` full, and they occupy more
     than :data:`SPARSE_MIN_OFFSETS` diagonals (fewer: the banded engine with its interaction

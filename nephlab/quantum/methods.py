@@ -16,6 +16,8 @@ name           what it is
 =============  ========================================================================
 ``dopri5``     adaptive Dormand–Prince 5(4) (diffrax), explicit; non-stiff problems
 ``tsit5``      adaptive Tsitouras 5(4) (diffrax), explicit; the default for larger n
+``dop853``     adaptive Hairer 8(5,3) (SciPy's DOP853 tableau), explicit; tight tolerances
+``vern7``      adaptive Verner 7(6) "efficient" pair (QuTiP's tableau), explicit
 ``kvaerno5``   adaptive Kvaerno 5(4) (diffrax), L-stable ESDIRK; stiff problems
 ``rk4``        classical fixed-step Runge–Kutta with step ``dt``; the textbook baseline
 ``expm``       exact propagator ``exp(L Δt)`` of a time-independent Liouvillian
@@ -57,12 +59,19 @@ from .. import _validate
 from . import _engine, _rk
 
 __all__ = [
-    "AUTO_EXPM_MAX_N", "AdaptiveMethod", "Dopri5", "Expm", "FixedStepMethod", "Kvaerno5", "METHODS", "Magnus4",
-    "Method", "OPTIONS", "Option", "Problem", "RK4", "Tsit5", "auto_method", "check_keywords", "get_method",
-    "method_choices", "method_options", "register",
+    "AUTO_DOP853_RTOL", "AUTO_EXPM_MAX_N", "AdaptiveMethod", "Dop853", "Dopri5", "Expm", "FixedStepMethod",
+    "Kvaerno5", "METHODS", "Magnus4", "Method", "OPTIONS", "Option", "Problem", "RK4", "Tsit5", "Vern7", "auto_method",
+    "check_keywords", "get_method", "method_choices", "method_options", "register",
 ]
 
 AUTO_EXPM_MAX_N = 12  # auto: exact propagator when n² ≤ 144, one small matrix exponential beats stepping
+# auto: DOP853 instead of Tsit5 for constant operators at rtol ≤ 1e-8. Interleaved A/B
+# (benchmarks/dop853_ab.py, benchmarks/RESULTS.md "DOP853"): at rtol 1e-8 DOP853 takes 0.71x
+# tsit5's time on the D = 81 Kerr lattice (two runs; RHS 0.56x) and 0.84-0.99x on the n = 20 Kerr
+# oscillator (three runs; RHS 0.74x), at 1e-10 0.47x and 0.71x; at 1e-7 0.84x and 1.00x, at 1e-6
+# 1.03x and 1.24-1.28x (its 12 stages and the dense output's 3 extra stages cost more than its
+# fewer steps save).
+AUTO_DOP853_RTOL = 1e-8
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,6 +165,8 @@ class Problem:
             collapse operators together; max_nnz: rows of ρ that the largest sparse product
             gathers at once (n in the ELL layout, its nonzeros in the COO layout; see
             ``nephlab.quantum._ops.gathered_rows``).
+        rtol: the relative tolerance asked for (None: not given, the default applies); it steers
+            ``method="auto"`` between the 5th- and the 8th-order pair.
 
     Example:
         >>> Problem(n=4, n_c_ops=1).state_bytes
@@ -177,6 +188,7 @@ class Problem:
     fmt: str = "dense"
     op_nnz: int = 0
     max_nnz: int = 0
+    rtol: float | None = None
 
     @property
     def state_bytes(self) -> int:
@@ -552,14 +564,21 @@ def get_method(method: Any) -> Method | None:
 
 def auto_method(problem: Problem) -> Method:
     """``method="auto"``: the exact propagator (:class:`Expm`) for a time-independent problem with
-    ``n ≤ AUTO_EXPM_MAX_N``, else :class:`Tsit5`.
+    ``n ≤ AUTO_EXPM_MAX_N``; else, for a time-independent problem at ``rtol ≤ AUTO_DOP853_RTOL``,
+    :class:`Dop853` (measured faster there, see :data:`AUTO_DOP853_RTOL`); else :class:`Tsit5`.
 
     Example:
         >>> auto_method(Problem(n=4)), auto_method(Problem(n=4, time_dependent_h=True))
         (Expm(), Tsit5())
+        >>> auto_method(Problem(n=20)), auto_method(Problem(n=20, rtol=1e-8))
+        (Tsit5(), Dop853())
     """
     time_dep = problem.time_dependent_h or problem.time_dependent_c_ops or problem.callable_h
-    return Expm() if not time_dep and problem.n <= AUTO_EXPM_MAX_N else Tsit5()
+    if not time_dep and problem.n <= AUTO_EXPM_MAX_N:
+        return Expm()
+    if not time_dep and problem.rtol is not None and problem.rtol <= AUTO_DOP853_RTOL:
+        return Dop853()
+    return Tsit5()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -578,6 +597,7 @@ class _ExplicitRK(AdaptiveMethod):
     uses_frame: ClassVar[bool] = True
     supports_sparse: ClassVar[bool] = True
     kernel: ClassVar[_engine.Kernel] = _engine.RK
+    work_states: ClassVar[int] = 16  # states of stages and temporaries per system, besides 2 per c_op
 
     @abstractmethod
     def tableau(self) -> _rk.Tableau:
@@ -587,7 +607,7 @@ class _ExplicitRK(AdaptiveMethod):
         return _engine.solve_explicit_rk(st, dyn, self.tableau())
 
     def memory_bytes(self, problem: Problem) -> int:
-        work = problem.batch * problem.state_bytes * (16 + 2 * problem.n_c_ops)
+        work = problem.batch * problem.state_bytes * (self.work_states + 2 * problem.n_c_ops)
         return problem.base_bytes() + work + problem.vmapped_loop_bytes()
 
 
@@ -628,6 +648,81 @@ class Tsit5(_ExplicitRK):
 
     def tableau(self) -> _rk.Tableau:
         return _rk.tsit5_tableau()
+
+
+@register
+@dataclass(frozen=True, repr=False)
+class Dop853(_ExplicitRK):
+    """Adaptive Hairer 8(5,3) pair DOP853, explicit (SciPy's tableau, nephlab's loop).
+
+    Twelve right-hand-side evaluations per step (the thirteenth, at the new point, is the next
+    step's first), an 8th-order solution with Hairer's combined 5th/3rd-order error estimator
+    and the I step-size controller of Hairer's and SciPy's DOP853 (``0.9 en^(-1/8)``, factors
+    within [0.2, 10]). Saved times inside a step take the 7th-order dense output, which costs
+    three more evaluations in each step that contains one. It takes far larger steps than the
+    5(4) pairs at tight tolerances; see the methods page for when it is faster.
+
+    Options: ``rtol``, ``atol``, ``max_steps`` (None: mesolve's keyword or the default).
+
+    Example:
+        >>> import numpy as np, nephlab
+        >>> from nephlab.quantum import sigmax, fock_dm
+        >>> res = nephlab.mesolve(sigmax(), fock_dm(2, 0), np.linspace(0, 1, 3), method="dop853", rtol=1e-8)
+        >>> res.method, round(float(res.states[-1][1, 1].real), 6)    # sin(1)²
+        ('dop853', 0.708073)
+    """
+
+    name: ClassVar[str] = "dop853"
+    # memory: 16 stages and their sums, (36 + 2K) s per system (fitted to a measured peak of 29.5 MB
+    # for n = 128, 3 systems, K = 0; the 5(4) pairs' 16 + 2K gave 0.51x of it)
+    work_states: ClassVar[int] = 36
+    # 12 per step, plus the dense output's 3 in the steps with saved times (about half of them at
+    # rtol 1e-6 on the D = 81 lattice, nearly all with 101 saved times): measured 13.5 and 15
+    rhs_per_step: ClassVar[float] = 13.5
+
+    def tableau(self) -> _rk.Tableau:
+        return _rk.dop853_tableau()
+
+    def step_count(self, t_max: float, n_times: int, rate: float) -> float:
+        """0.4 times the 5(4) pairs' estimate (measured at rtol 1e-6: 19 steps against tsit5's 49
+        on the D = 81 Kerr lattice, 28 against 66 on the n = 20 Kerr oscillator).
+
+        Example:
+            >>> Dop853().step_count(10.0, 11, 1.0), Tsit5().step_count(10.0, 11, 1.0)
+            (20.0, 50.0)
+        """
+        return 0.4 * super().step_count(t_max, n_times, rate)
+
+
+
+@register
+@dataclass(frozen=True, repr=False)
+class Vern7(_ExplicitRK):
+    """Adaptive Verner 7(6) "most efficient" pair, explicit (QuTiP's coefficients, nephlab's loop).
+
+    Ten right-hand-side evaluations per step (the eleventh, at the new point, is the next step's
+    first), the 7th-order solution with the 6th-order one's difference as error estimate, an
+    I step-size controller ``0.9 en^(-1/7)`` (factors within [0.2, 10]) and Verner's 7th-order
+    interpolant at saved times inside a step, which costs five more evaluations in each step
+    that contains one. QuTiP 5 users know it as ``options={"method": "vern7"}``.
+
+    Options: ``rtol``, ``atol``, ``max_steps`` (None: mesolve's keyword or the default).
+
+    Example (decay of the excited level, ρ₁₁(t) = e^(-t)):
+        >>> import numpy as np, nephlab
+        >>> from nephlab.quantum import destroy, fock_dm
+        >>> res = nephlab.mesolve(np.zeros((2, 2)), fock_dm(2, 1), [0.0, 2.0], [destroy(2)], method=Vern7(rtol=1e-9))
+        >>> res.method, bool(abs(res.final_state[1, 1].real - np.exp(-2.0)) < 1e-8)
+        ('vern7', True)
+    """
+
+    name: ClassVar[str] = "vern7"
+    work_states: ClassVar[int] = 36  # 16 stages, as Dop853
+    rhs_per_step: ClassVar[float] = 12.5  # 10, plus 5 in the steps with saved times (about half)
+
+    def tableau(self) -> _rk.Tableau:
+        return _rk.vern7_tableau()
+
 
 
 @register
