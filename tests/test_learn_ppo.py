@@ -73,6 +73,32 @@ def test_fast_permutation_is_jax_random_permutation(n):
         assert not np.array_equal(np.asarray(got), np.arange(n))
 
 
+def test_unrolled_threefry_key_draws_the_same_bits():
+    """make_train converts its threefry key to one whose draws (split, bits of every width, normal,
+    uniform, fold_in, the minibatch permutation, vmapped as in the envs) are JAX's, bit for bit;
+    other keys pass unchanged."""
+    from nephlab.learn.ppo import _permutation, _unrolled_key
+
+    draws = [lambda k: jax.random.key_data(jax.random.split(k, 3)),
+             lambda k: jax.random.key_data(jax.random.split(k, (4, 5))),
+             lambda k: jax.random.normal(k, (64,), jnp.float64), lambda k: jax.random.normal(k, (64, 1), jnp.float32),
+             lambda k: jax.random.bits(k, (7,), jnp.uint32), lambda k: jax.random.bits(k, (3, 5), jnp.uint8),
+             lambda k: jax.random.bits(k, (5,), jnp.uint16), lambda k: jax.random.uniform(k, (9,)),
+             lambda k: _permutation(k, 512), lambda k: jax.random.key_data(jax.random.fold_in(k, 5)),
+             lambda k: jax.vmap(lambda kk: jax.random.normal(kk, dtype=jnp.float64))(jax.random.split(k, 64))]
+    for seed in (0, 123456):
+        k = jax.random.key(seed)
+        for legacy in (k, jax.random.PRNGKey(seed)):
+            f = _unrolled_key(legacy)
+            assert str(jax.random.key_impl(f)) != "threefry2x32"
+            for draw in draws:
+                a, b = jax.jit(draw)(k), jax.jit(draw)(f)
+                assert a.dtype == b.dtype and a.shape == b.shape
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    rbg = jax.random.key(0, impl="rbg")
+    assert _unrolled_key(rbg) is rbg
+
+
 def _reference_loss(net, c, ent_coef, params, b):
     """PPO's loss as make_train computed it with autodiff through flax (before the hand-written
     gradient): clipped surrogate on per-minibatch normalised advantages, value loss, entropy."""
