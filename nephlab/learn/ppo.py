@@ -362,7 +362,10 @@ def _mlp_backward(saved, delta):
         h, m = saved[i][:2]
         if i < len(saved) - 1:
             delta = saved[i][2](delta)[0]
-        grads.append(jnp.concatenate([delta.sum(0)[None], h.T @ delta]).reshape(-1))
+        # h.T materialised (the barrier keeps XLA from folding the transpose back into the dot):
+        # XLA's CPU backend runs a product contracting both operands' leading axes through Eigen,
+        # ~1.4x slower at 128x64x64 than a transposed copy and YNNPACK's kernel
+        grads.append(jnp.concatenate([delta.sum(0)[None], jax.lax.optimization_barrier(h.T) @ delta]).reshape(-1))
         if i > 0:
             delta = delta @ m[1:].T
     return grads[::-1]
