@@ -55,6 +55,9 @@ def main(argv=None) -> int:
     base = _load_base(a.base, root)
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                          text=True).stdout.strip()
+    if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                      text=True).stdout.strip():
+        rev += " + uncommitted changes"
     env = TrapEnv("translation", n_steps=8)
     cfg = PPOConfig(n_envs=64)
     keys = jax.random.split(jax.random.key(0), 1)
@@ -74,7 +77,7 @@ def main(argv=None) -> int:
           f"load average {load0[0]:.2f} before, {load1[0]:.2f} after")
     (kb, vb), (kn, vn) = cpu.items()
     for k, v in cpu.items():
-        print(f"  {k:28s} median {statistics.median(v):.3f}  min {min(v):.3f}")
+        print(f"  {k:44s} median {statistics.median(v):.3f}  min {min(v):.3f}")
     print(f"  ratio {kb} / this checkout: median {statistics.median(vb) / statistics.median(vn):.3f}, "
           f"min {min(vb) / min(vn):.3f}")
     return 0
