@@ -73,6 +73,104 @@ def test_fast_permutation_is_jax_random_permutation(n):
         assert not np.array_equal(np.asarray(got), np.arange(n))
 
 
+def test_unrolled_threefry_key_draws_the_same_bits():
+    """make_train converts its threefry key to one whose draws (split, bits of every width, normal,
+    uniform, fold_in, the minibatch permutation, vmapped as in the envs) are JAX's, bit for bit;
+    other keys pass unchanged."""
+    from nephlab.learn.ppo import _permutation, _unrolled_key
+
+    draws = [lambda k: jax.random.key_data(jax.random.split(k, 3)),
+             lambda k: jax.random.key_data(jax.random.split(k, (4, 5))),
+             lambda k: jax.random.normal(k, (64,), jnp.float64), lambda k: jax.random.normal(k, (64, 1), jnp.float32),
+             lambda k: jax.random.bits(k, (7,), jnp.uint32), lambda k: jax.random.bits(k, (3, 5), jnp.uint8),
+             lambda k: jax.random.bits(k, (5,), jnp.uint16), lambda k: jax.random.uniform(k, (9,)),
+             lambda k: _permutation(k, 512), lambda k: jax.random.key_data(jax.random.fold_in(k, 5)),
+             lambda k: jax.vmap(lambda kk: jax.random.normal(kk, dtype=jnp.float64))(jax.random.split(k, 64))]
+    for seed in (0, 123456):
+        k = jax.random.key(seed)
+        for legacy in (k, jax.random.PRNGKey(seed)):
+            f = _unrolled_key(legacy)
+            assert str(jax.random.key_impl(f)) != "threefry2x32"
+            for draw in draws:
+                a, b = jax.jit(draw)(k), jax.jit(draw)(f)
+                assert a.dtype == b.dtype and a.shape == b.shape
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    rbg = jax.random.key(0, impl="rbg")
+    assert _unrolled_key(rbg) is rbg
+
+
+def _reference_loss(net, c, ent_coef, params, b):
+    """PPO's loss as make_train computed it with autodiff through flax (before the hand-written
+    gradient): clipped surrogate on per-minibatch normalised advantages, value loss, entropy."""
+    mean, log_std, value = net.apply(params, b["obs"])
+    lp = jnp.sum(-0.5 * ((b["z"] - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
+    v_loss = 0.5 * jnp.mean((value - b["target"]) ** 2)
+    ratio = jnp.exp(lp - b["logp"])
+    a = b["adv"]
+    a = (a - a.mean()) / (a.std() + 1e-8)
+    pg = -jnp.mean(jnp.minimum(ratio * a, jnp.clip(ratio, 1 - c.clip_eps, 1 + c.clip_eps) * a))
+    ent = jnp.sum(log_std + 0.5 * math.log(2 * math.pi * math.e))
+    return pg + c.vf_coef * v_loss - ent_coef * ent
+
+
+@pytest.mark.parametrize("hidden, activation, n_act", [((64, 64), "tanh", 1), ((8, 5, 3, 4, 6), "relu", 2),
+                                                       ((7,), "gelu", 3)])
+def test_hand_written_gradient_is_autodiff_of_the_ppo_loss(hidden, activation, n_act):
+    """make_train's hand-written backward pass over the flat parameter vector equals jax.grad of
+    the loss through flax (float64: to rounding), with samples on both sides of the ratio clip,
+    for several depths (12 Dense layers: flax's 'Dense_10' sorts before 'Dense_2') and actions."""
+    from jax.flatten_util import ravel_pytree
+
+    from nephlab.learn.networks import ActorCritic
+    from nephlab.learn.ppo import _ACTIVATIONS, _layout, _loss_grad
+
+    c = PPOConfig(hidden=hidden, activation=activation)
+    net = ActorCritic(action_size=n_act, hidden=hidden, activation=activation, init_log_std=-0.7)
+    k = jax.random.split(jax.random.key(1), 7)
+    params = net.init(k[0], jnp.zeros(2))
+    params = jax.tree_util.tree_map(lambda x: x + 0.1 * jax.random.normal(k[1], x.shape), params)
+    n = 128
+    b = dict(obs=jax.random.normal(k[2], (n, 2)), z=0.3 * jax.random.normal(k[3], (n, n_act)),
+             logp=0.5 * jax.random.normal(k[4], (n,)) - 1.0, adv=jax.random.normal(k[5], (n,)),
+             target=jax.random.normal(k[6], (n,)))
+    ent_coef = jnp.asarray(0.03)
+    theta, unravel = ravel_pytree(params)
+    ref = jax.jit(jax.grad(lambda th: _reference_loss(net, c, ent_coef, unravel(th), b)))(theta)
+    mean, log_std, _ = net.apply(params, b["obs"])
+    lp = jnp.sum(-0.5 * ((b["z"] - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
+    clipped = np.abs(np.exp(np.asarray(lp - b["logp"])) - 1) > c.clip_eps
+    assert 0.2 < clipped.mean() < 0.95  # both branches of the clip are exercised
+    a = b["adv"]
+    bn = {**b, "adv": (a - a.mean()) / (a.std() + 1e-8)}  # make_train normalises before the gradient steps
+    got = jax.jit(lambda th: _loss_grad(th, _layout(params), bn, c, ent_coef, _ACTIVATIONS[activation]))(theta)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=0, atol=1e-13 * float(jnp.abs(ref).max()))
+
+
+@pytest.mark.parametrize("anneal", [True, False])
+def test_flat_adam_is_optax_adam_with_global_norm_clipping(anneal):
+    """make_train's Adam over the flat parameter vector takes optax's steps (float64, 30 steps,
+    gradients both below and above the clipping norm, with and without the annealed rate)."""
+    import optax
+
+    from nephlab.learn.ppo import _adam_init, _adam_step
+
+    c = PPOConfig(max_grad_norm=0.5)
+    lr = (lambda count: 3e-3 * (1.0 - (count // 4) / 10)) if anneal else (lambda count: jnp.asarray(3e-3))
+    tx = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(lr, eps=1e-5))
+    k = jax.random.split(jax.random.key(2), 31)
+    theta = jax.random.normal(k[0], (300,))
+    th_ref, st_ref, st = theta, tx.init(theta), _adam_init(theta)
+    norms = []
+    for i in range(30):
+        g = jax.random.normal(k[i + 1], (300,)) * (0.005 if i % 2 else 0.2)
+        norms.append(float(jnp.linalg.norm(g)))
+        upd, st_ref = tx.update(g, st_ref, th_ref)
+        th_ref = optax.apply_updates(th_ref, upd)
+        theta, st = _adam_step(theta, g, st, c, lr)
+    assert min(norms) < 0.5 < max(norms)
+    np.testing.assert_allclose(np.asarray(theta), np.asarray(th_ref), rtol=1e-13, atol=1e-15)
+
+
 def test_train_ppo_result_small():
     env = TrapEnv("translation", n_steps=4)
     res = train_ppo(env, total_steps=4 * 16 * 5, n_envs=16, seed=1, n_seeds=2, config=PPOConfig(hidden=(8,)))
