@@ -33,7 +33,7 @@ from nephlab.quantum._convert import as_density_matrix, as_operator, check_dims
 from nephlab.tasks import get_task
 from nephlab.tasks.lindblad import bloch_ops, inputs, solver_kwargs, stream
 
-from ._base import Component, JobContext, export_animation, export_dataset, export_figure, figure_to_rgb
+from ._base import Component, JobContext, export_animation, export_dataset, export_figure, figure_to_rgb, lazy_card
 from ._controls import param_for
 
 __all__ = ["LindbladExplorer"]
@@ -351,7 +351,8 @@ class LindbladExplorer(Component):
 
     def _build_views(self) -> dict[str, Any]:
         from bokeh.core.properties import value
-        from bokeh.models import ColorBar, ColumnDataSource, Label, Legend, LegendItem, LinearColorMapper, Span
+        from bokeh.models import (ColorBar, ColumnDataSource, GlyphRenderer, Label, Legend, LegendItem, Line,
+                                  LinearColorMapper, Span)
         from bokeh.palettes import Category10_10
         from bokeh.plotting import figure
 
@@ -378,7 +379,11 @@ class LindbladExplorer(Component):
         lines: dict[str, list] = {"pops": [], "expect": []}  # one line per column; unused ones hidden
         for key, f, col, n in (("pops", f_pop, "p", _MAX_LINES), ("expect", f_exp, "e", _MAX_EXPECT)):
             for k in range(n):
-                r = f.line("t", f"{col}{k}", source=src[key], color=Category10_10[k % 10], line_width=2, visible=False)
+                # a bare renderer: BokehJS derives the nonselection and muted glyphs ("auto") that
+                # figure.line would send as two more models per line (these lines are never selected)
+                r = GlyphRenderer(data_source=src[key], glyph=Line(x="t", y=f"{col}{k}", line_color=Category10_10[k % 10],
+                                                                   line_width=2), visible=False)
+                f.renderers.append(r)
                 lines[key].append((r, LegendItem(label=value(f"{col}{k}"), renderers=[r], visible=False)))
             f.add_layout(Legend(items=[it for _, it in lines[key]], location="top_right", background_fill_alpha=0.6))
         spans = [Span(location=0.0, dimension="height", line_color="gray", line_dash="dashed") for _ in range(3)]
@@ -599,7 +604,8 @@ class LindbladExplorer(Component):
         solver = ("dt", "rtol", "atol")
         self._side = [
             pn.GridBox(*self.control_views([k for k in ctl if k not in solver]), ncols=2),
-            pn.Card(*self.control_views(solver), chunk, title="solver options", collapsed=True, width=290),
+            lazy_card("solver options", lambda: [*self.control_views(solver), chunk], width=290,
+                      css_classes=["nl-solver-options"]),
             run, pn.pane.Markdown("**Export**"),
             pn.GridBox(*[self._download(s) for s in (".png", ".svg", ".nc", ".gif", ".mp4")], ncols=3)]
         return self._side
