@@ -370,6 +370,16 @@ def test_controls_built_on_demand_appear_and_work(app_url, page):
         page.locator(".nl-validate button").first.wait_for(state="visible", timeout=60_000)
         page.locator(".alert-danger").first.wait_for(state="hidden", timeout=60_000)  # the alert goes too
         _no_error_alert(page)
+    with screenshot_on_failure(page, "on_demand_lindblad"):
+        # the five figures after |ρ| are built after the first paint and then show the first result
+        _load(page, app_url + "/lindblad", ".nl-run")
+        page.locator(".nl-bloch canvas").first.wait_for(state="visible", timeout=600_000)
+        page.wait_for_function("""() => Bokeh.documents.some(d => [...d.all_models].some(
+            m => m.type === 'LegendItem' && m.visible && m.label && m.label.value === 'ρ_0,0'))""", timeout=600_000)
+        page.wait_for_function("""() => Bokeh.documents.some(d => [...d.all_models].some(
+            m => m.type === 'Title' && typeof m.text === 'string' && m.text.startsWith('Hinton diagram of Re ρ(t =')))""",
+                               timeout=600_000)
+        _no_error_alert(page)
     with screenshot_on_failure(page, "on_demand_largedev"):
         _load(page, app_url + "/largedev", ".nl-ld-model")
         assert page.locator(".nl-param-L").count() == 0  # L does not apply to the two-state model
