@@ -2,6 +2,7 @@
 
     python benchmarks/page_profile.py                     # every page, warm visit after a warm-up
     python benchmarks/page_profile.py --pages lindblad --top 25 --json prof.json
+    python benchmarks/page_profile.py --table before.json after.json   # compare saved runs
 
 For each page it starts ``nephlab serve`` (the harness of ``nephlab bench pages``,
 ``nephlab/bench/pages.py``), makes one warm-up visit, then a visit in a new browser context with
@@ -146,6 +147,23 @@ def report(r: dict, top: int) -> str:
     return "\n".join(lines)
 
 
+def table(files: list[str]) -> str:
+    """A markdown table of the deterministic quantities of saved ``--json`` runs, one row per page
+    and file (label: the file's name), for before/after comparisons."""
+    rows = ["| page | run | Bokeh models | DOM nodes | responses kB | renderer CPU s | main-thread task ms "
+            "| script ms | style recalcs | TTFB s | first plot s | server CPU s |", "|" + "---|" * 12]
+    runs = [(Path(f).stem, json.loads(Path(f).read_text())) for f in files]
+    for page in dict.fromkeys(r["page"] for _, res in runs for r in res):
+        for label, res in runs:
+            for r in (x for x in res if x["page"] == page):
+                m, cpu = r["metrics"], r["cpu_s"]
+                rows.append(f"| /{page} | {label} | {r['bokeh_models']} | {m['Nodes']:.0f} | "
+                            f"{sum(x['kB'] for x in r['resources']):.0f} | {cpu.get('renderer', 0):.2f} | "
+                            f"{m['TaskDuration'] * 1e3:.0f} | {m['ScriptDuration'] * 1e3:.0f} | {m['RecalcStyleCount']:.0f} | "
+                            f"{r['timeline']['ttfb_ms'] / 1e3:.2f} | {r['canvas_ms'] / 1e3:.2f} | {cpu.get('python', 0):.2f} |")
+    return "\n".join(rows)
+
+
 async def _run(a: argparse.Namespace) -> list[dict]:
     from playwright.async_api import async_playwright
 
@@ -178,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--serve-arg", action="append", default=[], metavar="ARG")
     p.add_argument("--json", default=None)
+    p.add_argument("--table", nargs="+", metavar="JSON", help="print a table of saved --json runs and exit")
     a = p.parse_args(argv)
+    if a.table:
+        print(table(a.table))
+        return 0
     print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
     res = asyncio.run(_run(a))
     if a.json:

@@ -351,3 +351,45 @@ def _assert_plotted_sweep(page, store, **fixed) -> None:
         shown = sorted(v for v in src["n_mean"] if v is not None)
         assert any(len(shown) == len(c) and np.allclose(shown, c, rtol=0, atol=1e-12) for c in candidates), \
             (shown, candidates)
+
+
+def test_controls_built_on_demand_appear_and_work(app_url, page):
+    """What a page leaves out until it is needed (fewer models per page): a collapsed section's
+    controls, a control that does not apply to the chosen model, an error line before the first
+    error. Each appears when needed and works."""
+    with screenshot_on_failure(page, "on_demand_protocol"):
+        _load(page, app_url + "/protocol", ".nl-section-langevin")
+        assert page.locator(".nl-param-n_traj").count() == 0  # the Langevin section is not built
+        assert page.locator(".nl-error-tau").count() == 0  # nor an error line before an error
+        page.get_by_text("Langevin validation").first.click()
+        _set_number(page, "n_traj", 5)  # below the task's minimum of 10: refused, shown next to it
+        page.wait_for_function("() => /allowed/.test(txt('.nl-error-n_traj'))", timeout=60_000)
+        page.wait_for_function("() => /n_traj/.test(txt('.nl-error'))", timeout=60_000)  # and in the status area
+        _set_number(page, "n_traj", 20)  # valid: the error goes
+        page.wait_for_function("() => !/allowed/.test(txt('.nl-error-n_traj'))", timeout=60_000)
+        page.locator(".nl-validate button").first.wait_for(state="visible", timeout=60_000)
+        page.locator(".alert-danger").first.wait_for(state="hidden", timeout=60_000)  # the alert goes too
+        _no_error_alert(page)
+    with screenshot_on_failure(page, "on_demand_lindblad"):
+        # the five figures after |ρ| are built after the first paint and then show the first result
+        _load(page, app_url + "/lindblad", ".nl-run")
+        page.locator(".nl-bloch canvas").first.wait_for(state="visible", timeout=600_000)
+        page.wait_for_function("""() => Bokeh.documents.some(d => [...d.all_models].some(
+            m => m.type === 'LegendItem' && m.visible && m.label && m.label.value === 'ρ_0,0'))""", timeout=600_000)
+        page.wait_for_function("""() => Bokeh.documents.some(d => [...d.all_models].some(
+            m => m.type === 'Title' && typeof m.text === 'string' && m.text.startsWith('Hinton diagram of Re ρ(t =')))""",
+                               timeout=600_000)
+        _no_error_alert(page)
+    with screenshot_on_failure(page, "on_demand_largedev"):
+        _load(page, app_url + "/largedev", ".nl-ld-model")
+        assert page.locator(".nl-param-L").count() == 0  # L does not apply to the two-state model
+        page.locator(".nl-ld-model select").first.select_option("east")
+        page.locator(".nl-param-L input").first.wait_for(state="visible", timeout=60_000)
+        _set_number(page, "L", 6)
+        page.wait_for_function(f"() => ({WIDGET_VALUE_JS})('nl-param-L') === 6", timeout=30_000)
+        page.wait_for_function("""() => Bokeh.documents.some(d => [...d.all_models].some(
+            m => m.type === 'Title' && typeof m.text === 'string' && m.text.includes('SCGF θ(s): east')))""",
+                               timeout=600_000)
+        page.get_by_text("cloning options").first.click()  # the cloning options, built when opened
+        page.locator(".nl-param-n_clones input").first.wait_for(state="visible", timeout=60_000)
+        _no_error_alert(page)

@@ -73,6 +73,49 @@ def test_only_the_parameters_of_the_chosen_model_are_visible():
     assert d.controls["x"].visible
 
 
+def test_a_box_holds_its_control_only_while_it_applies_and_its_error_line_once_needed():
+    """Fewer models per page: a control that does not apply, and the error line of a control that
+    never had an error, are not in the layout (nor in the Bokeh document); both appear when needed."""
+    from bokeh.document import Document
+
+    d = Demo()
+    boxes = dict(zip(d.controls, d.control_views()))
+    assert [type(o).__name__ for o in boxes["n"].objects] == ["IntInput"] and "n" not in d._error_lines
+    d.controls["model"].value = "b"
+    assert boxes["x"].objects == [] and not boxes["x"].visible
+    d.controls["n"].value = 50  # refused: the error line is built and shown under the control
+    line = d._error_lines["n"]
+    assert boxes["n"].objects[0] is d.controls["n"] and boxes["n"].objects[1] is line and line.visible
+    root = pn.Column(*boxes.values()).get_root(Document())
+    classes = {c for m in root.references() for c in (getattr(m, "css_classes", None) or [])}
+    assert "nl-error-n" in classes and "nl-param-n" in classes
+    assert "nl-param-x" not in classes and "nl-error-model" not in classes
+    d.model = "a"  # x applies again: its widget is back in its box, linked as before
+    assert boxes["x"].objects[0] is d.controls["x"] and boxes["x"].visible
+    d.controls["x"].value = 2.5
+    assert d.x == 2.5
+
+
+def test_help_is_a_plain_text_tooltip_and_lazy_cards_build_once():
+    from bokeh.document import Document
+
+    from nephlab.widgets._base import lazy_card
+
+    d = Demo()
+    model = d.controls["n"].get_root(Document())
+    assert model.description == "levels; allowed: 2 <= n <= 40"  # a str: no Tooltip/HTML models
+    calls = []
+    card = lazy_card("more", lambda: calls.append(1) or [pn.pane.Str("inside")], css_classes=["nl-more"])
+    assert card.collapsed and card.objects == [] and calls == []
+    card.collapsed = False
+    card.collapsed = True
+    card.collapsed = False
+    assert calls == [1] and card[0].object == "inside"
+    assert lazy_card("open", lambda: [pn.pane.Str("x")], collapsed=False).objects[0].object == "x"
+    with pytest.raises(TypeError, match="build must be a callable"):
+        lazy_card("bad", [pn.pane.Str("x")])
+
+
 def test_cross_parameter_errors_are_reported():
     spec = TaskSpec("pair", "pair", (Param("lo", "float", 0.0, "lo"), Param("hi", "float", 1.0, "hi")),
                     check=lambda p: None if p["lo"] < p["hi"] else (_ for _ in ()).throw(

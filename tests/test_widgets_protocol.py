@@ -205,7 +205,11 @@ def test_panel_renders_and_a_drag_in_the_plot_updates_the_work():
     layout = dsg.__panel__()
     assert layout.get_root() is not None
     css = {c for obj in layout.select() for c in (getattr(obj, "css_classes", None) or [])}
-    assert {"nl-work", "nl-protocol-plot", "nl-validate", "nl-protocol-table", "nl-status", "nl-error"} <= css
+    assert {"nl-work", "nl-protocol-plot", "nl-section-langevin", "nl-protocol-table", "nl-status", "nl-error"} <= css
+    assert "nl-validate" not in css  # the Langevin section is built when first opened
+    (card,) = [c for c in layout.select(pn.Card) if "nl-section-langevin" in c.css_classes]
+    card.collapsed = False
+    assert "nl-validate" in {c for obj in card.select() for c in (getattr(obj, "css_classes", None) or [])}
     src = dsg._sources["points"]
     w0 = dsg.work
     data = dict(src.data)

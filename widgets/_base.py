@@ -55,6 +55,7 @@ __all__ = [
     "export_dataset",
     "export_figure",
     "figure_to_rgb",
+    "lazy_card",
     "use_bokeh_backend",
 ]
 
@@ -565,6 +566,44 @@ def defer_plots(layout: Any, keep: int = 1) -> Callable[[], None] | None:
     return restore
 
 
+def lazy_card(title: str, build: Callable[[], Sequence[Any]], **card_kw: Any) -> pn.Card:
+    """A collapsed ``pn.Card`` whose contents ``build()`` makes when it is first opened.
+
+    Rarely used controls (solver options, an advanced section) then send no model with the
+    page: a served page is built, sent and laid out faster. Once built, the contents stay (the
+    card collapses and opens as any card).
+
+    Args:
+        title: the card's header.
+        build: returns the card's objects; called once, on the first opening (or at once when
+            ``collapsed=False`` is passed).
+        **card_kw: further ``pn.Card`` options (``collapsed`` defaults to True).
+
+    Example:
+        >>> card = lazy_card("advanced", lambda: [pn.widgets.FloatInput(name="tol", value=1e-6)])
+        >>> len(card.objects)
+        0
+        >>> card.collapsed = False; card[0].name
+        'tol'
+    """
+    if not callable(build):
+        raise TypeError(f"build must be a callable returning the card's objects, got {type(build).__name__}")
+    card_kw.setdefault("collapsed", True)
+    card = pn.Card(title=title, **card_kw)
+
+    watchers: list[Any] = []
+
+    def fill(*_: Any) -> None:
+        if card.collapsed or not watchers:
+            return
+        card.param.unwatch(watchers.pop())
+        card.objects = list(build())
+
+    watchers.append(card.param.watch(fill, "collapsed"))
+    fill()
+    return card
+
+
 def _session_doc() -> Any:
     """The Bokeh document of the current served session, or None (Jupyter, plain Python)."""
     try:
@@ -665,6 +704,7 @@ class Component(pn.viewable.Viewer):
         self.control_specs: dict[str, tuple[Any, Any]] = {}
         self._control_errors: dict[str, str] = {}
         self._error_lines: dict[str, pn.pane.Str] = {}
+        self._control_boxes: dict[str, list[pn.Column]] = {}
         self._hooked_docs: set[int] = set()
         self.closed = False
 
@@ -800,10 +840,8 @@ class Component(pn.viewable.Viewer):
             p = spec.param(name)
             self.controls[name] = w
             self.control_specs[name] = (spec, p)
-            self._error_lines[name] = pn.pane.Str("", css_classes=["nl-control-error", f"nl-error-{name}"],
-                                                  styles={"color": "#c62828", "font-size": "0.85em"},
-                                                  visible=False, margin=(0, 10))
             w.value = getattr(self, name)
+            w.param.watch(lambda _ev, name=name: self._fill_boxes(name), "visible")
             w.param.watch(lambda ev, name=name, p=p, spec=spec: self._from_widget(name, p, spec, ev.new), "value")
             self.param.watch(lambda ev, w=w: setattr(w, "value", ev.new) if w.value != ev.new else None, name)
             if p.when is not None:
@@ -811,6 +849,30 @@ class Component(pn.viewable.Viewer):
                 self.param.watch(lambda _ev, w=w, p=p, spec=spec: self._sync_visible(w, p, spec), deps)
                 self._sync_visible(w, p, spec)
         return ctl
+
+    def _error_line(self, name: str) -> pn.pane.Str | None:
+        """The error line under control ``name``, built on its first error (a page sends no
+        model for errors that never happen); None for a name without a control."""
+        line = self._error_lines.get(name)
+        if line is None and name in self.controls:
+            line = self._error_lines[name] = pn.pane.Str(
+                "", css_classes=["nl-control-error", f"nl-error-{name}"],
+                styles={"color": "#c62828", "font-size": "0.85em"}, visible=False, margin=(0, 10))
+            self._fill_boxes(name)
+        return line
+
+    def _box_objects(self, name: str) -> list[Any]:
+        w = self.controls[name]
+        if not w.visible:  # a hidden control is built when it applies (fewer models per page)
+            return []
+        line = self._error_lines.get(name)
+        return [w] if line is None else [w, line]
+
+    def _fill_boxes(self, name: str) -> None:
+        objs = self._box_objects(name)
+        for box in self._control_boxes.get(name, ()):
+            if len(box.objects) != len(objs) or any(a is not b for a, b in zip(box.objects, objs)):
+                box.objects = objs
 
     def _sync_visible(self, w: Any, p: Any, spec: Any) -> None:
         values = {n: getattr(self, n) for n in spec.names if n in self.param}
@@ -838,7 +900,7 @@ class Component(pn.viewable.Viewer):
         msg = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         if control is not None:
             self._control_errors[control] = msg
-            line = self._error_lines.get(control)
+            line = self._error_line(control)
             if line is not None:
                 line.object = msg
                 line.visible = True
@@ -861,15 +923,24 @@ class Component(pn.viewable.Viewer):
                 self.status = "idle"
 
     def control_views(self, controls: Mapping[str, Any] | Sequence[str] | None = None) -> list[Any]:
-        """Each control (default: all of :attr:`controls`) above its error line, for :meth:`sidebar`."""
+        """Each control (default: all of :attr:`controls`) above its error line, for :meth:`sidebar`.
+
+        Each view is a box that holds the widget only while the control applies (a hidden
+        control sends no model with the page) and its error line only once it had an error.
+        """
         if controls is None:
             names = list(self.controls)
         elif isinstance(controls, Mapping):
             names = list(controls)
         else:
             names = list(controls)
-        return [pn.Column(self.controls[n], self._error_lines[n], margin=0, visible=self.controls[n].param.visible)
-                for n in names]
+        out = []
+        for n in names:
+            box = pn.Column(*self._box_objects(n), margin=0, visible=self.controls[n].param.visible,
+                            css_classes=[f"nl-control-{n}"])
+            self._control_boxes.setdefault(n, []).append(box)
+            out.append(box)
+        return out
 
     def spec_values(self, spec: Any, **overrides: Any) -> dict[str, Any]:
         """The validated parameters of ``spec`` from this component's params (plus overrides).
@@ -1037,6 +1108,19 @@ class LocalVanilla(pn.template.VanillaTemplate):
     """
 
     _resources = {"css": {}}
+
+    def server_doc(self, doc: Any = None, title: str | None = None, location: Any = True) -> Any:
+        """Panel's ``server_doc`` with the document's model index frozen while the roots are added.
+
+        Bokeh recomputes the set of a document's models (a walk of every root) each time a root
+        is added; the template adds one root per area and a few of its own, so the walks grew
+        with the page's models times the roots. Frozen, the set is computed once at the end.
+        """
+        doc = doc if doc is not None else pn.state.curdoc
+        if doc is None:
+            return super().server_doc(doc, title, location)
+        with doc.models.freeze():
+            return super().server_doc(doc, title, location)
 
 
 def theme_switch() -> pn.pane.HTML:

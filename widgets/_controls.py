@@ -48,12 +48,44 @@ def param_help(p: Any) -> str:
     return text + (f" [{p.units}]" if getattr(p, "units", "") else "")
 
 
+class _TextTooltip:
+    """Mixin: the widget's ``description`` reaches Bokeh as plain text, which BokehJS shows as the
+    native tooltip of the help icon. Panel turns a str description into a ``Tooltip`` model with
+    an ``HTML`` model inside (Markdown rendered on the server), and the browser builds a tooltip
+    view with its own shadow root and stylesheets for each: two models and a view per control."""
+
+    def _process_param_change(self, params: dict[str, Any]) -> dict[str, Any]:
+        text = params.get("description")
+        out = super()._process_param_change(params)  # type: ignore[misc]
+        if isinstance(text, str) and "description" in out:
+            out["description"] = text
+        return out
+
+
+class FloatInput(_TextTooltip, pn.widgets.FloatInput):
+    """``pn.widgets.FloatInput`` with a plain-text tooltip."""
+
+
+class IntInput(_TextTooltip, pn.widgets.IntInput):
+    """``pn.widgets.IntInput`` with a plain-text tooltip."""
+
+
+class Select(_TextTooltip, pn.widgets.Select):
+    """``pn.widgets.Select`` with a plain-text tooltip."""
+
+
+class TextInput(_TextTooltip, pn.widgets.TextInput):
+    """``pn.widgets.TextInput`` with a plain-text tooltip."""
+
+
 def control_for_param(p: Any, value: Any = None, **kwargs: Any) -> pn.widgets.Widget:
     """One Panel widget for the parameter ``p`` (a :class:`nephlab.tasks.Param`).
 
     - ``choices`` -> ``Select`` over the choices;
     - ``float`` -> ``FloatInput``; ``int`` -> ``IntInput`` (step 1);
     - ``str`` -> ``TextInput``; ``bool`` -> ``Checkbox``.
+
+    The tooltip is plain text (the help icon's native tooltip), not a Bokeh ``Tooltip`` model.
 
     Numeric inputs carry no ``start``/``end``: the browser would clamp an out-of-range entry
     silently. The bounds are in the tooltip (:func:`param_help`), and a value outside them is
@@ -78,15 +110,15 @@ def control_for_param(p: Any, value: Any = None, **kwargs: Any) -> pn.widgets.Wi
     common: dict[str, Any] = dict(label=param_label(p), css_classes=css, description=param_help(p))
     common.update(kwargs)
     if p.choices is not None:
-        return pn.widgets.Select(options=list(p.choices), value=v, **common)
+        return Select(options=list(p.choices), value=v, **common)
     if p.type == "float":
-        return pn.widgets.FloatInput(value=float(v), step=_float_step(v), **common)
+        return FloatInput(value=float(v), step=_float_step(v), **common)
     if p.type == "int":
-        return pn.widgets.IntInput(value=int(v), step=1, **common)
+        return IntInput(value=int(v), step=1, **common)
     if p.type == "bool":
         common.pop("description", None)
         return pn.widgets.Checkbox(value=bool(v), **common)
-    return pn.widgets.TextInput(value=str(v), **common)
+    return TextInput(value=str(v), **common)
 
 
 def _float_step(v: float) -> float:

@@ -26,7 +26,7 @@ from nephlab.largedev import (committor_problem, finite_size_curves, markov_clon
 from nephlab.largedev.quantum_jumps import QUANTUM_MODELS
 from nephlab.tasks import get_task
 
-from ._base import Cancelled, Component, Job, _session_doc, export_animation
+from ._base import Cancelled, Component, Job, _session_doc, export_animation, lazy_card
 from ._controls import param_for
 
 __all__ = ["LargeDeviationExplorer", "cloning_result", "committor_path", "committor_result", "scgf_curves",
@@ -379,9 +379,16 @@ class LargeDeviationExplorer(Component):
                 buttons[-1].on_click(lambda _e, fn=fn: fn())
             npaths = pn.widgets.IntInput.from_param(self.param.n_paths, name="paths to draw")
             md = pn.pane.Markdown
-            scgf, clone, com = (self.control_views(c) for c in self._ctl)
-            self._side = [md("**Model and s grid** (task `scgf`)"), *scgf, md("**Cloning** (task `cloning`)"), *clone,
-                          buttons[0], md("**Committor** (task `committor`, Müller–Brown)"), *com, npaths, buttons[1]]
+            # the cloning and committor options (all but the cloning's s) are built when first opened
+            card = dict(width=290, margin=(5, 0))
+            options = [n for n in _CLONE if n != "s"]
+            self._side = [md("**Model and s grid** (task `scgf`)"), *self.control_views(self._ctl[0]),
+                          md("**Cloning** (task `cloning`)"), *self.control_views(["s"]),
+                          lazy_card("cloning options", lambda: self.control_views(options),
+                                    css_classes=["nl-section-cloning"], **card), buttons[0],
+                          md("**Committor** (task `committor`, Müller–Brown)"),
+                          lazy_card("committor options", lambda: [*self.control_views(self._ctl[2]), npaths],
+                                    css_classes=["nl-section-committor"], **card), buttons[1]]
         return self._side
 
     def main(self) -> pn.viewable.Viewable:
@@ -435,5 +442,6 @@ class LargeDeviationExplorer(Component):
             ("θ(s) and I(x)", pn.Column(V["summary"], pn.Row(V["theta"], V["rate"]), V["phase"], exports)),
             ("Cloning", pn.Column(V["clone_summary"], V["clone"])),
             ("Committor and paths", pn.Column(V["committor"], pn.Row(player, path_pick), anims)),
-            sizing_mode="stretch_width")
+            # served: a tab is built when first shown (a notebook gets every tab at once)
+            dynamic=_session_doc() is not None, sizing_mode="stretch_width")
         return V

@@ -17,6 +17,7 @@ W(x, p, t) (MP4 with the ffmpeg binary bundled by ``imageio-ffmpeg``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import tempfile
@@ -33,7 +34,8 @@ from nephlab.quantum._convert import as_density_matrix, as_operator, check_dims
 from nephlab.tasks import get_task
 from nephlab.tasks.lindblad import bloch_ops, inputs, solver_kwargs, stream
 
-from ._base import Component, JobContext, export_animation, export_dataset, export_figure, figure_to_rgb
+from ._base import (Component, JobContext, _session_doc, export_animation, export_dataset, export_figure, figure_to_rgb,
+                    lazy_card)
 from ._controls import param_for
 
 __all__ = ["LindbladExplorer"]
@@ -349,10 +351,10 @@ class LindbladExplorer(Component):
 
     # -- views (Bokeh figures fed by ColumnDataSources: an update sends only new data) ---------
 
-    def _build_views(self) -> dict[str, Any]:
-        from bokeh.core.properties import value
-        from bokeh.models import ColorBar, ColumnDataSource, Label, Legend, LegendItem, LinearColorMapper, Span
-        from bokeh.palettes import Category10_10
+    def _build_views(self, first_only: bool = False) -> dict[str, Any]:
+        """The data sources and the |ρ| figure, and (unless ``first_only``) the other five figures
+        (:meth:`_build_more`)."""
+        from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper
         from bokeh.plotting import figure
 
         opts = dict(sizing_mode="stretch_width", height=300, tools="pan,wheel_zoom,box_zoom,reset,save,hover")
@@ -366,6 +368,18 @@ class LindbladExplorer(Component):
                        y_axis_label="row", **opts)
         f_rho.image(image="image", x=-0.5, y=-0.5, dw="dw", dh="dh", source=src["rho"], color_mapper=mapper)
         f_rho.add_layout(ColorBar(color_mapper=mapper, width=10), "right")
+        V = {"src": src, "mapper": mapper, "rho": f_rho}
+        return V if first_only else self._build_more(V)
+
+    def _build_more(self, V: dict[str, Any]) -> dict[str, Any]:
+        """Add the Hinton, entropy, population, expectation and Bloch figures to the views ``V``."""
+        from bokeh.core.properties import value
+        from bokeh.models import GlyphRenderer, Label, Legend, LegendItem, Line, Span
+        from bokeh.palettes import Category10_10
+        from bokeh.plotting import figure
+
+        opts = dict(sizing_mode="stretch_width", height=300, tools="pan,wheel_zoom,box_zoom,reset,save,hover")
+        src, f_rho = V["src"], V["rho"]
         f_hin = figure(title="Hinton diagram of Re ρ (blue > 0, red < 0)", x_range=f_rho.x_range,
                        y_range=f_rho.y_range, x_axis_label="col", y_axis_label="row", **opts)
         f_hin.rect(x="x", y="y", width="w", height="w", fill_color="color", line_color=None, source=src["hinton"])
@@ -378,7 +392,11 @@ class LindbladExplorer(Component):
         lines: dict[str, list] = {"pops": [], "expect": []}  # one line per column; unused ones hidden
         for key, f, col, n in (("pops", f_pop, "p", _MAX_LINES), ("expect", f_exp, "e", _MAX_EXPECT)):
             for k in range(n):
-                r = f.line("t", f"{col}{k}", source=src[key], color=Category10_10[k % 10], line_width=2, visible=False)
+                # a bare renderer: BokehJS derives the nonselection and muted glyphs ("auto") that
+                # figure.line would send as two more models per line (these lines are never selected)
+                r = GlyphRenderer(data_source=src[key], glyph=Line(x="t", y=f"{col}{k}", line_color=Category10_10[k % 10],
+                                                                   line_width=2), visible=False)
+                f.renderers.append(r)
                 lines[key].append((r, LegendItem(label=value(f"{col}{k}"), renderers=[r], visible=False)))
             f.add_layout(Legend(items=[it for _, it in lines[key]], location="top_right", background_fill_alpha=0.6))
         spans = [Span(location=0.0, dimension="height", line_color="gray", line_dash="dashed") for _ in range(3)]
@@ -396,8 +414,8 @@ class LindbladExplorer(Component):
             f_blo.add_layout(Label(x=u, y=v, text=lab))
         f_blo.line("u", "v", source=src["traj"], color="#2471a3", line_width=2)
         f_blo.scatter("u", "v", source=src["point"], color="#c0392b", size=9)
-        return {"src": src, "mapper": mapper, "spans": spans, "rho": f_rho, "hinton": f_hin, "entropy": f_ent,
-                "populations": f_pop, "expect": f_exp, "bloch": f_blo, "lines": lines}
+        V.update(spans=spans, hinton=f_hin, entropy=f_ent, populations=f_pop, expect=f_exp, bloch=f_blo, lines=lines)
+        return V
 
     @param.depends("n_done", "time_index", watch=True)
     def _refresh(self) -> None:
@@ -412,9 +430,9 @@ class LindbladExplorer(Component):
         xyz = (lambda sel: [D.expect[D.e_names.index(k), sel].real for k in _BLOCH]) if bloch else None
         t_i, a = float(D.times[i]), np.abs(D.states[i])
         d = a.shape[0]
-        if V.get("dim") != d:
-            for f in (V["rho"], V["hinton"]):
-                f.x_range.start, f.x_range.end, f.y_range.start, f.y_range.end = -0.5, d - 0.5, d - 0.5, -0.5
+        if V.get("dim") != d:  # the Hinton diagram shares these ranges
+            f = V["rho"]
+            f.x_range.start, f.x_range.end, f.y_range.start, f.y_range.end = -0.5, d - 0.5, d - 0.5, -0.5
             V["dim"] = d
         V["mapper"].high = max(float(a.max()), 1e-12)
         src["rho"].data = {"image": [a], "dw": [d], "dh": [d]}
@@ -424,13 +442,15 @@ class LindbladExplorer(Component):
         w = np.sqrt(np.abs(rb) / max(np.abs(rb).max(), 1e-300)) * 0.9
         ii, jj = np.nonzero(w > 1e-3)
         src["hinton"].data = {"x": jj, "y": ii, "w": w[ii, jj], "color": np.where(rb[ii, jj] >= 0, "#2471a3", "#c0392b")}
-        V["hinton"].title.text = f"Hinton diagram of Re ρ(t = {t_i:.3g}) (blue > 0, red < 0)" + (
-            f", block {m}x{m}" if m < d else "")
+        more = "bloch" in V  # the five figures after |ρ| (a served page builds them after its first paint)
+        if more:
+            V["hinton"].title.text = f"Hinton diagram of Re ρ(t = {t_i:.3g}) (blue > 0, red < 0)" + (
+                f", block {m}x{m}" if m < d else "")
         if V.get("run") is not D:  # a new run: reset the series, name and show the lines it uses
             V["run"], V["n_sent"] = D, 0
             for key, labels in (("pops", [f"ρ_{k},{k}" for k in range(min(d, _MAX_LINES))]),
                                 ("expect", [f"<{nm}>" for nm in D.e_names[:_MAX_EXPECT]])):
-                for k, (r, item) in enumerate(V["lines"][key]):
+                for k, (r, item) in enumerate(V["lines"][key] if more else ()):
                     r.visible = item.visible = k < len(labels)
                     if k < len(labels):
                         item.label = value(labels[k])  # a text, not a column name
@@ -456,11 +476,13 @@ class LindbladExplorer(Component):
                 else:
                     src[key].stream(c)
             V["n_sent"] = N
-        for sp in V["spans"]:
+        for sp in V.get("spans", ()):
             sp.location = t_i
         u, v = _bloch_proj(*xyz(i)) if bloch else ([], [])
         src["point"].data = {"u": np.atleast_1d(u), "v": np.atleast_1d(v)}
-        V["bloch"].title.text = f"Bloch sphere, t = {t_i:.3g}" if bloch else "Bloch sphere (two-level systems only)"
+        if more:
+            V["bloch"].title.text = (f"Bloch sphere, t = {t_i:.3g}" if bloch else
+                                     "Bloch sphere (two-level systems only)")
         self.push(self._main)
 
     def _wigner_panel(self) -> pn.Column:
@@ -599,7 +621,8 @@ class LindbladExplorer(Component):
         solver = ("dt", "rtol", "atol")
         self._side = [
             pn.GridBox(*self.control_views([k for k in ctl if k not in solver]), ncols=2),
-            pn.Card(*self.control_views(solver), chunk, title="solver options", collapsed=True, width=290),
+            lazy_card("solver options", lambda: [*self.control_views(solver), chunk], width=290,
+                      css_classes=["nl-solver-options"]),
             run, pn.pane.Markdown("**Export**"),
             pn.GridBox(*[self._download(s) for s in (".png", ".svg", ".nc", ".gif", ".mp4")], ncols=3)]
         return self._side
@@ -608,18 +631,39 @@ class LindbladExplorer(Component):
         """The six plots, the time slider and the update counter; the preset's result after first paint."""
         if self._main is not None:
             return self._main
-        V = self._views = self._build_views()
+        # served with one plot first (Component.first_plots): the other five figures are built
+        # after the page reached the browser, not only sent after it (their construction was a
+        # third of the session's CPU before the first response)
+        later = self.first_plots is not None and self.first_plots <= 1 and _session_doc() is not None
+        V = self._views = self._build_views(first_only=later)
         slider = pn.widgets.IntSlider.from_param(self.param.time_index, label="time index", css_classes=["nl-time"],
                                                  sizing_mode="stretch_width")
-        grid = pn.GridBox(*[pn.Column(pn.pane.Bokeh(V[k], sizing_mode="stretch_width"), css_classes=[f"nl-{css}"],
-                                      sizing_mode="stretch_width") for k, css in _PLOTS.items()],
-                          ncols=2, sizing_mode="stretch_width", min_height=900)
+        cells = {k: pn.Column(pn.pane.Bokeh(V[k], sizing_mode="stretch_width") if k in V else
+                              pn.Spacer(height=300, sizing_mode="stretch_width"),
+                              css_classes=[f"nl-{css}"], sizing_mode="stretch_width") for k, css in _PLOTS.items()}
+        grid = pn.GridBox(*cells.values(), ncols=2, sizing_mode="stretch_width", min_height=900)
         self._main = pn.Column(pn.pane.Str(self._counter, css_classes=["nl-updates"]), slider, grid,
                                self._wigner_panel(), sizing_mode="stretch_width", css_classes=["nl-lindblad"])
         self._refresh()
         self._refresh_wigner()
         self.defer(self._first_paint)
+        if later:
+            self.defer(lambda: self._show_more(cells))
         return self._main
+
+    def _show_more(self, cells: dict[str, pn.Column]) -> None:
+        """Build the five figures after |ρ| and put them in their cells (served, after the first paint)."""
+        V = self._views
+        if V is None or "bloch" in V or self.closed:
+            return
+        self._build_more(V)
+        doc = _session_doc()
+        with pn.io.hold(doc) if doc is not None else contextlib.nullcontext():
+            for k, cell in cells.items():
+                if k != "rho":
+                    cell.objects = [pn.pane.Bokeh(V[k], sizing_mode="stretch_width")]
+            V.pop("run", None)  # the next refresh names and shows the run's lines and sends its series
+            self._refresh()
 
     def _on_run(self, *_: Any) -> None:
         try:

@@ -48,7 +48,7 @@ from nephlab.control import (
 )
 from nephlab.tasks import get_task
 
-from ._base import Cancelled, Component, Job, JobContext, _session_doc, holoviews, hv_pane
+from ._base import Cancelled, Component, Job, JobContext, _session_doc, holoviews, hv_pane, lazy_card
 from ._controls import param_for
 
 __all__ = ["LANGEVIN_CHUNKS", "LANGEVIN_PARAMS", "PHYSICS_PARAMS", "ProtocolDesigner", "QUANTUM_PARAMS",
@@ -694,15 +694,25 @@ class ProtocolDesigner(Component):
     def sidebar(self) -> list[Any]:
         points = pn.widgets.IntInput.from_param(self.param.n_points, width=260, css_classes=["nl-param-n_points"])
         # one Column: the template adds each sidebar entry as a document root (cost grows with the count)
+        # the three other tasks' sections are built when first opened: a page sends, and a browser
+        # lays out, only the protocol's controls
+        card = dict(width=290, margin=(5, 0))
         return [pn.Column(
             pn.pane.Markdown("### Protocol (`optimal_protocol`)"), *self.control_views(PHYSICS_PARAMS), points,
-            pn.pane.Markdown("### Langevin validation (`langevin_work`)"), *self.control_views(LANGEVIN_PARAMS),
-            self._button("Validate by Langevin + Jarzynski", "nl-validate", self.validate_langevin),
-            pn.pane.Markdown("### Landau–Zener transfer (`landau_zener`)"), *self.control_views(QUANTUM_PARAMS),
-            self._button("Compute CD and GRAPE pulses", "nl-quantum-run", lambda: self.compute_quantum(background=True)),
-            pn.pane.Markdown("### Neural protocol (`ppo_protocol`)"), *self.control_views(NEURAL_PARAMS),
-            self._button("Train PPO", "nl-train", self.train_neural),
-            self._button("Load pretrained policy", "nl-pretrained", self.load_pretrained),
+            lazy_card("Langevin validation (langevin_work)", lambda: [
+                *self.control_views(LANGEVIN_PARAMS),
+                self._button("Validate by Langevin + Jarzynski", "nl-validate", self.validate_langevin)],
+                css_classes=["nl-section-langevin"], **card),
+            lazy_card("Landau–Zener transfer (landau_zener)", lambda: [
+                *self.control_views(QUANTUM_PARAMS),
+                self._button("Compute CD and GRAPE pulses", "nl-quantum-run",
+                             lambda: self.compute_quantum(background=True))],
+                css_classes=["nl-section-quantum"], **card),
+            lazy_card("Neural protocol (ppo_protocol)", lambda: [
+                *self.control_views(NEURAL_PARAMS),
+                self._button("Train PPO", "nl-train", self.train_neural),
+                self._button("Load pretrained policy", "nl-pretrained", self.load_pretrained)],
+                css_classes=["nl-section-neural"], **card),
             margin=0)]
 
     def main(self) -> pn.viewable.Viewable:

@@ -1,0 +1,149 @@
+"""What one served session of a page costs the server, measured in-process (deterministic counts).
+
+    python benchmarks/session_cost.py                         # every page, 10 sessions each
+    python benchmarks/session_cost.py --pages lindblad,protocol --reps 20
+    python benchmarks/session_cost.py --base /tmp/main-src --rounds 3   # interleaved A/B
+
+For each page it builds sessions the way ``nephlab serve`` does for a visit, without HTTP: a
+Bokeh ``Document`` with a session context (so the page defers its plots and its first
+computation to ``pn.state.onload``, as when served), ``build_page(name)``, the template's
+``server_doc(doc)`` (the models of the page; what the first response waits for) and
+``doc.to_json()`` serialised (what the browser pulls over the websocket). It reports the
+number of Bokeh models in the document, the size of its JSON, and the CPU time (``process_time``)
+of the three steps: the first session of a fresh process and the median of ``--reps`` sessions
+after it. The onload work (deferred plots, first results) and the browser are not included:
+``benchmarks/page_profile.py`` and ``nephlab bench pages`` measure those.
+
+``--base DIR`` also runs the same measurement with ``PYTHONPATH=DIR`` (another revision, same
+venv), alternating the two in fresh processes ``--rounds`` times, and prints each side's median
+over the rounds and the ratio. ``DIR`` holds that revision's ``nephlab/`` with its ``widgets/``
+moved to ``nephlab/widgets`` (the editable install would otherwise import this checkout's)::
+
+    mkdir /tmp/base && git archive main | tar -x -C /tmp/base && mv /tmp/base/widgets /tmp/base/nephlab/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import weakref
+
+PAGES = ("lindblad", "protocol", "largedev", "md", "cluster")
+
+
+def _session_doc(keep: list):
+    from bokeh.document import Document
+    from bokeh.server.contexts import BokehSessionContext
+
+    class _Request:  # what Panel reads from a session's request
+        arguments: dict = {}
+        cookies: dict = {}
+        headers: dict = {}
+        protocol, host, uri, path = "http", "localhost", "/", "/"
+
+    doc = Document()
+    ctx = BokehSessionContext("bench", None, doc)
+    ctx._request = _Request()
+    keep.append(ctx)
+    doc._session_context = weakref.ref(ctx)
+    return doc
+
+
+def measure(pages: list[str], reps: int) -> dict:
+    """``{page: {models, json_bytes, first: {...}, warm: {...}}}`` for this process's nephlab."""
+    import panel as pn
+    from panel.io.state import set_curdoc
+
+    from nephlab.widgets import app
+
+    pn.extension(notifications=False)
+    out = {}
+    for name in pages:
+        rows, keep = [], []
+        for _ in range(reps + 1):
+            t0 = time.process_time()
+            doc = _session_doc(keep)
+            with set_curdoc(doc):
+                page = app.build_page(name)
+                t1 = time.process_time()
+                page.server_doc(doc)
+            t2 = time.process_time()
+            n_json = len(json.dumps(doc.to_json(), default=str))
+            t3 = time.process_time()
+            rows.append({"build_ms": 1e3 * (t1 - t0), "server_doc_ms": 1e3 * (t2 - t1), "to_json_ms": 1e3 * (t3 - t2),
+                         "total_ms": 1e3 * (t3 - t0)})
+            n_models = len(doc.models)
+            keep.clear()
+        warm = {k: statistics.median(r[k] for r in rows[1:]) for k in rows[0]} if reps else {}
+        out[name] = {"models": n_models, "json_bytes": n_json, "first": rows[0], "warm": warm}
+    return out
+
+
+def _child(python: str, pythonpath: str | None, pages: list[str], reps: int) -> dict:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    cmd = [python, os.path.abspath(__file__), "--pages", ",".join(pages), "--reps", str(reps), "--child"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _pages(text: str) -> list[str]:
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    bad = [p for p in names if p not in PAGES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"pages must be a comma-separated subset of {list(PAGES)}, got {text!r}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pages", type=_pages, default=list(PAGES))
+    p.add_argument("--reps", type=int, default=10, help="sessions after the first (default: %(default)s)")
+    p.add_argument("--base", default=None, help="PYTHONPATH of the other revision (a git archive)")
+    p.add_argument("--rounds", type=int, default=3, help="A/B rounds with --base (default: %(default)s)")
+    p.add_argument("--json", default=None)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.reps < 0 or a.rounds < 1:
+        p.error(f"--reps must be >= 0 and --rounds >= 1, got {a.reps}, {a.rounds}")
+    if a.child:
+        print(json.dumps(measure(a.pages, a.reps)))
+        return 0
+    print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    sides = {"this": None} if a.base is None else {"base": a.base, "this": None}
+    runs: dict[str, list[dict]] = {k: [] for k in sides}
+    for r in range(a.rounds if a.base else 1):
+        for side in (sides if r % 2 == 0 else dict(reversed(list(sides.items())))):
+            runs[side].append(_child(sys.executable, sides[side], a.pages, a.reps))
+            print(f"round {r + 1}: {side} done, load average {os.getloadavg()[0]:.2f}", flush=True)
+    print("\n| page | rev | models | JSON kB | first session CPU ms | warm: build | server_doc | to_json | total ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    summary: dict = {}
+    for name in a.pages:
+        for side, res in runs.items():
+            med = {k: statistics.median(x[name]["warm"][k] for x in res) for k in res[0][name]["warm"]}
+            first = statistics.median(x[name]["first"]["total_ms"] for x in res)
+            summary.setdefault(name, {})[side] = {"models": res[0][name]["models"], "json_bytes": res[0][name]["json_bytes"],
+                                                  "first_ms": first, **med}
+            print(f"| /{name} | {side} | {res[0][name]['models']} | {res[0][name]['json_bytes'] / 1e3:.1f} | {first:.0f} | "
+                  f"{med['build_ms']:.0f} | {med['server_doc_ms']:.0f} | {med['to_json_ms']:.0f} | {med['total_ms']:.0f} |")
+        if a.base:
+            s = summary[name]
+            print(f"| /{name} | this / base | {s['this']['models'] / s['base']['models']:.2f} | "
+                  f"{s['this']['json_bytes'] / s['base']['json_bytes']:.2f} | {s['this']['first_ms'] / s['base']['first_ms']:.2f} | "
+                  + " | ".join(f"{s['this'][k] / s['base'][k]:.2f}" for k in ("build_ms", "server_doc_ms", "to_json_ms",
+                                                                               "total_ms")) + " |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"runs": runs, "summary": summary, "load_end": os.getloadavg()[0]}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
