@@ -1,12 +1,13 @@
 """One host BLAS thread for the calling thread, for LAPACK work on small matrices.
 
 OpenBLAS (NumPy's and SciPy's wheels each load their own copy) parallelises a 400 × 400 real
-Schur decomposition badly: its many small level-2 steps synchronise the threads at every
-step, so two threads are no faster than one on an idle 2-core machine and 3-30× slower when
-the cores are taken by other processes (the threads spin while they wait). ``single_thread``
-sets the number of threads of the *calling* thread only (``openblas_set_num_threads_local``,
-OpenBLAS ≥ 0.3.27) for the duration of a ``with`` block and restores it after; other threads
-and other BLAS builds are left alone (then it does nothing).
+Schur decomposition badly: its many small level-2 steps synchronise the threads at every step,
+so two threads did not help on the idle 2-core machine and were 3-30× slower when its cores were
+taken by other processes (the threads spin while they wait; ``benchmarks/RESULTS.md``, issue 14).
+``single_thread`` sets the number of threads of the *calling* thread only
+(``openblas_set_num_threads_local`` of recent OpenBLAS, 0.3.31 in the NumPy and SciPy wheels
+here) for the duration of a ``with`` block and sets it back after; other threads and other BLAS
+builds are left alone (then it does nothing).
 """
 
 from __future__ import annotations
