@@ -73,6 +73,7 @@ from .. import _config  # noqa: F401  (enables float64)
 from .._validate import args_dict, broadcast_batch, real_array, time_grid
 from ._convert import as_density_matrix, as_operator, check_dims, is_qobj, to_jax
 from ._engine import HermitianBasis
+from ._blas import single_thread
 from ._linalg import expm
 from .steadystate import _NULL_TOL, _rate_scale, steadystate
 from .superop import _as_c_ops, _liouvillian_core
@@ -838,7 +839,7 @@ def spectrum(
     ``a_op = a†``, ``b_op = a`` in a frame rotating at ω_L, ω is the detuning from ω_L. Computed
     from the Liouvillian resolvent (``2 Re Tr[A (iω - L)⁻¹ (Bρ_ss - <B>ρ_ss)]``, one real Schur
     decomposition per system, which also gives the steady state, then O(n⁴) per ω by blocked back
-    substitution), not from an FFT; see the module docstring.
+    substitution, on one BLAS thread of the calling thread), not from an FFT; see the module docstring.
 
     Args:
         H: constant Hermitian Hamiltonian (..., n, n), energy units (ħ = 1).
@@ -898,12 +899,13 @@ def spectrum(
     out = np.empty((Hf.shape[0], w.size))
     for k in range(Hf.shape[0]):  # one host LAPACK real Schur decomposition per system
         where = f" at batch index {tuple(int(j) for j in np.unravel_index(k, bshape))}" if bshape else ""
-        T, Z, z = _stationary_schur(Lr[k], float(s[k]), n, where)
-        rho_k = _from_coords(basis, z) if state0 is None else rho[k]
-        Br = Bf[k] @ rho_k
-        b = Br - np.trace(Br) * rho_k  # connected: remove <B> ρ_ss
-        bz = Z.T @ _coords(basis, b)
-        az = Z.T @ duals[k]
-        for j in range(0, w.size, chunk):  # (N, chunk) workspace
-            out[k, j:j + chunk] = _spectrum_core(T, bz, az, w[j:j + chunk])
+        with single_thread():  # threads slow dgees and the back substitution at this size, see _blas
+            T, Z, z = _stationary_schur(Lr[k], float(s[k]), n, where)
+            rho_k = _from_coords(basis, z) if state0 is None else rho[k]
+            Br = Bf[k] @ rho_k
+            b = Br - np.trace(Br) * rho_k  # connected: remove <B> ρ_ss
+            bz = Z.T @ _coords(basis, b)
+            az = Z.T @ duals[k]
+            for j in range(0, w.size, chunk):  # (N, chunk) workspace
+                out[k, j:j + chunk] = _spectrum_core(T, bz, az, w[j:j + chunk])
     return out.reshape(bshape + (w.size,))
