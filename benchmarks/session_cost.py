@@ -54,15 +54,31 @@ def _session_doc(keep: list):
     return doc
 
 
-def measure(pages: list[str], reps: int) -> dict:
-    """``{page: {models, json_bytes, first: {...}, warm: {...}}}`` for this process's nephlab."""
+def measure(pages: list[str], reps: int, prewarm: str = "none") -> dict:
+    """``{page: {models, json_bytes, first: {...}, warm: {...}}}`` for this process's nephlab.
+
+    ``prewarm``: what the process does before the first session, as ``nephlab serve`` would
+    have by the time of a first visit: ``none``; ``import`` (every page's module imported, the
+    warm-up's first step); ``full`` (:func:`~nephlab.widgets.app.warm_pages` run to the end,
+    its CPU seconds reported as ``prewarm_cpu_s``); ``sessions``
+    (:func:`~nephlab.widgets.app.warm_sessions`: one session of each page built and ended).
+    """
     import panel as pn
     from panel.io.state import set_curdoc
 
     from nephlab.widgets import app
 
     pn.extension(notifications=False)
-    out = {}
+    out: dict = {}
+    c0 = time.process_time()
+    if prewarm == "import":
+        for _, target, _ in app.PAGES.values():
+            app._load(target)
+    elif prewarm == "sessions":  # what ``nephlab serve``'s warm-up does first (since h20fresh)
+        app.warm_sessions()
+    elif prewarm == "full":
+        app.warm_pages()
+    prewarm_cpu_s = time.process_time() - c0
     for name in pages:
         rows, keep = [], []
         for _ in range(reps + 1):
@@ -79,16 +95,24 @@ def measure(pages: list[str], reps: int) -> dict:
                          "total_ms": 1e3 * (t3 - t0)})
             n_models = len(doc.models)
             keep.clear()
-        warm = {k: statistics.median(r[k] for r in rows[1:]) for k in rows[0]} if reps else {}
-        out[name] = {"models": n_models, "json_bytes": n_json, "first": rows[0], "warm": warm}
+        warm = {k: statistics.median(r[k] for r in rows[1:]) for k in rows[0]} if reps else dict(rows[0])
+        out[name] = {"models": n_models, "json_bytes": n_json, "first": rows[0], "warm": warm,
+                     "prewarm_cpu_s": prewarm_cpu_s}
     return out
 
 
-def _child(python: str, pythonpath: str | None, pages: list[str], reps: int) -> dict:
+def _child(python: str, pythonpath: str | None, pages: list[str], reps: int, prewarm: str = "none",
+           separate: bool = False) -> dict:
+    if separate:  # one fresh process per page, as ``nephlab bench pages`` starts one server per page
+        out: dict = {}
+        for name in pages:
+            out.update(_child(python, pythonpath, [name], reps, prewarm))
+        return out
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    cmd = [python, os.path.abspath(__file__), "--pages", ",".join(pages), "--reps", str(reps), "--child"]
+    cmd = [python, os.path.abspath(__file__), "--pages", ",".join(pages), "--reps", str(reps), "--prewarm", prewarm,
+           "--child"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -107,20 +131,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=10, help="sessions after the first (default: %(default)s)")
     p.add_argument("--base", default=None, help="PYTHONPATH of the other revision (a git archive)")
     p.add_argument("--rounds", type=int, default=3, help="A/B rounds with --base (default: %(default)s)")
+    p.add_argument("--prewarm", choices=("none", "import", "sessions", "full"), default="none",
+                   help="before the first session: nothing, import every page's module, build one session of "
+                        "each page, or compute the pages' warm-up results (default: %(default)s)")
+    p.add_argument("--separate", action="store_true",
+                   help="one fresh process per page (each page's first session is a fresh process's first)")
     p.add_argument("--json", default=None)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.reps < 0 or a.rounds < 1:
         p.error(f"--reps must be >= 0 and --rounds >= 1, got {a.reps}, {a.rounds}")
     if a.child:
-        print(json.dumps(measure(a.pages, a.reps)))
+        print(json.dumps(measure(a.pages, a.reps, a.prewarm)))
         return 0
     print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
     sides = {"this": None} if a.base is None else {"base": a.base, "this": None}
     runs: dict[str, list[dict]] = {k: [] for k in sides}
     for r in range(a.rounds if a.base else 1):
         for side in (sides if r % 2 == 0 else dict(reversed(list(sides.items())))):
-            runs[side].append(_child(sys.executable, sides[side], a.pages, a.reps))
+            runs[side].append(_child(sys.executable, sides[side], a.pages, a.reps, a.prewarm, a.separate))
             print(f"round {r + 1}: {side} done, load average {os.getloadavg()[0]:.2f}", flush=True)
     print("\n| page | rev | models | JSON kB | first session CPU ms | warm: build | server_doc | to_json | total ms |")
     print("|---|---|---|---|---|---|---|---|---|")
