@@ -60,8 +60,7 @@ def measure(pages: list[str], reps: int, prewarm: str = "none") -> dict:
     ``prewarm``: what the process does before the first session, as ``nephlab serve`` would
     have by the time of a first visit: ``none``; ``import`` (every page's module imported, the
     warm-up's first step); ``full`` (:func:`~nephlab.widgets.app.warm_pages` run to the end,
-    its CPU seconds reported as ``prewarm_cpu_s``); ``sessions``
-    (:func:`~nephlab.widgets.app.warm_sessions`: one session of each page built and ended).
+    its CPU seconds reported as ``prewarm_cpu_s``).
     """
     import panel as pn
     from panel.io.state import set_curdoc
@@ -74,8 +73,6 @@ def measure(pages: list[str], reps: int, prewarm: str = "none") -> dict:
     if prewarm == "import":
         for _, target, _ in app.PAGES.values():
             app._load(target)
-    elif prewarm == "sessions":  # what ``nephlab serve``'s warm-up does first (since h20fresh)
-        app.warm_sessions()
     elif prewarm == "full":
         app.warm_pages()
     prewarm_cpu_s = time.process_time() - c0
@@ -131,9 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=10, help="sessions after the first (default: %(default)s)")
     p.add_argument("--base", default=None, help="PYTHONPATH of the other revision (a git archive)")
     p.add_argument("--rounds", type=int, default=3, help="A/B rounds with --base (default: %(default)s)")
-    p.add_argument("--prewarm", choices=("none", "import", "sessions", "full"), default="none",
-                   help="before the first session: nothing, import every page's module, build one session of "
-                        "each page, or compute the pages' warm-up results (default: %(default)s)")
+    p.add_argument("--prewarm", choices=("none", "import", "full"), default="none",
+                   help="before the first session: nothing, import every page's module, or compute the pages' warm-up results (default: %(default)s)")
     p.add_argument("--separate", action="store_true",
                    help="one fresh process per page (each page's first session is a fresh process's first)")
     p.add_argument("--json", default=None)
