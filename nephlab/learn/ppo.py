@@ -251,13 +251,17 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
 
         def update(carry, i_upd):
             theta, opt_state, obs, st, ep_ret, key = carry
-            params = unravel(theta)
+
+            def forward(x):  # the actor and critic from theta, as in the gradient steps (no flax apply)
+                mean, _ = _mlp_forward(theta, layout[0], x, act)
+                value, _ = _mlp_forward(theta, layout[1], x, act)
+                return mean, theta[layout[2]:layout[2] + mean.shape[-1]], value[..., 0]
 
             def env_step(carry, _):
                 obs, st, ep_ret, key = carry
                 key, k_a, k_e = jax.random.split(key, 3)
                 nobs = net_obs(obs)
-                mean, log_std, value = net.apply(params, nobs)
+                mean, log_std, value = forward(nobs)
                 z = mean + jnp.exp(log_std) * jax.random.normal(k_a, mean.shape, dt)
                 lp = logp(mean, log_std, z)
                 action = template.act_offset + template.act_scale * z.astype(template.act_scale.dtype)
@@ -268,7 +272,7 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
                 return (obs2, st2, jnp.where(done, 0.0, ep_ret), key), tr
 
             (obs, st, ep_ret, key), traj = jax.lax.scan(env_step, (obs, st, ep_ret, key), None, T)
-            _, _, last_val = net.apply(params, net_obs(obs))
+            _, _, last_val = forward(net_obs(obs))
 
             def gae_step(carry, tr):
                 gae, next_val = carry
@@ -278,7 +282,8 @@ def make_train(env: Env, config: PPOConfig, env_params: Any = None, *, n_updates
                 return (gae, tr["value"]), gae
 
             # GAE in float64 (rewards are float64); cast for the loss
-            _, adv = jax.lax.scan(gae_step, (jnp.zeros_like(last_val, jnp.float64), last_val), traj, reverse=True)
+            _, adv = jax.lax.scan(gae_step, (jnp.zeros_like(last_val, jnp.float64), last_val), traj, reverse=True,
+                                  unroll=True)
             targets = adv + traj["value"]
 
             ent_coef = (c.ent_coef * (1.0 - i_upd / n_updates) if c.anneal_ent else jnp.asarray(c.ent_coef)).astype(dt)
@@ -340,13 +345,19 @@ def _layout(params) -> tuple:
     return actor, critic, where["log_std"], tuple(order)
 
 
+_NARROW = 4  # input widths up to this take broadcast / vector-matrix products instead of matrix products
+
+
 def _mlp_forward(theta, layers, x, act):
     """Forward pass of one MLP stored in ``theta``: ``(output, [(input, act_vjp)])``."""
     saved = []
     h = x
     for i, (off, n_in, n_out) in enumerate(layers):
         m = theta[off:off + (n_in + 1) * n_out].reshape(n_in + 1, n_out)
-        y = h @ m[1:] + m[0]
+        if n_in <= _NARROW:  # a few input columns: broadcast products, one kernel with the bias and activation
+            y = m[0] + sum(h[:, k:k + 1] * m[1 + k] for k in range(n_in))
+        else:
+            y = h @ m[1:] + m[0]
         saved.append((h, m))
         if i < len(layers) - 1:
             y, vjp = jax.vjp(act, y)
@@ -362,12 +373,20 @@ def _mlp_backward(saved, delta):
         h, m = saved[i][:2]
         if i < len(saved) - 1:
             delta = saved[i][2](delta)[0]
-        # h.T materialised (the barrier keeps XLA from folding the transpose back into the dot):
-        # XLA's CPU backend runs a product contracting both operands' leading axes through Eigen,
-        # ~1.4x slower at 128x64x64 than a transposed copy and YNNPACK's kernel
-        grads.append(jnp.concatenate([delta.sum(0)[None], jax.lax.optimization_barrier(h.T) @ delta]).reshape(-1))
-        if i > 0:
-            delta = delta @ m[1:].T
+        # thin blocks (one output column, or a few input columns) as vector-matrix products, which
+        # need no transposed copy; otherwise h.T materialised (the barrier keeps XLA from folding
+        # the transpose back into the dot): XLA's CPU backend runs a product contracting both
+        # operands' leading axes through Eigen, ~1.4x slower at 128x64x64 than a transposed copy
+        # and YNNPACK's kernel
+        if delta.shape[-1] == 1:
+            dk = (delta[:, 0] @ h)[:, None]
+        elif h.shape[-1] <= _NARROW:
+            dk = jnp.stack([h[:, k] @ delta for k in range(h.shape[-1])])
+        else:
+            dk = jax.lax.optimization_barrier(h.T) @ delta
+        grads.append(jnp.concatenate([delta.sum(0)[None], dk]).reshape(-1))
+        if i > 0:  # one output column: an outer product, exactly the broadcast product
+            delta = delta * m[1:, 0] if delta.shape[-1] == 1 else delta @ m[1:].T
     return grads[::-1]
 
 
