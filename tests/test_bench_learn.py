@@ -100,3 +100,25 @@ def test_cli_dispatch_and_bad_input(capsys):
     with pytest.raises(SystemExit):
         learn.main(["--n-envs", "0"])
     assert "--n-envs" in capsys.readouterr().err
+
+
+def test_ppo_rows_repeat_interleaved(monkeypatch):
+    """A tiny PPO run in its child process: one first call, then --repeats warm calls driven one by
+    one (as they alternate with SB3's runs); the row reports their median, min and max."""
+    monkeypatch.setattr(learn, "_sb3_available", lambda: False)
+    calls = []
+    warm = learn._PPOChild.warm
+    monkeypatch.setattr(learn._PPOChild, "warm", lambda self: (calls.append(1), warm(self)))
+    res = {}
+
+    def grab(r, markdown=False):
+        res.update(r)
+
+    monkeypatch.setattr(learn, "_print", grab)
+    assert learn.main(["--n-envs", "4", "--horizon", "8", "--repeats", "2", "--ppo-steps", "64", "--no-target",
+                       "--gym-steps", "10"]) == 0
+    assert len(calls) == 2
+    row = next(r for r in res["throughput"] if r["code"] == "nephlab PPO training loop")
+    assert row["env_steps"] == 64 and len(row["runs_s"]) == len(row["runs_cpu_s"]) == 2
+    assert row["min_s"] <= row["median_s"] <= row["max_s"] and row["first_s"] > 0
+    assert row["median_s"] == sum(row["runs_s"]) / 2

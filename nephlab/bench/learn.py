@@ -22,7 +22,11 @@ three codes:
 
 Measured, side by side in one run: (1) environment steps per second (median of ``--repeats``
 warm calls; the first call with compilation separately; PPO: total env steps / train time, first
-call in a fresh process and warm = second call of the same jitted config); (2) time to reach 1 %
+call in a fresh process, then ``--repeats`` warm calls of the same jitted config; SB3: ``--repeats``
+runs of ``model.learn``, each with a fresh model of the same seed; the PPO processes' warm calls and
+SB3's runs alternate, round by round, so that a change in a shared machine's load falls on both;
+the ratios are ratios of medians, and a second table gives the spread of the round-by-round
+ratios); (2) time to reach 1 %
 of W* (nephlab: the ``--ppo-steps`` run, default 10^6 env steps with 64 envs, the configuration
 of ``tests/test_learn_ppo.py``, and the smallest budget of ``--ppo-ladder`` that reaches it, each
 budget a fresh jitted run with its own learning-rate annealing (PPO runs as one ``lax.scan``, so it
@@ -53,6 +57,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -261,8 +266,10 @@ def _gym_raw(n_steps_total: int):
 # nephlab PPO, in a fresh process
 # --------------------------------------------------------------------------------------------
 def _ppo_child(spec_json: str) -> None:
-    """Child process: train nephlab PPO twice (first call with compilation, then warm) and print a
-    JSON line with the times and the learned mean protocol."""
+    """Child process: compile and train nephlab PPO once (the first call), print a ``PPO-FIRST``
+    JSON line, then train again warm for every ``go`` line read from stdin (a ``PPO-WARM`` line
+    with the wall and CPU time of each) and, on ``end``, print a ``PPO-RESULT`` line with the
+    learned mean protocol. The parent interleaves these warm calls with its SB3 runs."""
     t_start = time.perf_counter()
     spec = json.loads(spec_json)
     if spec.get("one_cpu"):  # before JAX's CPU client exists: its thread pool has one thread per CPU
@@ -277,21 +284,66 @@ def _ppo_child(spec_json: str) -> None:
     n_updates = spec["total_steps"] // (cfg.n_envs * N_STEPS)
     train = jax.jit(jax.vmap(make_train(env, cfg, n_updates=n_updates)))  # as in train_ppo
     keys = jax.random.split(jax.random.key(spec["seed"]), 1)
-    times, cpu = [], []
-    for _ in range(1 + spec["repeats"]):
+
+    def call() -> tuple[float, float, Any]:
         t, c = time.perf_counter(), time.process_time()
         params, ret = train(keys)
         jax.block_until_ready(ret)
-        times.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
+        return time.perf_counter() - t, time.process_time() - c, params
+
+    first, _, params = call()
+    print("PPO-FIRST " + json.dumps({"first": first, "import": t_import, "env_steps": n_updates * cfg.n_envs * N_STEPS,
+                                     "process_first": time.perf_counter() - t_start}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "go":
+            break
+        wall, cpu, params = call()
+        print("PPO-WARM " + json.dumps({"wall": wall, "cpu": cpu}), flush=True)
     pol = make_policy(env, seed=0, hidden=cfg.hidden, activation=cfg.activation, init_log_std=cfg.init_log_std)
     pol = pol.replace(params=jax.tree_util.tree_map(lambda x: x[0], params))
     lams = policy_protocol(pol, env, (np.arange(N_STEPS) + 0.5) * TAU / N_STEPS)
-    out = {"first": times[0], "warm": statistics.median(times[1:]) if len(times) > 1 else float("nan"),
-           "warm_cpu": statistics.median(cpu[1:]) if len(cpu) > 1 else float("nan"),
-           "env_steps": n_updates * cfg.n_envs * N_STEPS, "import": t_import,
-           "process_first": time.perf_counter() - t_start - sum(times[1:]), "lams": np.asarray(lams).tolist()}
-    print("PPO-RESULT " + json.dumps(out))
+    print("PPO-RESULT " + json.dumps({"lams": np.asarray(lams).tolist()}), flush=True)
+
+
+class _PPOChild:
+    """A nephlab PPO run in a fresh process (:func:`_ppo_child`), driven call by call: the
+    constructor waits for its first call (compilation included), :meth:`warm` times one warm
+    call, :meth:`finish` returns ``first, warm`` (median), ``warm_cpu`` (median), the lists
+    ``warm_all``/``cpu_all``, ``env_steps``, ``import``, ``process_first`` and ``lams``."""
+
+    def __init__(self, n_envs: int, total_steps: int, seed: int, dtype: str = "float32", one_cpu: bool = False):
+        spec = json.dumps({"n_envs": n_envs, "total_steps": total_steps, "seed": seed, "dtype": dtype,
+                           "one_cpu": one_cpu})
+        self._err = tempfile.TemporaryFile(mode="w+")
+        self._p = subprocess.Popen([sys.executable, "-c", f"from nephlab.bench.learn import _ppo_child; "
+                                    f"_ppo_child({spec!r})"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=self._err, text=True, bufsize=1)
+        self.res: dict = {**self._read("PPO-FIRST "), "warm_all": [], "cpu_all": []}
+
+    def _read(self, tag: str) -> dict:
+        for line in self._p.stdout:
+            if line.startswith(tag):
+                return json.loads(line[len(tag):])
+        self._p.wait()
+        self._err.seek(0)
+        raise RuntimeError(f"nephlab PPO child process failed:\n{self._err.read()[-4000:]}")
+
+    def warm(self) -> None:
+        self._p.stdin.write("go\n")
+        d = self._read("PPO-WARM ")
+        self.res["warm_all"].append(d["wall"])
+        self.res["cpu_all"].append(d["cpu"])
+
+    def finish(self) -> dict:
+        self._p.stdin.write("end\n")
+        self._p.stdin.close()
+        self.res.update(self._read("PPO-RESULT "))
+        self._p.wait()
+        self._err.close()
+        w, c = self.res["warm_all"], self.res["cpu_all"]
+        self.res["warm"] = statistics.median(w) if w else float("nan")
+        self.res["warm_cpu"] = statistics.median(c) if c else float("nan")
+        return self.res
 
 
 def _ppo_ladder_child(spec_json: str) -> None:
@@ -329,21 +381,13 @@ def _ppo_ladder_child(spec_json: str) -> None:
     print("PPO-RESULT " + json.dumps(out))
 
 
-def _run_ppo(n_envs: int, total_steps: int, seed: int, repeats: int, ladder: list | None = None,
-             dtype: str = "float32", one_cpu: bool = False) -> Any:
-    spec = json.dumps({"n_envs": n_envs, "total_steps": total_steps, "seed": seed, "repeats": repeats,
-                       "ladder": ladder, "dtype": dtype, "one_cpu": one_cpu})
-    fn = "_ppo_ladder_child" if ladder else "_ppo_child"
-    code = f"from nephlab.bench.learn import {fn}; {fn}({spec!r})"
-    t = time.perf_counter()
+def _run_ppo_ladder(n_envs: int, seed: int, ladder: list) -> list:
+    spec = json.dumps({"n_envs": n_envs, "seed": seed, "ladder": ladder})
+    code = f"from nephlab.bench.learn import _ppo_ladder_child; _ppo_ladder_child({spec!r})"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t
     for line in out.stdout.splitlines():
         if line.startswith("PPO-RESULT "):
-            d = json.loads(line[len("PPO-RESULT "):])
-            if isinstance(d, dict):
-                d["process_wall"] = wall
-            return d
+            return json.loads(line[len("PPO-RESULT "):])
     raise RuntimeError(f"nephlab PPO child process failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
 
 
@@ -477,7 +521,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-envs", type=int, nargs="+", default=[64, 1024], help="parallel envs (default 64 1024)")
     ap.add_argument("--horizon", type=int, default=800, help="steps per env per raw-stepping call (default 800)")
-    ap.add_argument("--repeats", type=int, default=3, help="warm repeats, median reported (default 3)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="warm repeats, median reported (default 3); the PPO loops' warm calls and SB3's "
+                         "DummyVecEnv runs alternate, round by round")
     ap.add_argument("--ppo-steps", type=int, default=1_000_000,
                     help="env steps of each nephlab PPO run (default 10^6; 0: skip PPO)")
     ap.add_argument("--ppo-ladder", type=int, nargs="*", default=[25_000, 50_000, 100_000, 250_000, 500_000],
@@ -485,6 +531,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                          "none: skip)")
     ap.add_argument("--gym-steps", type=int, default=20_000, help="steps of the single gymnasium env loop")
     ap.add_argument("--sb3-steps", type=int, default=50_000, help="env steps of each SB3 throughput run")
+    ap.add_argument("--sb3-single-repeats", type=int, default=1,
+                    help="runs of the single-env SB3 row (default 1: ~25-45 s each; not in any ratio)")
     ap.add_argument("--sb3-budget", type=int, default=1_000_000, help="SB3 env-step budget for the 1%% target")
     ap.add_argument("--sb3-time-cap", type=float, default=600.0, help="SB3 wall-time cap for the 1%% target (s)")
     ap.add_argument("--torch-threads", type=int, default=1,
@@ -500,8 +548,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print only the markdown tables")
     ap.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     a = ap.parse_args(argv)
-    if min(a.n_envs) < 1 or a.horizon < 1 or a.repeats < 1 or a.ppo_steps < 0:
-        ap.error("--n-envs, --horizon and --repeats must be >= 1 and --ppo-steps >= 0")
+    if min(a.n_envs) < 1 or a.horizon < 1 or a.repeats < 1 or a.sb3_single_repeats < 1 or a.ppo_steps < 0:
+        ap.error("--n-envs, --horizon, --repeats and --sb3-single-repeats must be >= 1 and --ppo-steps >= 0")
 
     load0, t_start = _load(), time.perf_counter()
     mach = _machine()
@@ -513,31 +561,48 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         torch.set_num_threads(a.torch_threads)
     rows: list[dict] = []  # throughput rows
 
-    def add(code, n, steps, first, med, note="", cpu=float("nan")):
+    def add(code, n, steps, first, med, note="", cpu=float("nan"), walls=(), cpus=()):
         rows.append({"code": code, "n_envs": n, "env_steps": steps, "first_s": first, "median_s": med,
+                     "min_s": min(walls, default=float("nan")), "max_s": max(walls, default=float("nan")),
+                     "runs_s": list(walls), "runs_cpu_s": list(cpus),
                      "steps_per_s": steps / med if med == med and med > 0 else float("nan"), "cpu_s": cpu,
                      "steps_per_cpu_s": steps / cpu if cpu == cpu and cpu > 0 else float("nan"), "note": note})
 
+    def add_runs(code, n, steps, first, walls, cpus, note):
+        add(code, n, steps, first, statistics.median(walls), note, statistics.median(cpus), walls, cpus)
+
+    sb3_note_runs = f"torch CPU, {a.torch_threads} thread(s)"
     ppo: dict[int, dict] = {}
     for n in a.n_envs:
         steps = n * a.horizon
         add("nephlab TrapEnv, jit(vmap+scan)", n, steps, *_time(_nephlab_raw(n, a.horizon), a.repeats))
         add("NumPy port, Python loop", n, steps, *_time(_numpy_raw(n, a.horizon), a.repeats))
-        if a.ppo_steps:
-            ppo[n] = d = _run_ppo(n, a.ppo_steps, a.seed, 1)
-            add("nephlab PPO training loop", n, d["env_steps"], d["first"], d["warm"], "first call in a fresh process",
-                d["warm_cpu"])
-            if a.ppo_float64:
-                d64 = _run_ppo(n, a.ppo_steps, a.seed, 1, dtype="float64")
-                add("nephlab PPO training loop, PPOConfig(dtype='float64')", n, d64["env_steps"], d64["first"],
-                    d64["warm"], "first call in a fresh process", d64["warm_cpu"])
-            if a.ppo_one_cpu:
-                d1 = _run_ppo(n, a.ppo_steps, a.seed, 1, one_cpu=True)
-                add("nephlab PPO training loop, one CPU", n, d1["env_steps"], d1["first"], d1["warm"],
-                    "fresh process confined to one CPU (sched_setaffinity)", d1["warm_cpu"])
+        # the PPO variants in fresh processes, each compiled in turn (first call), then their warm calls and
+        # SB3's runs interleaved, round by round, so that a change in the machine's load falls on all alike
+        kinds = [("nephlab PPO training loop", {}, "fresh process, default CPUs")]
+        if a.ppo_float64:
+            kinds.append(("nephlab PPO training loop, PPOConfig(dtype='float64')", {"dtype": "float64"},
+                          "fresh process, default CPUs"))
+        if a.ppo_one_cpu:
+            kinds.append(("nephlab PPO training loop, one CPU", {"one_cpu": True},
+                          "fresh process confined to one CPU (sched_setaffinity)"))
+        children = [(code, _PPOChild(n, a.ppo_steps, a.seed, **kw), note) for code, kw, note in kinds] \
+            if a.ppo_steps else []
+        sb3_runs: list[tuple] = []
+        for _ in range(a.repeats):
+            for _, ch, _ in children:
+                ch.warm()
+            if sb3:
+                sb3_runs.append(_sb3_throughput(n, max(a.sb3_steps, 4 * n * N_STEPS), a.seed))
+        for i, (code, ch, note) in enumerate(children):
+            d = ch.finish()
+            if i == 0:
+                ppo[n] = d
+            add_runs(code, n, d["env_steps"], d["first"], d["warm_all"], d["cpu_all"],
+                     f"{note}; first call incl. compilation, then {a.repeats} warm call(s)")
         if sb3:
-            t, s, c = _sb3_throughput(n, max(a.sb3_steps, 4 * n * N_STEPS), a.seed)
-            add("SB3 PPO learn, DummyVecEnv", n, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)", c)
+            add_runs("SB3 PPO learn, DummyVecEnv", n, sb3_runs[0][1], float("nan"), [r[0] for r in sb3_runs],
+                     [r[2] for r in sb3_runs], f"{a.repeats} run(s) interleaved with nephlab's, {sb3_note_runs}")
         else:
             add("SB3 PPO learn, DummyVecEnv", n, 0, float("nan"), float("nan"), sb3_note)
     if importlib.util.find_spec("gymnasium") is not None:
@@ -545,18 +610,25 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     else:
         add("gymnasium port, Python loop", 1, 0, float("nan"), float("nan"), "n/a (pip install gymnasium)")
     if sb3:
-        t, s, c = _sb3_throughput(1, a.sb3_steps, a.seed)
-        add("SB3 PPO learn, single env", 1, s, float("nan"), t, f"one run, torch CPU, {a.torch_threads} thread(s)", c)
+        runs = [_sb3_throughput(1, a.sb3_steps, a.seed) for _ in range(a.sb3_single_repeats)]
+        add_runs("SB3 PPO learn, single env", 1, runs[0][1], float("nan"), [r[0] for r in runs], [r[2] for r in runs],
+                 f"{a.sb3_single_repeats} run(s), {sb3_note_runs}")
     else:
         add("SB3 PPO learn, single env", 1, 0, float("nan"), float("nan"), sb3_note)
 
-    def sb3_rate(n, col="steps_per_s"):
-        r = [x[col] for x in rows if x["code"].startswith("SB3") and x["n_envs"] == n]
-        return r[0] if r and r[0] == r[0] else float("nan")
+    def sb3_row(n):
+        r = [x for x in rows if x["code"].startswith("SB3") and x["n_envs"] == n]
+        return r[0] if r else None
 
     for r in rows:
-        r["vs_sb3_same_n"] = r["steps_per_s"] / sb3_rate(r["n_envs"])
-        r["vs_sb3_cpu_same_n"] = r["steps_per_cpu_s"] / sb3_rate(r["n_envs"], "steps_per_cpu_s")
+        ref = sb3_row(r["n_envs"])
+        r["vs_sb3_same_n"] = r["steps_per_s"] / ref["steps_per_s"] if ref else float("nan")
+        r["vs_sb3_cpu_same_n"] = r["steps_per_cpu_s"] / ref["steps_per_cpu_s"] if ref else float("nan")
+        if ref and r["code"].startswith("nephlab PPO") and len(ref["runs_s"]) == len(r["runs_s"]) > 0:
+            # round by round (each warm call against the SB3 run right after it): the spread of the ratio
+            for k, col in (("wall", "runs_s"), ("cpu", "runs_cpu_s")):
+                rr = [(r["env_steps"] / x) / (ref["env_steps"] / y) for x, y in zip(r[col], ref[col])]
+                r[f"vs_sb3_{k}_rounds"] = rr
 
     # time to 1 % of W*
     target: list[dict] = []
@@ -573,7 +645,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                        "reached": ok, "work_exact": w, "work_mc": mc, "work_se": se,
                        "note": "time of the whole fixed-budget run (upper bound)"})
     if not a.no_target and a.ppo_ladder:
-        lad = _run_ppo(n_t, 0, a.seed, 1, ladder=a.ppo_ladder)
+        lad = _run_ppo_ladder(n_t, a.seed, a.ppo_ladder)
         e = lad[-1]
         tried = ", ".join(f"{x['budget']}: W={x['work']:.3f}" for x in lad)
         mc, se = numpy_protocol_work(e["lams"], a.eval_traj, seed=a.seed + 1)
@@ -628,16 +700,27 @@ def _print(res: dict, markdown: bool = False) -> None:
         print(f"  cpu {m['cpu']}, {m['cores']} cores; load average (1, 5, 15 min) start {m['load_start']}, "
               f"end {m['load_end']}")
         print("  " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
-    print("| code | n envs | env steps | first call (s) | median (s) | env steps/s | vs SB3 PPO, same n envs "
+    print("| code | n envs | env steps | first call (s) | median (s) | min–max (s) | env steps/s | vs SB3 PPO, same n envs "
           "| CPU time (s) | env steps per CPU-s | vs SB3 by CPU time | note |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in res["throughput"]:
         vs = _f(r["vs_sb3_same_n"]) + "×" if r["vs_sb3_same_n"] == r["vs_sb3_same_n"] else "–"
         vc = r.get("vs_sb3_cpu_same_n", float("nan"))
         vc = _f(vc) + "×" if vc == vc else "–"
-        print(f"| {r['code']} | {r['n_envs']} | {r['env_steps']} | {_f(r['first_s'])} | {_f(r['median_s'])} | "
+        mm = f"{_f(r['min_s'])}–{_f(r['max_s'])}" if r.get("runs_s") else "–"
+        print(f"| {r['code']} | {r['n_envs']} | {r['env_steps']} | {_f(r['first_s'])} | {_f(r['median_s'])} | {mm} | "
               f"{_f(r['steps_per_s'])} | {vs} | {_f(r.get('cpu_s'))} | {_f(r.get('steps_per_cpu_s'))} | {vc} | "
               f"{r['note']} |")
+    paired = [r for r in res["throughput"] if r.get("vs_sb3_wall_rounds")]
+    if paired:
+        print()
+        print("| nephlab PPO vs SB3 PPO (DummyVecEnv, same n envs) | n envs | rounds | wall: ratio of medians "
+              "| wall: per round, min–max | CPU: ratio of medians | CPU: per round, min–max |")
+        print("|---|---|---|---|---|---|---|")
+        for r in paired:
+            w, c = r["vs_sb3_wall_rounds"], r["vs_sb3_cpu_rounds"]
+            print(f"| {r['code']} | {r['n_envs']} | {len(w)} | {_f(r['vs_sb3_same_n'])}× | {_f(min(w))}–{_f(max(w))}× "
+                  f"| {_f(r['vs_sb3_cpu_same_n'])}× | {_f(min(c))}–{_f(max(c))}× |")
     if res["target"]:
         print()
         print(f"| time to 1 % of W* = {p['W_star']:.4f} | time (s) | env steps | reached | exact mean work "
