@@ -319,6 +319,8 @@ def _layout(csr, vals: list, ket: bool, jump: bool) -> dict | Diagonals:
     counts = np.diff(csr.indptr)
     rows = np.repeat(np.arange(n), counts)
     if jump and counts.max(initial=0) <= 1:
+        if np.unique(csr.indices - rows).size == 1 and (dia := _diagonals(csr, vals)) is not None:
+            return dia  # one occupied diagonal (ladder, local loss, projector): L X L† is a slice
         p = np.zeros(n, np.int32)
         p[rows] = csr.indices
         ls = []
@@ -399,17 +401,48 @@ def to_sparse(m, ket: bool = False) -> dict | Diagonals:
     return _single(_layout(csr, [csr.data], ket, False))
 
 
-def to_sparse_jump(m) -> dict:
+def to_sparse_jump(m) -> dict | Diagonals:
     """Sparse data of a jump operator: like :func:`to_sparse`, or, when every row holds at most
-    one nonzero (ladder, projector and local-loss operators), ``{"p": (n,) column of each row,
-    "l": (2, n) its value}``, for which ``L X L†`` is one gather ``l_i conj(l_j) X[p_i, p_j]``.
+    one nonzero, either :class:`Diagonals` with one offset ``o`` when the entries lie on one
+    diagonal (ladder operators of a lattice, local loss, projectors; ``L X L†`` is then the
+    static slice ``l_i conj(l_j) X[i + o, j + o]``), or ``{"p": (n,) column of each row, "l":
+    (2, n) its value}``, for which ``L X L†`` is one gather ``l_i conj(l_j) X[p_i, p_j]``.
+
+    Example:
+        >>> to_sparse_jump(np.diag([1.0, 2.0], 1)).offsets  # a lowering operator
+        (1,)
+        >>> sorted(to_sparse_jump(np.array([[0, 1.0, 0], [0, 0, 0], [1.0, 0, 0]])))  # two diagonals
+        ['l', 'p']
     """
     csr = _canonical(m)
     return _single(_layout(csr, [csr.data], False, True))
 
 
-def sandwich(L: dict, y):
+def _slice_sandwiches(Ls: list[Diagonals], y):
+    """``Σ_k L_k X L_k†`` for single-diagonal jump operators (offset ``o_k``, values ``l_k``):
+    ``l_i conj(l_j) X[i + o_k, j + o_k]``, a static 2-D slice of one zero-padded copy of ``y``
+    (2, n, n) per operator, weighted by the outer product of the diagonal. No barrier between
+    the terms: XLA sums them in one pass over the output (one write instead of one per operator).
+    """
+    n = y.shape[-1]
+    offs = [L.offsets[0] for L in Ls]
+    lo, hi = max(0, -min(offs)), max(0, max(offs))
+    yp = jnp.pad(y, [(0, 0), (lo, hi), (lo, hi)])
+    out = 0.0
+    for L, off in zip(Ls, offs):
+        s = yp[:, lo + off: lo + off + n, lo + off: lo + off + n]
+        lr, li = L.data[0, 0], L.data[1, 0]
+        # w_ij = l_i conj(l_j)
+        wr = lr[:, None] * lr[None, :] + li[:, None] * li[None, :]
+        wi = li[:, None] * lr[None, :] - lr[:, None] * li[None, :]
+        out = out + jnp.stack([wr * s[0] - wi * s[1], wr * s[1] + wi * s[0]])
+    return out
+
+
+def sandwich(L: dict | Diagonals, y):
     """``L X L†`` for jump data from :func:`to_sparse_jump` and real-split ``y`` (2, n, n)."""
+    if isinstance(L, Diagonals):
+        return _slice_sandwiches([L], y)
     if "p" not in L:
         return sparse_lmul(L, adjoint(sparse_lmul(L, adjoint(y))))
     p, lr, li = L["p"], L["l"][0], L["l"][1]
@@ -474,5 +507,9 @@ def sparse_lindblad(a: dict, jumps: list, y, hermitian: bool):
     else:
         z = sparse_lmul(a, y) + adjoint(sparse_lmul(a, adjoint(y)))
     for L in jumps:
-        z = z + sandwich(L, y)
+        if not isinstance(L, Diagonals):
+            z = z + sandwich(L, y)
+    slices = [L for L in jumps if isinstance(L, Diagonals)]
+    if slices:
+        z = z + _slice_sandwiches(slices, y)
     return z
