@@ -3,12 +3,16 @@
 The problem of ``nephlab bench large`` (M coupled Kerr cavities, d = 3, D = 3^M, one ladder
 jump operator per cavity) on the ``format="sparse"`` kernels of :mod:`nephlab.quantum._ops`.
 Each row is one jitted function, timed warm (median of ``--repeat`` calls, each looping the
-component ``--inner`` times inside the compiled program, so that dispatch does not count):
+component 2000/D times inside the compiled program, so that dispatch does not count; the
+component rows are timed in ``--rounds`` interleaved rounds and the best round is reported, as
+the load of a shared machine drifts):
 
 * ``H product``: ``A @ X`` (A = -i H_eff, the layout :func:`_ops.to_sparse` picks);
 * ``z + z†``: the Hermitian completion ``A X + X A†`` from one product;
-* ``jump k``: ``L_k X L_k†`` for one jump operator, and ``all jumps`` for the M of them;
-* ``RHS``: the whole right-hand side (:func:`_ops.sparse_lindblad`);
+* ``jump 0``: ``L_0 X L_0†`` for one jump operator, and ``all jumps`` for the M of them as the
+  right-hand side sums them; ``as gathers``: the same with the one-entry-per-row gather layout
+  that these ladder operators had before they became slices (for comparison);
+* ``RHS``: the whole right-hand side (:func:`_ops.sparse_lindblad`), and with the gathers;
 * ``rk4 step``: one step of the engine's RK4 (4 RHS + stage sums), per RHS;
 * ``tsit5 step``: one accepted tsit5 trial step (:func:`nephlab.quantum._rk.rk_step`: 6 RHS,
   stage sums, error norm, controller), per RHS;
@@ -64,7 +68,20 @@ def _state(n: int) -> jnp.ndarray:
     return _ops.split(rho / np.trace(rho))
 
 
-def profile(M: int, inner: int, repeat: int, call_repeat: int) -> list[tuple[str, float]]:
+def _gather_layout(c) -> dict:
+    """The one-entry-per-row gather layout (``{"p", "l"}``) of a jump operator, which every such
+    operator had before single-diagonal ones became slices: for comparison."""
+    csr = _ops._canonical(c)
+    n = csr.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(csr.indptr))
+    p = np.zeros(n, np.int32)
+    p[rows] = csr.indices
+    lv = np.zeros(n, np.complex128)
+    lv[rows] = csr.data
+    return {"p": jnp.asarray(p), "l": jnp.asarray(_ops._split(lv))}
+
+
+def profile(M: int, inner: int, repeat: int, call_repeat: int, rounds: int) -> list[tuple[str, float]]:
     from nephlab.quantum.mesolve import _assemble_sparse
     from nephlab.quantum.methods import get_method
     from nephlab.quantum.timedep import Term
@@ -79,16 +96,23 @@ def profile(M: int, inner: int, repeat: int, call_repeat: int) -> list[tuple[str
     part = jax.tree_util.tree_map(jnp.asarray, _engine.rhs_arguments(dyn))
     A = _ops.with_values(part["a"], _ops.term_values(part["a"])[0])
     Ls = [_ops.with_values(L, _ops.term_values(L)[0]) for L in part["jumps"]]
-    rows = []
-
-    def row(name, g, ops):
-        rows.append((name, _timed(_looped(g, inner), (ops, y), inner, repeat)))
-
-    row("H product", lambda a, y: _ops.sparse_lmul(a, y), A)
-    row("z + z† (incl. product)", lambda a, y: (lambda z: z + _ops.adjoint(z))(_ops.sparse_lmul(a, y)), A)
-    row("jump 0", lambda L, y: _ops.sandwich(L, y), Ls[0])
-    row(f"all {len(Ls)} jumps", lambda Ls, y: sum(_ops.sandwich(L, y) for L in Ls), Ls)
-    row("RHS", lambda ops, y: _ops.sparse_lindblad(ops[0], ops[1], y, True), (A, Ls))
+    Lg = [_gather_layout(c) for c in c_ops]
+    comps = [
+        ("H product", lambda a, y: _ops.sparse_lmul(a, y), A),
+        ("z + z† (incl. product)", lambda a, y: (lambda z: z + _ops.adjoint(z))(_ops.sparse_lmul(a, y)), A),
+        (f"jump 0 ({type(Ls[0]).__name__})", lambda L, y: _ops.sandwich(L, y), Ls[0]),
+        ("jump 0 as gathers", lambda L, y: _ops.sandwich(L, y), Lg[0]),
+        (f"all {len(Ls)} jumps", lambda Ls, y: _ops.jump_terms(Ls, y), Ls),
+        (f"all {len(Ls)} jumps as gathers", lambda Ls, y: _ops.jump_terms(Ls, y), Lg),
+        ("RHS", lambda ops, y: _ops.sparse_lindblad(ops[0], ops[1], y, True), (A, Ls)),
+        ("RHS, jumps as gathers", lambda ops, y: _ops.sparse_lindblad(ops[0], ops[1], y, True), (A, Lg)),
+    ]
+    fs = [(name, _looped(g, inner), ops) for name, g, ops in comps]
+    best = {name: np.inf for name, _, _ in fs}
+    for _ in range(rounds):  # interleaved: each round times every component once (load drifts)
+        for name, f, ops in fs:
+            best[name] = min(best[name], _timed(f, (ops, y), inner, repeat))
+    rows = list(best.items())
 
     rhs = _engine.make_rhs(st, part)
     h = 0.1
@@ -132,6 +156,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="4,6", help="comma-separated numbers of cavities M (D = 3^M); default 4,6")
     p.add_argument("--repeat", type=int, default=5, help="timed calls per row (median); default 5")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds of the component rows (best round reported); default 3")
     p.add_argument("--call-repeat", type=int, default=3, help="warm mesolve calls per row (median); default 3")
     a = p.parse_args(argv)
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
@@ -139,7 +165,7 @@ def main(argv=None) -> int:
         inner = max(2, 2000 // 3 ** M)  # ~20 ms per timed call at D = 81, 2 products at D = 729
         print(f"\nM = {M} (D = {3 ** M}), {inner} evaluations per timed call, median of {a.repeat}:")
         print("| component | ms |\n|---|---|")
-        for name, t in profile(M, inner, a.repeat, a.call_repeat):
+        for name, t in profile(M, inner, a.repeat, a.call_repeat, a.rounds):
             print(f"| {name} | {t * 1e3:.3f} |", flush=True)
     print(f"\nload average {os.getloadavg()[0]:.2f} at end")
     return 0

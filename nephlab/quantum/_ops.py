@@ -220,6 +220,22 @@ def _shift_vec(v, k: int, n: int):
 # benchmarks/mcsolve_sparse.py): D = 4096 (25 diagonals, ELL w = 24) 0.128 ms per product
 # against 0.503 ms for ELL and 0.158 ms for SciPy's CSR product; D = 16384: 0.68 ms, ELL 2.7 ms,
 # SciPy 0.69 ms. Density matrices keep ELL: there a row gather copies a contiguous row of n numbers.
+# Checked again for the Kerr lattice of ``nephlab bench large`` (benchmarks/rhs_profile.py and
+# variants, 2-core CPU, load 3-4, 2026-12-06): ``A @ ρ`` by diagonals (static row slices of one
+# padded copy, 15 and 23 diagonals) took 0.046 ms at D = 81 and 7.9-8.9 ms at D = 729, against
+# 0.039 ms and 6.2 ms for ELL; gathering from a (n, 2, n) transposed copy of ρ (which saves XLA
+# the transposed copy it makes of each (n, 2, 1, n) gather) was as fast alone and slower inside
+# the right-hand side. The H_eff product is ~40 % of the right-hand side at D = 81 and ~30-50 %
+# at D = 729 once the jumps below are slices.
+#
+# Jump operators whose entries lie on one diagonal (ladder operators of a lattice, local loss,
+# projectors) are :class:`Diagonals` too: ``L ρ L†`` is ``l_i conj(l_j) ρ[i + o, j + o]``, a static
+# 2-D slice of one zero-padded copy of ρ shared by all of them, and the terms are summed without
+# a barrier, in one pass over the output. Before, each was two 1-D gathers (the column gather
+# transposed twice by XLA) with its own barrier: one write of an n×n array per operator. Per
+# right-hand side (M cavities, M jumps; same benchmark): D = 81 0.12 -> 0.067-0.080 ms, the jumps
+# alone 0.067 -> ~0.03 ms; at D = 729 one jump 2.1-2.6 ms either way (memory-bound), the sum of
+# six in one pass within the noise of the loaded box (see benchmarks/RESULTS.md).
 
 ELL_MAX_PADDING = 2.0  # ELL when w·n ≤ this × nnz (+ n): padding at most doubles the work
 ELL_UNROLL = 32  # rows up to this long are unrolled into w fused gathers; longer ones loop (lax.scan)
@@ -506,10 +522,22 @@ def sparse_lindblad(a: dict, jumps: list, y, hermitian: bool):
         z = z + adjoint(z)
     else:
         z = sparse_lmul(a, y) + adjoint(sparse_lmul(a, adjoint(y)))
+    return z + jump_terms(jumps, y) if jumps else z
+
+
+def jump_terms(jumps: list, y):
+    """``Σ_k L_k X L_k†`` for jump data from :func:`to_sparse_jump` (non-empty list) and
+    real-split ``y`` (2, n, n): the single-diagonal operators together in one pass
+    (:func:`_slice_sandwiches`), the others one by one (:func:`sandwich`).
+
+    Example:
+        >>> L = to_sparse_jump(np.diag([1.0, 2.0], 1))
+        >>> np.asarray(jump_terms([L], split(np.diag([0.2, 0.3, 0.5]))))[0].tolist()
+        [[0.3, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    slices = [L for L in jumps if isinstance(L, Diagonals)]
+    out = _slice_sandwiches(slices, y) if slices else None
     for L in jumps:
         if not isinstance(L, Diagonals):
-            z = z + sandwich(L, y)
-    slices = [L for L in jumps if isinstance(L, Diagonals)]
-    if slices:
-        z = z + _slice_sandwiches(slices, y)
-    return z
+            out = sandwich(L, y) if out is None else out + sandwich(L, y)
+    return out
