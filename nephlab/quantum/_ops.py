@@ -199,10 +199,12 @@ def _shift_vec(v, k: int, n: int):
 # * ELL (rows padded to the longest row, ``w`` entries each): ``{"ev": (2, w, n) real-split
 #   values, "ec": (w, n) columns}`` (padding: value 0, column 0). ``A @ X`` is a sum of ``w``
 #   row gathers ``X[ec[k], :]`` scaled by ``ev[:, k]``: O(w n²) work, no temporary beyond one
-#   gathered copy of X, and XLA fuses each gather with its multiply-add. This is the layout of
+#   gathered copy of X (in the compiled program, jax 0.10 CPU: each gather is written as an
+#   (n, 2, 1, n) array, copied transposed, then fused into the multiply-add). This is the layout of
 #   lattice operators, whose rows hold about the same number of entries. Measured at D = 729 (the
 #   6-cavity Kerr lattice, nnz = 9800, w = 23, 2-core CPU): 11 ms per product, against 113 ms for
-#   the coordinate layout below and 8 ms for SciPy's CSR product.
+#   the coordinate layout below and 8 ms for SciPy's CSR product (5.1-6.2 ms in the loops of
+#   benchmarks/rhs_profile.py, 2026-12-06, load 2-5).
 # * COO (``{"v": (2, nnz) values, "r": (nnz,) rows, "c": (nnz,) columns}`` in row order), for
 #   operators with a few long rows, where padding would waste work: ``A @ X`` gathers the rows
 #   ``X[c, :]``, scales them and sums them into their rows with a sorted segment sum: O(nnz n)
@@ -225,17 +227,17 @@ def _shift_vec(v, k: int, n: int):
 # padded copy, 15 and 23 diagonals) took 0.046 ms at D = 81 and 7.9-8.9 ms at D = 729, against
 # 0.039 ms and 6.2 ms for ELL; gathering from a (n, 2, n) transposed copy of ρ (which saves XLA
 # the transposed copy it makes of each (n, 2, 1, n) gather) was as fast alone and slower inside
-# the right-hand side. The H_eff product is ~40 % of the right-hand side at D = 81 and ~30-50 %
-# at D = 729 once the jumps below are slices.
+# the right-hand side. So the H_eff product stays ELL (see benchmarks/RESULTS.md, issue 15,
+# 2026-12-06 16:24 UTC, for the whole profile).
 #
 # Jump operators whose entries lie on one diagonal (ladder operators of a lattice, local loss,
 # projectors) are :class:`Diagonals` too: ``L ρ L†`` is ``l_i conj(l_j) ρ[i + o, j + o]``, a static
 # 2-D slice of one zero-padded copy of ρ shared by all of them, and the terms are summed without
 # a barrier, in one pass over the output. Before, each was two 1-D gathers (the column gather
-# transposed twice by XLA) with its own barrier: one write of an n×n array per operator. Per
-# right-hand side (M cavities, M jumps; same benchmark): D = 81 0.12 -> 0.067-0.080 ms, the jumps
-# alone 0.067 -> ~0.03 ms; at D = 729 one jump 2.1-2.6 ms either way (memory-bound), the sum of
-# six in one pass within the noise of the loaded box (see benchmarks/RESULTS.md).
+# transposed twice by XLA) with its own barrier: one write of an n×n array per operator.
+# benchmarks/rhs_profile.py, slices against gathers in one process (load 4.1): D = 81, 4 jumps
+# 0.040 ms against 0.086, the whole right-hand side 0.140 against 0.265; D = 729 (load 7) even,
+# one jump 2.1-2.6 ms either way on a quieter box (memory-bound: each reads and writes ρ once).
 
 ELL_MAX_PADDING = 2.0  # ELL when w·n ≤ this × nnz (+ n): padding at most doubles the work
 ELL_UNROLL = 32  # rows up to this long are unrolled into w fused gathers; longer ones loop (lax.scan)
