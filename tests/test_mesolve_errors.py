@@ -176,6 +176,29 @@ def test_rho0_not_psd():
         mesolve(SZ, bad, TL, normalize=True)  # normalize fixes the trace only
 
 
+def test_positivity_check_agrees_with_the_eigenvalues_on_every_path():
+    """The positivity check of rho0 (diagonal shortcut, Cholesky certificate, eigenvalues on
+    failure) refuses exactly the states whose smallest eigenvalue is below -tol (1e-9)."""
+    from nephlab.quantum._convert import as_density_matrix, smallest_eigenvalue_below
+
+    rng = np.random.default_rng(7)
+    n = 30
+    U = np.linalg.qr(rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n)))[0]
+    for lam_min in (0.0, -5e-10, -2e-9, -0.1):
+        lam = np.concatenate([[lam_min], rng.uniform(0.0, 1.0, n - 1)])
+        lam[1:] *= (1.0 - lam_min) / lam[1:].sum()  # trace 1
+        for rho in (np.diag(lam).astype(complex), U @ np.diag(lam) @ U.conj().T):
+            rho = 0.5 * (rho + rho.conj().T)
+            got = smallest_eigenvalue_below(rho, -1e-9)
+            if lam_min < -1e-9:
+                assert got is not None and abs(got - lam_min) < 1e-12
+                with raises(ValueError, r"rho0", r"positive semidefinite"):
+                    as_density_matrix(rho)
+            else:
+                assert got is None
+                np.testing.assert_array_equal(as_density_matrix(rho), rho)
+
+
 def test_rho0_not_hermitian():
     bad = np.array([[0.5, 0.5], [0.1, 0.5]], complex)
     with raises(ValueError, r"rho0", r"Hermitian"):

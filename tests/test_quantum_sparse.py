@@ -216,7 +216,9 @@ def test_peak_memory_of_a_d729_run_stays_below_1gb():
 
 def test_both_sparse_layouts_apply_the_operator_exactly():
     """ELL (rows of similar length: lattice operators) and COO (a few long rows) give A @ X and the
-    full right-hand side A X + X A† + L X L† exactly (against SciPy's CSR products)."""
+    full right-hand side A X + X A† + Σ L X L† exactly (against SciPy's CSR products), with jump
+    operators in the slice, gather and ELL layouts together."""
+    import jax
     import jax.numpy as jnp
     import scipy.sparse as sp
 
@@ -230,14 +232,22 @@ def test_both_sparse_layouts_apply_the_operator_exactly():
     coo = coo.tocsr()
     X = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
     y = jnp.asarray(np.stack([X.real, X.imag]))
-    L = sp.csr_matrix(np.diag(rng.normal(size=n - 1), 1) + 0j)  # one entry per row: the gather path
+    # jump operators in each of their layouts: one diagonal above and one below the main one
+    # (static slices), one entry per row on several diagonals (the gather path), general (ELL)
+    up = sp.csr_matrix(np.diag(rng.normal(size=n - 1) + 1j * rng.normal(size=n - 1), 1))
+    down = sp.csr_matrix(np.diag(rng.normal(size=n - 3), -3) * (1 - 0.5j))
+    perm = sp.csr_matrix((rng.normal(size=n) + 0j, (np.arange(n), rng.permutation(n))), shape=(n, n))
+    Ls = [up, down, perm, ell]
+    jumps = [_ops.to_sparse_jump(L) for L in Ls]
+    assert [type(j).__name__ for j in jumps] == ["Diagonals", "Diagonals", "dict", "dict"]
+    assert "p" in jumps[2] and "ec" in jumps[3]
     for m, layout in ((ell, "ec"), (coo, "r")):
         data = _ops.to_sparse(m)
         assert layout in data
         z = np.asarray(_ops.sparse_lmul(data, y))
         np.testing.assert_allclose(z[0] + 1j * z[1], m @ X, atol=1e-12)
-        r = np.asarray(_ops.sparse_lindblad(data, [_ops.to_sparse_jump(L)], y, hermitian=False))
-        want = m @ X + X @ m.conj().T + L @ X @ L.conj().T
+        r = np.asarray(jax.jit(_ops.sparse_lindblad, static_argnums=3)(data, jumps, y, False))
+        want = m @ X + X @ m.conj().T + sum(L @ X @ L.conj().T for L in Ls)
         np.testing.assert_allclose(r[0] + 1j * r[1], want, atol=1e-12)
     assert _ops.gathered_rows(ell) == n and _ops.gathered_rows(coo) == coo.nnz
 

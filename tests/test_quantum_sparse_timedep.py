@@ -94,7 +94,8 @@ def rel_err(x, ref) -> float:
 @pytest.mark.parametrize("ket", [False, True])
 def test_sparse_sum_combines_terms_on_the_union_pattern(ket):
     """``Σ_j c_j O_j`` from the stored layout equals the CSR sum, applied to a random state, for
-    ELL (density matrices), diagonals (kets) and the one-entry-per-row jump layout."""
+    ELL (density matrices), diagonals (kets) and the one-diagonal jump layout (``L X L†`` for
+    density matrices, ``L ψ`` for kets)."""
     H, c, _, _, (H0, X0, X1, c_ops) = driven_lattice(3)
     rng = np.random.default_rng(0)
     coef = rng.normal(size=3) + 1j * rng.normal(size=3)
@@ -107,8 +108,14 @@ def test_sparse_sum_combines_terms_on_the_union_pattern(ket):
     x = rng.normal(size=(27, 1 if ket else 27)) + 1j * rng.normal(size=(27, 1 if ket else 27))
     got = np.asarray(_ops.lmul("sparse", (), A, _ops.split(x)))
     np.testing.assert_allclose(got[0] + 1j * got[1], want @ x, rtol=0, atol=1e-12)
-    jump = _ops.sparse_sum([c_ops[2], 2.0 * c_ops[2]], jump=True)
-    assert "p" in jump  # one entry per row: the gather layout, with two value arrays
+    # a ladder operator occupies one diagonal: the slice layout, with two value arrays
+    jump = _ops.sparse_sum([c_ops[2], 2.0j * c_ops[2]], jump=True)
+    assert isinstance(jump, _ops.Diagonals) and len(jump.offsets) == 1
+    jv = sum(complex(ci) * (v[0] + 1j * v[1]) for ci, v in zip(coef, _ops.term_values(jump)))
+    L = _ops.with_values(jump, np.stack([jv.real, jv.imag]))
+    Lc = coef[0] * c_ops[2] + 2.0j * coef[1] * c_ops[2]
+    got = np.asarray(_ops.lmul("sparse", (), L, _ops.split(x)) if ket else _ops.sandwich(L, _ops.split(x)))
+    np.testing.assert_allclose(got[0] + 1j * got[1], Lc @ x if ket else Lc @ x @ Lc.conj().T, rtol=0, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -348,10 +348,12 @@ def rk4_step(st: Structure, dyn) -> Callable:
     rhs = make_rhs(st, dyn)
 
     def step(y, t, h):
+        # stage inputs computed once and kept, as in the adaptive methods (_rk.rk_step): on the
+        # sparse format (D = 81, benchmarks/rhs_profile.py) unpinned ones cost ~1.5x per RHS
         k1 = rhs(t, y)
-        k2 = rhs(t + 0.5 * h, y + 0.5 * h * k1)
-        k3 = rhs(t + 0.5 * h, y + 0.5 * h * k2)
-        k4 = rhs(t + h, y + h * k3)
+        k2 = rhs(t + 0.5 * h, materialize(y + 0.5 * h * k1))
+        k3 = rhs(t + 0.5 * h, materialize(y + 0.5 * h * k2))
+        k4 = rhs(t + h, materialize(y + h * k3))
         return y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
     return step

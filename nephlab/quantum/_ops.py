@@ -199,10 +199,12 @@ def _shift_vec(v, k: int, n: int):
 # * ELL (rows padded to the longest row, ``w`` entries each): ``{"ev": (2, w, n) real-split
 #   values, "ec": (w, n) columns}`` (padding: value 0, column 0). ``A @ X`` is a sum of ``w``
 #   row gathers ``X[ec[k], :]`` scaled by ``ev[:, k]``: O(w n²) work, no temporary beyond one
-#   gathered copy of X, and XLA fuses each gather with its multiply-add. This is the layout of
+#   gathered copy of X (in the compiled program, jax 0.10 CPU: each gather is written as an
+#   (n, 2, 1, n) array, copied transposed, then fused into the multiply-add). This is the layout of
 #   lattice operators, whose rows hold about the same number of entries. Measured at D = 729 (the
 #   6-cavity Kerr lattice, nnz = 9800, w = 23, 2-core CPU): 11 ms per product, against 113 ms for
-#   the coordinate layout below and 8 ms for SciPy's CSR product.
+#   the coordinate layout below and 8 ms for SciPy's CSR product (5.1-6.2 ms in the loops of
+#   benchmarks/rhs_profile.py, 2026-12-06, load 2-5).
 # * COO (``{"v": (2, nnz) values, "r": (nnz,) rows, "c": (nnz,) columns}`` in row order), for
 #   operators with a few long rows, where padding would waste work: ``A @ X`` gathers the rows
 #   ``X[c, :]``, scales them and sums them into their rows with a sorted segment sum: O(nnz n)
@@ -220,6 +222,22 @@ def _shift_vec(v, k: int, n: int):
 # benchmarks/mcsolve_sparse.py): D = 4096 (25 diagonals, ELL w = 24) 0.128 ms per product
 # against 0.503 ms for ELL and 0.158 ms for SciPy's CSR product; D = 16384: 0.68 ms, ELL 2.7 ms,
 # SciPy 0.69 ms. Density matrices keep ELL: there a row gather copies a contiguous row of n numbers.
+# Checked again for the Kerr lattice of ``nephlab bench large`` (benchmarks/rhs_profile.py and
+# variants, 2-core CPU, load 3-4, 2026-12-06): ``A @ ρ`` by diagonals (static row slices of one
+# padded copy, 15 and 23 diagonals) took 0.046 ms at D = 81 and 7.9-8.9 ms at D = 729, against
+# 0.039 ms and 6.2 ms for ELL; gathering from a (n, 2, n) transposed copy of ρ (which saves XLA
+# the transposed copy it makes of each (n, 2, 1, n) gather) was as fast alone and slower inside
+# the right-hand side. So the H_eff product stays ELL (see benchmarks/RESULTS.md, issue 15,
+# 2026-12-06 16:24 UTC, for the whole profile).
+#
+# Jump operators whose entries lie on one diagonal (ladder operators of a lattice, local loss,
+# projectors) are :class:`Diagonals` too: ``L ρ L†`` is ``l_i conj(l_j) ρ[i + o, j + o]``, a static
+# 2-D slice of one zero-padded copy of ρ shared by all of them, and the terms are summed without
+# a barrier, in one pass over the output. Before, each was two 1-D gathers (the column gather
+# transposed twice by XLA) with its own barrier: one write of an n×n array per operator.
+# benchmarks/rhs_profile.py, slices against gathers in one process (load 4.1): D = 81, 4 jumps
+# 0.040 ms against 0.086, the whole right-hand side 0.140 against 0.265; D = 729 (load 7) even,
+# one jump 2.1-2.6 ms either way on a quieter box (memory-bound: each reads and writes ρ once).
 
 ELL_MAX_PADDING = 2.0  # ELL when w·n ≤ this × nnz (+ n): padding at most doubles the work
 ELL_UNROLL = 32  # rows up to this long are unrolled into w fused gathers; longer ones loop (lax.scan)
@@ -319,6 +337,8 @@ def _layout(csr, vals: list, ket: bool, jump: bool) -> dict | Diagonals:
     counts = np.diff(csr.indptr)
     rows = np.repeat(np.arange(n), counts)
     if jump and counts.max(initial=0) <= 1:
+        if np.unique(csr.indices - rows).size == 1 and (dia := _diagonals(csr, vals)) is not None:
+            return dia  # one occupied diagonal (ladder, local loss, projector): L X L† is a slice
         p = np.zeros(n, np.int32)
         p[rows] = csr.indices
         ls = []
@@ -399,17 +419,48 @@ def to_sparse(m, ket: bool = False) -> dict | Diagonals:
     return _single(_layout(csr, [csr.data], ket, False))
 
 
-def to_sparse_jump(m) -> dict:
+def to_sparse_jump(m) -> dict | Diagonals:
     """Sparse data of a jump operator: like :func:`to_sparse`, or, when every row holds at most
-    one nonzero (ladder, projector and local-loss operators), ``{"p": (n,) column of each row,
-    "l": (2, n) its value}``, for which ``L X L†`` is one gather ``l_i conj(l_j) X[p_i, p_j]``.
+    one nonzero, either :class:`Diagonals` with one offset ``o`` when the entries lie on one
+    diagonal (ladder operators of a lattice, local loss, projectors; ``L X L†`` is then the
+    static slice ``l_i conj(l_j) X[i + o, j + o]``), or ``{"p": (n,) column of each row, "l":
+    (2, n) its value}``, for which ``L X L†`` is one gather ``l_i conj(l_j) X[p_i, p_j]``.
+
+    Example:
+        >>> to_sparse_jump(np.diag([1.0, 2.0], 1)).offsets  # a lowering operator
+        (1,)
+        >>> sorted(to_sparse_jump(np.array([[0, 1.0, 0], [0, 0, 0], [1.0, 0, 0]])))  # two diagonals
+        ['l', 'p']
     """
     csr = _canonical(m)
     return _single(_layout(csr, [csr.data], False, True))
 
 
-def sandwich(L: dict, y):
+def _slice_sandwiches(Ls: list[Diagonals], y):
+    """``Σ_k L_k X L_k†`` for single-diagonal jump operators (offset ``o_k``, values ``l_k``):
+    ``l_i conj(l_j) X[i + o_k, j + o_k]``, a static 2-D slice of one zero-padded copy of ``y``
+    (2, n, n) per operator, weighted by the outer product of the diagonal. No barrier between
+    the terms: XLA sums them in one pass over the output (one write instead of one per operator).
+    """
+    n = y.shape[-1]
+    offs = [L.offsets[0] for L in Ls]
+    lo, hi = max(0, -min(offs)), max(0, max(offs))
+    yp = jnp.pad(y, [(0, 0), (lo, hi), (lo, hi)])
+    out = 0.0
+    for L, off in zip(Ls, offs):
+        s = yp[:, lo + off: lo + off + n, lo + off: lo + off + n]
+        lr, li = L.data[0, 0], L.data[1, 0]
+        # w_ij = l_i conj(l_j)
+        wr = lr[:, None] * lr[None, :] + li[:, None] * li[None, :]
+        wi = li[:, None] * lr[None, :] - lr[:, None] * li[None, :]
+        out = out + jnp.stack([wr * s[0] - wi * s[1], wr * s[1] + wi * s[0]])
+    return out
+
+
+def sandwich(L: dict | Diagonals, y):
     """``L X L†`` for jump data from :func:`to_sparse_jump` and real-split ``y`` (2, n, n)."""
+    if isinstance(L, Diagonals):
+        return _slice_sandwiches([L], y)
     if "p" not in L:
         return sparse_lmul(L, adjoint(sparse_lmul(L, adjoint(y))))
     p, lr, li = L["p"], L["l"][0], L["l"][1]
@@ -473,6 +524,22 @@ def sparse_lindblad(a: dict, jumps: list, y, hermitian: bool):
         z = z + adjoint(z)
     else:
         z = sparse_lmul(a, y) + adjoint(sparse_lmul(a, adjoint(y)))
+    return z + jump_terms(jumps, y) if jumps else z
+
+
+def jump_terms(jumps: list, y):
+    """``Σ_k L_k X L_k†`` for jump data from :func:`to_sparse_jump` (non-empty list) and
+    real-split ``y`` (2, n, n): the single-diagonal operators together in one pass
+    (:func:`_slice_sandwiches`), the others one by one (:func:`sandwich`).
+
+    Example:
+        >>> L = to_sparse_jump(np.diag([1.0, 2.0], 1))
+        >>> np.asarray(jump_terms([L], split(np.diag([0.2, 0.3, 0.5]))))[0].tolist()
+        [[0.3, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    slices = [L for L in jumps if isinstance(L, Diagonals)]
+    out = _slice_sandwiches(slices, y) if slices else None
     for L in jumps:
-        z = z + sandwich(L, y)
-    return z
+        if not isinstance(L, Diagonals):
+            out = sandwich(L, y) if out is None else out + sandwich(L, y)
+    return out

@@ -232,13 +232,16 @@ def mesolve(
     batch_shape = _broadcast_batches(rho, h_terms, c_parsed)
     n_batch = int(np.prod(batch_shape)) if batch_shape else 1
     uniform = _is_uniform(tl)
+    splines: list = []
+    # the sparse generator (L†L products in SciPy) is built once, for the sizes and the assembly
+    generator = _sparse_generator(h_terms, c_parsed, splines) if use_sparse else None
     problem = Problem(
         n=n, batch=n_batch, n_times=len(tl), n_c_ops=len(c_parsed), n_eops=len(e_list),
         store_states=bool(store_states), uniform=uniform,
         h_batched=any(t.op.ndim > 2 for t in h_terms), c_ops_batched=any(t.op.ndim > 2 for ts in c_parsed for t in ts),
         time_dependent_h=time_dep_h, time_dependent_c_ops=time_dep_c, callable_h=h_callable is not None,
         rtol=keywords.get("rtol"),
-        **(_sparse_sizes(h_terms, c_parsed) if use_sparse else _dense_nnz(h_terms, c_parsed, n)),
+        **(_sparse_sizes(h_terms, c_parsed, generator) if use_sparse else _dense_nnz(h_terms, c_parsed, n)),
     )
     if meth is None:
         meth = auto_method(problem)
@@ -254,9 +257,10 @@ def mesolve(
     _check_memory(meth, problem)
 
     device = _config.device()
-    splines: list = []
-    assemble = _assemble_sparse if use_sparse else _ASSEMBLE[meth.operator_form]
-    st, dyn = assemble(meth.static(), n, h_terms, h_callable, c_parsed, rho, splines)
+    if use_sparse:
+        st, dyn = _assemble_sparse(meth.static(), n, h_terms, h_callable, c_parsed, rho, splines, generator=generator)
+    else:
+        st, dyn = _ASSEMBLE[meth.operator_form](meth.static(), n, h_terms, h_callable, c_parsed, rho, splines)
     st = _replace(st, n_eops=len(e_list), store_states=bool(store_states), uniform=uniform if meth.uniform_grid else True,
                   progress=bool(progress))
     # Plain NumPy leaves: the jitted call moves them to the device in one go (creating a JAX
@@ -804,8 +808,10 @@ def _sparse_generator(h_terms, c_parsed, splines: list) -> tuple[list, list, lis
     return a_terms, jump_specs, jump_ops
 
 
-def _sparse_sizes(h_terms, c_parsed) -> dict:
-    a_terms, _, jump_ops = _sparse_generator(h_terms, c_parsed, [])
+def _sparse_sizes(h_terms, c_parsed, generator: tuple | None = None) -> dict:
+    """Sizes of the sparse format for the memory estimate; ``generator``: what
+    :func:`_sparse_generator` returned for these operators, if already built."""
+    a_terms, _, jump_ops = generator or _sparse_generator(h_terms, c_parsed, [])
     groups = [[op for _, op in a_terms]] + jump_ops
     pats = [_ops.union_pattern(ops) for ops in groups]
     nnz = sum(p.nnz * len(ops) for p, ops in zip(pats, groups))  # one value array per term on its union pattern
@@ -823,14 +829,16 @@ def _dense_nnz(h_terms, c_parsed, n: int) -> dict:
                                            [(Term(sp.csr_matrix(ts[0].op)),) for ts in c_parsed]).items() if k != "fmt"}
 
 
-def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines, ket: bool = False):
+def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines, ket: bool = False,
+                     generator: tuple | None = None):
     """Structure and data of the sparse format; ``ket``: ``rho`` is a ket (2, n, 1) column
-    (mcsolve), whose products favour the diagonal layout (see :mod:`._ops`).
+    (mcsolve), whose products favour the diagonal layout (see :mod:`._ops`); ``generator``:
+    what :func:`_sparse_generator` returned for these operators with ``splines``, if built.
 
     ``A(t) = -i H(t) - ½ Σ L(t)†L(t)`` is stored as one layout of its terms' union pattern with
     per-term values, and so is each collapse operator (:func:`._ops.sparse_sum`): the right-hand
     side combines the values at each stage (O(J nnz)) and applies one product per operator."""
-    a_terms, jump_specs, jump_ops = _sparse_generator(h_terms, c_parsed, splines)
+    a_terms, jump_specs, jump_ops = generator or _sparse_generator(h_terms, c_parsed, splines)
     herm = bool(np.array_equal(rho, np.conj(np.swapaxes(rho, -1, -2))))
     st = _engine.Structure(
         n=n, method=meth, fmt="sparse", a_offsets=(), a_coeffs=tuple(s for s, _ in a_terms),
