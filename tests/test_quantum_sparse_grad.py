@@ -152,6 +152,27 @@ def test_jacfwd_and_vmap_over_args_equal_loop():
     np.testing.assert_allclose(jf, _cavity_grad("sparse", "tsit5", "checkpoint"), rtol=0, atol=1e-8)
 
 
+def _amp(t, args):
+    return args["F"]
+
+
+def _rate(t, args):
+    return jnp.sqrt(args["g"])
+
+
+def test_qobj_operators_and_no_eops():
+    """QuTiP Qobjs (Dia data) and kets give the scipy.sparse result; without e_ops expect is (0, T)."""
+    qutip = pytest.importorskip("qutip")
+    tl, args = np.linspace(0.0, 1.0, 3), {"F": 0.3, "g": 0.2}
+    aq = qutip.destroy(N)
+    r_q = nqj.mesolve([qutip.num(N), [aq + aq.dag(), _amp]], qutip.basis(N, 0), tl, [[aq, _rate]], args=args,
+                      method="rk4", dt=0.1, format="sparse")
+    r_s = nqj.mesolve([NUM, [A + A.T, _amp]], np.eye(N)[0], tl, [[A, _rate]], args=args, method="rk4", dt=0.1,
+                      format="sparse")
+    assert r_s.expect.shape == (0, 3) and r_s.states.shape == (3, N, N)
+    np.testing.assert_allclose(np.asarray(r_q.states), np.asarray(r_s.states), rtol=0, atol=1e-14)
+
+
 def test_bad_input_is_refused():
     tl = np.array([0.0, 1.0])
     rho0 = np.eye(N)[0]
