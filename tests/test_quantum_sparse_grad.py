@@ -4,7 +4,8 @@ The sparse solve runs ``nephlab.mesolve``'s sparse right-hand side with fixed op
 differentiated is ``args`` (drive amplitudes, rates through ``[C, sqrt(args["g"])]``) and
 ``rho0``. Checks: the gradient equals the dense ``nqj.mesolve`` gradient of the same problem and
 central finite differences of the sparse solve; the forward solve equals
-``nephlab.mesolve(format="sparse")``; vmap over args equals a loop; bad input is refused.
+``nephlab.mesolve(format="sparse")``; vmap over args equals a loop (of the gradient too, ``slow``);
+forward mode equals reverse mode; Qobj inputs equal scipy.sparse ones; bad input is refused.
 
 Tolerances: rk4 runs the same grid on both formats, so the two differ by rounding only (1e-10
 allows for the ~10⁴ floating-point operations per entry and step). The adaptive solves run at
@@ -137,16 +138,28 @@ def test_high_order_gradient_equals_dense(method):
                                rtol=0, atol=1e-8)
 
 
-def test_jacfwd_and_vmap_over_args_equal_loop():
-    """Forward mode through nephlab's loop (gradient=None) equals the reverse-mode gradient; a vmap
-    over args equals a Python loop."""
-    loss = _cavity_loss("sparse", "tsit5", None)
-    f = jax.jit(loss)
+def test_vmap_over_args_equals_loop():
+    """jax.vmap over args of the forward solve equals a Python loop."""
+    f = jax.jit(_cavity_loss("sparse", "tsit5", None))
     Fs = jnp.array([0.1, 0.5, 0.9])
-    looped = np.array([f(F, *P_C[1:]) for F in Fs])
     batched = np.asarray(jax.vmap(f, in_axes=(0, None, None))(Fs, *P_C[1:]))
+    looped = np.array([f(F, *P_C[1:]) for F in Fs])
     np.testing.assert_allclose(batched, looped, rtol=0, atol=1e-13)
-    jf = np.array(jax.jacfwd(loss, argnums=(0, 1, 2))(*P_C))
+
+
+@pytest.mark.slow
+def test_vmap_of_gradient_over_args_equals_loop():
+    """jax.vmap over args of the checkpointed reverse-mode gradient equals a Python loop."""
+    g = jax.jit(jax.grad(_cavity_loss("sparse", "tsit5", "checkpoint"), argnums=(0, 1)))
+    Fs = jnp.array([0.1, 0.5, 0.9])
+    batched = np.array(jax.vmap(g, in_axes=(0, None, None))(Fs, *P_C[1:])).T
+    looped = np.array([g(F, *P_C[1:]) for F in Fs])
+    np.testing.assert_allclose(batched, looped, rtol=0, atol=1e-13)
+
+
+def test_jacfwd_equals_reverse_mode():
+    """Forward mode through nephlab's loop (gradient=None) equals the reverse-mode gradient."""
+    jf = np.array(jax.jacfwd(_cavity_loss("sparse", "tsit5", None), argnums=(0, 1, 2))(*P_C))
     # forward mode also differentiates the step sizes, the discrete adjoint holds them fixed:
     # both are the exact gradient to the tolerance of the solve
     np.testing.assert_allclose(jf, _cavity_grad("sparse", "tsit5", "checkpoint"), rtol=0, atol=1e-8)
