@@ -16,6 +16,10 @@ of ``nephlab.mesolve(method="rk4")``, and every method with ``gradient="direct"`
   supports forward mode, ``jax.jvp``/``jax.jacfwd``);
 * ``gradient=None``: nephlab's own adaptive loop without a reverse mode: forward mode only.
 
+``format="sparse"`` swaps the vector field for ``nephlab.mesolve``'s sparse right-hand side on
+fixed operators (:mod:`nephlab.quantum._autodiff_sparse`); the time stepping and gradient modes
+above are the same, without the hand-written transpose and without the interaction frame.
+
 Validation happens on static information only (shapes, dtypes, names, the concrete ``tlist``),
 before anything is traced, so that the parameters themselves may be tracers of ``jax.grad``,
 ``jax.jacfwd``, ``jax.jit`` or ``jax.vmap``.
@@ -24,7 +28,7 @@ before anything is traced, so that the parameters themselves may be tracers of `
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, ClassVar, NamedTuple
 
@@ -44,6 +48,7 @@ from .timedep import function_name, time_function
 __all__ = ["GRADIENTS", "METHODS", "MESolveResult", "mesolve"]
 
 GRADIENTS = ("checkpoint", "direct", None)
+FORMATS = ("dense", "sparse")  # operator storage (format=None: "dense")
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,8 @@ def _array(x: Any, name: str) -> jax.Array:
         if not isinstance(x, jax.core.Tracer):  # concrete: check values too (tracers: shapes only)
             check_finite(np.asarray(x), name)
         return jnp.asarray(x, jnp.complex128)
+    if type(x).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a scipy.sparse matrix; pass format='sparse' to keep it sparse (or .toarray() it)")
     if isinstance(x, (np.ndarray, list, tuple, int, float, complex, np.number)):
         try:
             arr = np.asarray(x, np.complex128)
@@ -233,6 +240,7 @@ class _Structure:
     max_steps: int
     uniform: bool
     frame: bool = False  # adaptive methods: integrate in the interaction frame of H's constant diagonal
+    sparse: Any = None  # format="sparse": the _engine.Structure of mesolve's sparse format (_autodiff_sparse)
 
 
 def _coeff(f, t, args):
@@ -298,8 +306,13 @@ def _field(st: _Structure, dyn):
     dρ̃/dt = P ∘ L_{H - D}(P* ∘ ρ̃): the Lindbladian with diag(D) removed from H, evaluated on
     the lab-frame state. For a Kerr spectrum this removes the fast oscillation of ρ and with it
     most adaptive steps. When nothing depends on time, H_eff = H - D - ½iΣC†C is formed once, stacked with the
-    C_k into the two matrices of :func:`nephlab.quantum._lindblad_vjp.stack`.
+    C_k into the two matrices of :func:`nephlab.quantum._lindblad_vjp.stack`. On the sparse format
+    it is ``mesolve``'s sparse right-hand side (:func:`nephlab.quantum._autodiff_sparse.field`).
     """
+    if st.sparse is not None:
+        from . import _autodiff_sparse
+
+        return _autodiff_sparse.field(st.sparse, dyn)
     d = _frame_energies(st, dyn) if st.frame else jnp.zeros(dyn["H"][0].shape[-1])
     shift = jnp.diag(d).astype(jnp.complex128)
     if not any(f is not None for f in st.h_fns + st.c_fns):
@@ -411,7 +424,7 @@ def _nephlab_rk(st: _Structure, dyn):
 
         f, p, q = _field(st, dyn)
         step_vjp = None
-        constant = not any(fn is not None for fn in st.h_fns + st.c_fns)
+        constant = st.sparse is None and not any(fn is not None for fn in st.h_fns + st.c_fns)
         if constant and len(tableau.a) == 6 and not tableau.a_extra:  # the hand-written transpose (5(4) pairs)
             from . import _lindblad_vjp
 
@@ -462,7 +475,12 @@ def _solve(st: _Structure, dyn):
     else:
         states = _diffrax(st, dyn)
     states = _unframe(st, dyn, states)
-    expect = jnp.einsum("kij,tji->kt", dyn["E"], states)
+    if st.sparse is not None:
+        from . import _autodiff_sparse
+
+        expect = _autodiff_sparse.expect(st.sparse, dyn["E"], states)
+    else:
+        expect = jnp.einsum("kij,tji->kt", dyn["E"], states)
     return MESolveResult(states, expect, dyn["tlist"])
 
 
@@ -485,6 +503,7 @@ def mesolve(
     dt: float | None = None,
     max_steps: int | None = None,
     gradient: str | None = "checkpoint",
+    format: str | None = None,
 ) -> MESolveResult:
     """Differentiable Lindblad solve: JAX arrays in, JAX arrays out, ``grad``/``jacfwd``/``jit``/``vmap`` through it.
 
@@ -521,6 +540,16 @@ def mesolve(
             for forward mode, ``jax.jacfwd``/``jax.jvp``), or ``None`` (no reverse-mode support;
             the adaptive methods then run nephlab's own integrator, the fastest forward solve).
             ``"expm"`` is plain autodiff through matrix exponentials for every choice.
+        format: ``"dense"`` (default; None means the same) or ``"sparse"``: fixed operators
+            (``scipy.sparse`` matrices, ``Qobj`` with CSR/Dia data, or concrete arrays) in the list
+            format, kept sparse and applied by ``nephlab.mesolve(format="sparse")``'s right-hand
+            side (O(nnz · n) per evaluation, never densified). Differentiable with respect to the
+            leaves of ``args`` (through coefficients ``[H1, f(t, args)]``; rates as
+            ``[C, lambda t, args: jnp.sqrt(args["gamma"])]``) and ``rho0``; the operators
+            themselves are constants (a tracer in an operator or a constant coefficient is a
+            TypeError). Methods rk4, tsit5, dopri5, dop853 and vern7 with their gradient modes
+            (the adaptive ones integrate in the lab frame, no interaction frame); ``"expm"``
+            and a callable ``H(t, args)`` are refused. e_ops are kept sparse too.
 
     Returns:
         :class:`MESolveResult` with ``states`` (T, n, n) complex128, ``expect`` (n_eops, T)
@@ -528,9 +557,10 @@ def mesolve(
 
     Raises:
         TypeError: an argument of the wrong type (named in the message).
-        ValueError: wrong shapes, a non-finite or non-increasing ``tlist``, an unknown method or
-            gradient, a gradient the method cannot give, ``dt`` missing for rk4, a
-            time-dependent problem with ``"expm"`` (the argument is named in the message).
+        ValueError: wrong shapes, a non-finite or non-increasing ``tlist``, an unknown method,
+            gradient or format, a gradient the method cannot give, ``dt`` missing for rk4, a
+            time-dependent problem with ``"expm"``, ``"expm"`` with ``format="sparse"`` (the
+            argument is named in the message).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -544,6 +574,22 @@ def mesolve(
         >>> g = jax.grad(n_final)(1.0)
         >>> bool(g < 0)          # more loss, fewer photons
         True
+
+        The sparse format: a D = 27 Kerr lattice in scipy.sparse, gradient with respect to a
+        drive amplitude and a loss rate passed in ``args``:
+
+        >>> from nephlab.quantum.xp import kerr_chain
+        >>> H, _, al = kerr_chain(3)                    # CSR (27, 27), never densified
+        >>> num0 = al[0].conj().T @ al[0]
+        >>> def n0(F, gamma):
+        ...     Ht = [H, [al[0] + al[0].conj().T, lambda t, args: args["F"] * jnp.cos(t)]]
+        ...     c_ops = [[x, lambda t, args: jnp.sqrt(args["gamma"])] for x in al]
+        ...     r = nqj.mesolve(Ht, jnp.eye(27)[0], jnp.linspace(0, 1, 2), c_ops, e_ops=[num0],
+        ...                     args={"F": F, "gamma": gamma}, method="rk4", dt=0.1, format="sparse")
+        ...     return r.expect[0, -1].real
+        >>> dF, dgamma = jax.grad(n0, argnums=(0, 1))(0.2, 0.1)
+        >>> bool(dF > 0), bool(dgamma < 0)
+        (True, True)
     """
     method = one_of(method, "method", tuple(METHODS)) if method not in _NOT_DIFFERENTIABLE else method
     if method in _NOT_DIFFERENTIABLE:
@@ -566,22 +612,29 @@ def mesolve(
     if "dt" in opts and not spec.needs_dt:
         raise ValueError(f"dt={dt!r} applies to method 'rk4' only, not to method {method!r}")
     tl = time_grid(tlist, "tlist")
+    fmt = one_of(format, "format", FORMATS) if format is not None else "dense"
 
-    h_ops, h_fns = _terms(H, "H", None)
-    n = h_ops[0].shape[0]
-    c_ops_l, c_fns = [], []
-    for k, c in enumerate(_c_list(c_ops)):
-        ops, fns = _terms(c, f"c_ops[{k}]", n, single=True)
-        c_ops_l += ops
-        c_fns += fns
-    if spec.constant_only and any(f is not None for f in h_fns + c_fns):
-        raise ValueError(f"method {method!r} needs a time-independent H and c_ops; use 'tsit5', 'dopri5' or 'rk4'")
-    r0 = _rho0(rho0, n)
-    E = _eops(e_ops, n)
+    sparse_st = None
+    if fmt == "sparse":
+        ops, r0, E, sparse_st = _sparse_problem(method, H, rho0, c_ops, e_ops, tl)
+        h_fns, c_fns = [], []
+    else:
+        h_ops, h_fns = _terms(H, "H", None)
+        n = h_ops[0].shape[0]
+        c_ops_l, c_fns = [], []
+        for k, c in enumerate(_c_list(c_ops)):
+            c_ops_k, fns = _terms(c, f"c_ops[{k}]", n, single=True)
+            c_ops_l += c_ops_k
+            c_fns += fns
+        if spec.constant_only and any(f is not None for f in h_fns + c_fns):
+            raise ValueError(f"method {method!r} needs a time-independent H and c_ops; use 'tsit5', 'dopri5' or 'rk4'")
+        ops = {"H": h_ops, "C": c_ops_l}
+        r0 = _rho0(rho0, n)
+        E = _eops(e_ops, n)
     args = _check_args(args)
 
     steps = int(opts.get("max_steps", OPTIONS["max_steps"].default))
-    dyn = {"H": h_ops, "C": c_ops_l, "rho0": r0, "E": E, "args": args, "tlist": jnp.asarray(tl),
+    dyn = {**ops, "rho0": r0, "E": E, "args": args, "tlist": jnp.asarray(tl),
            "rtol": jnp.asarray(float(opts.get("rtol", OPTIONS["rtol"].default))),
            "atol": jnp.asarray(float(opts.get("atol", OPTIONS["atol"].default)))}
     if method == "rk4":
@@ -592,6 +645,25 @@ def mesolve(
     uniform = bool(np.allclose(d, d[0], rtol=1e-12, atol=0))
     # the adaptive methods integrate in the interaction frame of H's constant diagonal, as
     # nephlab.mesolve does (fewer steps for Kerr-like spectra; rk4 keeps mesolve's lab-frame grid)
-    frame = spec.adaptive and any(f is None for f in h_fns)
-    st = _Structure(method, gradient, tuple(h_fns), tuple(c_fns), steps, uniform, frame)
+    frame = sparse_st is None and spec.adaptive and any(f is None for f in h_fns)
+    st = _Structure(method, gradient, tuple(h_fns), tuple(c_fns), steps, uniform, frame, sparse_st)
     return _solve(st, dyn)
+
+
+def _sparse_problem(method: str, H: Any, rho0: Any, c_ops: Any, e_ops: Any, tl: np.ndarray) -> tuple:
+    """``(operator data, rho0 (n, n), e_ops coordinates, sparse structure)`` of ``format="sparse"``
+    (:mod:`nephlab.quantum._autodiff_sparse`)."""
+    from . import _autodiff_sparse
+
+    if METHODS[method].constant_only:
+        raise ValueError(f"method {method!r} exponentiates the dense n² x n² Liouvillian, which format='sparse' never "
+                         "builds; use 'tsit5', 'dopri5', 'dop853', 'vern7' or 'rk4' (or format='dense')")
+    sparse_st, ops, E = _autodiff_sparse.prepare(H, _c_list(c_ops), e_ops, tl)
+    n = sparse_st.n
+    r0 = _rho0(rho0, n)
+    # ρA† = (Aρ)† (one sparse product instead of two) when every state and every tangent the solve
+    # sees is Hermitian: a ket (|ψ⟩⟨ψ| stays Hermitian whatever ψ), or a concrete, exactly
+    # Hermitian matrix (not differentiated). A traced matrix rho0 may be perturbed in any direction.
+    ket = bool(rho0.isket) if is_qobj(rho0) else np.shape(rho0) in ((n,), (n, 1))
+    concrete = not isinstance(r0, jax.core.Tracer) and bool(np.array_equal(np.asarray(r0), np.asarray(r0).conj().T))
+    return ops, r0, E, replace(sparse_st, hermitian=bool(ket or concrete))

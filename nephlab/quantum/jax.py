@@ -4,7 +4,9 @@ Use it as ``from nephlab.quantum import jax as nqj`` (or ``import nephlab.quantu
 and call ``nqj.mesolve(H, rho0, tlist, c_ops, e_ops=..., args=..., method=..., gradient=...)``:
 JAX arrays in, a :class:`MESolveResult` of JAX arrays out, and ``jax.grad``, ``jax.jacfwd``,
 ``jax.jit`` and ``jax.vmap`` pass through it with respect to parameters in ``H``, the rates in
-``c_ops``, ``args`` and ``rho0``. See :func:`mesolve` for methods and gradient modes.
+``c_ops``, ``args`` and ``rho0``. With ``format="sparse"`` the operators stay fixed and sparse
+(scipy.sparse, CSR/Dia ``Qobj``) and the gradient flows through ``args`` and ``rho0``. See
+:func:`mesolve` for methods, gradient modes and formats.
 
 Naming: this module is only a namespace; the code lives in ``nephlab.quantum._autodiff``, so that
 no file that itself does ``import jax`` sits next to one named ``jax.py`` doing real work, and
