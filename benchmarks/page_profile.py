@@ -14,6 +14,14 @@ For each page it starts ``nephlab serve`` (the harness of ``nephlab bench pages`
 
 and the first-plot time of the same probe as ``nephlab bench pages``. One visit per page, so the
 numbers are a profile, not a timing benchmark: take timings from ``nephlab bench pages``.
+
+``--trace`` adds a Chrome trace of the visit (``Browser.start_tracing``, categories
+:data:`TRACE_CATEGORIES`) summarised by thread CPU time (the trace events' ``tdur``): every
+Chromium thread's busy CPU (main thread, compositor, raster workers, V8's background compile and
+GC threads, the browser and GPU processes), and the events with the most self CPU time on each
+of the busiest threads. This says where the renderer's CPU goes beyond its main thread's
+``TaskDuration`` (for instance compiling the scripts on a worker, or rastering the page). The
+tracing itself costs CPU (a few percent); compare traced runs with traced runs.
 """
 
 from __future__ import annotations
@@ -64,6 +72,9 @@ TIMELINE_JS = """() => {
           canvas_ms: window.__nl_probe.canvas_ms};
 }"""
 
+TRACE_CATEGORIES = ("toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "v8.execute",
+                    "blink", "cc", "gpu", "viz", "disabled-by-default-v8.compile", "loading", "netlog")
+
 METRICS = ("ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "TaskDuration", "LayoutCount",
            "RecalcStyleCount", "JSHeapUsedSize", "Nodes")
 
@@ -72,6 +83,57 @@ def _short(url: str) -> str:
     if not url:
         return "(no url: eval, native, GC, idle)"
     return url.split("?")[0].split("/static/")[-1][-70:]
+
+
+def trace_threads(trace: dict, top: int = 8) -> list[dict]:
+    """Per thread of a Chrome trace (``{"traceEvents": [...]}``): its process and thread name, the
+    CPU ms of its complete (``X``) events that have no enclosing event (``busy_ms``: the sum of the
+    outermost ``tdur``), and the ``top`` event names by self CPU ms (``tdur`` less that of the
+    events nested in it), busiest thread first.
+
+    Example:
+        >>> ev = [{"ph": "M", "name": "thread_name", "pid": 1, "tid": 2, "args": {"name": "Main"}},
+        ...       {"ph": "X", "name": "Task", "pid": 1, "tid": 2, "ts": 0, "dur": 10, "tdur": 8},
+        ...       {"ph": "X", "name": "Parse", "pid": 1, "tid": 2, "ts": 1, "dur": 5, "tdur": 5}]
+        >>> t = trace_threads({"traceEvents": ev})[0]
+        >>> t["thread"], t["busy_ms"], t["self_ms"]
+        ('Main', 0.008, [('Parse', 0.005), ('Task', 0.003)])
+    """
+    names: dict[tuple, str] = {}
+    procs: dict[int, str] = {}
+    by_thread: dict[tuple, list[dict]] = collections.defaultdict(list)
+    for e in trace.get("traceEvents", []):
+        ph = e.get("ph")
+        if ph == "M" and e.get("name") == "thread_name":
+            names[(e["pid"], e["tid"])] = e.get("args", {}).get("name", "?")
+        elif ph == "M" and e.get("name") == "process_name":
+            procs[e["pid"]] = e.get("args", {}).get("name", "?")
+        elif ph == "X" and "tdur" in e and "dur" in e:
+            by_thread[(e["pid"], e["tid"])].append(e)
+    out = []
+    for key, evs in by_thread.items():
+        evs.sort(key=lambda e: (e["ts"], -e["dur"]))
+        stack: list[list] = []  # [end_ts, name, tdur, children_tdur]
+        own: collections.Counter = collections.Counter()
+        busy = 0.0
+
+        def pop() -> None:
+            end, name, tdur, kids = stack.pop()
+            own[name] += max(0.0, tdur - kids)
+            if stack:
+                stack[-1][3] += tdur
+
+        for e in evs:
+            while stack and e["ts"] >= stack[-1][0]:
+                pop()
+            if not stack:
+                busy += e["tdur"]
+            stack.append([e["ts"] + e["dur"], e["name"], float(e["tdur"]), 0.0])
+        while stack:
+            pop()
+        out.append({"process": procs.get(key[0], str(key[0])), "thread": names.get(key, str(key[1])),
+                    "busy_ms": busy / 1e3, "self_ms": [(n, v / 1e3) for n, v in own.most_common(top)]})
+    return sorted(out, key=lambda t: -t["busy_ms"])
 
 
 def self_time_by(profile: dict, key) -> collections.Counter:
@@ -84,7 +146,7 @@ def self_time_by(profile: dict, key) -> collections.Counter:
     return out
 
 
-async def profile_page(browser, url: str, page_name: str, timeout_s: float) -> dict:
+async def profile_page(browser, url: str, page_name: str, timeout_s: float, trace: bool = False) -> dict:
     ctx = await browser.new_context(viewport=pages.VIEWPORT)
     try:
         await ctx.add_init_script(pages.PROBE_JS)
@@ -100,12 +162,15 @@ async def profile_page(browser, url: str, page_name: str, timeout_s: float) -> d
         await cdp.send("Profiler.enable")
         await cdp.send("Profiler.setSamplingInterval", {"interval": 100})
         await cdp.send("Profiler.start")
+        if trace:
+            await browser.start_tracing(page=page, categories=list(TRACE_CATEGORIES))
         cpu0 = cpu_by_process()
         t0 = time.perf_counter()
         await page.goto(f"{url}/{page_name}", wait_until="commit", timeout=timeout_s * 1e3)
         await page.wait_for_function("() => window.__nl_probe && window.__nl_probe.canvas_ms !== null",
                                      timeout=timeout_s * 1e3, polling=50)
         cpu1 = cpu_by_process()
+        threads = trace_threads(json.loads(await browser.stop_tracing())) if trace else []
         metrics = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
         prof = (await cdp.send("Profiler.stop"))["profile"]
         probe = await page.evaluate("() => window.__nl_probe")
@@ -119,7 +184,7 @@ async def profile_page(browser, url: str, page_name: str, timeout_s: float) -> d
     by_fn = self_time_by(prof, lambda f: f"{f['functionName'] or '(anonymous)'} {_short(f['url'])}:{f['lineNumber']}")
     res = [dict(r, bytes=sizes.get(r["id"], 0)) for r in responses]
     return {"page": page_name, "canvas_ms": probe["canvas_ms"], "n_plots": probe["n_plots"], "bokeh_models": n_models,
-            "wall_s": wall, "timeline": timeline,
+            "wall_s": wall, "timeline": timeline, "threads": threads,
             "cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0.0), 3) for k in cpu1}, "metrics": {k: metrics.get(k) for k in METRICS},
             "profile_total_ms": sum(by_url.values()), "by_url": by_url.most_common(),
             "by_function": by_fn.most_common(60),
@@ -141,6 +206,14 @@ def report(r: dict, top: int) -> str:
     lines += [f"    {ms:7.0f} ms  {u}" for u, ms in r["by_url"][:top]]
     lines.append("  top functions (self time):")
     lines += [f"    {ms:7.0f} ms  {f}" for f, ms in r["by_function"][:top]]
+    if r.get("threads"):
+        total = sum(t["busy_ms"] for t in r["threads"])
+        lines.append(f"  trace: {total:.0f} ms of thread CPU in traced events; the busiest threads (self ms of events):")
+        for t in r["threads"][:top]:
+            if t["busy_ms"] < 5:
+                break
+            lines.append(f"    {t['busy_ms']:7.0f} ms  {t['process'][:18]:<18} {t['thread'][:28]:<28} "
+                         + ", ".join(f"{n} {v:.0f}" for n, v in t["self_ms"][:6]))
     kb = sum(x["kB"] for x in r["resources"])
     lines.append(f"  {len(r['resources'])} responses, {kb:.0f} kB; the largest:")
     lines += [f"    {x['kB']:8.0f} kB  {x['type']:<10} {x['url']}" for x in r["resources"][:top]]
@@ -178,7 +251,7 @@ async def _run(a: argparse.Namespace) -> list[dict]:
                 try:
                     for p in a.pages:
                         await pages.visit(browser, srv.url, p, timeout_s=a.timeout, data_wait_s=0)  # warm-up
-                        r = await profile_page(browser, srv.url, p, a.timeout)
+                        r = await profile_page(browser, srv.url, p, a.timeout, trace=a.trace)
                         print(report(r, a.top), flush=True)
                         out.append(r)
                 finally:
@@ -196,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--serve-arg", action="append", default=[], metavar="ARG")
     p.add_argument("--json", default=None)
+    p.add_argument("--trace", action="store_true", help="also record a Chrome trace of the visit and print "
+                   "CPU by thread and event (see above)")
     p.add_argument("--table", nargs="+", metavar="JSON", help="print a table of saved --json runs and exit")
     a = p.parse_args(argv)
     if a.table:

@@ -14,6 +14,13 @@ of the three steps: the first session of a fresh process and the median of ``--r
 after it. The onload work (deferred plots, first results) and the browser are not included:
 ``benchmarks/page_profile.py`` and ``nephlab bench pages`` measure those.
 
+``--freeze`` freezes the process's objects out of the garbage collections after the prewarm
+(``gc.collect(); gc.freeze()``, as ``nephlab serve`` does since issue 11's heap freeze,
+``nephlab/widgets/_heap.py``); ``--compare-freeze`` runs without and with it, alternated in fresh
+processes ``--rounds`` times. Each session also reports ``end_gc_ms``: the CPU of the
+``gc.collect()`` that Panel runs after a session ended (its objects dropped first), and the
+number of objects the collector tracks then (``tracked``).
+
 ``--base DIR`` also runs the same measurement with ``PYTHONPATH=DIR`` (another revision, same
 venv), alternating the two in fresh processes ``--rounds`` times, and prints each side's median
 over the rounds and the ratio. ``DIR`` holds that revision's ``nephlab/`` with its ``widgets/``
@@ -25,6 +32,9 @@ moved to ``nephlab/widgets`` (the editable install would otherwise import this c
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import gc
 import json
 import os
 import statistics
@@ -54,7 +64,27 @@ def _session_doc(keep: list):
     return doc
 
 
-def measure(pages: list[str], reps: int, prewarm: str = "none") -> dict:
+def _end_session(doc) -> None:
+    """End a session as Panel's server does: the session-destroyed callbacks (the components
+    cancel their jobs), Panel's session bookkeeping, and Panel's ``Document.destroy``; the
+    ``gc.collect()`` that Panel schedules 5 s later is the caller's to run (and measure)."""
+    from panel.io.document import _destroy_document
+    from panel.io.state import state
+
+    ctx = doc.session_context
+    for cb in list(doc.session_destroyed_callbacks):
+        with contextlib.suppress(KeyError):  # a Panel model registered twice forgets its document once
+            cb(ctx)
+    state._destroy_session(ctx)
+    state.schedule_task = lambda *args, **kwargs: None  # Panel's gc task: run by the caller
+    try:
+        doc.destroy = functools.partial(_destroy_document, doc)  # as Panel's server sets it
+        doc.destroy(None)
+    finally:
+        del state.schedule_task
+
+
+def measure(pages: list[str], reps: int, prewarm: str = "none", freeze: bool = False) -> dict:
     """``{page: {models, json_bytes, first: {...}, warm: {...}}}`` for this process's nephlab.
 
     ``prewarm``: what the process does before the first session, as ``nephlab serve`` would
@@ -76,6 +106,9 @@ def measure(pages: list[str], reps: int, prewarm: str = "none") -> dict:
     elif prewarm == "full":
         app.warm_pages()
     prewarm_cpu_s = time.process_time() - c0
+    if freeze:
+        gc.collect()
+        gc.freeze()
     for name in pages:
         rows, keep = [], []
         for _ in range(reps + 1):
@@ -91,7 +124,13 @@ def measure(pages: list[str], reps: int, prewarm: str = "none") -> dict:
             rows.append({"build_ms": 1e3 * (t1 - t0), "server_doc_ms": 1e3 * (t2 - t1), "to_json_ms": 1e3 * (t3 - t2),
                          "total_ms": 1e3 * (t3 - t0)})
             n_models = len(doc.models)
+            _end_session(doc)
             keep.clear()
+            del doc, page
+            t4 = time.process_time()
+            gc.collect()  # what Panel runs once a session ended
+            rows[-1]["end_gc_ms"] = 1e3 * (time.process_time() - t4)
+            rows[-1]["tracked"] = len(gc.get_objects())
         warm = {k: statistics.median(r[k] for r in rows[1:]) for k in rows[0]} if reps else dict(rows[0])
         out[name] = {"models": n_models, "json_bytes": n_json, "first": rows[0], "warm": warm,
                      "prewarm_cpu_s": prewarm_cpu_s}
@@ -99,17 +138,17 @@ def measure(pages: list[str], reps: int, prewarm: str = "none") -> dict:
 
 
 def _child(python: str, pythonpath: str | None, pages: list[str], reps: int, prewarm: str = "none",
-           separate: bool = False) -> dict:
+           separate: bool = False, freeze: bool = False) -> dict:
     if separate:  # one fresh process per page, as ``nephlab bench pages`` starts one server per page
         out: dict = {}
         for name in pages:
-            out.update(_child(python, pythonpath, [name], reps, prewarm))
+            out.update(_child(python, pythonpath, [name], reps, prewarm, freeze=freeze))
         return out
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     cmd = [python, os.path.abspath(__file__), "--pages", ",".join(pages), "--reps", str(reps), "--prewarm", prewarm,
-           "--child"]
+           "--child"] + (["--freeze"] if freeze else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -132,23 +171,33 @@ def main(argv: list[str] | None = None) -> int:
                    help="before the first session: nothing, import every page's module, or compute the pages' warm-up results (default: %(default)s)")
     p.add_argument("--separate", action="store_true",
                    help="one fresh process per page (each page's first session is a fresh process's first)")
+    p.add_argument("--freeze", action="store_true", help="gc.freeze() after the prewarm, as nephlab serve does")
+    p.add_argument("--compare-freeze", action="store_true", help="A/B: without and with --freeze")
     p.add_argument("--json", default=None)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.reps < 0 or a.rounds < 1:
         p.error(f"--reps must be >= 0 and --rounds >= 1, got {a.reps}, {a.rounds}")
     if a.child:
-        print(json.dumps(measure(a.pages, a.reps, a.prewarm)))
+        print(json.dumps(measure(a.pages, a.reps, a.prewarm, a.freeze)))
         return 0
     print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
-    sides = {"this": None} if a.base is None else {"base": a.base, "this": None}
+    if a.base and a.compare_freeze:
+        p.error("--base and --compare-freeze are exclusive")
+    # side -> (PYTHONPATH, freeze)
+    sides = ({"base": (a.base, a.freeze), "this": (None, a.freeze)} if a.base
+             else {"no freeze": (None, False), "freeze": (None, True)} if a.compare_freeze
+             else {"this": (None, a.freeze)})
+    ab = len(sides) > 1
     runs: dict[str, list[dict]] = {k: [] for k in sides}
-    for r in range(a.rounds if a.base else 1):
+    for r in range(a.rounds if ab else 1):
         for side in (sides if r % 2 == 0 else dict(reversed(list(sides.items())))):
-            runs[side].append(_child(sys.executable, sides[side], a.pages, a.reps, a.prewarm, a.separate))
+            path, frz = sides[side]
+            runs[side].append(_child(sys.executable, path, a.pages, a.reps, a.prewarm, a.separate, frz))
             print(f"round {r + 1}: {side} done, load average {os.getloadavg()[0]:.2f}", flush=True)
-    print("\n| page | rev | models | JSON kB | first session CPU ms | warm: build | server_doc | to_json | total ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| page | rev | models | JSON kB | first session CPU ms | warm: build | server_doc | to_json | total ms "
+          "| end-of-session gc ms | tracked objects |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     summary: dict = {}
     for name in a.pages:
         for side, res in runs.items():
@@ -157,13 +206,15 @@ def main(argv: list[str] | None = None) -> int:
             summary.setdefault(name, {})[side] = {"models": res[0][name]["models"], "json_bytes": res[0][name]["json_bytes"],
                                                   "first_ms": first, **med}
             print(f"| /{name} | {side} | {res[0][name]['models']} | {res[0][name]['json_bytes'] / 1e3:.1f} | {first:.0f} | "
-                  f"{med['build_ms']:.0f} | {med['server_doc_ms']:.0f} | {med['to_json_ms']:.0f} | {med['total_ms']:.0f} |")
-        if a.base:
-            s = summary[name]
-            print(f"| /{name} | this / base | {s['this']['models'] / s['base']['models']:.2f} | "
-                  f"{s['this']['json_bytes'] / s['base']['json_bytes']:.2f} | {s['this']['first_ms'] / s['base']['first_ms']:.2f} | "
-                  + " | ".join(f"{s['this'][k] / s['base'][k]:.2f}" for k in ("build_ms", "server_doc_ms", "to_json_ms",
-                                                                               "total_ms")) + " |")
+                  f"{med['build_ms']:.0f} | {med['server_doc_ms']:.0f} | {med['to_json_ms']:.0f} | {med['total_ms']:.0f} | "
+                  f"{med['end_gc_ms']:.0f} | {med['tracked']:.0f} |")
+        if ab:
+            (b_name, _), (t_name, _) = sides.items()
+            s, b = summary[name][t_name], summary[name][b_name]
+            print(f"| /{name} | {t_name} / {b_name} | {s['models'] / b['models']:.2f} | "
+                  f"{s['json_bytes'] / b['json_bytes']:.2f} | {s['first_ms'] / b['first_ms']:.2f} | "
+                  + " | ".join(f"{s[k] / b[k]:.2f}" for k in ("build_ms", "server_doc_ms", "to_json_ms", "total_ms",
+                                                               "end_gc_ms", "tracked")) + " |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"runs": runs, "summary": summary, "load_end": os.getloadavg()[0]}, f, indent=1)

@@ -295,3 +295,75 @@ def test_warm_in_background_runs_at_a_lower_priority():
     for bad in (-1, 20, 2.0, True):
         with pytest.raises(ValueError, match=r"nice must be an int in \[0, 19\]"):
             warm_in_background(["cluster"], nice=bad)
+
+
+def test_heap_freezer_waits_for_the_open_sessions():
+    import gc
+
+    from nephlab.widgets._heap import HeapFreezer
+
+    class Doc:
+        def on_session_destroyed(self, cb):
+            self.end = cb
+
+    later = []
+    f = HeapFreezer(schedule=lambda delay, fn: later.append((delay, fn)), delay_s=0.5)
+    a, b = Doc(), Doc()
+    f.session_started(a)
+    f.session_started(b)
+    try:
+        assert f.request() is False and f.pending and f.live == 2 and f.frozen == 0
+        a.end(None)
+        assert later == [] and f.frozen == 0  # one session still open
+        b.end(None)
+        assert [d for d, _ in later] == [0.5]
+        assert later[0][1]() is True and f.frozen == 1 and not f.pending and gc.get_freeze_count() > 0
+        assert f.request() is True and f.frozen == 2  # no session open: at once
+        c = Doc()
+        f.session_started(c)
+        c.end(None)
+        assert len(later) == 1  # no freeze pending: nothing scheduled
+    finally:
+        gc.unfreeze()
+    with pytest.raises(ValueError, match="delay_s"):
+        HeapFreezer(delay_s=-1)
+
+
+def test_serve_freezes_the_heap_and_pages_count_their_sessions(monkeypatch):
+    import gc
+    import weakref
+
+    from bokeh.document import Document
+    from bokeh.server.contexts import BokehSessionContext
+    from panel.io.state import set_curdoc
+
+    from nephlab.widgets._heap import HeapFreezer
+
+    class Request:  # what Panel reads from a session's request
+        arguments: dict = {}
+        cookies: dict = {}
+        headers: dict = {}
+        protocol, host, uri, path = "http", "localhost", "/", "/"
+
+    f = HeapFreezer(schedule=lambda delay, fn: fn())
+    monkeypatch.setattr(app, "FREEZER", f)
+    server = app.serve(port=0, show=False, start=False, warm=False)
+    try:
+        assert f.frozen == 1 and gc.get_freeze_count() > 0
+        doc = Document()
+        ctx = BokehSessionContext("test", None, doc)
+        ctx._request = Request()
+        doc._session_context = weakref.ref(ctx)
+        with set_curdoc(doc):
+            app.routes()["cluster"]()
+        assert f.live == 1
+        assert f.request() is False  # a session is open
+        for cb in doc.session_destroyed_callbacks:
+            cb(ctx)
+        assert f.live == 0 and f.frozen == 2
+    finally:
+        server.stop()
+        gc.unfreeze()
+    server = app.serve(port=0, show=False, start=False, warm=False, freeze=False)
+    server.stop()
+    assert f.frozen == 2

@@ -45,6 +45,7 @@ prefer_inline_resources()
 __all__ = [
     "Cancelled",
     "app_template",
+    "auto_glyphs",
     "Component",
     "Job",
     "JobContext",
@@ -564,6 +565,45 @@ def defer_plots(layout: Any, keep: int = 1) -> Callable[[], None] | None:
                 parent[i] = pane
 
     return restore
+
+
+def auto_glyphs(*figs: Any) -> int:
+    """Let BokehJS derive the nonselection and muted glyphs of the figures' glyph renderers.
+
+    ``figure.line``, ``figure.scatter``, ... send two copies of each glyph besides the glyph
+    itself (the nonselection and the muted look), two more models per renderer for the session to
+    build, serialise and the browser to build views for. With ``"auto"`` BokehJS derives them
+    from the glyph when needed: a nonselection glyph is drawn only while the renderer's source
+    has a selection, a muted one only with a legend's ``click_policy="mute"``. Renderers that a
+    selecting or editing tool of the figure acts on (tap, box/lasso select, point draw, ...) keep
+    theirs, and so does a figure whose such tool acts on all its renderers.
+
+    Returns:
+        how many renderers were changed.
+
+    Example:
+        >>> from bokeh.models import PointDrawTool
+        >>> from bokeh.plotting import figure
+        >>> f = figure(); line = f.line([0, 1], [0, 1]); pts = f.scatter([0, 1], [0, 1])
+        >>> f.add_tools(PointDrawTool(renderers=[pts]))
+        >>> auto_glyphs(f), line.nonselection_glyph, line.muted_glyph, type(pts.nonselection_glyph).__name__
+        (1, 'auto', 'auto', 'Scatter')
+    """
+    from bokeh.models import GlyphRenderer
+    from bokeh.models.tools import EditTool, SelectTool
+
+    n = 0
+    for f in figs:
+        acting = [t for t in f.toolbar.tools if isinstance(t, (SelectTool, EditTool))]
+        if any(not isinstance(getattr(t, "renderers", None), (list, tuple)) for t in acting):
+            continue  # a tool acts on every renderer ("auto")
+        keep = {id(r) for t in acting for r in t.renderers}
+        for r in f.renderers:
+            if isinstance(r, GlyphRenderer) and id(r) not in keep:
+                r.nonselection_glyph = "auto"
+                r.muted_glyph = "auto"
+                n += 1
+    return n
 
 
 def lazy_card(title: str, build: Callable[[], Sequence[Any]], **card_kw: Any) -> pn.Card:

@@ -10,7 +10,10 @@ ends; the server forgets a session 3 s after its last connection closed.
 
 At start, :func:`serve` warms every page in a background thread (:meth:`Component.warm`: the
 default results each page shows first are computed and cached, JAX kernels compiled or loaded
-from the persistent compilation cache), so first visits do not wait for compilation.
+from the persistent compilation cache), so first visits do not wait for compilation. It also
+freezes the server's long-lived objects out of Python's garbage collections once imported and
+again once warmed (:mod:`nephlab.widgets._heap`), so that the collections Panel runs after each
+session stay short.
 
 - ``nephlab serve [--port 5006] [--address 127.0.0.1] [--show/--no-show]`` calls :func:`serve`;
   websocket origins are restricted to the served ``address:port``.
@@ -31,6 +34,7 @@ from typing import Any
 import panel as pn
 
 from ._base import app_template
+from ._heap import FREEZER
 from ._resources import install as install_page_resources
 
 __all__ = ["PAGES", "build_page", "index_page", "routes", "serve", "tabbed_app", "warm_pages", "websocket_origins"]
@@ -141,14 +145,17 @@ def warm_pages(names: Any = None) -> dict[str, float]:
     return out
 
 
-def warm_in_background(names: Any = None, *, nice: int = 10, log: bool = True) -> threading.Thread:
+def warm_in_background(names: Any = None, *, nice: int = 10, log: bool = True,
+                       freeze: bool = False) -> threading.Thread:
     """Run :func:`warm_pages` in a daemon thread that yields the CPU to the server's sessions.
 
     On Linux the thread lowers its own scheduling priority by ``nice`` (threads that it starts,
     such as XLA's compiler threads, inherit it), so a visitor who arrives while the server is
     still warming up gets the CPU first. The result lands in ``thread.result`` and the niceness
     reached in ``thread.niceness`` (None where the platform has no per-thread priority); ``log``
-    prints the seconds per page when done.
+    prints the seconds per page when done. ``freeze``: then freeze the heap out of the garbage
+    collections (:data:`nephlab.widgets._heap.FREEZER`; at once, or when the sessions open then
+    have ended), so that the warm-up's objects are not walked by every collection.
 
     Example:
         >>> t = warm_in_background(["cluster"], log=False); t.join()
@@ -167,6 +174,8 @@ def warm_in_background(names: Any = None, *, nice: int = 10, log: bool = True) -
         except (AttributeError, OSError):
             me.niceness = None  # type: ignore[attr-defined]
         me.result = warm_pages(names)  # type: ignore[attr-defined]
+        if freeze:
+            FREEZER.request()
         if log:
             # stderr, with the server's own log: stdout belongs to the caller (a doctest, a notebook)
             print(f"nephlab serve: warmed {me.result}", file=sys.stderr, flush=True)  # type: ignore[attr-defined]
@@ -186,9 +195,17 @@ def routes() -> dict[str, Callable[[], pn.viewable.Viewable]]:
         >>> sorted(routes())
         ['/', 'cluster', 'largedev', 'lindblad', 'md', 'protocol']
     """
-    out: dict[str, Callable[[], pn.viewable.Viewable]] = {"/": index_page}
+    def counted(factory: Callable[[], pn.viewable.Viewable]) -> Callable[[], pn.viewable.Viewable]:
+        def page() -> pn.viewable.Viewable:
+            doc = pn.state.curdoc
+            if doc is not None and getattr(doc, "session_context", None) is not None:
+                FREEZER.session_started(doc)  # heap freezes wait for the open sessions to end
+            return factory()
+        return page
+
+    out: dict[str, Callable[[], pn.viewable.Viewable]] = {"/": counted(index_page)}
     for k in PAGES:
-        out[k] = (lambda k=k: build_page(k))
+        out[k] = counted(lambda k=k: build_page(k))
     return out
 
 
@@ -234,6 +251,7 @@ def serve(
     start: bool = True,
     extra_origins: tuple[str, ...] = (),
     warm: bool = True,
+    freeze: bool = True,
     **server_kwargs: Any,
 ):
     """Serve the app (blocking when ``start``); return the Bokeh ``Server``.
@@ -245,6 +263,10 @@ def serve(
         start: run the IO loop (blocks until interrupted).
         extra_origins: further allowed websocket origins (``host:port``), e.g. behind a proxy.
         warm: warm every page in a background thread (:func:`warm_pages`) as the server starts.
+        freeze: freeze the objects the process holds before it serves (and, with ``warm``, those
+            of the warm-up once it ended and no session is open) out of Python's garbage
+            collections (:mod:`nephlab.widgets._heap`): Panel's collection after each ended
+            session then walks the sessions' objects only, not the half-million of the imports.
         **server_kwargs: Panel server options: ``basic_auth``, ``cookie_secret``,
             ``oauth_provider``, ``oauth_key``, ``oauth_secret``, ``oauth_redirect_uri``,
             ``oauth_encryption_key``, ... (see ``panel serve --help``).
@@ -265,8 +287,10 @@ def serve(
     pn.extension(notifications=False)
     install_page_resources()
     origins = websocket_origins(address, port) + list(extra_origins)
+    if freeze:
+        FREEZER.request()  # no session yet: at once
     if warm:
-        warm_in_background()
+        warm_in_background(freeze=freeze)
     # Bokeh's own names (Panel passes them through; other spellings are ignored silently)
     server_kwargs.setdefault("check_unused_sessions_milliseconds", 1000)
     server_kwargs.setdefault("unused_session_lifetime_milliseconds", 3000)

@@ -26,7 +26,7 @@ from nephlab.largedev import (committor_problem, finite_size_curves, markov_clon
 from nephlab.largedev.quantum_jumps import QUANTUM_MODELS
 from nephlab.tasks import get_task
 
-from ._base import Cancelled, Component, Job, _session_doc, export_animation, lazy_card
+from ._base import Cancelled, Component, Job, _session_doc, auto_glyphs, export_animation, lazy_card
 from ._controls import param_for
 
 __all__ = ["LargeDeviationExplorer", "cloning_result", "committor_path", "committor_result", "scgf_curves",
@@ -425,6 +425,7 @@ class LargeDeviationExplorer(Component):
         f_q.multi_line("xs", "ys", source=src["paths"], color="black", alpha=0.35)
         f_q.line("x", "y", source=src["path"], color="yellow", line_width=2)
         f_q.scatter("x", "y", source=src["point"], color="yellow", size=10)
+        auto_glyphs(f_th, f_I, f_ph, f_cl, f_q)
         player = pn.widgets.Player(label="playback", start=0, end=200, value=0, loop_policy="once", interval=50,
                                    css_classes=["nl-player"])
         player.link(self, value="frame")

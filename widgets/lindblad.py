@@ -34,7 +34,7 @@ from nephlab.quantum._convert import as_density_matrix, as_operator, check_dims
 from nephlab.tasks import get_task
 from nephlab.tasks.lindblad import bloch_ops, inputs, solver_kwargs, stream
 
-from ._base import (Component, JobContext, _session_doc, export_animation, export_dataset, export_figure, figure_to_rgb,
+from ._base import (Component, JobContext, _session_doc, auto_glyphs, export_animation, export_dataset, export_figure, figure_to_rgb,
                     lazy_card)
 from ._controls import param_for
 
@@ -368,6 +368,7 @@ class LindbladExplorer(Component):
                        y_axis_label="row", **opts)
         f_rho.image(image="image", x=-0.5, y=-0.5, dw="dw", dh="dh", source=src["rho"], color_mapper=mapper)
         f_rho.add_layout(ColorBar(color_mapper=mapper, width=10), "right")
+        auto_glyphs(f_rho)
         V = {"src": src, "mapper": mapper, "rho": f_rho}
         return V if first_only else self._build_more(V)
 
@@ -414,6 +415,7 @@ class LindbladExplorer(Component):
             f_blo.add_layout(Label(x=u, y=v, text=lab))
         f_blo.line("u", "v", source=src["traj"], color="#2471a3", line_width=2)
         f_blo.scatter("u", "v", source=src["point"], color="#c0392b", size=9)
+        auto_glyphs(f_hin, f_ent, f_blo)
         V.update(spans=spans, hinton=f_hin, entropy=f_ent, populations=f_pop, expect=f_exp, bloch=f_blo, lines=lines)
         return V
 

@@ -33,7 +33,7 @@ import param
 from nephlab.tasks import get_task
 from nephlab.tasks.nemd_shear import simulate
 
-from ._base import Component, Job, _kernel_loop, _session_doc
+from ._base import Component, Job, _kernel_loop, _session_doc, auto_glyphs
 from ._controls import param_for
 
 __all__ = ["ShearFlowExplorer", "parse_rates", "shear_run"]
@@ -377,6 +377,7 @@ class ShearFlowExplorer(Component):
         f_f.line("g", "eta", source=src["fit"], color="#ff7f0e", line_width=2)
         f_f.segment("g", "lo", "g", "hi", source=src["zero"], color="#ff7f0e")
         f_f.scatter("g", "eta", source=src["zero"], size=10, marker="diamond", color="#ff7f0e")
+        auto_glyphs(f_p, f_T, f_u, f_x, f_f)
         V: dict[str, Any] = {f"{k}_src": v for k, v in src.items()}
         V.update(target=target, mapper=mapper,
                  summary=pn.pane.Str(self.summary(), css_classes=["nl-md-summary"], sizing_mode="stretch_width"),

@@ -48,7 +48,7 @@ from nephlab.control import (
 )
 from nephlab.tasks import get_task
 
-from ._base import Cancelled, Component, Job, JobContext, _session_doc, holoviews, hv_pane, lazy_card
+from ._base import Cancelled, Component, Job, JobContext, _session_doc, auto_glyphs, holoviews, hv_pane, lazy_card
 from ._controls import param_for
 
 __all__ = ["LANGEVIN_CHUNKS", "LANGEVIN_PARAMS", "PHYSICS_PARAMS", "ProtocolDesigner", "QUANTUM_PARAMS",
@@ -502,6 +502,7 @@ class ProtocolDesigner(Component):
         fig.line("steps", "work", source=self._train_opt, color=_COLORS["optimal (Schmiedl-Seifert)"],
                  line_dash="dashed", line_width=2, legend_label="exact optimum W*")
         fig.legend.location = "top_right"
+        auto_glyphs(fig)
         return fig
 
     # ---- Langevin validation and the quantum tab -------------------------------------------------
@@ -670,6 +671,7 @@ class ProtocolDesigner(Component):
         fig.toolbar.active_drag = tool
         fig.legend.location = "top_left"
         fig.legend.click_policy = "hide"
+        auto_glyphs(fig)  # the lines; the control points (point draw tool) keep their glyphs
         self._sources["points"].on_change("data", self._on_drag)
         return fig
 
