@@ -44,19 +44,32 @@ def _lattice_rho0(p):
     return jnp.zeros((D, D), complex).at[0, 0].set(1 - p).at[D // 3, D // 3].set(p)
 
 
-def _lattice_loss(fmt: str):
-    """⟨a₀†a₀⟩(T) of the lattice with a modulated drive F cos t on site 0 and loss rates γ on every
-    site (rk4, dt = 0.05, checkpointed reverse mode), as a function of (F, γ, p)."""
+def _lattice_solve(fmt: str):
+    """The lattice with a modulated drive F cos t on site 0 and loss rates γ on every site (rk4,
+    dt = 0.05, checkpointed reverse mode) as a function of (F, γ, p): (states, expect)."""
     conv = (lambda m: m) if fmt == "sparse" else (lambda m: m.toarray())
 
-    def loss(F, gamma, p):
+    def solve(F, gamma, p):
         H = [conv(H_K), [conv(DRIVE0), lambda t, args: args["F"] * jnp.cos(t)]]
         c_ops = [[conv(a), lambda t, args: jnp.sqrt(args["gamma"])] for a in A_K]
         r = nqj.mesolve(H, _lattice_rho0(p), TL_K, c_ops, e_ops=[conv(NUM0)], args={"F": F, "gamma": gamma},
                         method="rk4", dt=0.05, format=fmt)
-        return r.expect[0, -1].real
+        return r.states, r.expect
 
-    return loss
+    return solve
+
+
+def _lattice_loss(fmt: str):
+    """⟨a₀†a₀⟩(T) of the lattice (:func:`_lattice_solve`) as a function of (F, γ, p)."""
+    solve = _lattice_solve(fmt)
+    return lambda F, gamma, p: solve(F, gamma, p)[1][0, -1].real
+
+
+@functools.lru_cache(maxsize=None)
+def _lattice_forward():
+    """The jitted sparse forward solve, compiled once for the finite differences and the
+    comparison with nephlab.mesolve."""
+    return jax.jit(_lattice_solve("sparse"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -65,7 +78,9 @@ def _lattice_grad(fmt: str) -> np.ndarray:
 
 
 def test_kerr_lattice_gradient_equals_finite_differences():
-    f = jax.jit(_lattice_loss("sparse"))
+    def f(*p):
+        return _lattice_forward()(*p)[1][0, -1].real
+
     h = 1e-5
     fd = []
     for k in range(3):
@@ -87,10 +102,10 @@ def test_forward_equals_nephlab_mesolve_sparse():
     rho0 = np.asarray(_lattice_rho0(0.3))
     args = {"F": 0.2, "gamma": 0.1}
     ref = nephlab.mesolve(H, rho0, TL_K, c_ops, e_ops=[NUM0], args=args, method="rk4", dt=0.05, format="sparse")
-    r = nqj.mesolve(H, rho0, TL_K, c_ops, e_ops=[NUM0], args=args, method="rk4", dt=0.05, format="sparse")
+    states, expect = _lattice_forward()(args["F"], args["gamma"], 0.3)
     assert ref.stats["format"] == "sparse"
-    np.testing.assert_allclose(np.asarray(r.states), ref.states, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(r.expect[0]).real, np.real(ref.expect[0]), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(states), ref.states, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(expect[0]).real, np.real(ref.expect[0]), rtol=0, atol=1e-12)
 
 
 # a small driven damped Kerr cavity for the adaptive methods (their compile time grows with n)
