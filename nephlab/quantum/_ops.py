@@ -25,6 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 DIA_MAX_FRACTION = 0.25  # use the banded format when at most this fraction of diagonals is occupied
 
@@ -360,7 +361,7 @@ def _layout(csr, vals: list, ket: bool, jump: bool) -> dict | Diagonals:
             full = np.zeros((w, n), np.complex128)
             full[slot, rows] = v
             evs.append(_split(full))
-        return {"ev": evs, "ec": cols}
+        return {"ev": evs, "ec": cols, **_adjoint_ell(csr, slot, rows, w, idx)}
     return {"v": [_split(np.asarray(v)) for v in vals], "r": rows.astype(idx), "c": csr.indices.astype(idx)}
 
 
@@ -489,13 +490,74 @@ def _ell_lmul(a: dict, y):
     return jnp.stack(acc)
 
 
+def _adjoint_ell(csr, slot, rows, w: int, idx) -> dict:
+    """The ELL layout of ``A†`` as gathers of ``A``'s ELL values, for the reverse rule of
+    :func:`_ell_product`: ``{"tc": (w', n) columns of A† (padding 0), "tp": (w', n) position of
+    each entry of A† in A's flattened (w n) value slots (padding w n, a zero appended there)}``.
+    Entry (j, i) of ``A†`` is ``conj(A[i, j])``: its values are a conjugated permutation of A's,
+    so they follow the per-stage combined values without a layout of their own."""
+    n = csr.shape[0]
+    cols = csr.indices
+    order = np.lexsort((rows, cols))  # A's entries by row of A† (column of A), then column
+    tcounts = np.bincount(cols, minlength=n)
+    tw = max(int(tcounts.max(initial=0)), 1)
+    tslot = np.arange(csr.nnz) - np.repeat(np.cumsum(tcounts) - tcounts, tcounts)
+    tc = np.zeros((tw, n), idx)
+    tp = np.full((tw, n), w * n, idx)
+    tc[tslot, cols[order]] = rows[order]
+    tp[tslot, cols[order]] = (slot * n + rows)[order]
+    return {"tc": tc, "tp": tp}
+
+
+def _ell_adjoint_lmul(a: dict, g):
+    """``A† @ G`` for ELL data ``a`` with its adjoint layout (:func:`_adjoint_ell`): ``A``'s
+    values permuted and conjugated into ``A†``'s slots (a gather of w n numbers), then row gathers."""
+    v = a["ev"].reshape(2, -1)
+    v = jnp.concatenate([v, jnp.zeros((2, 1), v.dtype)], axis=1)[:, a["tp"]]
+    return jax.lax.optimization_barrier(_ell_lmul({"ev": v * jnp.asarray([1.0, -1.0], v.dtype)[:, None, None],
+                                                   "ec": a["tc"]}, g))
+
+
+@jax.custom_jvp
+def _ell_product(a: dict, y):
+    """``A @ X`` for ELL data ``a`` with hand-written derivatives: without them, reverse mode
+    transposes every row gather into a scatter-add, which XLA's CPU code runs slowly
+    (benchmarks/gradient.py --lattice 4, D = 81, value-and-grad: warm 2.8 s CPU with the
+    scatters, 1.7 s without; see benchmarks/RESULTS.md). The tangent
+    ``A Ẋ + Ȧ X`` is written so that its transpose is gathers only: ``A Ẋ`` as a
+    ``custom_linear_solve`` whose "solve" is the product and whose transposed solve is ``A† G``
+    (:func:`_ell_adjoint_lmul`), ``Ȧ X`` as row gathers of the primal X (its transpose in Ȧ
+    is a row-wise dot). The primal is :func:`_ell_lmul`, unchanged."""
+    return _ell_lmul(a, y)
+
+
+def _ell_product_jvp(primals, tangents):
+    a, y = primals
+    da, dy = tangents
+    out = _ell_lmul(a, y)
+    a_const = jax.lax.stop_gradient(a)
+    d_out = jnp.zeros_like(out)
+    if not isinstance(dy, SymbolicZero):
+        d_out = jax.lax.custom_linear_solve(
+            lambda x: x, dy,
+            solve=lambda _, b: _ell_lmul(a_const, b),
+            transpose_solve=lambda _, g: _ell_adjoint_lmul(a_const, g),
+        )
+    if not isinstance(da["ev"], SymbolicZero):
+        d_out = d_out + _ell_lmul({"ev": da["ev"], "ec": a["ec"]}, y)
+    return out, d_out
+
+
+_ell_product.defjvp(_ell_product_jvp, symbolic_zeros=True)
+
+
 def sparse_lmul(a: dict, y):
     """``A @ X`` for sparse ``a`` (see :func:`to_sparse`) and real-split ``y`` (2, n, n)."""
     if "ec" in a:
         # the barrier keeps XLA from fusing the gathers into consumers such as ``z + z†`` (which
         # would redo them in transposed, cache-hostile order: 0.73 s instead of 0.15 s per
         # right-hand side at D = 729)
-        return jax.lax.optimization_barrier(_ell_lmul(a, y))
+        return jax.lax.optimization_barrier(_ell_product(a, y) if "tc" in a else _ell_lmul(a, y))
     n = y.shape[-2]
     g = y[:, a["c"], :]  # (2, nnz, n)
     vr, vi = a["v"][0][:, None], a["v"][1][:, None]
