@@ -675,29 +675,33 @@ class ProtocolDesigner(Component):
 
     def _add_reference_lines(self) -> None:
         """Add the four reference lines and the neural one to the figure, under the drawn protocol
-        and before it in the legend (as if drawn first).
+        and before it in the legend (as if drawn first, as ``figure.line`` with :func:`auto_glyphs`).
 
         Until the references are computed (after the page was sent) these lines are empty: a
         served page leaves out their 40 models (source, selection, view, glyph, legend item, ...)
-        from its first paint and adds them with the references' computation (``defer``).
+        from its first paint and adds them with the references' computation (``defer``). They are
+        built detached and attached in one held change (two events, one model-graph walk).
         """
-        from bokeh.models import ColumnDataSource
+        from bokeh.core.property.vectorization import value
+        from bokeh.models import ColumnDataSource, GlyphRenderer, LegendItem, Line
+        from panel.io.document import hold
 
         fig = self._fig
         if fig is None or NEURAL in self._sources:
             return
         data = self._plot_data()
-        before = list(fig.renderers)
-        new = []
+        lines, items = [], []
         for name in (*REFERENCE_NAMES, NEURAL):
             self._sources[name] = ColumnDataSource(data[name])
             style = dict(line_dash="dashed", line_width=2) if name != NEURAL else dict(line_width=2.5)
-            new.append(fig.line("t", "lam", source=self._sources[name], color=_COLORS[name], legend_label=name,
-                                **style))
-        auto_glyphs(fig)
-        fig.renderers = new + before  # drawn under the designer's line and points
+            line = GlyphRenderer(data_source=self._sources[name], nonselection_glyph="auto", muted_glyph="auto",
+                                 glyph=Line(x="t", y="lam", line_color=_COLORS[name], **style))
+            lines.append(line)
+            items.append(LegendItem(label=value(name), renderers=[line]))
         legend = fig.legend[0]
-        legend.items = legend.items[-len(new):] + legend.items[:-len(new)]
+        with hold(fig.document, freeze=True):
+            fig.renderers = lines + list(fig.renderers)  # drawn under the designer's line and points
+            legend.items = items + list(legend.items)
         self.push(self._plot)
 
     def _show_references(self) -> None:
