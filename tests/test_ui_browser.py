@@ -370,6 +370,18 @@ def test_controls_built_on_demand_appear_and_work(app_url, page):
         page.locator(".nl-validate button").first.wait_for(state="visible", timeout=60_000)
         page.locator(".alert-danger").first.wait_for(state="hidden", timeout=60_000)  # the alert goes too
         _no_error_alert(page)
+        # the reference and neural lines join the designer's figure after the first paint: under the
+        # drawn protocol, before it in the legend, the four references with their curves
+        from nephlab.widgets.protocol import NEURAL, REFERENCE_NAMES
+        page.wait_for_function("""(labels) => Bokeh.documents.some(d => {
+            const f = d.get_model_by_name('nl-protocol-figure');
+            if (f == null) return false;
+            const legend = f.center.find(m => m.type === 'Legend');
+            const shown = legend.items.map(it => it.label && it.label.value);
+            const lines = f.renderers.filter(r => r.data_source && r.data_source.data.t.length > 0);
+            return JSON.stringify(shown) === JSON.stringify(labels) && lines.length === 6
+                && f.renderers[f.renderers.length - 1].name === 'nl-control-points'; })""",
+                               arg=[*REFERENCE_NAMES, NEURAL, "designer"], timeout=600_000)
     with screenshot_on_failure(page, "on_demand_lindblad"):
         # the five figures after |ρ| are built after the first paint and then show the first result
         _load(page, app_url + "/lindblad", ".nl-run")

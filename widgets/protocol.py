@@ -629,8 +629,9 @@ class ProtocolDesigner(Component):
         self._syncing = True
         try:
             for name, d in self._plot_data(prot).items():
-                if dict(self._sources[name].data) != d:
-                    self._sources[name].data = d
+                src = self._sources.get(name)  # the reference lines join the figure after the first paint
+                if src is not None and dict(src.data) != d:
+                    src.data = d
         finally:
             self._syncing = False
         self.push(self._plot)
@@ -649,18 +650,15 @@ class ProtocolDesigner(Component):
             self.report_error(f"edit rejected: {exc}")
 
     def _build_figure(self):
+        """The figure with the drawn protocol and its control points; :meth:`_add_reference_lines`
+        adds the reference and neural lines (empty until computed) once the page was sent."""
         from bokeh.models import ColumnDataSource, PointDrawTool
         from bokeh.plotting import figure
 
         fig = figure(width=640, height=360, name="nl-protocol-figure", x_axis_label="t", y_axis_label="λ(t)",
                      tools="pan,wheel_zoom,reset", toolbar_location="above")
         data = self._plot_data()
-        self._sources = {name: ColumnDataSource(d) for name, d in data.items()}
-        for name in REFERENCE_NAMES:
-            fig.line("t", "lam", source=self._sources[name], color=_COLORS[name], line_dash="dashed",
-                     line_width=2, legend_label=name)
-        fig.line("t", "lam", source=self._sources[NEURAL], color=_COLORS[NEURAL], line_width=2.5,
-                 legend_label=NEURAL)
+        self._sources = {name: ColumnDataSource(data[name]) for name in ("designer", "points")}
         fig.line("t", "lam", source=self._sources["designer"], color=_COLORS["designer"], line_width=3,
                  legend_label="designer")
         rend = fig.scatter("t", "lam", source=self._sources["points"], size=14, color=_COLORS["designer"],
@@ -674,6 +672,41 @@ class ProtocolDesigner(Component):
         auto_glyphs(fig)  # the lines; the control points (point draw tool) keep their glyphs
         self._sources["points"].on_change("data", self._on_drag)
         return fig
+
+    def _add_reference_lines(self) -> None:
+        """Add the four reference lines and the neural one to the figure, under the drawn protocol
+        and before it in the legend (as if drawn first, as ``figure.line`` with :func:`auto_glyphs`).
+
+        Until the references are computed (after the page was sent) these lines are empty: a
+        served page leaves out their 40 models (source, selection, view, glyph, legend item, ...)
+        from its first paint and adds them with the references' computation (``defer``). They are
+        built detached and attached in one held change (two events, one model-graph walk).
+        """
+        from bokeh.core.property.vectorization import value
+        from bokeh.models import ColumnDataSource, GlyphRenderer, LegendItem, Line
+        from panel.io.document import hold
+
+        fig = self._fig
+        if fig is None or NEURAL in self._sources:
+            return
+        data = self._plot_data()
+        lines, items = [], []
+        for name in (*REFERENCE_NAMES, NEURAL):
+            self._sources[name] = ColumnDataSource(data[name])
+            style = dict(line_dash="dashed", line_width=2) if name != NEURAL else dict(line_width=2.5)
+            line = GlyphRenderer(data_source=self._sources[name], nonselection_glyph="auto", muted_glyph="auto",
+                                 glyph=Line(x="t", y="lam", line_color=_COLORS[name], **style))
+            lines.append(line)
+            items.append(LegendItem(label=value(name), renderers=[line]))
+        legend = fig.legend[0]
+        with hold(fig.document, freeze=True):
+            fig.renderers = lines + list(fig.renderers)  # drawn under the designer's line and points
+            legend.items = items + list(legend.items)
+        self.push(self._plot)
+
+    def _show_references(self) -> None:
+        self._add_reference_lines()
+        self._refresh_references()
 
     def _download(self, suffix: str):
         def cb():
@@ -725,7 +758,7 @@ class ProtocolDesigner(Component):
             self._train_fig = self._build_training_figure()
             self._train_plot = pn.pane.Bokeh(self._train_fig, css_classes=["nl-training"])
             self._sync_training()
-            self.defer(self._refresh_references)  # after the page was sent (served); now in a notebook
+            self.defer(self._show_references)  # after the page was sent (served); now in a notebook
         shown = (("nl-work", "⟨W⟩ = {}", "work"), ("nl-dissipation", "⟨W⟩ - ΔF = {}", "dissipation"),
                  ("nl-bound", "speed limit L²/τ = {}", "bound"), ("nl-latency", "edit latency {} ms", "latency_ms"))
         numbers = [pn.pane.Str(pn.bind(lambda x, f=f: f.format(_fmt(x)), self.param[name]), css_classes=[css])
