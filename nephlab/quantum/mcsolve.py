@@ -49,10 +49,16 @@ MAX_JUMPS_START = 16  # smallest size of the per-trajectory jump record; grown (
 MAX_JUMPS_CAP = 4096  # largest first guess of that size
 CHUNK_BYTES = 256 * 2**20  # default chunk: the per-trajectory buffers of one chunk stay below this
 CHUNK_CPU = 64  # default chunk on CPU: larger vmapped batches fall out of cache (measured: 64 is ~3x faster than 256)
-# Default chunk on CPU for the sparse format: at most this many ket entries per chunk. Vmapped row
-# gathers of kets run ~3x slower per trajectory than one trajectory's (measured, D = 4096 qubit
-# chain, 16 trajectories, 2-core CPU: chunk 1: 4.0 s, 4: 6.1 s, 16: 10.6 s, warm).
+# Default chunk on CPU for the sparse format: at most this many ket entries per chunk, and one
+# trajectory per chunk from SPARSE_CHUNK_CPU_SINGLE entries on. Vmapped row gathers of kets run
+# ~3x slower per trajectory than one trajectory's (measured, D = 4096 qubit chain, 16
+# trajectories, 2-core CPU: chunk 1: 4.0 s, 4: 6.1 s, 16: 10.6 s, warm), and so do vmapped
+# diagonal products down to D = 256 (16 trajectories, warm: D = 1024 chunk 4 0.43 s, chunk 1
+# 0.18 s; D = 512 chunk 8/2/1 0.18/0.17/0.06 s; D = 256 chunk 16/4/1 0.06/0.08/0.05 s), while
+# at D = 64 the per-chunk dispatch wins (chunk 16 0.036 s, chunk 1 0.053 s). RESULTS.md, section
+# of benchmarks/mcsolve_profile.py.
 SPARSE_CHUNK_CPU_ELEMS = 4096
+SPARSE_CHUNK_CPU_SINGLE = 256
 _ROOT_TOL = 1e-13  # |‖ψ‖² - r| at the located jump
 _ROOT_ITERS = 60
 _INIT_STREAM = 0x1D  # fold_in tag of the draw of a mixed initial state's component (apart from the jumps' keys)
@@ -471,8 +477,8 @@ def mcsolve(
             RuntimeError.
         chunk: trajectories vmapped together (the chunks run one after another in the same
             compiled program, ``lax.map``); default 64 on CPU (cache-friendly; on the sparse
-            format at most ``4096 // n``, at least 1), all on an accelerator, fewer when a
-            chunk's buffers would exceed 256 MB. The results do not depend on it.
+            format 1 from n = 256 on, at most ``4096 // n`` below), all on an accelerator,
+            fewer when a chunk's buffers would exceed 256 MB. The results do not depend on it.
         keep_runs: keep every trajectory's expectation values (``McResult.runs_expect``).
         store_states: keep every trajectory's normalised ket at every saved time.
         normalize: rescale a ``psi0`` whose norm is not 1 instead of raising.
@@ -593,7 +599,7 @@ def mcsolve(
         fit = max(1, CHUNK_BYTES // per_traj)
         chunk = min(fit, CHUNK_CPU if device.platform == "cpu" else N)
         if use_sparse and device.platform == "cpu":  # large kets: vmapped gathers cost more than they share
-            chunk = min(chunk, max(1, SPARSE_CHUNK_CPU_ELEMS // n))
+            chunk = 1 if n >= SPARSE_CHUNK_CPU_SINGLE else min(chunk, max(1, SPARSE_CHUNK_CPU_ELEMS // n))
         chunk = min(chunk, 1 << (N - 1).bit_length())  # small runs: the next power of 2 (few programs)
     seed_arr = np.int64(seed_i)  # what jax.random.key(seed_i) makes of the int (OverflowError beyond int64)
     max_jumps = _initial_max_jumps(c_parsed, tl)
