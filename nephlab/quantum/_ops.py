@@ -239,9 +239,9 @@ def _shift_vec(v, k: int, n: int):
 # 0.040 ms against 0.086, the whole right-hand side 0.140 against 0.265; D = 729 (load 7) even,
 # one jump 2.1-2.6 ms either way on a quieter box (memory-bound: each reads and writes ρ once).
 # Later (2026-12-06 17:07 UTC): the weights l_i conj(l_j) formed as n×n outer products made the
-# slices 5-12x slower than two scalings by vectors at D = 729; and for Hermitian states the
-# slices are summed into the product's accumulation (Z = A X + J/2, then Z + Z†), not into the
-# loop that reads Z transposed: the right-hand side 18.5 against 25.4 ms at D = 729.
+# slices 5-12x slower than two scalings by vectors at D = 729 (the 6 jumps 11.9 against 2.1 ms,
+# the right-hand side 16.6 against 7.5 ms); and for Hermitian states the slices are summed into
+# the product's accumulation (Z = A X + J/2, then Z + Z†, exactly Hermitian).
 
 ELL_MAX_PADDING = 2.0  # ELL when w·n ≤ this × nnz (+ n): padding at most doubles the work
 ELL_UNROLL = 32  # rows up to this long are unrolled into w fused gathers; longer ones loop (lax.scan)
@@ -458,8 +458,8 @@ def _slice_sandwiches(Ls: list[Diagonals], y):
         # t = X[i + o, j + o] conj(l_j), then l_i t: two complex scalings by vectors, and the real
         # and imaginary sums kept apart until one stack at the end. Forming the weights l_i conj(l_j)
         # as n×n outer products (with or without a stack per term) was 5-12x slower at D = 729:
-        # 35-68 against 5.6-9.0 ms for the 6 jumps (benchmarks/RESULTS.md, issue 15, 2026-12-06
-        # 17:07 UTC); 0.035-0.046 against 0.029-0.035 ms at D = 81.
+        # 11.9 against 2.1 ms for the 6 jumps (benchmarks/rhs_profile.py, load 5.3-6.8; RESULTS.md,
+        # issue 15, 2026-12-06 17:07 UTC); 0.032 against 0.029 ms at D = 81.
         tr = s[0] * lr[None, :] + s[1] * li[None, :]
         ti = s[1] * lr[None, :] - s[0] * li[None, :]
         outr = outr + lr[:, None] * tr - li[:, None] * ti
@@ -530,11 +530,12 @@ def sparse_lindblad(a: dict, jumps: list, y, hermitian: bool):
     """
     y = jax.lax.optimization_barrier(y)  # materialise a fused stage input (y0 + h Σ b k) once, not per gather
     if hermitian:
-        # A X + X A† + J = Z + Z† with Z = A X + J/2 (J = Σ L X L† is Hermitian): the jump
-        # slices are summed in the product's row-wise loop instead of in the loop that reads Z
-        # transposed (whose strided reads then also stall the M slice streams), and the output
-        # is exactly Hermitian. D = 729: 18.5 against 25.4 ms per right-hand side
-        # (benchmarks/RESULTS.md, issue 15, 2026-12-06 17:09 UTC); D = 81 even.
+        # A X + X A† + J = Z + Z† with Z = A X + J/2 (J = Σ L X L† is Hermitian): the output is
+        # exactly Hermitian, as the shortcut assumes of X (the slices' vector scalings round
+        # l_i conj(l_j) X_ij and its mirror differently), and the jump slices are summed in the
+        # product's row-wise loop instead of the loop that reads Z transposed. Speed: even to
+        # 1.4x faster at D = 729, even to 5 % slower at D = 81 (RESULTS.md, issue 15, 2026-12-06
+        # 17:07 UTC).
         z = _ell_lmul(a, y) if isinstance(a, dict) and "ec" in a else sparse_lmul(a, y)
         if jumps:
             z = z + 0.5 * jump_terms(jumps, y)
