@@ -13,6 +13,9 @@ the load of a shared machine drifts):
   right-hand side sums them; ``as gathers``: the same with the one-entry-per-row gather layout
   that these ladder operators had before they became slices (for comparison);
 * ``RHS``: the whole right-hand side (:func:`_ops.sparse_lindblad`), and with the gathers;
+* ``n×n weights`` and ``jumps after the product``: the jumps and the right-hand side as they
+  were computed before 2026-12-06 17:07 UTC (jump weights ``l_i conj(l_j)`` formed as outer
+  products; the jumps summed in the loop that forms ``Z + Z†`` instead of into ``Z``);
 * ``rk4 step``: one step of the engine's RK4 (4 RHS + stage sums), per RHS;
 * ``tsit5 step``: one accepted tsit5 trial step (:func:`nephlab.quantum._rk.rk_step`: 6 RHS,
   stage sums, error norm, controller), per RHS;
@@ -81,6 +84,32 @@ def _gather_layout(c) -> dict:
     return {"p": jnp.asarray(p), "l": jnp.asarray(_ops._split(lv))}
 
 
+def _outer_weight_jumps(Ls: list, y):
+    """``Σ_k L_k X L_k†`` for single-diagonal ``Ls`` as :func:`_ops._slice_sandwiches` computed it
+    before 2026-12-06 17:07 UTC: weights ``l_i conj(l_j)`` formed as n×n outer products, one
+    stacked term per operator (for comparison)."""
+    n = y.shape[-1]
+    offs = [L.offsets[0] for L in Ls]
+    lo, hi = max(0, -min(offs)), max(0, max(offs))
+    yp = jnp.pad(y, [(0, 0), (lo, hi), (lo, hi)])
+    out = 0.0
+    for L, off in zip(Ls, offs):
+        s = yp[:, lo + off: lo + off + n, lo + off: lo + off + n]
+        lr, li = L.data[0, 0], L.data[1, 0]
+        wr = lr[:, None] * lr[None, :] + li[:, None] * li[None, :]
+        wi = li[:, None] * lr[None, :] - lr[:, None] * li[None, :]
+        out = out + jnp.stack([wr * s[0] - wi * s[1], wr * s[1] + wi * s[0]])
+    return out
+
+
+def _rhs_jumps_after(a, Ls: list, y, jumps=_ops.jump_terms):
+    """The Hermitian right-hand side as :func:`_ops.sparse_lindblad` computed it before
+    2026-12-06 17:09 UTC: ``Z = A X`` (its own barrier), then ``Z + Z† + J`` in one loop."""
+    y = jax.lax.optimization_barrier(y)
+    z = _ops.sparse_lmul(a, y)
+    return z + _ops.adjoint(z) + jumps(Ls, y)
+
+
 def profile(M: int, inner: int, repeat: int, call_repeat: int, rounds: int) -> list[tuple[str, float]]:
     from nephlab.quantum.mesolve import _assemble_sparse
     from nephlab.quantum.methods import get_method
@@ -106,6 +135,10 @@ def profile(M: int, inner: int, repeat: int, call_repeat: int, rounds: int) -> l
         (f"all {len(Ls)} jumps as gathers", lambda Ls, y: _ops.jump_terms(Ls, y), Lg),
         ("RHS", lambda ops, y: _ops.sparse_lindblad(ops[0], ops[1], y, True), (A, Ls)),
         ("RHS, jumps as gathers", lambda ops, y: _ops.sparse_lindblad(ops[0], ops[1], y, True), (A, Lg)),
+        (f"all {len(Ls)} jumps, n×n weights (before 17:07)", _outer_weight_jumps, Ls),
+        ("RHS, jumps after the product", lambda ops, y: _rhs_jumps_after(ops[0], ops[1], y), (A, Ls)),
+        ("RHS, jumps after the product, n×n weights (main before 17:07)",
+         lambda ops, y: _rhs_jumps_after(ops[0], ops[1], y, _outer_weight_jumps), (A, Ls)),
     ]
     fs = [(name, _looped(g, inner), ops) for name, g, ops in comps]
     best = {name: np.inf for name, _, _ in fs}

@@ -93,6 +93,32 @@ def test_sparse_equals_dense_nephlab_and_qutip(M):
     assert rel_err(sparse.expect[0], ref.expect[0]) <= 2e-6  # rk4 at dt=0.1: local error ~1e-7
 
 
+def test_sparse_rhs_is_exactly_hermitian_and_equals_dense():
+    """The Hermitian sparse right-hand side (jump slices summed into Z = A ρ + J/2, then Z + Z†)
+    equals the dense Lindbladian to rounding and is exactly Hermitian, with complex jump values
+    (whose two vector scalings round an entry and its mirror differently)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from nephlab.quantum import _ops
+
+    rng = np.random.default_rng(3)
+    n = 27
+    H = sp.random(n, n, density=0.15, random_state=4) * (1 + 0.5j)
+    H = (H + H.conj().T).toarray()
+    Ls = [np.diag(rng.normal(size=n - o) + 1j * rng.normal(size=n - o), o) for o in (1, 3, 9)]
+    x = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    rho = x @ x.conj().T
+    rho = 0.5 * (rho + rho.conj().T) / np.trace(rho).real  # exactly Hermitian
+    A = -1j * H - 0.5 * sum(L.conj().T @ L for L in Ls)
+    data = [_ops.to_sparse_jump(L) for L in Ls]
+    assert all(isinstance(d, _ops.Diagonals) for d in data)
+    out = np.asarray(_ops.sparse_lindblad(_ops.to_sparse(A), data, _ops.split(rho), True))
+    ref = A @ rho + rho @ A.conj().T + sum(L @ rho @ L.conj().T for L in Ls)
+    assert np.abs(_ops.merge(out) - ref).max() < 1e-12 * np.abs(ref).max()
+    assert np.array_equal(out[0], out[0].T) and np.array_equal(out[1], -out[1].T)
+
+
 def test_qobj_csr_dia_and_scipy_inputs_stay_sparse(monkeypatch):
     """Qobj with CSR or Dia data and scipy CSR/DIA matrices give one result, with no dense copy
     of any operator on the way (toarray/full are disabled during the call)."""

@@ -239,6 +239,10 @@ def _shift_vec(v, k: int, n: int):
 # benchmarks/rhs_profile.py, slices against gathers in one process (load 4.1): D = 81, 4 jumps
 # 0.040 ms against 0.086, the whole right-hand side 0.140 against 0.265; D = 729 (load 7) even,
 # one jump 2.1-2.6 ms either way on a quieter box (memory-bound: each reads and writes ρ once).
+# Later (2026-12-06 17:07 UTC): the weights l_i conj(l_j) formed as n×n outer products made the
+# slices 5-12x slower than two scalings by vectors at D = 729 (the 6 jumps 11.9 against 2.1 ms,
+# the right-hand side 16.6 against 7.5 ms); and for Hermitian states the slices are summed into
+# the product's accumulation (Z = A X + J/2, then Z + Z†, exactly Hermitian).
 
 ELL_MAX_PADDING = 2.0  # ELL when w·n ≤ this × nnz (+ n): padding at most doubles the work
 ELL_UNROLL = 32  # rows up to this long are unrolled into w fused gathers; longer ones loop (lax.scan)
@@ -440,22 +444,28 @@ def to_sparse_jump(m) -> dict | Diagonals:
 def _slice_sandwiches(Ls: list[Diagonals], y):
     """``Σ_k L_k X L_k†`` for single-diagonal jump operators (offset ``o_k``, values ``l_k``):
     ``l_i conj(l_j) X[i + o_k, j + o_k]``, a static 2-D slice of one zero-padded copy of ``y``
-    (2, n, n) per operator, weighted by the outer product of the diagonal. No barrier between
-    the terms: XLA sums them in one pass over the output (one write instead of one per operator).
+    (2, n, n) per operator, scaled by conj(l_j) along its rows and by l_i down its columns. No
+    barrier between the terms: XLA sums them in one pass over the output (one write instead of
+    one per operator).
     """
     n = y.shape[-1]
     offs = [L.offsets[0] for L in Ls]
     lo, hi = max(0, -min(offs)), max(0, max(offs))
     yp = jnp.pad(y, [(0, 0), (lo, hi), (lo, hi)])
-    out = 0.0
+    outr, outi = 0.0, 0.0
     for L, off in zip(Ls, offs):
         s = yp[:, lo + off: lo + off + n, lo + off: lo + off + n]
         lr, li = L.data[0, 0], L.data[1, 0]
-        # w_ij = l_i conj(l_j)
-        wr = lr[:, None] * lr[None, :] + li[:, None] * li[None, :]
-        wi = li[:, None] * lr[None, :] - lr[:, None] * li[None, :]
-        out = out + jnp.stack([wr * s[0] - wi * s[1], wr * s[1] + wi * s[0]])
-    return out
+        # t = X[i + o, j + o] conj(l_j), then l_i t: two complex scalings by vectors, and the real
+        # and imaginary sums kept apart until one stack at the end. Forming the weights l_i conj(l_j)
+        # as n×n outer products (with or without a stack per term) was 5-12x slower at D = 729:
+        # 11.9 against 2.1 ms for the 6 jumps (benchmarks/rhs_profile.py, load 5.3-6.8; RESULTS.md,
+        # issue 15, 2026-12-06 17:07 UTC); 0.032 against 0.029 ms at D = 81.
+        tr = s[0] * lr[None, :] + s[1] * li[None, :]
+        ti = s[1] * lr[None, :] - s[0] * li[None, :]
+        outr = outr + lr[:, None] * tr - li[:, None] * ti
+        outi = outi + lr[:, None] * ti + li[:, None] * tr
+    return jnp.stack([outr, outi])
 
 
 def sandwich(L: dict | Diagonals, y):
@@ -582,8 +592,18 @@ def sparse_lindblad(a: dict, jumps: list, y, hermitian: bool):
     """
     y = jax.lax.optimization_barrier(y)  # materialise a fused stage input (y0 + h Σ b k) once, not per gather
     if hermitian:
-        z = sparse_lmul(a, y)
-        z = z + adjoint(z)
+        # A X + X A† + J = Z + Z† with Z = A X + J/2 (J = Σ L X L† is Hermitian): the output is
+        # exactly Hermitian, as the shortcut assumes of X (the slices' vector scalings round
+        # l_i conj(l_j) X_ij and its mirror differently), and the jump slices are summed in the
+        # product's row-wise loop instead of the loop that reads Z transposed. Speed: even to
+        # 1.4x faster at D = 729, even to 5 % slower at D = 81 (RESULTS.md, issue 15, 2026-12-06
+        # 17:07 UTC).
+        z = _ell_lmul(a, y) if isinstance(a, dict) and "ec" in a else sparse_lmul(a, y)
+        if jumps:
+            z = z + 0.5 * jump_terms(jumps, y)
+        # the barrier keeps the gathers out of the transposed read of ``Z + Z†`` (see sparse_lmul)
+        z = jax.lax.optimization_barrier(z)
+        return z + adjoint(z)
     else:
         z = sparse_lmul(a, y) + adjoint(sparse_lmul(a, adjoint(y)))
     return z + jump_terms(jumps, y) if jumps else z
