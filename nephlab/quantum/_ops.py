@@ -598,7 +598,12 @@ def sparse_lindblad(a: dict, jumps: list, y, hermitian: bool):
         # product's row-wise loop instead of the loop that reads Z transposed. Speed: even to
         # 1.4x faster at D = 729, even to 5 % slower at D = 81 (RESULTS.md, issue 15, 2026-12-06
         # 17:07 UTC).
-        z = _ell_lmul(a, y) if isinstance(a, dict) and "ec" in a else sparse_lmul(a, y)
+        # (no barrier after the product, unlike sparse_lmul: the jump slices join its loop; the
+        # ELL product keeps its hand-written derivatives where the layout has them)
+        if isinstance(a, dict) and "ec" in a:
+            z = _ell_product(a, y) if "tc" in a else _ell_lmul(a, y)
+        else:
+            z = sparse_lmul(a, y)
         if jumps:
             z = z + 0.5 * jump_terms(jumps, y)
         # the barrier keeps the gathers out of the transposed read of ``Z + Z†`` (see sparse_lmul)
