@@ -347,7 +347,7 @@ def test_serve_freezes_the_heap_and_pages_count_their_sessions(monkeypatch):
 
     f = HeapFreezer(schedule=lambda delay, fn: fn())
     monkeypatch.setattr(app, "FREEZER", f)
-    server = app.serve(port=0, show=False, start=False, warm=False)
+    server = app.serve(port=0, show=False, start=False, warm=False, freeze=True)
     try:
         assert f.frozen == 1 and gc.get_freeze_count() > 0
         doc = Document()

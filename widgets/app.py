@@ -10,10 +10,10 @@ ends; the server forgets a session 3 s after its last connection closed.
 
 At start, :func:`serve` warms every page in a background thread (:meth:`Component.warm`: the
 default results each page shows first are computed and cached, JAX kernels compiled or loaded
-from the persistent compilation cache), so first visits do not wait for compilation. It also
-freezes the server's long-lived objects out of Python's garbage collections once imported and
-again once warmed (:mod:`nephlab.widgets._heap`), so that the collections Panel runs after each
-session stay short.
+from the persistent compilation cache), so first visits do not wait for compilation. With
+``serve(freeze=True)`` it also freezes the server's long-lived objects out of Python's garbage
+collections once imported and again once warmed (:mod:`nephlab.widgets._heap`); that is off by
+default, since it did not make warm visits faster in a browser (benchmarks/RESULTS.md).
 
 - ``nephlab serve [--port 5006] [--address 127.0.0.1] [--show/--no-show]`` calls :func:`serve`;
   websocket origins are restricted to the served ``address:port``.
@@ -251,7 +251,7 @@ def serve(
     start: bool = True,
     extra_origins: tuple[str, ...] = (),
     warm: bool = True,
-    freeze: bool = True,
+    freeze: bool = False,
     **server_kwargs: Any,
 ):
     """Serve the app (blocking when ``start``); return the Bokeh ``Server``.
@@ -263,7 +263,10 @@ def serve(
         start: run the IO loop (blocks until interrupted).
         extra_origins: further allowed websocket origins (``host:port``), e.g. behind a proxy.
         warm: warm every page in a background thread (:func:`warm_pages`) as the server starts.
-        freeze: freeze the objects the process holds before it serves (and, with ``warm``, those
+        freeze: (off by default: in browser A/B runs on the 2-core machine, warm visits with the
+            freeze took more server CPU, 0.99 against 0.53-0.57 s on /lindblad, see
+            benchmarks/RESULTS.md, 2026-12-06 18:05 UTC) freeze the objects the process holds
+            before it serves (and, with ``warm``, those
             of the warm-up once it ended and no session is open) out of Python's garbage
             collections (:mod:`nephlab.widgets._heap`): Panel's collection after each ended
             session then walks the sessions' objects only, not the half-million of the imports.
