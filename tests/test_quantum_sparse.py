@@ -306,3 +306,52 @@ def test_ket_products_take_the_diagonal_layout_on_lattices_and_stay_exact():
     ys = jnp.stack([y, 2.0 * y])
     zs = np.asarray(jax.vmap(lambda y: _ops.lmul("sparse", (), dia, y))(ys))
     np.testing.assert_allclose(zs[1], 2.0 * zs[0], rtol=1e-15, atol=0)
+
+
+def test_kept_preparation_follows_the_operators_content():
+    """A warm call reuses what mesolve built from the operators (generator, layouts, the
+    Hermiticity check) only for operators of the same content: the same call again gives the
+    very same numbers; operators changed in place, a different coefficient function or a
+    non-Hermitian H are seen as such (checked against a fresh, uncached solve)."""
+    import importlib
+
+    import jax.numpy as jnp
+
+    ms = importlib.import_module("nephlab.quantum.mesolve")  # the module (the package exports the function)
+    H, c_ops, n0, rho0 = kerr_lattice(2)  # D = 9
+    H, c_ops = H.copy(), [c.copy() for c in c_ops]
+    tl = np.linspace(0.0, 1.0, 3)
+    kw = dict(e_ops=[n0], method="rk4", dt=0.05, format="sparse")
+
+    def fresh(*args):
+        ms._SPARSE_PREPS.clear()
+        return nl.mesolve(*args, **kw).expect[0]
+
+    ms._SPARSE_PREPS.clear()
+    first = nl.mesolve(H, rho0, tl, c_ops, **kw).expect[0]
+    assert len(ms._SPARSE_PREPS) == 1
+    np.testing.assert_array_equal(nl.mesolve(H, rho0, tl, c_ops, **kw).expect[0], first)
+    assert len(ms._SPARSE_PREPS) == 1  # found, not rebuilt
+    # the same arrays, changed in place: a new key, the new result
+    H.data *= 1.5
+    c_ops[0].data *= 2.0
+    changed = nl.mesolve(H, rho0, tl, c_ops, **kw).expect[0]
+    assert len(ms._SPARSE_PREPS) == 2 and np.max(np.abs(changed - first)) > 1e-3
+    np.testing.assert_array_equal(changed, fresh(H, rho0, tl, c_ops))
+    # time-dependent terms: the coefficient function is part of the key
+    X = (c_ops[1] + c_ops[1].conj().T).tocsr()
+    slow = nl.mesolve([H, [X, lambda t: jnp.cos(t)]], rho0, tl, c_ops, **kw).expect[0]
+    fast = nl.mesolve([H, [X, lambda t: jnp.cos(3.0 * t)]], rho0, tl, c_ops, **kw).expect[0]
+    assert np.max(np.abs(fast - slow)) > 1e-6
+    np.testing.assert_array_equal(fast, fresh([H, [X, lambda t: jnp.cos(3.0 * t)]], rho0, tl, c_ops))
+    # a kept check of a Hermitian H does not let a non-Hermitian one of other content through
+    nl.mesolve(H, rho0, tl, c_ops, **kw)
+    bad = (H + sp.csr_matrix(([0.5], ([0], [1])), shape=H.shape)).tocsr()
+    with pytest.raises(ValueError, match="Hermitian"):
+        nl.mesolve(bad, rho0, tl, c_ops, **kw)
+    with pytest.raises(ValueError, match="Hermitian"):
+        nl.mesolve([H, [bad, lambda t: jnp.cos(t)]], rho0, tl, c_ops, **kw)
+    # the cache is bounded
+    for k in range(ms.SPARSE_PREP_CACHE + 2):
+        nl.mesolve(H * (1.0 + 0.01 * k), rho0, tl, c_ops, **kw)
+    assert len(ms._SPARSE_PREPS) == ms.SPARSE_PREP_CACHE

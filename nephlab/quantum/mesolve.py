@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import inspect
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -223,7 +225,10 @@ def mesolve(
         for j, term in enumerate(terms):
             check_dims(term.op, n, f"c_ops[{i}]" if len(terms) == 1 else f"c_ops[{i}][{j}]", "rho0")
     _check_coefficients(h_terms, c_parsed, tl, args)
-    _check_hamiltonian_hermitian(h_terms, h_callable, tl, args)
+    splines: list = []
+    # sparse: what depends on the operators alone, looked up by their content (built lazily)
+    prep = _sparse_prep(h_terms, c_parsed, splines) if use_sparse else None
+    _check_hamiltonian_hermitian(h_terms, h_callable, tl, args, memo=None if prep is None else prep.memo)
 
     e_list, e_keys = _parse_eops(e_ops, n, sparse=use_sparse)
 
@@ -232,16 +237,13 @@ def mesolve(
     batch_shape = _broadcast_batches(rho, h_terms, c_parsed)
     n_batch = int(np.prod(batch_shape)) if batch_shape else 1
     uniform = _is_uniform(tl)
-    splines: list = []
-    # the sparse generator (L†L products in SciPy) is built once, for the sizes and the assembly
-    generator = _sparse_generator(h_terms, c_parsed, splines) if use_sparse else None
     problem = Problem(
         n=n, batch=n_batch, n_times=len(tl), n_c_ops=len(c_parsed), n_eops=len(e_list),
         store_states=bool(store_states), uniform=uniform,
         h_batched=any(t.op.ndim > 2 for t in h_terms), c_ops_batched=any(t.op.ndim > 2 for ts in c_parsed for t in ts),
         time_dependent_h=time_dep_h, time_dependent_c_ops=time_dep_c, callable_h=h_callable is not None,
         rtol=keywords.get("rtol"),
-        **(_sparse_sizes(h_terms, c_parsed, generator) if use_sparse else _dense_nnz(h_terms, c_parsed, n)),
+        **(prep.sizes() if use_sparse else _dense_nnz(h_terms, c_parsed, n)),
     )
     if meth is None:
         meth = auto_method(problem)
@@ -258,7 +260,7 @@ def mesolve(
 
     device = _config.device()
     if use_sparse:
-        st, dyn = _assemble_sparse(meth.static(), n, h_terms, h_callable, c_parsed, rho, splines, generator=generator)
+        st, dyn = _assemble_sparse(meth.static(), n, h_terms, h_callable, c_parsed, rho, splines, prep=prep)
     else:
         st, dyn = _ASSEMBLE[meth.operator_form](meth.static(), n, h_terms, h_callable, c_parsed, rho, splines)
     st = _replace(st, n_eops=len(e_list), store_states=bool(store_states), uniform=uniform if meth.uniform_grid else True,
@@ -471,14 +473,20 @@ def _check_coefficients(h_terms, c_parsed, tl, args) -> None:
                 raise ValueError(f"{name} is {vals[i]} (not finite) at t={tl[i]}; coefficients must be finite on tlist")
 
 
-def _check_hamiltonian_hermitian(h_terms, h_callable, tl, args) -> None:
-    """H(t) must be Hermitian at every time of tlist (a callable H: at first, middle, last)."""
+def _check_hamiltonian_hermitian(h_terms, h_callable, tl, args, memo: dict | None = None) -> None:
+    """H(t) must be Hermitian at every time of tlist (a callable H: at first, middle, last).
+
+    ``memo``: a dict kept with these very operators (:class:`_SparsePrep`), in which the parts
+    of the check that depend on the operators alone are kept for the next call."""
     if h_callable is not None:
         for i in sorted({0, len(tl) // 2, len(tl) - 1}):
             check_hermitian(_eval_callable_h(h_callable, tl[i], args), f"H(t={tl[i]:g})", "Hamiltonian")
         return
     if all(term.coeff is None for term in h_terms):
-        check_hermitian(sum(term.op for term in h_terms), "H", "Hamiltonian")
+        if memo is None or not memo.get("hermitian"):
+            check_hermitian(sum(term.op for term in h_terms), "H", "Hamiltonian")
+        if memo is not None:
+            memo["hermitian"] = True  # reached only when the check passed
         return
     # H(t) - H(t)† = Σ_j 2i Im c_j(t) S_j + 2 Re c_j(t) K_j with S_j, K_j the Hermitian and
     # anti-Hermitian parts of H_j: its Frobenius norm at every t is a quadratic form in the
@@ -491,7 +499,27 @@ def _check_hamiltonian_hermitian(h_terms, h_callable, tl, args) -> None:
          else np.array([complex(np.asarray(eval_coefficient(term.coeff, jnp.asarray(t), args))) for t in tl]))
         for term in h_terms
     ])  # (J, T)
-    ops = [term.op for term in h_terms]
+    if memo is not None and "hermitian_gram" in memo:
+        G, norms = memo["hermitian_gram"]
+    else:
+        G, norms = _hermitian_gram([term.op for term in h_terms])
+        if memo is not None:
+            memo["hermitian_gram"] = (G, norms)
+    x = np.concatenate([2 * vals.imag, 2 * vals.real])  # (2J, T)
+    dev = np.sqrt(np.maximum(np.einsum("at,ab,bt->t", x, G, x), 0.0))
+    scale = np.maximum(1.0, np.abs(vals).T @ norms)
+    bad = dev > 1e-10 * scale
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"H(t={tl[i]:g}) must be Hermitian, but ||H - H†|| = {dev[i]:.3g} there; check that the "
+            "coefficients of Hermitian terms are real (or pair each term with its Hermitian conjugate)"
+        )
+
+
+def _hermitian_gram(ops: list) -> tuple[np.ndarray, np.ndarray]:
+    """``(G, norms)`` of :func:`_check_hamiltonian_hermitian`: the Gram matrix (2J, 2J) of the
+    Hermitian and anti-Hermitian parts of the terms ``ops`` (batch summed) and their Frobenius norms (J,)."""
     if _sparse.sp.issparse(ops[0]):  # CSR terms (format="sparse"): sparse products, no dense copy
         def adj(o):
             return o.conj().T
@@ -507,17 +535,8 @@ def _check_hamiltonian_hermitian(h_terms, h_callable, tl, args) -> None:
     S = [0.5 * (o + adj(o)) for o in ops]
     K = [0.5 * (o - adj(o)) for o in ops]
     M = S + K
-    x = np.concatenate([2 * vals.imag, 2 * vals.real])  # (2J, T)
-    G = np.array([[inner(a, b) for b in M] for a in M])  # (2J, 2J), batch summed
-    dev = np.sqrt(np.maximum(np.einsum("at,ab,bt->t", x, G, x), 0.0))
-    scale = np.maximum(1.0, np.abs(vals).T @ np.array([np.sqrt(inner(o, o)) for o in ops]))
-    bad = dev > 1e-10 * scale
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"H(t={tl[i]:g}) must be Hermitian, but ||H - H†|| = {dev[i]:.3g} there; check that the "
-            "coefficients of Hermitian terms are real (or pair each term with its Hermitian conjugate)"
-        )
+    G = np.array([[inner(a, b) for b in M] for a in M])
+    return G, np.array([np.sqrt(inner(o, o)) for o in ops])
 
 
 def _parse_eops(e_ops, n, sparse: bool = False):
@@ -829,15 +848,102 @@ def _dense_nnz(h_terms, c_parsed, n: int) -> dict:
                                            [(Term(sp.csr_matrix(ts[0].op)),) for ts in c_parsed]).items() if k != "fmt"}
 
 
+class _SparsePrep:
+    """What the sparse format derives from the operators alone, each piece built on first use
+    and kept: the generator (:func:`_sparse_generator`), its sizes (:func:`_sparse_sizes`), the
+    layouts of A and of the collapse operators (:func:`._ops.sparse_sum`, per ``ket``) and, in
+    ``memo``, the operator part of the Hermiticity check of H. A warm call with operators of the
+    same content (see :func:`_sparse_prep`) reuses all of it: at D = 81 (``nephlab bench large
+    --sizes 4``) rebuilding it took 4-5 ms of CPU per call (benchmarks/RESULTS.md, issue 15,
+    2026-12-06 19:30 UTC)."""
+
+    def __init__(self, h_terms, c_parsed, splines: list):
+        self._args: tuple | None = (h_terms, c_parsed, splines)
+        self._generator: tuple | None = None
+        self._sizes: dict | None = None
+        self._layouts: dict = {}
+        self.memo: dict = {}
+
+    def generator(self) -> tuple:
+        if self._generator is None:
+            self._generator = _sparse_generator(*self._args)
+            self._args = None  # the generator holds what is needed of the operators
+        return self._generator
+
+    def sizes(self) -> dict:
+        if self._sizes is None:
+            self._sizes = _sparse_sizes((), [], self.generator())
+        return dict(self._sizes)
+
+    def layouts(self, ket: bool) -> tuple:
+        """``(a, jumps)``: the layouts of A and of every collapse operator."""
+        if ket not in self._layouts:
+            a_terms, _, jump_ops = self.generator()
+            self._layouts[ket] = (_ops.sparse_sum([op for _, op in a_terms], ket=ket),
+                                  [_ops.sparse_sum(ops, jump=True) for ops in jump_ops])
+        return self._layouts[ket]
+
+
+SPARSE_PREP_CACHE = 8  # operator sets whose preparation mesolve keeps (least recently used dropped)
+_SPARSE_PREPS: OrderedDict = OrderedDict()
+
+
+def _operators_key(h_terms, c_parsed) -> tuple | None:
+    """A key that is equal exactly when the parsed sparse operators are: a digest of every
+    term's CSR arrays (shape, row pointers, columns, values: the canonical form of
+    :func:`nephlab.quantum.sparse.as_sparse`, so equal content gives equal bytes) and the
+    coefficient functions themselves (compared as jit compares them). None when a term has a
+    spline coefficient (its spec indexes this call's spline list) or is not CSR."""
+    digest = hashlib.blake2b(digest_size=20)
+    funcs = []
+    for group in (h_terms, *c_parsed):
+        digest.update(len(group).to_bytes(8, "little"))
+        for term in group:
+            op = term.op
+            if (term.coeff is not None and term.coeff.kind != "func") or not _sparse.sp.isspmatrix_csr(op):
+                return None
+            for arr in (np.asarray(op.shape, np.int64), op.indptr, op.indices, op.data):
+                arr = np.ascontiguousarray(arr)
+                digest.update(arr.dtype.str.encode() + arr.size.to_bytes(8, "little"))
+                digest.update(arr.tobytes())
+            funcs.append(None if term.coeff is None else term.coeff.func)
+    key = (digest.digest(), tuple(funcs))
+    try:
+        hash(key)
+    except TypeError:  # an unhashable coefficient callable
+        return None
+    return key
+
+
+def _sparse_prep(h_terms, c_parsed, splines: list) -> _SparsePrep:
+    """The :class:`_SparsePrep` of these operators: the kept one for operators of the same
+    content (:func:`_operators_key`), else a new one (kept, unless a coefficient is a spline)."""
+    key = _operators_key(h_terms, c_parsed)
+    if key is None:
+        return _SparsePrep(h_terms, c_parsed, splines)
+    prep = _SPARSE_PREPS.get(key)
+    if prep is None:
+        prep = _SparsePrep(h_terms, c_parsed, [])  # no spline coefficients: the list stays empty
+        _SPARSE_PREPS[key] = prep
+        while len(_SPARSE_PREPS) > SPARSE_PREP_CACHE:
+            _SPARSE_PREPS.popitem(last=False)
+    else:
+        _SPARSE_PREPS.move_to_end(key)
+    return prep
+
+
 def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines, ket: bool = False,
-                     generator: tuple | None = None):
+                     generator: tuple | None = None, prep: _SparsePrep | None = None):
     """Structure and data of the sparse format; ``ket``: ``rho`` is a ket (2, n, 1) column
     (mcsolve), whose products favour the diagonal layout (see :mod:`._ops`); ``generator``:
-    what :func:`_sparse_generator` returned for these operators with ``splines``, if built.
+    what :func:`_sparse_generator` returned for these operators with ``splines``, if built;
+    ``prep``: their :class:`_SparsePrep` (generator and layouts taken from there).
 
     ``A(t) = -i H(t) - ½ Σ L(t)†L(t)`` is stored as one layout of its terms' union pattern with
     per-term values, and so is each collapse operator (:func:`._ops.sparse_sum`): the right-hand
     side combines the values at each stage (O(J nnz)) and applies one product per operator."""
+    if prep is not None:
+        generator = prep.generator()
     a_terms, jump_specs, jump_ops = generator or _sparse_generator(h_terms, c_parsed, splines)
     herm = bool(np.array_equal(rho, np.conj(np.swapaxes(rho, -1, -2))))
     st = _engine.Structure(
@@ -845,9 +951,12 @@ def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines, ket: 
         jump_offsets=tuple(() for _ in jump_ops), jump_coeffs=tuple(tuple(s) for s in jump_specs), h_callable=None,
         frame=False, n_eops=0, store_states=True, uniform=True, progress=False, hermitian=herm,
     )
-    dyn = {"a": _ops.sparse_sum([op for _, op in a_terms], ket=ket),
-           "jumps": [_ops.sparse_sum(ops, jump=True) for ops in jump_ops], "E": np.zeros(n),
-           "rho0": np.stack([rho.real, rho.imag], axis=-3)}
+    if prep is not None:
+        a, jumps = prep.layouts(ket)
+    else:
+        a = _ops.sparse_sum([op for _, op in a_terms], ket=ket)
+        jumps = [_ops.sparse_sum(ops, jump=True) for ops in jump_ops]
+    dyn = {"a": a, "jumps": list(jumps), "E": np.zeros(n), "rho0": np.stack([rho.real, rho.imag], axis=-3)}
     return st, dyn
 
 
