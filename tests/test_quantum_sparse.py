@@ -312,7 +312,8 @@ def test_kept_preparation_follows_the_operators_content():
     """A warm call reuses what mesolve built from the operators (generator, layouts, the
     Hermiticity check) only for operators of the same content: the same call again gives the
     very same numbers; operators changed in place, a different coefficient function or a
-    non-Hermitian H are seen as such (checked against a fresh, uncached solve)."""
+    non-Hermitian H are seen as such (checked against a fresh, uncached solve); first calls from
+    several threads share one preparation; the cache is bounded."""
     import importlib
 
     import jax.numpy as jnp
@@ -351,6 +352,15 @@ def test_kept_preparation_follows_the_operators_content():
         nl.mesolve(bad, rho0, tl, c_ops, **kw)
     with pytest.raises(ValueError, match="Hermitian"):
         nl.mesolve([H, [bad, lambda t: jnp.cos(t)]], rho0, tl, c_ops, **kw)
+    # first calls from several threads at once (Dask workers) share one preparation and agree
+    from concurrent.futures import ThreadPoolExecutor
+
+    ms._SPARSE_PREPS.clear()
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: nl.mesolve(H, rho0, tl, c_ops, **kw).expect[0], range(4)))
+    assert len(ms._SPARSE_PREPS) == 1
+    for out in outs:
+        np.testing.assert_array_equal(out, changed)
     # the cache is bounded
     for k in range(ms.SPARSE_PREP_CACHE + 2):
         nl.mesolve(H * (1.0 + 0.01 * k), rho0, tl, c_ops, **kw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -862,30 +863,35 @@ class _SparsePrep:
         self._generator: tuple | None = None
         self._sizes: dict | None = None
         self._layouts: dict = {}
+        self._lock = threading.RLock()  # calls from several threads (Dask workers) build each piece once
         self.memo: dict = {}
 
     def generator(self) -> tuple:
-        if self._generator is None:
-            self._generator = _sparse_generator(*self._args)
-            self._args = None  # the generator holds what is needed of the operators
-        return self._generator
+        with self._lock:
+            if self._generator is None:
+                self._generator = _sparse_generator(*self._args)
+                self._args = None  # the generator holds what is needed of the operators
+            return self._generator
 
     def sizes(self) -> dict:
-        if self._sizes is None:
-            self._sizes = _sparse_sizes((), [], self.generator())
-        return dict(self._sizes)
+        with self._lock:
+            if self._sizes is None:
+                self._sizes = _sparse_sizes((), [], self.generator())
+            return dict(self._sizes)
 
     def layouts(self, ket: bool) -> tuple:
         """``(a, jumps)``: the layouts of A and of every collapse operator."""
-        if ket not in self._layouts:
-            a_terms, _, jump_ops = self.generator()
-            self._layouts[ket] = (_ops.sparse_sum([op for _, op in a_terms], ket=ket),
-                                  [_ops.sparse_sum(ops, jump=True) for ops in jump_ops])
-        return self._layouts[ket]
+        with self._lock:
+            if ket not in self._layouts:
+                a_terms, _, jump_ops = self.generator()
+                self._layouts[ket] = (_ops.sparse_sum([op for _, op in a_terms], ket=ket),
+                                      [_ops.sparse_sum(ops, jump=True) for ops in jump_ops])
+            return self._layouts[ket]
 
 
 SPARSE_PREP_CACHE = 8  # operator sets whose preparation mesolve keeps (least recently used dropped)
 _SPARSE_PREPS: OrderedDict = OrderedDict()
+_SPARSE_PREPS_LOCK = threading.Lock()
 
 
 def _operators_key(h_terms, c_parsed) -> tuple | None:
@@ -921,15 +927,16 @@ def _sparse_prep(h_terms, c_parsed, splines: list) -> _SparsePrep:
     key = _operators_key(h_terms, c_parsed)
     if key is None:
         return _SparsePrep(h_terms, c_parsed, splines)
-    prep = _SPARSE_PREPS.get(key)
-    if prep is None:
-        prep = _SparsePrep(h_terms, c_parsed, [])  # no spline coefficients: the list stays empty
-        _SPARSE_PREPS[key] = prep
-        while len(_SPARSE_PREPS) > SPARSE_PREP_CACHE:
-            _SPARSE_PREPS.popitem(last=False)
-    else:
-        _SPARSE_PREPS.move_to_end(key)
-    return prep
+    with _SPARSE_PREPS_LOCK:
+        prep = _SPARSE_PREPS.get(key)
+        if prep is None:
+            prep = _SparsePrep(h_terms, c_parsed, [])  # no spline coefficients: the list stays empty
+            _SPARSE_PREPS[key] = prep
+            while len(_SPARSE_PREPS) > SPARSE_PREP_CACHE:
+                _SPARSE_PREPS.popitem(last=False)
+        else:
+            _SPARSE_PREPS.move_to_end(key)
+        return prep
 
 
 def _assemble_sparse(meth, n, h_terms, h_callable, c_parsed, rho, splines, ket: bool = False,
