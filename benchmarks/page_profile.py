@@ -109,6 +109,22 @@ PAINTS_JS = """async (n) => {
       }
       await new Promise((r) => setTimeout(r, 0));
     }
+    // the pictures: each plot exported as PNG with either mode (they must be the same pixels)
+    const png = (mode) => {
+      proto._get_css_value = mode == "lookup" ? lookup : skip;
+      return views.map((v) => { v.invalidate_painters(); v.repaint(); return v.export("png").canvas.toDataURL(); });
+    };
+    const same = (x, y) => x.length > 0 && x.every((u, i) => u === y[i]);
+    let a = png("lookup");
+    for (let t = 0; t < 60; t++) {  // until the page settled (data and deferred lines arrived): 2 equal exports
+      await new Promise((r) => setTimeout(r, 250));
+      const again = png("lookup");
+      if (same(a, again)) break;
+      a = again;
+    }
+    const b = png("skip"), c = png("lookup");
+    out.same_pixels = same(a, b);
+    out.same_pixels_control = same(a, c);  // lookup twice: the export is repeatable
   } finally {
     proto._get_css_value = current;
   }
@@ -275,10 +291,11 @@ def report(r: dict, top: int) -> str:
                          + ", ".join(f"{n} {v:.0f}" for n, v in t["self_ms"][:6]))
     rp = r.get("repaint_ms")
     if rp:
-        med = {k: sorted(v)[len(v) // 2] for k, v in rp.items() if k != "plots"}
+        med = {k: sorted(v)[len(v) // 2] for k, v in rp.items() if isinstance(v, list)}
         lines.append(f"  repaint of the {rp['plots']} plots, median of {len(rp['lookup'])} (ms): BokehJS's CSS lookup "
                      f"{med['lookup']:.2f}, skipped {med['skip']:.2f}; after a style change {med['lookup_dirty']:.2f} "
-                     f"and {med['skip_dirty']:.2f}")
+                     f"and {med['skip_dirty']:.2f}; the same pixels either way: {rp.get('same_pixels')} "
+                     f"(lookup twice: {rp.get('same_pixels_control')})")
     kb = sum(x["kB"] for x in r["resources"])
     lines.append(f"  {len(r['resources'])} responses, {kb:.0f} kB; the largest:")
     lines += [f"    {x['kB']:8.0f} kB  {x['type']:<10} {x['url']}" for x in r["resources"][:top]]
