@@ -15,6 +15,15 @@ For each page it starts ``nephlab serve`` (the harness of ``nephlab bench pages`
 and the first-plot time of the same probe as ``nephlab bench pages``. One visit per page, so the
 numbers are a profile, not a timing benchmark: take timings from ``nephlab bench pages``.
 
+``--revisits N`` profiles the visit that follows N visits of the page in the same browser
+context (a user who comes back: scripts from the HTTP cache, compiled code from V8's code cache,
+which Chromium writes for a script run a second time) instead of a visit in a new context.
+
+``--paints N`` then repaints every displayed plot of the page N times with BokehJS's lookup of
+CSS variables for visual properties and N times without it (what ``nephlab serve`` pages do,
+``nephlab.widgets._resources``), alternated, also after a style change each time: the cost of
+that lookup per repaint, in the same page.
+
 ``--trace`` adds a Chrome trace of the visit (``Browser.start_tracing``, categories
 :data:`TRACE_CATEGORIES`) summarised by thread CPU time (the trace events' ``tdur``): every
 Chromium thread's busy CPU (main thread, compositor, raster workers, V8's background compile and
@@ -70,6 +79,56 @@ TIMELINE_JS = """() => {
   return {ttfb_ms: n.responseStart, html_end_ms: n.responseEnd, dcl_ms: n.domContentLoadedEventEnd,
           load_ms: n.loadEventEnd, last_script_ms: Math.max(0, ...rs.map(r => r.responseEnd)),
           canvas_ms: window.__nl_probe.canvas_ms};
+}"""
+
+PAINTS_JS = """async (n) => {
+  // every plot view of the page repainted synchronously, n rounds per mode, the modes alternated:
+  // "lookup" is BokehJS's own VisualProperties._get_css_value (a getComputedStyle per visual
+  // property), "skip" returns "" as nephlab's served pages make it; "dirty" rounds first change an
+  // inherited custom property on <body> (styles to recompute, as while a page is being built)
+  const PlotView = Bokeh.require("models/plots/plot_canvas").PlotView;
+  const proto = Bokeh.require("core/visuals/visual").VisualProperties.prototype;
+  const current = proto._get_css_value;
+  const lookup = function (name) {
+    return getComputedStyle(this.obj.el).getPropertyValue(`${this.css_prefix}${name}`);
+  };
+  const skip = function (name) { return ""; };
+  const views = [...Bokeh.index.query((v) => v instanceof PlotView)].filter((v) => v.is_displayed);
+  const out = {plots: views.length, lookup: [], skip: [], lookup_dirty: [], skip_dirty: []};
+  let k = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      for (const mode of (i % 2 ? ["skip", "lookup"] : ["lookup", "skip"])) {
+        for (const dirty of [false, true]) {
+          proto._get_css_value = mode == "lookup" ? lookup : skip;
+          if (dirty) document.body.style.setProperty("--nl-paint-round", String(k++));
+          const t0 = performance.now();
+          for (const v of views) { v.invalidate_painters(); v.repaint(); }
+          out[dirty ? mode + "_dirty" : mode].push(performance.now() - t0);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    // the pictures: each plot exported as PNG with either mode (they must be the same pixels)
+    const png = (mode) => {
+      proto._get_css_value = mode == "lookup" ? lookup : skip;
+      return views.map((v) => { v.invalidate_painters(); v.repaint(); return v.export("png").canvas.toDataURL(); });
+    };
+    const same = (x, y) => x.length > 0 && x.every((u, i) => u === y[i]);
+    let a = png("lookup");
+    for (let t = 0; t < 60; t++) {  // until the page settled (data and deferred lines arrived): 2 equal exports
+      await new Promise((r) => setTimeout(r, 250));
+      const again = png("lookup");
+      if (same(a, again)) break;
+      a = again;
+    }
+    const b = png("skip"), c = png("lookup");
+    out.same_pixels = same(a, b);
+    out.same_pixels_control = same(a, c);  // lookup twice: the export is repeatable
+  } finally {
+    proto._get_css_value = current;
+  }
+  return out;
 }"""
 
 TRACE_CATEGORIES = ("toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "v8.execute",
@@ -146,10 +205,24 @@ def self_time_by(profile: dict, key) -> collections.Counter:
     return out
 
 
-async def profile_page(browser, url: str, page_name: str, timeout_s: float, trace: bool = False) -> dict:
+async def _visit_in(ctx, url: str, timeout_s: float) -> None:
+    """Open ``url`` in a new tab of the browser context ``ctx``, wait for its first plot, close the tab."""
+    page = await ctx.new_page()
+    try:
+        await page.goto(url, wait_until="commit", timeout=timeout_s * 1e3)
+        await page.wait_for_function("() => window.__nl_probe && window.__nl_probe.canvas_ms !== null",
+                                     timeout=timeout_s * 1e3, polling=50)
+    finally:
+        await page.close()
+
+
+async def profile_page(browser, url: str, page_name: str, timeout_s: float, trace: bool = False,
+                       revisits: int = 0, paints: int = 0) -> dict:
     ctx = await browser.new_context(viewport=pages.VIEWPORT)
     try:
         await ctx.add_init_script(pages.PROBE_JS)
+        for _ in range(revisits):  # earlier visits in the same context: HTTP cache and V8 code cache
+            await _visit_in(ctx, f"{url}/{page_name}", timeout_s)
         page = await ctx.new_page()
         cdp = await ctx.new_cdp_session(page)
         responses: list[dict] = []
@@ -178,13 +251,14 @@ async def profile_page(browser, url: str, page_name: str, timeout_s: float, trac
         n_models = await page.evaluate(
             "() => window.Bokeh ? [...window.Bokeh.documents].reduce((s, d) => s + d.all_models.size, 0) : null")
         wall = time.perf_counter() - t0
+        repaint = await page.evaluate(PAINTS_JS, paints) if paints else None
     finally:
         await ctx.close()
     by_url = self_time_by(prof, lambda f: _short(f["url"]))
     by_fn = self_time_by(prof, lambda f: f"{f['functionName'] or '(anonymous)'} {_short(f['url'])}:{f['lineNumber']}")
     res = [dict(r, bytes=sizes.get(r["id"], 0)) for r in responses]
-    return {"page": page_name, "canvas_ms": probe["canvas_ms"], "n_plots": probe["n_plots"], "bokeh_models": n_models,
-            "wall_s": wall, "timeline": timeline, "threads": threads,
+    return {"page": page_name, "revisits": revisits, "canvas_ms": probe["canvas_ms"], "n_plots": probe["n_plots"], "bokeh_models": n_models,
+            "wall_s": wall, "repaint_ms": repaint, "timeline": timeline, "threads": threads,
             "cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0.0), 3) for k in cpu1}, "metrics": {k: metrics.get(k) for k in METRICS},
             "profile_total_ms": sum(by_url.values()), "by_url": by_url.most_common(),
             "by_function": by_fn.most_common(60),
@@ -194,7 +268,8 @@ async def profile_page(browser, url: str, page_name: str, timeout_s: float, trac
 
 def report(r: dict, top: int) -> str:
     m = r["metrics"]
-    lines = [f"/{r['page']}: first plot {r['canvas_ms'] / 1e3:.2f} s, {r['n_plots']} plot views, "
+    again = f" (after {r['revisits']} visits in the same context)" if r.get("revisits") else ""
+    lines = [f"/{r['page']}{again}: first plot {r['canvas_ms'] / 1e3:.2f} s, {r['n_plots']} plot views, "
              f"{r['bokeh_models']} Bokeh models, {m['Nodes']:.0f} DOM nodes",
              "  timeline (ms): " + ", ".join(f"{k[:-3]} {v:.0f}" for k, v in r["timeline"].items() if v),
              "  CPU s during the visit: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["cpu_s"].items(),
@@ -214,6 +289,13 @@ def report(r: dict, top: int) -> str:
                 break
             lines.append(f"    {t['busy_ms']:7.0f} ms  {t['process'][:18]:<18} {t['thread'][:28]:<28} "
                          + ", ".join(f"{n} {v:.0f}" for n, v in t["self_ms"][:6]))
+    rp = r.get("repaint_ms")
+    if rp:
+        med = {k: sorted(v)[len(v) // 2] for k, v in rp.items() if isinstance(v, list)}
+        lines.append(f"  repaint of the {rp['plots']} plots, median of {len(rp['lookup'])} (ms): BokehJS's CSS lookup "
+                     f"{med['lookup']:.2f}, skipped {med['skip']:.2f}; after a style change {med['lookup_dirty']:.2f} "
+                     f"and {med['skip_dirty']:.2f}; the same pixels either way: {rp.get('same_pixels')} "
+                     f"(lookup twice: {rp.get('same_pixels_control')})")
     kb = sum(x["kB"] for x in r["resources"])
     lines.append(f"  {len(r['resources'])} responses, {kb:.0f} kB; the largest:")
     lines += [f"    {x['kB']:8.0f} kB  {x['type']:<10} {x['url']}" for x in r["resources"][:top]]
@@ -251,7 +333,8 @@ async def _run(a: argparse.Namespace) -> list[dict]:
                 try:
                     for p in a.pages:
                         await pages.visit(browser, srv.url, p, timeout_s=a.timeout, data_wait_s=0)  # warm-up
-                        r = await profile_page(browser, srv.url, p, a.timeout, trace=a.trace)
+                        r = await profile_page(browser, srv.url, p, a.timeout, trace=a.trace, revisits=a.revisits,
+                                               paints=a.paints)
                         print(report(r, a.top), flush=True)
                         out.append(r)
                 finally:
@@ -269,6 +352,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--serve-arg", action="append", default=[], metavar="ARG")
     p.add_argument("--json", default=None)
+    p.add_argument("--paints", type=int, default=0, metavar="N",
+                   help="after the visit, repaint the page's plots N times with BokehJS's CSS lookup of "
+                        "visual properties and N times without, alternated (default: %(default)s)")
+    p.add_argument("--revisits", type=int, default=0, metavar="N",
+                   help="profile the visit after N visits in the same browser context (its HTTP and V8 code "
+                        "caches kept) instead of a visit in a new context (default: %(default)s)")
     p.add_argument("--trace", action="store_true", help="also record a Chrome trace of the visit and print "
                    "CPU by thread and event (see above)")
     p.add_argument("--table", nargs="+", metavar="JSON", help="print a table of saved --json runs and exit")

@@ -50,6 +50,20 @@ def test_routes_and_pages_build():
         app.build_page("nope")
 
 
+def _every_page_built():
+    """``(page, roots)`` for each importable page: its component with every tab and plot built
+    (a dynamic ``Tabs`` renders its active tab only, so each tab is a root of its own)."""
+    for name, (_, target, _) in app.PAGES.items():
+        if importlib.util.find_spec(target.split(":")[0]) is None:
+            continue
+        component = app._load(target)()
+        whole = pn.Column(*component.sidebar(), component.main())
+        roots = [whole.get_root(Document())]
+        for tabs in whole.select(pn.Tabs):
+            roots += [obj.get_root(Document()) for obj in tabs.objects]
+        yield name, roots
+
+
 def test_pages_need_no_mathjax_and_no_webgl_bundle():
     """The served pages list only the BokehJS bundles their models use at load time
     (``nephlab.widgets._resources``). Models a page adds later (deferred plots, inactive tabs)
@@ -62,14 +76,7 @@ def test_pages_need_no_mathjax_and_no_webgl_bundle():
     from nephlab.widgets._resources import install, page_components
 
     every = ["bokeh", "bokeh-gl", "bokeh-widgets", "bokeh-tables", "bokeh-mathjax"]
-    for name, (_, target, _) in app.PAGES.items():
-        if importlib.util.find_spec(target.split(":")[0]) is None:
-            continue
-        component = app._load(target)()
-        whole = pn.Column(*component.sidebar(), component.main())
-        roots = [whole.get_root(Document())]
-        for tabs in whole.select(pn.Tabs):  # a dynamic Tabs renders its active tab only
-            roots += [obj.get_root(Document()) for obj in tabs.objects]
+    for name, roots in _every_page_built():
         assert any(isinstance(m, Plot) for r in roots for m in r.references()), name
         assert page_components(roots, every) == ["bokeh", "bokeh-widgets", "bokeh-tables"], name
     # what Panel's server page lists once install() ran (nephlab serve runs it)
@@ -79,6 +86,36 @@ def test_pages_need_no_mathjax_and_no_webgl_bundle():
     files = [str(f) for f in panel_server.bundle_resources(doc.roots, Resources(mode="server", root_url="/")).js_files]
     assert any("bokeh.min.js" in f for f in files) and any("bokeh-tables" in f for f in files)
     assert not any("bokeh-mathjax" in f or "bokeh-gl" in f for f in files), files
+
+
+def test_pages_need_no_es_module_shim_and_skip_css_visual_lookups(monkeypatch):
+    """No page, with every tab and plot built, holds a Panel ``ReactiveESM`` model, so the served
+    pages leave out Panel's ES-module shim; the page runs the snippet that turns BokehJS's CSS
+    lookup of visual properties off, after BokehJS, unless ``NEPHLAB_BOKEH_CSS_VISUALS=1``."""
+    import panel.io.server as panel_server
+    from panel.io.resources import Resources
+    from panel.models.esm import ReactiveESM
+
+    from nephlab.widgets._resources import ESM_SHIM, SKIP_CSS_VISUALS_JS, install
+
+    for name, roots in _every_page_built():
+        assert not any(isinstance(m, ReactiveESM) for r in roots for m in r.references()), name
+    install()
+    doc = Document()
+    app.build_page("cluster").server_doc(doc)
+
+    def bundle():
+        return panel_server.bundle_resources(doc.roots, Resources(mode="server", root_url="/"))
+
+    monkeypatch.delenv("NEPHLAB_BOKEH_CSS_VISUALS", raising=False)
+    b = bundle()
+    files = [str(f) for f in b.js_files]
+    assert any("bokeh.min.js" in f for f in files) and not any(ESM_SHIM in f for f in files), files
+    assert b.js_raw.count(SKIP_CSS_VISUALS_JS) == 1
+    html = b._render_js()  # the script tags of the page, in their order
+    assert html.index("panel.min.js") < html.index("_get_css_value")  # runs once BokehJS and Panel loaded
+    monkeypatch.setenv("NEPHLAB_BOKEH_CSS_VISUALS", "1")
+    assert SKIP_CSS_VISUALS_JS not in bundle().js_raw
 
 
 def test_websocket_origins_are_restricted_to_the_served_address():
