@@ -48,6 +48,15 @@ demo-cli: $(VENV)/.stamp-core
 # The suite runs without JAX's persistent compilation cache, so that its many concurrent
 # processes (served apps, kernels, subprocesses) compile for themselves;
 # tests/test_compilation_cache.py turns it on explicitly where it is tested.
+# Measured 2026-12-06 (benchmarks/test_cpu.sh, benchmarks/RESULTS.md "Test-suite CPU"), neither a
+# per-run cache nor compile-effort XLA flags are used here: a fresh cache shared by the files
+# changed nothing (267 against 270 CPU s for test_mesolve_api, test_rk_dop853, test_mesolve_memory
+# in one process; test_mesolve_invariants then found 0 of its 23 cacheable programs in it: the
+# quantum files compile different programs, and a process's own repeats already hit jit's cache).
+# XLA_FLAGS=--xla_backend_optimization_level=0 (with --xla_llvm_disable_expensive_passes=true)
+# cut the quantum files' CPU by 24 % but made a PPO training test 51 % slower (its run time is
+# compiled code); --xla_llvm_disable_expensive_passes=true alone cut 8 %, within the noise of a
+# load of 6-12.
 # A native crash (segfault, abort) would end the run with faulthandler's dump, whose tail is a
 # long module list; the dump goes to $(CRASH_LOG) instead and tests/crash_report.py prints the
 # test that was running and the innermost frames of each thread.

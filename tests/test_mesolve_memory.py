@@ -108,7 +108,14 @@ def test_closed_system_magnus4_n100_batch16_is_accepted_and_estimate_matches_mea
 def measured_registry() -> dict[str, list[dict]]:
     """Two cases per registered method, measured in one process: an open system with H batched
     (c_ops shared) and states stored; a closed system with a non-uniform tlist, H and rho0
-    batched, states not stored."""
+    batched, states not stored.
+
+    Its cost (~70 s in CI, all charged to the first test that asks for it, ``[dopri5]``) is
+    compilation: each case is a distinct program (method, closed or open, stored states or not),
+    which the fresh process compiles once: ~3-4 s of CPU each on the 2-core box, about three
+    quarters of a case's time (measured 2026-12-06 with ``jax.monitoring``'s backend-compile
+    events; the rest is tracing and the run). The real program has to be measured, so the cases
+    cannot share a compilation."""
     cases = []
     for name in METHODS:
         cases.append(sized_case(name))
