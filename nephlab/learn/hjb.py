@@ -687,9 +687,10 @@ def _one_blas_thread():
     """Run LAPACK with one OpenBLAS thread inside the block (restored after).
 
     The Levenberg–Marquardt loop calls a ~700x700 Cholesky factorisation per step between XLA
-    kernels; OpenBLAS's worker threads spin-wait between such calls, which on a busy 2-core
-    machine cost 4.5x the CPU time of the single-threaded loop (0.14 s vs 0.03 s per step,
-    768 points, 721 weights) for the same result.
+    kernels; OpenBLAS's worker threads spin-wait between such calls and compete with XLA's: on
+    the 2-core VM, 60 steps (768 points, 721 weights, compilation included) took 45.7 s of CPU
+    and 45.3 s of wall time with the default pool and 4.0 s / 3.3 s with one thread, for the
+    same result (``benchmarks/hjb_lm_threads.py``, RESULTS.md).
     """
     lib = _openblas()
     if lib is None:
