@@ -45,9 +45,10 @@ def test_make_train_is_pure_jitted_and_vmaps_over_seeds():
     env = TrapEnv("translation", n_steps=4)
     train = make_train(env, PPOConfig(n_envs=8, hidden=(8,)), n_updates=3)
     keys = jax.random.split(jax.random.key(0), 2)
-    params, ret = jax.jit(jax.vmap(train))(keys)
+    run = jax.jit(jax.vmap(train))
+    params, ret = run(keys)
     assert ret.shape == (2, 3) and np.all(np.isfinite(ret))
-    params2, ret2 = jax.jit(jax.vmap(train))(keys)  # deterministic in the key
+    params2, ret2 = run(keys)  # deterministic in the key
     assert np.array_equal(ret, ret2)
     assert not np.array_equal(ret[0], ret[1])
 
@@ -171,9 +172,22 @@ def test_flat_adam_is_optax_adam_with_global_norm_clipping(anneal):
     np.testing.assert_allclose(np.asarray(theta), np.asarray(th_ref), rtol=1e-13, atol=1e-15)
 
 
-def test_train_ppo_result_small():
+def _exact_work4(pol):
+    """Exact mean work of ``pol``'s mean protocol on the 4-step translation trap (a monitor)."""
+    return TrapEnv("translation", n_steps=4, exact_moments=True).rollout(jax.random.key(0), pol)["work"].sum()
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    """One small training (2 seeds, 5 updates, with a monitor) shared by the result and monitor
+    tests: one compilation instead of one per test."""
     env = TrapEnv("translation", n_steps=4)
-    res = train_ppo(env, total_steps=4 * 16 * 5, n_envs=16, seed=1, n_seeds=2, config=PPOConfig(hidden=(8,)))
+    return env, train_ppo(env, total_steps=4 * 16 * 5, n_envs=16, seed=1, n_seeds=2, config=PPOConfig(hidden=(8,)),
+                          monitor=_exact_work4)
+
+
+def test_train_ppo_result_small(small_run):
+    env, res = small_run
     assert isinstance(res, PPOResult) and isinstance(res.policy, Policy) and len(res.policies) == 2
     h = res.history
     assert h.returns.dims == ("seed", "update") and h.returns.shape == (2, 5)
@@ -428,6 +442,8 @@ def test_callback_streams_each_update_and_can_stop_training():
                     callback=lambda i, r: seen.append((int(i), float(r))))
     assert [i for i, _ in seen] == list(range(6))
     np.testing.assert_allclose([r for _, r in seen], res.returns[0], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="no monitor"):  # a run without monitor= (this one) has no steps_to
+        res.steps_to(1.0)
 
     class Stop(Exception):
         pass
@@ -442,17 +458,11 @@ def test_callback_streams_each_update_and_can_stop_training():
         train_ppo(env, total_steps=4 * 16 * 6, n_envs=16, seed=0, callback=3)
 
 
-def test_monitor_per_update_and_steps_to():
+def test_monitor_per_update_and_steps_to(small_run):
     """monitor(policy) is evaluated after every update inside the jitted loop: its values equal the
     exact mean work of the policy after that update (checked on the final one)."""
-    env = TrapEnv("translation", n_steps=4)
+    env, res = small_run  # trained with monitor=_exact_work4
     ex = TrapEnv("translation", n_steps=4, exact_moments=True)
-
-    def work(pol):
-        return ex.rollout(jax.random.key(0), pol)["work"].sum()
-
-    res = train_ppo(env, total_steps=4 * 16 * 5, n_envs=16, seed=0, n_seeds=2, config=PPOConfig(hidden=(8,)),
-                    monitor=work)
     assert res.monitor.shape == (2, 5) and np.isfinite(res.monitor).all()
     for i, pol in enumerate(res.policies):
         assert res.monitor[i, -1] == pytest.approx(evaluate_policy(pol, ex, n_traj=2, seed=0).mean, rel=1e-12)
@@ -460,7 +470,5 @@ def test_monitor_per_update_and_steps_to():
     thr = float(np.max(res.monitor)) + 1.0
     assert res.steps_to(thr).tolist() == [64.0, 64.0]  # all updates below: the first update's steps
     assert np.isnan(res.steps_to(-1.0)).all()
-    with pytest.raises(ValueError, match="no monitor"):
-        train_ppo(env, total_steps=64, n_envs=16, seed=0, config=PPOConfig(hidden=(8,))).steps_to(1.0)
     with pytest.raises(TypeError, match="monitor must be callable"):
         train_ppo(env, total_steps=64, n_envs=16, seed=0, monitor=3)

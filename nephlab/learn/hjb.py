@@ -32,11 +32,12 @@ characteristics).
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -528,24 +529,22 @@ class HJBResult(ResultBase):
     def value(self, t: Any, x: Any) -> np.ndarray:
         """``V(t, x)`` (N,) for times t (N,) or scalar in [0, τ] and states x (N, d) (or (d,))."""
         t, x = _points(t, x, self.problem.dim)
-        return np.asarray(jax.vmap(_value_fn(self.problem, self.config), (None, 0, 0))(self.params, t, x))
+        return np.asarray(_evaluators(self.problem, self.config).value(self.params, t, x))
 
     def gradient(self, t: Any, x: Any) -> np.ndarray:
         """``∇x V(t, x)`` (N, d) by automatic differentiation."""
         t, x = _points(t, x, self.problem.dim)
-        v = _value_fn(self.problem, self.config)
-        return np.asarray(jax.vmap(jax.grad(v, argnums=2), (None, 0, 0))(self.params, t, x))
+        return np.asarray(_evaluators(self.problem, self.config).gradient(self.params, t, x))
 
     def control(self, t: Any, x: Any) -> np.ndarray:
         """Feedback ``u*(t, x)`` (N, m) from ``∇V`` (the problem's minimiser, e.g. ``−½R⁻¹Bᵀ∇V``)."""
         t, x = _points(t, x, self.problem.dim)
-        p = self.gradient(t, x)
-        return np.asarray(jax.vmap(self.problem.control)(jnp.asarray(x), jnp.asarray(p)))
+        return np.asarray(_evaluators(self.problem, self.config).control(self.params, t, x))
 
     def residual(self, t: Any, x: Any) -> np.ndarray:
         """HJB residual ``∂tV + min_u[ℓ + ∇V·f] + ½ tr(D∇²V)`` (N,) in cost/time."""
         t, x = _points(t, x, self.problem.dim)
-        return np.asarray(_residual_fn(self.problem, self.config)(self.params, t, x))
+        return np.asarray(_evaluators(self.problem, self.config).residual(self.params, t, x))
 
     def __str__(self) -> str:
         return (f"HJBResult({self.problem!r}: residual_rms={self.residual_rms:.2e}, "
@@ -634,6 +633,78 @@ def _residual_fn(problem: HJBProblem, config: HJBConfig):
     return jax.vmap(one, (None, 0, 0))
 
 
+class _Evaluators(NamedTuple):
+    value: Callable  # (params, t (N,), x (N, d)) -> V (N,)
+    gradient: Callable  # -> ∇x V (N, d)
+    control: Callable  # -> u* (N, m)
+    residual: Callable  # -> HJB residual (N,)
+
+
+@functools.lru_cache(maxsize=16)
+def _evaluators(problem: HJBProblem, config: HJBConfig) -> _Evaluators:
+    """Jitted batched ``V``, ``∇x V``, ``u*`` and residual of the network of ``(problem, config)``.
+
+    Cached per ``(problem, config)`` (problems hash by identity, configs by value), so that
+    :func:`solve_hjb`'s checks and repeated :class:`HJBResult` calls reuse one compilation per
+    shape instead of dispatching (and compiling) every primitive one by one.
+    """
+    v = _value_fn(problem, config)
+    grad = jax.vmap(jax.grad(v, argnums=2), (None, 0, 0))
+
+    def control(params, t, x):
+        return jax.vmap(problem.control)(x, grad(params, t, x))
+
+    return _Evaluators(value=jax.jit(jax.vmap(v, (None, 0, 0))), gradient=jax.jit(grad), control=jax.jit(control),
+                       residual=jax.jit(_residual_fn(problem, config)))
+
+
+@functools.lru_cache(maxsize=1)
+def _openblas() -> Any:
+    """SciPy's bundled OpenBLAS (``(get_num_threads, set_num_threads)``), whose LAPACK jaxlib's
+    CPU kernels (Cholesky, eigh, ...) call; None where it is not found."""
+    import ctypes
+    import glob
+    import os
+
+    import scipy
+
+    libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs", "*openblas*.so*"))
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:  # pragma: no cover - unreadable library
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            get, put = (getattr(lib, f"{prefix}_{name}_num_threads", None) for name in ("get", "set"))
+            if get is not None and put is not None:
+                get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+                return get, put
+    return None
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Run LAPACK with one OpenBLAS thread inside the block (restored after).
+
+    The Levenberg–Marquardt loop calls a ~700x700 Cholesky factorisation per step between XLA
+    kernels; OpenBLAS's worker threads spin-wait between such calls and compete with XLA's: on
+    the 2-core VM, 60 steps (768 points, 721 weights, compilation included) took 45.7 s of CPU
+    and 45.3 s of wall time with the default pool and 4.0 s / 3.3 s with one thread, for the
+    same result (``benchmarks/hjb_lm_threads.py``, RESULTS.md).
+    """
+    lib = _openblas()
+    if lib is None:
+        yield
+        return
+    get, put = lib
+    n = get()
+    put(1)
+    try:
+        yield
+    finally:
+        put(n)
+
+
 def _levenberg_marquardt(residual_fn, params, steps: int, mu0: float = 1e-3):
     """``steps`` Levenberg–Marquardt steps on ``sum_i r_i(params)²`` (jitted ``lax.scan``).
 
@@ -684,7 +755,8 @@ def _levenberg_marquardt(residual_fn, params, steps: int, mu0: float = 1e-3):
         (flat, *_), h = jax.lax.scan(step, (flat, r, J, *gram(r, J), jnp.asarray(mu0)), length=steps)
         return flat, h
 
-    flat, h = run(flat0)
+    with _one_blas_thread():  # the LAPACK calls run inside, so wait for them there
+        flat, h = jax.block_until_ready(run(flat0))
     return unravel(flat), h
 
 
@@ -807,7 +879,7 @@ def solve_hjb(problem: HJBProblem, config: HJBConfig | None = None) -> HJBResult
         (params, _), h = jax.lax.scan(lbfgs_step, (params, lbfgs.init(params)), length=steps)
         return params, h
 
-    residual_jit = jax.jit(residual)
+    residual_jit = _evaluators(problem, config).residual
     params, h = run_adam(params, tc, xc)
     history = [h]
     t0, x0 = tc, xc  # the original uniform points
@@ -832,9 +904,9 @@ def solve_hjb(problem: HJBProblem, config: HJBConfig | None = None) -> HJBResult
 
     # held-out checks: residual on fresh uniform points, value against the problem's reference
     th, xh = _uniform_points(np.random.default_rng(ss[1]), config.n_holdout, problem.tau, problem.domain)
-    res_rms = float(np.sqrt(np.mean(np.asarray(residual(params, jnp.asarray(th), jnp.asarray(xh))) ** 2)))
+    res_rms = float(np.sqrt(np.mean(np.asarray(residual_jit(params, jnp.asarray(th), jnp.asarray(xh))) ** 2)))
     tr, xr, vr = problem.reference_points(int(ss[2].generate_state(1)[0]), config.n_holdout)
-    vn = np.asarray(jax.vmap(v, (None, 0, 0))(params, jnp.asarray(tr), jnp.asarray(xr)))
+    vn = np.asarray(_evaluators(problem, config).value(params, jnp.asarray(tr), jnp.asarray(xr)))
     scale = float(np.max(np.abs(vr)))
     err = vn - vr
     return HJBResult(problem=problem, config=config, params=params, history=np.asarray(history),

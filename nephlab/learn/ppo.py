@@ -18,6 +18,7 @@ Reference: J. Schulman et al., arXiv:1707.06347 (PPO); C. Lu et al., PureJaxRL (
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -635,16 +636,50 @@ def evaluate_policy(policy: Any, env: Env, n_traj: int = 10_000, seed: int = 0, 
                       return_se=float(r.std(ddof=1) / sq), quantity=name, n_traj=n_traj)
 
 
+def _eval_one(env, policy, p, k):
+    """Return and figure of merit of one episode: ``(name, return, merit)``."""
+    out = env.rollout(k, policy, p)
+    ret = out["reward"].sum()
+    info = {kk: v for kk, v in out.items() if kk not in ("obs", "action", "reward")}
+    name, m = _merit(env, ret, info, p)
+    return name, ret, m
+
+
+@functools.partial(jax.jit, static_argnames="env")
+def _eval_policy_batch(keys, policy, p, *, env):
+    """``(returns, merits)`` of a :class:`Policy` (a pytree: traced, so one compilation serves
+    every policy of the same architecture on the same env object and parameter shapes)."""
+    return jax.vmap(lambda k: _eval_one(env, policy, p, k)[1:])(keys)
+
+
+def _hashable(x: Any) -> bool:
+    try:
+        hash(x)
+    except TypeError:
+        return False
+    return True
+
+
 def _eval_fn(env, policy, p):
     names = {}
+    if isinstance(policy, Policy) and _hashable(env):
+        def probe(k):
+            name, r, m = _eval_one(env, policy, p, k)
+            names["n"] = name
+            return r, m
+
+        def call(keys):
+            if "n" not in names:  # the merit's name, from a trace of one episode (nothing compiled)
+                jax.eval_shape(probe, keys[0])
+            r, m = _eval_policy_batch(keys, policy, p, env=env)
+            return names["n"], r, m
+
+        return call
 
     @jax.jit
     def run(keys):
         def one(k):
-            out = env.rollout(k, policy, p)
-            ret = out["reward"].sum()
-            info = {kk: v for kk, v in out.items() if kk not in ("obs", "action", "reward")}
-            name, m = _merit(env, ret, info, p)
+            name, ret, m = _eval_one(env, policy, p, k)
             names["n"] = name
             return ret, m
 
