@@ -8,9 +8,9 @@ compiled program holds: fusions (each one a kernel that LLVM compiles), gathers 
 
     python benchmarks/gradient_compile.py [--lattice 3 4] [--methods rk4 tsit5] [--what grad forward]
 
-Example output (2026-12-06, 2-core CPU, load ~9): D = 81 tsit5 grad, 55 s compilation and 5720
-fusions before the looped step transpose of ``_rk_adjoint``, 25 s and 409 fusions after
-(benchmarks/RESULTS.md, issue 15).
+2026-12-06, 2-core CPU, load 3.5: D = 81 tsit5 grad, 26.7 s compilation and 5720 fusions before the
+looped step transpose of ``_rk_adjoint``, 8.9 s and 409 fusions after; the forward solve 3.5 s and
+101 fusions (benchmarks/RESULTS.md, issue 15).
 """
 
 from __future__ import annotations

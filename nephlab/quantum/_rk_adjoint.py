@@ -19,7 +19,7 @@ piecewise constant in the parameters):
   Without a hand-written ``step_vjp`` the stages are looped over (:func:`_looped_step_vjp`, one
   ``lax.fori_loop`` each way) rather than unrolled: the compiled gradient then holds one vector
   field and one transposed vector field per step instead of one per stage and per branch (13
-  transposed and 19 plain copies for Tsit5, 28 and 34 for DOP853), which made the first call of
+  transposed and 19 plain copies for Tsit5, 28 and 40 for DOP853), which made the first call of
   a sparse-format gradient compile for minutes (benchmarks/RESULTS.md, issue 15, 2026-12-06).
 
 ``K`` and ``S`` are powers of two with ``K · S ≥ max_steps`` (:func:`sizes`), e.g. 512 and 256 for
