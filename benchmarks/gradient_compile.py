@@ -30,15 +30,11 @@ def _worker(M: int, method: str, what: str) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
+    from nephlab.bench.gradient import lattice_operators
     from nephlab.quantum import jax as nqj
-    from nephlab.quantum.xp import kerr_chain
 
-    H0, _, a = kerr_chain(M, F=0.0)
-    drive = sum(x + x.conj().T for x in a).tocsr()
-    num0 = (a[0].conj().T @ a[0]).tocsr()
+    H0, drive, num0, a, rho0 = lattice_operators(M)
     D = H0.shape[0]
-    rho0 = np.zeros((D, D), np.complex128)
-    rho0[0, 0] = 1.0
     opts = dict(dt=0.05) if method == "rk4" else dict(rtol=1e-6, atol=1e-8)
 
     def loss(F, kappa):
