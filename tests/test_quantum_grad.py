@@ -196,6 +196,39 @@ def test_hand_written_step_transpose_matches_jax_vjp(frame, dense):
         np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=0, atol=1e-13 * float(jnp.max(jnp.abs(ref))))
 
 
+@pytest.mark.parametrize("method", ["tsit5", "dop853"])
+@pytest.mark.parametrize("dense", [False, True])
+def test_looped_step_transpose_equals_unrolled_jax_vjp(method, dense):
+    """The transpose of one step with one loop over the stages in each direction
+    (nephlab.quantum._rk_adjoint._looped_step_vjp, the generic path: time-dependent or sparse
+    problems) equals jax.vjp of the unrolled step, with and without the dense output's stages
+    (DOP853: FSAL and three extra stages), to rounding."""
+    from nephlab.quantum import _autodiff, _ops, _rk, _rk_adjoint
+    from nephlab.quantum.timedep import time_function
+
+    rng = np.random.default_rng(11)
+
+    def rc(*shape):
+        return jnp.asarray(rng.normal(size=shape) + 1j * rng.normal(size=shape))
+
+    n = 4
+    st = _autodiff._Structure(method, "checkpoint", (None, time_function(lambda t, args: args["w"] * jnp.cos(t), "f")),
+                              (None,), 100, True, False)
+    dyn = {"H": [rc(n, n), rc(n, n)], "C": [rc(n, n)], "rho0": rc(n, n), "args": {"w": 0.8},
+           "tlist": jnp.array([0.3, 10.0])}
+    f, p, q = _autodiff._field(st, dyn)
+    tb = {"tsit5": _rk.tsit5_tableau, "dop853": _rk.dop853_tableau}[method]()
+    N = _rk_adjoint.stage_table(tb)[0].shape[0]
+    y, ybar = _ops.split(rc(n, n)), _ops.split(rc(n, n))
+    kbar = [_ops.split(rc(n, n)) for _ in range(N)] if dense else None
+    pd, rebuild, _ = _rk_adjoint._split_params(p)
+    ref_p, ref_y = _rk_adjoint._generic_step_vjp(f, tb, rebuild, pd, q, 0.7, 0.05, y, ybar, kbar)
+    got_p, got_y = _rk_adjoint._looped_step_vjp(f, tb, rebuild, pd, q, 0.7, 0.05, y, ybar,
+                                                kbar or [jnp.zeros_like(y)] * N, jnp.asarray(dense))
+    for ref, got in zip(list(ref_p) + [ref_y], list(got_p) + [got_y]):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=0, atol=1e-13 * float(jnp.max(jnp.abs(ref))))
+
+
 def test_checkpoint_recomputed_segments_give_the_same_gradient():
     """The Kerr problem takes 514 Tsit5 steps at rtol 1e-11: with max_steps = 10**6 (1024 checkpoint
     slots) every step's state is kept; with 1000 (32 slots) every 32nd, and the others are

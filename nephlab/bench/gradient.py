@@ -53,10 +53,15 @@ def operators(n: int):
     return a, a.conj().T @ a, a + a.conj().T, a.conj().T @ a.conj().T @ a @ a, rho0
 
 
-def _lattice_loss(code: str, mode: str, M: int):
-    """``loss(F, κ)`` of the Kerr lattice (module docstring) for ``code`` in nephlab-sparse,
-    nephlab (dense) and dynamiqs (dia layout)."""
-    import jax.numpy as jnp
+def lattice_operators(M: int) -> tuple:
+    """``(H0, drive, num0, a, rho0)`` of the Kerr lattice (module docstring): ``kerr_chain(M, F=0)``'s
+    H (CSR), ``Σ_k (a_k + a_k†)``, ``a₀†a₀``, the ladder operators and the vacuum (D, D) complex128.
+
+    Example:
+        >>> H0, drive, num0, a, rho0 = lattice_operators(2)
+        >>> H0.shape, len(a), float(rho0[0, 0].real)
+        ((9, 9), 2, 1.0)
+    """
     import numpy as np
 
     from nephlab.quantum.xp import kerr_chain
@@ -67,6 +72,16 @@ def _lattice_loss(code: str, mode: str, M: int):
     D = H0.shape[0]
     rho0 = np.zeros((D, D), np.complex128)
     rho0[0, 0] = 1.0
+    return H0, drive, num0, a, rho0
+
+
+def _lattice_loss(code: str, mode: str, M: int):
+    """``loss(F, κ)`` of the Kerr lattice (module docstring) for ``code`` in nephlab-sparse,
+    nephlab (dense) and dynamiqs (dia layout)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    H0, drive, num0, a, rho0 = lattice_operators(M)
     tlist = np.array([0.0, T_END])
     if code.startswith("nephlab"):
         from nephlab.quantum import jax as nqj

@@ -482,13 +482,18 @@ def sandwich(L: dict | Diagonals, y):
     return jax.lax.optimization_barrier(jnp.stack([wr * g[0] - wi * g[1], wr * g[1] + wi * g[0]]))
 
 
+def _ell_slot(y, acc, k_data):
+    """``acc + v_k ∘ X[cols_k, :]`` (real, imaginary pair) for one ELL slot ``(cols_k, vr_k, vi_k)``."""
+    cols, vr, vi = k_data
+    g = y[:, cols, :]
+    vr, vi = vr[:, None], vi[:, None]
+    return (acc[0] + vr * g[0] - vi * g[1], acc[1] + vr * g[1] + vi * g[0])
+
+
 def _ell_lmul(a: dict, y):
     """``A @ X`` for ELL data ``a`` (see :func:`to_sparse`): ``w`` scaled row gathers."""
     def term(acc, k_data):
-        cols, vr, vi = k_data
-        g = y[:, cols, :]
-        vr, vi = vr[:, None], vi[:, None]
-        return (acc[0] + vr * g[0] - vi * g[1], acc[1] + vr * g[1] + vi * g[0])
+        return _ell_slot(y, acc, k_data)
 
     acc = (jnp.zeros(y.shape[1:], y.dtype), jnp.zeros(y.shape[1:], y.dtype))
     w = a["ec"].shape[0]
@@ -554,8 +559,21 @@ def _ell_product_jvp(primals, tangents):
             transpose_solve=lambda _, g: _ell_adjoint_lmul(a_const, g),
         )
     if not isinstance(da["ev"], SymbolicZero):
-        d_out = d_out + _ell_lmul({"ev": da["ev"], "ec": a["ec"]}, y)
+        d_out = d_out + _ell_value_tangent(da["ev"], a["ec"], y)
     return out, d_out
+
+
+def _ell_value_tangent(dv, cols, y):
+    """``Ȧ X`` for ELL values ``dv`` (2, w, n) on the columns ``cols`` (w, n): the row gathers of
+    :func:`_ell_lmul` as a loop over the ``w`` slots, each recomputing its gather of the primal X
+    (``jax.checkpoint``: no (w, 2, n, n) stack of residuals). Its transpose in ``dv`` is then one
+    loop whose body holds the four row-wise dot products of one slot; unrolled, each slot's four
+    reductions were kernels of their own in the compiled gradient (60 of the ~300 of one
+    transposed right-hand side at D = 81)."""
+    term = jax.checkpoint(lambda acc, k_data: _ell_slot(y, acc, k_data))
+    acc = (jnp.zeros(y.shape[1:], y.dtype), jnp.zeros(y.shape[1:], y.dtype))
+    acc, _ = jax.lax.scan(lambda c, x: (term(c, x), None), acc, (cols, dv[0], dv[1]))
+    return jnp.stack(acc)
 
 
 _ell_product.defjvp(_ell_product_jvp, symbolic_zeros=True)

@@ -16,6 +16,11 @@ piecewise constant in the parameters):
   the steps one by one: ``jax.vjp`` of one step's stages (stage values are recomputed from
   ``y_k``, the vector field is linear in ``y`` for the master equation, so its transpose costs
   what a forward stage costs), plus the dense output of every saved time inside the step.
+  Without a hand-written ``step_vjp`` the stages are looped over (:func:`_looped_step_vjp`, one
+  ``lax.fori_loop`` each way) rather than unrolled: the compiled gradient then holds one vector
+  field and one transposed vector field per step instead of one per stage and per branch (13
+  transposed and 19 plain copies for Tsit5, 28 and 40 for DOP853), which made the first call of
+  a sparse-format gradient compile for minutes (benchmarks/RESULTS.md, issue 15, 2026-12-06).
 
 ``K`` and ``S`` are powers of two with ``K · S ≥ max_steps`` (:func:`sizes`), e.g. 512 and 256 for
 the default 100000: memory is O(√max_steps) states, independent of the number of steps taken,
@@ -123,6 +128,70 @@ def _generic_step_vjp(f, tb, rebuild, pd, q, t, h, y, ynew_bar, kbar):
     return [a + b for a, b in zip(pk, p7)], yk
 
 
+def stage_table(tb: Tableau) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(A, C, s)``: every stage of a step as one row, for loops over the stages. Stage ``m`` is
+    ``k_m = f(t + C[m] h, y + h Σ_j A[m, j] k_j)``; rows ``0..s-1`` are the stages of the step
+    (``s = len(tb.a)``), row ``s`` the FSAL stage (its input is the new state, ``y + h Σ_j A[s, j] k_j``)
+    and the rest the extra stages of the dense output.
+
+    Example:
+        >>> from nephlab.quantum._rk import tsit5_tableau
+        >>> A, C, s = stage_table(tsit5_tableau())
+        >>> A.shape, s, float(C[s])
+        ((7, 7), 6, 1.0)
+    """
+    s = len(tb.a)
+    N = s + 1 + len(tb.a_extra)
+    A, C = np.zeros((N, N)), np.zeros(N)
+    for m, row in enumerate(tb.a[:-1] + (tb.a[-1][:s],) + tuple(tb.a_extra), start=1):
+        A[m, :len(row)] = row
+    C[:s + 1] = tb.c[:s + 1]
+    C[s + 1:] = tb.c_extra
+    return A, C, s
+
+
+def _stage_loop(f, tb: Tableau, p, q, t, y, h, n_used):
+    """The stages ``k_0..k_{n_used-1}`` of :func:`stage_table` (N, *y.shape) (rows from ``n_used`` on
+    zero) by one loop: one vector field in the compiled program."""
+    A_np, C_np, _ = stage_table(tb)
+    A, C = jnp.asarray(A_np, y.dtype), jnp.asarray(C_np, y.dtype)
+
+    def stage(m, ks):
+        return ks.at[m].set(f(p, q, t + C[m] * h, materialize(y + h * jnp.tensordot(A[m], ks, axes=1))))
+
+    return lax.fori_loop(0, n_used, stage, jnp.zeros((A_np.shape[0],) + y.shape, y.dtype))
+
+
+def _looped_step_vjp(f, tb, rebuild, pd, q, t, h, y, ynew_bar, kbar, dense):
+    """``(pd̄, ȳ)`` of one step (see :func:`solve`'s ``step_vjp``) with one loop over the stages in
+    each direction, so that the compiled program holds one vector field and one transposed vector
+    field per step instead of one per stage (and per branch). ``kbar`` holds a cotangent for every
+    row of :func:`stage_table` (zeros where the dense output does not weigh a stage); the stages
+    past the step's own (FSAL and extra) are taken into account only where ``dense`` (a traced
+    bool) is set. The same sums as ``jax.vjp`` of the unrolled step, in another order of rounding."""
+    A_np, C_np, s = stage_table(tb)
+    N = A_np.shape[0]
+    A, C = jnp.asarray(A_np, y.dtype), jnp.asarray(C_np, y.dtype)
+    n_used = jnp.where(dense, N, s)
+    ks = _stage_loop(f, tb, rebuild(pd), q, t, y, h, n_used)
+
+    def stage_input(ks, m):
+        return y + h * jnp.tensordot(A[m], ks, axes=1)
+
+    def backward(i, carry):
+        m = n_used - 1 - i
+        kb, ybar, pbar = carry
+        _, vjp = jax.vjp(lambda pd, yy: f(rebuild(pd), q, t + C[m] * h, materialize(yy)), pd, stage_input(ks, m))
+        pm, ym = vjp(kb[m])
+        kb = kb + (h * A[m]).reshape((N,) + (1,) * y.ndim) * ym
+        return kb, ybar + ym, [a + b for a, b in zip(pbar, pm)]
+
+    # y_new = y + h Σ_j A[s, j] k_j: its cotangent goes to y and to the stages
+    kb = jnp.stack(kbar) + (h * A[s]).reshape((N,) + (1,) * y.ndim) * ynew_bar
+    _, ybar, pbar = lax.fori_loop(0, n_used, backward, (kb, ynew_bar, [jnp.zeros_like(x) for x in pd]))
+    return pbar, ybar
+
+
 def _backward(f, tb, S, step_vjp, p, q, y0, tlist, n_steps, rec, g):
     """Cotangents of ``(p, y0)`` from the cotangent ``g`` (T, ...) of the saved states."""
     pd, rebuild, cotangent = _split_params(p)
@@ -164,6 +233,11 @@ def _backward(f, tb, S, step_vjp, p, q, y0, tlist, n_steps, rec, g):
             pk, yk = vjp(ybar, None)
             return yk, pk, j
 
+        if step_vjp is None:  # one looped transpose, the saved times inside the step or not
+            dense = save_cond((j,))
+            j2, ynew_bar, ydir, kbar = lax.while_loop(save_cond, save_body, (j, ybar, zero_y, [zero_y] * n_dense))
+            pk, yk = _looped_step_vjp(f, tb, rebuild, pd, q, t, h, y, ynew_bar, kbar, dense)
+            return yk + ydir, [a + b for a, b in zip(pbar, pk)], j2
         yk, pk, j = lax.cond(save_cond((j,)), with_saves, without, None)
         return yk, [a + b for a, b in zip(pbar, pk)], j
 
@@ -174,7 +248,12 @@ def _backward(f, tb, S, step_vjp, p, q, y0, tlist, n_steps, rec, g):
         seg = carry[3].at[0].set(rec["ck"][c])  # one buffer for all segments: rows are written before read
 
         def recompute(k, seg):
-            y_new, _ = _stages(f, tb, p, q, rec["t"][k], seg[k - k0], rec["h"][k])
+            y, h = seg[k - k0], rec["h"][k]
+            if step_vjp is None:  # the stages by one loop (see _looped_step_vjp)
+                ks = _stage_loop(f, tb, p, q, rec["t"][k], y, h, len(tb.a))
+                y_new = y + h * jnp.tensordot(jnp.asarray(stage_table(tb)[0][len(tb.a)], y.dtype), ks, axes=1)
+            else:
+                y_new, _ = _stages(f, tb, p, q, rec["t"][k], y, h)
             return seg.at[k - k0 + 1].set(y_new)
 
         seg = lax.fori_loop(k0, k1 - 1, recompute, seg)
