@@ -150,7 +150,8 @@ def test_adaptive_gradient_equals_dense(method, gradient):
 def test_high_order_gradient_equals_dense():
     """dop853 (a 12-stage tableau with its own error estimator and dense output) through the
     sparse right-hand side. vern7 runs the same tableau-generic loop; its dense-format gradient is
-    checked in tests/test_rk_dop853.py, so it is not compiled a second time here (it cost ~45 s before the looped step transpose, ~12 s now)."""
+    checked in tests/test_rk_dop853.py, so it is not compiled a second time here (it cost ~45 s
+    before the looped step transpose, ~12 s now)."""
     np.testing.assert_allclose(_cavity_grad("sparse", "dop853", "checkpoint"),
                                _cavity_grad("dense", "dop853", "checkpoint"), rtol=0, atol=1e-8)
 

@@ -185,7 +185,8 @@ def test_mcsolve_trajectories_equal_tsit5s_at_tight_tolerance(method):
     np.testing.assert_allclose(r8.expect[0], r5.expect[0], rtol=0, atol=1e-7)
 
 
-@pytest.mark.slow  # compiling the adjoint of 16 stages: ~30 s cold at load 4 before the looped step transpose, 8-11 s now
+# compiling the adjoint of 16 stages: ~30 s cold at load 4 before the looped step transpose, 8-11 s now
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["dop853", "vern7"])
 def test_gradient_checkpoint_matches_finite_differences_and_direct_is_refused(method):
     """The discrete adjoint through the steps and dense output (time-dependent H: the generic
