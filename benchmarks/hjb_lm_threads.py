@@ -4,7 +4,7 @@
 
 The LM loop of :func:`nephlab.learn.hjb.solve_hjb` factors a ~700x700 matrix per step through
 jaxlib's LAPACK kernels (SciPy's OpenBLAS). ``_levenberg_marquardt`` runs them with one OpenBLAS
-thread (``_one_blas_thread``); this script times the same loop (the 2-D double integrator of
+thread (``nephlab._blas.process_single_thread``); this script times the same loop (the 2-D double integrator of
 ``tests/test_learn_hjb.py::test_lq2_targets``: hidden (24, 24), 721 weights, 768 points) with and
 without that block, interleaved, and prints CPU and wall seconds per call (medians over the
 repeats; every call traces and compiles its loop anew, ~2-3 s that both variants share, so the
@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import nephlab.learn.hjb as H
+from nephlab import _blas
 
 
 def _problem():
@@ -52,19 +53,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     res, params = _problem()
-    single = H._one_blas_thread
+    single = _blas.process_single_thread
     variants = {"one OpenBLAS thread": single, "default OpenBLAS pool": contextlib.nullcontext}
-    lib = H._openblas()
-    print(f"jax {jax.__version__}; OpenBLAS found: {lib is not None}"
-          + (f" (default threads {lib[0]()})" if lib else ""))
+    with single():  # finds the loaded OpenBLAS builds
+        pass
+    print(f"jax {jax.__version__}; OpenBLAS builds found: {len(_blas._pools)}"
+          f" (default threads {[get() for get, _ in _blas._pools]})")
     rows = {k: [] for k in variants}
     for rep in range(a.repeats + 1):  # interleaved; repeat 0 includes the compilation
         for name, ctx in variants.items():
-            H._one_blas_thread = ctx
+            _blas.process_single_thread = ctx
             try:
                 cpu, wall, (_, h) = _time(lambda: H._levenberg_marquardt(res, params, a.steps))
             finally:
-                H._one_blas_thread = single
+                _blas.process_single_thread = single
             if rep == 0:
                 print(f"first call (compiles), {name}: cpu {cpu:.2f} s, wall {wall:.2f} s, final loss {float(h[-1]):.6e}")
             else:

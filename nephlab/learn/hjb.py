@@ -32,7 +32,6 @@ characteristics).
 from __future__ import annotations
 
 import abc
-import contextlib
 import functools
 import math
 import time
@@ -46,6 +45,7 @@ import scipy.integrate
 
 from nephlab import _config  # noqa: F401  (float64)
 from nephlab._result import ResultBase, attr, var
+from nephlab import _blas
 from nephlab._validate import finite_float, integer, positive_float, real_array
 
 __all__ = ["CubicHJB", "HJBConfig", "HJBProblem", "HJBResult", "LinearQuadraticHJB", "solve_hjb"]
@@ -658,53 +658,6 @@ def _evaluators(problem: HJBProblem, config: HJBConfig) -> _Evaluators:
                        residual=jax.jit(_residual_fn(problem, config)))
 
 
-@functools.lru_cache(maxsize=1)
-def _openblas() -> Any:
-    """SciPy's bundled OpenBLAS (``(get_num_threads, set_num_threads)``), whose LAPACK jaxlib's
-    CPU kernels (Cholesky, eigh, ...) call; None where it is not found."""
-    import ctypes
-    import glob
-    import os
-
-    import scipy
-
-    libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs", "*openblas*.so*"))
-    for path in libs:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:  # pragma: no cover - unreadable library
-            continue
-        for prefix in ("scipy_openblas", "openblas"):
-            get, put = (getattr(lib, f"{prefix}_{name}_num_threads", None) for name in ("get", "set"))
-            if get is not None and put is not None:
-                get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
-                return get, put
-    return None
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Run LAPACK with one OpenBLAS thread inside the block (restored after).
-
-    The Levenberg–Marquardt loop calls a ~700x700 Cholesky factorisation per step between XLA
-    kernels; OpenBLAS's worker threads spin-wait between such calls and compete with XLA's: on
-    the 2-core VM, 60 steps (768 points, 721 weights, compilation included) took 45.7 s of CPU
-    and 45.3 s of wall time with the default pool and 4.0 s / 3.3 s with one thread, for the
-    same result (``benchmarks/hjb_lm_threads.py``, RESULTS.md).
-    """
-    lib = _openblas()
-    if lib is None:
-        yield
-        return
-    get, put = lib
-    n = get()
-    put(1)
-    try:
-        yield
-    finally:
-        put(n)
-
-
 def _levenberg_marquardt(residual_fn, params, steps: int, mu0: float = 1e-3):
     """``steps`` Levenberg–Marquardt steps on ``sum_i r_i(params)²`` (jitted ``lax.scan``).
 
@@ -755,7 +708,9 @@ def _levenberg_marquardt(residual_fn, params, steps: int, mu0: float = 1e-3):
         (flat, *_), h = jax.lax.scan(step, (flat, r, J, *gram(r, J), jnp.asarray(mu0)), length=steps)
         return flat, h
 
-    with _one_blas_thread():  # the LAPACK calls run inside, so wait for them there
+    # jaxlib's Cholesky runs on SciPy's OpenBLAS from XLA's threads; its idle workers spin-wait
+    # between the per-step factorisations (45.7 vs 4.0 s of CPU for 60 steps, benchmarks/hjb_lm_threads.py)
+    with _blas.process_single_thread():  # the LAPACK calls run inside, so wait for them there
         flat, h = jax.block_until_ready(run(flat0))
     return unravel(flat), h
 

@@ -73,7 +73,7 @@ from .. import _config  # noqa: F401  (enables float64)
 from .._validate import args_dict, broadcast_batch, real_array, time_grid
 from ._convert import as_density_matrix, as_operator, check_dims, is_qobj, to_jax
 from ._engine import HermitianBasis
-from ._blas import single_thread
+from nephlab._blas import single_thread
 from ._linalg import expm
 from .steadystate import _NULL_TOL, _rate_scale, steadystate
 from .superop import _as_c_ops, _liouvillian_core
