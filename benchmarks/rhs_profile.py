@@ -13,6 +13,11 @@ the load of a shared machine drifts):
   right-hand side sums them; ``as gathers``: the same with the one-entry-per-row gather layout
   that these ladder operators had before they became slices (for comparison);
 * ``RHS``: the whole right-hand side (:func:`_ops.sparse_lindblad`), and with the gathers;
+* ``all parts``: the product, the jumps and the right-hand side with every real and imaginary
+  part multiplied, as before 2026-12-06 22:30 UTC (:func:`_ops.without_parts`: no
+  :class:`_ops.Parts` flags, so the zero real parts of -i H off the diagonal and the zero
+  imaginary parts of the loss operators are multiplied too); ``by diagonals``: ``A @ X`` as
+  static row slices of one padded copy (:func:`_ops._dia_lmul`, the ket layout), for comparison;
 * ``n×n weights`` and ``jumps after the product``: the jumps and the right-hand side as they
   were computed before 2026-12-06 17:07 UTC (jump weights ``l_i conj(l_j)`` formed as outer
   products; the jumps summed in the loop that forms ``Z + Z†`` instead of into ``Z``);
@@ -123,17 +128,26 @@ def profile(M: int, inner: int, repeat: int, call_repeat: int, rounds: int) -> l
     st, dyn = _assemble_sparse(get_method("tsit5").static(), n, (Term(H),), None, [(Term(c),) for c in c_ops],
                                rho0.toarray(), [])
     part = jax.tree_util.tree_map(jnp.asarray, _engine.rhs_arguments(dyn))
-    A = _ops.with_values(part["a"], _ops.term_values(part["a"])[0])
-    Ls = [_ops.with_values(L, _ops.term_values(L)[0]) for L in part["jumps"]]
+    A = _ops.with_values(part["a"], _ops.term_values(part["a"])[0], keep_parts=True)
+    Ls = [_ops.with_values(L, _ops.term_values(L)[0], keep_parts=True) for L in part["jumps"]]
     Lg = [_gather_layout(c) for c in c_ops]
+    Af = _ops.without_parts(A)
+    Lf = [_ops.without_parts(L) for L in Ls]
+    Ad = _ops.to_sparse(-1j * H - 0.5 * sum(c.conj().T @ c for c in c_ops), ket=True)
     comps = [
         ("H product", lambda a, y: _ops.sparse_lmul(a, y), A),
+        ("H product, all parts (before 22:30)", lambda a, y: _ops.sparse_lmul(a, y), Af),
+        (f"H product by diagonals ({type(Ad).__name__}, static row slices)",
+         lambda a, y: jax.lax.optimization_barrier(_ops._dia_lmul(a, y)), Ad),
         ("z + z† (incl. product)", lambda a, y: (lambda z: z + _ops.adjoint(z))(_ops.sparse_lmul(a, y)), A),
         (f"jump 0 ({type(Ls[0]).__name__})", lambda L, y: _ops.sandwich(L, y), Ls[0]),
         ("jump 0 as gathers", lambda L, y: _ops.sandwich(L, y), Lg[0]),
         (f"all {len(Ls)} jumps", lambda Ls, y: _ops.jump_terms(Ls, y), Ls),
         (f"all {len(Ls)} jumps as gathers", lambda Ls, y: _ops.jump_terms(Ls, y), Lg),
+        (f"all {len(Ls)} jumps, all parts (before 22:30)", lambda Ls, y: _ops.jump_terms(Ls, y), Lf),
         ("RHS", lambda ops, y: _ops.sparse_lindblad(ops[0], ops[1], y, True), (A, Ls)),
+        ("RHS, all parts (main before 22:30)", lambda ops, y: _ops.sparse_lindblad(ops[0], ops[1], y, True),
+         (Af, Lf)),
         ("RHS, jumps as gathers", lambda ops, y: _ops.sparse_lindblad(ops[0], ops[1], y, True), (A, Lg)),
         (f"all {len(Ls)} jumps, n×n weights (before 17:07)", _outer_weight_jumps, Ls),
         ("RHS, jumps after the product", lambda ops, y: _rhs_jumps_after(ops[0], ops[1], y), (A, Ls)),

@@ -278,6 +278,56 @@ def test_both_sparse_layouts_apply_the_operator_exactly():
     assert _ops.gathered_rows(ell) == n and _ops.gathered_rows(coo) == coo.nnz
 
 
+def test_zero_value_parts_are_left_out_and_the_rhs_stays_exact():
+    """The ELL layout puts each row's diagonal entry in slot 0 and records which parts of each
+    slot's values can be nonzero (``_ops.Parts``): for -i H_eff of a real lattice H the slots
+    off the diagonal are imaginary, the loss operators real. The right-hand side that leaves
+    those multiply-adds out equals the one that does all of them (rounding only) and the dense
+    products; complex coefficients (which mix the parts) drop the flags and still give the dense
+    result."""
+    import jax
+    import jax.numpy as jnp
+
+    from nephlab.quantum import _ops
+
+    H, c_ops, _, _ = kerr_lattice(3)
+    A = (-1j * H - 0.5 * sum(c.conj().T @ c for c in c_ops)).tocsr()
+    data = _ops.to_sparse(A)
+    parts = data["parts"]
+    assert parts.re == (True,) + (False,) * (len(parts.re) - 1)
+    assert all(parts.im)
+    cols = np.asarray(data["ec"])
+    has_diag = np.flatnonzero(A.diagonal())  # all rows but the vacuum's (H_00 = 0)
+    assert has_diag.size == 26 and np.array_equal(cols[0, has_diag], has_diag)  # slot 0: the diagonal
+    jumps = [_ops.to_sparse_jump(c) for c in c_ops]
+    assert all(isinstance(L, _ops.Diagonals) and L.parts.im == (False,) for L in jumps)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(27, 27)) + 1j * rng.normal(size=(27, 27))
+    rho = x @ x.conj().T
+    y = jnp.asarray(np.stack([rho.real, rho.imag]))
+    f = jax.jit(_ops.sparse_lindblad, static_argnums=3)
+    Ad = A.toarray()
+    want = Ad @ rho + rho @ Ad.conj().T + sum(c @ rho @ c.conj().T for c in c_ops)
+    for herm in (True, False):
+        got = np.asarray(f(data, jumps, y, herm))
+        full = np.asarray(f(_ops.without_parts(data), [_ops.without_parts(L) for L in jumps], y, herm))
+        np.testing.assert_allclose(got, full, rtol=0, atol=1e-14 * np.abs(full).max())
+        np.testing.assert_allclose(got[0] + 1j * got[1], want, rtol=0, atol=1e-13 * np.abs(want).max())
+    # a complex coefficient on the imaginary-only slots: the sparse solve equals the dense one
+    a0 = nsp.embed(np.diag(np.sqrt([1.0, 2.0]), 1), 0, [3, 3, 3])
+    drive = [H, [a0.conj().T, lambda t: 0.3 * jnp.exp(1j * t)], [a0, lambda t: 0.3 * jnp.exp(-1j * t)]]
+    rho0 = np.zeros((27, 27))
+    rho0[0, 0] = 1.0
+    tl = np.linspace(0.0, 1.0, 3)
+    kw = dict(e_ops=[(a0.conj().T @ a0).toarray()], method="rk4", dt=0.05)
+    sparse = nl.mesolve(drive, rho0, tl, c_ops, format="sparse", **kw)
+    dense = nl.mesolve([H.toarray(), [a0.conj().T.toarray(), drive[1][1]], [a0.toarray(), drive[2][1]]], rho0, tl,
+                       [c.toarray() for c in c_ops], format="dense", **kw)
+    assert sparse.stats["format"] == "sparse"
+    np.testing.assert_allclose(sparse.expect[0], dense.expect[0], rtol=0, atol=1e-10)
+    assert np.max(np.abs(np.asarray(sparse.final_state) - np.asarray(dense.final_state))) <= 1e-10
+
+
 def test_ket_products_take_the_diagonal_layout_on_lattices_and_stay_exact():
     """For kets (mcsolve) ``to_sparse(..., ket=True)`` stores a lattice operator by its occupied
     diagonals (static offsets, slices of one padded copy) and a scattered operator in the

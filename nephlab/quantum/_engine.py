@@ -62,30 +62,38 @@ class Structure:
 
 
 def eval_spec(spec: CoeffSpec, t, dyn):
+    return _spec_value(spec, t, dyn).astype(jnp.complex128)
+
+
+def _spec_value(spec: CoeffSpec, t, dyn):
+    """The coefficient in the dtype its function or spline gives (real or complex)."""
     if spec is None:
-        return jnp.asarray(1.0 + 0.0j)
+        return jnp.asarray(1.0)
     kind = spec[0]
     if kind == "func":
-        return jnp.asarray(spec[1](t, dyn["args"]), dtype=jnp.complex128)
+        return jnp.asarray(spec[1](t, dyn["args"]))
     if kind == "spline":
         knots, coeffs = dyn["splines"][spec[1]]
-        return spline_eval(knots, coeffs, t).astype(jnp.complex128)
+        return spline_eval(knots, coeffs, t)
     if kind == "prod":
-        return jnp.conj(eval_spec(spec[1], t, dyn)) * eval_spec(spec[2], t, dyn)
+        return jnp.conj(_spec_value(spec[1], t, dyn)) * _spec_value(spec[2], t, dyn)
     raise AssertionError(spec)
 
 
-def _coefficient_values(specs, t, dyn):
-    """All coefficients of ``specs`` at time t as complex scalars, each computed once."""
+def _coefficient_values(specs, t, dyn, with_kind: bool = False):
+    """All coefficients of ``specs`` at time t as complex scalars, each computed once; with
+    ``with_kind`` also whether all of them are of a real dtype (known when tracing)."""
     idx = [i for i, s in enumerate(specs) if s is not None]
     if not idx:
-        return [None] * len(specs)
-    vals = jnp.stack([eval_spec(specs[i], t, dyn) for i in idx])
+        return ([None] * len(specs), True) if with_kind else [None] * len(specs)
+    raw = [_spec_value(specs[i], t, dyn) for i in idx]
+    real = not any(jnp.iscomplexobj(v) for v in raw)
+    vals = jnp.stack([v.astype(jnp.complex128) for v in raw])
     ri = materialize(jnp.stack([jnp.real(vals), jnp.imag(vals)]))
     out = [None] * len(specs)
     for k, i in enumerate(idx):
         out[i] = ri[0, k] + 1j * ri[1, k]
-    return out
+    return (out, real) if with_kind else out
 
 
 def _scale(c, a):
@@ -94,9 +102,9 @@ def _scale(c, a):
     return jnp.stack([cr * a[0] - ci * a[1], cr * a[1] + ci * a[0]])
 
 
-def _combine(specs, datas, t, dyn):
+def _combine(specs, datas, t, dyn, coefs=None):
     out = None
-    for c, d in zip(_coefficient_values(specs, t, dyn), datas):
+    for c, d in zip(_coefficient_values(specs, t, dyn) if coefs is None else coefs, datas):
         term = d if c is None else _scale(c, d)
         out = term if out is None else out + term
     return out
@@ -111,13 +119,15 @@ def operator_at(st: Structure, specs, data, t, dyn):
     single constant term costs nothing.
     """
     if st.fmt == "sparse":
-        vals = _combine(specs, _ops.term_values(data), t, dyn)
+        coefs, real = _coefficient_values(specs, t, dyn, with_kind=True)
+        vals = _combine(specs, _ops.term_values(data), t, dyn, coefs)
         if specs != (None,):
             # combined once and kept (see _rk.materialize): XLA may otherwise fuse the J-term sum
             # into the products and redo it for every entry of a gathered row (n times per value);
             # on the loaded 2-core box the effect was within the timing noise (D = 729, rk4)
             vals = materialize(vals)
-        return _ops.with_values(data, vals)
+        # real coefficients keep each slot's zero parts zero (_ops.Parts); complex ones mix them
+        return _ops.with_values(data, vals, keep_parts=real)
     return _combine(specs, data, t, dyn)
 
 

@@ -243,6 +243,21 @@ def _shift_vec(v, k: int, n: int):
 # slices 5-12x slower than two scalings by vectors at D = 729 (the 6 jumps 11.9 against 2.1 ms,
 # the right-hand side 16.6 against 7.5 ms); and for Hermitian states the slices are summed into
 # the product's accumulation (Z = A X + J/2, then Z + Z†, exactly Hermitian).
+#
+# Zero parts (2026-12-06 22:30 UTC): each ELL slot, and the diagonal of a one-diagonal jump
+# operator, carries static :class:`Parts` flags saying whether its real and its imaginary part can
+# be nonzero, and the kernels leave out the multiply-adds by parts that are zero. The ELL layout
+# puts each row's diagonal entry in slot 0, so the other slots hold off-diagonal entries only:
+# for A = -i H - ½ Σ L†L with a real H (Kerr and Bose-Hubbard lattices, spin chains with real
+# couplings) those are imaginary, and local loss operators are real, so the product and the jump
+# slices do half the multiply-adds (2 instead of 4 per complex entry). Values combined with
+# complex coefficients mix the parts and drop the flags (:func:`with_values`). Results are the
+# same sums without the terms that are exactly zero. benchmarks/rhs_profile.py and
+# benchmarks/large_ab.py (RESULTS.md, issue 15, 2026-12-06 22:27 UTC): see there for the numbers.
+# Tried for the same problem and not kept: the H_eff product by diagonals (static row slices of
+# one padded copy, with and without the zero parts left out) as fast as ELL at D = 81 and slower
+# at D = 729; the product in complex dtype (ELL gathers or diagonals) and a dense complex matmul,
+# 2-3x slower at D = 81.
 
 ELL_MAX_PADDING = 2.0  # ELL when w·n ≤ this × nnz (+ n): padding at most doubles the work
 ELL_UNROLL = 32  # rows up to this long are unrolled into w fused gathers; longer ones loop (lax.scan)
@@ -263,9 +278,45 @@ class Diagonals:
 
     data: Any
     offsets: tuple[int, ...]
+    parts: Any = None  # Parts of the single diagonal of a jump operator, or None (all parts)
 
 
-jax.tree_util.register_dataclass(Diagonals, data_fields=["data"], meta_fields=["offsets"])
+jax.tree_util.register_dataclass(Diagonals, data_fields=["data"], meta_fields=["offsets", "parts"])
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Which parts of each slot's values can be nonzero: ``re[k]`` / ``im[k]`` for slot ``k``
+    of an ELL layout (key ``"parts"``) or the diagonal of a single-diagonal jump operator
+    (:class:`Diagonals` ``parts``). A pytree with no leaves: the flags are static, so the kernels
+    leave out the multiply-adds by parts that are zero (-i H of a real H is imaginary off the
+    diagonal, a lattice's loss operators are real: half the work of those slots). Valid while the
+    terms are combined with real coefficients; :func:`without_parts` drops it otherwise.
+    """
+
+    re: tuple[bool, ...]
+    im: tuple[bool, ...]
+
+
+jax.tree_util.register_dataclass(Parts, data_fields=[], meta_fields=["re", "im"])
+
+
+def _parts(vals: list, axis_len: int) -> Parts:
+    """:class:`Parts` of real-split value arrays ``vals`` (each (2, axis_len, ...)): a part of a
+    slot is kept when any term has a nonzero there."""
+    re = tuple(bool(any(np.any(v[0, k]) for v in vals)) for k in range(axis_len))
+    im = tuple(bool(any(np.any(v[1, k]) for v in vals)) for k in range(axis_len))
+    return Parts(re, im)
+
+
+def without_parts(a):
+    """The layout ``a`` with every part taken as possibly nonzero (for values combined with
+    complex coefficients, which mix the real and imaginary parts)."""
+    if isinstance(a, Diagonals):
+        return Diagonals(a.data, a.offsets)
+    if isinstance(a, dict) and "parts" in a:
+        return {k: v for k, v in a.items() if k != "parts"}
+    return a
 
 
 def _diagonals(csr, vals: list) -> Diagonals | None:
@@ -343,7 +394,8 @@ def _layout(csr, vals: list, ket: bool, jump: bool) -> dict | Diagonals:
     rows = np.repeat(np.arange(n), counts)
     if jump and counts.max(initial=0) <= 1:
         if np.unique(csr.indices - rows).size == 1 and (dia := _diagonals(csr, vals)) is not None:
-            return dia  # one occupied diagonal (ladder, local loss, projector): L X L† is a slice
+            # one occupied diagonal (ladder, local loss, projector): L X L† is a slice
+            return Diagonals(dia.data, dia.offsets, _parts(dia.data, 1))
         p = np.zeros(n, np.int32)
         p[rows] = csr.indices
         ls = []
@@ -357,7 +409,7 @@ def _layout(csr, vals: list, ket: bool, jump: bool) -> dict | Diagonals:
     idx = np.int32 if n < 2**31 else np.int64
     if _is_ell(csr):
         w = int(counts.max())
-        slot = np.arange(csr.nnz) - np.repeat(csr.indptr[:-1], counts)  # position within its row
+        slot = _diagonal_first(csr, rows, counts)
         cols = np.zeros((w, n), idx)
         cols[slot, rows] = csr.indices
         evs = []
@@ -365,8 +417,20 @@ def _layout(csr, vals: list, ket: bool, jump: bool) -> dict | Diagonals:
             full = np.zeros((w, n), np.complex128)
             full[slot, rows] = v
             evs.append(_split(full))
-        return {"ev": evs, "ec": cols, **_adjoint_ell(csr, slot, rows, w, idx)}
+        return {"ev": evs, "ec": cols, "parts": _parts(evs, w), **_adjoint_ell(csr, slot, rows, w, idx)}
     return {"v": [_split(np.asarray(v)) for v in vals], "r": rows.astype(idx), "c": csr.indices.astype(idx)}
+
+
+def _diagonal_first(csr, rows, counts) -> np.ndarray:
+    """ELL slot of each entry of ``csr``: its position within its row, except that a diagonal
+    entry goes to slot 0 (the entries before it move up by one). Slot 0 then holds the diagonal
+    of every row that has one, so the other slots hold off-diagonal entries only, whose values
+    are often of one part only (:class:`Parts`: -i H of a real H is imaginary there)."""
+    slot = np.arange(csr.nnz) - np.repeat(csr.indptr[:-1], counts)  # position within its row
+    on_diag = csr.indices == rows
+    dpos = np.full(csr.shape[0], -1)
+    dpos[rows[on_diag]] = slot[on_diag]
+    return np.where(on_diag, 0, slot + (slot < dpos[rows]))
 
 
 _VALUE_KEYS = ("ev", "v", "l")
@@ -379,12 +443,16 @@ def term_values(a: dict | Diagonals):
     return a[next(k for k in _VALUE_KEYS if k in a)]
 
 
-def with_values(a: dict | Diagonals, values) -> dict | Diagonals:
-    """The layout ``a`` with its value field replaced by ``values`` (same shape as one term's)."""
+def with_values(a: dict | Diagonals, values, keep_parts: bool = False) -> dict | Diagonals:
+    """The layout ``a`` with its value field replaced by ``values`` (same shape as one term's).
+    With ``keep_parts`` the :class:`Parts` flags of ``a`` stay: only for values whose zero parts
+    are those of the stored terms (a sum of them with real coefficients); otherwise every part
+    is used."""
     if isinstance(a, Diagonals):
-        return Diagonals(values, a.offsets)
+        return Diagonals(values, a.offsets, a.parts if keep_parts else None)
     key = next(k for k in _VALUE_KEYS if k in a)
-    return {**a, key: values}
+    out = {**a, key: values}
+    return out if keep_parts else without_parts(out)
 
 
 def union_pattern(mats: list):
@@ -414,7 +482,7 @@ def sparse_sum(mats: list, ket: bool = False, jump: bool = False) -> dict | Diag
 
 
 def _single(a: dict | Diagonals) -> dict | Diagonals:
-    return with_values(a, term_values(a)[0])
+    return with_values(a, term_values(a)[0], keep_parts=True)
 
 
 def to_sparse(m, ket: bool = False) -> dict | Diagonals:
@@ -456,6 +524,11 @@ def _slice_sandwiches(Ls: list[Diagonals], y):
     for L, off in zip(Ls, offs):
         s = yp[:, lo + off: lo + off + n, lo + off: lo + off + n]
         lr, li = L.data[0, 0], L.data[1, 0]
+        if L.parts is not None and not L.parts.im[0]:
+            # real l (local loss, ladder operators): l_i l_j X[i + o, j + o], two real scalings
+            outr = outr + lr[:, None] * (s[0] * lr[None, :])
+            outi = outi + lr[:, None] * (s[1] * lr[None, :])
+            continue
         # t = X[i + o, j + o] conj(l_j), then l_i t: two complex scalings by vectors, and the real
         # and imaginary sums kept apart until one stack at the end. Forming the weights l_i conj(l_j)
         # as n×n outer products (with or without a stack per term) was 5-12x slower at D = 729:
@@ -497,12 +570,38 @@ def _ell_lmul(a: dict, y):
 
     acc = (jnp.zeros(y.shape[1:], y.dtype), jnp.zeros(y.shape[1:], y.dtype))
     w = a["ec"].shape[0]
+    parts = a.get("parts")
+    if w <= ELL_UNROLL and parts is not None:
+        return _ell_lmul_parts(a, parts, y)
     if w <= ELL_UNROLL:
         for k in range(w):
             acc = term(acc, (a["ec"][k], a["ev"][0, k], a["ev"][1, k]))
     else:
         acc, _ = jax.lax.scan(lambda c, x: (term(c, x), None), acc, (a["ec"], a["ev"][0], a["ev"][1]))
     return jnp.stack(acc)
+
+
+def _ell_lmul_parts(a: dict, parts: Parts, y):
+    """:func:`_ell_lmul` unrolled, leaving out the multiply-adds by the parts that
+    :class:`Parts` marks zero (the sums are otherwise the same, in the same order)."""
+    zr, zi = None, None
+    for k in range(a["ec"].shape[0]):
+        g = y[:, a["ec"][k], :]
+        terms_r, terms_i = [], []
+        if parts.re[k]:
+            vr = a["ev"][0, k][:, None]
+            terms_r.append(vr * g[0])
+            terms_i.append(vr * g[1])
+        if parts.im[k]:
+            vi = a["ev"][1, k][:, None]
+            terms_r.append(-(vi * g[1]))
+            terms_i.append(vi * g[0])
+        for tr, ti in zip(terms_r, terms_i):
+            zr = tr if zr is None else zr + tr
+            zi = ti if zi is None else zi + ti
+    if zr is None:
+        return jnp.zeros_like(y)
+    return jnp.stack([zr, zi])
 
 
 def _adjoint_ell(csr, slot, rows, w: int, idx) -> dict:
