@@ -385,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="write every event here")
     ap.add_argument("--quiet", action="store_true", help="no timelines, only the hop table")
     a = ap.parse_args(argv)
+    if os.sep in a.python:
+        a.python = os.path.abspath(a.python)
     res = asyncio.run(_run(a))
     names = list(res["visits"][0]["hops"]) if res["visits"] else []
     print(f"\ndesigner edit hops, ms after the client's change ({'mouse drag' if a.drag else 'EDIT_JS'}); "

@@ -393,7 +393,10 @@ def _machine() -> dict:
 
 def _server_versions(python: str) -> dict:
     try:
-        out = subprocess.run([python, "-c", VERSIONS_PY], capture_output=True, text=True, timeout=300)
+        # not in this checkout's folder: `-c` puts the working directory first on sys.path, so
+        # another venv's interpreter would report this checkout's nephlab instead of its own
+        out = subprocess.run([python, "-c", VERSIONS_PY], capture_output=True, text=True, timeout=300,
+                             cwd=tempfile.gettempdir())
         info = json.loads(out.stdout.strip().splitlines()[-1])
     except Exception as exc:  # noqa: BLE001 - reported, the benchmark still runs
         return {"error": f"{type(exc).__name__}: {exc}"}
@@ -746,6 +749,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         raise SystemExit(f"--concurrent={a.concurrent}: allowed is an integer >= 0")
     res: dict[str, Any] = {"pages": a.pages, "options": {k: v for k, v in vars(a).items() if k != "json"},
                            "machine": _machine(), "chromium_path": _chromium(a.chromium)}
+    if os.sep in a.python:  # the server and the version probe run in other folders
+        a.python = os.path.abspath(a.python)
     res["versions"] = _server_versions(a.python)
     res["rev"] = a.rev or res["versions"].get("git") or "?"
     t0 = time.perf_counter()
