@@ -142,23 +142,28 @@ CLIENT_JS = r"""
   if (window.__nl_hops) return;
   const H = window.__nl_hops = [];
   const now = () => performance.timeOrigin + performance.now();
-  const head = (d) => typeof d === 'string' ? d : (d instanceof ArrayBuffer ? '<' + d.byteLength + ' bytes>' : '<blob>');
   const size = (d) => typeof d === 'string' ? d.length : (d instanceof ArrayBuffer ? d.byteLength : (d.size || 0));
   function summary(s) {  // the message type of a header frame, the changed attributes of a content frame
     if (typeof s !== 'string') return {};
     try {
       const o = JSON.parse(s);
       if (o.msgtype) return {msgtype: o.msgtype};
-      if (Array.isArray(o.events)) return {events: o.events.map(e => [e.kind, e.attr, JSON.stringify(e.new || '').length].concat(typeof e.new === 'string' ? [e.new.slice(-40)] : []))};
+      if (Array.isArray(o.events))
+        return {events: o.events.map(e => [e.kind, e.attr, JSON.stringify(e.new || '').length]
+                                          .concat(typeof e.new === 'string' ? [e.new.slice(-40)] : []))};
     } catch (e) {}
     return {};
   }
   const WS = window.WebSocket;
   const send = WS.prototype.send;
-  WS.prototype.send = function (d) { H.push(Object.assign({kind: 'cli_send', t: now(), size: size(d)}, summary(d))); return send.call(this, d); };
+  WS.prototype.send = function (d) {
+    H.push(Object.assign({kind: 'cli_send', t: now(), size: size(d)}, summary(d)));
+    return send.call(this, d);
+  };
   window.WebSocket = function (...args) {
     const ws = new WS(...args);
-    ws.addEventListener('message', (e) => H.push(Object.assign({kind: 'cli_recv', t: now(), size: size(e.data)}, summary(e.data))));
+    ws.addEventListener('message', (e) =>
+      H.push(Object.assign({kind: 'cli_recv', t: now(), size: size(e.data)}, summary(e.data))));
     let handler = null;
     Object.defineProperty(ws, 'onmessage', {
       get() { return handler; },
@@ -194,7 +199,11 @@ ARM_JS = r"""
   const views = [...B.index.query(v => v != null && v.model != null && v.model.name === 'nl-protocol-figure')];
   for (const v of views) {
     const paint = v.paint.bind(v);
-    v.paint = (...a) => { const t = now(); const out = paint(...a); H.push({kind: 'cli_paint', t: now(), start: t}); return out; };
+    v.paint = (...a) => {
+      const t = now(), out = paint(...a);
+      H.push({kind: 'cli_paint', t: now(), start: t});
+      return out;
+    };
   }
   // screen position of the middle control point (for --drag)
   const v = views[0];
@@ -306,8 +315,8 @@ def _hops(evs: list[dict]) -> dict[str, float | None]:
         "server: patch received": recv,
         "server: _on_drag starts": start,
         "server: evaluate_protocol done": first("srv_compute", after=start),
-        "server: latency text written": first("srv_write_panel", _has_latency, start) or first("srv_write", _has_latency,
-                                                                                             start),
+        "server: latency text written": (first("srv_write_panel", _has_latency, start)
+                                         or first("srv_write", _has_latency, start)),
         "server: _on_drag ends": first("srv_on_drag", lambda h: h.get("phase") == "end", start),
         "client: latency text received": first("cli_recv", _has_latency),
         "client: nl-latency text changed": lat,

@@ -115,9 +115,8 @@ def _live_text(value: Any, css: str, render: Any = str) -> pn.widgets.StaticText
     ``pn.pane.Str`` re-sends all its properties on a change; in a served page the first change
     of each such pane also changed its ``stylesheets`` (the theme's stylesheet, left out of the
     first render, joins them), a model-valued property: a walk of the whole document's model
-    graph on the server and a restyle in the browser, 20-60 ms apiece on the 2-core machine, so
-    that the first edit took 3-4 times as long as the next ones (benchmarks/designer_hops.py,
-    benchmarks/RESULTS.md).
+    graph on the server and a restyle in the browser, 20-60 ms apiece on the 2-core machine, all
+    paid by a session's first edit (benchmarks/designer_hops.py, benchmarks/RESULTS.md).
 
     Example:
         >>> import param

@@ -26,7 +26,8 @@ Reported (in seconds):
   ``benchmarks/designer_latency.py``). The edit comes ``--edit-delay`` (0.5) s after the first
   plot with data, as a person's first drag would (seeing the plot, aiming at a point, pressing):
   with 0 it races the page's own work after its first paint (the reference lines and their
-  job), which then delays it by 100-300 ms; ``benchmarks/designer_hops.py`` shows each hop.
+  job), which then delays it by a few hundred ms on a loaded 2-core machine;
+  ``benchmarks/designer_hops.py`` shows each hop.
   Setting the source's ``data`` is what BokehJS's ``PointDrawTool`` does at the end of a drag
   (one ``data`` change; the drag's selection change goes first and costs the server < 1 ms).
 
@@ -68,8 +69,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DESIGNER_HOOKS_JS", "EDIT_JS", "PAGES", "PROBE_JS", "CpuMeter", "Server", "Visit", "build_parser", "free_port", "main", "summary",
-           "table", "tree_cpu_s", "visit"]
+__all__ = ["DESIGNER_HOOKS_JS", "EDIT_JS", "PAGES", "PROBE_JS", "CpuMeter", "Server", "Visit", "build_parser",
+           "free_port", "main", "summary", "table", "tree_cpu_s", "visit"]
 
 PAGES = ("lindblad", "protocol", "largedev", "md", "cluster")
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
