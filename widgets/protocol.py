@@ -25,6 +25,7 @@ Units: ħ = k_B = 1; see ``nephlab tasks optimal_protocol`` for every parameter'
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import logging
 import tempfile
@@ -105,6 +106,27 @@ def _cost_or_none(p: Any) -> Any:
 
 def _fmt(x: float | None) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.6g}"
+
+
+def _live_text(value: Any, css: str, render: Any = str) -> pn.widgets.StaticText:
+    """Text that changes with a param (``render(value)``, fixed-width), updated on every edit.
+
+    A ``StaticText`` widget (a Bokeh ``Div``): a change sends its ``text`` and nothing else. A
+    ``pn.pane.Str`` re-sends all its properties on a change; in a served page the first change
+    of each such pane also changed its ``stylesheets`` (the theme's stylesheet, left out of the
+    first render, joins them), a model-valued property: a walk of the whole document's model
+    graph on the server and a restyle in the browser, 20-60 ms apiece on the 2-core machine, all
+    paid by a session's first edit (benchmarks/designer_hops.py, benchmarks/RESULTS.md).
+
+    Example:
+        >>> import param
+        >>> class P(param.Parameterized):
+        ...     work = param.Number(1.5)
+        >>> _live_text(P().param.work, "nl-work", "⟨W⟩ = {}".format).value
+        '<pre>⟨W⟩ = 1.5</pre>'
+    """
+    return pn.widgets.StaticText(value=pn.bind(lambda x: f"<pre>{html.escape(render(x))}</pre>", value),
+                                 css_classes=[css])
 
 
 class ProtocolDesigner(Component):
@@ -188,6 +210,7 @@ class ProtocolDesigner(Component):
         self._sources: dict[str, Any] = {}
         self._syncing = False
         self._doc = None
+        self._table: pn.pane.DataFrame | None = None
         self._ref_key: tuple | None = None
         self.latencies_ms: list[float] = []
         self.spec_controls(OPT, PHYSICS_PARAMS, width=260)
@@ -287,11 +310,14 @@ class ProtocolDesigner(Component):
         except ValueError as exc:
             self.report_error(exc)
             return
-        with param.parameterized.batch_call_watchers(self):
-            self.param.update(work=c.work, work_var=c.work_var, delta_f=c.delta_f, dissipation=c.dissipation,
-                              bound=c.bound, length=c.length)
-        self._sync_plot(prot)
-        self.latency_ms = 1e3 * (time.perf_counter() - t0)
+        # one websocket message for the plot, the numbers, the table and the latency (served; a
+        # no-op elsewhere), instead of one per widget and one per data source
+        with pn.io.unlocked():
+            with param.parameterized.batch_call_watchers(self):
+                self.param.update(work=c.work, work_var=c.work_var, delta_f=c.delta_f, dissipation=c.dissipation,
+                                  bound=c.bound, length=c.length)
+            self._sync_plot(prot)
+            self.latency_ms = 1e3 * (time.perf_counter() - t0)
         self.latencies_ms.append(self.latency_ms)
 
     # ---- references -----------------------------------------------------------------------------
@@ -707,6 +733,11 @@ class ProtocolDesigner(Component):
     def _show_references(self) -> None:
         self._add_reference_lines()
         self._refresh_references()
+        if self._table is not None:
+            # a markup pane's first update re-sends its stylesheets (the theme's joins those of the
+            # first render): let that happen now, in the step after the first paint, not in the
+            # first edit when the user drags before the references arrive
+            self._table.param.trigger("object")
 
     def _download(self, suffix: str):
         def cb():
@@ -761,13 +792,12 @@ class ProtocolDesigner(Component):
             self.defer(self._show_references)  # after the page was sent (served); now in a notebook
         shown = (("nl-work", "⟨W⟩ = {}", "work"), ("nl-dissipation", "⟨W⟩ - ΔF = {}", "dissipation"),
                  ("nl-bound", "speed limit L²/τ = {}", "bound"), ("nl-latency", "edit latency {} ms", "latency_ms"))
-        numbers = [pn.pane.Str(pn.bind(lambda x, f=f: f.format(_fmt(x)), self.param[name]), css_classes=[css])
-                   for css, f, name in shown]
-        table = pn.pane.DataFrame(pn.bind(lambda *_: self.comparison(), self.param.work, self.param.work_var,
-                                          self.param.reference_costs),
-                                  css_classes=["nl-protocol-table"], float_format="{:.6g}".format)
+        numbers = [_live_text(self.param[name], css, lambda x, f=f: f.format(_fmt(x))) for css, f, name in shown]
+        table = self._table = pn.pane.DataFrame(
+            pn.bind(lambda *_: self.comparison(), self.param.work, self.param.work_var, self.param.reference_costs),
+            css_classes=["nl-protocol-table"], float_format="{:.6g}".format)
         classical = pn.Column(self._plot, pn.Row(*numbers),
-                              pn.pane.Str(self.param.reference_status, css_classes=["nl-reference-status"]), table,
+                              _live_text(self.param.reference_status, "nl-reference-status"), table,
                               pn.Row(self._download(".png"), self._download(".svg"), self._download(".nc")),
                               pn.pane.Markdown(pn.bind(_langevin_text, self.param.langevin),
                                                css_classes=["nl-langevin"]),

@@ -23,7 +23,13 @@ Reported (in seconds):
   setting the data of the renderer named ``nl-control-points``) on the fresh server and on the
   warm visits: the browser round trip until the ``nl-latency`` text changes, and the server's
   ``latency_ms`` read from that text. A page without those hooks shows ``-`` (then use
-  ``benchmarks/designer_latency.py``).
+  ``benchmarks/designer_latency.py``). The edit comes ``--edit-delay`` (0.5) s after the first
+  plot with data, as a person's first drag would (seeing the plot, aiming at a point, pressing):
+  with 0 it races the page's own work after its first paint (the reference lines and their
+  job), which then delays it by a few hundred ms on a loaded 2-core machine;
+  ``benchmarks/designer_hops.py`` shows each hop.
+  Setting the source's ``data`` is what BokehJS's ``PointDrawTool`` does at the end of a drag
+  (one ``data`` change; the drag's selection change goes first and costs the server < 1 ms).
 
 CPU time: around every warm visit, and around the concurrent batch, the harness adds up the CPU
 seconds (user + system, exited children included) of the server's process tree and of the
@@ -63,8 +69,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EDIT_JS", "PAGES", "PROBE_JS", "CpuMeter", "Server", "Visit", "build_parser", "free_port", "main", "summary",
-           "table", "tree_cpu_s", "visit"]
+__all__ = ["DESIGNER_HOOKS_JS", "EDIT_JS", "PAGES", "PROBE_JS", "CpuMeter", "Server", "Visit", "build_parser",
+           "free_port", "main", "summary", "table", "tree_cpu_s", "visit"]
 
 PAGES = ("lindblad", "protocol", "largedev", "md", "cluster")
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -143,11 +149,9 @@ NAV_JS = """() => {
                              dom_content_loaded_ms: e.domContentLoadedEventEnd, load_ms: e.loadEventEnd};
 }"""
 
-# The designer edit: move the middle control point up, wait until the latency text changes.
-EDIT_JS = r"""
-async (timeout_ms) => {
-  const B = window.Bokeh;
-  if (B == null) return {ok: false, why: 'no BokehJS on the page'};
+# The designer's hooks in BokehJS (B: window.Bokeh): the control points' renderer and the
+# latency text model (also used by benchmarks/designer_hops.py).
+DESIGNER_HOOKS_JS = r"""
   let rend = null, lat = null;
   for (const doc of B.documents) {
     const r = doc.get_model_by_name('nl-control-points');
@@ -157,6 +161,14 @@ async (timeout_ms) => {
       if (Array.isArray(cls) && cls.includes('nl-latency') && typeof m.text === 'string') lat = m;
     }
   }
+"""
+
+# The designer edit: move the middle control point up, wait until the latency text changes.
+EDIT_JS = r"""
+async (timeout_ms) => {
+  const B = window.Bokeh;
+  if (B == null) return {ok: false, why: 'no BokehJS on the page'};
+""" + DESIGNER_HOOKS_JS + r"""
   if (rend == null) return {ok: false, why: "no model named 'nl-control-points'"};
   if (lat == null) return {ok: false, why: "no text model with CSS class 'nl-latency'"};
   const src = rend.data_source, old = src.data;
@@ -309,12 +321,13 @@ class Visit:
 
 
 async def visit(browser: Any, url: str, page_name: str, *, timeout_s: float, data_wait_s: float,
-                edit: bool = False, started: asyncio.Event | None = None) -> Visit:
+                edit: bool = False, edit_delay_s: float = 0.0, started: asyncio.Event | None = None) -> Visit:
     """Open ``url/page_name`` in a new context; wait for the first canvas, then for data.
 
     Times are in ms from the navigation start. ``timeout_s`` bounds the wait for the first
     canvas, ``data_wait_s`` (s, 0: do not wait) the further wait for a plot with data; ``edit``
-    makes the designer edit of :data:`EDIT_JS`. ``started``: when given, navigate only once it
+    makes the designer edit of :data:`EDIT_JS`, ``edit_delay_s`` (s) after the plot with data
+    (or the first canvas). ``started``: when given, navigate only once it
     is set (concurrent sessions start together).
 
     Example (inside ``async with async_playwright() as pw``; see :class:`Bench`):
@@ -351,7 +364,9 @@ async def visit(browser: Any, url: str, page_name: str, *, timeout_s: float, dat
         out.response_start_ms = nav.get("response_start_ms")
         out.dom_content_loaded_ms = nav.get("dom_content_loaded_ms")
         if edit:
+            await asyncio.sleep(edit_delay_s)
             out.edit = await page.evaluate(EDIT_JS, timeout_s * 1e3)
+            out.edit["delay_s"] = edit_delay_s
     finally:
         await ctx.close()
     return out
@@ -379,7 +394,10 @@ def _machine() -> dict:
 
 def _server_versions(python: str) -> dict:
     try:
-        out = subprocess.run([python, "-c", VERSIONS_PY], capture_output=True, text=True, timeout=300)
+        # not in this checkout's folder: `-c` puts the working directory first on sys.path, so
+        # another venv's interpreter would report this checkout's nephlab instead of its own
+        out = subprocess.run([python, "-c", VERSIONS_PY], capture_output=True, text=True, timeout=300,
+                             cwd=tempfile.gettempdir())
         info = json.loads(out.stdout.strip().splitlines()[-1])
     except Exception as exc:  # noqa: BLE001 - reported, the benchmark still runs
         return {"error": f"{type(exc).__name__}: {exc}"}
@@ -469,7 +487,7 @@ class Bench:
         """One visit; with ``meter`` (sequential visits only) its server and browser CPU seconds."""
         c0 = meter.sample() if meter is not None else None
         v = await visit(self.browser, url, page, timeout_s=self.a.timeout, data_wait_s=self.data_wait[page],
-                        edit=(page == "protocol" and self.a.edit), **kw)
+                        edit=(page == "protocol" and self.a.edit), edit_delay_s=self.a.edit_delay, **kw)
         if c0 is not None and meter is not None:
             c1 = meter.sample()
             v.server_cpu_s, v.browser_cpu_s = c1[0] - c0[0], c1[1] - c0[1]
@@ -635,8 +653,10 @@ def summary(res: dict) -> list[str]:
             continue
         rt = _median([e["round_trip_ms"] for e in ok])
         lat = _median([e["latency_ms"] for e in ok if e.get("latency_ms") is not None])
+        delay = ok[0].get("delay_s")
         out.append(f"designer edit ({label}): round trip {rt:.0f} ms, server latency_ms "
-                   f"{'-' if lat is None else f'{lat:.1f}'} ms (median)")
+                   f"{'-' if lat is None else f'{lat:.1f}'} ms (median)"
+                   + ("" if delay is None else f", {delay:g} s after the first plot with data"))
     errs = [(s, e) for s, vs in (("fresh", list(res["fresh"].values())), ("warm", sum(res["warm"].values(), [])),
                                  ("concurrent", conc)) for v in vs for e in v["errors"]]
     for s, e in errs[:10]:
@@ -677,6 +697,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--data-wait", type=float, default=60.0,
                    help="how long to wait for a plot with data after the first canvas, s (default: %(default)s)")
     p.add_argument("--no-edit", dest="edit", action="store_false", help="skip the designer edit on /protocol")
+    p.add_argument("--edit-delay", type=float, default=0.5,
+                   help="s between the first plot with data and the designer edit (default: %(default)s; 0: "
+                        "at once, racing the page's work after its first paint)")
     p.add_argument("--python", default=sys.executable,
                    help="interpreter that runs `-m nephlab serve` (default: this one); another checkout's "
                         "venv measures that commit")
@@ -727,6 +750,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         raise SystemExit(f"--concurrent={a.concurrent}: allowed is an integer >= 0")
     res: dict[str, Any] = {"pages": a.pages, "options": {k: v for k, v in vars(a).items() if k != "json"},
                            "machine": _machine(), "chromium_path": _chromium(a.chromium)}
+    if os.sep in a.python:  # the server and the version probe run in other folders
+        a.python = os.path.abspath(a.python)
     res["versions"] = _server_versions(a.python)
     res["rev"] = a.rev or res["versions"].get("git") or "?"
     t0 = time.perf_counter()
