@@ -33,7 +33,7 @@ from typing import Any
 
 import panel as pn
 
-from ._base import app_template
+from ._base import LINK_CSS, app_template, tabs
 from ._heap import FREEZER
 from ._resources import install as install_page_resources
 
@@ -64,7 +64,8 @@ def _nav(active: str = "") -> pn.viewable.Viewable:
         f'<a href="./{k}" class="nl-nav-{k}">{"<b>" + t + "</b>" if k == active else t}</a>'
         for k, (t, _, _) in PAGES.items()
     ]
-    return pn.pane.HTML(" &nbsp;|&nbsp; ".join(links), css_classes=["nl-nav"], sizing_mode="stretch_width")
+    return pn.pane.HTML(" &nbsp;|&nbsp; ".join(links), css_classes=["nl-nav"], sizing_mode="stretch_width",
+                        stylesheets=[LINK_CSS])
 
 
 def build_page(name: str, *, template: bool = True) -> pn.viewable.Viewable:
@@ -225,8 +226,8 @@ def tabbed_app() -> pn.viewable.Viewable:
         page = None
     if page in PAGES:
         return build_page(page, template=False)
-    return pn.Tabs(*[(PAGES[k][0], pn.panel(lambda k=k: build_page(k, template=False))) for k in PAGES],
-                   dynamic=True, css_classes=["nl-tabs"])
+    return tabs(*[(PAGES[k][0], pn.panel(lambda k=k: build_page(k, template=False))) for k in PAGES],
+                dynamic=True, css_classes=["nl-tabs"])
 
 
 def websocket_origins(address: str, port: int) -> list[str]:
