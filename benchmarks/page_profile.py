@@ -24,6 +24,10 @@ CSS variables for visual properties and N times without it (what ``nephlab serve
 ``nephlab.widgets._resources``), alternated, also after a style change each time: the cost of
 that lookup per repaint, in the same page.
 
+``--settle S`` waits S seconds after the warm-up visit before the profiled one: without it the
+warm-up session's work after its first paint (deferred figures, jobs) and its end can still
+hold the server's IO loop when the profiled request arrives, as in back-to-back visits.
+
 ``--trace`` adds a Chrome trace of the visit (``Browser.start_tracing``, categories
 :data:`TRACE_CATEGORIES`) summarised by thread CPU time (the trace events' ``tdur``): every
 Chromium thread's busy CPU (main thread, compositor, raster workers, V8's background compile and
@@ -412,6 +416,8 @@ async def _run(a: argparse.Namespace) -> list[dict]:
                 try:
                     for p in a.pages:
                         await pages.visit(browser, srv.url, p, timeout_s=a.timeout, data_wait_s=0)  # warm-up
+                        if a.settle > 0:  # let the warm-up session's own work end first
+                            await asyncio.sleep(a.settle)
                         r = await profile_page(browser, srv.url, p, a.timeout, trace=a.trace, revisits=a.revisits,
                                                paints=a.paints)
                         print(report(r, a.top), flush=True)
@@ -437,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--revisits", type=int, default=0, metavar="N",
                    help="profile the visit after N visits in the same browser context (its HTTP and V8 code "
                         "caches kept) instead of a visit in a new context (default: %(default)s)")
+    p.add_argument("--settle", type=float, default=0.0, metavar="S",
+                   help="seconds between the warm-up visit and the profiled one, so that the warm-up session's "
+                        "deferred work and end do not fall in the profiled visit (default: %(default)s)")
     p.add_argument("--trace", action="store_true", help="also record a Chrome trace of the visit and print "
                    "CPU by thread and event (see above)")
     p.add_argument("--table", nargs="+", metavar="JSON", help="print a table of saved --json runs and exit")
