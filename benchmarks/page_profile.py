@@ -24,6 +24,10 @@ CSS variables for visual properties and N times without it (what ``nephlab serve
 ``nephlab.widgets._resources``), alternated, also after a style change each time: the cost of
 that lookup per repaint, in the same page.
 
+``--settle S`` waits S seconds after the warm-up visit before the profiled one: without it the
+warm-up session's work after its first paint (deferred figures, jobs) and its end can still
+hold the server's IO loop when the profiled request arrives, as in back-to-back visits.
+
 ``--trace`` adds a Chrome trace of the visit (``Browser.start_tracing``, categories
 :data:`TRACE_CATEGORIES`) summarised by thread CPU time (the trace events' ``tdur``): every
 Chromium thread's busy CPU (main thread, compositor, raster workers, V8's background compile and
@@ -70,6 +74,79 @@ def cpu_by_process() -> collections.Counter:
         if kind == "utility":
             kind += ":" + next((c.split("=", 1)[1].split(".")[-1] for c in cmd if c.startswith("--utility-sub-type=")), "?")
         out[kind] += t.user + t.system
+    return out
+
+
+# Injected before any page script with PROBE_JS: the critical path's steps that the Navigation and
+# Resource Timing entries lack. When BokehJS's bundle has run (``window.Bokeh`` first assigned),
+# when Bokeh's client opened its websocket, and when each of the first websocket messages arrived
+# (its Bokeh msgtype from the header frame, its size), so the document's arrival (PULL-DOC-REPLY)
+# is on the same clock as the first painted canvas.
+PATH_JS = r"""
+(() => {
+  if (window.__nl_path) return;
+  const st = window.__nl_path = {bokeh_ms: null, ws_new_ms: null, ws_open_ms: null, messages: []};
+  let bokeh;
+  Object.defineProperty(window, 'Bokeh', {configurable: true, enumerable: true,
+    get() { return bokeh; },
+    set(v) { if (st.bokeh_ms === null) st.bokeh_ms = performance.now(); bokeh = v; }});
+  const WS = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const ws = new WS(...args);
+    if (st.ws_new_ms === null) st.ws_new_ms = performance.now();
+    ws.addEventListener('open', () => { if (st.ws_open_ms === null) st.ws_open_ms = performance.now(); });
+    ws.addEventListener('message', (e) => {
+      if (st.messages.length >= 40) return;
+      const d = e.data, text = typeof d === 'string';
+      const m = text ? /"msgtype"\s*:\s*"([A-Z-]+)"/.exec(d.slice(0, 300)) : null;
+      st.messages.push({t_ms: performance.now(), bytes: text ? d.length : (d.byteLength || d.size || 0),
+                        msgtype: m ? m[1] : null});
+    });
+    return ws;
+  };
+  window.WebSocket.prototype = WS.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+})();
+"""
+
+
+def critical_path(timeline: dict, path: dict) -> dict:
+    """The warm visit's critical path, in ms from navigation start: each step's end time and the
+    time since the step before. ``timeline`` is :data:`TIMELINE_JS`'s result, ``path``
+    :data:`PATH_JS`'s ``window.__nl_path``; the document is the ``PULL-DOC-REPLY`` message (its
+    header frame's arrival to its last frame's).
+
+        >>> tl = {"ttfb_ms": 200.0, "html_end_ms": 210.0, "last_script_ms": 300.0, "dcl_ms": 520.0,
+        ...       "canvas_ms": 900.0}
+        >>> pa = {"bokeh_ms": 400.0, "ws_new_ms": 530.0, "ws_open_ms": 545.0, "messages": [
+        ...       {"t_ms": 560.0, "bytes": 100, "msgtype": "ACK"}, {"t_ms": 700.0, "bytes": 90, "msgtype": "PULL-DOC-REPLY"},
+        ...       {"t_ms": 701.0, "bytes": 2, "msgtype": None}, {"t_ms": 702.0, "bytes": 50000, "msgtype": None}]}
+        >>> cp = critical_path(tl, pa)
+        >>> [(k, v["at_ms"], v["step_ms"]) for k, v in cp.items()][:3]
+        [('TTFB', 200.0, 200.0), ('HTML received', 210.0, 10.0), ('scripts received', 300.0, 90.0)]
+        >>> cp["document received"]["at_ms"], cp["first canvas painted"]["step_ms"], cp["document received"]["kB"]
+        (702.0, 198.0, 50.092)
+    """
+    msgs = path.get("messages") or []
+    doc_i = next((i for i, m in enumerate(msgs) if m.get("msgtype") == "PULL-DOC-REPLY"), None)
+    doc_end, doc_kb = None, None
+    if doc_i is not None:  # a message is its header frame, then metadata and content (and buffers)
+        end = next((i for i in range(doc_i + 1, len(msgs)) if msgs[i].get("msgtype")), len(msgs))
+        doc_end = msgs[end - 1]["t_ms"]
+        doc_kb = sum(m["bytes"] for m in msgs[doc_i:end]) / 1e3
+    steps = [("TTFB", timeline.get("ttfb_ms")), ("HTML received", timeline.get("html_end_ms")),
+             ("scripts received", timeline.get("last_script_ms")), ("BokehJS evaluated", path.get("bokeh_ms")),
+             ("DOMContentLoaded (scripts run)", timeline.get("dcl_ms")), ("websocket created", path.get("ws_new_ms")),
+             ("websocket open", path.get("ws_open_ms")), ("document received", doc_end),
+             ("first canvas painted", timeline.get("canvas_ms"))]
+    out, prev = {}, 0.0
+    for name, at in steps:
+        if at is None:
+            continue
+        out[name] = {"at_ms": round(at, 1), "step_ms": round(at - prev, 1)}
+        prev = at
+    if "document received" in out:
+        out["document received"]["kB"] = doc_kb
     return out
 
 
@@ -221,6 +298,7 @@ async def profile_page(browser, url: str, page_name: str, timeout_s: float, trac
     ctx = await browser.new_context(viewport=pages.VIEWPORT)
     try:
         await ctx.add_init_script(pages.PROBE_JS)
+        await ctx.add_init_script(PATH_JS)
         for _ in range(revisits):  # earlier visits in the same context: HTTP cache and V8 code cache
             await _visit_in(ctx, f"{url}/{page_name}", timeout_s)
         page = await ctx.new_page()
@@ -248,6 +326,7 @@ async def profile_page(browser, url: str, page_name: str, timeout_s: float, trac
         prof = (await cdp.send("Profiler.stop"))["profile"]
         probe = await page.evaluate("() => window.__nl_probe")
         timeline = await page.evaluate(TIMELINE_JS)
+        path = await page.evaluate("() => window.__nl_path")
         n_models = await page.evaluate(
             "() => window.Bokeh ? [...window.Bokeh.documents].reduce((s, d) => s + d.all_models.size, 0) : null")
         wall = time.perf_counter() - t0
@@ -258,7 +337,8 @@ async def profile_page(browser, url: str, page_name: str, timeout_s: float, trac
     by_fn = self_time_by(prof, lambda f: f"{f['functionName'] or '(anonymous)'} {_short(f['url'])}:{f['lineNumber']}")
     res = [dict(r, bytes=sizes.get(r["id"], 0)) for r in responses]
     return {"page": page_name, "revisits": revisits, "canvas_ms": probe["canvas_ms"], "n_plots": probe["n_plots"], "bokeh_models": n_models,
-            "wall_s": wall, "repaint_ms": repaint, "timeline": timeline, "threads": threads,
+            "wall_s": wall, "repaint_ms": repaint, "timeline": timeline,
+            "critical_path": critical_path(timeline, path), "ws_messages": path.get("messages"), "threads": threads,
             "cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0.0), 3) for k in cpu1}, "metrics": {k: metrics.get(k) for k in METRICS},
             "profile_total_ms": sum(by_url.values()), "by_url": by_url.most_common(),
             "by_function": by_fn.most_common(60),
@@ -272,6 +352,9 @@ def report(r: dict, top: int) -> str:
     lines = [f"/{r['page']}{again}: first plot {r['canvas_ms'] / 1e3:.2f} s, {r['n_plots']} plot views, "
              f"{r['bokeh_models']} Bokeh models, {m['Nodes']:.0f} DOM nodes",
              "  timeline (ms): " + ", ".join(f"{k[:-3]} {v:.0f}" for k, v in r["timeline"].items() if v),
+             "  critical path (ms at, +step): " + ", ".join(
+                 f"{k} {v['at_ms']:.0f} (+{v['step_ms']:.0f})" + (f", {v['kB']:.0f} kB" if v.get("kB") else "")
+                 for k, v in r.get("critical_path", {}).items()),
              "  CPU s during the visit: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["cpu_s"].items(),
                                                                                     key=lambda kv: -kv[1])),
              f"  renderer main thread: task {m['TaskDuration'] * 1e3:.0f} ms = script {m['ScriptDuration'] * 1e3:.0f} + "
@@ -333,6 +416,8 @@ async def _run(a: argparse.Namespace) -> list[dict]:
                 try:
                     for p in a.pages:
                         await pages.visit(browser, srv.url, p, timeout_s=a.timeout, data_wait_s=0)  # warm-up
+                        if a.settle > 0:  # let the warm-up session's own work end first
+                            await asyncio.sleep(a.settle)
                         r = await profile_page(browser, srv.url, p, a.timeout, trace=a.trace, revisits=a.revisits,
                                                paints=a.paints)
                         print(report(r, a.top), flush=True)
@@ -358,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--revisits", type=int, default=0, metavar="N",
                    help="profile the visit after N visits in the same browser context (its HTTP and V8 code "
                         "caches kept) instead of a visit in a new context (default: %(default)s)")
+    p.add_argument("--settle", type=float, default=0.0, metavar="S",
+                   help="seconds between the warm-up visit and the profiled one, so that the warm-up session's "
+                        "deferred work and end do not fall in the profiled visit (default: %(default)s)")
     p.add_argument("--trace", action="store_true", help="also record a Chrome trace of the visit and print "
                    "CPU by thread and event (see above)")
     p.add_argument("--table", nargs="+", metavar="JSON", help="print a table of saved --json runs and exit")

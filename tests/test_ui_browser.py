@@ -294,6 +294,46 @@ def test_theme_switch_turns_the_page_dark_and_back(app_url, page):
     assert page.evaluate(LUMINANCE_JS) > 0.8
 
 
+CONTRAST_JS = """(sel) => {  // WCAG contrast ratio of each element matching sel (shadow roots too) on its background
+  const lum = (c) => {
+    const m = /rgba?\(([0-9.]+), ([0-9.]+), ([0-9.]+)/.exec(c);
+    const f = (v) => { v = v / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(+m[1]) + 0.7152 * f(+m[2]) + 0.0722 * f(+m[3]);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement || (e.getRootNode().host || null)) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (!/rgba\(0, 0, 0, 0\)|transparent/.test(c)) return c;
+    }
+    return 'rgb(255, 255, 255)';
+  };
+  const found = [];
+  const walk = (root) => {
+    root.querySelectorAll(sel).forEach((e) => found.push(e));
+    root.querySelectorAll('*').forEach((e) => { if (e.shadowRoot) walk(e.shadowRoot); });
+  };
+  walk(document);
+  return found.map((e) => {
+    const a = lum(getComputedStyle(e).color), b = lum(background(e));
+    return [e.textContent.trim(), (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+  });
+}"""
+
+
+def test_page_links_and_active_tab_are_legible_in_both_themes(app_url, page):
+    """The page links and the active tab's label have a contrast of at least 4.5:1 (WCAG AA) on
+    the page's background, light and dark (dark was 1.6:1 and 1.1:1: the browser's default link
+    blue and BokehJS's near-black tab label)."""
+    for theme in ("default", "dark"):
+        _load(page, f"{app_url}/largedev?theme={theme}", ".nl-page-largedev")
+        page.locator("canvas").first.wait_for(state="visible", timeout=600_000)
+        for sel, n in (("a[class^=nl-nav-]", 5), (".bk-tab.bk-active", 1)):
+            found = page.evaluate(CONTRAST_JS, sel)
+            assert len(found) >= n, (theme, sel, found)
+            low = [(t, round(r, 2)) for t, r in found if r < 4.5]
+            assert not low, (theme, sel, low)
+
+
 def test_pages_paint_where_outbound_traffic_is_dropped(app_url, page):
     """Compute nodes and firewalled JupyterHubs drop packets to the internet: a request that
     leaves the server is never answered. Every page must still paint its plots, and it must not

@@ -57,6 +57,9 @@ __all__ = [
     "export_figure",
     "figure_to_rgb",
     "lazy_card",
+    "LINK_CSS",
+    "TABS_CSS",
+    "tabs",
     "use_bokeh_backend",
 ]
 
@@ -1161,6 +1164,32 @@ class LocalVanilla(pn.template.VanillaTemplate):
             return super().server_doc(doc, title, location)
         with doc.models.freeze():
             return super().server_doc(doc, title, location)
+
+
+TABS_CSS = """
+.bk-tab.bk-active { color: var(--panel-on-background-color, #212529);
+                    box-shadow: inset 0 -2px 0 var(--panel-primary-color, #0072b5); }
+"""
+"""Stylesheet of the app's tab headers: the active tab's label in the theme's text colour (BokehJS
+colours it ``--color``, a near-black #18191D that Panel's dark theme leaves as it is: 1.1:1 on
+the dark background) and marked by a line in the primary colour."""
+
+LINK_CSS = "a { color: var(--primary-text-color, #0a58ca); }"
+"""Stylesheet of the app's page links: the theme's link colour (#0a58ca light, #6ea8fe dark),
+not the browser's default blue (#0000ee: 1.6:1 on the dark background)."""
+
+
+def tabs(*objects: Any, **kwargs: Any) -> pn.Tabs:
+    """``pn.Tabs(*objects, **kwargs)`` with the app's tab header style (:data:`TABS_CSS`), legible
+    in the light and the dark theme.
+
+    Example:
+        >>> t = tabs(("a", pn.pane.Str("x")), ("b", pn.pane.Str("y")), dynamic=True)
+        >>> TABS_CSS in t.stylesheets, t.dynamic
+        (True, True)
+    """
+    kwargs["stylesheets"] = [*kwargs.get("stylesheets", []), TABS_CSS]
+    return pn.Tabs(*objects, **kwargs)
 
 
 def theme_switch() -> pn.pane.HTML:

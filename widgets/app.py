@@ -13,7 +13,10 @@ default results each page shows first are computed and cached, JAX kernels compi
 from the persistent compilation cache), so first visits do not wait for compilation. With
 ``serve(freeze=True)`` it also freezes the server's long-lived objects out of Python's garbage
 collections once imported and again once warmed (:mod:`nephlab.widgets._heap`); that is off by
-default, since it did not make warm visits faster in a browser (benchmarks/RESULTS.md).
+default, since it did not make warm visits faster in a browser (benchmarks/RESULTS.md). With
+``NEPHLAB_STREAM_HEAD=1`` in its environment the server sends the start of a page (up to its
+scripts) before it builds the session (:mod:`nephlab.widgets._stream`); off by default, since it
+did not bring the first plot sooner on the loaded 2-core machine.
 
 - ``nephlab serve [--port 5006] [--address 127.0.0.1] [--show/--no-show]`` calls :func:`serve`;
   websocket origins are restricted to the served ``address:port``.
@@ -33,9 +36,10 @@ from typing import Any
 
 import panel as pn
 
-from ._base import app_template
+from ._base import LINK_CSS, app_template, tabs
 from ._heap import FREEZER
 from ._resources import install as install_page_resources
+from ._stream import install as install_streaming
 
 __all__ = ["PAGES", "build_page", "index_page", "routes", "serve", "tabbed_app", "warm_pages", "websocket_origins"]
 
@@ -64,7 +68,8 @@ def _nav(active: str = "") -> pn.viewable.Viewable:
         f'<a href="./{k}" class="nl-nav-{k}">{"<b>" + t + "</b>" if k == active else t}</a>'
         for k, (t, _, _) in PAGES.items()
     ]
-    return pn.pane.HTML(" &nbsp;|&nbsp; ".join(links), css_classes=["nl-nav"], sizing_mode="stretch_width")
+    return pn.pane.HTML(" &nbsp;|&nbsp; ".join(links), css_classes=["nl-nav"], sizing_mode="stretch_width",
+                        stylesheets=[LINK_CSS])
 
 
 def build_page(name: str, *, template: bool = True) -> pn.viewable.Viewable:
@@ -225,8 +230,8 @@ def tabbed_app() -> pn.viewable.Viewable:
         page = None
     if page in PAGES:
         return build_page(page, template=False)
-    return pn.Tabs(*[(PAGES[k][0], pn.panel(lambda k=k: build_page(k, template=False))) for k in PAGES],
-                   dynamic=True, css_classes=["nl-tabs"])
+    return tabs(*[(PAGES[k][0], pn.panel(lambda k=k: build_page(k, template=False))) for k in PAGES],
+                dynamic=True, css_classes=["nl-tabs"])
 
 
 def websocket_origins(address: str, port: int) -> list[str]:
@@ -289,6 +294,8 @@ def serve(
             port = int(s.getsockname()[1])
     pn.extension(notifications=False)
     install_page_resources()
+    pages = routes()
+    install_streaming(pages)
     origins = websocket_origins(address, port) + list(extra_origins)
     if freeze:
         FREEZER.request()  # no session yet: at once
@@ -299,7 +306,7 @@ def serve(
     server_kwargs.setdefault("unused_session_lifetime_milliseconds", 3000)
     server_kwargs.setdefault("liveness", True)
     return pn.serve(
-        routes(), port=port, address=address, websocket_origin=origins, show=show, start=start,
+        pages, port=port, address=address, websocket_origin=origins, show=show, start=start,
         title={"/": "nephlab", **{k: f"nephlab · {v[0]}" for k, v in PAGES.items()}}, verbose=True,
         **server_kwargs,
     )

@@ -27,7 +27,7 @@ import param
 
 from nephlab.tasks import get_task, task_names
 
-from ._base import Component, JobContext, use_bokeh_backend, cluster_client, export_dataset, export_figure
+from ._base import LINK_CSS, Component, JobContext, use_bokeh_backend, cluster_client, export_dataset, export_figure
 from ._controls import control_values, controls_from_spec
 
 use_bokeh_backend()
@@ -173,7 +173,7 @@ class ClusterPanel(Component):
         html = (f"<b>scheduler</b> {s['scheduler']} &nbsp; <b>workers</b> {s['workers']} &nbsp; "
                 f"<b>threads</b> {s['threads']} &nbsp; <b>memory</b> {_gib(s['memory_used_bytes'])} / "
                 f"{_gib(s['memory_bytes'])} &nbsp; <b>GPUs</b> {s['gpus']:g} &nbsp; {link}")
-        return pn.pane.HTML(html, css_classes=["nl-cluster-status"], sizing_mode="stretch_width")
+        return pn.pane.HTML(html, css_classes=["nl-cluster-status"], sizing_mode="stretch_width", stylesheets=[LINK_CSS])
 
     # -- launcher ------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from nephlab.largedev import (committor_problem, finite_size_curves, markov_clon
 from nephlab.largedev.quantum_jumps import QUANTUM_MODELS
 from nephlab.tasks import get_task
 
-from ._base import Cancelled, Component, Job, _session_doc, auto_glyphs, export_animation, lazy_card
+from ._base import Cancelled, Component, Job, _session_doc, auto_glyphs, export_animation, lazy_card, tabs
 from ._controls import param_for
 
 __all__ = ["LargeDeviationExplorer", "cloning_result", "committor_path", "committor_result", "scgf_curves",
@@ -439,7 +439,7 @@ class LargeDeviationExplorer(Component):
         exports = pn.Row(*(self._download(s) for s in (".png", ".svg", ".nc")))
         anims = pn.Row(self._download(".gif", True), self._download(".mp4", True))
         path_pick = pn.widgets.IntInput.from_param(self.param.path_index, name="path", width=100)
-        V["layout"] = pn.Tabs(
+        V["layout"] = tabs(
             ("θ(s) and I(x)", pn.Column(V["summary"], pn.Row(V["theta"], V["rate"]), V["phase"], exports)),
             ("Cloning", pn.Column(V["clone_summary"], V["clone"])),
             ("Committor and paths", pn.Column(V["committor"], pn.Row(player, path_pick), anims)),

@@ -49,7 +49,8 @@ from nephlab.control import (
 )
 from nephlab.tasks import get_task
 
-from ._base import Cancelled, Component, Job, JobContext, _session_doc, auto_glyphs, holoviews, hv_pane, lazy_card
+from ._base import (Cancelled, Component, Job, JobContext, _session_doc, auto_glyphs, holoviews, hv_pane, lazy_card,
+                    tabs)
 from ._controls import param_for
 
 __all__ = ["LANGEVIN_CHUNKS", "LANGEVIN_PARAMS", "PHYSICS_PARAMS", "ProtocolDesigner", "QUANTUM_PARAMS",
@@ -806,8 +807,8 @@ class ProtocolDesigner(Component):
         quantum = pn.Column(pn.panel(pn.bind(_quantum_plot, self.param.quantum)),
                             pn.pane.DataFrame(pn.bind(_quantum_table, self.param.quantum),
                                               css_classes=["nl-quantum-table"]))
-        return pn.Tabs(("Classical (harmonic trap)", classical), ("Quantum (Landau–Zener)", quantum), dynamic=True,
-                       sizing_mode="stretch_width")
+        return tabs(("Classical (harmonic trap)", classical), ("Quantum (Landau–Zener)", quantum), dynamic=True,
+                    sizing_mode="stretch_width")
 
 
 class _QuietCancel(logging.Filter):
