@@ -13,10 +13,7 @@ default results each page shows first are computed and cached, JAX kernels compi
 from the persistent compilation cache), so first visits do not wait for compilation. With
 ``serve(freeze=True)`` it also freezes the server's long-lived objects out of Python's garbage
 collections once imported and again once warmed (:mod:`nephlab.widgets._heap`); that is off by
-default, since it did not make warm visits faster in a browser (benchmarks/RESULTS.md). With
-``NEPHLAB_STREAM_HEAD=1`` in its environment the server sends the start of a page (up to its
-scripts) before it builds the session (:mod:`nephlab.widgets._stream`); off by default, since it
-did not bring the first plot sooner on the loaded 2-core machine.
+default, since it did not make warm visits faster in a browser (benchmarks/RESULTS.md).
 
 - ``nephlab serve [--port 5006] [--address 127.0.0.1] [--show/--no-show]`` calls :func:`serve`;
   websocket origins are restricted to the served ``address:port``.
@@ -39,7 +36,6 @@ import panel as pn
 from ._base import LINK_CSS, app_template, tabs
 from ._heap import FREEZER
 from ._resources import install as install_page_resources
-from ._stream import install as install_streaming
 
 __all__ = ["PAGES", "build_page", "index_page", "routes", "serve", "tabbed_app", "warm_pages", "websocket_origins"]
 
@@ -294,8 +290,6 @@ def serve(
             port = int(s.getsockname()[1])
     pn.extension(notifications=False)
     install_page_resources()
-    pages = routes()
-    install_streaming(pages)
     origins = websocket_origins(address, port) + list(extra_origins)
     if freeze:
         FREEZER.request()  # no session yet: at once
@@ -306,7 +300,7 @@ def serve(
     server_kwargs.setdefault("unused_session_lifetime_milliseconds", 3000)
     server_kwargs.setdefault("liveness", True)
     return pn.serve(
-        pages, port=port, address=address, websocket_origin=origins, show=show, start=start,
+        routes(), port=port, address=address, websocket_origin=origins, show=show, start=start,
         title={"/": "nephlab", **{k: f"nephlab · {v[0]}" for k, v in PAGES.items()}}, verbose=True,
         **server_kwargs,
     )
