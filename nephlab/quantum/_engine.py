@@ -9,7 +9,6 @@ and shapes does not recompile. Batches are a ``jax.vmap`` over the flattened bat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
 
 import jax
@@ -18,6 +17,7 @@ import numpy as np
 from jax import lax
 
 from . import _ops
+from ._jit import solve_jit
 from ._linalg import expm
 from ._rk import materialize
 from .superop import _liouvillian_core
@@ -745,7 +745,7 @@ def _axes(dyn, in_axes):
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(dyn), list(in_axes))
 
 
-@partial(jax.jit, static_argnames=("st", "in_axes", "batched"))
+@solve_jit(static_argnames=("st", "in_axes", "batched"))
 def solve(st: Structure, dyn, in_axes=None, batched: bool = False):
     """Run one problem (or a vmapped batch of them). Returns (saved, final, stats)."""
     if not batched:
@@ -772,7 +772,7 @@ def _strong(tree):
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), tree)
 
 
-@partial(jax.jit, static_argnames=("st", "in_axes", "batched", "aux_ax"))
+@solve_jit(static_argnames=("st", "in_axes", "batched", "aux_ax"))
 def stream_start(st: Structure, dyn, in_axes=None, batched: bool = False, aux_ax=None):
     """Streaming, first piece: ``(aux, carry, first)`` (see :func:`aux_axis` for ``aux_ax``)."""
     m = st.method
@@ -786,7 +786,7 @@ def stream_start(st: Structure, dyn, in_axes=None, batched: bool = False, aux_ax
     return aux, _strong(carry), first
 
 
-@partial(jax.jit, static_argnames=("st", "size", "in_axes", "batched", "aux_ax"))
+@solve_jit(static_argnames=("st", "size", "in_axes", "batched", "aux_ax"))
 def stream_advance(st: Structure, dyn, aux, carry, j0, size: int, in_axes=None, batched: bool = False, aux_ax=None):
     """Streaming: fill the saved times ``j0 .. j0+size-1``; returns ``(carry, saved)``. Compiled
     once per ``size``; ``j0`` is data."""
@@ -799,7 +799,7 @@ def stream_advance(st: Structure, dyn, aux, carry, j0, size: int, in_axes=None, 
     return _strong(carry), saved
 
 
-@partial(jax.jit, static_argnames=("st", "in_axes", "batched", "aux_ax"))
+@solve_jit(static_argnames=("st", "in_axes", "batched", "aux_ax"))
 def stream_finish(st: Structure, dyn, aux, carry, in_axes=None, batched: bool = False, aux_ax=None):
     """Streaming, last piece: ``(final, stats)``."""
     m = st.method

@@ -256,7 +256,9 @@ class Method(ABC):
     (integrates in the interaction picture of diag H); ``uniform_grid`` (the kernel exploits an
     equally spaced tlist, which is then part of the compiled structure); ``stiff`` (suited to
     stiff problems); ``stats_format`` (the ``stats["format"]`` label, None: the operators'
-    storage format); ``rhs_per_step`` (cost of one step in right-hand-side evaluations).
+    storage format); ``rhs_per_step`` (cost of one step in right-hand-side evaluations);
+    ``tuned_compile`` (the engine compiles the solve with ``nephlab.quantum._jit.SOLVE_OPTIONS``,
+    XLA CPU options measured faster for the explicit Runge–Kutta steppers).
     Dataclass fields are the method's options, each named after an entry of :data:`OPTIONS`.
 
     Example:
@@ -280,6 +282,7 @@ class Method(ABC):
     stats_format: ClassVar[str | None] = None
     rhs_per_step: ClassVar[float] = 6.0
     supports_sparse: ClassVar[bool] = False  # runs on the "sparse" operator format (constant operators)
+    tuned_compile: ClassVar[bool] = False  # compiled with _jit.SOLVE_OPTIONS (see nephlab.quantum._jit)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -596,6 +599,7 @@ class _ExplicitRK(AdaptiveMethod):
 
     uses_frame: ClassVar[bool] = True
     supports_sparse: ClassVar[bool] = True
+    tuned_compile: ClassVar[bool] = True
     kernel: ClassVar[_engine.Kernel] = _engine.RK
     work_states: ClassVar[int] = 16  # states of stages and temporaries per system, besides 2 per c_op
 
@@ -770,6 +774,7 @@ class RK4(FixedStepMethod):
     name: ClassVar[str] = "rk4"
     rhs_per_step: ClassVar[float] = 4.0
     supports_sparse: ClassVar[bool] = True
+    tuned_compile: ClassVar[bool] = True
     kernel: ClassVar[_engine.Kernel] = _engine.RK4
 
     def memory_bytes(self, problem: Problem) -> int:

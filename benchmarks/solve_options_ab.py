@@ -1,0 +1,178 @@
+"""In-process A/B of one captured ``mesolve`` (or ``mcsolve``) solve compiled with and without
+nephlab's per-executable XLA options (``nephlab.quantum._jit.SOLVE_OPTIONS``), issue 15.
+
+For every case, the warm call is run once to capture the arguments of its compiled program
+(``_engine.solve``: st, dyn; for ``mc20``: ``mcsolve._run_chunk`` through the whole call); that
+program is then compiled in each variant and timed round by round, interleaved, by the CPU time of
+the process (``time.process_time``: all threads) and wall time. Variants:
+
+* ``default``: ``jax.jit`` with XLA's defaults (the code before the options);
+* ``tuned``: with ``SOLVE_OPTIONS`` (what ``_engine.solve`` now compiles);
+* ``nopin``: defaults, and the stage inputs of ``_rk.rk_step`` not pinned (``_rk.materialize``
+  replaced by the identity): the per-step trial of the issue, for the record;
+* ``tuned+nopin``: both.
+
+Cases: ``adaptive``, ``rk4``, ``adaptive:drive`` (the nephlab-sparse rows of ``nephlab bench large
+--sizes 4``, D = 81), ``n20``, ``n50``, ``n100`` (``nephlab bench lindblad`` rows, dense engine,
+method auto; ``n20@expm`` etc. pick a method) and ``mc20`` (``benchmarks/mcsolve.py``'s model,
+200 trajectories, the whole call; ``nopin`` variants not applicable there).
+
+    python benchmarks/solve_options_ab.py --cases adaptive,rk4,adaptive:drive,n20,n50 --rounds 15
+    python benchmarks/solve_options_ab.py --cases mc20 --rounds 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+
+VARIANTS = ("default", "tuned", "nopin", "tuned+nopin")
+
+
+@contextlib.contextmanager
+def _pins(on: bool):
+    from nephlab.quantum import _rk
+
+    saved = _rk.materialize
+    if not on:
+        _rk.materialize = lambda x: x
+    try:
+        yield
+    finally:
+        _rk.materialize = saved
+
+
+def _options(variant: str) -> dict:
+    from nephlab.quantum._jit import SOLVE_OPTIONS
+
+    return dict(SOLVE_OPTIONS) if variant.startswith("tuned") else {}
+
+
+def _capture_mesolve(case: str):
+    """``(st, dyn, in_axes, batched)`` of the compiled solve of ``case``."""
+    from nephlab.quantum import _engine
+
+    if case.startswith("n"):
+        from nephlab.bench import lindblad as L
+
+        row, _, method = case[1:].partition("@")
+        code = L.NephlabCode(method=method or None)
+        code.setup()
+        call = code.prepare(L.build_problem(L.parse_rows(row)[0]))
+    else:
+        from nephlab.bench.large import _call
+
+        solve, _, drive = case.partition(":")
+        inner = _call("nephlab-sparse", 4, solve, drive=bool(drive))
+        call = lambda: inner()  # noqa: E731
+    seen: dict = {}
+    solve_jit = _engine.solve
+
+    def recording(st, dyn, in_axes=None, batched=False):
+        seen["args"] = (st, dyn, in_axes, batched)
+        return solve_jit(st, dyn, in_axes=in_axes, batched=batched)
+
+    _engine.solve = recording
+    try:
+        call()
+    finally:
+        _engine.solve = solve_jit
+    st, dyn, in_axes, batched = seen["args"]
+    return st, jax.device_put(dyn), in_axes, batched, solve_jit.__wrapped__
+
+
+def _mesolve_programs(case: str, variants: list[str]):
+    st, dyn, in_axes, batched, raw = _capture_mesolve(case)
+    progs = {}
+    for v in variants:
+        with _pins("nopin" not in v):
+            f = jax.jit(raw, static_argnames=("st", "in_axes", "batched"), compiler_options=_options(v) or None)
+            exe = f.lower(st, dyn, in_axes=in_axes, batched=batched).compile()
+        progs[v] = (lambda exe=exe: exe(dyn))
+    summary = lambda out: (np.asarray(out[1]), {k: int(np.asarray(x)) for k, x in out[2].items()})  # noqa: E731
+    return progs, summary
+
+
+def _mcsolve_programs(case: str, variants: list[str]):
+    mc = importlib.import_module("nephlab.quantum.mcsolve")
+    import nephlab
+    from nephlab.bench import mcsolve as B
+
+    H, psi0, tl, c_ops, num = B.problem()
+    raw = mc._run_chunk.__wrapped__
+    progs = {}
+    for v in variants:
+        jitted = jax.jit(raw, static_argnames=("ms", "chunk"), compiler_options=_options(v) or None)
+
+        def call(jitted=jitted):
+            saved, mc._run_chunk = mc._run_chunk, jitted
+            try:
+                return nephlab.mcsolve(H, psi0, tl, c_ops, ntraj=200, seed=1, e_ops=[num])
+            finally:
+                mc._run_chunk = saved
+        progs[v] = call
+    summary = lambda res: (np.asarray(res.expect[0]), {})  # noqa: E731
+    return progs, summary
+
+
+def run(case: str, variants: list[str], rounds: int) -> None:
+    if case == "mc20":
+        variants = [v for v in variants if "nopin" not in v]
+        progs, summary = _mcsolve_programs(case, variants)
+    else:
+        progs, summary = _mesolve_programs(case, variants)
+    ref = None
+    for v, f in progs.items():
+        y, stats = summary(jax.block_until_ready(f()))
+        ref = y if ref is None else ref
+        rel = float(np.max(np.abs(y - ref)) / np.max(np.abs(ref)))
+        print(f"  {v}: max |Δ| / max |·| of the output against {variants[0]}: {rel:.1e}; stats {stats}")
+    times: dict = {v: [] for v in progs}
+    for _ in range(rounds):
+        for v, f in progs.items():
+            c0, w0 = time.process_time(), time.perf_counter()
+            jax.block_until_ready(f())
+            times[v].append((time.process_time() - c0, time.perf_counter() - w0))
+    base = float(np.median([c for c, _ in times[variants[0]]]))
+    print(f"\n{case}: {rounds} interleaved rounds, load average {os.getloadavg()[0]:.2f} at end")
+    print(f"| variant | CPU ms median | CPU ms best | wall ms median | CPU / {variants[0]} |\n|---|---|---|---|---|")
+    for v, ts in times.items():
+        c = [x for x, _ in ts]
+        w = [x for _, x in ts]
+        print(f"| {v} | {1e3 * np.median(c):.2f} | {1e3 * min(c):.2f} | {1e3 * np.median(w):.2f} | "
+              f"{np.median(c) / base:.3f} |")
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cases", default="adaptive,rk4,adaptive:drive,n20,n50",
+                    help="comma-separated: adaptive, rk4, adaptive:drive, n<N>[@method], mc20")
+    ap.add_argument("--variants", default="default,tuned,nopin,tuned+nopin",
+                    help=f"comma-separated subset of {', '.join(VARIANTS)}; the first is the reference")
+    ap.add_argument("--rounds", type=int, default=15, help="interleaved timed rounds (default 15)")
+    a = ap.parse_args(argv)
+    variants = [v for v in a.variants.split(",") if v]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        ap.error(f"--variants: unknown {bad}; allowed {VARIANTS}")
+    print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    for case in [c for c in a.cases.split(",") if c]:
+        run(case, variants, a.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""``jax.jit`` with per-executable XLA options for the master-equation solves.
+
+XLA's newer CPU fusion emitters (the default of recent jaxlibs) emit the small elementwise loops
+of an explicit Runge–Kutta solve (the stage sums ``y + h Σ a_ij k_j``, the banded and ELL
+right-hand sides' loops) as slower code than the classic elemental emitter at the sizes of a
+master-equation state (a scratch check: ``y + h k`` on a 2 × 81 × 81 state in a loop about 3×
+slower; ``benchmarks/RESULTS.md``, issue 15, 2026-12-06 22:23–22:54 UTC). With
+``xla_cpu_use_fusion_emitters=False`` for the executable of one solve, the warm CPU time of
+``mesolve`` fell by 3–35 % (``benchmarks/solve_options_ab.py``: sparse D = 81 tsit5, rk4 and
+driven; dense n = 20, 50, 100 with tsit5 and dop853), with the same step counts and final states
+equal to the last bit (sparse) or within 7e-15 relative (dense). It is set per executable
+(``jax.jit(..., compiler_options=...)``), not through ``XLA_FLAGS``, and only for the explicit
+Runge–Kutta methods (``Method.tuned_compile``): mcsolve's trajectories were 12 % *slower* with
+it, and kvaerno5 scattered too much to tell; they keep XLA's defaults.
+
+A jaxlib that does not know the option (older than the fusion emitters) rejects it when it
+compiles; :class:`TunedJit` then falls back, once and for the rest of the process, to the plain
+``jax.jit`` of the same function. On a GPU the option is a field of XLA's debug options that
+the GPU compiler does not read (not yet checked on a device: none was lent).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import jax
+
+SOLVE_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
+
+
+class TunedJit:
+    """``jax.jit(fun, compiler_options=options, **kw)`` for the calls that ``when(*args, **kwargs)``
+    selects (all calls if ``when`` is None), the plain ``jax.jit(fun, **kw)`` for the others, and
+    for all calls once the installed jaxlib has rejected one of ``options``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> f = TunedJit(lambda x: 2.0 * x, {"xla_cpu_no_such_option": True})
+        >>> float(f(jnp.asarray(1.5)))  # rejected option: the plain jit is used instead
+        3.0
+        >>> f.fell_back
+        True
+    """
+
+    def __init__(self, fun: Callable, options: dict[str, Any] | None = None,
+                 when: Callable[..., bool] | None = None, **jit_kwargs: Any):
+        self._plain = jax.jit(fun, **jit_kwargs)
+        self._tuned = jax.jit(fun, compiler_options=dict(SOLVE_OPTIONS if options is None else options), **jit_kwargs)
+        self._when = when
+        self.fell_back = False
+        functools.update_wrapper(self, fun)
+
+    def _pick(self, args: tuple, kwargs: dict):
+        if self.fell_back or (self._when is not None and not self._when(*args, **kwargs)):
+            return self._plain
+        return self._tuned
+
+    def __call__(self, *args: Any, **kwargs: Any):
+        f = self._pick(args, kwargs)
+        try:
+            return f(*args, **kwargs)
+        except jax.errors.JaxRuntimeError as err:
+            if f is self._plain or "No such compile option" not in str(err):
+                raise
+            self.fell_back = True
+            return self._plain(*args, **kwargs)
+
+    def lower(self, *args: Any, **kwargs: Any):
+        """``jax.jit(...).lower`` of the variant that this call would use."""
+        return self._pick(args, kwargs).lower(*args, **kwargs)
+
+    def _cache_size(self) -> int:
+        return self._plain._cache_size() + self._tuned._cache_size()
+
+    def clear_cache(self) -> None:
+        self._plain.clear_cache()
+        self._tuned.clear_cache()
+
+
+def solve_jit(**jit_kwargs: Any) -> Callable[[Callable], TunedJit]:
+    """Decorator for the engine's programs ``f(st, ...)``: :class:`TunedJit` with
+    :data:`SOLVE_OPTIONS` where ``st.method.tuned_compile`` (the explicit Runge–Kutta methods,
+    where they were measured), XLA's defaults otherwise; ``jit_kwargs`` as for ``jax.jit``."""
+    return lambda fun: TunedJit(fun, None, lambda st, *a, **k: bool(st.method.tuned_compile), **jit_kwargs)
