@@ -10,15 +10,21 @@ the process (``time.process_time``: all threads) and wall time. Variants:
 * ``tuned``: with ``SOLVE_OPTIONS`` (what ``_engine.solve`` now compiles);
 * ``nopin``: defaults, and the stage inputs of ``_rk.rk_step`` not pinned (``_rk.materialize``
   replaced by the identity): the per-step trial of the issue, for the record;
-* ``tuned+nopin``: both.
+* ``tuned+nopin``: both;
+* other joins of ``PARTS`` (``avx2``, ``region``, ``noconc``, ``noynn``: XLA options tried and not
+  kept), e.g. ``--variants tuned,tuned+avx2,tuned+noynn,region``.
 
 Cases: ``adaptive``, ``rk4``, ``adaptive:drive`` (the nephlab-sparse rows of ``nephlab bench large
 --sizes 4``, D = 81), ``n20``, ``n50``, ``n100`` (``nephlab bench lindblad`` rows, dense engine,
 method auto; ``n20@expm`` etc. pick a method) and ``mc20`` (``benchmarks/mcsolve.py``'s model,
-200 trajectories, the whole call; ``nopin`` variants not applicable there).
+200 trajectories, the whole call; ``nopin`` variants not applicable there). ``micro``: pieces of
+a step alone on a 2 × 81 × 81 state, µs per application in a 200-fold ``fori_loop``, compiled
+with XLA's defaults and with the options: ``y + h k``, ``y * c``, a tsit5-like stage sum of six
+stages, the same pinned by ``_rk.materialize``.
 
     python benchmarks/solve_options_ab.py --cases adaptive,rk4,adaptive:drive,n20,n50 --rounds 15
     python benchmarks/solve_options_ab.py --cases mc20 --rounds 7
+    python benchmarks/solve_options_ab.py --cases micro
 """
 
 from __future__ import annotations
@@ -38,6 +44,16 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
+# the parts a variant name joins with "+": XLA options (tried and not kept, besides "tuned")
+PARTS = {
+    "default": {},
+    "tuned": None,  # nephlab.quantum._jit.SOLVE_OPTIONS
+    "nopin": {},  # handled by _pins
+    "avx2": {"xla_cpu_max_isa": "AVX2"},
+    "region": {"xla_cpu_copy_insertion_use_region_analysis": True},
+    "noconc": {"xla_cpu_enable_concurrency_optimized_scheduler": False},
+    "noynn": {"xla_cpu_experimental_ynn_fusion_type": ""},
+}
 VARIANTS = ("default", "tuned", "nopin", "tuned+nopin")
 
 
@@ -57,7 +73,10 @@ def _pins(on: bool):
 def _options(variant: str) -> dict:
     from nephlab.quantum._jit import SOLVE_OPTIONS
 
-    return dict(SOLVE_OPTIONS) if variant.startswith("tuned") else {}
+    out: dict = {}
+    for part in variant.split("+"):
+        out.update(SOLVE_OPTIONS if PARTS[part] is None else PARTS[part])
+    return out
 
 
 def _capture_mesolve(case: str):
@@ -127,7 +146,45 @@ def _mcsolve_programs(case: str, variants: list[str]):
     return progs, summary
 
 
+def micro(rounds: int, n: int = 81, loops: int = 200) -> None:
+    """µs per application of single step pieces, defaults against :data:`SOLVE_OPTIONS`."""
+    import jax.numpy as jnp
+
+    from nephlab.quantum import _rk
+
+    rng = np.random.default_rng(0)
+    ks = [jnp.asarray(rng.normal(size=(2, n, n))) for _ in range(7)]
+    w = (0.1, 0.2, -0.3, 0.4, 0.5, -0.6)
+    stage = lambda y, ks: y + 1e-3 * sum(wi * k for wi, k in zip(w, ks))  # noqa: E731
+    pieces = {
+        "y + h k": lambda y, ks: y + 1e-3 * ks[0],
+        "y * c": lambda y, ks: y * 0.999,
+        "stage sum (6 stages)": stage,
+        "stage sum, pinned": lambda y, ks: _rk.materialize(stage(y, ks)),
+    }
+    print(f"\nmicro: 2 x {n} x {n} state, µs of CPU per application (median of {rounds} calls of a "
+          f"{loops}-fold fori_loop), load average {os.getloadavg()[0]:.2f}")
+    print("| piece | XLA defaults | with SOLVE_OPTIONS |\n|---|---|---|")
+    for name, body in pieces.items():
+        row = []
+        for v in ("default", "tuned"):
+            f = jax.jit(lambda y, ks, body=body: jax.lax.fori_loop(0, loops, lambda i, y: body(y, ks), y),
+                        compiler_options=_options(v) or None)
+            exe = f.lower(ks[6], ks).compile()
+            jax.block_until_ready(exe(ks[6], ks))
+            ts = []
+            for _ in range(rounds):
+                c0 = time.process_time()
+                jax.block_until_ready(exe(ks[6], ks))
+                ts.append(time.process_time() - c0)
+            row.append(f"{1e6 * np.median(ts) / loops:.1f}")
+        print(f"| {name} | {row[0]} | {row[1]} |")
+    print()
+
+
 def run(case: str, variants: list[str], rounds: int) -> None:
+    if case == "micro":
+        return micro(rounds)
     if case == "mc20":
         variants = [v for v in variants if "nopin" not in v]
         progs, summary = _mcsolve_programs(case, variants)
@@ -159,15 +216,16 @@ def run(case: str, variants: list[str], rounds: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", default="adaptive,rk4,adaptive:drive,n20,n50",
-                    help="comma-separated: adaptive, rk4, adaptive:drive, n<N>[@method], mc20")
-    ap.add_argument("--variants", default="default,tuned,nopin,tuned+nopin",
-                    help=f"comma-separated subset of {', '.join(VARIANTS)}; the first is the reference")
+                    help="comma-separated: adaptive, rk4, adaptive:drive, n<N>[@method], mc20, micro")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help=f"comma-separated variants, each parts joined by '+' out of {', '.join(PARTS)} "
+                         f"(default {','.join(VARIANTS)}); the first is the reference")
     ap.add_argument("--rounds", type=int, default=15, help="interleaved timed rounds (default 15)")
     a = ap.parse_args(argv)
     variants = [v for v in a.variants.split(",") if v]
-    bad = [v for v in variants if v not in VARIANTS]
+    bad = [v for v in variants if any(p not in PARTS for p in v.split("+"))]
     if bad:
-        ap.error(f"--variants: unknown {bad}; allowed {VARIANTS}")
+        ap.error(f"--variants: unknown {bad}; parts allowed: {', '.join(PARTS)}")
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
     for case in [c for c in a.cases.split(",") if c]:
         run(case, variants, a.rounds)
