@@ -3,12 +3,14 @@
 XLA's newer CPU fusion emitters (the default of recent jaxlibs) emit the small elementwise loops
 of an explicit Runge–Kutta solve (the stage sums ``y + h Σ a_ij k_j``, the banded and ELL
 right-hand sides' loops) as slower code than the classic elemental emitter at the sizes of a
-master-equation state (a scratch check: ``y + h k`` on a 2 × 81 × 81 state in a loop about 3×
-slower; ``benchmarks/RESULTS.md``, issue 15, 2026-12-06 22:23–22:54 UTC). With
+master-equation state (``benchmarks/solve_options_ab.py --cases micro``: ``y + h k`` on a 2 × 81 × 81 state ~3×
+slower; ``benchmarks/RESULTS.md``, issue 15, 2026-12-06 22:22–23:14 UTC). With
 ``xla_cpu_use_fusion_emitters=False`` for the executable of one solve, the warm CPU time of
-``mesolve`` fell by 3–35 % (``benchmarks/solve_options_ab.py``: sparse D = 81 tsit5, rk4 and
-driven; dense n = 20, 50, 100 with tsit5 and dop853), with the same step counts and final states
-equal to the last bit (sparse) or within 7e-15 relative (dense). It is set per executable
+``mesolve`` fell by 7–25 % on the dense engine (n = 20, 50, 100, tsit5 and dop853) and by ~7 % on
+the driven sparse D = 81 lattice; on the constant sparse rows it fell by 7–13 % before the ELL
+right-hand side skipped its zero real/imaginary parts, and is neutral since
+(``benchmarks/solve_options_ab.py``). Step counts are the same; final states equal to the last
+bit (sparse) or within 7e-15 relative (dense). It is set per executable
 (``jax.jit(..., compiler_options=...)``), not through ``XLA_FLAGS``, and only for the explicit
 Runge–Kutta methods (``Method.tuned_compile``): mcsolve's trajectories were 12 % *slower* with
 it, and kvaerno5 scattered too much to tell; they keep XLA's defaults.
