@@ -3,8 +3,9 @@
 XLA's newer CPU fusion emitters (the default of recent jaxlibs) emit the small elementwise loops
 of an explicit Runge–Kutta solve (the stage sums ``y + h Σ a_ij k_j``, the banded and ELL
 right-hand sides' loops) as slower code than the classic elemental emitter at the sizes of a
-master-equation state (``benchmarks/solve_options_ab.py --cases micro``: ``y + h k`` on a 2 × 81 × 81 state ~3×
-slower; ``benchmarks/RESULTS.md``, issue 15, 2026-12-06 22:22–23:14 UTC). With
+master-equation state (``benchmarks/solve_options_ab.py --cases micro``: ``y + h k`` on a
+2 × 81 × 81 state ~3× slower; ``benchmarks/RESULTS.md``, issue 15, 2026-12-06 22:22–23:14 UTC).
+With
 ``xla_cpu_use_fusion_emitters=False`` for the executable of one solve, the warm CPU time of
 ``mesolve`` fell by 7–25 % on the dense engine (n = 20, 50, 100, tsit5 and dop853) and by ~7 % on
 the driven sparse D = 81 lattice; on the constant sparse rows it fell by 7–13 % before the ELL
