@@ -12,7 +12,10 @@ For each page it starts ``nephlab serve`` (the harness of ``nephlab bench pages`
   and task durations, layout and style-recalc counts;
 - the ``Network`` domain: every response, its type and its encoded size;
 
-and the first-plot time of the same probe as ``nephlab bench pages``. One visit per page, so the
+and the first-plot time of the same probe as ``nephlab bench pages``; at the first plot, the shadow
+roots, ``<style>`` and ``<link>`` elements through every open shadow root and BokehJS's views by
+model type (:data:`VIEWS_JS`; ``--views-after S`` counts again S seconds later, and takes the
+renderer's CPU from navigation to then: the work of figures deferred past the first plot). One visit per page, so the
 numbers are a profile, not a timing benchmark: take timings from ``nephlab bench pages``.
 
 ``--revisits N`` profiles the visit that follows N visits of the page in the same browser
@@ -211,6 +214,33 @@ PAINTS_JS = """async (n) => {
 TRACE_CATEGORIES = ("toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "v8.execute",
                     "blink", "cc", "gpu", "viz", "disabled-by-default-v8.compile", "loading", "netlog")
 
+# What the page holds at its first painted plot: shadow roots and <style>/<link> elements, counted
+# through every open shadow root, and BokehJS's views (every view under the root views) by the
+# type of their model (Figure, LinearAxis, Grid, Toolbar, ToolButton, ...).
+VIEWS_JS = """() => {
+  let roots = 0, styles = 0, links = 0, elements = 0;
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      elements++;
+      if (el.tagName === 'STYLE') styles++;
+      else if (el.tagName === 'LINK') links++;
+      if (el.shadowRoot) { roots++; walk(el.shadowRoot); }
+    }
+  };
+  walk(document);
+  const by_type = {};
+  let views = 0;
+  if (window.Bokeh && Bokeh.index) {
+    for (const v of Bokeh.index.query(() => true)) {
+      const t = (v.model && v.model.type) || v.constructor.name;
+      by_type[t] = (by_type[t] || 0) + 1;
+      views++;
+    }
+  }
+  return {shadow_roots: roots, style_elements: styles, link_elements: links, elements, bokeh_views: views,
+          views_by_type: Object.fromEntries(Object.entries(by_type).sort((a, b) => b[1] - a[1]))};
+}"""
+
 METRICS = ("ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "TaskDuration", "LayoutCount",
            "RecalcStyleCount", "JSHeapUsedSize", "Nodes")
 
@@ -294,7 +324,7 @@ async def _visit_in(ctx, url: str, timeout_s: float) -> None:
 
 
 async def profile_page(browser, url: str, page_name: str, timeout_s: float, trace: bool = False,
-                       revisits: int = 0, paints: int = 0) -> dict:
+                       revisits: int = 0, paints: int = 0, views_after_s: float = 0.0) -> dict:
     ctx = await browser.new_context(viewport=pages.VIEWPORT)
     try:
         await ctx.add_init_script(pages.PROBE_JS)
@@ -330,6 +360,12 @@ async def profile_page(browser, url: str, page_name: str, timeout_s: float, trac
         n_models = await page.evaluate(
             "() => window.Bokeh ? [...window.Bokeh.documents].reduce((s, d) => s + d.all_models.size, 0) : null")
         wall = time.perf_counter() - t0
+        views = await page.evaluate(VIEWS_JS)
+        if views_after_s > 0:  # again once deferred figures (/lindblad's five) have arrived
+            await asyncio.sleep(views_after_s)
+            views["settled"] = await page.evaluate(VIEWS_JS)
+            cpu2 = cpu_by_process()  # the deferred figures' work too (the tab stays open, idle after it)
+            views["settled_cpu_s"] = {k: round(cpu2[k] - cpu0.get(k, 0.0), 3) for k in cpu2}
         repaint = await page.evaluate(PAINTS_JS, paints) if paints else None
     finally:
         await ctx.close()
@@ -337,7 +373,7 @@ async def profile_page(browser, url: str, page_name: str, timeout_s: float, trac
     by_fn = self_time_by(prof, lambda f: f"{f['functionName'] or '(anonymous)'} {_short(f['url'])}:{f['lineNumber']}")
     res = [dict(r, bytes=sizes.get(r["id"], 0)) for r in responses]
     return {"page": page_name, "revisits": revisits, "canvas_ms": probe["canvas_ms"], "n_plots": probe["n_plots"], "bokeh_models": n_models,
-            "wall_s": wall, "repaint_ms": repaint, "timeline": timeline,
+            "views": views, "views_after_s": views_after_s, "wall_s": wall, "repaint_ms": repaint, "timeline": timeline,
             "critical_path": critical_path(timeline, path), "ws_messages": path.get("messages"), "threads": threads,
             "cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0.0), 3) for k in cpu1}, "metrics": {k: metrics.get(k) for k in METRICS},
             "profile_total_ms": sum(by_url.values()), "by_url": by_url.most_common(),
@@ -351,6 +387,15 @@ def report(r: dict, top: int) -> str:
     again = f" (after {r['revisits']} visits in the same context)" if r.get("revisits") else ""
     lines = [f"/{r['page']}{again}: first plot {r['canvas_ms'] / 1e3:.2f} s, {r['n_plots']} plot views, "
              f"{r['bokeh_models']} Bokeh models, {m['Nodes']:.0f} DOM nodes",
+             "  at first paint: {shadow_roots} shadow roots, {style_elements} <style>, {link_elements} <link>, "
+             "{bokeh_views} BokehJS views: ".format(**r["views"]) + ", ".join(
+                 f"{k} {v}" for k, v in list(r["views"]["views_by_type"].items())[:12]),
+             *(["  {s:.0f} s later: {shadow_roots} shadow roots, {style_elements} <style>, {bokeh_views} BokehJS views "
+                "(renderer CPU since navigation {cpu:.2f} s): ".format(
+                    s=r["views_after_s"], cpu=r["views"]["settled_cpu_s"].get("renderer", 0.0),
+                    **r["views"]["settled"]) + ", ".join(
+                    f"{k} {v}" for k, v in list(r["views"]["settled"]["views_by_type"].items())[:12])]
+               if r["views"].get("settled") else []),
              "  timeline (ms): " + ", ".join(f"{k[:-3]} {v:.0f}" for k, v in r["timeline"].items() if v),
              "  critical path (ms at, +step): " + ", ".join(
                  f"{k} {v['at_ms']:.0f} (+{v['step_ms']:.0f})" + (f", {v['kB']:.0f} kB" if v.get("kB") else "")
@@ -388,14 +433,16 @@ def report(r: dict, top: int) -> str:
 def table(files: list[str]) -> str:
     """A markdown table of the deterministic quantities of saved ``--json`` runs, one row per page
     and file (label: the file's name), for before/after comparisons."""
-    rows = ["| page | run | Bokeh models | DOM nodes | responses kB | renderer CPU s | main-thread task ms "
-            "| script ms | style recalcs | TTFB s | first plot s | server CPU s |", "|" + "---|" * 12]
+    rows = ["| page | run | Bokeh models | BokehJS views | shadow roots | <style> | DOM nodes | responses kB | renderer CPU s | main-thread task ms "
+            "| script ms | style recalcs | TTFB s | first plot s | server CPU s |", "|" + "---|" * 15]
     runs = [(Path(f).stem, json.loads(Path(f).read_text())) for f in files]
     for page in dict.fromkeys(r["page"] for _, res in runs for r in res):
         for label, res in runs:
             for r in (x for x in res if x["page"] == page):
                 m, cpu = r["metrics"], r["cpu_s"]
-                rows.append(f"| /{page} | {label} | {r['bokeh_models']} | {m['Nodes']:.0f} | "
+                vw = r.get("views") or {}
+                rows.append(f"| /{page} | {label} | {r['bokeh_models']} | {vw.get('bokeh_views', '')} | "
+                            f"{vw.get('shadow_roots', '')} | {vw.get('style_elements', '')} | {m['Nodes']:.0f} | "
                             f"{sum(x['kB'] for x in r['resources']):.0f} | {cpu.get('renderer', 0):.2f} | "
                             f"{m['TaskDuration'] * 1e3:.0f} | {m['ScriptDuration'] * 1e3:.0f} | {m['RecalcStyleCount']:.0f} | "
                             f"{r['timeline']['ttfb_ms'] / 1e3:.2f} | {r['canvas_ms'] / 1e3:.2f} | {cpu.get('python', 0):.2f} |")
@@ -419,7 +466,7 @@ async def _run(a: argparse.Namespace) -> list[dict]:
                         if a.settle > 0:  # let the warm-up session's own work end first
                             await asyncio.sleep(a.settle)
                         r = await profile_page(browser, srv.url, p, a.timeout, trace=a.trace, revisits=a.revisits,
-                                               paints=a.paints)
+                                               paints=a.paints, views_after_s=a.views_after)
                         print(report(r, a.top), flush=True)
                         out.append(r)
                 finally:
@@ -446,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle", type=float, default=0.0, metavar="S",
                    help="seconds between the warm-up visit and the profiled one, so that the warm-up session's "
                         "deferred work and end do not fall in the profiled visit (default: %(default)s)")
+    p.add_argument("--views-after", type=float, default=0.0, metavar="S",
+                   help="count shadow roots, <style> elements and BokehJS views again S seconds after the first "
+                        "plot, when deferred figures have arrived (default: %(default)s: only at the first plot)")
     p.add_argument("--trace", action="store_true", help="also record a Chrome trace of the visit and print "
                    "CPU by thread and event (see above)")
     p.add_argument("--table", nargs="+", metavar="JSON", help="print a table of saved --json runs and exit")
