@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import html
 import os
 import sys
 import threading
@@ -36,6 +37,7 @@ import panel as pn
 import param
 
 from ._offline import prefer_inline_resources
+from ._sessions import has_left, on_departure
 
 # Every component module imports this one: whichever way a component is imported
 # (``nephlab.widgets.X`` or ``from nephlab.widgets.lindblad import ...``), notebooks get
@@ -57,6 +59,7 @@ __all__ = [
     "export_figure",
     "figure_to_rgb",
     "lazy_card",
+    "live_text",
     "LINK_CSS",
     "TABS_CSS",
     "tabs",
@@ -480,10 +483,30 @@ class Job:
         if doc is None or not _doc_alive(doc):
             fn(*args)  # plain Python, or the session is gone: run here
             return
+        if has_left(doc):
+            self._skip(fn)
+            return
+
+        def in_session() -> None:  # queued on the IO loop: the browser may have left meanwhile
+            if has_left(doc):
+                self._skip(fn)
+            else:
+                fn(*args)
+
         try:
-            doc.add_next_tick_callback(lambda: fn(*args))
+            doc.add_next_tick_callback(in_session)
         except Exception:  # noqa: BLE001 - document closed meanwhile: run here
             fn(*args)
+
+    def _skip(self, fn: Callable) -> None:
+        """Leave out a UI callback of a session whose browser left (no one would see it), but
+        keep the job's book-keeping: :meth:`wait` returns, a throttled worker is not held back."""
+        if fn == self._apply_latest:
+            with self._lock:
+                self._latest, self._update_scheduled = None, False
+            self._applied.set()
+        elif fn == self._finish_ok or fn == self._finish_error:
+            self._finished.set()
 
 
 _PLOT_PANES = (pn.pane.Bokeh, pn.pane.HoloViews)
@@ -647,6 +670,36 @@ def lazy_card(title: str, build: Callable[[], Sequence[Any]], **card_kw: Any) ->
     return card
 
 
+def live_text(render: Callable[..., Any], *refs: Any, css_classes: Sequence[str] = (), **kw: Any) -> pn.widgets.StaticText:
+    """Fixed-width text ``render(*values)`` of params (or other references), updated as they change.
+
+    A ``StaticText`` widget (a Bokeh ``Div``) holding ``<pre>text</pre>``: a change sends its
+    ``text`` and nothing else. A ``pn.pane.Str`` looks the same but re-sends all its properties
+    on a change, and in a served page its first change also re-sends its ``stylesheets`` (the
+    theme's stylesheet joins those of the first render): a walk of the whole document's model
+    graph on the server and a restyle in the browser, 20-60 ms each on a 2-core machine
+    (``benchmarks/designer_hops.py``, ``benchmarks/RESULTS.md``). Use it for text that changes
+    during a visit (status lines, counters).
+
+    Args:
+        render: the text from the references' current values (escaped as HTML here).
+        *refs: params (``obj.param.x``) or other Panel references whose values ``render`` takes.
+        css_classes: the widget's CSS classes (the DOM hooks).
+        **kw: further ``StaticText`` options (``sizing_mode``, ``margin``, ...).
+
+    Example:
+        >>> class P(param.Parameterized):
+        ...     status = param.String("idle")
+        >>> p = P(); t = live_text(str, p.param.status, css_classes=["nl-status"])
+        >>> p.status = "a < b"; t.value
+        '<pre>a &lt; b</pre>'
+    """
+    if not callable(render):
+        raise TypeError(f"render must be callable as render(*values), got {type(render).__name__}")
+    return pn.widgets.StaticText(value=pn.bind(lambda *v: f"<pre>{html.escape(str(render(*v)))}</pre>", *refs),
+                                 css_classes=list(css_classes), **kw)
+
+
 def _session_doc() -> Any:
     """The Bokeh document of the current served session, or None (Jupyter, plain Python)."""
     try:
@@ -704,8 +757,10 @@ class Component(pn.viewable.Viewer):
     :attr:`controls` and :attr:`control_specs`.
 
     Jobs: :meth:`start_job` runs work in the background under a key (several keys may run at
-    once); :meth:`cancel` stops them. When a served session ends, :meth:`close` cancels every
-    job and calls :meth:`release`.
+    once); :meth:`cancel` stops them. When a served page's browser leaves (its last websocket
+    closed, :func:`nephlab.widgets._sessions.on_departure`) or its session ends, :meth:`close`
+    cancels every job and calls :meth:`release`; the jobs' queued UI callbacks and the deferred
+    first computations of that session are left out.
 
     DOM hooks of :meth:`status_area`: ``nl-status`` (status text), ``nl-progress`` (progress
     bar), ``nl-cancel`` (cancel button), ``nl-error`` (the error alert); ``nl-error-<name>``
@@ -788,7 +843,7 @@ class Component(pn.viewable.Viewer):
         if self.first_plots is not None and _session_doc() is not None:
             restore = defer_plots(main, keep=self.first_plots)
             if restore:
-                pn.state.onload(restore)
+                self.defer(restore)
         body = pn.Column(self.status_area(), main, sizing_mode="stretch_width", css_classes=["nl-main"])
         return app_template(name, sidebar=[side], main=[body], header=header)
 
@@ -799,11 +854,14 @@ class Component(pn.viewable.Viewer):
             return
         self._hooked_docs.add(id(doc))
         doc.on_session_destroyed(lambda _ctx: self.close())
+        # the browser left: stop now, not when Bokeh destroys the unused session (seconds later)
+        on_departure(doc, self.close)
 
     def close(self) -> None:
         """Cancel every job and drop the component's data (:meth:`release`); idempotent.
 
-        Called when the served session of the page ends.
+        Called when the served page's browser left (its last websocket closed) and again when
+        its session ends.
         """
         self.closed = True
         for job in list(self._jobs.values()):
@@ -830,9 +888,11 @@ class Component(pn.viewable.Viewer):
 
         Use it for the first computation of a page, so a session sends its page before it
         computes; ``fn`` should be quick or start a job (it runs on the server's IO loop).
+        Served, ``fn`` is left out once the component was closed (its browser left, or its
+        session ended) before its turn came.
         """
         if _session_doc() is not None:
-            pn.state.onload(fn)
+            pn.state.onload(lambda: None if self.closed else fn())
         else:
             fn()
 
@@ -1118,7 +1178,7 @@ class Component(pn.viewable.Viewer):
             css_classes=["nl-progress"],
             sizing_mode="fixed",
         )
-        text = pn.pane.Str(self.param.status, css_classes=["nl-status"], sizing_mode="stretch_width")
+        text = live_text(str, self.param.status, css_classes=["nl-status"], sizing_mode="stretch_width")
         cancel = pn.widgets.Button(
             label="Cancel", color="warning", css_classes=["nl-cancel"], width=80,
             disabled=pn.bind(lambda r: not r, self.param.running),

@@ -35,7 +35,7 @@ from nephlab.tasks import get_task
 from nephlab.tasks.lindblad import bloch_ops, inputs, solver_kwargs, stream
 
 from ._base import (Component, JobContext, _session_doc, auto_glyphs, export_animation, export_dataset, export_figure, figure_to_rgb,
-                    lazy_card)
+                    lazy_card, live_text)
 from ._controls import param_for
 
 __all__ = ["LindbladExplorer"]
@@ -644,7 +644,7 @@ class LindbladExplorer(Component):
                               pn.Spacer(height=300, sizing_mode="stretch_width"),
                               css_classes=[f"nl-{css}"], sizing_mode="stretch_width") for k, css in _PLOTS.items()}
         grid = pn.GridBox(*cells.values(), ncols=2, sizing_mode="stretch_width", min_height=900)
-        self._main = pn.Column(pn.pane.Str(self._counter, css_classes=["nl-updates"]), slider, grid,
+        self._main = pn.Column(live_text(lambda *_: self._counter(), self.param.updates, self.param.n_done, css_classes=["nl-updates"]), slider, grid,
                                self._wigner_panel(), sizing_mode="stretch_width", css_classes=["nl-lindblad"])
         self._refresh()
         self._refresh_wigner()

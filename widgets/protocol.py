@@ -25,7 +25,6 @@ Units: ħ = k_B = 1; see ``nephlab tasks optimal_protocol`` for every parameter'
 from __future__ import annotations
 
 import contextlib
-import html
 import io
 import logging
 import tempfile
@@ -49,7 +48,7 @@ from nephlab.control import (
 )
 from nephlab.tasks import get_task
 
-from ._base import (Cancelled, Component, Job, JobContext, _session_doc, auto_glyphs, holoviews, hv_pane, lazy_card,
+from ._base import (Cancelled, Component, Job, JobContext, _session_doc, auto_glyphs, holoviews, hv_pane, lazy_card, live_text,
                     tabs)
 from ._controls import param_for
 
@@ -110,14 +109,9 @@ def _fmt(x: float | None) -> str:
 
 
 def _live_text(value: Any, css: str, render: Any = str) -> pn.widgets.StaticText:
-    """Text that changes with a param (``render(value)``, fixed-width), updated on every edit.
-
-    A ``StaticText`` widget (a Bokeh ``Div``): a change sends its ``text`` and nothing else. A
-    ``pn.pane.Str`` re-sends all its properties on a change; in a served page the first change
-    of each such pane also changed its ``stylesheets`` (the theme's stylesheet, left out of the
-    first render, joins them), a model-valued property: a walk of the whole document's model
-    graph on the server and a restyle in the browser, 20-60 ms apiece on the 2-core machine, all
-    paid by a session's first edit (benchmarks/designer_hops.py, benchmarks/RESULTS.md).
+    """Text that changes with a param (``render(value)``, fixed-width), updated on every edit:
+    :func:`nephlab.widgets._base.live_text` (a change sends only the text; a ``pn.pane.Str``'s
+    first change re-sent its stylesheets, all paid by a session's first edit).
 
     Example:
         >>> import param
@@ -126,8 +120,7 @@ def _live_text(value: Any, css: str, render: Any = str) -> pn.widgets.StaticText
         >>> _live_text(P().param.work, "nl-work", "⟨W⟩ = {}".format).value
         '<pre>⟨W⟩ = 1.5</pre>'
     """
-    return pn.widgets.StaticText(value=pn.bind(lambda x: f"<pre>{html.escape(render(x))}</pre>", value),
-                                 css_classes=[css])
+    return live_text(render, value, css_classes=[css])
 
 
 class ProtocolDesigner(Component):
