@@ -261,3 +261,38 @@ def test_first_plots_from_the_environment():
     for bad in ("-1", "x", "1.5"):
         with pytest.raises(ValueError, match=r"NEPHLAB_FIRST_PLOTS=.*allowed are an integer >= 0"):
             first_plots_from_env({"NEPHLAB_FIRST_PLOTS": bad})
+
+
+def test_live_text_sends_escaped_text_and_follows_its_params():
+    import param
+
+    from nephlab.widgets._base import live_text
+
+    class P(param.Parameterized):
+        a = param.Number(1.0)
+        b = param.String("x")
+
+    p = P()
+    t = live_text(lambda a, b: f"{a} {b}", p.param.a, p.param.b, css_classes=["nl-status"])
+    assert isinstance(t, pn.widgets.StaticText) and t.css_classes == ["nl-status"]
+    assert t.value == "<pre>1.0 x</pre>"
+    p.param.update(a=2.5, b="<i>&")
+    assert t.value == "<pre>2.5 &lt;i&gt;&amp;</pre>"
+    with pytest.raises(TypeError, match="render must be callable"):
+        live_text("not a function", p.param.a)
+
+
+def test_departure_hooks_refuse_a_non_callable_and_ignore_a_document_without_a_session():
+    from bokeh.document import Document
+
+    from nephlab.widgets._sessions import _check, has_left, on_departure
+
+    doc, seen = Document(), []
+    with pytest.raises(TypeError, match="fn must be callable"):
+        on_departure(doc, None)
+    on_departure(doc, lambda: seen.append(1))
+    import weakref
+
+    _check(weakref.ref(doc))  # what a ConnectionLost event schedules: no server session, so no departure
+    assert not has_left(doc) and seen == []
+    assert has_left(42) is False

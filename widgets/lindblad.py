@@ -644,8 +644,9 @@ class LindbladExplorer(Component):
                               pn.Spacer(height=300, sizing_mode="stretch_width"),
                               css_classes=[f"nl-{css}"], sizing_mode="stretch_width") for k, css in _PLOTS.items()}
         grid = pn.GridBox(*cells.values(), ncols=2, sizing_mode="stretch_width", min_height=900)
-        self._main = pn.Column(live_text(lambda *_: self._counter(), self.param.updates, self.param.n_done, css_classes=["nl-updates"]), slider, grid,
-                               self._wigner_panel(), sizing_mode="stretch_width", css_classes=["nl-lindblad"])
+        counter = live_text(lambda *_: self._counter(), self.param.updates, self.param.n_done, css_classes=["nl-updates"])
+        self._main = pn.Column(counter, slider, grid, self._wigner_panel(), sizing_mode="stretch_width",
+                               css_classes=["nl-lindblad"])
         self._refresh()
         self._refresh_wigner()
         self.defer(self._first_paint)
