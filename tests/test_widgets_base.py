@@ -282,6 +282,26 @@ def test_live_text_sends_escaped_text_and_follows_its_params():
         live_text("not a function", p.param.a)
 
 
+def test_text_line_sends_only_its_escaped_text_on_a_change():
+    from bokeh.document import Document
+
+    from nephlab.widgets._base import TextLine
+
+    line = TextLine("θ(0) = 0", css_classes=["nl-theta-summary"], sizing_mode="stretch_width")
+    assert isinstance(line, pn.widgets.StaticText) and line.text == "θ(0) = 0"
+    doc = Document()
+    model = line.get_root(doc)
+    doc.add_root(model)
+    assert model.text == "<pre>θ(0) = 0</pre>" and "nl-theta-summary" in model.css_classes
+    changed = []
+    doc.on_change(lambda ev: changed.append(getattr(ev, "attr", type(ev).__name__)))
+    line.text = "a < b & c"
+    assert model.text == "<pre>a &lt; b &amp; c</pre>" and line.text == "a < b & c"
+    assert changed == ["text"]  # one message: the new text
+    with pytest.raises(TypeError, match="not `value`"):
+        TextLine(value="<b>x</b>")
+
+
 def test_departure_hooks_refuse_a_non_callable_and_ignore_a_document_without_a_session():
     from bokeh.document import Document
 

@@ -54,11 +54,11 @@ def test_model_switch_recomputes_and_refusals_are_shown():
     ex.wait()
     assert ex.observable == "current" and "'current' is not defined for model='two_state'" in ex.error
     assert ex.status.startswith("error") and ex.curve is curve
-    assert V["summary"].object.startswith("ring_random_walk:")
+    assert V["summary"].text.startswith("ring_random_walk:")
     ex.observable = "activity"
     curve, _, _ = ex.wait()
     np.testing.assert_allclose(curve.theta, two_state_scgf(1.0, 1.0, curve.s), atol=1e-12)
-    assert ex.error == "" and V["summary"].object.startswith("two_state:")
+    assert ex.error == "" and V["summary"].text.startswith("two_state:")
     # a cross-parameter refusal typed into a control is shown too (not cleared by the control)
     ex.controls["s_min"].value = 5.0
     assert "s_min < s_max" in ex.error and ex.s_min == 5.0
@@ -112,7 +112,7 @@ def test_repeated_cloning_runs_show_the_same_curves():
     ex = LargeDeviationExplorer(model="two_state", a=1.0, b=3.0, s=0.5, n_clones=200, t_max=20.0, n_runs=6, seed=3)
     ex.__panel__()
     V = ex._views
-    assert V["clone_src"].data["xs"] == [] and "press Run cloning" in V["clone_summary"].object
+    assert V["clone_src"].data["xs"] == [] and "press Run cloning" in V["clone_summary"].text
     p = CLONING.validate({n: getattr(ex, n) for n in CLONING.names if n in ex.param})
     ref = markov_cloning(p)
     for _ in range(3):  # every run: exactly n_runs curves, the library's
@@ -123,7 +123,7 @@ def test_repeated_cloning_runs_show_the_same_curves():
             np.testing.assert_array_equal(y, r)
     exact = two_state_scgf(1.0, 3.0, 0.5)
     assert ex.clone_exact == pytest.approx(exact, abs=1e-12) and V["exact"].location == ex.clone_exact
-    assert ex.clone.scgf == ref.scgf and f"cloning: {ref.scgf:.6g}" in V["clone_summary"].object
+    assert ex.clone.scgf == ref.scgf and f"cloning: {ref.scgf:.6g}" in V["clone_summary"].text
     # a parameter change clears the plot (the curves belong to other parameters); rerun: 2 curves
     ex.n_runs = 2
     assert V["clone_src"].data["ys"] == [] and V["exact"].location is None

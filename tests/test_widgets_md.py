@@ -77,7 +77,7 @@ def test_run_streams_and_equals_the_task(ran):
     V = ex._views
     assert np.array_equal(V["pxy_src"].data["pxy"], r.pxy) and len(V["part_src"].data["x"]) == 108
     assert V["ref_src"].data["vx"][1] == pytest.approx(r.shear_rate * V["ref_src"].data["y"][1])
-    assert f"η = {r.viscosity:.4g} ± {r.stderr:.2g}" in V["summary"].object
+    assert f"η = {r.viscosity:.4g} ± {r.stderr:.2g}" in V["summary"].text
 
 
 def test_flow_curve_points_and_zero_shear_fit(ran):
@@ -97,7 +97,7 @@ def test_flow_curve_points_and_zero_shear_fit(ran):
     assert fc.zero_shear_viscosity == ref.zero_shear_viscosity
     V = ex._views
     assert len(V["flow_src"].data["g"]) == 3 and V["zero_src"].data["eta"] == [ref.zero_shear_viscosity]
-    assert "zero-shear extrapolation" in V["flow_summary"].object
+    assert "zero-shear extrapolation" in V["flow_summary"].text
 
 
 def test_dataset_and_exports(ran, tmp_path):

@@ -61,6 +61,7 @@ __all__ = [
     "lazy_card",
     "live_text",
     "LINK_CSS",
+    "TextLine",
     "TABS_CSS",
     "tabs",
     "use_bokeh_backend",
@@ -696,8 +697,49 @@ def live_text(render: Callable[..., Any], *refs: Any, css_classes: Sequence[str]
     """
     if not callable(render):
         raise TypeError(f"render must be callable as render(*values), got {type(render).__name__}")
-    return pn.widgets.StaticText(value=pn.bind(lambda *v: f"<pre>{html.escape(str(render(*v)))}</pre>", *refs),
+    return pn.widgets.StaticText(value=pn.bind(lambda *v: _pre(render(*v)), *refs),
                                  css_classes=list(css_classes), **kw)
+
+
+def _pre(text: Any) -> str:
+    return f"<pre>{html.escape(str(text))}</pre>"
+
+
+class TextLine(pn.widgets.StaticText):
+    """Fixed-width text that code sets: ``line.text = "..."`` sends the escaped text and nothing else.
+
+    The imperative twin of :func:`live_text`, for summary lines written by a component's
+    callbacks (θ(s) at the ends of its range, a cloning estimate, η ± stderr). Like
+    ``live_text`` it is a ``StaticText`` (a Bokeh ``Div``) holding ``<pre>text</pre>``, so a
+    change is one small message; a ``pn.pane.Str`` would re-send its stylesheets on its first
+    change (see :func:`live_text`).
+
+    Args:
+        text: the first text (plain; escaped as HTML here).
+        **params: further ``StaticText`` options (``css_classes``, ``sizing_mode``, ...).
+
+    Example:
+        >>> line = TextLine("computing ...", css_classes=["nl-summary"])
+        >>> line.text = "θ(0) = 0 < 1"; line.value, line.text
+        ('<pre>θ(0) = 0 &lt; 1</pre>', 'θ(0) = 0 < 1')
+    """
+
+    def __init__(self, text: Any = "", **params: Any) -> None:
+        if "value" in params:
+            raise TypeError("TextLine takes its text as `text` (plain, escaped here), not `value`")
+        super().__init__(value=_pre(text), **params)
+
+    @property
+    def text(self) -> str:
+        """The plain text shown (str)."""
+        v = self.value or ""
+        if v.startswith("<pre>") and v.endswith("</pre>"):
+            v = v[5:-6]
+        return html.unescape(v)
+
+    @text.setter
+    def text(self, text: Any) -> None:
+        self.value = _pre(text)
 
 
 def _session_doc() -> Any:

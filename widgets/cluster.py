@@ -27,7 +27,7 @@ import param
 
 from nephlab.tasks import get_task, task_names
 
-from ._base import LINK_CSS, Component, JobContext, use_bokeh_backend, cluster_client, export_dataset, export_figure
+from ._base import LINK_CSS, Component, JobContext, live_text, use_bokeh_backend, cluster_client, export_dataset, export_figure
 from ._controls import control_values, controls_from_spec
 
 use_bokeh_backend()
@@ -460,7 +460,8 @@ class ClusterPanel(Component):
             pn.Row(address, refresh), pn.pane.Markdown("### Sweep"), pn.Row(task, chunk, retries), grid,
             pn.pane.Markdown("fixed parameters (from the task spec; swept ones are overridden)"),
             self._fixed_box, store, pn.Row(run, resume, open_),
-            pn.pane.Str(self._count, css_classes=["nl-sweep-count"]),
+            live_text(lambda *_: self._count(), self.param.points_done, self.param.points_total,
+                      css_classes=["nl-sweep-count"]),
         ]
         browser = pn.Column(pn.pane.Markdown("### Results"), pn.Row(variable, xd, yd), self._sel_box,
                             self._plot_pane, sizing_mode="stretch_width")

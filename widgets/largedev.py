@@ -26,7 +26,7 @@ from nephlab.largedev import (committor_problem, finite_size_curves, markov_clon
 from nephlab.largedev.quantum_jumps import QUANTUM_MODELS
 from nephlab.tasks import get_task
 
-from ._base import Cancelled, Component, Job, _session_doc, auto_glyphs, export_animation, lazy_card, tabs
+from ._base import Cancelled, Component, Job, TextLine, _session_doc, auto_glyphs, export_animation, lazy_card, tabs
 from ._controls import param_for
 
 __all__ = ["LargeDeviationExplorer", "cloning_result", "committor_path", "committor_result", "scgf_curves",
@@ -213,7 +213,7 @@ class LargeDeviationExplorer(Component):
         V["theta_src"].data, V["rate_src"].data = {"s": c.s, "theta": c.theta}, {"x": r.x, "I": r.I}
         V["theta"].object.title.text = f"SCGF θ(s): {m} ({c.observable})"
         kink = "; kink flagged (dynamical phase transition)" if r.kink else ""
-        V["summary"].object = f"{m}: θ({c.s[0]:.3g}) = {c.theta[0]:.6g}, θ({c.s[-1]:.3g}) = {c.theta[-1]:.6g}{kink}"
+        V["summary"].text = f"{m}: θ({c.s[0]:.3g}) = {c.theta[0]:.6g}, θ({c.s[-1]:.3g}) = {c.theta[-1]:.6g}{kink}"
         if sizes is not None:
             V["size_src"].data = {"xs": [n.s] * len(n.sizes), "ys": list(n.activity),
                                   "label": [f"L = {k}" for k in n.sizes], "color": list(_COLORS[:len(n.sizes)])}
@@ -257,7 +257,7 @@ class LargeDeviationExplorer(Component):
         V["clone_src"].data = {"xs": [r.times] * n if r else [], "ys": list(r.running_scgf) if r else [],
                                "color": [_COLORS[i % len(_COLORS)] for i in range(n)]}
         V["exact"].location = self.clone_exact if r else None
-        V["clone_summary"].object = self.clone_summary()
+        V["clone_summary"].text = self.clone_summary()
         self.push(V["clone"], V["clone_summary"])
 
     # ---- committor -------------------------------------------------------------------------------
@@ -430,8 +430,8 @@ class LargeDeviationExplorer(Component):
                                    css_classes=["nl-player"])
         player.link(self, value="frame")
         V = {f"{k}_src": v for k, v in src.items()}
-        V.update(exact=exact, player=player, clone_summary=pn.pane.Str("", css_classes=["nl-clone-summary"]),
-                 summary=pn.pane.Str("computing θ(s) ...", css_classes=["nl-theta-summary"]))
+        V.update(exact=exact, player=player, clone_summary=TextLine("", css_classes=["nl-clone-summary"]),
+                 summary=TextLine("computing θ(s) ...", css_classes=["nl-theta-summary"]))
         for k, f, css in (("theta", f_th, "nl-theta"), ("rate", f_I, "nl-rate-function"), ("phase", f_ph,
                           "nl-phase-diagram"), ("clone", f_cl, "nl-clone-plot"), ("committor", f_q, "nl-committor")):
             f.css_classes = [*f.css_classes, css]  # the DOM hook on the plot itself (a pane's class is not)

@@ -33,7 +33,7 @@ import param
 from nephlab.tasks import get_task
 from nephlab.tasks.nemd_shear import simulate
 
-from ._base import Component, Job, _kernel_loop, _session_doc, auto_glyphs
+from ._base import Component, Job, TextLine, _kernel_loop, _session_doc, auto_glyphs
 from ._controls import param_for
 
 __all__ = ["ShearFlowExplorer", "parse_rates", "shear_run"]
@@ -318,7 +318,7 @@ class ShearFlowExplorer(Component):
         V["box_src"].data = {"x": [0, L, L, 0, 0], "y": [0, 0, L, L, 0]}
         V["mapper"].high = L
         V["pxy"].object.title.text = f"shear stress P_xy(t): ⟨P_xy⟩ = {r.pxy_mean:.4g} ± {r.pxy_stderr:.2g} ε/σ³"
-        V["summary"].object = self.summary(partial)
+        V["summary"].text = self.summary(partial)
         self.push(V["pxy"], V["temperature"], V["profile"], V["particles"], V["summary"])
 
     def _draw_flow(self) -> None:
@@ -341,7 +341,7 @@ class ShearFlowExplorer(Component):
             else:
                 V["fit_src"].data = {"g": [], "eta": []}
                 V["zero_src"].data = {"g": [], "eta": [], "lo": [], "hi": []}
-        V["flow_summary"].object = self.flow_summary()
+        V["flow_summary"].text = self.flow_summary()
         self.push(V["flow"], V["flow_summary"])
 
     def _build_views(self) -> dict[str, Any]:
@@ -380,9 +380,9 @@ class ShearFlowExplorer(Component):
         auto_glyphs(f_p, f_T, f_u, f_x, f_f)
         V: dict[str, Any] = {f"{k}_src": v for k, v in src.items()}
         V.update(target=target, mapper=mapper,
-                 summary=pn.pane.Str(self.summary(), css_classes=["nl-md-summary"], sizing_mode="stretch_width"),
-                 flow_summary=pn.pane.Str(self.flow_summary(), css_classes=["nl-md-flow-summary"],
-                                          sizing_mode="stretch_width"))
+                 summary=TextLine(self.summary(), css_classes=["nl-md-summary"], sizing_mode="stretch_width"),
+                 flow_summary=TextLine(self.flow_summary(), css_classes=["nl-md-flow-summary"],
+                                       sizing_mode="stretch_width"))
         for k, f, css in (("pxy", f_p, "nl-md-pxy"), ("temperature", f_T, "nl-md-temperature"),
                           ("profile", f_u, "nl-md-profile"), ("particles", f_x, "nl-md-particles"),
                           ("flow", f_f, "nl-md-flow")):
