@@ -178,7 +178,7 @@ def profile_case(row: dict, top: int) -> None:
                 agg[ev["name"]][1] += ev["dur"]
         kinds = {}
         for line in exe.as_text().splitlines():
-            m = re.match(r"\s*(?:ROOT )?%(\S+) = (\S+) ([\w-]+)\(", line)
+            m = re.match(r"\s*(?:ROOT )?%(\S+) = (.+?) ([\w-]+)\(", line)
             if m and m.group(1) not in kinds:
                 kinds[m.group(1)] = ("YNNPACK " if "__ynn" in line else "") + f"{m.group(3)} {m.group(2)[:24]}"
         print(f"  {k}: {n_steps} steps; thunks that ran at least once per step, µs per step (wall, profiled)")
