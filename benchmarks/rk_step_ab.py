@@ -3,9 +3,10 @@ where its step goes, thunk by thunk (issue 15: the tsit5 step overhead at D = 81
 
 Both loops run in one process: this tree's ``_rk`` as imported, and the baseline's ``_rk.py``
 (``--main DIR``, a directory holding ``nephlab/``, e.g. ``git archive main nephlab | tar -x -C
-/tmp/main``) loaded as a separate module. Every executable is compiled with the options of the
-solve's own (``_jit.SOLVE_OPTIONS``), and the variants run interleaved, ``--rounds`` times; CPU time
-of the process (``time.process_time``, all threads), median and best.
+/tmp/main``) loaded as a separate module. Every executable is compiled as the solve's own
+(``_jit.TunedJit``: ``_jit.SOLVE_OPTIONS``, traced with ``classic_emitter()``), and the variants
+run interleaved, ``--rounds`` times; CPU time of the process (``time.process_time``, all
+threads), median and best.
 
 * ``--cases steps``: ``_rk.adaptive_solve`` with a trivial elementwise right-hand side (a damped
   rotation on a random 2 × 81 × 81 state, to t = 10, rtol 1e-6, atol 1e-8), 11 and 101 saved
@@ -14,6 +15,9 @@ of the process (``time.process_time``, all threads), median and best.
   --solves adaptive`` (D = 81, sparse), its ``_engine`` program with either tree's
   ``adaptive_solve`` patched in; ``--methods`` picks the tableaus (tsit5, dopri5, dop853, vern7).
   Step counts and the largest difference of the outputs (relative to the largest entry) are printed.
+* ``--cases norm``: the error norm alone (with tsit5's error sum of seven stages), 100 times in a
+  ``fori_loop``, at 2 × 20², 2 × 81², 2 × 4096, 2 × 16384 and 2 × 729², compiled as the solves
+  (``TunedJit``) and with XLA's defaults (as mcsolve): "µs per step" is then µs per norm.
 * ``--profile``: instead of timing, per-thunk wall time per step from ``jax.profiler`` (XLA's CPU
   thunk runtime records each kernel), with each thunk's kind from the optimised HLO; on a loaded
   2-core machine run it under ``taskset -c 0`` (XLA's intra-op threads and other processes
@@ -68,7 +72,7 @@ def _rel_diff(a, b) -> float:
 
 def steps_cases(mods: dict) -> list[tuple[str, dict]]:
     """``[(case, {variant: (compiled, args, steps)})]`` for the trivial-RHS loop."""
-    from nephlab.quantum._jit import SOLVE_OPTIONS
+    from nephlab.quantum._jit import TunedJit
 
     rng = np.random.default_rng(0)
     y0 = jnp.asarray(rng.normal(size=(2, 81, 81)))
@@ -87,9 +91,37 @@ def steps_cases(mods: dict) -> list[tuple[str, dict]]:
             def run(y0, tl, mod=mod, tb=tb):
                 return mod.adaptive_solve(f, y0, tl, lambda t, y: y, tableau=tb, rtol=1e-6, atol=1e-8,
                                           max_steps=100_000)
-            exe = jax.jit(run, compiler_options=SOLVE_OPTIONS).lower(y0, tlist).compile()
+            exe = TunedJit(run).lower(y0, tlist).compile()  # as _engine.solve compiles
             row[name] = (exe, (y0, tlist))
         cases.append((f"steps, trivial RHS, {T} saved times", row))
+    return cases
+
+
+def norm_cases(mods: dict) -> list[tuple[str, dict]]:
+    """The error norm with tsit5's seven-stage error sum, 100 times in a ``fori_loop`` (its cost is
+    the program's CPU time / 100, printed as "per step"), under both compilations: the solves'
+    (``TunedJit``, classic emitter) and XLA's defaults (``jax.jit``, as mcsolve compiles)."""
+    from nephlab.quantum._jit import TunedJit
+
+    cases = []
+    for shape in ((2, 20, 20), (2, 81, 81), (2, 4096), (2, 16384), (2, 729, 729)):
+        rng = np.random.default_rng(0)
+        ks = [jnp.asarray(rng.normal(size=shape)) for _ in range(7)]
+        y, yn = 2.0 * ks[0], 3.0 * ks[1]
+        for mode in ("solve options", "XLA defaults"):
+            row = {}
+            for name, mod in mods.items():
+                tb = mod.tsit5_tableau()
+
+                def loop(ks, y, yn, mod=mod, tb=tb):
+                    def body(i, c):
+                        e = 1e-3 * (1.0 + 1e-9 * c) * mod._lincomb(tb.e, ks)
+                        return c + mod._err_norm(e, y, yn, 1e-6, 1e-8)
+                    out = jax.lax.fori_loop(0, 100, body, 0.0)
+                    return out, out, {"steps": jnp.asarray(100), "accepted": jnp.asarray(100)}
+                jit = TunedJit(loop) if mode == "solve options" else jax.jit(loop)
+                row[name] = (jit.lower(ks, y, yn).compile(), (ks, y, yn))
+            cases.append((f"error norm alone, {shape}, {mode}", row))
     return cases
 
 
@@ -100,7 +132,7 @@ def solve_cases(mods: dict, methods: list[str]) -> list[tuple[str, dict]]:
     from nephlab.bench.large import _call
     from nephlab.quantum import _engine, _rk
     from nephlab.quantum import methods as qm
-    from nephlab.quantum._jit import SOLVE_OPTIONS
+    from nephlab.quantum._jit import TunedJit
 
     seen: dict = {}
     solve_jit = _engine.solve
@@ -126,7 +158,7 @@ def solve_cases(mods: dict, methods: list[str]) -> list[tuple[str, dict]]:
         for name, mod in mods.items():
             _rk.adaptive_solve = mod.adaptive_solve  # solve_explicit_rk imports it when traced
             try:
-                exe = jax.jit(lambda d, st=st: _engine._solve_one(st, d), compiler_options=SOLVE_OPTIONS)
+                exe = TunedJit(lambda d, st=st: _engine._solve_one(st, d))
                 row[name] = (exe.lower(dev).compile(), (dev,))
             finally:
                 _rk.adaptive_solve = own
@@ -193,7 +225,7 @@ def profile_case(row: dict, top: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--main", required=True, help="directory holding the baseline tree's nephlab/")
-    ap.add_argument("--cases", default="steps,solve", help="steps, solve or both")
+    ap.add_argument("--cases", default="steps,solve", help="comma-separated: steps, solve, norm")
     ap.add_argument("--methods", default="tsit5", help="tableaus of the solve case (tsit5,dopri5,dop853,vern7)")
     ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
     ap.add_argument("--profile", action="store_true", help="per-thunk profile instead of timing")
@@ -208,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [c for c in a.cases.split(",") if c]
     if "steps" in kinds:
         cases += steps_cases(mods)
+    if "norm" in kinds:
+        cases += norm_cases(mods)
     if "solve" in kinds:
         cases += solve_cases(mods, [m for m in a.methods.split(",") if m])
     for title, row in cases:

@@ -101,7 +101,7 @@ def breakdown(M: int, solve: str, drive: bool, repeat: int) -> list[tuple[str, f
                 y_new, ks, en, accept, fac = _rk.rk_step(trivial, tb, i * 1e-3, y, k1, 1e-3, 1.0, 1e-6, 1e-8)
                 return jnp.where(accept, y_new, y), jnp.where(accept, ks[-1], k1)
             return jax.lax.fori_loop(0, steps, body, (y, trivial(0.0, y)))[0]
-        steps_exe = jax.jit(run, compiler_options=opts).lower(y).compile()
+        steps_exe = _jit.TunedJit(run, opts).lower(y).compile()  # traced as the solve is (classic_emitter())
     pieces = {
         "whole call": (call, ()),
         "host set-up": (host_only, ()),

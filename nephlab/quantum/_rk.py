@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ._jit import classic_emitter
+
 
 PI_BETA = 0.04  # Hairer, Nørsett & Wanner's DOPRI5 code: the weight of the previous error norm
 
@@ -393,13 +395,17 @@ def pi_factor_exponents(order: int, beta: float = PI_BETA) -> tuple[float, float
 def _err_norm(e, y, yn, rtol, atol):
     """``sqrt(mean(x²))`` with ``x = e / (atol + rtol max(|y|, |yn|))``: the weighted RMS norm.
 
-    Written as one two-output reduction of ``x²`` (its sum, and its maximum, which is NaN exactly
-    when the norm is), so that XLA's CPU backend emits it as one loop of its own with the error's
-    stage sum fused in. A plain sum goes to YNNPACK instead, which at D = 81 cost ~30 µs more per
-    tsit5 step (``benchmarks/RESULTS.md``, issue 15, 2026-12-07); the value is the same up to the
-    order of the summation.
+    In a program compiled with XLA's classic CPU emitter (``_jit.classic_emitter()`` while it is
+    traced: the explicit Runge–Kutta solves of ``mesolve``) it is one two-output reduction of
+    ``x²`` (its sum, and its maximum, which is NaN exactly when the norm is), so that XLA emits it
+    as one loop of its own with the error's stage sum fused in. A plain sum goes to YNNPACK, which
+    there cost ~30 µs more per tsit5 step at D = 81; under XLA's default fusion emitters (mcsolve)
+    the plain sum is the faster one, 2-2.5x (``benchmarks/RESULTS.md``, issue 15, 2026-12-07).
+    The two forms differ only in the order of the summation.
     """
     x = e / (atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(yn)))
+    if not classic_emitter():
+        return jnp.sqrt(jnp.mean(x ** 2))
     x2 = x * x
     zero = jnp.zeros((), x.dtype)
     s, m = lax.reduce((x2, x2), (zero, zero), lambda a, b: (a[0] + b[0], jnp.maximum(a[1], b[1])),
