@@ -45,7 +45,7 @@ def _cpu(f, *args) -> float:
 def breakdown(M: int, solve: str, drive: bool, repeat: int) -> list[tuple[str, float, float]]:
     """``[(piece, best ms, median ms)]`` for one row."""
     from nephlab.bench.large import _call
-    from nephlab.quantum import _engine, _ops, _rk
+    from nephlab.quantum import _engine, _jit, _ops, _rk
 
     call = _call("nephlab-sparse", M, solve, drive=drive)
     seen: dict = {}
@@ -78,15 +78,18 @@ def breakdown(M: int, solve: str, drive: bool, repeat: int) -> list[tuple[str, f
         finally:
             _engine.solve = solve_jit
 
+    # the pieces compile with the options of the solve's own executable (_jit.TunedJit)
+    opts = dict(_jit.SOLVE_OPTIONS) if st.method.tuned_compile and not _engine.solve.fell_back else {}
     rhs_loop = jax.jit(lambda p, y: jax.lax.fori_loop(
-        0, evals, lambda i, y: y + 1e-3 * _engine.make_rhs(st, p)(0.0, y), y))
+        0, evals, lambda i, y: y + 1e-3 * _engine.make_rhs(st, p)(0.0, y), y), compiler_options=opts)
     trivial = lambda t, y: -0.1 * y  # noqa: E731
     if solve == "rk4":
         saved = _engine.make_rhs
         _engine.make_rhs = lambda st, dyn: trivial  # rk4_step looks it up when traced
         try:
             steps_exe = jax.jit(lambda y: jax.lax.fori_loop(
-                0, steps, lambda i, y: _engine.rk4_step(st, {})(y, 0.1 * i, 0.1), y)).lower(y).compile()
+                0, steps, lambda i, y: _engine.rk4_step(st, {})(y, 0.1 * i, 0.1), y),
+                compiler_options=opts).lower(y).compile()
         finally:
             _engine.make_rhs = saved
     else:
@@ -98,7 +101,7 @@ def breakdown(M: int, solve: str, drive: bool, repeat: int) -> list[tuple[str, f
                 y_new, ks, en, accept, fac = _rk.rk_step(trivial, tb, i * 1e-3, y, k1, 1e-3, 1.0, 1e-6, 1e-8)
                 return jnp.where(accept, y_new, y), jnp.where(accept, ks[-1], k1)
             return jax.lax.fori_loop(0, steps, body, (y, trivial(0.0, y)))[0]
-        steps_exe = jax.jit(run).lower(y).compile()
+        steps_exe = _jit.TunedJit(run, opts).lower(y).compile()  # traced as the solve is (classic_emitter())
     pieces = {
         "whole call": (call, ()),
         "host set-up": (host_only, ()),

@@ -24,12 +24,53 @@ the GPU compiler does not read (not yet checked on a device: none was lent).
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any, Callable
+import threading
+from typing import Any, Callable, Iterator
 
 import jax
 
 SOLVE_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
+
+_trace = threading.local()
+
+
+def classic_emitter() -> bool:
+    """True while a function is being traced for an executable that :class:`TunedJit` compiles
+    with ``xla_cpu_use_fusion_emitters=False`` (XLA's classic CPU emitter).
+
+    Code that XLA compiles best in different forms under the two emitters asks this at trace time
+    (``_rk._err_norm``: its reduction, emitted by the classic emitter, is faster than YNNPACK's
+    there, but slower than YNNPACK's under the fusion emitters).
+
+    Example:
+        >>> classic_emitter()
+        False
+        >>> with classic_emitter_trace():
+        ...     classic_emitter()
+        True
+    """
+    return getattr(_trace, "depth", 0) > 0
+
+
+@contextlib.contextmanager
+def classic_emitter_trace() -> Iterator[None]:
+    """Mark what is traced inside as compiled with the classic emitter (see :func:`classic_emitter`)."""
+    _trace.depth = getattr(_trace, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _trace.depth -= 1
+
+
+def _traced_classic(fun: Callable) -> Callable:
+    @functools.wraps(fun)
+    def traced(*args: Any, **kwargs: Any):
+        with classic_emitter_trace():
+            return fun(*args, **kwargs)
+
+    return traced
 
 
 class TunedJit:
@@ -49,7 +90,9 @@ class TunedJit:
     def __init__(self, fun: Callable, options: dict[str, Any] | None = None,
                  when: Callable[..., bool] | None = None, **jit_kwargs: Any):
         self._plain = jax.jit(fun, **jit_kwargs)
-        self._tuned = jax.jit(fun, compiler_options=dict(SOLVE_OPTIONS if options is None else options), **jit_kwargs)
+        opts = dict(SOLVE_OPTIONS if options is None else options)
+        classic = opts.get("xla_cpu_use_fusion_emitters") is False
+        self._tuned = jax.jit(_traced_classic(fun) if classic else fun, compiler_options=opts, **jit_kwargs)
         self._when = when
         self.fell_back = False
         functools.update_wrapper(self, fun)

@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ._jit import classic_emitter
+
 
 PI_BETA = 0.04  # Hairer, Nørsett & Wanner's DOPRI5 code: the weight of the previous error norm
 
@@ -391,7 +393,24 @@ def pi_factor_exponents(order: int, beta: float = PI_BETA) -> tuple[float, float
 
 
 def _err_norm(e, y, yn, rtol, atol):
-    return jnp.sqrt(jnp.mean((e / (atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(yn)))) ** 2))
+    """``sqrt(mean(x²))`` with ``x = e / (atol + rtol max(|y|, |yn|))``: the weighted RMS norm.
+
+    In a program compiled with XLA's classic CPU emitter (``_jit.classic_emitter()`` while it is
+    traced: the explicit Runge–Kutta solves of ``mesolve``) it is one two-output reduction of
+    ``x²`` (its sum, and its maximum, which is NaN exactly when the norm is), so that XLA emits it
+    as one loop of its own with the error's stage sum fused in. A plain sum goes to YNNPACK, which
+    there cost ~30 µs more per tsit5 step at D = 81; under XLA's default fusion emitters (mcsolve)
+    the plain sum is the faster one, 2-2.5x (``benchmarks/RESULTS.md``, issue 15, 2026-12-07).
+    The two forms differ only in the order of the summation.
+    """
+    x = e / (atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(yn)))
+    if not classic_emitter():
+        return jnp.sqrt(jnp.mean(x ** 2))
+    x2 = x * x
+    zero = jnp.zeros((), x.dtype)
+    s, m = lax.reduce((x2, x2), (zero, zero), lambda a, b: (a[0] + b[0], jnp.maximum(a[1], b[1])),
+                      tuple(range(x.ndim)))
+    return jnp.where(m >= 0, jnp.sqrt(s / x.size), m)
 
 
 def _combined_norm(e5, e3, y, yn, rtol, atol):
@@ -495,7 +514,12 @@ def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Cal
         idx, buf = lax.while_loop(save_cond, save_one, (s["idx"], buf))
         # saved times of this step beyond the chunk: leave the step to the next chunk
         later = accept & (idx >= stop) & (stop < T) & (tlist[jnp.minimum(stop, T - 1)] <= t_new)
-        commit = accept & ~later
+        # The commit writes y and k1 in place of the old ones, which the saving loop reads. Unless
+        # the commit depends on that loop's output, XLA cannot order the two and copies y and k1
+        # at the start of every step; ``idx >= s["idx"]`` (always true) is that dependency where
+        # ``later`` folds away (stop = T). (An optimization_barrier does not do it: XLA's CPU
+        # pipeline drops barriers before it inserts the copies.)
+        commit = accept & ~later & (idx >= s["idx"])
         new = {
             "t": jnp.where(commit, t_new, t),
             "y": jnp.where(commit, y_new, y),
