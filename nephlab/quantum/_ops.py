@@ -705,11 +705,12 @@ def adjoint(y):
 # deems worth it into one task per core (``outer_dimension_partitions``), and on the 2-core box its
 # model splits the product and the jump loops of a D = 81 right-hand side in two: each half is a
 # few microseconds of work, and handing it to the other thread and waiting for it costs more than
-# it saves (under `taskset -c 0`, where XLA makes no partitions, the warm D = 81 solves took
-# ~2/3 of the CPU time). The compiler leaves a fusion whose root may be an in-place
+# it saves (main's D = 81 solves compiled without partitions ran in ~3/4 of the wall time and
+# half the CPU time on two cores). The compiler leaves a fusion whose root may be an in-place
 # dynamic-update-slice unpartitioned; XLA then also fuses the product and the jumps into one loop.
-# Measured: benchmarks/RESULTS.md, "2026-12-07, the D = 81 right-hand side (branch h27rhs)". Larger
-# states keep the partitions, which pay off there (milliseconds per loop at D = 729).
+# Measured with benchmarks/rhs_partitions.py and benchmarks/large_ab.py: benchmarks/RESULTS.md,
+# "2026-12-07, the D = 81 right-hand side (branch h27rhs)". Larger states keep the partitions,
+# which pay off there (milliseconds per loop at D = 729).
 UNPARTITIONED_MAX_N = 128
 
 
