@@ -752,9 +752,9 @@ def sparse_lindblad(a: dict, jumps: list, y, hermitian: bool):
             z = sparse_lmul(a, y)
         if jumps:
             z = z + 0.5 * jump_terms(jumps, y)
-        if y.shape[-1] <= UNPARTITIONED_MAX_N and isinstance(a, dict) and ("ec" in a or "r" in a):
-            # the offset: an index array of the pattern (run-time data, shared by a batch)
-            z = _unpartitioned(z, y, a["ec"][0, 0] if "ec" in a else a["r"][0])
+        if y.shape[-1] <= UNPARTITIONED_MAX_N and isinstance(a, dict) and "ec" in a:
+            # the offset: an ELL column index (run-time data, shared by a batch)
+            z = _unpartitioned(z, y, a["ec"][0, 0])
         # the barrier keeps the gathers out of the transposed read of ``Z + Z†`` (see sparse_lmul)
         z = jax.lax.optimization_barrier(z)
         return z + adjoint(z)
