@@ -119,6 +119,54 @@ def test_sparse_rhs_is_exactly_hermitian_and_equals_dense():
     assert np.array_equal(out[0], out[0].T) and np.array_equal(out[1], -out[1].T)
 
 
+def test_unpartitioned_rhs_of_the_d81_lattice_equals_the_dense_liouvillian(monkeypatch):
+    """The D = 81 right-hand side as the solves compile it (Z = A ρ + J/2 written as an in-place
+    update of a buffer at a run-time offset, n <= _ops.UNPARTITIONED_MAX_N) equals the dense
+    Liouvillian applied to vec(ρ) to 1e-13, is exactly Hermitian, is bit for bit the right-hand
+    side without the in-place update (the same sums in the same order), also under jax.vmap and
+    with the operator data as run-time arguments, and the update returns its input at any offset
+    (both ends clamp it alike)."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    from nephlab.quantum import _ops
+
+    H, c_ops, _, _ = kerr_lattice(4)
+    n = H.shape[0]
+    assert n <= _ops.UNPARTITIONED_MAX_N
+    Hd, Cs = H.toarray(), [c.toarray() for c in c_ops]
+    eye = np.eye(n)
+    # column-stacking vec: vec(A X B) = (B^T ⊗ A) vec(X)
+    liou = -1j * (np.kron(eye, Hd) - np.kron(Hd.T, eye))
+    for c in Cs:
+        cdc = c.conj().T @ c
+        liou += np.kron(c.conj(), c) - 0.5 * (np.kron(eye, cdc) + np.kron(cdc.T, eye))
+    rng = np.random.default_rng(11)
+    rhos = []
+    for _ in range(2):
+        x = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+        rho = x @ x.conj().T
+        rhos.append(0.5 * (rho + rho.conj().T) / np.trace(rho).real)
+    A = _ops.to_sparse(-1j * H - 0.5 * sum(c.conj().T @ c for c in c_ops))
+    Ls = [_ops.to_sparse_jump(c) for c in c_ops]
+    rhs = jax.jit(lambda ops, y: _ops.sparse_lindblad(ops[0], ops[1], y, True))
+    ys = jnp.stack([_ops.split(r) for r in rhos])
+    outs = [np.asarray(rhs((A, Ls), y)) for y in ys]
+    for rho, out in zip(rhos, outs):
+        ref = (liou @ rho.reshape(-1, order="F")).reshape(n, n, order="F")
+        assert np.abs(_ops.merge(out) - ref).max() < 1e-13 * np.abs(ref).max()
+        assert np.array_equal(out[0], out[0].T) and np.array_equal(out[1], -out[1].T)
+    batched = np.asarray(jax.jit(jax.vmap(lambda y: _ops.sparse_lindblad(A, Ls, y, True)))(ys))
+    assert np.array_equal(batched, np.stack(outs))
+    z = jnp.asarray(rng.normal(size=(2, n, n)))
+    for off in (0, 1, 7, -3):
+        assert np.array_equal(np.asarray(_ops._unpartitioned(z, ys[0], jnp.int32(off))), np.asarray(z))
+    monkeypatch.setattr(_ops, "UNPARTITIONED_MAX_N", 0)  # the loops as XLA partitions them
+    plain = jax.jit(lambda ops, y: _ops.sparse_lindblad(ops[0], ops[1], y, True))
+    assert all(np.array_equal(out, np.asarray(plain((A, Ls), y))) for out, y in zip(outs, ys))
+
+
 def test_qobj_csr_dia_and_scipy_inputs_stay_sparse(monkeypatch):
     """Qobj with CSR or Dia data and scipy CSR/DIA matrices give one result, with no dense copy
     of any operator on the way (toarray/full are disabled during the call)."""

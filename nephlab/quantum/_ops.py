@@ -700,6 +700,35 @@ def adjoint(y):
     return jnp.stack([y[0].T, -y[1].T])
 
 
+# Small states (n ≤ UNPARTITIONED_MAX_N): Z = A X + J/2 is written as an in-place update of a
+# buffer (see _unpartitioned). XLA's CPU compiler splits every loop fusion that its cost model
+# deems worth it into one task per core (``outer_dimension_partitions``), and on the 2-core box its
+# model splits the product and the jump loops of a D = 81 right-hand side in two: each half is a
+# few microseconds of work, and handing it to the other thread and waiting for it costs more than
+# it saves (main's D = 81 solves compiled without partitions ran in ~3/4 of the wall time and
+# half the CPU time on two cores). The compiler leaves a fusion whose root may be an in-place
+# dynamic-update-slice unpartitioned; XLA then also fuses the product and the jumps into one loop.
+# Measured with benchmarks/rhs_partitions.py and benchmarks/large_ab.py: benchmarks/RESULTS.md,
+# "2026-12-07, the D = 81 right-hand side (branch h27rhs)". Larger states keep the partitions,
+# which pay off there (milliseconds per loop at D = 729).
+UNPARTITIONED_MAX_N = 128
+
+
+def _unpartitioned(z, y, offset):
+    """``z`` (2, n, n) as computed, but produced by XLA as an in-place dynamic update of a
+    (2, n + 1, n) buffer at row ``offset`` (any integer scalar known only at run time: the
+    update and the read-back clamp it alike, to 0 or 1, so the result is ``z``). XLA's CPU
+    parallel task assigner does not split such a loop across threads (see the comment above); an
+    offset that is not a compile-time constant keeps the update from being simplified away, and
+    one that does not depend on ``y`` keeps it an update under ``jax.vmap`` (a batched offset
+    would make it a scatter). The buffer is filled with a value of ``y`` (never read): one per
+    call, where a shared constant buffer would be copied for each in-place update."""
+    zero = jnp.zeros((), offset.dtype)
+    buf = jnp.broadcast_to(y[0, 0, 0], (2, z.shape[1] + 1, z.shape[2])).astype(z.dtype)
+    buf = jax.lax.dynamic_update_slice(buf, z, (zero, offset, zero))
+    return jax.lax.dynamic_slice(buf, (zero, offset, zero), z.shape)
+
+
 def sparse_lindblad(a: dict, jumps: list, y, hermitian: bool):
     """``A X + X A† + Σ_k L_k X L_k†`` for sparse ``a`` (A = -i H_eff) and jump operators.
 
@@ -723,6 +752,9 @@ def sparse_lindblad(a: dict, jumps: list, y, hermitian: bool):
             z = sparse_lmul(a, y)
         if jumps:
             z = z + 0.5 * jump_terms(jumps, y)
+        if y.shape[-1] <= UNPARTITIONED_MAX_N and isinstance(a, dict) and "ec" in a:
+            # the offset: an ELL column index (run-time data, shared by a batch)
+            z = _unpartitioned(z, y, a["ec"][0, 0])
         # the barrier keeps the gathers out of the transposed read of ``Z + Z†`` (see sparse_lmul)
         z = jax.lax.optimization_barrier(z)
         return z + adjoint(z)
