@@ -36,7 +36,6 @@ import panel as pn
 from ._base import LINK_CSS, app_template, tabs
 from ._heap import FREEZER
 from ._resources import install as install_page_resources
-from ._reuse import build_skeletons, defer_warm_builds
 
 __all__ = ["PAGES", "build_page", "index_page", "routes", "serve", "tabbed_app", "warm_pages", "websocket_origins"]
 
@@ -254,7 +253,6 @@ def serve(
     extra_origins: tuple[str, ...] = (),
     warm: bool = True,
     freeze: bool = False,
-    reuse: bool | str = False,
     **server_kwargs: Any,
 ):
     """Serve the app (blocking when ``start``); return the Bokeh ``Server``.
@@ -290,8 +288,6 @@ def serve(
         with socket.socket() as s:
             s.bind((address, 0))
             port = int(s.getsockname()[1])
-    if reuse not in (False, True, "warm"):
-        raise ValueError(f"reuse must be False, True or 'warm', got {reuse!r}")
     pn.extension(notifications=False)
     install_page_resources()
     origins = websocket_origins(address, port) + list(extra_origins)
@@ -303,25 +299,11 @@ def serve(
     server_kwargs.setdefault("check_unused_sessions_milliseconds", 1000)
     server_kwargs.setdefault("unused_session_lifetime_milliseconds", 3000)
     server_kwargs.setdefault("liveness", True)
-    server = pn.serve(
-        routes(), port=port, address=address, websocket_origin=origins, show=show, start=False,
+    return pn.serve(
+        routes(), port=port, address=address, websocket_origin=origins, show=show, start=start,
         title={"/": "nephlab", **{k: f"nephlab · {v[0]}" for k, v in PAGES.items()}}, verbose=True,
         **server_kwargs,
     )
-    if reuse:
-        contexts = dict(server._tornado._applications)
-        if reuse == "warm":
-            defer_warm_builds(contexts, float(os.environ.get("NEPHLAB_REUSE_DELAY", "0.1")))
-
-        async def cache() -> None:
-            n = await build_skeletons(contexts, mode=reuse)
-            print(f"nephlab serve: {n} cached pages, reuse_sessions={reuse!r}", file=sys.stderr, flush=True)
-
-        server.io_loop.add_callback(cache)
-    if start:
-        server.start()
-        server.io_loop.start()
-    return server
 
 
 if __name__.startswith("bokeh"):  # `panel serve widgets/app.py`

@@ -29,8 +29,6 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="open a browser tab (default: --show)")
     p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST:PORT",
                    help="an extra allowed websocket origin, e.g. behind a reverse proxy (repeatable)")
-    p.add_argument("--reuse-sessions", choices=("off", "on", "warm"), default="off",
-                   help="render the page from a cached session (Panel's reuse_sessions; default: %(default)s)")
     auth = p.add_argument_group("authentication (Panel options, for shared deployments)")
     auth.add_argument("--basic-auth", metavar="PASSWORD|FILE",
                       help="one password, or a JSON file {user: password}; needs --cookie-secret")
@@ -57,8 +55,7 @@ def _serve(args: argparse.Namespace, rest: list[str]) -> int:
     print(f"nephlab serve: http://{args.address}:{args.port}/  (Ctrl-C stops)", flush=True)
     try:
         app.serve(port=args.port, address=args.address, show=args.show,
-                  extra_origins=tuple(args.allow_websocket_origin),
-                  reuse={"off": False, "on": True, "warm": "warm"}[args.reuse_sessions], **auth)
+                  extra_origins=tuple(args.allow_websocket_origin), **auth)
     except KeyboardInterrupt:
         return 0
     return 0
