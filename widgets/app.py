@@ -41,7 +41,8 @@ from ._base import LINK_CSS, app_template, tabs
 from ._heap import FREEZER
 from ._resources import install as install_page_resources
 
-__all__ = ["PAGES", "UNCONNECTED_LIFETIME_MS", "build_page", "index_page", "routes", "serve", "tabbed_app", "warm_pages", "websocket_origins"]
+__all__ = ["PAGES", "UNCONNECTED_LIFETIME_MS", "build_page", "index_page", "routes", "serve", "tabbed_app",
+           "warm_pages", "websocket_origins"]
 
 PAGES: dict[str, tuple[str, str, str]] = {
     "lindblad": ("Lindblad explorer", "nephlab.widgets.lindblad:LindbladExplorer",
@@ -61,7 +62,7 @@ UNCONNECTED_LIFETIME_MS = 30_000
 """Bokeh's ``unused_session_lifetime`` under :func:`serve` (ms): how long a session whose page has
 no websocket connected is kept. A page that closed is cut at once by
 :func:`nephlab.widgets._sessions.on_departure`, so this bounds the pages still loading (and the
-index page, which has no component). With 3 s, 7 of 8 sessions opened at once on a loaded
+index page, which has no component). With 3 s, 7-8 of 8 sessions opened at once on a loaded
 2-core machine were dropped before their browsers connected and built again, doubling the
 server's work (benchmarks/session_rebuilds.py, RESULTS.md 2026-12-07)."""
 
