@@ -2,9 +2,10 @@
 
 Bokeh destroys an unused session (and Panel runs ``pn.state.on_session_destroyed``) only when its
 periodic check finds it unused for ``unused_session_lifetime`` (``nephlab serve``: checked every
-1 s, 3 s of lifetime; Bokeh's defaults: every 17 s, 15 s of lifetime, so up to ~30 s after the
-tab closed). Until then the session's deferred work, its jobs and their queued UI callbacks
-kept running on the server's IO loop, ahead of the next visitor's request.
+1 s, 30 s of lifetime, so that pages still loading keep their sessions; Bokeh's defaults: every
+17 s, 15 s of lifetime, so up to ~30 s after the tab closed). Until then the session's deferred
+work, its jobs and their queued UI callbacks kept running on the server's IO loop, ahead of the
+next visitor's request.
 
 Bokeh tells a document at once that a websocket closed (the document event
 :class:`bokeh.events.ConnectionLost`, fired by the socket's ``on_close`` just before the

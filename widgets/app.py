@@ -6,7 +6,11 @@ Routes: ``/`` (an index with links), ``/lindblad`` (:class:`~nephlab.widgets.Lin
 session gets fresh components, laid out in one Panel template
 (:func:`nephlab.widgets._base.app_template`: controls in the sidebar, status and plots in the
 main area, light/dark switch). A session's jobs are cancelled when it
-ends; the server forgets a session 3 s after its last connection closed.
+ends; a session whose page closed is destroyed within a second
+(:func:`nephlab.widgets._sessions.on_departure`), and one whose page never connected its websocket
+after :data:`UNCONNECTED_LIFETIME_MS` (30 s: on a loaded machine a page may take that long to run
+its scripts, and a session dropped before its browser connects is built a second time when it
+does).
 
 At start, :func:`serve` warms every page in a background thread (:meth:`Component.warm`: the
 default results each page shows first are computed and cached, JAX kernels compiled or loaded
@@ -37,7 +41,8 @@ from ._base import LINK_CSS, app_template, tabs
 from ._heap import FREEZER
 from ._resources import install as install_page_resources
 
-__all__ = ["PAGES", "build_page", "index_page", "routes", "serve", "tabbed_app", "warm_pages", "websocket_origins"]
+__all__ = ["PAGES", "UNCONNECTED_LIFETIME_MS", "build_page", "index_page", "routes", "serve", "tabbed_app",
+           "warm_pages", "websocket_origins"]
 
 PAGES: dict[str, tuple[str, str, str]] = {
     "lindblad": ("Lindblad explorer", "nephlab.widgets.lindblad:LindbladExplorer",
@@ -52,6 +57,14 @@ PAGES: dict[str, tuple[str, str, str]] = {
            "NEMD planar shear of a Lennard-Jones fluid: live stress, velocity profile, particles, flow curve"),
 }
 """``route -> (title, "module:Class", one-line description)``."""
+
+UNCONNECTED_LIFETIME_MS = 30_000
+"""Bokeh's ``unused_session_lifetime`` under :func:`serve` (ms): how long a session whose page has
+no websocket connected is kept. A page that closed is cut at once by
+:func:`nephlab.widgets._sessions.on_departure`, so this bounds the pages still loading (and the
+index page, which has no component). With 3 s, 7-8 of 8 sessions opened at once on a loaded
+2-core machine were dropped before their browsers connected and built again, doubling the
+server's work (benchmarks/session_rebuilds.py, RESULTS.md 2026-12-07)."""
 
 
 def _load(target: str) -> type:
@@ -297,7 +310,7 @@ def serve(
         warm_in_background(freeze=freeze)
     # Bokeh's own names (Panel passes them through; other spellings are ignored silently)
     server_kwargs.setdefault("check_unused_sessions_milliseconds", 1000)
-    server_kwargs.setdefault("unused_session_lifetime_milliseconds", 3000)
+    server_kwargs.setdefault("unused_session_lifetime_milliseconds", UNCONNECTED_LIFETIME_MS)
     server_kwargs.setdefault("liveness", True)
     return pn.serve(
         routes(), port=port, address=address, websocket_origin=origins, show=show, start=start,
