@@ -404,3 +404,88 @@ def test_serve_freezes_the_heap_and_pages_count_their_sessions(monkeypatch):
     server = app.serve(port=0, show=False, start=False, warm=False, freeze=False)
     server.stop()
     assert f.frozen == 2
+
+
+# --- lean sessions: Bokeh's checks and the collections (nephlab.widgets._lean) ------------------
+
+def test_every_page_document_validates_clean():
+    """Served sessions skip Bokeh's document validation (``_lean.install``): the pages' documents
+    are checked here instead. No error; no warning but EMPTY_LAYOUT, which Panel's server silences
+    (the boxes of hidden controls and the unopened lazy cards are empty on purpose)."""
+    from bokeh.core.validation.check import check_integrity
+    from panel.io.state import set_curdoc
+
+    for name in app.PAGES:
+        if importlib.util.find_spec(app.PAGES[name][1].split(":")[0]) is None:
+            continue
+        doc = Document()
+        with set_curdoc(doc):
+            app.build_page(name).server_doc(doc)
+        issues = check_integrity(list(doc.models))
+        assert issues.error == [], (name, issues.error)
+        assert {w.name for w in issues.warning} <= {"EMPTY_LAYOUT"}, (name, issues.warning)
+
+
+def test_lean_install_turns_bokehs_checks_off_unless_the_environment_sets_them():
+    code = ("from nephlab.widgets import _lean; import panel.io.document as d; "
+            "print(_lean.install(), d._garbage_collect.__name__, _lean.install() is _lean.install())")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOKEH_")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ("{'perform_document_validation': False, 'perform_error_diagnostics': False} "
+                           "_collect_when_idle True")
+    env["BOKEH_VALIDATE_DOC"] = "true"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.startswith("{'perform_document_validation': True, 'perform_error_diagnostics': False}")
+
+
+def test_collections_wait_while_a_session_is_built_or_loading(monkeypatch):
+    import gc
+
+    import panel.io.document as pdoc
+
+    from nephlab.widgets import _lean
+
+    clock, later = [100.0], []
+    act = _lean.SessionActivity(clock=lambda: clock[0], schedule=lambda s, fn: later.append((s, fn)))
+    monkeypatch.setattr(_lean, "ACTIVITY", act)
+    monkeypatch.setattr(_lean.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(_lean, "_due_since", [])
+    rescheduled, collected = [], []
+    monkeypatch.setattr(_lean, "_reschedule", rescheduled.append)
+    monkeypatch.setattr(_lean.gc, "collect", lambda *a: collected.append(a))
+    monkeypatch.setattr(pdoc, "_panel_last_cleanup", 90.0)  # the last session ended 10 s ago
+    threshold = gc.get_threshold()
+    try:
+        _lean._collect_when_idle()  # nothing busy, debounce passed: Panel's collection runs now
+        assert collected == [()] and rescheduled == []
+
+        class Doc:
+            pass
+
+        doc = Doc()
+        act.started(doc)  # a page is being built: the interpreter's full collections wait too
+        assert gc.get_threshold() == (*threshold[:2], _lean.HELD_THRESHOLD2) and act.holds == 1
+        _lean._collect_when_idle()
+        assert len(collected) == 1 and rescheduled == [_lean.BUSY_CAP_S]
+        clock[0] += 0.5
+        act.loaded(doc)  # its onload work ran: busy for the grace period only
+        later.pop()[1]()  # the watcher: still busy, checks again
+        assert gc.get_threshold()[2] == _lean.HELD_THRESHOLD2 and len(later) == 1
+        clock[0] += _lean.LOAD_GRACE_S
+        later.pop()[1]()  # idle: the threshold comes back
+        assert gc.get_threshold() == threshold and act.held_since is None and later == []
+        _lean._collect_when_idle()
+        assert len(collected) == 2 and rescheduled == [_lean.BUSY_CAP_S]
+
+        monkeypatch.setattr(_lean, "BUSY_CAP_S", 10 * _lean.MAX_DEFER_S)
+        act.started(doc)  # a page that never loads keeps it busy: the collections wait, not forever
+        for _ in range(int(_lean.MAX_DEFER_S / _lean.WATCH_S) + 2):
+            clock[0] += _lean.WATCH_S
+            if later:
+                later.pop()[1]()
+        assert gc.get_threshold() == threshold and act.held_since is None
+        _lean._due_since[:] = [clock[0] - _lean.MAX_DEFER_S]  # Panel's collection was due that long ago
+        _lean._collect_when_idle()
+        assert len(collected) == 3
+    finally:
+        gc.set_threshold(*threshold)

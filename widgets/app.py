@@ -35,6 +35,8 @@ import panel as pn
 
 from ._base import LINK_CSS, app_template, tabs
 from ._heap import FREEZER
+from ._lean import ACTIVITY
+from ._lean import install as install_lean_sessions
 from ._resources import install as install_page_resources
 
 __all__ = ["PAGES", "build_page", "index_page", "routes", "serve", "tabbed_app", "warm_pages", "websocket_origins"]
@@ -192,6 +194,11 @@ def warm_in_background(names: Any = None, *, nice: int = 10, log: bool = True,
 def routes() -> dict[str, Callable[[], pn.viewable.Viewable]]:
     """``{route: page factory}`` for :func:`panel.serve`: ``"/"`` plus one route per page.
 
+    The first served session readies the process (:func:`nephlab.widgets._lean.install`: Bokeh's
+    development checks off unless the environment sets them, Panel's collection after an ended
+    session put off while a session is being built or loading); each page's session is tracked
+    (:data:`nephlab.widgets._lean.ACTIVITY`) until its page has loaded.
+
     Example:
         >>> sorted(routes())
         ['/', 'cluster', 'largedev', 'lindblad', 'md', 'protocol']
@@ -199,9 +206,14 @@ def routes() -> dict[str, Callable[[], pn.viewable.Viewable]]:
     def counted(factory: Callable[[], pn.viewable.Viewable]) -> Callable[[], pn.viewable.Viewable]:
         def page() -> pn.viewable.Viewable:
             doc = pn.state.curdoc
-            if doc is not None and getattr(doc, "session_context", None) is not None:
+            served = doc is not None and getattr(doc, "session_context", None) is not None
+            if served:
+                install_lean_sessions()  # once: Bokeh's development checks off, collections at idle moments
                 FREEZER.session_started(doc)  # heap freezes wait for the open sessions to end
-            return factory()
+            out = factory()
+            if served:
+                ACTIVITY.track(doc)  # Panel's collection waits until the page has loaded
+            return out
         return page
 
     out: dict[str, Callable[[], pn.viewable.Viewable]] = {"/": counted(index_page)}
