@@ -3,6 +3,7 @@
     python benchmarks/session_cost.py                         # every page, 10 sessions each
     python benchmarks/session_cost.py --pages lindblad,protocol --reps 20
     python benchmarks/session_cost.py --base /tmp/main-src --rounds 3   # interleaved A/B
+    python benchmarks/session_cost.py --http --prewarm full --base /tmp/main-src   # whole GETs, A/B
 
 For each page it builds sessions the way ``nephlab serve`` does for a visit, without HTTP: a
 Bokeh ``Document`` with a session context (so the page defers its plots and its first
@@ -20,6 +21,10 @@ after it. The onload work (deferred plots, first results) and the browser are no
 processes ``--rounds`` times. Each session also reports ``end_gc_ms``: the CPU of the
 ``gc.collect()`` that Panel runs after a session ended (its objects dropped first), and the
 number of objects the collector tracks then (``tracked``).
+
+``--http`` times whole GETs of the pages from an in-process server instead (:func:`measure_http`:
+the CPU and wall time of each request, which is what a visit waits for before its first byte,
+Bokeh's checks and the HTML page included).
 
 ``--base DIR`` also runs the same measurement with ``PYTHONPATH=DIR`` (another revision, same
 venv), alternating the two in fresh processes ``--rounds`` times, and prints each side's median
@@ -137,18 +142,65 @@ def measure(pages: list[str], reps: int, prewarm: str = "none", freeze: bool = F
     return out
 
 
+def measure_http(pages: list[str], reps: int, prewarm: str = "none") -> dict:
+    """``{page: {first: {...}, warm: {...}}}``: the CPU and wall milliseconds of a GET of the page
+    from this process's ``nephlab serve`` routes, served in-process (Panel's server on a free port,
+    the session lifetimes of :func:`nephlab.widgets.app.serve`; Tornado's HTTP client on the same
+    IO loop). A GET is what a visit waits for before its first byte: the session's build, its
+    template's ``server_doc``, Bokeh's checks and the HTML page. Its document is not sent (no
+    websocket connects): the sessions expire unused 3 s later, and Panel's collections after
+    them fall where they fall, as on a server (``request_ms`` includes those that fall in a GET;
+    compare medians)."""
+    import panel as pn
+    from tornado.httpclient import AsyncHTTPClient
+    from tornado.ioloop import IOLoop
+
+    from nephlab.widgets import app
+    from nephlab.widgets._resources import install
+
+    pn.extension(notifications=False)
+    install()
+    if prewarm == "import":
+        for _, target, _ in app.PAGES.values():
+            app._load(target)
+    elif prewarm == "full":
+        app.warm_pages()
+    server = pn.serve(app.routes(), port=0, address="127.0.0.1", show=False, start=False,
+                      check_unused_sessions_milliseconds=1000, unused_session_lifetime_milliseconds=3000)
+    out: dict = {}
+
+    async def run() -> None:
+        client = AsyncHTTPClient()
+        try:
+            for name in pages:
+                rows = []
+                for _ in range(reps + 1):
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    r = await client.fetch(f"http://127.0.0.1:{server.port}/{name}")
+                    rows.append({"request_ms": 1e3 * (time.process_time() - c0),
+                                 "request_wall_ms": 1e3 * (time.perf_counter() - t0), "html_bytes": len(r.body)})
+                warm = {k: statistics.median(r[k] for r in rows[1:]) for k in rows[0]} if reps else dict(rows[0])
+                out[name] = {"first": rows[0], "warm": warm, "max_ms": max(r["request_ms"] for r in rows[1:] or rows)}
+        finally:
+            IOLoop.current().stop()
+
+    IOLoop.current().add_callback(run)
+    IOLoop.current().start()
+    return out
+
+
 def _child(python: str, pythonpath: str | None, pages: list[str], reps: int, prewarm: str = "none",
-           separate: bool = False, freeze: bool = False) -> dict:
+           separate: bool = False, freeze: bool = False, http: bool = False) -> dict:
     if separate:  # one fresh process per page, as ``nephlab bench pages`` starts one server per page
         out: dict = {}
         for name in pages:
-            out.update(_child(python, pythonpath, [name], reps, prewarm, freeze=freeze))
+            out.update(_child(python, pythonpath, [name], reps, prewarm, freeze=freeze, http=http))
         return out
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     cmd = [python, os.path.abspath(__file__), "--pages", ",".join(pages), "--reps", str(reps), "--prewarm", prewarm,
-           "--child"] + (["--freeze"] if freeze else [])
+           "--child"] + (["--freeze"] if freeze else []) + (["--http"] if http else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -173,13 +225,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="one fresh process per page (each page's first session is a fresh process's first)")
     p.add_argument("--freeze", action="store_true", help="gc.freeze() after the prewarm, as nephlab serve does")
     p.add_argument("--compare-freeze", action="store_true", help="A/B: without and with --freeze")
+    p.add_argument("--http", action="store_true",
+                   help="time GETs of the pages from an in-process server instead (CPU and wall ms of each request)")
     p.add_argument("--json", default=None)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.reps < 0 or a.rounds < 1:
         p.error(f"--reps must be >= 0 and --rounds >= 1, got {a.reps}, {a.rounds}")
     if a.child:
-        print(json.dumps(measure(a.pages, a.reps, a.prewarm, a.freeze)))
+        print(json.dumps(measure_http(a.pages, a.reps, a.prewarm) if a.http else measure(a.pages, a.reps, a.prewarm, a.freeze)))
         return 0
     print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
     if a.base and a.compare_freeze:
@@ -193,15 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(a.rounds if ab else 1):
         for side in (sides if r % 2 == 0 else dict(reversed(list(sides.items())))):
             path, frz = sides[side]
-            runs[side].append(_child(sys.executable, path, a.pages, a.reps, a.prewarm, a.separate, frz))
+            runs[side].append(_child(sys.executable, path, a.pages, a.reps, a.prewarm, a.separate, frz, a.http))
             print(f"round {r + 1}: {side} done, load average {os.getloadavg()[0]:.2f}", flush=True)
+    if a.http:
+        return _http_table(a, runs, sides, ab)
     print("\n| page | rev | models | JSON kB | first session CPU ms | warm: build | server_doc | to_json | total ms "
           "| end-of-session gc ms | tracked objects |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     summary: dict = {}
     for name in a.pages:
         for side, res in runs.items():
-            med = {k: statistics.median(x[name]["warm"][k] for x in res) for k in res[0][name]["warm"]}
+            med = _warm_medians(res, name)
             first = statistics.median(x[name]["first"]["total_ms"] for x in res)
             summary.setdefault(name, {})[side] = {"models": res[0][name]["models"], "json_bytes": res[0][name]["json_bytes"],
                                                   "first_ms": first, **med}
@@ -209,15 +265,48 @@ def main(argv: list[str] | None = None) -> int:
                   f"{med['build_ms']:.0f} | {med['server_doc_ms']:.0f} | {med['to_json_ms']:.0f} | {med['total_ms']:.0f} | "
                   f"{med['end_gc_ms']:.0f} | {med['tracked']:.0f} |")
         if ab:
-            (b_name, _), (t_name, _) = sides.items()
-            s, b = summary[name][t_name], summary[name][b_name]
-            print(f"| /{name} | {t_name} / {b_name} | {s['models'] / b['models']:.2f} | "
+            t_name, s, b = _this_and_base(summary, name, sides)
+            print(f"| /{name} | {t_name} / {next(iter(sides))} | {s['models'] / b['models']:.2f} | "
                   f"{s['json_bytes'] / b['json_bytes']:.2f} | {s['first_ms'] / b['first_ms']:.2f} | "
                   + " | ".join(f"{s[k] / b[k]:.2f}" for k in ("build_ms", "server_doc_ms", "to_json_ms", "total_ms",
                                                                "end_gc_ms", "tracked")) + " |")
-    if a.json:
-        with open(a.json, "w") as f:
+    _save(a.json, runs, summary)
+    return 0
+
+
+def _this_and_base(summary: dict, name: str, sides: dict) -> tuple[str, dict, dict]:
+    (b_name, _), (t_name, _) = sides.items()
+    return t_name, summary[name][t_name], summary[name][b_name]
+
+
+def _warm_medians(res: list[dict], name: str) -> dict:
+    return {k: statistics.median(x[name]["warm"][k] for x in res) for k in res[0][name]["warm"]}
+
+
+def _save(path: str | None, runs: dict, summary: dict) -> None:
+    if path:
+        with open(path, "w") as f:
             json.dump({"runs": runs, "summary": summary, "load_end": os.getloadavg()[0]}, f, indent=1)
+
+
+def _http_table(a: argparse.Namespace, runs: dict, sides: dict, ab: bool) -> int:
+    print("\n| page | rev | first GET CPU ms | warm GET: CPU ms | wall ms | slowest CPU ms | HTML kB |")
+    print("|---|---|---|---|---|---|---|")
+    summary: dict = {}
+    for name in a.pages:
+        for side, res in runs.items():
+            med = _warm_medians(res, name)
+            first = statistics.median(x[name]["first"]["request_ms"] for x in res)
+            worst = max(x[name]["max_ms"] for x in res)
+            summary.setdefault(name, {})[side] = {"first_ms": first, "max_ms": worst, **med}
+            print(f"| /{name} | {side} | {first:.0f} | {med['request_ms']:.0f} | {med['request_wall_ms']:.0f} | "
+                  f"{worst:.0f} | {med['html_bytes'] / 1e3:.1f} |")
+        if ab:
+            t_name, s, b = _this_and_base(summary, name, sides)
+            print(f"| /{name} | {t_name} / {next(iter(sides))} | {s['first_ms'] / b['first_ms']:.2f} | "
+                  f"{s['request_ms'] / b['request_ms']:.2f} | {s['request_wall_ms'] / b['request_wall_ms']:.2f} | "
+                  f"{s['max_ms'] / b['max_ms']:.2f} | {s['html_bytes'] / b['html_bytes']:.2f} |")
+    _save(a.json, runs, summary)
     return 0
 
 

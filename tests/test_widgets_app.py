@@ -406,3 +406,34 @@ def test_serve_freezes_the_heap_and_pages_count_their_sessions(monkeypatch):
     server = app.serve(port=0, show=False, start=False, warm=False, freeze=False)
     server.stop()
     assert f.frozen == 2
+
+
+# --- lean sessions: Bokeh's development checks (nephlab.widgets._lean) ---------------------------
+
+def test_every_page_document_validates_clean():
+    """Served sessions skip Bokeh's document validation (``_lean.install``): the pages' documents
+    are checked here instead. No error; no warning but EMPTY_LAYOUT, which Panel's server silences
+    (the boxes of hidden controls and the unopened lazy cards are empty on purpose)."""
+    from bokeh.core.validation.check import check_integrity
+    from panel.io.state import set_curdoc
+
+    for name in app.PAGES:
+        if importlib.util.find_spec(app.PAGES[name][1].split(":")[0]) is None:
+            continue
+        doc = Document()
+        with set_curdoc(doc):
+            app.build_page(name).server_doc(doc)
+        issues = check_integrity(list(doc.models))
+        assert issues.error == [], (name, issues.error)
+        assert {w.name for w in issues.warning} <= {"EMPTY_LAYOUT"}, (name, issues.warning)
+
+
+def test_lean_install_turns_bokehs_checks_off_unless_the_environment_sets_them():
+    code = "from nephlab.widgets import _lean; print(_lean.install(), _lean.install() is _lean.install())"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOKEH_")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ("{'perform_document_validation': False, 'perform_error_diagnostics': False} "
+                           "True")
+    env["BOKEH_VALIDATE_DOC"] = "true"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.startswith("{'perform_document_validation': True, 'perform_error_diagnostics': False}")

@@ -39,6 +39,7 @@ import panel as pn
 
 from ._base import LINK_CSS, app_template, tabs
 from ._heap import FREEZER
+from ._lean import install as install_lean_sessions
 from ._resources import install as install_page_resources
 
 __all__ = ["PAGES", "UNCONNECTED_LIFETIME_MS", "build_page", "index_page", "routes", "serve", "tabbed_app",
@@ -205,6 +206,9 @@ def warm_in_background(names: Any = None, *, nice: int = 10, log: bool = True,
 def routes() -> dict[str, Callable[[], pn.viewable.Viewable]]:
     """``{route: page factory}`` for :func:`panel.serve`: ``"/"`` plus one route per page.
 
+    The first served session readies the process (:func:`nephlab.widgets._lean.install`: Bokeh's
+    development checks off unless the environment sets them).
+
     Example:
         >>> sorted(routes())
         ['/', 'cluster', 'largedev', 'lindblad', 'md', 'protocol']
@@ -212,7 +216,9 @@ def routes() -> dict[str, Callable[[], pn.viewable.Viewable]]:
     def counted(factory: Callable[[], pn.viewable.Viewable]) -> Callable[[], pn.viewable.Viewable]:
         def page() -> pn.viewable.Viewable:
             doc = pn.state.curdoc
-            if doc is not None and getattr(doc, "session_context", None) is not None:
+            served = doc is not None and getattr(doc, "session_context", None) is not None
+            if served:
+                install_lean_sessions()  # once: Bokeh's development checks off
                 FREEZER.session_started(doc)  # heap freezes wait for the open sessions to end
             return factory()
         return page
