@@ -15,6 +15,9 @@ threads), median and best.
   --solves adaptive`` (D = 81, sparse), its ``_engine`` program with either tree's
   ``adaptive_solve`` patched in; ``--methods`` picks the tableaus (tsit5, dopri5, dop853, vern7).
   Step counts and the largest difference of the outputs (relative to the largest entry) are printed.
+* ``--cases dense20`` / ``dense20x8``: the captured tsit5 solve (or ``--methods``) of ``nephlab
+  bench lindblad --rows 20`` (n = 20, dense format), one system or eight drives in one vmapped
+  solve (steps summed over the batch).
 * ``--cases norm``: the error norm alone (with tsit5's error sum of seven stages), 100 times in a
   ``fori_loop``, at 2 × 20², 2 × 81², 2 × 4096, 2 × 16384 and 2 × 729², compiled as the solves
   (``TunedJit``) and with XLA's defaults (as mcsolve): "µs per step" is then µs per norm.
