@@ -15,6 +15,9 @@ threads), median and best.
   --solves adaptive`` (D = 81, sparse), its ``_engine`` program with either tree's
   ``adaptive_solve`` patched in; ``--methods`` picks the tableaus (tsit5, dopri5, dop853, vern7).
   Step counts and the largest difference of the outputs (relative to the largest entry) are printed.
+* ``--cases dense20`` / ``dense20x8``: the captured tsit5 solve (or ``--methods``) of ``nephlab
+  bench lindblad --rows 20`` (n = 20, dense format), one system or eight drives in one vmapped
+  solve (steps summed over the batch).
 * ``--cases norm``: the error norm alone (with tsit5's error sum of seven stages), 100 times in a
   ``fori_loop``, at 2 × 20², 2 × 81², 2 × 4096, 2 × 16384 and 2 × 729², compiled as the solves
   (``TunedJit``) and with XLA's defaults (as mcsolve): "µs per step" is then µs per norm.
@@ -54,9 +57,12 @@ import numpy as np  # noqa: E402
 
 def _load_rk(tree: str):
     path = os.path.join(tree, "nephlab", "quantum", "_rk.py")
-    spec = importlib.util.spec_from_file_location("_rk_baseline", path)
+    # in this tree's package, so that its relative imports (``._jit``) resolve to this tree's
+    # modules (classic_emitter's trace flag is then the one TunedJit sets)
+    name = "nephlab.quantum._rk_baseline"
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
-    sys.modules["_rk_baseline"] = mod  # dataclasses look their module up
+    sys.modules[name] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod
 
@@ -125,8 +131,19 @@ def norm_cases(mods: dict) -> list[tuple[str, dict]]:
     return cases
 
 
-def solve_cases(mods: dict, methods: list[str]) -> list[tuple[str, dict]]:
-    """The captured D = 81 sparse solve with each tree's ``adaptive_solve``."""
+def _dense20(batch: int | None) -> None:
+    """``nephlab bench lindblad``'s driven Kerr oscillator at n = 20 (dense, tsit5), one system or
+    a batch of ``batch`` drives (a vmapped solve)."""
+    from nephlab.bench.lindblad import Row, build_problem
+    from nephlab.quantum import mesolve
+
+    p = build_problem(Row(20, batch))
+    mesolve(p.H, p.rho0, p.tlist, [p.L], e_ops=[p.num], rtol=1e-6, atol=1e-8, method="tsit5", store_states=False)
+
+
+def solve_cases(mods: dict, methods: list[str], problem: str = "large") -> list[tuple[str, dict]]:
+    """The captured solve (``problem``: ``large``, the D = 81 sparse one; ``dense20``, the n = 20
+    dense one; ``dense20x8``, eight of them vmapped) with each tree's ``adaptive_solve``."""
     import dataclasses
 
     from nephlab.bench.large import _call
@@ -138,15 +155,20 @@ def solve_cases(mods: dict, methods: list[str]) -> list[tuple[str, dict]]:
     solve_jit = _engine.solve
 
     def recording(st, dyn, in_axes=None, batched=False):
-        seen["args"] = (st, dyn)
+        seen["args"] = (st, dyn, in_axes, batched)
         return solve_jit(st, dyn, in_axes=in_axes, batched=batched)
 
     _engine.solve = recording
     try:
-        _call("nephlab-sparse", 4, "adaptive", drive=False)()
+        if problem == "large":
+            _call("nephlab-sparse", 4, "adaptive", drive=False)()
+        else:
+            _dense20(8 if problem == "dense20x8" else None)
     finally:
         _engine.solve = solve_jit
-    st0, dyn = seen["args"]
+    st0, dyn, in_axes, batched = seen["args"]
+    title = {"large": "D = 81 sparse solve", "dense20": "n = 20 dense solve",
+             "dense20x8": "8 vmapped n = 20 dense solves"}[problem]
     dev = jax.device_put(dyn)
     classes = {"tsit5": qm.Tsit5, "dopri5": qm.Dopri5, "dop853": qm.Dop853, "vern7": qm.Vern7}
     own = _rk.adaptive_solve
@@ -158,23 +180,24 @@ def solve_cases(mods: dict, methods: list[str]) -> list[tuple[str, dict]]:
         for name, mod in mods.items():
             _rk.adaptive_solve = mod.adaptive_solve  # solve_explicit_rk imports it when traced
             try:
-                exe = TunedJit(lambda d, st=st: _engine._solve_one(st, d))
+                exe = TunedJit(lambda d, st=st: _engine.solve.__wrapped__(st, d, in_axes, batched))
                 row[name] = (exe.lower(dev).compile(), (dev,))
             finally:
                 _rk.adaptive_solve = own
-        cases.append((f"D = 81 sparse solve, {m}", row))
+        cases.append((f"{title}, {m}", row))
     return cases
 
 
-def _steps_of(out) -> int:
-    return int(out[2]["steps"])
+def _steps_of(out, key: str = "steps") -> int:
+    """Steps of a solve (summed over a batch's systems)."""
+    return int(np.sum(out[2][key]))
 
 
 def time_case(row: dict, rounds: int) -> None:
     outs = {k: jax.block_until_ready(exe(*args)) for k, (exe, args) in row.items()}
     base = next(iter(outs))
     for k, out in outs.items():
-        print(f"  {k}: {_steps_of(out)} steps, {int(out[2]['accepted'])} accepted, "
+        print(f"  {k}: {_steps_of(out)} steps, {_steps_of(out, 'accepted')} accepted, "
               f"largest difference to {base} {_rel_diff(outs[base], out):.2e}")
     cpu = {k: [] for k in row}
     for _ in range(rounds):
@@ -225,7 +248,8 @@ def profile_case(row: dict, top: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--main", required=True, help="directory holding the baseline tree's nephlab/")
-    ap.add_argument("--cases", default="steps,solve", help="comma-separated: steps, solve, norm")
+    ap.add_argument("--cases", default="steps,solve",
+                    help="comma-separated: steps, solve, norm, dense20, dense20x8 (solve cases at n = 20)")
     ap.add_argument("--methods", default="tsit5", help="tableaus of the solve case (tsit5,dopri5,dop853,vern7)")
     ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
     ap.add_argument("--profile", action="store_true", help="per-thunk profile instead of timing")
@@ -244,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         cases += norm_cases(mods)
     if "solve" in kinds:
         cases += solve_cases(mods, [m for m in a.methods.split(",") if m])
+    for problem in ("dense20", "dense20x8"):
+        if problem in kinds:
+            cases += solve_cases(mods, [m for m in a.methods.split(",") if m], problem)
     for title, row in cases:
         print(f"\n{title}")
         (profile_case(row, a.top) if a.profile else time_case(row, a.rounds))

@@ -167,6 +167,75 @@ def test_unpartitioned_rhs_of_the_d81_lattice_equals_the_dense_liouvillian(monke
     assert all(np.array_equal(out, np.asarray(plain((A, Ls), y))) for out, y in zip(outs, ys))
 
 
+class _Compiled(Exception):
+    pass
+
+
+def _compiled_solve_text(monkeypatch, *args, **kw) -> str:
+    """The optimised HLO of the program that ``nl.mesolve(*args, **kw)`` compiles (not run)."""
+    from nephlab.quantum import _engine
+
+    solve = _engine.solve
+
+    def compile_only(st, dyn, in_axes=None, batched=False):
+        raise _Compiled(solve.lower(st, dyn, in_axes=in_axes, batched=batched).compile().as_text())
+
+    with monkeypatch.context() as m:
+        m.setattr(_engine, "solve", compile_only)
+        with pytest.raises(_Compiled) as got:
+            nl.mesolve(*args, **kw)
+    return str(got.value)
+
+
+def _state_sized_partitions(hlo: str, n: int) -> list[str]:
+    """Fusions split across threads (``outer_dimension_partitions``) whose output is a real-split
+    n × n state (2, n, n) or its flattened (2, n²) view: the per-step loops on the state."""
+    shapes = (f"f64[2,{n},{n}]", f"f64[2,{n * n}]")
+    return [ln for ln in hlo.splitlines() if "outer_dimension_partitions" in ln
+            and ln.split("=", 1)[1].strip().startswith(shapes)]
+
+
+def test_d81_step_loops_are_not_split_across_threads(monkeypatch):
+    """The compiled D = 81 sparse solves (tsit5 and rk4, and a vmapped batch of two initial
+    states) split no loop over the state across threads: the stage sums and the new state are
+    in-place updates of a buffer (_rk.pin) and the right-hand side's product one too
+    (_ops._unpartitioned), which XLA's CPU compiler does not partition. With
+    UNPARTITIONED_MAX_N = 0 (both undone) it does split them where it has more than one core,
+    which shows that the check sees the partitions it counts; on one core it splits nothing."""
+    from nephlab.quantum import _ops
+
+    H, c_ops, n0, rho0 = _bench_lattice(4)
+    n = H.shape[0]
+    assert n <= _ops.UNPARTITIONED_MAX_N
+    tl = np.linspace(0.0, 1.0, 3)
+    r0 = rho0.toarray()
+    kw = dict(e_ops=[n0], store_states=False, format="sparse")
+    cases = {
+        "tsit5": ((H, r0, tl, c_ops), dict(kw, method="tsit5")),
+        "rk4": ((H, r0, tl, c_ops), dict(kw, method="rk4", dt=0.1)),
+        "tsit5, batch of 2": ((H, np.stack([r0, r0]), tl, c_ops), dict(kw, method="tsit5")),
+    }
+    for name, (args, opts) in cases.items():
+        hlo = _compiled_solve_text(monkeypatch, *args, **opts)
+        assert _state_sized_partitions(hlo, n) == [], name
+        if "batch" in name:  # the offset is shared by the batch: updates, not scatters
+            assert " scatter(" not in hlo, name
+    import jax
+
+    try:  # the traces are cached (the solve and the right-hand side): trace them again, undone
+        jax.clear_caches()
+        with monkeypatch.context() as m:
+            m.setattr(_ops, "UNPARTITIONED_MAX_N", 0)
+            hlo = _compiled_solve_text(monkeypatch, *cases["tsit5"][0], **cases["tsit5"][1])
+    finally:
+        jax.clear_caches()
+    split = _state_sized_partitions(hlo, n)
+    if len(os.sched_getaffinity(0)) > 1:
+        assert len(split) >= 6, split  # at least the six stage sums of a tsit5 step
+    else:
+        assert "outer_dimension_partitions" not in hlo
+
+
 def test_qobj_csr_dia_and_scipy_inputs_stay_sparse(monkeypatch):
     """Qobj with CSR or Dia data and scipy CSR/DIA matrices give one result, with no dense copy
     of any operator on the way (toarray/full are disabled during the call)."""

@@ -19,7 +19,7 @@ from jax import lax
 from . import _ops
 from ._jit import solve_jit
 from ._linalg import expm
-from ._rk import materialize
+from ._rk import materialize, pin, run_time_offset
 from .superop import _liouvillian_core
 from .propagator import GAUSS_NODES, expm_hermitian, magnus4_exponent
 from .timedep import spline_eval
@@ -356,15 +356,19 @@ def _repeat(step: Callable) -> Callable:
 
 def rk4_step(st: Structure, dyn) -> Callable:
     rhs = make_rhs(st, dyn)
+    offset = run_time_offset(dyn["tlist"]) if "tlist" in dyn else None
 
     def step(y, t, h):
         # stage inputs computed once and kept, as in the adaptive methods (_rk.rk_step): on the
-        # sparse format (D = 81, benchmarks/rhs_profile.py) unpinned ones cost ~1.5x per RHS
+        # sparse format (D = 81, benchmarks/rhs_profile.py) unpinned ones cost ~1.5x per RHS;
+        # for small states (and the new state) by an update XLA does not split across threads
         k1 = rhs(t, y)
-        k2 = rhs(t + 0.5 * h, materialize(y + 0.5 * h * k1))
-        k3 = rhs(t + 0.5 * h, materialize(y + 0.5 * h * k2))
-        k4 = rhs(t + h, materialize(y + h * k3))
-        return y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        k2 = rhs(t + 0.5 * h, pin(y + 0.5 * h * k1, y, offset))
+        k3 = rhs(t + 0.5 * h, pin(y + 0.5 * h * k2, y, offset))
+        k4 = rhs(t + h, pin(y + h * k3, y, offset))
+        y_new = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        small = offset is not None and y.ndim == 3 and y.shape[-1] <= _ops.UNPARTITIONED_MAX_N
+        return pin(y_new, y, offset) if small else y_new
 
     return step
 

@@ -710,7 +710,8 @@ def adjoint(y):
 # dynamic-update-slice unpartitioned; XLA then also fuses the product and the jumps into one loop.
 # Measured with benchmarks/rhs_partitions.py and benchmarks/large_ab.py: benchmarks/RESULTS.md,
 # "2026-12-07, the D = 81 right-hand side (branch h27rhs)". Larger states keep the partitions,
-# which pay off there (milliseconds per loop at D = 729).
+# which pay off there (milliseconds per loop at D = 729). The Runge–Kutta stage sums use the same
+# bound (_rk.pin).
 UNPARTITIONED_MAX_N = 128
 
 

@@ -348,6 +348,36 @@ def materialize(x):
     return jnp.tensordot(jnp.eye(2, dtype=x.dtype), x, axes=1)
 
 
+def run_time_offset(tlist):
+    """An int32 scalar that XLA cannot know when it compiles (0 or 1, from the traced ``tlist``),
+    for :func:`pin`; ``None`` where ``tlist`` is a concrete array (a compile-time constant)."""
+    if not isinstance(tlist, jax.core.Tracer):
+        return None
+    return (tlist[-1] < tlist[0]).astype(jnp.int32)
+
+
+def pin(x, y, offset):
+    """``x`` (2, n, n) computed once and kept, as :func:`materialize`; for a small state (n ≤
+    ``_ops.UNPARTITIONED_MAX_N``) and a run-time ``offset`` (:func:`run_time_offset`) as
+    ``_ops._unpartitioned``'s in-place update of a buffer instead: XLA's CPU compiler then does
+    not split the loop that computes ``x`` (a stage sum of a few µs at D = 81) across threads,
+    nor the contraction that pins it (benchmarks/RESULTS.md, "2026-12-07, unsplit stage sums").
+    Both give ``x`` bit for bit. ``y``: the step's state (2, n, n), which fills the buffer.
+    ``offset`` must not depend on data batched by ``jax.vmap`` (``tlist`` usually is not): a
+    batched offset makes the update a scatter (correct, slower)."""
+    from ._ops import UNPARTITIONED_MAX_N
+
+    if offset is None or x.ndim != 3 or x.shape[-1] > UNPARTITIONED_MAX_N:
+        return materialize(x)
+    zero = jnp.zeros((), offset.dtype)
+    buf = jnp.broadcast_to(y[0, 0, 0], (2, x.shape[1] + 1, x.shape[2])).astype(x.dtype)
+    buf = lax.dynamic_update_slice(buf, x, (zero, offset, zero))
+    # read back twice (the second read is never selected): a consumer that reads its operand more
+    # than once does not get the update fused into it, which would make a partitioned loop again
+    return jnp.where(offset >= 0, lax.dynamic_slice(buf, (zero, offset, zero), x.shape),
+                     lax.dynamic_slice(buf, (zero, offset + 1, zero), x.shape))
+
+
 def _lincomb(ws, ks):
     out = None
     for w, k in zip(ws, ks):
@@ -422,28 +452,29 @@ def _combined_norm(e5, e3, y, yn, rtol, atol):
     return jnp.where(den > 0, n5 / jnp.where(den > 0, den, 1.0), 0.0)
 
 
-def dense_stages(f: Callable, tb: Tableau, t, y, h, ks: list) -> list:
+def dense_stages(f: Callable, tb: Tableau, t, y, h, ks: list, offset=None) -> list:
     """``ks`` (the ``s`` stages of a step, the FSAL one last) followed by the extra stages that
-    ``tb.dense`` weighs (none for the 5(4) pairs, three for DOP853, five for Vern7)."""
+    ``tb.dense`` weighs (none for the 5(4) pairs, three for DOP853, five for Vern7).
+    ``offset``: see :func:`pin`."""
     ks = list(ks)
     for row, c in zip(tb.a_extra, tb.c_extra):
-        ks.append(f(t + c * h, materialize(y + h * _lincomb(row, ks))))
+        ks.append(f(t + c * h, pin(y + h * _lincomb(row, ks), y, offset)))
     return ks
 
 
-def rk_step(f: Callable, tb: Tableau, t, y, k1, h, en_prev, rtol, atol):
+def rk_step(f: Callable, tb: Tableau, t, y, k1, h, en_prev, rtol, atol, offset=None):
     """One trial step of the pair ``tb`` from ``(t, y)`` with ``k1 = f(t, y)`` and step ``h``.
 
     Returns ``(y_new, ks, en, accept, fac)``: the new solution, the ``s`` stages (``ks[-1]`` is
     ``f`` at the new point, FSAL; ``y + h Σ tb.dense(θ)_i ks_i`` is the dense output, after
     :func:`dense_stages` for a tableau with extra stages), the error norm, whether it is accepted
     (``en <= 1``) and the PI controller's factor for the next step (``en_prev``: the error norm of
-    the last accepted step).
+    the last accepted step). ``offset``: see :func:`pin` (None: :func:`materialize`).
     """
     ks = [k1]
     last = len(tb.a)
     for i in range(1, last + 1):
-        yi = materialize(y + h * _lincomb(tb.a[i - 1], ks))
+        yi = pin(y + h * _lincomb(tb.a[i - 1], ks), y, offset)
         ks.append(f(t + tb.c[i] * h, yi))
         if i == last:
             y_new = yi  # FSAL: the last stage is evaluated at the new solution
@@ -479,6 +510,7 @@ def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Cal
     tb = tableau
     T = tlist.shape[0]
     t_end = tlist[-1]
+    offset = run_time_offset(tlist)
 
     def cond(c):
         s = c[0]
@@ -489,7 +521,7 @@ def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Cal
         t, y = s["t"], s["y"]
         h = jnp.minimum(s["h"], t_end - t)
         ex = None if on_trial is None else on_trial(c[2], s, h)
-        y_new, ks, en, accept, fac = rk_step(f, tb, t, y, s["k1"], h, s["en_prev"], rtol, atol)
+        y_new, ks, en, accept, fac = rk_step(f, tb, t, y, s["k1"], h, s["en_prev"], rtol, atol, offset)
         k1 = s["k1"]
         t_new = jnp.where(t + h >= t_end, t_end, t + h)
 
@@ -509,7 +541,7 @@ def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Cal
         if tb.a_extra:  # the extra stages, only when a saved time lies inside the step
             j = jnp.minimum(s["idx"], T - 1)
             inside = accept & (s["idx"] < stop) & (tlist[j] < t_new)
-            ks = lax.cond(inside, lambda ks: dense_stages(f, tb, t, y, h, ks),
+            ks = lax.cond(inside, lambda ks: dense_stages(f, tb, t, y, h, ks, offset),
                           lambda ks: ks + [jnp.zeros_like(y)] * len(tb.a_extra), ks)
         idx, buf = lax.while_loop(save_cond, save_one, (s["idx"], buf))
         # saved times of this step beyond the chunk: leave the step to the next chunk
