@@ -141,6 +141,15 @@ def _dense20(batch: int | None) -> None:
     mesolve(p.H, p.rho0, p.tlist, [p.L], e_ops=[p.num], rtol=1e-6, atol=1e-8, method="tsit5", store_states=False)
 
 
+def _accepting(fn):
+    """``fn`` (a tree's ``adaptive_solve``), called with this tree's keywords: one it does not
+    take (``unsplit``, new on 2026-12-07) is left out for an older tree."""
+    import inspect
+
+    known = inspect.signature(fn).parameters
+    return lambda *a, **kw: fn(*a, **{k: v for k, v in kw.items() if k in known})
+
+
 def solve_cases(mods: dict, methods: list[str], problem: str = "large") -> list[tuple[str, dict]]:
     """The captured solve (``problem``: ``large``, the D = 81 sparse one; ``dense20``, the n = 20
     dense one; ``dense20x8``, eight of them vmapped) with each tree's ``adaptive_solve``."""
@@ -151,22 +160,12 @@ def solve_cases(mods: dict, methods: list[str], problem: str = "large") -> list[
     from nephlab.quantum import methods as qm
     from nephlab.quantum._jit import TunedJit
 
-    seen: dict = {}
-    solve_jit = _engine.solve
+    from solve_options_ab import captured_solve  # this folder: the script's own
 
-    def recording(st, dyn, in_axes=None, batched=False):
-        seen["args"] = (st, dyn, in_axes, batched)
-        return solve_jit(st, dyn, in_axes=in_axes, batched=batched)
-
-    _engine.solve = recording
-    try:
-        if problem == "large":
-            _call("nephlab-sparse", 4, "adaptive", drive=False)()
-        else:
-            _dense20(8 if problem == "dense20x8" else None)
-    finally:
-        _engine.solve = solve_jit
-    st0, dyn, in_axes, batched = seen["args"]
+    if problem == "large":
+        st0, dyn, in_axes, batched = captured_solve(_call("nephlab-sparse", 4, "adaptive", drive=False))
+    else:
+        st0, dyn, in_axes, batched = captured_solve(lambda: _dense20(8 if problem == "dense20x8" else None))
     title = {"large": "D = 81 sparse solve", "dense20": "n = 20 dense solve",
              "dense20x8": "8 vmapped n = 20 dense solves"}[problem]
     dev = jax.device_put(dyn)
@@ -178,7 +177,7 @@ def solve_cases(mods: dict, methods: list[str], problem: str = "large") -> list[
         st = dataclasses.replace(st0, method=classes[m](rtol=old.rtol, atol=old.atol, max_steps=old.max_steps))
         row = {}
         for name, mod in mods.items():
-            _rk.adaptive_solve = mod.adaptive_solve  # solve_explicit_rk imports it when traced
+            _rk.adaptive_solve = _accepting(mod.adaptive_solve)  # solve_explicit_rk imports it when traced
             try:
                 exe = TunedJit(lambda d, st=st: _engine.solve.__wrapped__(st, d, in_axes, batched))
                 row[name] = (exe.lower(dev).compile(), (dev,))

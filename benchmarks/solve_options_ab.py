@@ -96,6 +96,16 @@ def _capture_mesolve(case: str):
         solve, _, drive = case.partition(":")
         inner = _call("nephlab-sparse", 4, solve, drive=bool(drive))
         call = lambda: inner()  # noqa: E731
+    st, dyn, in_axes, batched = captured_solve(call)
+    return st, jax.device_put(dyn), in_axes, batched, _engine.solve.__wrapped__
+
+
+def captured_solve(call) -> tuple:
+    """``(st, dyn, in_axes, batched)``: the arguments that ``call()`` gave the compiled mesolve
+    program (``nephlab.quantum._engine.solve``), recorded while it runs (also used by
+    ``rk_step_ab.py``)."""
+    from nephlab.quantum import _engine
+
     seen: dict = {}
     solve_jit = _engine.solve
 
@@ -108,8 +118,7 @@ def _capture_mesolve(case: str):
         call()
     finally:
         _engine.solve = solve_jit
-    st, dyn, in_axes, batched = seen["args"]
-    return st, jax.device_put(dyn), in_axes, batched, solve_jit.__wrapped__
+    return seen["args"]
 
 
 def _mesolve_programs(case: str, variants: list[str]):

@@ -356,7 +356,8 @@ def _repeat(step: Callable) -> Callable:
 
 def rk4_step(st: Structure, dyn) -> Callable:
     rhs = make_rhs(st, dyn)
-    offset = run_time_offset(dyn["tlist"]) if "tlist" in dyn else None
+    # pins that XLA does not split: the sparse format only (see _rk.adaptive_advance's `unsplit`)
+    offset = run_time_offset(dyn["tlist"]) if st.fmt == "sparse" and "tlist" in dyn else None
 
     def step(y, t, h):
         # stage inputs computed once and kept, as in the adaptive methods (_rk.rk_step): on the
@@ -462,7 +463,7 @@ def rk_advance(st: Structure, dyn, aux, carry, j0, size: int):
     buf = _buffer(lambda: save(tlist[0], carry["y"]), size)
     return adaptive_advance(make_rhs(st, dyn), carry, buf, j0, _next_index(j0, size, tlist.shape[0]), tlist, save,
                             tableau=st.method.tableau(), rtol=dyn["rtol"], atol=dyn["atol"],
-                            max_steps=st.method.max_steps)
+                            max_steps=st.method.max_steps, unsplit=st.fmt == "sparse")
 
 
 def rk_finish(st: Structure, dyn, aux, carry):
@@ -482,6 +483,7 @@ def solve_explicit_rk(st: Structure, dyn, tableau: "Tableau"):
     saved, y1, stats = adaptive_solve(
         make_rhs(st, dyn), dyn["rho0"], dyn["tlist"], _saver(st, dyn),
         tableau=tableau, rtol=dyn["rtol"], atol=dyn["atol"], max_steps=st.method.max_steps,
+        unsplit=st.fmt == "sparse",
     )
     return saved, _unframe(st, dyn, dyn["tlist"][-1], _ops.merge(y1)), stats
 

@@ -493,7 +493,7 @@ def rk_step(f: Callable, tb: Tableau, t, y, k1, h, en_prev, rtol, atol, offset=N
 
 
 def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Callable, *, tableau: Tableau, rtol,
-                     atol, max_steps: int, on_trial: Callable | None = None, extra=None):
+                     atol, max_steps: int, on_trial: Callable | None = None, extra=None, unsplit: bool = False):
     """Step on from ``state`` until the saved times before index ``stop`` are filled.
 
     ``save(t, y)`` at ``tlist[j]`` goes to row ``j - row0`` of ``buf`` (a pytree of arrays with
@@ -506,11 +506,16 @@ def adaptive_advance(f: Callable, state: dict, buf, row0, stop, tlist, save: Cal
     (``h``: the step tried, already cut at ``tlist[-1]``) and threads the pytree ``extra``
     through the loop; the return value is then ``(state, buf, extra)`` (the reverse mode of
     :mod:`nephlab.quantum._rk_adjoint` records its checkpoints this way).
+
+    ``unsplit``: pin the stage inputs of a small state with :func:`pin` (the sparse format, where
+    XLA's split of their loops across threads cost more than it gave); otherwise
+    :func:`materialize` (the dense format: there the pins measured +5-8 % CPU and no wall-time
+    gain at n = 20 and 50, benchmarks/RESULTS.md, 2026-12-07 merged pass).
     """
     tb = tableau
     T = tlist.shape[0]
     t_end = tlist[-1]
-    offset = run_time_offset(tlist)
+    offset = run_time_offset(tlist) if unsplit else None
 
     def cond(c):
         s = c[0]
@@ -584,10 +589,11 @@ def adaptive_stats(state: dict, n_times: int, tableau: Tableau | None = None) ->
     }
 
 
-def adaptive_solve(f: Callable, y0, tlist, save: Callable, *, tableau: Tableau, rtol, atol, max_steps: int):
+def adaptive_solve(f: Callable, y0, tlist, save: Callable, *, tableau: Tableau, rtol, atol, max_steps: int,
+                   unsplit: bool = False):
     """Integrate ``y' = f(t, y)`` from ``tlist[0]`` with the pair ``tableau`` and call
     ``save(t, y)`` at every ``tlist`` time (one call: :func:`adaptive_start`, then
-    :func:`adaptive_advance` over all times into one buffer).
+    :func:`adaptive_advance` over all times into one buffer; ``unsplit`` as there).
 
     Returns ``(saved, y_final, stats)``; ``saved`` stacks the pytrees returned by ``save``.
     """
@@ -595,5 +601,5 @@ def adaptive_solve(f: Callable, y0, tlist, save: Callable, *, tableau: Tableau, 
     state, first = adaptive_start(f, y0, tlist, save, tableau=tableau, rtol=rtol, atol=atol)
     buf = jax.tree_util.tree_map(lambda x: jnp.zeros((T,) + x.shape, x.dtype).at[0].set(x), first)
     state, buf = adaptive_advance(f, state, buf, 0, T, tlist, save, tableau=tableau, rtol=rtol, atol=atol,
-                                  max_steps=max_steps)
+                                  max_steps=max_steps, unsplit=unsplit)
     return buf, state["y"], adaptive_stats(state, T, tableau)
