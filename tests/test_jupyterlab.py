@@ -326,9 +326,82 @@ def notebook_session(lab: Lab, notebook: str) -> Iterator[Session]:
                 if r.url.startswith(lab.url) and "/api/" not in r.url else None)
         try:
             with ui_helpers.screenshot_on_failure(page, f"jupyterlab-{Path(notebook).stem}"):
-                yield s
+                try:
+                    yield s
+                except pytest.fail.Exception as e:  # say what the browser, the kernel and the server saw
+                    raise pytest.fail.Exception(f"{e}\n{diagnose(s)}", pytrace=False) from None
         finally:
             lab.shutdown_kernels()
+
+
+# What the kernel reports when a test fails: the stacks of its busy threads, and every nephlab
+# component's state and jobs (a blocked IO loop shows here, or as no answer at all).
+KERNEL_PROBE = r"""
+import gc as _gc, sys as _sys, threading as _th, traceback as _tb
+from nephlab.widgets._base import Component as _C
+_nl_probe = []
+_names = {t.ident: t.name for t in _th.enumerate()}
+for _id, _fr in _sys._current_frames().items():
+    _st = _tb.format_stack(_fr)
+    if _id != _th.get_ident() and not any(w in _st[-1] for w in ("select", "poll", "proxy", "wait")):
+        _nl_probe += ["--- thread " + str(_names.get(_id, _id)), "".join(_st[-6:])]
+for _c in [o for o in _gc.get_objects() if isinstance(o, _C)]:
+    _f = {k: getattr(_c, k, None) for k in ("status", "running", "progress", "updates", "error", "n_done", "time_index")}
+    _nl_probe.append(f"{type(_c).__name__} {_f}")
+    for _k, _j in getattr(_c, "_jobs", {}).items():
+        _nl_probe.append(f"  job {_k}: done {_j.done}, thread alive {_j.thread is not None and _j.thread.is_alive()}, "
+                         f"pending {len(_j._pending)}, updates {_j.n_updates}, error {_j.error!r}")
+_nl_probe = "\n".join(_nl_probe)
+"""
+
+
+def kernel_probe(lab: Lab, timeout: float = 60.0) -> str:
+    """Run :data:`KERNEL_PROBE` in each kernel of the server (a second client, over ZMQ) and
+    return what it found (read back as a user expression of the reply, not from the output)."""
+    import ast
+
+    from jupyter_client import BlockingKernelClient
+
+    out: list[str] = []
+    runtime = lab.root.parent / "jupyter-runtime"
+    for k in lab.api("/api/kernels") or []:
+        out.append(f"kernel {k['id']}: {k.get('execution_state')}, last activity {k.get('last_activity')}")
+        client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{k['id']}.json"))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            msg_id = client.execute(KERNEL_PROBE, silent=True, store_history=False,
+                                    user_expressions={"probe": "_nl_probe"})
+            while True:
+                reply = client.get_shell_msg(timeout=timeout)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
+            c = reply["content"]
+            if c.get("status") != "ok":
+                out.append(f"the probe raised {c.get('ename')}: {c.get('evalue')}")
+            else:
+                text = c["user_expressions"]["probe"].get("data", {}).get("text/plain", "''")
+                out.append(ast.literal_eval(text)[-8000:])
+        except Exception as exc:  # noqa: BLE001 - a blocked kernel does not answer
+            out.append(f"the kernel did not answer the probe within {timeout:.0f} s: {exc!r}")
+        finally:
+            client.stop_channels()
+    return "\n".join(out)
+
+
+def diagnose(s: Session) -> str:
+    """The status line, the browser's errors, the kernels' state and the server log's tail."""
+    parts = []
+    with contextlib.suppress(Exception):
+        parts.append(f"status line: {s.page.evaluate(STATUS_JS)!r}")
+    parts.append(f"browser errors: {s.console[-10:]}")
+    try:
+        parts.append(kernel_probe(s.lab))
+    except Exception as exc:  # noqa: BLE001
+        parts.append(f"kernel probe failed: {exc!r}")
+    with contextlib.suppress(OSError):
+        parts.append("jupyterlab.log (tail):\n" + s.lab.log.read_text(errors="replace")[-3000:])
+    return "\n".join(parts)
 
 
 def _until(what: str, fn: Callable[[], object], budget: float, page=None, every: float = 0.5) -> object:

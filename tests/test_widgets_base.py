@@ -228,6 +228,69 @@ def test_in_a_kernel_ui_callbacks_run_on_the_kernel_loop_thread():
         km.shutdown_kernel(now=True)
 
 
+def _send_comm_on_a_subshell(kc, target: str, n: int) -> None:
+    """As JupyterLab >= 4.4 does: open a comm on ``target`` and send it ``n`` messages, all on a
+    kernel subshell of their own (``create_subshell_request`` on the control channel)."""
+    kc.control_channel.send(kc.session.msg("create_subshell_request", {}))
+    reply = kc.get_control_msg(timeout=60)
+    sid = reply["content"]["subshell_id"]
+    comm_id = "nl-test-" + target
+
+    def send(msg_type: str, content: dict) -> None:
+        msg = kc.session.msg(msg_type, content)
+        msg["header"]["subshell_id"] = sid
+        kc.shell_channel.send(msg)
+
+    send("comm_open", {"comm_id": comm_id, "target_name": target, "data": {}})
+    for i in range(n):
+        send("comm_msg", {"comm_id": comm_id, "data": {"i": i}})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("serialized", [True, False], ids=["nephlab", "pyviz_comms-as-is"])
+def test_in_a_kernel_with_subshells_panel_comm_messages_run_on_the_main_thread(serialized):
+    """A real ipykernel with subshells, sent comm messages the way JupyterLab >= 4.4 sends them
+    (on a subshell per comm target). Panel's client comm handles them on the main thread, in
+    order, once nephlab.widgets is imported; the control case without it shows the subshell
+    thread (the cause of lost updates in JupyterLab: two threads changing one document)."""
+    jupyter_client = pytest.importorskip("jupyter_client")
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    try:
+        info = kc.kernel_info(reply=True, timeout=60)["content"]
+        if "kernel subshells" not in info.get("supported_features", []):
+            pytest.skip(f"this ipykernel ({info.get('implementation_version')}) has no subshells")
+        setup = textwrap.dedent(f'''
+            import threading
+            from pyviz_comms import JupyterCommJS
+            if {serialized!r}:
+                import nephlab.widgets._base  # noqa: F401 - installs the serialization
+            seen = []
+            cc = JupyterCommJS(on_msg=lambda m: seen.append((m["i"], threading.current_thread() is threading.main_thread())))
+            print("TARGET", cc.id)
+        ''')
+        out: list[str] = []
+        reply = kc.execute_interactive(setup, timeout=300, output_hook=lambda m: out.append(m["content"].get("text", "")))
+        assert reply["content"]["status"] == "ok", reply["content"]
+        target = "".join(out).split("TARGET", 1)[1].split()[0]
+        _send_comm_on_a_subshell(kc, target, 20)
+        deadline, text = time.monotonic() + 120, ""
+        while time.monotonic() < deadline:
+            out.clear()
+            kc.execute_interactive("print('SEEN', seen)", timeout=120,
+                                   output_hook=lambda m: out.append(m["content"].get("text", "")))
+            text = "".join(out)
+            if "SEEN" in text and text.count("(") >= 20:
+                break
+            time.sleep(0.2)
+        seen = eval(text.split("SEEN", 1)[1])  # noqa: S307 - our own printed list
+        assert [i for i, _ in seen] == list(range(20)), seen  # all arrived, in order
+        on_main = {m for _, m in seen}
+        assert on_main == ({True} if serialized else {False}), seen
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
 def test_defer_plots_keeps_the_first_and_restores_the_rest_in_place():
     from bokeh.plotting import figure
 

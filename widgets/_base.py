@@ -8,9 +8,11 @@
   the UI at most ``rate_hz`` times per second (12 Hz by default, so ~10 Hz arrive), cancel it cooperatively
   (a ``threading.Event`` checked between chunks). The page never blocks, and no UI object is
   touched from the worker thread: under ``panel serve`` updates are scheduled on the session's
-  Bokeh document with ``doc.add_next_tick_callback``; in Jupyter they run on the kernel's IO
-  loop (``IOLoop.add_callback``, thread safe), and :meth:`Job.wait` called from a cell applies
-  them itself while it waits; in plain Python (no kernel, no session) they run in the worker.
+  Bokeh document with ``doc.add_next_tick_callback``; in Jupyter they run on the kernel's main
+  IO loop (``IOLoop.add_callback``, thread safe), where the browser's comm messages are handled
+  too, even in kernels with subshells (:mod:`nephlab.widgets._jupyter`), and :meth:`Job.wait`
+  called from a cell applies them itself while it waits; in plain Python (no kernel, no
+  session) they run in the worker.
 - :func:`export_figure` (PNG/SVG/PDF of a Matplotlib figure or a HoloViews object rendered by
   Matplotlib), :func:`export_dataset` (netCDF through h5netcdf), :func:`export_animation`
   (GIF through imageio, MP4 through the ffmpeg binary shipped by ``imageio-ffmpeg``).
@@ -36,13 +38,17 @@ import numpy as np
 import panel as pn
 import param
 
+from ._jupyter import kernel_loop as _kernel_loop
+from ._jupyter import serialize_panel_comms
 from ._offline import prefer_inline_resources
 from ._sessions import has_left, on_departure
 
 # Every component module imports this one: whichever way a component is imported
 # (``nephlab.widgets.X`` or ``from nephlab.widgets.lindblad import ...``), notebooks get
-# Panel's JS and CSS inline, without internet.
+# Panel's JS and CSS inline, without internet; in a kernel with subshells, Panel's comm messages
+# are handled on the main loop, where the jobs' updates run (see _jupyter).
 prefer_inline_resources()
+serialize_panel_comms()
 
 __all__ = [
     "Cancelled",
@@ -751,20 +757,6 @@ def _session_doc() -> Any:
     if doc is None or getattr(doc, "session_context", None) is None:
         return None
     return doc
-
-
-def _kernel_loop() -> Any:
-    """The IO loop of the running IPython kernel (Jupyter), or None outside a kernel."""
-    if "ipykernel" not in sys.modules:
-        return None
-    try:
-        from ipykernel.kernelapp import IPKernelApp
-
-        if not IPKernelApp.initialized():
-            return None
-        return getattr(getattr(IPKernelApp.instance(), "kernel", None), "io_loop", None)
-    except Exception:  # noqa: BLE001 - not a standard kernel
-        return None
 
 
 def _doc_alive(doc: Any) -> bool:
