@@ -228,6 +228,34 @@ def test_in_a_kernel_ui_callbacks_run_on_the_kernel_loop_thread():
         km.shutdown_kernel(now=True)
 
 
+def test_on_main_loop_runs_on_the_main_thread_or_hands_over_to_the_loop():
+    from nephlab.widgets._jupyter import on_main_loop
+
+    class Loop:  # records what it was handed, as IOLoop.add_callback would queue it
+        def __init__(self):
+            self.queued = []
+
+        def add_callback(self, fn):
+            self.queued.append(fn)
+
+    loop, calls = Loop(), []
+    f = on_main_loop(lambda x, y=0: calls.append((x, y, threading.current_thread().name)), loop=lambda: loop)
+    assert on_main_loop(f, loop=lambda: loop) is f  # wrapped once
+    f(1, y=2)  # on the main thread: at once
+    assert calls == [(1, 2, "MainThread")] and not loop.queued
+    t = threading.Thread(target=f, args=(3,), name="subshell")
+    t.start(); t.join()
+    assert len(calls) == 1 and len(loop.queued) == 1  # from another thread: queued, not run there
+    loop.queued.pop()()  # the loop runs it (here: on the main thread)
+    assert calls[-1] == (3, 0, "MainThread")
+    g = on_main_loop(lambda: calls.append("no loop"), loop=lambda: None)
+    t = threading.Thread(target=g)
+    t.start(); t.join()
+    assert calls[-1] == "no loop"  # no kernel loop: runs where called
+    with pytest.raises(TypeError, match="loop must be a callable"):
+        on_main_loop(print, loop=None)
+
+
 def _send_comm_on_a_subshell(kc, target: str, n: int) -> None:
     """As JupyterLab >= 4.4 does: open a comm on ``target`` and send it ``n`` messages, all on a
     kernel subshell of their own (``create_subshell_request`` on the control channel)."""

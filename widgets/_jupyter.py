@@ -67,7 +67,14 @@ def on_main_loop(handler: Callable[..., Any], loop: Callable[[], Any] = kernel_l
         >>> f = on_main_loop(calls.append, loop=lambda: None)  # no loop: runs here
         >>> f(1); calls
         [1]
+        >>> on_main_loop(None)
+        Traceback (most recent call last):
+        TypeError: handler must be callable, got NoneType
     """
+    if not callable(handler):
+        raise TypeError(f"handler must be callable, got {type(handler).__name__}")
+    if not callable(loop):
+        raise TypeError(f"loop must be a callable returning an IO loop or None, got {type(loop).__name__}")
     if getattr(handler, _MARK, False):
         return handler
 
