@@ -355,38 +355,52 @@ _nl_probe = "\n".join(_nl_probe)
 """
 
 
-def kernel_probe(lab: Lab, timeout: float = 60.0) -> str:
-    """Run :data:`KERNEL_PROBE` in each kernel of the server (a second client, over ZMQ) and
-    return what it found (read back as a user expression of the reply, not from the output)."""
-    import ast
-
+def kernel_eval(lab: Lab, code: str, expr: str, timeout: float = 60.0) -> list[tuple[str, str]]:
+    """In each kernel of the server (a second client, over ZMQ): run ``code`` silently, then
+    evaluate ``expr``; return ``[(kernel_id, repr of the value or what went wrong)]``. The value
+    is read back as a user expression of the reply, not from the output."""
     from jupyter_client import BlockingKernelClient
 
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     runtime = lab.root.parent / "jupyter-runtime"
     for k in lab.api("/api/kernels") or []:
-        out.append(f"kernel {k['id']}: {k.get('execution_state')}, last activity {k.get('last_activity')}")
         client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{k['id']}.json"))
         client.load_connection_file()
         client.start_channels()
         try:
-            msg_id = client.execute(KERNEL_PROBE, silent=True, store_history=False,
-                                    user_expressions={"probe": "_nl_probe"})
+            msg_id = client.execute(code, silent=True, store_history=False, user_expressions={"v": expr})
             while True:
                 reply = client.get_shell_msg(timeout=timeout)
                 if reply["parent_header"].get("msg_id") == msg_id:
                     break
             c = reply["content"]
+            v = c.get("user_expressions", {}).get("v", {})
             if c.get("status") != "ok":
-                out.append(f"the probe raised {c.get('ename')}: {c.get('evalue')}")
+                out.append((k["id"], f"the code raised {c.get('ename')}: {c.get('evalue')}"))
+            elif v.get("status") != "ok":
+                out.append((k["id"], f"{expr} raised {v.get('ename')}: {v.get('evalue')}"))
             else:
-                text = c["user_expressions"]["probe"].get("data", {}).get("text/plain", "''")
-                out.append(ast.literal_eval(text)[-8000:])
+                out.append((k["id"], v.get("data", {}).get("text/plain", "")))
         except Exception as exc:  # noqa: BLE001 - a blocked kernel does not answer
-            out.append(f"the kernel did not answer the probe within {timeout:.0f} s: {exc!r}")
+            out.append((k["id"], f"the kernel did not answer within {timeout:.0f} s: {exc!r}"))
         finally:
             client.stop_channels()
-    return "\n".join(out)
+    return out
+
+
+def kernel_probe(lab: Lab) -> str:
+    """What :data:`KERNEL_PROBE` finds in each kernel, with the kernel's execution state."""
+    import ast
+
+    states = {k["id"]: k for k in lab.api("/api/kernels") or []}
+    lines = []
+    for kid, text in kernel_eval(lab, KERNEL_PROBE, "_nl_probe"):
+        k = states.get(kid, {})
+        lines.append(f"kernel {kid}: {k.get('execution_state')}, last activity {k.get('last_activity')}")
+        with contextlib.suppress(ValueError, SyntaxError):
+            text = ast.literal_eval(text)
+        lines.append(text[-8000:])
+    return "\n".join(lines)
 
 
 def diagnose(s: Session) -> str:
@@ -605,6 +619,10 @@ def test_lindblad_explorer_runs_in_jupyterlab(lab):
         report("01", run_all_cells=run_all, run_to_new_plots=interaction, total=time.monotonic() - t0)
         print(f"[jupyterlab] 01: {len(moved)} plots changed after Run: {[p['classes'][:1] or p['title'] for p in moved]}; "
               f"{len(series)} time series of {series[0]['n']} points; {counter.strip()!r}")
+        # JupyterLab >= 4.4 sends comm messages on a kernel subshell: these were handed to the main loop
+        (_, handed), = kernel_eval(lab, "import pyviz_comms", "pyviz_comms.JupyterCommJS._handle_msg.handed_over")
+        assert handed.isdigit(), f"01: Panel's comm handler is not nephlab's (widgets._jupyter): {handed}"
+        print(f"[jupyterlab] 01: {handed} comm messages arrived on a subshell thread and ran on the main loop")
 
 
 def test_protocol_designer_drag_in_jupyterlab(lab):

@@ -246,6 +246,7 @@ def test_on_main_loop_runs_on_the_main_thread_or_hands_over_to_the_loop():
     t = threading.Thread(target=f, args=(3,), name="subshell")
     t.start(); t.join()
     assert len(calls) == 1 and len(loop.queued) == 1  # from another thread: queued, not run there
+    assert f.handed_over == 1
     loop.queued.pop()()  # the loop runs it (here: on the main thread)
     assert calls[-1] == (3, 0, "MainThread")
     g = on_main_loop(lambda: calls.append("no loop"), loop=lambda: None)

@@ -25,7 +25,6 @@ import collections
 import contextlib
 import html
 import os
-import sys
 import threading
 import time
 import traceback

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["kernel_loop", "serialize_panel_comms"]
+__all__ = ["kernel_loop", "on_main_loop", "serialize_panel_comms"]
 
 _MARK = "__nephlab_on_main_loop__"
 
@@ -62,6 +62,8 @@ def on_main_loop(handler: Callable[..., Any], loop: Callable[[], Any] = kernel_l
         handler: the function; its return value is returned when it runs at once, else None.
         loop: returns the IO loop to run on, or None (then ``handler`` runs where it is called).
 
+    The wrapper counts the calls it queued from other threads in ``handed_over`` (an int).
+
     Example:
         >>> calls = []
         >>> f = on_main_loop(calls.append, loop=lambda: None)  # no loop: runs here
@@ -84,9 +86,11 @@ def on_main_loop(handler: Callable[..., Any], loop: Callable[[], Any] = kernel_l
         if target is None or threading.current_thread() is threading.main_thread():
             return handler(*args, **kwargs)
         target.add_callback(functools.partial(handler, *args, **kwargs))
+        run.handed_over += 1  # type: ignore[attr-defined]
         return None
 
     setattr(run, _MARK, True)
+    run.handed_over = 0  # type: ignore[attr-defined] - calls queued from other threads (diagnostics)
     return run
 
 
