@@ -13,7 +13,8 @@ that is nephlab's and how much is the stack's: it serves
 - ``panel``: the same figure in a ``pn.Column`` (``panel serve``): BokehJS, its widgets and
   tables bundles and Panel's bundle, as on every Panel page;
 - ``template``: the same figure in Panel's ``VanillaTemplate`` with six sliders in the sidebar and
-  a toggle in the header (where nephlab's light/dark switch is): the smallest page with the layout issue 11 asks of nephlab;
+  a toggle in the header (where nephlab's light/dark switch is): the smallest page with the
+  layout issue 11 asks of nephlab;
 - any nephlab page (``lindblad``, ``protocol``, ``largedev``, ``md``, ``cluster``) from
   ``nephlab serve``, as ``nephlab bench pages`` measures it;
 

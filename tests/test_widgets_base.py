@@ -258,22 +258,70 @@ def test_on_main_loop_runs_on_the_main_thread_or_hands_over_to_the_loop():
         on_main_loop(print, loop=None)
 
 
-def _send_comm_on_a_subshell(kc, target: str, n: int) -> None:
-    """As JupyterLab >= 4.4 does: open a comm on ``target`` and send it ``n`` messages, all on a
-    kernel subshell of their own (``create_subshell_request`` on the control channel)."""
+def _create_subshell(kc) -> str:
+    """A new kernel subshell (``create_subshell_request`` on the control channel); its id."""
     kc.control_channel.send(kc.session.msg("create_subshell_request", {}))
-    reply = kc.get_control_msg(timeout=60)
-    sid = reply["content"]["subshell_id"]
-    comm_id = "nl-test-" + target
+    return kc.get_control_msg(timeout=60)["content"]["subshell_id"]
 
-    def send(msg_type: str, content: dict) -> None:
-        msg = kc.session.msg(msg_type, content)
-        msg["header"]["subshell_id"] = sid
-        kc.shell_channel.send(msg)
 
-    send("comm_open", {"comm_id": comm_id, "target_name": target, "data": {}})
+def _send_on_subshell(kc, sid: str, msg_type: str, content: dict) -> str:
+    """Send a shell message on subshell ``sid``, as JupyterLab >= 4.4 does; its msg_id."""
+    msg = kc.session.msg(msg_type, content)
+    msg["header"]["subshell_id"] = sid
+    kc.shell_channel.send(msg)
+    return msg["header"]["msg_id"]
+
+
+def _send_comm_on_a_subshell(kc, n: int, *, target: str | None = None, comm_id: str | None = None,
+                             data=lambda i: {"i": i}, sid: str | None = None) -> None:
+    """As JupyterLab >= 4.4 does: send ``n`` comm messages (``data(i)``), all on a kernel subshell
+    (``sid``, or a new one). With ``target``, the front end opens the comm first (Panel's client
+    comms); with ``comm_id``, the kernel opened it (an ipywidget's)."""
+    if (target is None) == (comm_id is None):
+        raise ValueError("give target (a comm to open) or comm_id (a comm the kernel opened)")
+    sid = sid or _create_subshell(kc)
+    if target is not None:
+        comm_id = "nl-test-" + target
+        _send_on_subshell(kc, sid, "comm_open", {"comm_id": comm_id, "target_name": target, "data": {}})
     for i in range(n):
-        send("comm_msg", {"comm_id": comm_id, "data": {"i": i}})
+        _send_on_subshell(kc, sid, "comm_msg", {"comm_id": comm_id, "data": data(i)})
+
+
+def _kernel_with_subshells(jupyter_client):
+    """A started ipykernel and its client; skips (fails under CI=true) without subshells."""
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    info = kc.kernel_info(reply=True, timeout=60)["content"]
+    if "kernel subshells" not in info.get("supported_features", []):
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        msg = f"this ipykernel ({info.get('implementation_version')}) has no subshells"
+        if in_ci():  # CI installs the ipykernel that JupyterLab uses with subshells: test it
+            pytest.fail(f"CI=true but {msg}", pytrace=False)
+        pytest.skip(msg)
+    return km, kc
+
+
+def _run_and_print(kc, code: str, marker: str) -> str:
+    """Run ``code`` in the kernel; the first word its output prints after ``marker``."""
+    out: list[str] = []
+    reply = kc.execute_interactive(code, timeout=300, output_hook=lambda m: out.append(m["content"].get("text", "")))
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(out).split(marker, 1)[1].split()[0]
+
+
+def _seen_in_kernel(kc, n: int) -> list:
+    """The kernel's list ``seen`` once it has ``n`` entries (or after 120 s)."""
+    out: list[str] = []
+    deadline, text = time.monotonic() + 120, ""
+    while time.monotonic() < deadline:
+        out.clear()
+        kc.execute_interactive("print('SEEN', seen)", timeout=120,
+                               output_hook=lambda m: out.append(m["content"].get("text", "")))
+        text = "".join(out)
+        if "SEEN" in text and text.count("(") >= n:
+            break
+        time.sleep(0.2)
+    return eval(text.split("SEEN", 1)[1])  # noqa: S307 - our own printed list
 
 
 @pytest.mark.slow
@@ -284,14 +332,8 @@ def test_in_a_kernel_with_subshells_panel_comm_messages_run_on_the_main_thread(s
     order, once nephlab.widgets is imported; the control case without it shows the subshell
     thread (the cause of lost updates in JupyterLab: two threads changing one document)."""
     jupyter_client = pytest.importorskip("jupyter_client")
-    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    km, kc = _kernel_with_subshells(jupyter_client)
     try:
-        info = kc.kernel_info(reply=True, timeout=60)["content"]
-        if "kernel subshells" not in info.get("supported_features", []):
-            msg = f"this ipykernel ({info.get('implementation_version')}) has no subshells"
-            if in_ci():  # CI installs the ipykernel that JupyterLab uses with subshells: test it
-                pytest.fail(f"CI=true but {msg}", pytrace=False)
-            pytest.skip(msg)
         setup = textwrap.dedent(f'''
             import threading
             from pyviz_comms import JupyterCommJS
@@ -301,24 +343,57 @@ def test_in_a_kernel_with_subshells_panel_comm_messages_run_on_the_main_thread(s
             cc = JupyterCommJS(on_msg=lambda m: seen.append((m["i"], threading.current_thread() is threading.main_thread())))
             print("TARGET", cc.id)
         ''')
-        out: list[str] = []
-        reply = kc.execute_interactive(setup, timeout=300, output_hook=lambda m: out.append(m["content"].get("text", "")))
-        assert reply["content"]["status"] == "ok", reply["content"]
-        target = "".join(out).split("TARGET", 1)[1].split()[0]
-        _send_comm_on_a_subshell(kc, target, 20)
-        deadline, text = time.monotonic() + 120, ""
-        while time.monotonic() < deadline:
-            out.clear()
-            kc.execute_interactive("print('SEEN', seen)", timeout=120,
-                                   output_hook=lambda m: out.append(m["content"].get("text", "")))
-            text = "".join(out)
-            if "SEEN" in text and text.count("(") >= 20:
-                break
-            time.sleep(0.2)
-        seen = eval(text.split("SEEN", 1)[1])  # noqa: S307 - our own printed list
+        target = _run_and_print(kc, setup, "TARGET")
+        _send_comm_on_a_subshell(kc, 20, target=target)
+        seen = _seen_in_kernel(kc, 20)
         assert [i for i, _ in seen] == list(range(20)), seen  # all arrived, in order
         on_main = {m for _, m in seen}
         assert on_main == ({True} if serialized else {False}), seen
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("serialized", [True, False], ids=["nephlab", "jupyter_bokeh-as-is"])
+def test_in_a_kernel_with_subshells_a_component_shown_as_an_ipywidget_handles_its_messages_on_the_main_thread(
+        serialized):
+    """``pn.ipywidget(component)`` (VS Code, Colab; jupyter_bokeh's BokehModel): the kernel opens
+    the widget's comm. ipykernel 7 routes the front end's messages on such a comm to the subshell
+    that last sent on it: the main one, until code run on a subshell (JupyterLab's "New Subshell
+    Console for Notebook" runs on one) touches the widget. From then on they are handled on
+    that subshell's thread, beside the main loop's job updates. With nephlab.widgets imported
+    they run on the main thread, in order; the control case without it shows the subshell."""
+    jupyter_client = pytest.importorskip("jupyter_client")
+    pytest.importorskip("jupyter_bokeh")
+    km, kc = _kernel_with_subshells(jupyter_client)
+    try:
+        setup = textwrap.dedent(f'''
+            import threading
+            import panel as pn
+            if {serialized!r}:
+                import nephlab.widgets._base  # noqa: F401 - installs the serialization
+            seen = []
+            w = pn.ipywidget(pn.widgets.IntSlider(start=0, end=10, value=3))
+            on_main = lambda: threading.current_thread() is threading.main_thread()
+            w.on_msg(lambda _w, content, _b: seen.append((content["i"], on_main())))
+            print("COMM", w.comm.comm_id)
+        ''')
+        comm_id = _run_and_print(kc, setup, "COMM")
+        sid = _create_subshell(kc)  # a subshell console on the notebook's kernel sends on the widget's comm
+        msg_id = _send_on_subshell(kc, sid, "execute_request", {
+            "code": "w.send({'from': 'a subshell'})", "silent": False, "store_history": False,
+            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
+        while True:
+            reply = kc.get_shell_msg(timeout=60)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        assert reply["content"]["status"] == "ok", reply["content"]
+        _send_comm_on_a_subshell(kc, 20, comm_id=comm_id, sid=sid,
+                                 data=lambda i: {"method": "custom", "content": {"i": i}})
+        seen = _seen_in_kernel(kc, 20)
+        assert [i for i, _ in seen] == list(range(20)), seen  # all arrived, in order
+        assert {m for _, m in seen} == ({True} if serialized else {False}), seen
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -14,8 +14,9 @@ being applied, and the two threads walk and change the same document at once: a 
 iteration", or a message whose parts interleave with another's.
 
 :func:`serialize_panel_comms` hands every message of Panel's client comms
-(``pyviz_comms.JupyterCommJS``) that arrives on another thread to the kernel's main loop, in
-arrival order, in the context it arrived with (so the reply still answers that message).
+(``pyviz_comms.JupyterCommJS``), and of components shown as ipywidgets (``jupyter_bokeh``'s
+``BokehModel``), that arrives on another thread to the kernel's main loop, in arrival order, in
+the context it arrived with (so the reply still answers that message).
 Everything of a dashboard then runs on the main thread, as in kernels without subshells: cells,
 comm messages, job updates. As there, a busy cell holds widget events until it returns
 (:meth:`~nephlab.widgets._base.Job.wait` in a cell still applies its own job's updates).
@@ -95,12 +96,22 @@ def on_main_loop(handler: Callable[..., Any], loop: Callable[[], Any] = kernel_l
 
 
 def serialize_panel_comms() -> bool:
-    """In a kernel, make Panel's client comms handle their messages on the kernel's main loop.
+    """In a kernel, make Panel's comms handle their messages on the kernel's main loop.
 
-    Wraps ``pyviz_comms.JupyterCommJS._handle_msg`` (the entry of every message from a Panel
-    view in the browser) with :func:`on_main_loop`; a message arriving on a subshell's thread is
-    queued on the main loop in arrival order. Idempotent. Called by ``nephlab.widgets`` on
-    import; outside a kernel it does nothing.
+    Wraps with :func:`on_main_loop` the two entries of a message from a Panel view in the
+    browser:
+
+    - ``pyviz_comms.JupyterCommJS._handle_msg``: a component displayed in JupyterLab or
+      Notebook (Panel's own client comm, one per view);
+    - ``jupyter_bokeh.widgets.BokehModel._handle_msg``: a component shown as an ipywidget
+      (``pn.ipywidget(component)``, or Panel's ``comms='ipywidgets'`` / ``'vscode'``
+      rendering), when ``jupyter_bokeh`` is installed. Its comm is opened by the kernel, and
+      ipykernel 7 routes the front end's messages on it to the subshell that last sent on it:
+      the main one, until code run on a subshell (JupyterLab's "New Subshell Console for
+      Notebook" runs on one) touches the widget; from then on, to that subshell's thread.
+
+    A message arriving on a subshell's thread is queued on the main loop in arrival order.
+    Idempotent. Called by ``nephlab.widgets`` on import; outside a kernel it does nothing.
 
     Returns:
         True if the comms are (now) handled on the main loop, False outside a kernel or
@@ -117,4 +128,10 @@ def serialize_panel_comms() -> bool:
     except ImportError:
         return False
     JupyterCommJS._handle_msg = on_main_loop(JupyterCommJS._handle_msg)
+    try:  # ~60 ms with Panel already imported: once per kernel
+        from jupyter_bokeh.widgets import BokehModel
+    except ImportError:
+        pass
+    else:  # ipywidgets' Widget.open binds self._handle_msg when the widget opens its comm
+        BokehModel._handle_msg = on_main_loop(BokehModel._handle_msg)
     return True
